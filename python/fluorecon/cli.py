@@ -1,0 +1,32 @@
+"""The `fluorecon` command line. Each command group lives in fluorecon.commands.<name> and
+exposes `register(app)`; this module only assembles them."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="fluorecon",
+    help="Deep-learning fluorescence image reconstruction with classical baselines and honest checks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# One module per command group; adding a task means adding its module name here.
+COMMAND_MODULES = [
+    "fluorecon.commands.models",
+]
+
+
+def _assemble() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_assemble()
+
+if __name__ == "__main__":
+    app()
