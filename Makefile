@@ -1,0 +1,56 @@
+# fluorecon: the one place commands live. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+MVN    := mvn -q -B -f java-plugin/pom.xml
+JAR    := java-plugin/target/fluorecon_.jar
+
+.PHONY: setup build demo test test-python test-java bench vectors models clean
+
+setup: $(VENV)/.installed system-deps
+
+# The Python package and its test tools, into a project venv (pip's cache keeps torch between runs).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+# Xvfb runs ImageJ's macro path where plain ImageJ1 cannot start headless (DESIGN.md, "The plugin").
+system-deps:
+	@command -v xvfb-run >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null; \
+	  else echo "xvfb-run is missing: sudo apt-get install xvfb (needed by the macro tests and the demo)"; exit 1; fi; }
+
+# The Fiji/ImageJ plugin jar (+ ONNX Runtime jar in java-plugin/target/deps). Maven is the build CI runs.
+build: $(JAR)
+
+$(JAR): $(shell find java-plugin/src -type f 2>/dev/null) java-plugin/pom.xml
+	$(MVN) -DskipTests package
+
+demo: setup build
+	$(PY) scripts/demo.py
+
+test: setup build test-java test-python
+
+test-java:
+	$(MVN) test
+
+test-python:
+	$(PY) -m pytest -q tests
+
+bench: setup build
+	$(PY) bench/predict.py
+	$(PY) bench/deconvolve.py
+
+# Regenerate tests/vectors/ (committed; Python and Java tests both read them).
+vectors: setup
+	$(PY) scripts/make_vectors.py
+
+# Retrain the small models shipped in models/ (minutes on CPU).
+models: setup
+	$(PY) scripts/train_shipped_models.py
+
+clean:
+	rm -rf $(VENV) java-plugin/target imagej out
