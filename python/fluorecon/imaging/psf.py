@@ -265,8 +265,9 @@ def psf_from_image(
     """A measured PSF (a bead image) made ready for deconvolution.
 
     Steps: subtract the background (``background`` or, when None, the median of the
-    outermost pixels — a bead image is dark at its border), clip negatives, shift by the
-    intensity centroid (linear interpolation) so the bead sits at ``n // 2``, resample from
+    pixels on the lateral (y, x) border — a bead image is dark there; give ``background``
+    explicitly when the crop is tight), clip negatives, shift by the
+    centroid of the core above half maximum (linear interpolation) so the bead sits at ``n // 2``, resample from
     ``psf_pixel_size_nm`` to ``image_pixel_size_nm``, normalise to sum 1.
 
     Parameters
@@ -302,8 +303,9 @@ def psf_from_image(
     source = _per_axis(psf_pixel_size_nm, data.ndim, "psf_pixel_size_nm")
 
     if background is None:
+        # Lateral faces only: a z-cropped widefield bead still has signal in its end planes.
         border = np.concatenate(
-            [np.moveaxis(data, ax, 0)[[0, -1]].ravel() for ax in range(data.ndim)]
+            [np.moveaxis(data, ax, 0)[[0, -1]].ravel() for ax in (data.ndim - 2, data.ndim - 1)]
         )
         background = float(np.median(border))
     data = np.clip(data - background, 0, None)
@@ -313,8 +315,11 @@ def psf_from_image(
             f"The PSF image has no signal above the background {background:g}; "
             "give a bead image or a lower background."
         )
+    # Centroid of the core (above half maximum) only: a widefield bead carries the same energy
+    # in every defocused plane, so a whole-stack centroid follows the crop, not the bead.
+    core = np.clip(data - 0.5 * data.max(), 0, None)
     grids = np.indices(data.shape, dtype=np.float64)
-    centroid = np.array([(g * data).sum() / total for g in grids])
+    centroid = np.array([(g * core).sum() / core.sum() for g in grids])
     centre = np.array([n // 2 for n in data.shape], dtype=np.float64)
     data = ndimage.shift(data, centre - centroid, order=1, mode="constant")
 

@@ -1,0 +1,216 @@
+package org.fluorecon.core;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The model card stored in ONNX {@code metadata_props}: the contract in docs/DESIGN.md
+ * ("Model card"), read identically by {@code fluorecon.core.modelcard} in Python
+ * (same required keys, same error messages).
+ */
+public final class ModelCard {
+
+    public static final String FORMAT_VERSION = "1";
+    static final String[] REQUIRED_KEYS = {
+        "fluorecon.format", "task", "method", "name", "axes.in", "axes.out", "channels.in", "channels.out",
+        "tile.multiple", "tile.halo", "tile.default", "scale", "norm", "outputs",
+    };
+
+    public final String task;
+    public final String method;
+    public final String name;
+    public final String axesIn;
+    public final String axesOut;
+    public final int channelsIn;
+    public final int channelsOut;
+    public final int[] tileMultiple;
+    public final int[] tileHalo;
+    public final int[] tileDefault;
+    public final int[] scale;
+    public final String norm;
+    public final String outputs;
+    public final String fluoreconVersion;
+    public final String created;
+    public final String license;
+    public final String cite;
+    public final String description;
+    public final Map<String, String> train;
+    public final Map<String, String> metrics;
+    public final Map<String, String> qc;
+    private final double[] normRange;
+    private final Map<String, String> metadata;
+
+    private ModelCard(Map<String, String> m) {
+        metadata = Collections.unmodifiableMap(new LinkedHashMap<>(m));
+        task = m.get("task");
+        method = m.get("method");
+        name = m.get("name");
+        axesIn = axes("axes_in", m.get("axes.in"));
+        axesOut = axes("axes_out", m.get("axes.out"));
+        channelsIn = positiveInt("channels_in", m.get("channels.in"));
+        channelsOut = positiveInt("channels_out", m.get("channels.out"));
+        tileMultiple = intList("tile.multiple", m.get("tile.multiple"));
+        tileHalo = intList("tile.halo", m.get("tile.halo"));
+        tileDefault = intList("tile.default", m.get("tile.default"));
+        scale = intList("scale", m.get("scale"));
+        norm = m.get("norm");
+        outputs = m.get("outputs");
+        fluoreconVersion = m.getOrDefault("fluorecon.version", "");
+        created = m.getOrDefault("created", "");
+        license = m.getOrDefault("license", "BSD-3-Clause");
+        cite = m.getOrDefault("cite", "");
+        description = m.getOrDefault("description", "");
+        train = prefixed(m, "train.");
+        metrics = prefixed(m, "metrics.");
+        qc = prefixed(m, "qc.");
+        try {
+            normRange = Normalizer.parseNorm(norm);
+        } catch (IllegalArgumentException e) {
+            throw new ModelCardException("Model card is invalid: ('norm',): " + e.getMessage());
+        }
+        for (String o : outputs.split(",")) {
+            if (!o.equals("mean") && !o.equals("scale")) {
+                throw new ModelCardException("Model card is invalid: ('outputs',): outputs must be 'mean' or "
+                        + "'mean,scale', got '" + outputs + "'");
+            }
+        }
+        if (axesIn.length() != axesOut.length()) {
+            throw new ModelCardException("Model card is invalid: axes.in '" + axesIn + "' and axes.out '" + axesOut
+                    + "' have different spatial axes.");
+        }
+        checkLength("tile_multiple", tileMultiple);
+        checkLength("tile_halo", tileHalo);
+        checkLength("tile_default", tileDefault);
+        checkLength("scale", scale);
+        int nOutputs = outputs.split(",").length;
+        if (channelsOut % nOutputs != 0) {
+            throw new ModelCardException("Model card is invalid: channels.out = " + channelsOut + " cannot hold the "
+                    + nOutputs + " outputs '" + outputs + "'.");
+        }
+    }
+
+    /**
+     * Parses a card from ONNX metadata.
+     *
+     * @throws ModelCardException naming the key when the card is missing, of an unknown format or invalid
+     */
+    public static ModelCard fromMetadata(Map<String, String> meta) {
+        String fmt = meta.get("fluorecon.format");
+        if (fmt == null) {
+            throw new ModelCardException("Model has no fluorecon card (metadata key 'fluorecon.format' is missing); "
+                    + "export it with `fluorecon export` or pick a fluorecon model.");
+        }
+        if (!fmt.equals(FORMAT_VERSION)) {
+            throw new ModelCardException("Model card format '" + fmt + "' is not supported (this fluorecon reads format "
+                    + FORMAT_VERSION + "); update fluorecon.");
+        }
+        for (String key : REQUIRED_KEYS) {
+            if (!meta.containsKey(key)) {
+                throw new ModelCardException("Model card is missing the key '" + key + "'; re-export the model.");
+            }
+        }
+        return new ModelCard(meta);
+    }
+
+    /** Number of spatial axes (2 or 3). */
+    public int ndim() {
+        return axesIn.length() - 2;
+    }
+
+    /** Low and high normalization percentiles from {@link #norm}. */
+    public double normLow() {
+        return normRange[0];
+    }
+
+    public double normHigh() {
+        return normRange[1];
+    }
+
+    /** Output kinds in channel-group order, e.g. {"mean", "scale"}. */
+    public String[] outputKinds() {
+        return outputs.split(",");
+    }
+
+    public boolean hasScaleOutput() {
+        return Arrays.asList(outputKinds()).contains("scale");
+    }
+
+    /** The raw metadata the card was read from. */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** Comma list of ints, e.g. "32,32". */
+    public static String join(int[] v) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < v.length; i++) {
+            sb.append(i == 0 ? "" : ",").append(v[i]);
+        }
+        return sb.toString();
+    }
+
+    private void checkLength(String attr, int[] v) {
+        if (v.length != ndim()) {
+            throw new ModelCardException("Model card '" + attr + "' has " + v.length + " entries for a " + ndim()
+                    + "D model; give one per spatial axis.");
+        }
+    }
+
+    private static String axes(String field, String v) {
+        if (!"bcyx".equals(v) && !"bczyx".equals(v)) {
+            throw new ModelCardException("Model card is invalid: ('" + field + "',): axes must be 'bcyx' or 'bczyx', got '"
+                    + v + "'");
+        }
+        return v;
+    }
+
+    private static int positiveInt(String field, String v) {
+        int n;
+        try {
+            n = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new ModelCardException("Model card is invalid: ('" + field + "',): must be an integer, got '" + v + "'");
+        }
+        if (n < 1) {
+            throw new ModelCardException("Model card is invalid: ('" + field + "',): must be at least 1, got " + n);
+        }
+        return n;
+    }
+
+    private static int[] intList(String key, String v) {
+        String[] parts = v.split(",", -1);
+        int[] out = new int[parts.length];
+        try {
+            for (int i = 0; i < parts.length; i++) {
+                out[i] = Integer.parseInt(parts[i].trim());
+            }
+        } catch (NumberFormatException e) {
+            throw new ModelCardException("Model card key '" + key + "' must be a comma list of integers, got '" + v + "'.");
+        }
+        for (int x : out) {
+            if (x < (key.equals("tile.halo") ? 0 : 1)) {
+                throw new ModelCardException("Model card key '" + key + "' has a value out of range: '" + v + "'.");
+            }
+        }
+        return out;
+    }
+
+    private static Map<String, String> prefixed(Map<String, String> m, String prefix) {
+        Map<String, String> out = new TreeMap<>();
+        for (Map.Entry<String, String> e : m.entrySet()) {
+            if (e.getKey().startsWith(prefix) && e.getKey().length() > prefix.length()) {
+                out.put(e.getKey().substring(prefix.length()), e.getValue());
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    @Override
+    public String toString() {
+        return "ModelCard{" + name + ", task=" + task + ", method=" + method + ", axes=" + axesIn
+                + ", tile=" + join(tileDefault) + ", halo=" + join(tileHalo) + "}";
+    }
+}

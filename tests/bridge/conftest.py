@@ -1,0 +1,82 @@
+"""Fixtures for the bridge tests: a local ImageJ with the built plugin, the shipped model, and the
+Python reference prediction the plugin must match (DESIGN.md: within 1e-4 of the output range)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ijbridge  # noqa: E402
+
+ROOT = ijbridge.ROOT
+PLUGIN_JAR = ROOT / "java-plugin" / "target" / "fluorecon_.jar"
+SHIPPED_2D = ROOT / "models" / "care_denoise_2d.onnx"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.bridge)
+
+
+@pytest.fixture(scope="session")
+def plugin_jar() -> Path:
+    if not PLUGIN_JAR.is_file():
+        pytest.skip(f"plugin jar not built ({PLUGIN_JAR.relative_to(ROOT)} missing): run `make build` first")
+    return PLUGIN_JAR
+
+
+@pytest.fixture(scope="session")
+def imagej_dir(plugin_jar, tmp_path_factory) -> Path:
+    """A fresh ImageJ folder laid out by scripts/install_imagej.py around the built jar."""
+    dest = tmp_path_factory.mktemp("imagej")
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "install_imagej.py"), "--dest", str(dest),
+         "--plugin-jar", str(plugin_jar), "--models", str(SHIPPED_2D)],
+        check=True, timeout=600,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def xvfb_run() -> str:
+    exe = shutil.which("xvfb-run")
+    if exe is None:
+        pytest.fail("xvfb-run not found: ImageJ1's menus need a display; install it with `make setup` "
+                    "(apt-get install -y xvfb)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def denoise_class(plugin_jar) -> str:
+    return ijbridge.command_class(plugin_jar, "Denoise...")
+
+
+@pytest.fixture(scope="session")
+def model_2d() -> Path:
+    assert SHIPPED_2D.is_file(), f"shipped model missing: {SHIPPED_2D}"
+    return SHIPPED_2D
+
+
+@pytest.fixture(scope="session")
+def model_sha256(model_2d) -> str:
+    return hashlib.sha256(model_2d.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def other_task_model(model_2d, tmp_path_factory) -> Path:
+    """The shipped denoiser relabelled as a deconvolution model: the plugin must refuse it."""
+    from fluorecon.core.modelcard import read_card, write_card
+
+    path = tmp_path_factory.mktemp("models") / "deconvolve_2d.onnx"
+    shutil.copy2(model_2d, path)
+    card = read_card(path)
+    write_card(path, card.model_copy(update={"task": "deconvolve", "name": "not-a-denoiser"}))
+    return path
