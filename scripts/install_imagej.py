@@ -55,7 +55,7 @@ def resolve(coords: list[tuple[str, str, str]], out_dir: Path) -> list[Path]:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(POM.format(deps="\n".join(DEP.format(g=g, a=a, v=v) for g, a, v in coords)))
         cmd = [
-            "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+            "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
             f"-DoutputDirectory={out_dir}", "-DincludeScope=runtime",
         ]
         try:

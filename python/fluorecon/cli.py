@@ -18,6 +18,7 @@ app = typer.Typer(
 # One module per command group; adding a task means adding its module name here.
 COMMAND_MODULES = [
     "fluorecon.commands.models",
+    "fluorecon.commands.localize",
 ]
 
 

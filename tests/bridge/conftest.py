@@ -4,6 +4,7 @@ Python reference prediction the plugin must match (DESIGN.md: within 1e-4 of the
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import ijbridge  # noqa: E402
 
 ROOT = ijbridge.ROOT
-PLUGIN_JAR = ROOT / "java-plugin" / "target" / "fluorecon_.jar"
-SHIPPED_2D = ROOT / "models" / "care_denoise_2d.onnx"
+# Overridable so a jar or model under development can be bridged without touching the tree.
+PLUGIN_JAR = Path(os.environ.get("FLUORECON_PLUGIN_JAR", ROOT / "java-plugin" / "target" / "fluorecon_.jar"))
+SHIPPED_2D = Path(os.environ.get("FLUORECON_BRIDGE_MODEL", ROOT / "models" / "care_denoise_2d.onnx"))
 
 
 def pytest_collection_modifyitems(items):
@@ -29,7 +31,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def plugin_jar() -> Path:
     if not PLUGIN_JAR.is_file():
-        pytest.skip(f"plugin jar not built ({PLUGIN_JAR.relative_to(ROOT)} missing): run `make build` first")
+        pytest.skip(f"plugin jar not built ({PLUGIN_JAR} missing): run `make build` first")
     return PLUGIN_JAR
 
 
@@ -39,7 +41,7 @@ def imagej_dir(plugin_jar, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("imagej")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "install_imagej.py"), "--dest", str(dest),
-         "--plugin-jar", str(plugin_jar), "--models", str(SHIPPED_2D)],
+         "--plugin-jar", str(plugin_jar), "--deps", str(plugin_jar.parent / "deps"), "--models", str(SHIPPED_2D)],
         check=True, timeout=600,
     )
     return dest

@@ -191,7 +191,7 @@ def run_command_direct(class_name: str, imp, options: str, *, command: str = "De
     # Macro.getOptions() only answers on threads named "Run$_..." (how ImageJ marks macro calls).
     thread.setName("Run$_fluorecon_bridge")
     Macro.setOptions(thread, options if options.endswith(" ") else options + " ")
-    Interpreter.setBatchMode(True)
+    Interpreter.batchMode = True
     WindowManager.setTempCurrentImage(imp)
     try:
         plugin = JClass(class_name)()

@@ -23,7 +23,7 @@ import java.util.Objects;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ModelCard;
 import org.fluorecon.core.ModelCardException;
-import org.fluorecon.core.TileModel;
+import org.fluorecon.core.Model;
 
 /**
  * A fluorecon model loaded in ONNX Runtime: its card, its tensor names (read from the session,
@@ -34,7 +34,7 @@ import org.fluorecon.core.TileModel;
  * {@code Predictor} is a handle on a cached session: do not close the session yourself; call
  * {@link #clearCache()} to release native memory.
  */
-public final class Predictor implements TileModel {
+public final class Predictor implements Model {
 
     public static final String CPU = "CPUExecutionProvider";
     public static final String CUDA = "CUDAExecutionProvider";

@@ -1,0 +1,168 @@
+package org.fluorecon.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ij.IJ;
+import ij.ImagePlus;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.fluorecon.onnx.Predictor;
+import org.fluorecon.testutil.OnnxModels;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DenoiseJobTest {
+
+    @TempDir
+    static Path tmp;
+    static Path model2d;
+    static Path model3d;
+
+    @BeforeAll
+    static void models() throws Exception {
+        model2d = OnnxModels.write(tmp.resolve("id2d.onnx"), OnnxModels.card(2, 4, 8, 32), 2, 1);
+        model3d = OnnxModels.write(tmp.resolve("id3d.onnx"), OnnxModels.card(3, 2, 2, 8), 3, 1);
+    }
+
+    @AfterAll
+    static void release() {
+        Predictor.clearCache();
+    }
+
+    private static DenoiseJob job(ImagePlus imp, Path model) {
+        return new DenoiseJob(imp, model, 0, 1, false, Predictor::open);
+    }
+
+    private static String error(ImagePlus imp, Path model) {
+        DenoiseJob j = job(imp, model);
+        assertFalse(j.checkInput(), "checkInput should refuse");
+        assertFalse(j.process(Progress.NONE), "process should refuse");
+        assertNull(j.getResult());
+        return j.getErrorMessage();
+    }
+
+    @Test
+    void refusesRgb() {
+        assertEquals(DenoiseJob.RGB_MESSAGE, error(IJ.createImage("c", "RGB", 16, 16, 1), model2d));
+        assertEquals("Image is RGB; convert it with Image › Type › 32-bit first.", DenoiseJob.RGB_MESSAGE);
+    }
+
+    @Test
+    void refusesNoImage() {
+        assertTrue(error(null, model2d).startsWith("No image is open"));
+    }
+
+    @Test
+    void refusesNanAndInfinitePixels() {
+        ImagePlus imp = IJ.createImage("n", "32-bit ramp", 16, 16, 2);
+        ((float[]) imp.getStack().getPixels(2))[3 * 16 + 5] = Float.POSITIVE_INFINITY;
+        String msg = error(imp, model2d);
+        assertTrue(msg.contains("NaN or infinite") && msg.contains("x=5, y=3, slice 2"), msg);
+    }
+
+    @Test
+    void refusesImagesSmallerThanTheTileMultiple() {
+        String msg = error(IJ.createImage("tiny", "8-bit ramp", 3, 16, 1), model2d);
+        assertTrue(msg.contains("smaller than the model's tile multiple 4"), msg);
+        assertTrue(msg.contains("width (X)"), msg);
+    }
+
+    @Test
+    void refusesMissingAndCorruptModels() throws Exception {
+        ImagePlus imp = IJ.createImage("i", "8-bit ramp", 16, 16, 1);
+        assertTrue(error(imp, tmp.resolve("missing.onnx")).startsWith("Model file not found"));
+        Path bad = Files.write(tmp.resolve("corrupt.onnx"), new byte[] {1, 2, 3, 4, 5});
+        assertTrue(error(imp, bad).contains("not a readable ONNX model"));
+    }
+
+    @Test
+    void refusesModelsForOtherTasks() throws Exception {
+        Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
+        card.put("task", "upsample");
+        Path m = OnnxModels.write(tmp.resolve("up.onnx"), card, 2, 1);
+        String msg = error(IJ.createImage("i", "8-bit ramp", 16, 16, 1), m);
+        assertTrue(msg.contains("upsample model") && msg.contains("task=denoise"), msg);
+    }
+
+    @Test
+    void refuses3dModelOnASinglePlane() {
+        String msg = error(IJ.createImage("plane", "16-bit ramp", 16, 16, 1), model3d);
+        assertTrue(msg.contains("3D model") && msg.contains("single z-slice"), msg);
+    }
+
+    @Test
+    void refusesNegativeSettings() {
+        ImagePlus imp = IJ.createImage("i", "8-bit ramp", 16, 16, 1);
+        DenoiseJob j = new DenoiseJob(imp, model2d, -1, 1, false, Predictor::open);
+        assertFalse(j.checkInput());
+        assertTrue(j.getErrorMessage().startsWith("tile = -1"));
+        j = new DenoiseJob(imp, model2d, 0, -2, false, Predictor::open);
+        assertFalse(j.checkInput());
+        assertTrue(j.getErrorMessage().startsWith("threads = -2"));
+    }
+
+    @Test
+    void identityModelGivesBackTheImageWithProvenance() {
+        ImagePlus imp = IJ.createImage("cells.tif", "16-bit ramp", 40, 30, 3);
+        DenoiseJob j = new DenoiseJob(imp, model2d, 16, 1, false, Predictor::open);
+        assertTrue(j.checkInput(), j.getErrorMessage());
+        assertTrue(j.process(Progress.NONE), j.getErrorMessage());
+        ImagePlus out = j.getResult();
+        assertEquals("cells-denoised", out.getTitle());
+        assertEquals(32, out.getBitDepth());
+        assertArrayEquals(new int[] {40, 30, 1, 3, 1}, out.getDimensions());
+        for (int s = 1; s <= 3; s++) {
+            short[] a = (short[]) imp.getStack().getPixels(s);
+            float[] b = (float[]) out.getStack().getPixels(s);
+            for (int i = 0; i < a.length; i++) {
+                assertEquals(a[i] & 0xffff, b[i], 0.05);
+            }
+        }
+        String info = (String) out.getProperty("Info");
+        assertTrue(info.contains("model.sha256 = " + Predictor.sha256(model2d)), info);
+        assertTrue(info.contains("execution.provider = CPUExecutionProvider"), info);
+        assertTrue(info.contains("settings.tile = 20,20"), info); // 16 -> at least 2*halo + multiple
+        assertTrue(info.contains("fluorecon.version = "), info);
+    }
+
+    @Test
+    void meanAndScaleOutputsDoubleTheChannels() throws Exception {
+        Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
+        card.put("channels.out", "2");
+        card.put("outputs", "mean,scale");
+        Path m = OnnxModels.write(tmp.resolve("ms.onnx"), card, 2, 2);
+        ImagePlus imp = IJ.createImage("two", "32-bit ramp", 20, 12, 2, 1, 1);
+        DenoiseJob j = job(imp, m);
+        assertTrue(j.process(Progress.NONE), j.getErrorMessage());
+        ImagePlus out = j.getResult();
+        assertArrayEquals(new int[] {20, 12, 4, 1, 1}, out.getDimensions());
+        assertEquals("mean", out.getStack().getSliceLabel(1));
+        assertEquals("scale", out.getStack().getSliceLabel(2));
+    }
+
+    @Test
+    void cancellingLeavesNoResult() {
+        ImagePlus imp = IJ.createImage("c", "8-bit ramp", 64, 64, 1);
+        DenoiseJob j = new DenoiseJob(imp, model2d, 8, 1, false, Predictor::open);
+        Progress cancel = new Progress() {
+            @Override
+            public void update(long done, long total) {
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return true;
+            }
+        };
+        assertFalse(j.process(cancel));
+        assertTrue(j.isCancelled());
+        assertNull(j.getResult());
+    }
+}

@@ -1,0 +1,121 @@
+package org.fluorecon.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.fluorecon.testutil.Json;
+import org.fluorecon.testutil.OnnxModels;
+import org.fluorecon.testutil.Vectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ModelCardTest {
+
+    private static Map<String, String> strings(Object o) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : Json.obj(o).entrySet()) {
+            m.put(e.getKey(), (String) e.getValue());
+        }
+        return m;
+    }
+
+    @Test
+    void sharedGoodCards() throws Exception {
+        Map<String, Object> root = Json.obj(Json.read(Vectors.file("modelcard.json")));
+        int n = 0;
+        for (Object o : Json.arr(root.get("good"))) {
+            Map<String, Object> c = Json.obj(o);
+            ModelCard card = ModelCard.fromMetadata(strings(c.get("metadata")));
+            Map<String, Object> e = Json.obj(c.get("expected"));
+            assertEquals(e.get("task"), card.task);
+            assertEquals(e.get("method"), card.method);
+            assertEquals(e.get("name"), card.name);
+            assertEquals(((Number) e.get("ndim")).intValue(), card.ndim());
+            assertEquals(e.get("axes_in"), card.axesIn);
+            assertEquals(((Number) e.get("channels_in")).intValue(), card.channelsIn);
+            assertEquals(((Number) e.get("channels_out")).intValue(), card.channelsOut);
+            assertArrayEquals(Json.ints(e.get("tile_multiple")), card.tileMultiple);
+            assertArrayEquals(Json.ints(e.get("tile_halo")), card.tileHalo);
+            assertArrayEquals(Json.ints(e.get("tile_default")), card.tileDefault);
+            assertArrayEquals(Json.ints(e.get("scale")), card.scale);
+            assertEquals(((Number) e.get("norm_low")).doubleValue(), card.normLow(), 0);
+            assertEquals(((Number) e.get("norm_high")).doubleValue(), card.normHigh(), 0);
+            assertEquals(e.get("has_scale_output"), card.hasScaleOutput());
+            n++;
+        }
+        assertTrue(n >= 2);
+    }
+
+    @Test
+    void sharedBadCards() throws Exception {
+        Map<String, Object> root = Json.obj(Json.read(Vectors.file("modelcard.json")));
+        int n = 0;
+        for (Object o : Json.arr(root.get("bad"))) {
+            Map<String, Object> c = Json.obj(o);
+            ModelCardException e = assertThrows(ModelCardException.class,
+                    () -> ModelCard.fromMetadata(strings(c.get("metadata"))));
+            String want = (String) c.get("error_contains");
+            assertTrue(e.getMessage().contains(want), "'" + e.getMessage() + "' should contain '" + want + "'");
+            n++;
+        }
+        assertTrue(n >= 3);
+    }
+
+    @Test
+    void parsesPrefixedGroupsAndOptionalKeys() {
+        Map<String, String> m = OnnxModels.card(3, 4, 8, 32);
+        m.put("train.seed", "3");
+        m.put("qc.mean", "0.5");
+        ModelCard c = ModelCard.fromMetadata(m);
+        assertEquals(3, c.ndim());
+        assertEquals("12.5", c.metrics.get("val_psnr"));
+        assertEquals("3", c.train.get("seed"));
+        assertEquals("0.5", c.qc.get("mean"));
+        assertEquals("BSD-3-Clause", c.license);
+        assertArrayEquals(new String[] {"mean"}, c.outputKinds());
+    }
+
+    @Test
+    void namesTheMissingOrBadKey() {
+        for (String key : ModelCard.REQUIRED_KEYS) {
+            Map<String, String> m = new HashMap<>(OnnxModels.card(2, 4, 8, 32));
+            m.remove(key);
+            ModelCardException e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+            assertTrue(e.getMessage().contains(key), e.getMessage());
+        }
+        Map<String, String> m = OnnxModels.card(2, 4, 8, 32);
+        m.put("axes.in", "byx");
+        assertTrue(assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m)).getMessage()
+                .contains("bcyx"));
+        Map<String, String> m2 = OnnxModels.card(2, 4, 8, 32);
+        m2.put("norm", "zscore");
+        assertTrue(assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m2)).getMessage()
+                .contains("norm"));
+    }
+
+    @Test
+    void readsTheCardStraightFromTheOnnxFile(@TempDir Path tmp) throws Exception {
+        Map<String, String> meta = OnnxModels.card(2, 4, 8, 32);
+        Path f = OnnxModels.write(tmp.resolve("m.onnx"), meta, 2, 1);
+        assertEquals(meta, OnnxMetadata.read(f));
+        Path bad = tmp.resolve("bad.onnx");
+        Files.write(bad, new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f, 1, 2});
+        ModelCardException e = assertThrows(ModelCardException.class, () -> OnnxMetadata.read(bad));
+        assertTrue(e.getMessage().contains("not a readable ONNX model"), e.getMessage());
+        assertThrows(ModelCardException.class, () -> OnnxMetadata.read(tmp.resolve("missing.onnx")));
+    }
+
+    @Test
+    void readsTheSharedTinyModelsCard() {
+        ModelCard c = ModelCard.fromMetadata(OnnxMetadata.read(Vectors.file("tiny_unet2d.onnx")));
+        assertEquals("denoise", c.task);
+        assertEquals(2, c.ndim());
+    }
+}

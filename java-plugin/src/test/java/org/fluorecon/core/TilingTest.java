@@ -1,0 +1,105 @@
+package org.fluorecon.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import org.fluorecon.testutil.Json;
+import org.fluorecon.testutil.Vectors;
+import org.junit.jupiter.api.Test;
+
+class TilingTest {
+
+    @Test
+    void sharedTilingVectors() throws Exception {
+        Map<String, Object> root = Json.obj(Json.read(Vectors.file("tiling.json")));
+        int n = 0;
+        for (Object o : Json.arr(root.get("cases"))) {
+            Map<String, Object> c = Json.obj(o);
+            Tiling.Plan p = Tiling.plan(Json.ints(c.get("shape")), Json.ints(c.get("tile")), Json.ints(c.get("halo")),
+                    ints(c.get("multiple")), ints(c.get("scale")));
+            Map<String, Object> e = Json.obj(c.get("expected"));
+            String id = "case " + n + " " + c;
+            assertArrayEquals(Json.ints(e.get("tile")), p.tile, id);
+            assertArrayEquals(Json.ints(e.get("halo")), p.halo, id);
+            assertArrayEquals(Json.ints(e.get("core")), p.core, id);
+            assertArrayEquals(Json.ints(e.get("count")), p.count, id);
+            assertArrayEquals(Json.ints(e.get("pad_before")), p.padBefore, id);
+            assertArrayEquals(Json.ints(e.get("pad_after")), p.padAfter, id);
+            n++;
+        }
+        assertTrue(n >= 5, "expected several tiling cases, got " + n);
+    }
+
+    private static int[] ints(Object o) {
+        return o instanceof Number ? new int[] {((Number) o).intValue()} : Json.ints(o);
+    }
+
+    @Test
+    void sharedReflectVectors() throws Exception {
+        Map<String, Object> root = Json.obj(Json.read(Vectors.file("reflect.json")));
+        int n = 0;
+        for (Object o : Json.arr(root.get("cases"))) {
+            Map<String, Object> c = Json.obj(o);
+            float[] got = Tiling.reflectPad(Json.floats(c.get("input")), ((Number) c.get("pad_before")).intValue(),
+                    ((Number) c.get("pad_after")).intValue());
+            assertArrayEquals(Json.floats(c.get("expected")), got, 0f, c.toString());
+            n++;
+        }
+        assertTrue(n >= 3);
+    }
+
+    @Test
+    void roundsHaloAndTileUpToTheMultiple() {
+        // H 10 -> 16, T 64 -> 64, core 32, S 100 -> 4 tiles, padding 16 before, 4*32-100+16 after
+        Tiling.Plan p = Tiling.plan(new int[] {100}, new int[] {64}, new int[] {10}, new int[] {16}, new int[] {1});
+        assertArrayEquals(new int[] {64}, p.tile);
+        assertArrayEquals(new int[] {16}, p.halo);
+        assertArrayEquals(new int[] {32}, p.core);
+        assertArrayEquals(new int[] {4}, p.count);
+        assertArrayEquals(new int[] {16}, p.padBefore);
+        assertArrayEquals(new int[] {44}, p.padAfter);
+    }
+
+    @Test
+    void coreIsAtLeastOneMultiple() {
+        Tiling.Plan p = Tiling.plan(new int[] {200}, new int[] {16}, new int[] {8}, new int[] {8}, new int[] {1});
+        assertEquals(24, p.tile[0]); // 2*8 + 8
+        assertEquals(8, p.core[0]);
+        assertEquals(25, p.count[0]);
+    }
+
+    @Test
+    void wholeImageWhenTheTileCoversIt() {
+        Tiling.Plan p = Tiling.plan(new int[] {45, 70}, new int[] {1_000_000}, new int[] {8}, new int[] {2},
+                new int[] {1});
+        assertArrayEquals(new int[] {46 + 16, 70 + 16}, p.tile);
+        assertArrayEquals(new int[] {1, 1}, p.count);
+        assertEquals(1, p.numTiles());
+        assertArrayEquals(new int[] {8 + 1, 8}, p.padAfter);
+    }
+
+    @Test
+    void outputShapeFollowsScale() {
+        Tiling.Plan p = Tiling.plan(new int[] {10, 12}, new int[] {8}, new int[] {2}, new int[] {2}, new int[] {2, 3});
+        assertArrayEquals(new int[] {20, 36}, p.outputShape());
+    }
+
+    @Test
+    void reflectMatchesNumpyForLongPads() {
+        // np.pad(np.arange(4.), (9, 11), mode="reflect")
+        float[] expected = {3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2};
+        assertArrayEquals(expected, Tiling.reflectPad(new float[] {0, 1, 2, 3}, 9, 11), 0f);
+        assertArrayEquals(new float[] {5, 5, 5, 5}, Tiling.reflectPad(new float[] {5}, 2, 1), 0f);
+    }
+
+    @Test
+    void rejectsBadParameters() {
+        assertThrows(IllegalArgumentException.class,
+                () -> Tiling.plan(new int[] {0, 5}, new int[] {8}, new int[] {0}, new int[] {1}, new int[] {1}));
+        assertThrows(IllegalArgumentException.class,
+                () -> Tiling.plan(new int[] {5, 5}, new int[] {8, 8, 8}, new int[] {0}, new int[] {1}, new int[] {1}));
+    }
+}

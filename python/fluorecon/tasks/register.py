@@ -1,0 +1,518 @@
+"""Sample stabilisation: sub-pixel drift correction of time series, SMLM table drift (RCC),
+deformable registration (optical flow and a learned VoxelMorph-style network) and multiview
+Richardson–Lucy fusion.
+
+Drift convention: ``drift[t]`` (pixels, (dy, dx) or (dz, dy, dx)) is how far the content of frame
+``t`` has moved since frame 0; correcting shifts frame ``t`` by ``−drift[t]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+import scipy.fft
+import torch
+from scipy import ndimage
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "phase_correlation",
+    "estimate_drift",
+    "correct_drift",
+    "register_time_series",
+    "rcc_drift",
+    "correct_table",
+    "optical_flow",
+    "DeformNet",
+    "spatial_transform",
+    "train_deform_network",
+    "register_learned",
+    "fuse_multiview",
+    "register_views",
+    "directional_correlation",
+]
+
+Reference = Literal["first", "previous", "mean"]
+
+
+# --- sub-pixel phase correlation --------------------------------------------------------------
+
+
+def _spectrum(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    return scipy.fft.fftn(image - image.mean())
+
+
+def _upsampled_dft(data: np.ndarray, region: int, upsample: int, offsets: np.ndarray) -> np.ndarray:
+    """Inverse DFT of `data` evaluated only on a `region`-sized grid around `offsets`, at
+    1/`upsample` pixel spacing, by one small matrix product per axis (Guizar-Sicairos 2008)."""
+    for axis, (n, offset) in reversed(list(enumerate(zip(data.shape, offsets)))):
+        freqs = np.fft.ifftshift(np.arange(n)) - n // 2
+        sample = np.arange(region) - offset
+        kernel = np.exp(-1j * 2 * np.pi / (n * upsample) * sample[:, None] * freqs[None, :]).astype(np.complex64)
+        data = np.moveaxis(np.tensordot(kernel, data, axes=([1], [axis])), 0, axis)
+    return data
+
+
+def _correlate(ref_spectrum: np.ndarray, moving_spectrum: np.ndarray, *, upsample: int,
+               normalization: str | None) -> np.ndarray:
+    product = ref_spectrum * moving_spectrum.conj()
+    if normalization == "phase":
+        product = product / np.maximum(np.abs(product), 100 * np.finfo(np.float32).eps)
+    cc = scipy.fft.ifftn(product)
+    peak = np.array(np.unravel_index(np.argmax(np.abs(cc)), cc.shape), np.float64)
+    shape = np.array(cc.shape)
+    peak[peak > shape // 2] -= shape[peak > shape // 2]
+    if upsample <= 1:
+        return peak
+    shifts = np.round(peak * upsample) / upsample
+    region = int(np.ceil(upsample * 1.5))
+    centre = np.fix(region / 2.0)
+    offsets = centre - shifts * upsample
+    fine = _upsampled_dft(product.conj(), region, upsample, offsets).conj()
+    local = np.array(np.unravel_index(np.argmax(np.abs(fine)), fine.shape), np.float64)
+    return shifts + (local - centre) / upsample
+
+
+def phase_correlation(reference: np.ndarray, moving: np.ndarray, *, upsample: int = 20,
+                      normalization: Literal["phase"] | None = "phase") -> np.ndarray:
+    """Sub-pixel translation that registers `moving` onto `reference`.
+
+    Cross-power spectrum peak, refined by an upsampled DFT in a 1.5-pixel neighbourhood
+    (precision 1/`upsample` px) — the convention and result of
+    ``skimage.registration.phase_cross_correlation`` (``shift`` applied to `moving` aligns it).
+
+    Parameters
+    ----------
+    reference, moving : ndarray, same shape, 2D or 3D
+    upsample : int
+        Upsampling factor of the refinement (1 = whole pixels).
+    normalization : "phase" or None
+        Phase correlation (robust to intensity changes) or plain cross-correlation (better for
+        sparse images such as SMLM renderings).
+
+    Returns
+    -------
+    ndarray, float64, (ndim,) in pixels.
+
+    References
+    ----------
+    Guizar-Sicairos, Thurman & Fienup, "Efficient subpixel image registration algorithms",
+    Opt. Lett. 33, 156 (2008).
+    """
+    reference, moving = np.asarray(reference), np.asarray(moving)
+    if reference.shape != moving.shape or reference.ndim not in (2, 3):
+        raise ValueError(f"reference {reference.shape} and moving {moving.shape} must be 2D or 3D with the same shape.")
+    if upsample < 1:
+        raise ValueError(f"upsample must be >= 1, got {upsample}.")
+    return _correlate(_spectrum(reference), _spectrum(moving), upsample=upsample, normalization=normalization)
+
+
+def estimate_drift(frames: np.ndarray, *, reference: Reference = "first", upsample: int = 20,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Drift of every frame of a time series relative to frame 0.
+
+    Parameters
+    ----------
+    frames : ndarray, (T, y, x) or (T, z, y, x)
+    reference : {"first", "previous", "mean"}
+        Register each frame to frame 0; to its predecessor (drift accumulates the steps — follows
+        slowly changing samples); or to the mean of the first-pass corrected series (less noise).
+    upsample : int
+        Sub-pixel precision 1/`upsample` px.
+
+    Returns
+    -------
+    ndarray, float64, (T, ndim) in pixels; ``drift[0] == 0``.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim not in (3, 4) or frames.shape[0] < 1:
+        raise ValueError(f"frames has shape {frames.shape}; give a (T, y, x) or (T, z, y, x) time series.")
+    if reference not in ("first", "previous", "mean"):
+        raise ValueError(f"reference must be 'first', 'previous' or 'mean', got {reference!r}.")
+    n = frames.shape[0]
+    drift = np.zeros((n, frames.ndim - 1))
+    spectra_ref = _spectrum(frames[0])
+    for t in range(1, n):
+        current = _spectrum(frames[t])
+        drift[t] = -_correlate(spectra_ref, current, upsample=upsample, normalization="phase")
+        if reference == "previous":
+            drift[t] += drift[t - 1]
+            spectra_ref = current
+        if progress:
+            progress(t, n)
+    if reference == "mean" and n > 1:
+        mean = np.mean(correct_drift(frames, drift, axes="T" + "ZYX"[-(frames.ndim - 1):], mode="fourier"), axis=0)
+        spectra_ref = _spectrum(mean)
+        drift = np.stack([-_correlate(spectra_ref, _spectrum(f), upsample=upsample, normalization="phase") for f in frames])
+        drift -= drift[0]
+    return drift
+
+
+def correct_drift(image: np.ndarray, drift: np.ndarray, *, axes: str = "TYX",
+                  mode: Literal["spline", "fourier"] = "spline") -> np.ndarray:
+    """Shift every time point (all channels) of `image` back by its drift.
+
+    Parameters
+    ----------
+    image : ndarray with axes `axes` (a TZCYX subset containing T, Y, X)
+    drift : ndarray, (T, ndim) — ndim 3 when `axes` has Z (dz, dy, dx), else 2 (dy, dx)
+    mode : {"spline", "fourier"}
+        Cubic spline (edges repeat the nearest value) or Fourier shift (exact, wraps around).
+
+    Returns
+    -------
+    ndarray, float32, same shape and axes.
+    """
+    from fluorecon.imaging.motion import fourier_shift
+
+    axes = axes.upper()
+    if "T" not in axes or "Y" not in axes or "X" not in axes or len(axes) != np.ndim(image):
+        raise ValueError(f"axes={axes!r} must describe the image (shape {np.shape(image)}) and contain T, Y and X.")
+    spatial = [a for a in "ZYX" if a in axes]
+    drift = np.asarray(drift, np.float64)
+    if drift.shape != (image.shape[axes.index("T")], len(spatial)):
+        raise ValueError(f"drift has shape {drift.shape}; expected ({image.shape[axes.index('T')]}, {len(spatial)}).")
+    rest = [a for a in axes if a not in spatial and a != "T"]
+    order = [axes.index("T")] + [axes.index(a) for a in rest] + [axes.index(a) for a in spatial]
+    work = np.transpose(np.asarray(image, np.float32), order)
+    out = np.empty_like(work)
+    for t in range(work.shape[0]):
+        for idx in np.ndindex(*work.shape[1:1 + len(rest)]):
+            plane = work[(t, *idx)]
+            if mode == "fourier":
+                out[(t, *idx)] = fourier_shift(plane, -drift[t])
+            elif mode == "spline":
+                out[(t, *idx)] = ndimage.shift(plane, -drift[t], order=3, mode="nearest")
+            else:
+                raise ValueError(f"mode must be 'spline' or 'fourier', got {mode!r}.")
+    return np.transpose(out, np.argsort(order))
+
+
+def register_time_series(image: np.ndarray, *, axes: str = "TYX", reference: Reference = "first",
+                         channel: int = 0, upsample: int = 20, mode: Literal["spline", "fourier"] = "spline",
+                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate drift on one channel and correct every channel. Returns (corrected, drift)."""
+    axes = axes.upper()
+    if "T" not in axes:
+        raise ValueError(f"The image has no time axis (axes {axes!r}); drift correction needs a time series.")
+    if len(axes) != np.ndim(image):
+        raise ValueError(f"axes={axes!r} does not describe an image of shape {np.shape(image)}.")
+    image = np.asarray(image, np.float32)
+    view = image
+    if "C" in axes:
+        if not 0 <= channel < image.shape[axes.index("C")]:
+            raise ValueError(f"channel={channel} but the image has {image.shape[axes.index('C')]} channel(s).")
+        view = np.take(image, channel, axis=axes.index("C"))
+    view_axes = axes.replace("C", "")
+    spatial = [a for a in "ZYX" if a in view_axes]
+    frames = np.transpose(view, [view_axes.index("T")] + [view_axes.index(a) for a in spatial])
+    drift = estimate_drift(frames, reference=reference, upsample=upsample, progress=progress)
+    return correct_drift(image, drift, axes=axes, mode=mode), drift
+
+
+# --- SMLM drift by redundant cross-correlation ------------------------------------------------
+
+
+def _render(x: np.ndarray, y: np.ndarray, origin: np.ndarray, shape: tuple[int, int], pixel_nm: float,
+            blur_px: float) -> np.ndarray:
+    rows = ((y - origin[1]) / pixel_nm).astype(np.int64)
+    cols = ((x - origin[0]) / pixel_nm).astype(np.int64)
+    keep = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    image = np.bincount(rows[keep] * shape[1] + cols[keep], minlength=shape[0] * shape[1]).astype(np.float32)
+    return ndimage.gaussian_filter(image.reshape(shape), blur_px)
+
+
+def rcc_drift(x_nm, y_nm, frame, *, n_segments: int = 10, pixel_nm: float = 20.0, upsample: int = 20,
+              max_residual_nm: float | None = None, blur_px: float = 1.0) -> np.ndarray:
+    """Drift of a 2D SMLM localisation table by redundant cross-correlation (RCC).
+
+    The table is cut into `n_segments` time bins of equal frame count; each bin is rendered as a
+    histogram image; every pair (i < j) of renderings is cross-correlated (sub-pixel, upsampled
+    DFT) giving ``r_ij = d_j − d_i``; the segment drifts ``d`` solve this overdetermined system by
+    least squares (``d_0 = 0``), pairs whose residual exceeds `max_residual_nm` are dropped and the
+    system solved again; the per-frame drift is a cubic spline through the segment centres.
+
+    Returns
+    -------
+    ndarray, float64, (n_frames, 2): (x, y) drift in nm for frames 0 .. max(frame), drift[0] = 0.
+    Subtract it with :func:`correct_table`.
+
+    References
+    ----------
+    Wang et al., "Localization events-based sample drift correction for localization
+    microscopy with redundant cross-correlation algorithm", Opt. Express 22, 15982 (2014).
+    """
+    from scipy.interpolate import CubicSpline
+
+    x, y, frame = np.asarray(x_nm, np.float64), np.asarray(y_nm, np.float64), np.asarray(frame, np.int64)
+    if not (x.shape == y.shape == frame.shape) or x.ndim != 1 or x.size == 0:
+        raise ValueError("x_nm, y_nm and frame must be 1D arrays of the same, non-zero length.")
+    if n_segments < 2:
+        raise ValueError(f"n_segments must be at least 2, got {n_segments}.")
+    n_frames = int(frame.max()) + 1
+    if n_frames < n_segments:
+        raise ValueError(f"{n_frames} frames cannot be cut into {n_segments} segments; use fewer segments.")
+    max_residual_nm = 2 * pixel_nm if max_residual_nm is None else max_residual_nm
+    origin = np.array([x.min(), y.min()]) - 4 * pixel_nm
+    shape = (int(np.ceil((y.max() - origin[1]) / pixel_nm)) + 4, int(np.ceil((x.max() - origin[0]) / pixel_nm)) + 4)
+    edges = np.linspace(0, n_frames, n_segments + 1)
+    segment = np.clip(np.searchsorted(edges, frame, side="right") - 1, 0, n_segments - 1)
+    spectra = []
+    for s in range(n_segments):
+        sel = segment == s
+        if sel.sum() < 10:
+            raise ValueError(f"Time segment {s + 1} holds only {int(sel.sum())} localisations; use fewer segments.")
+        spectra.append(_spectrum(_render(x[sel], y[sel], origin, shape, pixel_nm, blur_px)))
+    pairs, shifts = [], []
+    for i in range(n_segments):
+        for j in range(i + 1, n_segments):
+            dy, dx = -_correlate(spectra[i], spectra[j], upsample=upsample, normalization=None) * pixel_nm
+            pairs.append((i, j))
+            shifts.append((dx, dy))
+    pairs_arr, shifts_arr = np.array(pairs), np.array(shifts)
+    design = np.zeros((len(pairs), n_segments))
+    design[np.arange(len(pairs)), pairs_arr[:, 1]] = 1
+    design[np.arange(len(pairs)), pairs_arr[:, 0]] = -1
+    keep = np.ones(len(pairs), bool)
+    for _ in range(2):
+        solution = np.linalg.lstsq(design[keep][:, 1:], shifts_arr[keep], rcond=None)[0]
+        drift_seg = np.vstack([np.zeros(2), solution])
+        residual = np.linalg.norm(design @ drift_seg - shifts_arr, axis=1)
+        new_keep = residual <= max_residual_nm
+        if new_keep.all() or np.linalg.matrix_rank(design[new_keep][:, 1:]) < n_segments - 1:
+            break
+        keep = new_keep
+    centres = np.array([frame[segment == s].mean() for s in range(n_segments)])
+    spline = CubicSpline(centres, drift_seg, axis=0, bc_type="natural", extrapolate=True)
+    drift = spline(np.arange(n_frames))
+    return drift - drift[0]
+
+
+def correct_table(x_nm, y_nm, frame, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract a per-frame (x, y) drift (from :func:`rcc_drift`) from localisations."""
+    frame = np.asarray(frame, np.int64)
+    drift = np.asarray(drift, np.float64)
+    if frame.max() >= len(drift) or frame.min() < 0:
+        raise ValueError(f"frame numbers span {frame.min()}..{frame.max()} but the drift covers {len(drift)} frames.")
+    return np.asarray(x_nm, np.float64) - drift[frame, 0], np.asarray(y_nm, np.float64) - drift[frame, 1]
+
+
+# --- deformable registration ------------------------------------------------------------------
+
+
+def optical_flow(reference: np.ndarray, moving: np.ndarray, *, method: Literal["tvl1", "ilk"] = "tvl1",
+                 **options) -> np.ndarray:
+    """Dense displacement ``u`` (ndim, *spatial) with ``moving(p + u(p)) ≈ reference(p)``
+    (apply it with :func:`fluorecon.imaging.motion.warp`), by scikit-image's TV-L1
+    (Zach, Pock & Bischof 2007) or iterative Lucas–Kanade optical flow. Intensities are scaled
+    to [0, 1] jointly first, so the TV-L1 weights mean the same for any bit depth."""
+    from skimage.registration import optical_flow_ilk, optical_flow_tvl1
+
+    reference, moving = np.asarray(reference, np.float32), np.asarray(moving, np.float32)
+    if reference.shape != moving.shape:
+        raise ValueError(f"reference {reference.shape} and moving {moving.shape} must have the same shape.")
+    lo = min(float(reference.min()), float(moving.min()))
+    span = max(max(float(reference.max()), float(moving.max())) - lo, 1e-6)
+    reference, moving = (reference - lo) / span, (moving - lo) / span
+    if method == "tvl1":
+        return optical_flow_tvl1(reference, moving, **options).astype(np.float32)
+    if method == "ilk":
+        return optical_flow_ilk(reference, moving, **options).astype(np.float32)
+    raise ValueError(f"method must be 'tvl1' or 'ilk', got {method!r}.")
+
+
+def spatial_transform(moving: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
+    """Differentiable backward warp of (B, C, H, W) by a pixel displacement field (B, 2, H, W)
+    ordered (dy, dx): ``out(p) = moving(p + u(p))`` (bilinear, border values repeated)."""
+    _, _, h, w = moving.shape
+    ys = torch.arange(h, dtype=moving.dtype, device=moving.device)
+    xs = torch.arange(w, dtype=moving.dtype, device=moving.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    py = (gy + displacement[:, 0]) * (2.0 / max(h - 1, 1)) - 1.0
+    px = (gx + displacement[:, 1]) * (2.0 / max(w - 1, 1)) - 1.0
+    grid = torch.stack([px, py], dim=-1)
+    return F.grid_sample(moving, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+class DeformNet(nn.Module):
+    """VoxelMorph-style registration network (Balakrishnan et al., IEEE TMI 38, 1788 (2019)):
+    a U-Net on the stacked (moving, fixed) pair predicting a displacement field (B, 2, H, W) in
+    pixels. Inputs must be multiples of 2**depth per side."""
+
+    def __init__(self, *, filters: int = 16, depth: int = 3):
+        super().__init__()
+        from fluorecon.nets.unet import UNetConfig, build_network
+
+        self.config = UNetConfig(ndim=2, depth=depth, filters=filters, channels_in=2, channels_out=2, residual=False)
+        self.unet = build_network(self.config)
+
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        return self.unet(torch.cat([moving, fixed], dim=1))
+
+
+def _smoothness(field: torch.Tensor) -> torch.Tensor:
+    dy = field[:, :, 1:, :] - field[:, :, :-1, :]
+    dx = field[:, :, :, 1:] - field[:, :, :, :-1]
+    return (dy**2).mean() + (dx**2).mean()
+
+
+def _norm_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.percentile(np.concatenate([a.ravel(), b.ravel()]), 1)
+    hi = np.percentile(np.concatenate([a.ravel(), b.ravel()]), 99.8)
+    s = max(hi - lo, 1e-6)
+    return ((a - lo) / s).astype(np.float32), ((b - lo) / s).astype(np.float32)
+
+
+def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 64, amplitude_px: float = 2.0,
+                         smoothness_px: float = 8.0, smooth_weight: float = 0.5, noise: float = 0.02,
+                         filters: int = 16, depth: int = 3, lr: float = 2e-3, seed: int = 0, pool: int = 8,
+                         log=None) -> tuple[DeformNet, list[float]]:
+    """Train :class:`DeformNet` unsupervised on simulated deformations of phantoms.
+
+    Loss = mean squared difference between the warped moving image and the fixed image +
+    `smooth_weight` × mean squared field gradient. The simulated field only makes the pairs; the
+    loss never sees it. Returns (network, losses).
+    """
+    from fluorecon.imaging.motion import smooth_displacement, warp
+    from fluorecon.imaging.phantoms import phantom
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    size = 2 * patch
+    images = [ndimage.gaussian_filter(phantom((size, size), seed=int(s)), 1.0) for s in rng.integers(0, 2**31, pool)]
+    net = DeformNet(filters=filters, depth=depth)
+    optim = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        moving, fixed = [], []
+        for _ in range(batch_size):
+            img = images[rng.integers(pool)]
+            y0, x0 = rng.integers(0, size - patch + 1, 2)
+            crop = img[y0:y0 + patch, x0:x0 + patch]
+            field = smooth_displacement(crop.shape, amplitude_px=amplitude_px * rng.uniform(0.3, 1.0),
+                                        smoothness_px=smoothness_px, seed=int(rng.integers(2**31)))
+            m = crop + rng.normal(scale=noise, size=crop.shape)
+            f = warp(crop, field) + rng.normal(scale=noise, size=crop.shape)
+            m, f = _norm_pair(m, f)
+            moving.append(m[None])
+            fixed.append(f[None])
+        m_t = torch.from_numpy(np.stack(moving))
+        f_t = torch.from_numpy(np.stack(fixed))
+        field = net(m_t, f_t)
+        loss = F.mse_loss(spatial_transform(m_t, field), f_t) + smooth_weight * 1e-2 * _smoothness(field)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(float(loss.detach()))
+        if log and step % 50 == 0:
+            log(f"step {step} loss {np.mean(losses[-50:]):.5f}")
+    return net.eval(), losses
+
+
+def register_learned(reference: np.ndarray, moving: np.ndarray, network: DeformNet) -> np.ndarray:
+    """Displacement field (2, H, W) from a trained :class:`DeformNet`, same convention as
+    :func:`optical_flow`. Images are padded (reflect) to the network's multiple."""
+    reference, moving = np.asarray(reference, np.float32), np.asarray(moving, np.float32)
+    if reference.shape != moving.shape or reference.ndim != 2:
+        raise ValueError(f"reference {reference.shape} and moving {moving.shape} must be 2D with the same shape.")
+    m_n, f_n = _norm_pair(moving, reference)
+    mult = network.config.multiple
+    pad = [(0, (-n) % mult) for n in reference.shape]
+    m_n, f_n = np.pad(m_n, pad, mode="reflect"), np.pad(f_n, pad, mode="reflect")
+    with torch.no_grad():
+        field = network(torch.from_numpy(m_n)[None, None], torch.from_numpy(f_n)[None, None])[0].numpy()
+    return field[:, : reference.shape[0], : reference.shape[1]].astype(np.float32)
+
+
+# --- multiview fusion --------------------------------------------------------------------------
+
+
+def register_views(views: Sequence[np.ndarray], *, upsample: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
+    """Translate every view onto view 0 (sub-pixel phase correlation). Returns (views, shifts)."""
+    reference = np.asarray(views[0], np.float32)
+    out, shifts = [reference], [np.zeros(reference.ndim)]
+    for view in views[1:]:
+        view = np.asarray(view, np.float32)
+        shift = phase_correlation(reference, view, upsample=upsample)
+        out.append(ndimage.shift(view, shift, order=3, mode="nearest").astype(np.float32))
+        shifts.append(shift)
+    return out, np.array(shifts)
+
+
+def fuse_multiview(views: Sequence[np.ndarray], psfs: Sequence[np.ndarray], *, num_iter: int = 30,
+                   background: float = 0.0, device=None,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Multiview Richardson–Lucy deconvolution of registered views, one forward model
+    (:class:`~fluorecon.imaging.forward.Blur`) per view with its own PSF.
+
+    Each iteration updates the estimate view after view (the sequential scheme of Preibisch et
+    al.): ``x ← x · A_vᵀ(y_v / (A_v x + b)) / A_vᵀ1``. Views with complementary PSFs (e.g. a
+    light-sheet imaged from two orthogonal directions) give a nearly isotropic result.
+
+    Parameters
+    ----------
+    views : sequence of ndarray, all (z, y, x) or (y, x), already on one grid
+        Offset-subtracted measurements (see :func:`register_views`).
+    psfs : sequence of ndarray, one per view, centre at ``k // 2``, sum 1
+    num_iter : int
+        Iterations (each visits every view once).
+
+    Returns
+    -------
+    ndarray, float32, the views' shape.
+
+    References
+    ----------
+    Preibisch et al., "Efficient Bayesian-based multiview deconvolution", Nat. Methods 11, 645 (2014).
+    """
+    from fluorecon.imaging.forward import Blur, default_device
+
+    if len(views) < 1 or len(views) != len(psfs):
+        raise ValueError(f"Give one PSF per view: {len(views)} view(s), {len(psfs)} PSF(s).")
+    shape = np.shape(views[0])
+    if any(np.shape(v) != shape for v in views):
+        raise ValueError(f"All views must have the same shape after registration; got {[np.shape(v) for v in views]}.")
+    device = torch.device(device) if device is not None else default_device()
+    physics = [Blur(np.asarray(p, np.float32), image_shape=shape, device=device) for p in psfs]
+    data = [torch.as_tensor(np.clip(np.asarray(v, np.float32), 0, None), device=device) for v in views]
+    ones = torch.ones(shape, device=device)
+    norms = [torch.clamp(p.A_adjoint(ones), min=1e-6) for p in physics]
+    estimate = torch.full(shape, max(float(np.mean([d.mean().item() for d in data])), 1e-6), device=device)
+    for it in range(num_iter):
+        for p, y, norm in zip(physics, data, norms):
+            ratio = y / (p.A(estimate) + background + 1e-12)
+            estimate = estimate * p.A_adjoint(ratio) / norm
+        if progress:
+            progress(it + 1, num_iter)
+    return estimate.cpu().numpy().astype(np.float32)
+
+
+def directional_correlation(estimate: np.ndarray, truth: np.ndarray, *, axis: int = 0, n_bins: int = 16,
+                            cone_deg: float = 30.0) -> np.ndarray:
+    """Fourier shell correlation between `estimate` and `truth` restricted to a cone of half-angle
+    `cone_deg` around one frequency axis (axis 0 = z: the axial resolution).
+
+    Returns
+    -------
+    ndarray, (n_bins,): correlation per frequency shell from 0 to Nyquist (1 = identical).
+    """
+    a = np.fft.fftn(np.asarray(estimate, np.float64) - np.mean(estimate))
+    b = np.fft.fftn(np.asarray(truth, np.float64) - np.mean(truth))
+    freqs = np.meshgrid(*[np.fft.fftfreq(n) for n in np.shape(truth)], indexing="ij")
+    radius = np.sqrt(sum(f**2 for f in freqs))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos_angle = np.abs(freqs[axis]) / radius
+    cone = cos_angle >= np.cos(np.deg2rad(cone_deg))
+    shells = np.minimum((radius / 0.5 * n_bins).astype(int), n_bins)
+    out = np.zeros(n_bins)
+    for k in range(n_bins):
+        sel = cone & (shells == k)
+        if sel.any():
+            num = np.real(np.sum(a[sel] * b[sel].conj()))
+            den = np.sqrt(np.sum(np.abs(a[sel]) ** 2) * np.sum(np.abs(b[sel]) ** 2))
+            out[k] = num / den if den > 0 else 0.0
+    return out

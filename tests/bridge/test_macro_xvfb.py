@@ -1,0 +1,73 @@
+"""The plugin from ImageJ macros: `ij.ImageJ -batch` under Xvfb (DESIGN.md bridge recipe 3) and
+`IJ.run(imp, "Denoise...", ...)` from a non-headless JVM under Xvfb (recipe 2).
+
+Each scenario is its own JVM (a subprocess), so the file it writes is the only result checked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ijbridge
+from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+from ijbridge import TILE, assert_matches, noisy_planes, python_reference
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def sample_tif(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("input") / "cells.tif"
+    write_tiff(path, noisy_planes((80, 96), seed=11), TiffMeta(axes="YX", pixel_size_um=0.1))
+    return path
+
+
+def expected_for(sample_tif: Path, model: Path) -> np.ndarray:
+    image, _ = read_tiff(sample_tif)
+    return python_reference(image[None, None, None], model)[0, 0, 0]
+
+
+def check_written(out: Path, expected: np.ndarray, *, title: str | None = None) -> None:
+    assert out.is_file(), f"no output written at {out}"
+    result, meta = read_tiff(out)
+    assert result.dtype == np.float32
+    assert meta.pixel_size_um == pytest.approx(0.1, rel=1e-4)
+    assert_matches(result.reshape(expected.shape), expected)
+
+
+def test_macro_batch_under_xvfb(imagej_dir, xvfb_run, model_2d, sample_tif, tmp_path):
+    out = tmp_path / "macro-out.tif"
+    macro = tmp_path / "denoise.ijm"
+    opts = ijbridge.options_string(model_file=model_2d, tile=TILE, threads=2, save=out)
+    macro.write_text(f'open("{sample_tif}");\nrun("Denoise...", "{opts}");\nprint("title=" + getTitle());\n')
+    cp = ":".join(ijbridge.plugin_classpath(imagej_dir))
+    proc = subprocess.run(
+        [xvfb_run, "-a", "java", "-Xmx2g", f"-Dplugins.dir={imagej_dir}", "-cp", cp, "ij.ImageJ",
+         "-ijpath", str(imagej_dir), "-batch", str(macro)],
+        capture_output=True, text=True, timeout=180,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert "title=cells-denoised" in log, log
+    check_written(out, expected_for(sample_tif, model_2d))
+
+
+def test_ij_run_in_non_headless_jvm_under_xvfb(imagej_dir, xvfb_run, model_2d, sample_tif, tmp_path):
+    out = tmp_path / "ijrun-out.tif"
+    opts = ijbridge.options_string(model_file=model_2d, tile=TILE, threads=2, save=out)
+    proc = subprocess.run(
+        [xvfb_run, "-a", sys.executable, str(HERE / "ij_run_child.py"), str(imagej_dir), str(sample_tif), opts],
+        capture_output=True, text=True, timeout=180,
+    )
+    log = proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert proc.returncode == 0 and lines, log
+    report = json.loads(lines[-1])
+    assert report.get("title") == "cells-denoised", log
+    check_written(out, expected_for(sample_tif, model_2d))
