@@ -18,7 +18,11 @@ app = typer.Typer(
 # One module per command group; adding a task means adding its module name here.
 COMMAND_MODULES = [
     "fluorecon.commands.models",
+    "fluorecon.commands.denoise",
+    "fluorecon.commands.predict",
     "fluorecon.commands.localize",
+    "fluorecon.commands.unmix",
+    "fluorecon.commands.register",
 ]
 
 

@@ -151,17 +151,14 @@ def noisy_planes(shape: tuple[int, ...], *, seed: int, dtype=np.uint16) -> np.nd
 
 
 def python_reference(image_tzcyx: np.ndarray, model: Path, *, tile: int = TILE, threads: int = 2) -> np.ndarray:
-    """fluorecon.infer.predict on each (Y, X) plane of a (T, Z, C, Y, X) array, as float32.
+    """``fluorecon.infer.predict`` on a (T, Z, C, Y, X) array, as float32: what the plugin must match.
 
-    A 2D model sees one plane at a time, so normalization is per plane (DESIGN.md: "one channel
-    of one time point").
+    A 2D model runs on every YX plane with per-plane normalization (DESIGN.md: "one channel of
+    one time point").
     """
     from fluorecon.infer import predict
 
-    out = np.empty(image_tzcyx.shape, np.float32)
-    for idx in np.ndindex(image_tzcyx.shape[:-2]):
-        out[idx] = predict(image_tzcyx[idx].astype(np.float32), model, tile=tile, threads=threads)
-    return out
+    return np.asarray(predict(image_tzcyx, model, axes="TZCYX", tile=tile, threads=threads), np.float32)
 
 
 def assert_matches(actual: np.ndarray, expected: np.ndarray, *, rel: float = 1e-4) -> None:

@@ -32,7 +32,8 @@ def fourier_shift(image: np.ndarray, shift: Sequence[float]) -> np.ndarray:
 
     Returns
     -------
-    ndarray, float32, same shape.
+    ndarray, float32, same shape. (On even-sized axes a sub-pixel shift loses the imaginary part
+    of the Nyquist term, so shifting back is exact only on odd sizes or for whole pixels.)
     """
     image = np.asarray(image, np.float32)
     shift = np.asarray(shift, np.float64)
@@ -45,7 +46,8 @@ def fourier_shift(image: np.ndarray, shift: Sequence[float]) -> np.ndarray:
         shape = [1] * image.ndim
         shape[axis] = freq.size
         phase = phase + d * freq.reshape(shape)
-    return np.fft.irfftn(spectrum * np.exp(-2j * np.pi * phase), s=image.shape).astype(np.float32)
+    return np.fft.irfftn(spectrum * np.exp(-2j * np.pi * phase), s=image.shape,
+                         axes=tuple(range(image.ndim))).astype(np.float32)
 
 
 def simulate_drift(n_frames: int, ndim: int = 2, *, step_px: float = 0.3, linear_px: float = 0.2,

@@ -97,6 +97,11 @@ class UNet(nn.Module):
             cin = c * 2**level
         heads = 2 if config.probabilistic else 1
         self.head = conv(c, heads * config.channels_out, 1)
+        if config.residual:
+            # Start as the identity map: a random correction on top of the input made training
+            # collapse to "output = input" for some seeds.
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self._pool = F.max_pool2d if d == 2 else F.max_pool3d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

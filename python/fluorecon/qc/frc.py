@@ -48,6 +48,12 @@ def frc_curve(image1: np.ndarray, image2: np.ndarray, *, pixel_size_nm: float = 
     --------
     >>> q, c = frc_curve(a, b, pixel_size_nm=10)  # doctest: +SKIP
     """
+    q, frc, _ = _frc(image1, image2, pixel_size_nm=pixel_size_nm, window=window)
+    return q, frc
+
+
+def _frc(image1, image2, *, pixel_size_nm: float, window: bool = True):
+    """(frequencies, FRC, pixels per ring)."""
     a = np.asarray(image1, np.float64)
     b = np.asarray(image2, np.float64)
     if a.shape != b.shape or a.ndim != 2:
@@ -74,7 +80,7 @@ def frc_curve(image1: np.ndarray, image2: np.ndarray, *, pixel_size_nm: float = 
     pb = np.bincount(ring, (np.abs(fb) ** 2).ravel()[keep], nrings)
     with np.errstate(invalid="ignore", divide="ignore"):
         frc = num / np.sqrt(pa * pb)
-    return np.arange(nrings) * step, frc
+    return np.arange(nrings) * step, frc, np.bincount(ring, minlength=nrings)
 
 
 def frc_resolution(image1: np.ndarray, image2: np.ndarray, *, pixel_size_nm: float = 1.0,
@@ -84,9 +90,14 @@ def frc_resolution(image1: np.ndarray, image2: np.ndarray, *, pixel_size_nm: flo
     The curve is smoothed with a `smooth`-ring running mean (the raw curve is noisy ring to ring)
     and the crossing is interpolated linearly. Returns NaN when the curve never rises above the
     threshold (no shared signal), and the Nyquist limit 2·pixel when it never falls below.
+    "Shared signal" means at least one ring above both the threshold and 3/sqrt(pixels in the
+    ring), the 3σ scatter of the FRC of unrelated images — the few-pixel rings near zero
+    frequency would otherwise cross 1/7 by chance.
     """
-    q, frc = frc_curve(image1, image2, pixel_size_nm=pixel_size_nm)
+    q, frc, count = _frc(image1, image2, pixel_size_nm=pixel_size_nm)
     frc = np.nan_to_num(frc, nan=0.0)
+    if not np.any((frc[1:] > threshold) & (frc[1:] > 3.0 / np.sqrt(np.maximum(count[1:], 1)))):
+        return float("nan")
     if smooth > 1:
         kernel = np.ones(smooth) / smooth
         frc = np.convolve(np.pad(frc, smooth // 2, mode="edge"), kernel, mode="valid")[: len(q)]

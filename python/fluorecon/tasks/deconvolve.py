@@ -404,7 +404,10 @@ def deconvolve(
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); the chunks then run
         there. Requires ``chunks``; by default one chunk per worker-sized piece is not guessed.
     device, progress, cancel
-        As in :func:`richardson_lucy`. With chunks, progress counts finished chunks
+        As in :func:`richardson_lucy`. Chunked results equal the whole-image result within
+        1e-3 of its range for "rl" and "rltv" (measured in the tests); "rl-accel" computes its
+        extrapolation weight per chunk (≈1e-2) and Wiener's mirror boundary depends on the
+        block (≈1e-2 at balance 1e-2), so those agree more loosely. With chunks, progress counts finished chunks
         (``done, total`` in chunk units) and cancel is checked between chunks.
     **options
         Passed to the method (``tv_lambda``, ``balance``, ``background``, ``init`` …).
@@ -435,7 +438,10 @@ def deconvolve(
 def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks, overlap, scheduler, progress, cancel):
     import dask.array as da
 
-    overlap = tuple(overlap) if overlap is not None else default_overlap(kernel.shape, array.shape, num_iter)
+    if overlap is None:
+        # Wiener's inverse filter is global too; give it the margin of ~10 RL iterations.
+        overlap = default_overlap(kernel.shape, array.shape, num_iter if method in ITERATIVE else 10)
+    overlap = tuple(overlap)
     darr = da.from_array(array, chunks=chunks)
     total = int(np.prod(darr.numblocks))
     out = darr.map_overlap(

@@ -300,6 +300,7 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
     train_pairs = [normalize_pair(x, y, norm=config.norm) for x, y in train_raw]
     val_pairs = [normalize_pair(x, y, norm=config.norm) for x, y in val_raw]
 
+    torch.manual_seed(config.train.seed)  # weights are part of the seeded run
     network = build_network(config.unet)
     history = train_network(network, train_pairs, config.train, progress=progress)
     metrics = evaluate(val_pairs, lambda x: predict_torch(network, x), multiple=config.unet.multiple,

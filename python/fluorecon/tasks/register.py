@@ -8,6 +8,7 @@ Drift convention: ``drift[t]`` (pixels, (dy, dx) or (dz, dy, dx)) is how far the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -30,6 +31,7 @@ __all__ = [
     "spatial_transform",
     "train_deform_network",
     "register_learned",
+    "build_register_model",
     "fuse_multiview",
     "register_views",
     "directional_correlation",
@@ -111,9 +113,31 @@ def phase_correlation(reference: np.ndarray, moving: np.ndarray, *, upsample: in
     return _correlate(_spectrum(reference), _spectrum(moving), upsample=upsample, normalization=normalization)
 
 
+def _tukey(shape: Sequence[int], alpha: float = 0.25) -> np.ndarray:
+    from scipy.signal.windows import tukey
+
+    window = np.ones((), np.float32)
+    for n in shape:
+        window = np.multiply.outer(window, tukey(n, alpha).astype(np.float32))
+    return window
+
+
+def _windowed_spectrum(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    return scipy.fft.fftn((image - image.mean()) * window)
+
+
 def estimate_drift(frames: np.ndarray, *, reference: Reference = "first", upsample: int = 20,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Drift of every frame of a time series relative to frame 0.
+
+    Two passes per frame: a whole-pixel cross-correlation of the windowed frames, then, after
+    rolling the frame by that whole-pixel shift, a sub-pixel cross-correlation (upsampled DFT,
+    Guizar-Sicairos 2008) over the central region that both frames share, under a Tukey window.
+    The second pass sees the same content in both images, so content entering or leaving the
+    field no longer biases the peak. Plain (not phase-normalised) correlation is used: phase
+    normalisation whitens the noise floor of blurred fluorescence images and lost precision in
+    our simulations (0.6 vs 0.15 px RMS at 100 photons).
 
     Parameters
     ----------
@@ -133,21 +157,43 @@ def estimate_drift(frames: np.ndarray, *, reference: Reference = "first", upsamp
         raise ValueError(f"frames has shape {frames.shape}; give a (T, y, x) or (T, z, y, x) time series.")
     if reference not in ("first", "previous", "mean"):
         raise ValueError(f"reference must be 'first', 'previous' or 'mean', got {reference!r}.")
-    n = frames.shape[0]
-    drift = np.zeros((n, frames.ndim - 1))
-    spectra_ref = _spectrum(frames[0])
+    if upsample < 1:
+        raise ValueError(f"upsample must be >= 1, got {upsample}.")
+    frames = frames.astype(np.float32, copy=False)
+    n, spatial = frames.shape[0], frames.shape[1:]
+    full_window = _tukey(spatial)
+    spectra = [_windowed_spectrum(f, full_window) for f in frames]
+    coarse = np.zeros((n, len(spatial)), np.int64)
     for t in range(1, n):
-        current = _spectrum(frames[t])
-        drift[t] = -_correlate(spectra_ref, current, upsample=upsample, normalization="phase")
+        ref = spectra[0] if reference != "previous" else spectra[t - 1]
+        coarse[t] = _correlate(ref, spectra[t], upsample=1, normalization=None).astype(np.int64)
+    relative = coarse if reference != "previous" else np.vstack([coarse[:1], coarse[1:]])
+    margin = int(np.abs(relative).max()) + 2
+    if min(spatial) - 2 * margin < 16:
+        raise ValueError(f"The drift ({margin - 2} px) is too large for frames of shape {spatial}: "
+                         "fewer than 16 pixels overlap. Crop less or register a binned copy first.")
+    crop = tuple(slice(margin, n_ - margin) for n_ in spatial)
+    window = _tukey([n_ - 2 * margin for n_ in spatial])
+
+    def fine(ref_image: np.ndarray, moving: np.ndarray, whole: np.ndarray) -> np.ndarray:
+        rolled = np.roll(moving, tuple(int(w) for w in whole), axis=tuple(range(len(spatial))))
+        delta = _correlate(_windowed_spectrum(ref_image[crop], window), _windowed_spectrum(rolled[crop], window),
+                           upsample=upsample, normalization=None)
+        return whole + delta
+
+    drift = np.zeros((n, len(spatial)))
+    for t in range(1, n):
+        ref_image = frames[0] if reference != "previous" else frames[t - 1]
+        drift[t] = -fine(ref_image, frames[t], coarse[t])
         if reference == "previous":
             drift[t] += drift[t - 1]
-            spectra_ref = current
         if progress:
             progress(t, n)
     if reference == "mean" and n > 1:
-        mean = np.mean(correct_drift(frames, drift, axes="T" + "ZYX"[-(frames.ndim - 1):], mode="fourier"), axis=0)
-        spectra_ref = _spectrum(mean)
-        drift = np.stack([-_correlate(spectra_ref, _spectrum(f), upsample=upsample, normalization="phase") for f in frames])
+        mean = np.mean(correct_drift(frames, drift, axes="T" + "ZYX"[-len(spatial):], mode="fourier"), axis=0)
+        mean_spectrum = _windowed_spectrum(mean, full_window)
+        whole = [_correlate(mean_spectrum, s, upsample=1, normalization=None).astype(np.int64) for s in spectra]
+        drift = np.stack([-fine(mean, f, w) for f, w in zip(frames, whole)])
         drift -= drift[0]
     return drift
 
@@ -340,8 +386,9 @@ def spatial_transform(moving: torch.Tensor, displacement: torch.Tensor) -> torch
 
 class DeformNet(nn.Module):
     """VoxelMorph-style registration network (Balakrishnan et al., IEEE TMI 38, 1788 (2019)):
-    a U-Net on the stacked (moving, fixed) pair predicting a displacement field (B, 2, H, W) in
-    pixels. Inputs must be multiples of 2**depth per side."""
+    a U-Net on the stacked pair (B, 2, H, W) = (moving, fixed), both normalised jointly, predicting
+    the displacement field (B, 2, H, W) = (dy, dx) in pixels with ``moving(p + u(p)) ≈ fixed(p)``.
+    Inputs must be multiples of 2**depth per side. This module is what goes to ONNX."""
 
     def __init__(self, *, filters: int = 16, depth: int = 3):
         super().__init__()
@@ -350,8 +397,8 @@ class DeformNet(nn.Module):
         self.config = UNetConfig(ndim=2, depth=depth, filters=filters, channels_in=2, channels_out=2, residual=False)
         self.unet = build_network(self.config)
 
-    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
-        return self.unet(torch.cat([moving, fixed], dim=1))
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        return self.unet(pair)
 
 
 def _smoothness(field: torch.Tensor) -> torch.Tensor:
@@ -402,7 +449,7 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
             fixed.append(f[None])
         m_t = torch.from_numpy(np.stack(moving))
         f_t = torch.from_numpy(np.stack(fixed))
-        field = net(m_t, f_t)
+        field = net(torch.cat([m_t, f_t], dim=1))
         loss = F.mse_loss(spatial_transform(m_t, field), f_t) + smooth_weight * 1e-2 * _smoothness(field)
         optim.zero_grad()
         loss.backward()
@@ -413,19 +460,65 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
     return net.eval(), losses
 
 
-def register_learned(reference: np.ndarray, moving: np.ndarray, network: DeformNet) -> np.ndarray:
-    """Displacement field (2, H, W) from a trained :class:`DeformNet`, same convention as
-    :func:`optical_flow`. Images are padded (reflect) to the network's multiple."""
+def register_learned(reference: np.ndarray, moving: np.ndarray, network: "DeformNet | str | os.PathLike") -> np.ndarray:
+    """Displacement field (2, H, W) from a trained :class:`DeformNet` or its ONNX export (task
+    ``register``), same convention as :func:`optical_flow`. The pair is normalised jointly
+    (percentiles 1 and 99.8 of both images) and padded (reflect) to the network's multiple."""
     reference, moving = np.asarray(reference, np.float32), np.asarray(moving, np.float32)
     if reference.shape != moving.shape or reference.ndim != 2:
         raise ValueError(f"reference {reference.shape} and moving {moving.shape} must be 2D with the same shape.")
     m_n, f_n = _norm_pair(moving, reference)
-    mult = network.config.multiple
+    if isinstance(network, DeformNet):
+        mult = network.config.multiple
+        run = lambda batch: network(torch.from_numpy(batch)).detach().numpy()  # noqa: E731
+    else:
+        from fluorecon.infer import get_predictor
+
+        predictor = get_predictor(network)
+        if predictor.card.task != "register":
+            raise ValueError(f"Model '{predictor.card.name}' is a '{predictor.card.task}' model, not 'register'.")
+        mult = predictor.card.tile_multiple[0]
+        run = predictor._run
     pad = [(0, (-n) % mult) for n in reference.shape]
-    m_n, f_n = np.pad(m_n, pad, mode="reflect"), np.pad(f_n, pad, mode="reflect")
+    pair = np.stack([np.pad(m_n, pad, mode="reflect"), np.pad(f_n, pad, mode="reflect")])[None]
     with torch.no_grad():
-        field = network(torch.from_numpy(m_n)[None, None], torch.from_numpy(f_n)[None, None])[0].numpy()
+        field = run(np.ascontiguousarray(pair, np.float32))[0]
     return field[:, : reference.shape[0], : reference.shape[1]].astype(np.float32)
+
+
+def build_register_model(path: str | os.PathLike, *, steps: int = 1200, seed: int = 0, log=print) -> dict:
+    """Train and export (ONNX + card, task ``register``) the 2D deformable-registration network;
+    returns validation figures (field RMSE of the network, of TV-L1 and of no registration)."""
+    from fluorecon.core.modelcard import read_card, write_card
+    from fluorecon.export import export_onnx, unet_card
+    from fluorecon.imaging.motion import smooth_displacement, warp
+    from fluorecon.imaging.phantoms import phantom
+
+    net, losses = train_deform_network(steps=steps, seed=seed, log=log)
+    card = unet_card(net.config, task="register", method="voxelmorph", name=os.path.splitext(os.path.basename(str(path)))[0],
+                     tile_default=256,
+                     description=("Deformable 2D registration: input (1, 2, H, W) = (moving, fixed) normalised jointly "
+                                  "(percentiles 1, 99.8 of both); output (1, 2, H, W) = displacement (dy, dx) in pixels "
+                                  "with moving(p + u(p)) ≈ fixed(p). Run on the whole image (pad to the multiple)."),
+                     cite="Balakrishnan et al., VoxelMorph, IEEE TMI 38, 1788 (2019)",
+                     train={"data": "phantoms warped by smooth random fields (amplitude <= 2 px RMS, smoothness 8 px)",
+                            "loss": "MSE + smoothness", "steps": str(steps), "seed": str(seed),
+                            "final_loss": f"{np.mean(losses[-50:]):.4g}"})
+    export_onnx(net, path, card)
+    rng = np.random.default_rng(seed + 7)
+    errors = {"learned": [], "tvl1": [], "none": []}
+    for s in range(3):
+        moving = ndimage.gaussian_filter(phantom((128, 128), seed=9000 + s), 1.0)
+        truth = smooth_displacement(moving.shape, amplitude_px=2.0, smoothness_px=10.0, seed=s)
+        fixed = warp(moving, truth) + rng.normal(scale=0.02, size=moving.shape)
+        noisy = moving + rng.normal(scale=0.02, size=moving.shape)
+        for name, field in (("learned", register_learned(fixed, noisy, path)), ("tvl1", optical_flow(fixed, noisy)),
+                            ("none", np.zeros_like(truth))):
+            errors[name].append(float(np.sqrt(np.mean((field - truth) ** 2))))
+    metrics = {f"field_rmse_px_{k}": f"{np.mean(v):.4f}" for k, v in errors.items()}
+    write_card(path, read_card(path).model_copy(update={"metrics": metrics}))
+    log(str(metrics))
+    return metrics
 
 
 # --- multiview fusion --------------------------------------------------------------------------

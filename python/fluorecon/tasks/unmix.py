@@ -450,7 +450,7 @@ def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: in
         optim.step()
         sched.step()
         losses.append(float(loss.detach()))
-        if log and step % 100 == 0:
+        if log and step % 50 == 0:
             log(f"step {step} loss {np.mean(losses[-100:]):.4f}")
     return net.eval(), losses
 

@@ -117,7 +117,13 @@ public final class DenoiseJob {
                         + "; use an image at least " + card.tileMultiple[a] + " pixels in " + axisNames[a] + ".");
             }
         }
-        plan = Tiling.plan(shape, tileRequest(card, model.fixedTile()), card.tileHalo, card.tileMultiple, card.scale);
+        int[] request = tileRequest(card, model.fixedTile());
+        for (int a = 0; a < request.length; a++) {
+            if (model.fixedTile()[a] == 0) {
+                request[a] = Tiling.balancedTile(shape[a], request[a], card.tileHalo[a], card.tileMultiple[a]);
+            }
+        }
+        plan = Tiling.plan(shape, request, card.tileHalo, card.tileMultiple, card.scale);
         int[] fixed = model.fixedTile();
         for (int a = 0; a < fixed.length; a++) {
             if (fixed[a] > 0 && fixed[a] != plan.tile[a]) {

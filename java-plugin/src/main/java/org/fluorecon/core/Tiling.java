@@ -121,6 +121,30 @@ public final class Tiling {
         return new Plan(shape.clone(), tOut, hOut, core, count, before, after, s.clone());
     }
 
+    /**
+     * The tile size to request so that {@code plan} covers an axis of length {@code size} with the
+     * same number of tiles as {@code tile} would, but with the least padding: the cores are
+     * spread evenly ({@code C' = roundUp(ceil(S / n), m)}). Never larger than the plan's tile for
+     * {@code tile}, so memory stays within what was asked; it only removes wasted work (for
+     * S = 2048, T = 512, H = 32: 25 tiles of 476 instead of 512 pixels, 14% less compute).
+     */
+    public static int balancedTile(int size, int tile, int halo, int multiple) {
+        int m = multiple;
+        int h = roundUp(halo, m);
+        int t = roundUp(tile, m);
+        if (t - 2 * h < m) {
+            t = 2 * h + m;
+        }
+        int c = t - 2 * h;
+        int whole = roundUp(size, m);
+        if (c >= whole) {
+            return whole + 2 * h;
+        }
+        int n = (size + c - 1) / c;
+        int even = roundUp((size + n - 1) / n, m);
+        return even + 2 * h;
+    }
+
     /** Rounds {@code v} up to a multiple of {@code m}. */
     static int roundUp(int v, int m) {
         return ((v + m - 1) / m) * m;

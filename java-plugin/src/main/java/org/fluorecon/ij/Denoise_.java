@@ -41,13 +41,12 @@ public class Denoise_ implements PlugIn {
     @Override
     public void run(String arg) {
         result = null;
-        Params params = null;
         try {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
             Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
             List<String> names = new ArrayList<>(models.keySet());
             names.add(FILE_CHOICE);
-            params = new Params(TITLE, "model_file=/path/to/model.onnx tile=0 threads=0 save=/path/to/out.tif");
+            Params params = new Params(TITLE, "model_file=/path/to/model.onnx tile=0 threads=0 save=/path/to/out.tif");
             boolean fileGiven = params.hasOption("model_file") && !params.hasOption("model");
             params.addChoice("model", names.toArray(new String[0]), fileGiven ? FILE_CHOICE : names.get(0));
             params.addFile("model_file", "");
@@ -68,8 +67,7 @@ public class Denoise_ implements PlugIn {
             DenoiseJob job = new DenoiseJob(imp, model, tile, threads, useGpu, Predictor::open);
             IJ.showStatus("Denoise: loading model...");
             if (!job.checkInput()) {
-                Commands.fail(params, TITLE, job.getErrorMessage());
-                return;
+                throw new FluoreconException(job.getErrorMessage());
             }
             IJ.resetEscape();
             boolean ok = job.process(new StatusProgress());
@@ -78,18 +76,16 @@ public class Denoise_ implements PlugIn {
                 if (job.isCancelled()) {
                     IJ.showStatus(job.getErrorMessage());
                     IJ.log(TITLE + ": " + job.getErrorMessage());
-                } else {
-                    Commands.fail(params, TITLE, job.getErrorMessage());
+                    return;
                 }
-                return;
+                throw new FluoreconException(job.getErrorMessage());
             }
             ImagePlus out = job.getResult();
             if (save != null && !save.isBlank()) {
                 try {
                     TiffFiles.saveAtomic(out, Path.of(save.trim()));
                 } catch (IOException e) {
-                    Commands.fail(params, TITLE, "Cannot save the result to " + save + ": " + e.getMessage());
-                    return;
+                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
                 }
             }
             result = out;
@@ -98,10 +94,7 @@ public class Denoise_ implements PlugIn {
                 out.show();
             }
         } catch (FluoreconException e) {
-            if (params == null || params.isBatch()) {
-                throw e; // already logged by Commands.fail, or thrown before parameters were read
-            }
-            IJ.error(TITLE, e.getMessage());
+            Commands.fail(TITLE, e.getMessage());
         }
     }
 

@@ -35,7 +35,7 @@ public class Models_ implements PlugIn {
             try {
                 table.saveAs(save.trim());
             } catch (java.io.IOException e) {
-                Commands.fail(params, TITLE, "Cannot save the model table to " + save + ": " + e.getMessage());
+                Commands.fail(TITLE, "Cannot save the model table to " + save + ": " + e.getMessage());
                 return;
             }
         }

@@ -31,11 +31,6 @@ final class Params {
         this.gd = headless ? null : new GenericDialog(title);
     }
 
-    /** True when called from a macro, a script or headless: errors must not open modal dialogs. */
-    boolean isBatch() {
-        return headless || options != null || ij.macro.Interpreter.isBatchMode();
-    }
-
     boolean isHeadless() {
         return headless;
     }
