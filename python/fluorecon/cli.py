@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "fluorecon.commands.localize",
     "fluorecon.commands.unmix",
     "fluorecon.commands.register",
+    "fluorecon.commands.deconvolve",
+    "fluorecon.commands.serve",
 ]
 
 

@@ -1,8 +1,6 @@
 """SMLM localisation: MLE fit statistics (bias, CRLB), detection on simulated stacks, ThunderSTORM
 CSV, the CLI, training + ONNX export, and the shipped networks against the classical fit."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,12 +10,11 @@ from typer.testing import CliRunner
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import read_card
 from fluorecon.imaging.smlm import AstigmaticPSF, SMLMConfig, make_table, render_emitters, simulate_smlm
+from fluorecon.nets.localization import build_localization_net, decode_loss, deepstorm_loss
 from fluorecon.qc.smlm_metrics import score_localizations
 from fluorecon.tasks.localize import (DEFAULT_MODELS, THUNDERSTORM_HEADER, TrainLocalizeConfig,
                                       export_localization_net, localization_card, localize, read_thunderstorm_csv,
-                                      thunderstorm_csv, train_localization_net, write_thunderstorm_csv)
-from fluorecon.nets.localization import build_localization_net, decode_loss
-from fluorecon.tasks.localize import simulate_training_set
+                                      simulate_training_set, train_localization_net, write_thunderstorm_csv)
 from fluorecon.tasks.localize_fit import mle_fit
 
 torch.set_num_threads(1)
@@ -141,7 +138,7 @@ def _training_loss(net, cfg) -> float:
     with torch.no_grad():
         xt = torch.from_numpy(x)
         if net.config.method == "deepstorm":
-            return float(((net(xt) - torch.from_numpy(target)) ** 2).mean())
+            return float(deepstorm_loss(net(xt), torch.from_numpy(target)))
         return float(decode_loss(net.forward_raw(xt), torch.from_numpy(target["emitters"]),
                                  torch.from_numpy(target["mask"]), torch.from_numpy(target["background"])))
 

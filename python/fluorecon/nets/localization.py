@@ -99,6 +99,16 @@ def build_localization_net(config: LocalizationNetConfig) -> nn.Module:
     return DeepSTORMNet(config) if config.method == "deepstorm" else DecodeNet(config)
 
 
+def deepstorm_loss(density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Deep-STORM's loss: MSE of the densities after a Gaussian blur (σ = 1 fine pixel), so a
+    near-miss costs little, plus a small L1 sparsity term (Nehme 2018)."""
+    g = torch.exp(-0.5 * torch.arange(-3, 4, dtype=torch.float32, device=density.device) ** 2)
+    k2 = torch.outer(g, g)
+    k2 = (k2 / k2.sum())[None, None]
+    diff = nn.functional.conv2d(density - target, k2, padding=3)
+    return (diff**2).mean() + 1e-3 * density.abs().mean()
+
+
 def decode_loss(raw: dict[str, torch.Tensor], targets: torch.Tensor, mask: torch.Tensor,
                 background: torch.Tensor) -> torch.Tensor:
     """DECODE's loss: count NLL + Gaussian-mixture localisation NLL + background MSE.

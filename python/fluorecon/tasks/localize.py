@@ -358,7 +358,8 @@ def train_localization_net(config: TrainLocalizeConfig, *, progress: bool = Fals
     """
     import torch
 
-    from fluorecon.nets.localization import LocalizationNetConfig, build_localization_net, decode_loss
+    from fluorecon.nets.localization import (LocalizationNetConfig, build_localization_net, decode_loss,
+                                             deepstorm_loss)
     from fluorecon.train import resolve_device
 
     net_cfg = LocalizationNetConfig(**config.net)
@@ -370,12 +371,6 @@ def train_localization_net(config: TrainLocalizeConfig, *, progress: bool = Fals
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(i, config.steps) / config.steps)))
-    blur = None
-    if net_cfg.method == "deepstorm":
-        # Deep-STORM's loss compares densities after a small Gaussian blur: near-misses cost little.
-        g = np.exp(-0.5 * (np.arange(-3, 4) / 1.0) ** 2)
-        k2 = np.outer(g, g) / np.outer(g, g).sum()
-        blur = torch.from_numpy(k2.astype(np.float32))[None, None].to(device)
     losses = []
     from tqdm.auto import tqdm
 
@@ -384,9 +379,7 @@ def train_localization_net(config: TrainLocalizeConfig, *, progress: bool = Fals
         x = torch.from_numpy(inputs[idx]).to(device)
         if net_cfg.method == "deepstorm":
             y = torch.from_numpy(targets[idx]).to(device)
-            out = net(x)
-            diff = torch.nn.functional.conv2d(out - y, blur, padding=3)
-            loss = (diff**2).mean() + 1e-3 * out.abs().mean()
+            loss = deepstorm_loss(net(x), y)
         else:
             em = torch.from_numpy(targets["emitters"][idx]).to(device)
             mask = torch.from_numpy(targets["mask"][idx]).to(device)

@@ -2,7 +2,6 @@ package org.fluorecon.onnx;
 
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtProvider;
@@ -10,11 +9,14 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -54,6 +56,9 @@ public final class Predictor implements Model {
     private final String providerNote;
     private final int threads;
     private String sha256;
+    private OnnxTensor pinned;
+    private FloatBuffer pinnedBuffer;
+    private long[] pinnedShape;
 
     private Predictor(Path path, OrtEnvironment env, OrtSession session, String provider, String providerNote,
                       int threads) throws OrtException {
@@ -207,20 +212,62 @@ public final class Predictor implements Model {
         }
     }
 
-    private void closeSession() {
+    private synchronized void closeSession() {
+        releasePinned();
         closeQuietly(session);
     }
 
+    /**
+     * Runs one tile. The output is written by ONNX Runtime straight into a direct buffer kept
+     * for the current tile shape (no per-tile allocation); the returned view is valid until the
+     * next call. Synchronized because that buffer is shared.
+     */
     @Override
-    public FloatBuffer run(FloatBuffer input, long[] shape) throws OrtException {
-        try (OnnxTensor tensor = OnnxTensor.createTensor(env, input, shape);
-             OrtSession.Result result = session.run(Collections.singletonMap(inputName, tensor))) {
-            OnnxValue value = result.get(outputName).orElseThrow(
-                    () -> new FluoreconException("Model output '" + outputName + "' is missing from the result."));
-            if (!(value instanceof OnnxTensor)) {
-                throw new FluoreconException("Model output '" + outputName + "' is not a tensor.");
+    public synchronized FloatBuffer run(FloatBuffer input, long[] shape) throws OrtException {
+        long[] outShape = outputShape(shape);
+        if (pinned == null || !Arrays.equals(pinnedShape, outShape)) {
+            releasePinned();
+            long n = 1;
+            for (long d : outShape) {
+                n *= d;
             }
-            return ((OnnxTensor) value).getFloatBuffer(); // a copy, valid after the result is closed
+            pinnedBuffer = ByteBuffer.allocateDirect(Math.toIntExact(n * Float.BYTES)).order(ByteOrder.nativeOrder())
+                    .asFloatBuffer();
+            pinned = OnnxTensor.createTensor(env, pinnedBuffer, outShape);
+            pinnedShape = outShape;
+        }
+        try (OnnxTensor tensor = OnnxTensor.createTensor(env, input, shape);
+             OrtSession.Result result = session.run(Collections.singletonMap(inputName, tensor),
+                     Collections.singletonMap(outputName, pinned))) {
+            if (result.size() < 1) {
+                throw new FluoreconException("Model output '" + outputName + "' is missing from the result.");
+            }
+        } catch (OrtException e) {
+            throw new FluoreconException("Model '" + path.getFileName() + "' failed on a tile of shape "
+                    + Arrays.toString(shape) + " (expected output " + Arrays.toString(outShape) + " from its card): "
+                    + firstLine(e.getMessage()), e);
+        }
+        FloatBuffer view = pinnedBuffer.duplicate();
+        view.clear();
+        return view;
+    }
+
+    /** Output shape the card promises for an input tile: (1, channels.out, *tile * scale). */
+    private long[] outputShape(long[] inShape) {
+        long[] out = inShape.clone();
+        out[1] = card.channelsOut;
+        for (int a = 0; a < card.ndim(); a++) {
+            out[2 + a] = inShape[2 + a] * card.scale[a];
+        }
+        return out;
+    }
+
+    private void releasePinned() {
+        if (pinned != null) {
+            pinned.close();
+            pinned = null;
+            pinnedBuffer = null;
+            pinnedShape = null;
         }
     }
 

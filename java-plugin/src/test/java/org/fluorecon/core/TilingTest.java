@@ -82,6 +82,26 @@ class TilingTest {
     }
 
     @Test
+    void balancedTileKeepsTheCountAndRemovesPadding() {
+        for (int size : new int[] {1, 7, 45, 100, 2048, 2049, 8192}) {
+            for (int tile : new int[] {16, 64, 512, 1024}) {
+                for (int halo : new int[] {0, 8, 32}) {
+                    int[] s = {size};
+                    Tiling.Plan asked = Tiling.plan(s, new int[] {tile}, new int[] {halo}, new int[] {4}, new int[] {1});
+                    int b = Tiling.balancedTile(size, tile, halo, 4);
+                    Tiling.Plan bal = Tiling.plan(s, new int[] {b}, new int[] {halo}, new int[] {4}, new int[] {1});
+                    String id = size + "/" + tile + "/" + halo;
+                    assertEquals(asked.count[0], bal.count[0], id);
+                    assertTrue(bal.tile[0] <= asked.tile[0], id);
+                    assertEquals(b, bal.tile[0], id); // already a valid tile: plan keeps it
+                    assertTrue(bal.padAfter[0] <= asked.padAfter[0], id);
+                }
+            }
+        }
+        assertEquals(476, Tiling.balancedTile(2048, 512, 32, 4));
+    }
+
+    @Test
     void outputShapeFollowsScale() {
         Tiling.Plan p = Tiling.plan(new int[] {10, 12}, new int[] {8}, new int[] {2}, new int[] {2}, new int[] {2, 3});
         assertArrayEquals(new int[] {20, 36}, p.outputShape());

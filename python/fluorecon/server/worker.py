@@ -1,0 +1,91 @@
+"""Job workers: threads that take the oldest queued job, run the task function the CLI uses, and
+commit every state change. One worker per GPU: jobs never compete for device memory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+
+from fluorecon.core.io import TiffError, read_tiff, write_tiff
+from fluorecon.server.settings import Settings
+from fluorecon.server.store import JobStore
+from fluorecon.tasks.deconvolve import DeconvolutionCancelled, DeconvolveSpec, deconvolve_image
+
+log = logging.getLogger("fluorecon.server")
+
+
+class Workers:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.device = settings.resolved_device()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._loop, name=f"fluorecon-worker-{i}", daemon=True)
+            for i in range(settings.workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.wake.set()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            job = self.store.claim_next()
+            if job is None:
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
+            self._run(job)
+
+    def _run(self, job: dict) -> None:
+        job_id = job["id"]
+        folder = self.store.job_dir(job_id)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] > 0.1 or done == total:
+                last[0] = now
+                self.store.update(job_id, progress=done / max(total, 1), message=f"{done}/{total}")
+
+        def cancel() -> bool:
+            return self.stopping.is_set() or self.store.cancel_requested(job_id)
+
+        try:
+            spec = DeconvolveSpec.model_validate(json.loads(job["spec"]))
+            image, meta = read_tiff(folder / "input.tif")
+            psf_image = psf_meta = None
+            if (folder / "psf.tif").is_file():
+                psf_image, psf_meta = read_tiff(folder / "psf.tif")
+            chunks = None
+            if image.size > self.settings.chunk_voxels:
+                chunks = 64 if image.ndim >= 3 else 1024
+            result, info = deconvolve_image(
+                image, meta, spec, psf_image=psf_image, psf_meta=psf_meta, device=self.device,
+                chunks=chunks, scheduler=self.settings.dask_scheduler if chunks else None,
+                progress=progress, cancel=cancel,
+            )
+            write_tiff(folder / "result.tif", result, meta, info=info)
+            self.store.finish(job_id, "succeeded", "Done.")
+        except DeconvolutionCancelled as err:
+            if self.stopping.is_set() and not self.store.cancel_requested(job_id):
+                # Server shutting down: the job is not lost, it runs again on the next start.
+                self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
+            else:
+                self.store.finish(job_id, "cancelled", str(err))
+        except (ValueError, TiffError) as err:
+            self.store.finish(job_id, "failed", str(err))
+        except Exception as err:  # a job must never take the worker down
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            self.store.finish(job_id, "failed", f"Internal error: {type(err).__name__}: {err}")
