@@ -64,7 +64,7 @@ def main() -> None:
 
     best_net_high = max(get("high", m, "jaccard") for m in models)
     result = {
-        "description": __doc__.strip().splitlines()[0],
+        "description": " ".join(__doc__.strip().split("\n\n")[0].split()),
         "setup": {"frames_per_density": args.frames, "frame_px": [64, 64], "pixel_size_nm": 100, "psf_sigma_nm": 130,
                   "photons_mean": 2000, "background_photons": 20, "camera": "EMCCD (gain 100)", "structure": "filaments",
                   "match_radius_nm": 250, "threads": args.threads, "cpu": platform.processor() or platform.machine(),

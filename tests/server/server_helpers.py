@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 import tifffile
 
 
@@ -54,7 +53,7 @@ class Server:
         return (self.config_dir / "token").read_text().strip()
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120, **kwargs)
 
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)

@@ -77,7 +77,7 @@ def test_drift_3d_and_correction_of_every_channel():
 
 def test_smlm_rcc_drift_within_5_nm_rms():
     table, drift = simulate_drifting_localizations(n_frames=4000, drift_nm=150, seed=2)
-    estimate = R.rcc_drift(table["x_nm"], table["y_nm"], table["frame"], n_segments=10, pixel_nm=20)
+    estimate = R.rcc_drift(table["x_nm"], table["y_nm"], table["frame"], n_segments=15, pixel_nm=20)
     rms = float(np.sqrt(np.mean(np.sum((estimate - drift) ** 2, axis=1))))
     assert rms < 5.0, rms
     x, y = R.correct_table(table["x_nm"], table["y_nm"], table["frame"], estimate)

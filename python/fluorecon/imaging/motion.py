@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 
 __all__ = [
@@ -39,15 +40,15 @@ def fourier_shift(image: np.ndarray, shift: Sequence[float]) -> np.ndarray:
     shift = np.asarray(shift, np.float64)
     if shift.shape != (image.ndim,):
         raise ValueError(f"shift has {shift.size} values for an image with {image.ndim} axes.")
-    spectrum = np.fft.rfftn(image)
-    phase = np.zeros(spectrum.shape, np.float64)
+    axes = tuple(range(image.ndim))
+    spectrum = scipy.fft.rfftn(image, axes=axes)
+    # The phase ramp is separable: one small complex vector per axis, broadcast-multiplied.
     for axis, (n, d) in enumerate(zip(image.shape, shift)):
         freq = np.fft.rfftfreq(n) if axis == image.ndim - 1 else np.fft.fftfreq(n)
         shape = [1] * image.ndim
         shape[axis] = freq.size
-        phase = phase + d * freq.reshape(shape)
-    return np.fft.irfftn(spectrum * np.exp(-2j * np.pi * phase), s=image.shape,
-                         axes=tuple(range(image.ndim))).astype(np.float32)
+        spectrum *= np.exp(-2j * np.pi * d * freq).astype(np.complex64).reshape(shape)
+    return scipy.fft.irfftn(spectrum, s=image.shape, axes=axes).astype(np.float32, copy=False)
 
 
 def simulate_drift(n_frames: int, ndim: int = 2, *, step_px: float = 0.3, linear_px: float = 0.2,

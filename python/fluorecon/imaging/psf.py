@@ -264,11 +264,12 @@ def psf_from_image(
 ) -> np.ndarray:
     """A measured PSF (a bead image) made ready for deconvolution.
 
-    Steps: subtract the background (``background`` or, when None, the median of the
-    pixels on the lateral (y, x) border — a bead image is dark there; give ``background``
-    explicitly when the crop is tight), clip negatives, shift by the
-    centroid of the core above half maximum (linear interpolation) so the bead sits at ``n // 2``, resample from
-    ``psf_pixel_size_nm`` to ``image_pixel_size_nm``, normalise to sum 1.
+    Steps: subtract the background (``background`` or, when None, the median of the pixels on
+    the lateral (y, x) border — a bead image is dark there; give ``background`` explicitly when
+    the crop is tight), clip negatives, shift by the centroid of the core above half maximum
+    (linear interpolation) so the bead sits at ``n // 2``, resample from ``psf_pixel_size_nm``
+    to ``image_pixel_size_nm`` (box-averaging first when the target pixels are coarser),
+    normalise to sum 1.
 
     Parameters
     ----------

@@ -12,7 +12,6 @@ overlapping dask chunks, locally or on a ``dask.distributed`` cluster.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -443,7 +442,6 @@ def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks
         overlap = default_overlap(kernel.shape, array.shape, num_iter if method in ITERATIVE else 10)
     overlap = tuple(overlap)
     darr = da.from_array(array, chunks=chunks)
-    total = int(np.prod(darr.numblocks))
     out = darr.map_overlap(
         _block_task,
         depth=overlap,
@@ -456,6 +454,8 @@ def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks
         options=options,
         device=device,
     )
+    # map_overlap may rechunk so that no chunk is thinner than the overlap: use out's grid.
+    total = int(np.prod(out.numblocks))
     if scheduler is None:
         done = [0]
         blocks = out.to_delayed().ravel()
@@ -469,12 +469,7 @@ def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks
                 progress(done[0], total)
             return value
 
-        pieces = [compute_block(b) for b in blocks]
-        # Reassemble in C order over the block grid.
-        grid = np.empty(darr.numblocks, dtype=object)
-        for index, piece in zip(np.ndindex(*darr.numblocks), pieces):
-            grid[index] = piece
-        return np.block(grid.tolist()).astype(np.float32, copy=False)
+        return _assemble(out.chunks, [compute_block(b) for b in blocks])
     from distributed import Client, as_completed
 
     with Client(scheduler) as client:
@@ -489,17 +484,17 @@ def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks
                 client.cancel(futures)
                 raise DeconvolutionCancelled(f"Cancelled after {finished} of {total} chunks.")
         pieces = client.gather(futures)
-    grid = np.empty(darr.numblocks, dtype=object)
-    for index, piece in zip(np.ndindex(*darr.numblocks), pieces):
-        grid[index] = piece
-    return np.block(grid.tolist()).astype(np.float32, copy=False)
+    return _assemble(out.chunks, pieces)
 
 
-def timed(fn: Callable, *args, **kwargs) -> tuple[np.ndarray, float]:
-    """``(result, seconds)`` of one call; used by the benchmark and the server's job log."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+def _assemble(chunks, pieces) -> np.ndarray:
+    """Blocks in C order over the chunk grid → one array."""
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
+    out = np.empty(tuple(int(s[-1]) for s in starts), dtype=np.float32)
+    for index, piece in zip(np.ndindex(*[len(c) for c in chunks]), pieces):
+        out[tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, index))] = piece
+    return out
+
 
 
 # --- job spec: the one typed config shared by the CLI, the server and provenance --------------
@@ -553,7 +548,7 @@ class DeconvolveSpec(BaseModel):
     psf_pixel_size_nm: tuple[float, ...] | None = Field(None, description="Sampling of a measured PSF, nm: (x) or (z, y, x).")
 
 
-def _spatial_sizes(meta: TiffMeta, spec_psf: PSFParams | None, ndim: int) -> tuple[float, ...]:
+def pixel_sizes_nm(meta: TiffMeta, spec_psf: PSFParams | None, ndim: int) -> tuple[float, ...]:
     pixel = (spec_psf.pixel_size_nm if spec_psf and spec_psf.pixel_size_nm else None) or (
         meta.pixel_size_um * 1000 if meta.pixel_size_um else None
     )
@@ -620,7 +615,7 @@ def build_psf(
                 f"has {ndim}: give a {'3D (z, y, x)' if ndim == 3 else '2D (y, x)'} PSF."
             )
         try:
-            target = _per_axis_nm(_spatial_sizes(meta, spec.psf, ndim), ndim)
+            target = _per_axis_nm(pixel_sizes_nm(meta, spec.psf, ndim), ndim)
         except ValueError:
             target = None
         source = spec.psf_pixel_size_nm
@@ -635,7 +630,7 @@ def build_psf(
         return psf_from_image(psf_image, image_pixel_size_nm=target, psf_pixel_size_nm=_per_axis_nm(source, ndim))
     if spec.psf is None:
         raise ValueError("No PSF: give PSF parameters (na, wavelength_nm, …) or a measured PSF image.")
-    sizes = _spatial_sizes(meta, spec.psf, ndim)
+    sizes = pixel_sizes_nm(meta, spec.psf, ndim)
     shape = theoretical_psf_shape(image_shape, spec.psf, sizes)
     common = dict(na=spec.psf.na, wavelength_nm=spec.psf.wavelength_nm, pixel_size_nm=sizes[-1],
                   z_step_nm=sizes[0] if ndim == 3 else None, ni=spec.psf.ni, ns=spec.psf.ns)

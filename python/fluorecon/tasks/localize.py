@@ -9,11 +9,12 @@ Networks read ``photons / input_scale`` (the card's ``norm`` is ``photons:<input
 frames are mostly background, so per-frame percentiles would change the scale from frame to frame;
 the camera calibration gives a fixed one). Peak extraction, the part a Fiji command re-implements:
 
-* Deep-STORM (output (1, s·Y, s·X) density): fine pixels that are the maximum of their 3×3
-  neighbourhood and exceed ``train.threshold``; position = fine-pixel centre + the centroid of
+* Deep-STORM (output (1, s·Y, s·X) density): fine pixels that are the maximum of their 5×5
+  neighbourhood (edge-replicated) and exceed ``train.threshold``; position = fine-pixel centre + the centroid of
   the 3×3 neighbourhood (negative values clipped to 0); x_nm = (j + 0.5 + cx)·p/s.
 * DECODE (output (10, Y, X), channels ``train.output_channels``): pixels where p is the maximum of
-  its 3×3 neighbourhood and p > 0.05, kept when the 3×3 sum of p exceeds ``train.threshold``;
+  its 3×3 neighbourhood (zero outside the frame) and p > 0.05, kept when the 3×3 sum of p exceeds
+  ``train.threshold``, plus every pixel with p > 0.6;
   x_nm = (j + 0.5 + dx)·p, y likewise, z, photons, background and σ read at that pixel; the first
   and last frame use themselves as their missing neighbour.
 """
@@ -43,6 +44,7 @@ THUNDERSTORM_HEADER = ('"id","frame","x [nm]","y [nm]","z [nm]","intensity [phot
                        '"bkgstd [photon]","sigma [nm]","uncertainty [nm]"')
 _CSV_COLUMNS = ("photons", "background", "bkgstd", "sigma_nm", "uncertainty_nm")
 Method = Literal["mle", "deepstorm", "decode"]
+CONFIDENT_P = 0.6
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 DEFAULT_MODELS = {"deepstorm": MODELS_DIR / "deepstorm_2d.onnx", "decode": MODELS_DIR / "decode_2d.onnx"}
 
@@ -90,7 +92,8 @@ def deepstorm_peaks(density: np.ndarray, *, scale: int, pixel_size_nm: float, th
                     frame_offset: int = 0) -> np.ndarray:
     """Localisations from Deep-STORM densities (T, s·Y, s·X) (see the module doc)."""
     density = np.asarray(density, np.float32)
-    peaks = (density == ndimage.maximum_filter(density, size=(1, 3, 3), mode="nearest")) & (density > threshold)
+    # 5×5 fine pixels (1.25 camera pixels at ×4): one emitter's blob can show two 3×3 maxima.
+    peaks = (density == ndimage.maximum_filter(density, size=(1, 5, 5), mode="nearest")) & (density > threshold)
     t, r, c = np.nonzero(peaks)
     dx, dy = _centroid3(density, t, r, c)
     table = empty_table(len(t))
@@ -109,7 +112,9 @@ def decode_peaks(output: np.ndarray, *, pixel_size_nm: float, threshold: float =
     p = output[:, 0]
     local = (p == ndimage.maximum_filter(p, size=(1, 3, 3), mode="constant")) & (p > 0.05)
     agg = ndimage.uniform_filter(p, size=(1, 3, 3), mode="constant") * 9
-    t, r, c = np.nonzero(local & (agg > threshold))
+    # A pixel the network is confident about on its own is an emitter even beside a brighter
+    # one: emitters closer than a pixel apart otherwise merge (DECODE's spatial integration).
+    t, r, c = np.nonzero((local & (agg > threshold)) | (p > CONFIDENT_P))
     v = output[t, :, r, c]  # (K, 10)
     table = empty_table(len(t))
     table["frame"] = t + frame_offset
@@ -408,18 +413,28 @@ def predict_torch(net, inputs: np.ndarray, *, batch: int = 32) -> np.ndarray:
 def calibrate_threshold(net, net_cfg, inputs: np.ndarray, truth: np.ndarray, *, pixel_size_nm: float,
                         candidates: Sequence[float] | None = None) -> tuple[float, float]:
     """Peak threshold with the best Jaccard on a validation set; returns (threshold, jaccard)."""
+    return best_threshold(net_cfg.method, predict_torch(net, inputs), truth, scale=net_cfg.scale,
+                          pixel_size_nm=pixel_size_nm, candidates=candidates)
+
+
+def peaks_from_output(method: str, output: np.ndarray, *, scale: int, pixel_size_nm: float, threshold: float) -> np.ndarray:
+    """Localisation table from network outputs (N, C, Y', X') of either method."""
+    if method == "deepstorm":
+        return deepstorm_peaks(output[:, 0], scale=scale, pixel_size_nm=pixel_size_nm, threshold=threshold)
+    return decode_peaks(output, pixel_size_nm=pixel_size_nm, threshold=threshold)
+
+
+def best_threshold(method: str, output: np.ndarray, truth: np.ndarray, *, scale: int, pixel_size_nm: float,
+                   candidates: Sequence[float] | None = None) -> tuple[float, float]:
+    """(threshold, Jaccard) maximising the Jaccard index of :func:`peaks_from_output` against `truth`."""
     from fluorecon.qc.smlm_metrics import score_localizations
 
-    out = predict_torch(net, inputs)
-    if net_cfg.method == "deepstorm":
-        candidates = candidates or [1, 2, 3, 4, 5, 6, 8, 10, 12]
-        run = lambda thr: deepstorm_peaks(out[:, 0], scale=net_cfg.scale, pixel_size_nm=pixel_size_nm, threshold=thr)
-    else:
-        candidates = candidates or [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-        run = lambda thr: decode_peaks(out, pixel_size_nm=pixel_size_nm, threshold=thr)
-    scores = [(score_localizations(truth, run(t)).jaccard, t) for t in candidates]
-    best = max(scores)
-    return float(best[1]), float(best[0])
+    if candidates is None:
+        candidates = [1, 2, 3, 4, 5, 6, 8, 10, 12] if method == "deepstorm" else [0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    scores = [(score_localizations(truth, peaks_from_output(method, output, scale=scale, pixel_size_nm=pixel_size_nm,
+                                                              threshold=t)).jaccard, t) for t in candidates]
+    jac, thr = max(scores)
+    return float(thr), float(jac)
 
 
 def localization_card(net_cfg, config: TrainLocalizeConfig, *, name: str, threshold: float,
@@ -443,8 +458,9 @@ def localization_card(net_cfg, config: TrainLocalizeConfig, *, name: str, thresh
         "camera": sim.camera,
         "steps": str(config.steps), "batch_size": str(config.batch_size), "seed": str(config.seed),
         "threshold": f"{threshold:g}",
-        "peak_extraction": ("3x3 local maxima of the density above threshold, 3x3 centroid" if net_cfg.method == "deepstorm"
-                            else "3x3 local maxima of p (p>0.05) whose 3x3 sum of p exceeds threshold; pixel centre + offset"),
+        "peak_extraction": ("5x5 local maxima of the density above threshold, 3x3 centroid" if net_cfg.method == "deepstorm"
+                            else "3x3 local maxima of p (p>0.05) whose 3x3 sum of p exceeds threshold, plus every pixel with "
+                                 "p>0.6; position = pixel centre + offset"),
     }
     if net_cfg.method == "deepstorm":
         train["density_scale"] = f"{DENSITY_SCALE:g}"

@@ -348,7 +348,9 @@ def phasor_mask(g, s, roi) -> np.ndarray:
 
 class UnmixNet(nn.Module):
     """U-Net from all channels to all abundances with a non-negative (ReLU) output; the whole
-    module is what is exported to ONNX: input (B, channels, Y, X), output (B, labels, Y, X)."""
+    module is what is exported to ONNX: input (B, channels, Y, X), output (B, labels, Y, X).
+    Training uses :meth:`raw` (no ReLU): a ReLU head on mostly-empty abundance maps dies at zero
+    and stops learning."""
 
     def __init__(self, config):
         super().__init__()
@@ -356,6 +358,9 @@ class UnmixNet(nn.Module):
 
         self.config = config
         self.unet = build_network(config)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unet(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.unet(x))
@@ -403,14 +408,15 @@ def unmix_learned(image, model_path: str | os.PathLike, *, channel_axis: int = 0
 
 def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: int = 8, patch: int = 64,
                         photons: tuple[float, float] = (5.0, 300.0), background: tuple[float, float] = (0.0, 3.0),
-                        filters: int = 16, depth: int = 2, seed: int = 0, pool: int = 48, pool_size: int = 128,
+                        filters: int = 16, depth: int = 2, seed: int = 0, pool: int = 32, pool_size: int = 128,
                         lr: float = 2e-3, log=None):
     """Train an :class:`UnmixNet` on simulated mixtures for `mixing` (channels × labels).
 
     Each step draws random crops of simulated multi-label specimens, a peak photon count
     log-uniform in `photons`, a background, and a camera (offset 100 ADU, read noise 1.5 e⁻, gain
     1); the target is the abundance in ADU above offset + background (what NNLS would estimate)
-    divided by the input's joint percentile range. Returns (network, losses).
+    divided by the input's joint percentile range; loss = mean squared error (the abundance
+    error that matters is an RMS one). Returns (network, losses).
     """
     from fluorecon.imaging.noise import CameraNoise, apply_noise
     from fluorecon.imaging.spectra import simulate_labels
@@ -425,7 +431,7 @@ def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: in
     net = UnmixNet(config)
     optim = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=lr, total_steps=steps, pct_start=0.1)
-    losses = []
+    losses, baselines = [], []
     for step in range(steps):
         xs, ts = [], []
         for _ in range(batch_size):
@@ -444,7 +450,7 @@ def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: in
             ts.append(abundance * camera.photons * camera.qe * camera.gain / scale)
         x = torch.from_numpy(np.stack(xs).astype(np.float32))
         t = torch.from_numpy(np.stack(ts).astype(np.float32))
-        loss = torch.mean(torch.abs(net(x) - t))
+        loss = torch.mean((net.raw(x) - t) ** 2)
         optim.zero_grad()
         loss.backward()
         optim.step()

@@ -15,7 +15,7 @@ from fluorecon.core.io import TiffError, read_tiff
 from fluorecon.server.deps import get_settings, get_store, require_token
 from fluorecon.server.schemas import ErrorPublic, JobPublic
 from fluorecon.server.store import ACTIVE, JobStore
-from fluorecon.tasks.deconvolve import DeconvolveSpec, build_psf, spatial_axes, validate_image
+from fluorecon.tasks.deconvolve import DeconvolveSpec, build_psf, pixel_sizes_nm, spatial_axes, validate_image
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)])
 ERRORS = {code: {"model": ErrorPublic} for code in (400, 401, 404, 409, 413, 422, 503)}
@@ -80,9 +80,7 @@ def submit(
                 if psf_image is not None or len(spatial) == 2:
                     build_psf(spatial, meta, job_spec, psf_image, psf_meta)
                 else:
-                    from fluorecon.tasks.deconvolve import _spatial_sizes
-
-                    _spatial_sizes(meta, job_spec.psf, 3)
+                    pixel_sizes_nm(meta, job_spec.psf, 3)
             else:
                 raise ValueError("No PSF: put PSF parameters in spec.psf (na, wavelength_nm, …) or upload a 'psf' TIFF.")
         except ValueError as err:
