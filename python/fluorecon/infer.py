@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -115,8 +114,8 @@ class Predictor:
                 scale[b] = denormalize(result[card.channels_out:][0], lo, hi, is_scale=True)
         inverse = np.argsort(order)
 
-        def back(arr: np.ndarray) -> np.ndarray:
-            return np.transpose(arr.reshape(loop_shape + out_shape), inverse)
+        def back(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else np.transpose(arr.reshape(loop_shape + out_shape), inverse)
 
         return (back(mean), back(scale)) if return_scale else back(mean)
 
@@ -221,13 +220,3 @@ def predict(image: np.ndarray, model_path: str | os.PathLike, *, axes: str | Non
     """
     predictor = get_predictor(model_path, device=device, threads=threads)
     return predictor.predict(image, axes=axes, tile=tile, progress=progress, task=task, return_scale=return_scale)
-
-
-@dataclass
-class PredictionInfo:
-    """Provenance for an output's description."""
-
-    model: str
-    sha256: str
-    provider: str
-    tile: tuple[int, ...]

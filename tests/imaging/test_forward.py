@@ -21,7 +21,7 @@ def _random(shape, seed):
 def test_adjoint_identity(name, ndim):
     op = OPERATORS[name].example(ndim=ndim, device="cpu")
     x = _random(op.image_shape, 0).double()
-    y = _random(op.image_shape, 1).double()
+    y = _random(getattr(op, "measurement_shape", op.image_shape), 1).double()
     ax = op.A(x).double()
     aty = op.A_adjoint(y).double()
     lhs, rhs = float((ax * y).sum()), float((x * aty).sum())
@@ -32,8 +32,10 @@ def test_adjoint_identity(name, ndim):
 def test_shapes_dtype_and_config_round_trip(name, ndim):
     op = OPERATORS[name].example(ndim=ndim, device="cpu")
     x = _random(op.image_shape, 2)
-    for out in (op.A(x), op.A_adjoint(x), op.A(x.double())):
-        assert tuple(out.shape) == op.image_shape and out.dtype == torch.float32
+    measured = getattr(op, "measurement_shape", op.image_shape)  # differs for downsampling operators
+    y = _random(measured, 5)
+    for out, shape in ((op.A(x), measured), (op.A_adjoint(y), op.image_shape), (op.A(x.double()), measured)):
+        assert tuple(out.shape) == shape and out.dtype == torch.float32
     with pytest.raises(ValueError, match="shape"):
         op.A(torch.zeros(3, 3))
     # Config is JSON, rebuilt without pickling, same numbers.
@@ -47,8 +49,9 @@ def test_cpu_equals_cuda(name, ndim):
     cpu = OPERATORS[name].example(ndim=ndim, device="cpu")
     gpu = OPERATORS[name].example(ndim=ndim, device="cuda")
     x = _random(cpu.image_shape, 3)
+    y = _random(getattr(cpu, "measurement_shape", cpu.image_shape), 4)
     torch.testing.assert_close(gpu.A(x.cuda()).cpu(), cpu.A(x), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(gpu.A_adjoint(x.cuda()).cpu(), cpu.A_adjoint(x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(gpu.A_adjoint(y.cuda()).cpu(), cpu.A_adjoint(y), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,8 @@ class Blur:
         spectrum = torch.fft.rfftn(self._buf_t, dim=self.dims)
         spectrum.mul_(self.otf_conj)
         return torch.fft.irfftn(spectrum, s=self.fft_shape, dim=self.dims)[self._head]
+
+
+# Operators defined in their own modules register on import; importing them here puts them in
+# OPERATORS (and under the shared operator tests) whenever this module is used.
+from fluorecon.imaging import sampling as _sampling  # noqa: E402,F401  (blur_downsample)
