@@ -59,11 +59,12 @@ def resolve(coords: list[tuple[str, str, str]], out_dir: Path) -> list[Path]:
             f"-DoutputDirectory={out_dir}", "-DincludeScope=runtime",
         ]
         try:
-            subprocess.run(cmd, check=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
         except FileNotFoundError:
             sys.exit("Maven (mvn) is not installed; run `make setup` first.")
-        except subprocess.CalledProcessError as err:
-            sys.exit(f"Maven could not resolve {coords}: exit {err.returncode}. Is Maven Central reachable?")
+        if proc.returncode != 0:
+            sys.exit(f"Maven could not resolve {coords} (exit {proc.returncode}); is Maven Central reachable?\n"
+                     f"{(proc.stdout + proc.stderr)[-2000:]}")
     return sorted(out_dir.glob("*.jar"))
 
 

@@ -89,7 +89,7 @@ def write_sample() -> dict:
 
 
 def write_readme(results: dict, sample: dict) -> None:
-    """The README table comes from the cards themselves (what a user's `fluorecon models` shows)."""
+    """The README tables come from the cards themselves (what a user's `fluorecon models` shows)."""
     rows = []
     for key in sorted(CONFIGS):
         path = MODELS / f"care_denoise_{key}.onnx"
@@ -108,11 +108,29 @@ def write_readme(results: dict, sample: dict) -> None:
         sample_line = ("\nOn the bundled demo sample (`python/fluorecon/data/sample_noisy_2d.tif`, reference "
                        "`sample_clean_2d.tif`, PSNR dB / SSIM against the noise-free image in ADU): "
                        + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in sample.items()) + ".\n")
+    listing = []
+    for path in sorted(MODELS.glob("*.onnx")):
+        try:
+            card = read_card(path)
+        except ValueError as err:
+            listing.append(f"| `{path.name}` | unreadable card: {err} | | | |")
+            continue
+        figures = ", ".join(f"{k} {v}" for k, v in card.metrics.items() if k.startswith(("val_psnr", "val_ssim")))
+        listing.append(f"| `{path.name}` | {card.task} / {card.method} | {card.axes_in} | "
+                       f"{path.stat().st_size / 1e6:.2f} | {figures or '-'} |")
     text = f"""# Shipped models
 
-Made by `scripts/train_shipped_models.py` (fixed seeds, CPU, 2 threads); every file carries its
-model card (ONNX metadata: task, axes, tiling, normalization, training data, metrics). List them
-with `fluorecon models`.
+Every `.onnx` here carries its model card (ONNX metadata: task, axes, tiling, normalization,
+training data, validation metrics); `fluorecon models` lists them. This table is generated from
+the cards by `scripts/train_shipped_models.py --readme-only`.
+
+| file | task / method | axes | MB | validation metrics (from the card) |
+|---|---|---|---|---|
+{chr(10).join(listing)}
+
+## Denoising (CARE)
+
+Made by `scripts/train_shipped_models.py` (fixed seeds, CPU, 2 threads).
 
 | file | task / method | axes | noisy input PSNR / SSIM | non-local means | CARE | MB | training |
 |---|---|---|---|---|---|---|---|

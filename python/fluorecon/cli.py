@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "fluorecon.commands.unmix",
     "fluorecon.commands.register",
     "fluorecon.commands.deconvolve",
+    "fluorecon.commands.superres",
     "fluorecon.commands.serve",
 ]
 

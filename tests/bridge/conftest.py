@@ -82,3 +82,23 @@ def other_task_model(model_2d, tmp_path_factory) -> Path:
     card = read_card(path)
     write_card(path, card.model_copy(update={"task": "deconvolve", "name": "not-a-denoiser"}))
     return path
+
+
+@pytest.fixture(scope="session")
+def smlm_imagej_dir(plugin_jar, tmp_path_factory) -> Path:
+    """An ImageJ folder with the plugin and the shipped SMLM models (for Localize and Deconvolve tests)."""
+    dest = tmp_path_factory.mktemp("imagej-smlm")
+    models = [ROOT / "models" / "deepstorm_2d.onnx", ROOT / "models" / "decode_2d.onnx"]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "install_imagej.py"), "--dest", str(dest),
+         "--plugin-jar", str(plugin_jar), "--deps", str(plugin_jar.parent / "deps"),
+         "--models", *[str(m) for m in models if m.is_file()]],
+        check=True, timeout=600,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def headless_jvm(smlm_imagej_dir):
+    """The process's headless JVM (JPype starts one per process; an earlier module may have started it)."""
+    return ijbridge.start_jvm(ijbridge.plugin_classpath(smlm_imagej_dir), headless=True)

@@ -57,7 +57,15 @@ def predict_command(
             bar.total = total
             bar.update(done - bar.n)
 
-        mean, scale = predictor.predict(data, axes=meta.axes, tile=tile, progress=progress, task=task, return_scale=True)
+        card = predictor.card
+        if card.task == "isotropic" or any(s != 1 for s in card.scale):
+            # Output grid differs from the input's: calibration / scale, or isotropic two-view fusion.
+            from fluorecon.tasks.upsample import predict_superres
+
+            mean, scale, meta = predict_superres(predictor, data, meta, tile=tile, progress=progress, task=task)
+        else:
+            mean, scale = predictor.predict(data, axes=meta.axes, tile=tile, progress=progress, task=task,
+                                            return_scale=True)
         bar.close()
         if scale_out is not None and scale is None:
             raise ValueError(f"--scale-out: model '{predictor.card.name}' predicts no uncertainty (outputs = {predictor.card.outputs}).")

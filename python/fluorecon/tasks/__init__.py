@@ -18,6 +18,9 @@ from pydantic import BaseModel
 TASK_MODULES: list[str] = [
     "fluorecon.tasks.denoise",
     "fluorecon.tasks.localize",
+    "fluorecon.tasks.upsample",
+    "fluorecon.tasks.isotropic",
+    "fluorecon.tasks.crossmodal",
 ]
 
 

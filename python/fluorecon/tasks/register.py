@@ -447,7 +447,7 @@ def _norm_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 64, amplitude_px: float = 2.0,
                          smoothness_px: float = 8.0, smooth_weight: float = 0.5, noise: float = 0.02,
-                         filters: int = 16, depth: int = 3, lr: float = 2e-3, seed: int = 0, pool: int = 8,
+                         filters: int = 16, depth: int = 3, lr: float = 1e-3, seed: int = 0, pool: int = 8,
                          log=None) -> tuple[DeformNet, list[float]]:
     """Train :class:`DeformNet` unsupervised on simulated deformations of phantoms.
 
@@ -492,6 +492,8 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
         loss = F.mse_loss(warped, f_t) + coarse + smooth_weight * 1e-2 * _smoothness(field)
         optim.zero_grad()
         loss.backward()
+        # Clipped: one large field prediction sent an unclipped run (lr 2e-3) to a plateau it never left.
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optim.step()
         losses.append(float(loss.detach()))
         if log and step % 50 == 0:

@@ -211,10 +211,34 @@ def residual_map(image, abundances, mixing, *, offset: float | Sequence[float] =
 # --- blind unmixing -------------------------------------------------------------------------
 
 
-def unmix_nmf(image, n_labels: int, *, offset: float | Sequence[float] = 0.0, num_iter: int = 500,
+def _nndsvda(v: np.ndarray, rank: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """NNDSVD start (Boutsidis & Gallopoulos 2008), zeros filled with the data mean ("a"
+    variant): converges in far fewer multiplicative updates than a random start."""
+    u, sv, vt = np.linalg.svd(v.astype(np.float64), full_matrices=False)
+    w = np.zeros((v.shape[0], rank))
+    h = np.zeros((rank, v.shape[1]))
+    w[:, 0], h[0] = np.sqrt(sv[0]) * np.abs(u[:, 0]), np.sqrt(sv[0]) * np.abs(vt[0])
+    for j in range(1, rank):
+        x, y = u[:, j], vt[j]
+        xp, xn, yp, yn = np.maximum(x, 0), np.maximum(-x, 0), np.maximum(y, 0), np.maximum(-y, 0)
+        pos = np.linalg.norm(xp) * np.linalg.norm(yp)
+        neg = np.linalg.norm(xn) * np.linalg.norm(yn)
+        a, b, sigma = (xp, yp, pos) if pos > neg else (xn, yn, neg)
+        scale = np.sqrt(sv[j] * sigma)
+        w[:, j] = scale * a / max(np.linalg.norm(a), 1e-12)
+        h[j] = scale * b / max(np.linalg.norm(b), 1e-12)
+    mean = float(v.mean())
+    rng = np.random.default_rng(seed)
+    w[w <= 1e-12] = mean * rng.uniform(0.01, 0.1, int((w <= 1e-12).sum()))
+    h[h <= 1e-12] = mean * rng.uniform(0.01, 0.1, int((h <= 1e-12).sum()))
+    return w.astype(np.float32), h.astype(np.float32)
+
+
+def unmix_nmf(image, n_labels: int, *, offset: float | Sequence[float] = 0.0, num_iter: int = 1000,
               seed: int = 0, channel_axis: int = 0, tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
     """Blind unmixing by non-negative matrix factorisation, ``Y ≈ W H`` (Frobenius loss,
-    multiplicative updates, Lee & Seung, NIPS 2000), when the spectra are unknown.
+    multiplicative updates, Lee & Seung, NIPS 2000, from an NNDSVDa start), when the spectra are
+    unknown. Stops when 10 updates lower the error by less than `tol` of the starting error.
 
     Returns
     -------
@@ -226,18 +250,15 @@ def unmix_nmf(image, n_labels: int, *, offset: float | Sequence[float] = 0.0, nu
     if not 1 <= n_labels <= y.shape[0]:
         raise ValueError(f"n_labels must be between 1 and the number of channels ({y.shape[0]}), got {n_labels}.")
     v = np.clip(y.reshape(y.shape[0], -1) - np.asarray(offset, np.float32).reshape(-1, 1), 0, None)
-    rng = np.random.default_rng(seed)
-    scale = np.sqrt(max(float(v.mean()), 1e-12) / n_labels)
-    w = rng.uniform(0.1, 1.0, (v.shape[0], n_labels)).astype(np.float32) * scale
-    h = rng.uniform(0.1, 1.0, (n_labels, v.shape[1])).astype(np.float32) * scale
+    w, h = _nndsvda(v, n_labels, seed=seed)
     eps = np.float32(1e-12)
-    previous = np.inf
+    initial = previous = float(np.linalg.norm(v - w @ h))
     for i in range(num_iter):
         h *= (w.T @ v) / (w.T @ w @ h + eps)
         w *= (v @ h.T) / (w @ (h @ h.T) + eps)
-        if i % 20 == 19:
+        if i % 10 == 9:
             error = float(np.linalg.norm(v - w @ h))
-            if previous - error < tol * previous:
+            if (previous - error) / max(initial, 1e-12) < tol:
                 break
             previous = error
     norms = w.sum(axis=0) + eps

@@ -25,6 +25,9 @@ public final class DenoiseJob {
     private final int threads;
     private final boolean useGpu;
     private final Model.Opener opener;
+    private String task = TASK;
+    private String command = "Denoise";
+    private String suffix = "-denoised";
 
     private Model model;
     private Tiling.Plan plan;
@@ -50,6 +53,21 @@ public final class DenoiseJob {
         this.opener = opener;
     }
 
+    /**
+     * Runs models of another image-to-image task through the same path (e.g. learned
+     * deconvolution: {@code forTask("deconvolve", "Deconvolve", "-deconvolved")}).
+     *
+     * @param task    the card's required {@code task}
+     * @param command the command name used in messages and the Info
+     * @param suffix  appended to the input's title
+     */
+    public DenoiseJob forTask(String task, String command, String suffix) {
+        this.task = task;
+        this.command = command;
+        this.suffix = suffix;
+        return this;
+    }
+
     /** Validates image, parameters and model; false with {@link #getErrorMessage()} when something is wrong. */
     public boolean checkInput() {
         try {
@@ -58,7 +76,7 @@ public final class DenoiseJob {
         } catch (FluoreconException e) {
             errorMessage = e.getMessage();
         } catch (RuntimeException e) {
-            errorMessage = "Cannot denoise with model '" + (modelFile == null ? "" : modelFile.getFileName()) + "': "
+            errorMessage = "Cannot " + command.toLowerCase(Locale.ROOT) + " with model '" + (modelFile == null ? "" : modelFile.getFileName()) + "': "
                     + e.getClass().getSimpleName() + ": " + e.getMessage();
         }
         model = null;
@@ -94,12 +112,12 @@ public final class DenoiseJob {
         model = opener.open(modelFile, threads, useGpu);
         ModelCard card = model.card();
         String name = modelFile.getFileName().toString();
-        if (!TASK.equals(card.task)) {
+        if (!task.equals(card.task)) {
             throw new FluoreconException("Model '" + name + "' is a " + card.task + " model (task=" + card.task
-                    + "); Denoise needs a model with task=denoise.");
+                    + "); " + command + " needs a model with task=" + task + ".");
         }
         if (card.channelsIn != 1) {
-            throw new FluoreconException("Model '" + name + "' expects " + card.channelsIn + " input channels; Denoise "
+            throw new FluoreconException("Model '" + name + "' expects " + card.channelsIn + " input channels; " + command + " "
                     + "processes one channel at a time and needs a single-channel model.");
         }
         if (card.ndim() == 3 && dims[1] < 2) {
@@ -181,11 +199,11 @@ public final class DenoiseJob {
             return true;
         } catch (CancellationException e) {
             cancelled = true;
-            errorMessage = "Denoise was cancelled; no output was made.";
+            errorMessage = command + " was cancelled; no output was made.";
         } catch (FluoreconException e) {
             errorMessage = e.getMessage();
         } catch (OutOfMemoryError e) {
-            errorMessage = "Out of memory while denoising '" + input.getTitle() + "'; use a smaller tile, fewer "
+            errorMessage = "Out of memory while running " + command + " on '" + input.getTitle() + "'; use a smaller tile, fewer "
                     + "images, or give ImageJ more memory (Edit › Options › Memory & Threads).";
         } catch (Exception e) {
             errorMessage = "Model '" + modelFile.getFileName() + "' failed on image '" + input.getTitle() + "': "
@@ -249,7 +267,7 @@ public final class DenoiseJob {
                 }
             }
         }
-        String title = input.getShortTitle() + "-denoised";
+        String title = input.getShortTitle() + suffix;
         ImagePlus out = ImageConversion.toImagePlus(title, planes, outW, outH, outC, outZ, nT, input,
                 new int[] {sx, sy, sz}, labels);
         out.setProperty("Info", info());
@@ -266,7 +284,7 @@ public final class DenoiseJob {
     public String info() {
         ModelCard card = model.card();
         StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = Denoise\n");
+        sb.append("fluorecon.command = ").append(command).append('\n');
         sb.append("fluorecon.version = ").append(Version.get()).append('\n');
         sb.append("model.name = ").append(card.name).append('\n');
         sb.append("model.file = ").append(model.path()).append('\n');

@@ -14,6 +14,8 @@ import java.util.TreeMap;
 public final class ModelCard {
 
     public static final String FORMAT_VERSION = "1";
+    /** {@code norm} of SMLM models: network input = photons / S. */
+    public static final String PHOTONS_PREFIX = "photons:";
     static final String[] REQUIRED_KEYS = {
         "fluorecon.format", "task", "method", "name", "axes.in", "axes.out", "channels.in", "channels.out",
         "tile.multiple", "tile.halo", "tile.default", "scale", "norm", "outputs",
@@ -41,6 +43,7 @@ public final class ModelCard {
     public final Map<String, String> metrics;
     public final Map<String, String> qc;
     private final double[] normRange;
+    private final double photonScale;
     private final Map<String, String> metadata;
 
     private ModelCard(Map<String, String> m) {
@@ -66,10 +69,16 @@ public final class ModelCard {
         train = prefixed(m, "train.");
         metrics = prefixed(m, "metrics.");
         qc = prefixed(m, "qc.");
-        try {
-            normRange = Normalizer.parseNorm(norm);
-        } catch (IllegalArgumentException e) {
-            throw new ModelCardException("Model card is invalid: ('norm',): " + e.getMessage());
+        if (norm != null && norm.startsWith(PHOTONS_PREFIX)) {
+            normRange = null;
+            photonScale = photonScale(norm);
+        } else {
+            photonScale = Double.NaN;
+            try {
+                normRange = Normalizer.parseNorm(norm);
+            } catch (IllegalArgumentException e) {
+                throw new ModelCardException("Model card is invalid: ('norm',): " + e.getMessage());
+            }
         }
         for (String o : outputs.split(",")) {
             if (!o.equals("mean") && !o.equals("scale")) {
@@ -122,11 +131,45 @@ public final class ModelCard {
 
     /** Low and high normalization percentiles from {@link #norm}. */
     public double normLow() {
-        return normRange[0];
+        return percentiles()[0];
     }
 
     public double normHigh() {
-        return normRange[1];
+        return percentiles()[1];
+    }
+
+    private double[] percentiles() {
+        if (normRange == null) {
+            throw new ModelCardException("Model '" + name + "' normalizes with '" + norm + "' (a fixed photon scale), "
+                    + "not percentiles; it is a " + task + " model: use it with the matching command.");
+        }
+        return normRange;
+    }
+
+    /** True for {@code norm = photons:S} (SMLM models read photons / S). */
+    public boolean isPhotonNorm() {
+        return normRange == null;
+    }
+
+    /** S of {@code norm = photons:S}; NaN for percentile normalization. */
+    public double photonScale() {
+        return photonScale;
+    }
+
+    private static double photonScale(String norm) {
+        String v = norm.substring(PHOTONS_PREFIX.length()).trim();
+        double s;
+        try {
+            s = Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new ModelCardException("Model card is invalid: ('norm',): norm = '" + norm
+                    + "' needs a number after 'photons:', e.g. 'photons:100'");
+        }
+        if (!(s > 0) || Double.isInfinite(s)) {
+            throw new ModelCardException("Model card is invalid: ('norm',): norm = '" + norm
+                    + "' needs a positive photon scale");
+        }
+        return s;
     }
 
     /** Output kinds in channel-group order, e.g. {"mean", "scale"}. */

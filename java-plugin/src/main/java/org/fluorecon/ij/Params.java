@@ -58,6 +58,20 @@ final class Params {
         defaults.add(def);
     }
 
+    void addDecimal(String key, double def, int digits) {
+        if (gd != null) {
+            gd.addNumericField(key, def, digits);
+        }
+        defaults.add(def);
+    }
+
+    void addString(String key, String def) {
+        if (gd != null) {
+            gd.addStringField(key, def, 20);
+        }
+        defaults.add(def);
+    }
+
     void addFile(String key, String def) {
         if (gd != null) {
             gd.addFileField(key, def);
@@ -116,6 +130,30 @@ final class Params {
             return checkInt(key, Double.parseDouble(s.trim()));
         } catch (NumberFormatException e) {
             throw new FluoreconException(key + " = '" + s + "' is not a number; give a whole number.");
+        }
+    }
+
+    String nextString(String key) {
+        return nextFile(key);
+    }
+
+    double nextDouble(String key) {
+        if (gd != null) {
+            double v = gd.getNextNumber();
+            if (gd.invalidNumber()) {
+                throw new FluoreconException(key + " is not a number; give a decimal number.");
+            }
+            return v;
+        }
+        double def = (Double) nextDefault();
+        String s = Macro.getValue(options, key, null);
+        if (s == null) {
+            return def;
+        }
+        try {
+            return Double.parseDouble(s.trim());
+        } catch (NumberFormatException e) {
+            throw new FluoreconException(key + " = '" + s + "' is not a number; give a decimal number, e.g. " + def + ".");
         }
     }
 

@@ -1,0 +1,189 @@
+package org.fluorecon.ij;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.macro.Interpreter;
+import ij.plugin.PlugIn;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.fluorecon.core.DenoiseJob;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ModelLibrary;
+import org.fluorecon.core.TiffFiles;
+import org.fluorecon.onnx.Predictor;
+import org.fluorecon.server.RemoteDeconvolution;
+import org.fluorecon.server.ServerClient;
+
+/**
+ * Plugins › fluorecon › Deconvolve…  RL, RL-accel, RL-TV and Wiener run on the model server;
+ * learned runs locally through ONNX Runtime. Macro:
+ * {@code run("Deconvolve...", "method=rl iterations=20 lambda=0.002 psf=[theoretical] na=1.4 wavelength_nm=520 ni=1.515 ns=1.33")},
+ * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
+ * {@code save=/path/out.tif} also writes the result.
+ */
+public class Deconvolve_ implements PlugIn {
+    static final String TITLE = "fluorecon Deconvolve";
+    static final String THEORETICAL = "[theoretical]";
+    static final String LEARNED = "learned";
+
+    private ImagePlus image;
+    private ImagePlus result;
+    private double[] progressShown = new double[0];
+
+    /** Image to process instead of the current one (for scripts). */
+    public void setImage(ImagePlus imp) {
+        this.image = imp;
+    }
+
+    /** The deconvolved image of the last successful run; null otherwise. */
+    public ImagePlus getResult() {
+        return result;
+    }
+
+    /** Progress fractions the last run showed. */
+    public double[] getProgressShown() {
+        return progressShown.clone();
+    }
+
+    @Override
+    public void run(String arg) {
+        result = null;
+        try {
+            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
+            Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
+            List<String> modelNames = new ArrayList<>();
+            modelNames.add(Denoise_.FILE_CHOICE);
+            modelNames.addAll(models.keySet());
+            List<String> psfChoices = new ArrayList<>();
+            psfChoices.add(THEORETICAL);
+            for (String t : WindowManager.getImageTitles()) {
+                if (imp == null || !t.equals(imp.getTitle())) {
+                    psfChoices.add(t);
+                }
+            }
+            List<String> methods = new ArrayList<>(RemoteDeconvolution.METHODS);
+            methods.add(LEARNED);
+            RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
+            Params params = new Params(TITLE, "method=rl-accel iterations=20 psf=[theoretical] na=1.4 wavelength_nm=520");
+            params.addChoice("method", methods.toArray(new String[0]), s.method);
+            params.addNumber("iterations", s.iterations);
+            params.addDecimal("lambda", s.tvLambda, 4);
+            params.addDecimal("background", s.background, 1);
+            params.addChoice("psf", psfChoices.toArray(new String[0]), THEORETICAL);
+            params.addDecimal("na", s.na, 2);
+            params.addDecimal("wavelength_nm", s.wavelengthNm, 0);
+            params.addDecimal("ni", s.ni, 3);
+            params.addDecimal("ns", s.ns, 3);
+            params.addChoice("model", modelNames.toArray(new String[0]), Denoise_.FILE_CHOICE);
+            params.addFile("model_file", "");
+            if (!params.show()) {
+                return;
+            }
+            s.method = params.nextChoice("method");
+            s.iterations = params.nextInt("iterations");
+            s.tvLambda = params.nextDouble("lambda");
+            s.background = params.nextDouble("background");
+            String psf = params.nextChoice("psf");
+            s.na = params.nextDouble("na");
+            s.wavelengthNm = params.nextDouble("wavelength_nm");
+            s.ni = params.nextDouble("ni");
+            s.ns = params.nextDouble("ns");
+            String model = params.nextChoice("model");
+            String modelFile = params.nextFile("model_file").trim();
+            String save = params.option("save", null);
+
+            IJ.resetEscape();
+            StatusProgress progress = new StatusProgress("Deconvolve", null);
+            ImagePlus out;
+            try {
+                out = LEARNED.equals(s.method) ? learned(imp, model, modelFile, models, progress)
+                        : remote(imp, psf, s, progress);
+            } finally {
+                progressShown = progress.history();
+                IJ.showProgress(1.0);
+            }
+            if (out == null) {
+                return; // cancelled; already reported
+            }
+            if (save != null && !save.isBlank()) {
+                try {
+                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
+                } catch (IOException e) {
+                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
+                }
+            }
+            result = out;
+            IJ.showStatus("Deconvolve: done");
+            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
+                out.show();
+            }
+        } catch (FluoreconException e) {
+            Commands.fail(TITLE, e.getMessage());
+        }
+    }
+
+    private static ImagePlus remote(ImagePlus imp, String psf, RemoteDeconvolution.Settings s, StatusProgress p) {
+        ImagePlus psfImage = null;
+        // Macro.getValue strips one pair of brackets: "psf=[theoretical]" arrives as "theoretical"
+        if (!THEORETICAL.equals(psf) && !"theoretical".equals(psf)) {
+            psfImage = WindowManager.getImage(psf);
+            if (psfImage == null) {
+                throw new FluoreconException("psf = '" + psf + "' is not an open image; open the PSF (bead) image "
+                        + "first, or use psf=[theoretical].");
+            }
+        }
+        RemoteDeconvolution job = new RemoteDeconvolution(imp, psfImage, s, ServerClient.fromConfig());
+        if (!job.checkInput()) {
+            throw new FluoreconException(job.getErrorMessage());
+        }
+        IJ.showStatus("Deconvolve: sending the image to the server...");
+        if (!job.process(p)) {
+            if (job.isCancelled()) {
+                IJ.showStatus(job.getErrorMessage());
+                IJ.log(TITLE + ": " + job.getErrorMessage());
+                return null;
+            }
+            throw new FluoreconException(job.getErrorMessage());
+        }
+        return job.getResult();
+    }
+
+    private static ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models,
+                                     StatusProgress p) {
+        boolean fileChoice = choice == null || choice.equals(Denoise_.FILE_CHOICE)
+                || (choice.equals("file") && !models.containsKey("file"));
+        Path model;
+        if (fileChoice) {
+            if (file.isEmpty()) {
+                throw new FluoreconException("method = learned needs a deconvolution model: model=NAME or "
+                        + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
+            }
+            model = Path.of(file);
+        } else {
+            model = models.get(choice);
+            if (model == null) {
+                throw new FluoreconException("model = '" + choice + "' is not installed; installed: " + models.keySet()
+                        + ". Use model_file=/path/to/model.onnx for another file.");
+            }
+        }
+        DenoiseJob job = new DenoiseJob(imp, model, 0, 0, false, Predictor::open)
+                .forTask("deconvolve", "Deconvolve", "-deconvolved");
+        IJ.showStatus("Deconvolve: loading model...");
+        if (!job.checkInput()) {
+            throw new FluoreconException(job.getErrorMessage());
+        }
+        if (!job.process(p)) {
+            if (job.isCancelled()) {
+                IJ.showStatus(job.getErrorMessage());
+                IJ.log(TITLE + ": " + job.getErrorMessage());
+                return null;
+            }
+            throw new FluoreconException(job.getErrorMessage());
+        }
+        return job.getResult();
+    }
+}
