@@ -151,3 +151,24 @@ def test_hyperstack_3d_with_channels_keeps_axes(server, tmp_path):
         (tmp_path / "out.tif").write_bytes(client.get(job["result_url"]).content)
     out, meta = read_tiff(tmp_path / "out.tif")
     assert meta.axes == "ZCYX" and out.shape == stack.shape and meta.z_step_um == pytest.approx(0.3)
+
+
+def test_full_queue_is_503_with_retry_after(server):
+    slow = np.random.default_rng(4).random((256, 256)).astype(np.float32)
+    ids = []
+    with server.client() as client:
+        try:
+            for _ in range(12):  # 1 running + max_queue (8) queued, then refusals
+                r = submit(client, tiff_bytes(slow), spec_json(method="rl", num_iter=1000))
+                if r.status_code == 503:
+                    break
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+            assert "queue is full" in r.json()["detail"]
+            assert 8 <= len(ids) <= 10
+        finally:
+            for job_id in ids:
+                client.delete(f"/v1/jobs/{job_id}")
+            for job_id in ids:
+                assert wait_job(client, job_id)["state"] in ("cancelled", "succeeded")

@@ -328,6 +328,11 @@ def psf_from_image(
     if shape is None:
         shape = tuple(2 * int(round(n * z / 2)) + 1 for n, z in zip(data.shape, zoom))
     shape = tuple(int(s) for s in shape)
+    if min(shape) < 1 or max(shape) > 4097 or int(np.prod(shape, dtype=np.int64)) > 2**27:
+        raise ValueError(
+            f"The resampled PSF would have shape {shape}: check psf_pixel_size_nm={psf_pixel_size_nm!r} "
+            f"against image_pixel_size_nm={image_pixel_size_nm!r} (both in nm)."
+        )
     if len(shape) != data.ndim:
         raise ValueError(f"shape={shape!r}: give {data.ndim} sizes for a {data.ndim}D PSF.")
     # Output pixel i sits at source coordinate (i - out_c) / zoom + in_c: centres map to centres.

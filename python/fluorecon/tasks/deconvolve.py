@@ -13,7 +13,7 @@ overlapping dask chunks, locally or on a ``dask.distributed`` cluster.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import scipy.fft
@@ -545,7 +545,9 @@ class DeconvolveSpec(BaseModel):
     balance: float = Field(0.01, gt=0, le=1e6, description="Regularisation weight (wiener).")
     background: float = Field(0.0, ge=0, le=1e9, description="Offset + background subtracted before deconvolution, in image units.")
     psf: PSFParams | None = Field(None, description="Theoretical PSF; omit when a PSF image is given.")
-    psf_pixel_size_nm: tuple[float, ...] | None = Field(None, description="Sampling of a measured PSF, nm: (x) or (z, y, x).")
+    psf_pixel_size_nm: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
+        None, min_length=1, max_length=3, description="Sampling of a measured PSF, nm: (xy), (z, xy) or (z, y, x)."
+    )
 
 
 def pixel_sizes_nm(meta: TiffMeta, spec_psf: PSFParams | None, ndim: int) -> tuple[float, ...]:

@@ -33,6 +33,7 @@ public class Deconvolve_ implements PlugIn {
     private ImagePlus image;
     private ImagePlus result;
     private double[] progressShown = new double[0];
+    private String jobId;
 
     /** Image to process instead of the current one (for scripts). */
     public void setImage(ImagePlus imp) {
@@ -44,6 +45,11 @@ public class Deconvolve_ implements PlugIn {
         return result;
     }
 
+    /** The server job of the last run (null for learned or when nothing was submitted). */
+    public String getJobId() {
+        return jobId;
+    }
+
     /** Progress fractions the last run showed. */
     public double[] getProgressShown() {
         return progressShown.clone();
@@ -52,6 +58,7 @@ public class Deconvolve_ implements PlugIn {
     @Override
     public void run(String arg) {
         result = null;
+        jobId = null;
         try {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
             Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
@@ -126,7 +133,7 @@ public class Deconvolve_ implements PlugIn {
         }
     }
 
-    private static ImagePlus remote(ImagePlus imp, String psf, RemoteDeconvolution.Settings s, StatusProgress p) {
+    private ImagePlus remote(ImagePlus imp, String psf, RemoteDeconvolution.Settings s, StatusProgress p) {
         ImagePlus psfImage = null;
         // Macro.getValue strips one pair of brackets: "psf=[theoretical]" arrives as "theoretical"
         if (!THEORETICAL.equals(psf) && !"theoretical".equals(psf)) {
@@ -141,7 +148,9 @@ public class Deconvolve_ implements PlugIn {
             throw new FluoreconException(job.getErrorMessage());
         }
         IJ.showStatus("Deconvolve: sending the image to the server...");
-        if (!job.process(p)) {
+        boolean ok = job.process(p);
+        jobId = job.getJobId();
+        if (!ok) {
             if (job.isCancelled()) {
                 IJ.showStatus(job.getErrorMessage());
                 IJ.log(TITLE + ": " + job.getErrorMessage());

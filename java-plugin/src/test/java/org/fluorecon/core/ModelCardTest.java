@@ -118,4 +118,16 @@ class ModelCardTest {
         assertEquals("denoise", c.task);
         assertEquals(2, c.ndim());
     }
+
+    @Test
+    void photonNormOfSmlmModels() {
+        java.util.Map<String, String> m = LocalizeJobTest.card("deepstorm", 1, 1, 4);
+        ModelCard c = ModelCard.fromMetadata(m);
+        org.junit.jupiter.api.Assertions.assertTrue(c.isPhotonNorm());
+        org.junit.jupiter.api.Assertions.assertEquals(100.0, c.photonScale(), 0);
+        ModelCardException e = org.junit.jupiter.api.Assertions.assertThrows(ModelCardException.class, c::normLow);
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("fixed photon scale"), e.getMessage());
+        m.put("norm", "photons:-1");
+        org.junit.jupiter.api.Assertions.assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+    }
 }

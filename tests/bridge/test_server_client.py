@@ -1,0 +1,193 @@
+"""Deconvolve… and Server… against a real `fluorecon serve` (loopback, temporary config folder):
+the plugin's RL result equals `fluorecon deconvolve`'s, progress shows, Esc cancels the server
+job, and a missing server or a wrong token gives a message that says what to do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import ijbridge
+from ijbridge import ROOT, assert_matches
+
+sys.path.insert(0, str(ROOT / "tests" / "server"))
+from server_helpers import Server, free_port  # noqa: E402
+
+PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY: the JVM's stand-in for $FLUORECON_CONFIG_DIR
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def config_dir(headless_jvm, server):
+    """Points the plugin at ``server``'s config folder for one test."""
+    from jpype import JClass
+
+    System = JClass("java.lang.System")
+    System.setProperty(PROPERTY, str(server.config_dir))
+    yield server.config_dir
+    System.clearProperty(PROPERTY)
+
+
+def run_plugin(plugin_jar, command, imp, options):
+    """Like ijbridge.run_command_direct, but returns the plugin object (for its getters)."""
+    from jpype import JClass
+
+    Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
+    thread = Thread.currentThread()
+    old = thread.getName()
+    thread.setName("Run$_fluorecon_bridge")
+    Macro.setOptions(thread, options + " ")
+    Interpreter.batchMode = True
+    plugin = JClass(ijbridge.command_class(plugin_jar, command))()
+    try:
+        if imp is not None:
+            plugin.setImage(imp)
+        plugin.run("")
+        return plugin
+    finally:
+        Macro.setOptions(thread, None)
+        thread.setName(old)
+
+
+def blurred_spots(shape, seed):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(shape, np.float32)
+    truth[rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)] = rng.uniform(200, 800, 30)
+    return rng.poisson(gaussian_filter(truth, 2.0) * 20 + 5).astype(np.float32)
+
+
+OPTS = dict(psf="[theoretical]", na=1.2, wavelength_nm=520, ni=1.515, ns=1.33)
+
+
+def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
+    image = blurred_spots((64, 80), seed=1)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
+    cli_out = tmp_path / "cli.tif"
+    subprocess.run([sys.executable, "-m", "fluorecon.cli", "deconvolve", str(src), str(cli_out), "--method", "rl",
+                    "--iterations", "5", "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"],
+                   check=True, timeout=300, capture_output=True)
+    expected = tifffile.imread(cli_out)
+
+    imp = ijbridge.to_imageplus(image, "YX", title="cells", pixel_size_um=0.1)
+    save = tmp_path / "plugin.tif"
+    plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                        ijbridge.options_string(method="rl", iterations=5, save=save, **OPTS))
+    out = plugin.getResult()
+    assert out is not None and save.is_file()
+    assert out.getTitle() == "cells-deconvolved"
+    assert out.getCalibration().pixelWidth == pytest.approx(0.1)
+    got = ijbridge.from_imageplus(out)[0, 0, 0]
+    assert_matches(got, expected)
+    assert_matches(tifffile.imread(save), expected)
+    info = str(out.getProperty("Info"))
+    assert '"method": "rl"' in info and "server.version" in info, info
+    assert plugin.getProgressShown()[-1] == pytest.approx(1.0)
+
+
+def test_hyperstack_keeps_dimensions_and_shows_progress(config_dir, plugin_jar, server):
+    image = np.stack([blurred_spots((96, 96), seed=s) for s in range(4)]).reshape(2, 2, 96, 96)  # T, C, Y, X
+    imp = ijbridge.to_imageplus(image, "TCYX", title="movie", pixel_size_um=0.1, frame_interval_s=2.0)
+    plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                        ijbridge.options_string(method="rltv", iterations=150, **{"lambda": 0.002}, **OPTS))
+    out = plugin.getResult()
+    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (2, 1, 2)
+    assert out.getCalibration().frameInterval == pytest.approx(2.0)
+    shown = np.array(plugin.getProgressShown())
+    assert shown[-1] == pytest.approx(1.0)
+    assert np.any((shown > 0) & (shown < 1)), f"no intermediate progress was shown: {shown}"
+    assert np.all(np.diff(shown) >= 0)
+    with server.client() as client:  # a fetched job is deleted from the server
+        assert client.get(f"/v1/jobs/{plugin.getJobId()}").status_code == 404
+
+
+def test_escape_cancels_the_server_job(config_dir, plugin_jar, server, tmp_path):
+    from jpype import JClass
+
+    imp = ijbridge.to_imageplus(blurred_spots((256, 256), seed=2), "YX", title="big", pixel_size_um=0.1)
+    save = tmp_path / "never.tif"
+
+    def press_escape():
+        time.sleep(2.0)
+        JClass("ij.IJ").setKeyDown(JClass("java.awt.event.KeyEvent").VK_ESCAPE)
+
+    presser = threading.Thread(target=press_escape)
+    presser.start()
+    started = time.monotonic()
+    plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                        ijbridge.options_string(method="rl", iterations=1000, save=save, **OPTS))
+    presser.join()
+    JClass("ij.IJ").resetEscape()
+    assert plugin.getResult() is None and not save.exists()
+    assert time.monotonic() - started < 30
+    with server.client() as client:
+        deadline = time.monotonic() + 30
+        while (job := client.get(f"/v1/jobs/{plugin.getJobId()}").json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+    assert job["state"] == "cancelled", job
+
+
+def test_server_down_says_how_to_start_it(headless_jvm, plugin_jar, tmp_path):
+    from jpype import JClass
+
+    port = free_port()
+    (tmp_path / "server.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": 999999}))
+    System = JClass("java.lang.System")
+    System.setProperty(PROPERTY, str(tmp_path))
+    try:
+        imp = ijbridge.to_imageplus(blurred_spots((32, 32), seed=3), "YX", title="x", pixel_size_um=0.1)
+        with pytest.raises(Exception) as err:
+            run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="rl", iterations=2, **OPTS))
+        message = str(err.value)
+        assert f"The fluorecon server is not running at http://127.0.0.1:{port}" in message
+        assert "fluorecon serve" in message and "Server…" in message
+        status = run_plugin(plugin_jar, "Server...", None, "action=status")
+        assert "No fluorecon server is running" in status.getMessage()
+    finally:
+        System.clearProperty(PROPERTY)
+
+
+def test_wrong_token_is_named(headless_jvm, plugin_jar, server, tmp_path):
+    from jpype import JClass
+
+    (tmp_path / "server.json").write_text(json.dumps({"url": server.url}))
+    (tmp_path / "token").write_text("not-the-token\n")
+    System = JClass("java.lang.System")
+    System.setProperty(PROPERTY, str(tmp_path))
+    try:
+        imp = ijbridge.to_imageplus(blurred_spots((32, 32), seed=4), "YX", title="x", pixel_size_um=0.1)
+        with pytest.raises(Exception, match="refused the token in .*token; restart the server or copy its token"):
+            run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="rl", iterations=2, **OPTS))
+    finally:
+        System.clearProperty(PROPERTY)
+
+
+def test_server_status_reports_version(config_dir, plugin_jar):
+    import fluorecon
+
+    plugin = run_plugin(plugin_jar, "Server...", None, "action=status")
+    assert f"fluorecon server {fluorecon.__version__}" in plugin.getMessage()
+    assert "device cpu" in plugin.getMessage()
+
+
+def test_uncalibrated_image_is_refused_before_upload(config_dir, plugin_jar):
+    imp = ijbridge.to_imageplus(blurred_spots((32, 32), seed=5), "YX", title="raw")
+    with pytest.raises(Exception, match="has no pixel size"):
+        run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="rl", iterations=2, **OPTS))
