@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tifffile
@@ -30,11 +27,21 @@ def stack(tmp_path_factory):
 
 def cli_localize(stack_path, out_dir, method):
     csv, render = out_dir / f"cli-{method}.csv", out_dir / f"cli-{method}.tif"
-    subprocess.run([sys.executable, "-m", "fluorecon.cli", "localize", str(stack_path), str(csv), "--method", method,
-                    "--model", str(ROOT / "models" / f"{method}_2d.onnx"), "--camera-offset", "100",
-                    "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9", "--render", str(render),
-                    "--render-pixel-nm", "20"], check=True, timeout=300, capture_output=True)
+    run_cli(["localize", str(stack_path), str(csv), "--method", method,
+             "--model", str(ROOT / "models" / f"{method}_2d.onnx"), "--camera-offset", "100",
+             "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9", "--render", str(render),
+             "--render-pixel-nm", "20"])
     return csv, render
+
+
+def run_cli(args):
+    """`fluorecon ARGS` in this process (typer's runner): the CLI itself, without a second interpreter start."""
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("method,axes", [("deepstorm", "TYX"), ("decode", "ZYX")])

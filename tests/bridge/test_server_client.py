@@ -5,11 +5,10 @@ job, and a missing server or a wrong token gives a message that says what to do.
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,10 +24,29 @@ PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY: the JVM's stand-in f
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
+def server(headless_jvm, plugin_jar, tmp_path_factory):
+    """A real server, started and stopped by the plugin's Server… command (action=start/stop)."""
+    from jpype import JClass
+
+    srv = Server(tmp_path_factory.mktemp("fluorecon-config"))  # port and helpers; the plugin starts it
+    System = JClass("java.lang.System")
+    System.setProperty(PROPERTY, str(srv.config_dir))
+    try:
+        started = run_plugin(plugin_jar, "Server...", None,
+                             f"action=start python=[{sys.executable}] port={srv.port}").getMessage()
+    finally:
+        System.clearProperty(PROPERTY)
+    assert started.startswith("Started: fluorecon server") and srv.url in started, started
+    pid = json.loads((srv.config_dir / "server.json").read_text())["pid"]
     yield srv
-    srv.stop()
+    System.setProperty(PROPERTY, str(srv.config_dir))
+    try:
+        stopped = run_plugin(plugin_jar, "Server...", None, "action=stop").getMessage()
+    finally:
+        System.clearProperty(PROPERTY)
+    assert stopped == f"Stopped the fluorecon server (PID {pid}).", stopped
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 @pytest.fixture
@@ -40,6 +58,16 @@ def config_dir(headless_jvm, server):
     System.setProperty(PROPERTY, str(server.config_dir))
     yield server.config_dir
     System.clearProperty(PROPERTY)
+
+
+def run_cli(args):
+    """`fluorecon ARGS` in this process (typer's runner): the CLI itself, without a second interpreter start."""
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
 
 
 def run_plugin(plugin_jar, command, imp, options):
@@ -80,9 +108,8 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
     cli_out = tmp_path / "cli.tif"
-    subprocess.run([sys.executable, "-m", "fluorecon.cli", "deconvolve", str(src), str(cli_out), "--method", "rl",
-                    "--iterations", "5", "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"],
-                   check=True, timeout=300, capture_output=True)
+    run_cli(["deconvolve", str(src), str(cli_out), "--method", "rl", "--iterations", "5", "--na", "1.2",
+             "--wavelength-nm", "520", "--device", "cpu"])
     expected = tifffile.imread(cli_out)
 
     imp = ijbridge.to_imageplus(image, "YX", title="cells", pixel_size_um=0.1)
@@ -184,7 +211,7 @@ def test_server_status_reports_version(config_dir, plugin_jar):
 
     plugin = run_plugin(plugin_jar, "Server...", None, "action=status")
     assert f"fluorecon server {fluorecon.__version__}" in plugin.getMessage()
-    assert "device cpu" in plugin.getMessage()
+    assert "device " in plugin.getMessage() and "PID " in plugin.getMessage()
 
 
 def test_uncalibrated_image_is_refused_before_upload(config_dir, plugin_jar):

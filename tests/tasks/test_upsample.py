@@ -47,7 +47,7 @@ def test_tiled_equals_whole_image_with_scale_2(predictor):
     image = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(180, 148), seed=7), n=1)[0].low
     whole = predictor.predict(image, tile=512)
     ticks = []
-    tiled = predictor.predict(image, tile=32, progress=lambda i, n: ticks.append(n))
+    tiled = predictor.predict(image, tile=48, progress=lambda i, n: ticks.append(n))
     assert whole.shape == (180, 148) and ticks[-1] > 4
     assert np.max(np.abs(whole - tiled)) <= 1e-4 * np.ptp(whole)
 
@@ -106,10 +106,11 @@ def test_consistency_map_is_white_for_truth_and_shows_planted_structure():
     # A bright blob that is not in the data stands out where it was planted.
     yy, xx = np.mgrid[:128, :128]
     blob = np.exp(-((yy - 64) ** 2 + (xx - 40) ** 2) / (2 * 3.0**2)).astype(np.float32)
-    planted = pair.high + 0.5 * float(np.ptp(pair.high)) * blob
+    planted = pair.high + float(np.ptp(pair.high)) * blob
     bad = consistency(pair.low, planted, physics=physics, noise=cam)
     at_blob = bad[29:35, 17:23]
     assert float(at_blob.mean()) < -3  # data lower than the result predicts
+    assert float(np.mean(at_blob**2)) > 9 * float(np.mean(good**2))  # far outside N(0, 1)
     assert float(np.abs(interior(bad, border)).std()) > float(np.abs(good).std())
 
 

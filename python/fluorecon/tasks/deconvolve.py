@@ -680,6 +680,8 @@ def deconvolve_image(
     Each (t, c) block is deconvolved on its own (Z)YX axes; progress counts iterations over
     all blocks. The same function serves ``fluorecon deconvolve`` and the server's jobs.
     """
+    import json
+
     import fluorecon
 
     validate_image(image, meta.axes)
@@ -712,7 +714,7 @@ def deconvolve_image(
     details = spec.model_dump(exclude_none=True)
     info = (
         f"fluorecon {fluorecon.__version__} deconvolve\n"
-        f"settings: {details}\n"
+        f"settings: {json.dumps(details)}\n"
         f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
         f"device: {device}{' (dask ' + scheduler + ')' if scheduler else ''}"
     )
