@@ -29,6 +29,10 @@ __all__ = [
     "wiener",
     "deconvolve",
     "METHODS",
+    "DeconvolveSpec",
+    "PSFParams",
+    "build_psf",
+    "deconvolve_image",
 ]
 
 Progress = Callable[[int, int], None]
