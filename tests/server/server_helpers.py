@@ -98,3 +98,36 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 120) -> dict:
             return job
         time.sleep(0.1)
     raise TimeoutError(f"job {job_id} still {job['state']}")
+
+
+UNMIX_LABELS = ["DAPI", "EGFP", "mCherry"]
+
+
+def spectral_series(shape=(40, 48), frames: int = 2, photons: float = 300.0, seed: int = 0) -> np.ndarray:
+    """A (T, C, Y, X) lambda stack (8 channels, 430–710 nm) of 3 simulated labels, offset 100 ADU."""
+    from fluorecon.imaging.spectra import Detector, mixing_matrix, simulate_labels
+
+    mixing = mixing_matrix(UNMIX_LABELS, Detector.lambda_stack(start_nm=430, stop_nm=710, channels=8))
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(frames):
+        truth = simulate_labels(shape, len(UNMIX_LABELS), seed=seed + t) * photons
+        clean = np.tensordot(mixing, truth, axes=([1], [0]))
+        out.append(rng.poisson(clean).astype(np.float32) + 100)
+    return np.stack(out)
+
+
+def drifting_series(shape=(64, 64), frames: int = 6, channels: int = 2, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A (T, C, Y, X) time series cut from a drifting field (channel 2 = half of channel 1 + noise), and its drift."""
+    from scipy import ndimage
+
+    from fluorecon.imaging.motion import apply_drift, simulate_drift
+    from fluorecon.imaging.phantoms import phantom
+
+    big = ndimage.gaussian_filter(phantom(tuple(2 * s for s in shape), seed=seed + 2), 1.5) * 500 + 20
+    drift = simulate_drift(frames, 2, seed=seed, step_px=0.8, linear_px=0.5)
+    crop = tuple(slice(s // 2, s // 2 + s) for s in shape)
+    moved = apply_drift(np.stack([big] * frames), drift)[(slice(None), *crop)]
+    rng = np.random.default_rng(seed)
+    stack = np.stack([rng.poisson(np.clip(moved, 0, None) * (0.5 ** c)) for c in range(channels)], axis=1)
+    return stack.astype(np.float32), drift

@@ -1,15 +1,29 @@
-"""Request and response models of API v1. ``JobCreate`` is the task's own spec class, so the CLI,
-the server and the result's provenance share one definition."""
+"""Request and response models of API v1. ``JobCreate`` is the union of the tasks' own spec
+classes (chosen by ``task``), so the CLI, the server and the result's provenance share one
+definition per task."""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from fluorecon.tasks.deconvolve import DeconvolveSpec
+from fluorecon.server.jobtypes import JOB_TYPES
 
-JobCreate = DeconvolveSpec
+# Derived from the registry: a new job type needs no edit here.
+JobCreate = Annotated[Union[tuple(t.spec for t in JOB_TYPES.values())], Field(discriminator="task")]  # noqa: UP007
+_JOB_CREATE = TypeAdapter(JobCreate)
+DEFAULT_TASK = "deconvolve"  # API v1 specs written before there were other tasks carry no 'task'
+
+
+def parse_job_spec(text: str) -> BaseModel:
+    """The spec form field → its task's spec object; ValueError (json) or ValidationError (fields)."""
+    data = json.loads(text)
+    if isinstance(data, dict) and "task" not in data:
+        data = {"task": DEFAULT_TASK, **data}
+    return _JOB_CREATE.validate_python(data)
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 

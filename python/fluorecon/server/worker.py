@@ -10,9 +10,9 @@ import time
 import traceback
 
 from fluorecon.core.io import TiffError, read_tiff, write_tiff
+from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
 from fluorecon.server.settings import Settings
 from fluorecon.server.store import JobStore
-from fluorecon.tasks.deconvolve import DeconvolutionCancelled, DeconvolveSpec, deconvolve_image
 
 log = logging.getLogger("fluorecon.server")
 
@@ -62,28 +62,28 @@ class Workers:
         def cancel() -> bool:
             return self.stopping.is_set() or self.store.cancel_requested(job_id)
 
+        job_type = JOB_TYPES.get(job["task"])
+        if job_type is None:  # a job stored by a server that knew more tasks
+            self.store.finish(job_id, "failed", f"This server does not run '{job['task']}' jobs.")
+            return
         try:
-            spec = DeconvolveSpec.model_validate(json.loads(job["spec"]))
+            spec = job_type.spec.model_validate(json.loads(job["spec"]))
             image, meta = read_tiff(folder / "input.tif")
             psf_image = psf_meta = None
             if (folder / "psf.tif").is_file():
                 psf_image, psf_meta = read_tiff(folder / "psf.tif")
-            chunks = None
-            if image.size > self.settings.chunk_voxels:
-                chunks = 64 if image.ndim >= 3 else 1024
-            result, info = deconvolve_image(
-                image, meta, spec, psf_image=psf_image, psf_meta=psf_meta, device=self.device,
-                chunks=chunks, scheduler=self.settings.dask_scheduler if chunks else None,
-                progress=progress, cancel=cancel,
-            )
-            write_tiff(folder / "result.tif", result, meta, info=info)
-            self.store.finish(job_id, "succeeded", "Done.")
-        except DeconvolutionCancelled as err:
-            if self.stopping.is_set() and not self.store.cancel_requested(job_id):
-                # Server shutting down: the job is not lost, it runs again on the next start.
-                self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
-            else:
-                self.store.finish(job_id, "cancelled", str(err))
+            try:
+                output = job_type.run(JobInputs(image, meta, psf_image, psf_meta), spec, self.settings, self.device,
+                                      progress, cancel)
+            except job_type.cancelled as err:
+                if self.stopping.is_set() and not self.store.cancel_requested(job_id):
+                    # Server shutting down: the job is not lost, it runs again on the next start.
+                    self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
+                else:
+                    self.store.finish(job_id, "cancelled", str(err))
+                return
+            write_tiff(folder / "result.tif", output.result, output.meta, info=output.info)
+            self.store.finish(job_id, "succeeded", output.message)
         except (ValueError, TiffError) as err:
             self.store.finish(job_id, "failed", str(err))
         except Exception as err:  # a job must never take the worker down

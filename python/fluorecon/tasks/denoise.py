@@ -28,6 +28,7 @@ from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.tasks import Task, register_task
+from fluorecon.tasks.selfsupervised import SELF_SUPERVISED, MaskingConfig
 from fluorecon.train import TrainConfig, normalize_pair
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
@@ -83,7 +84,9 @@ class DenoiseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Literal["denoise"] = "denoise"
-    method: Literal["care"] = Field("care", description="'care': supervised U-Net on low/high pairs.")
+    method: Literal["care", "n2n", "n2v", "n2s"] = Field(
+        "care", description="'care': supervised on low/high pairs; 'n2n': pairs of noisy acquisitions; "
+                            "'n2v'/'n2s': single noisy images (blind-spot masking; tasks/selfsupervised.py).")
     name: str = Field("CARE denoising", description="Model name shown in Fiji.")
     ndim: Literal[2, 3] = Field(2, description="2D (per plane) or 3D (per stack) model.")
     unet: UNetConfig | None = Field(None, description="Network; default depth 2, 16 filters, residual, of `ndim`.")
@@ -92,17 +95,23 @@ class DenoiseConfig(BaseModel):
     norm: str = Field("percentile:1:99.8", description="Input normalization recorded in the card.")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of pairs held out for validation metrics.")
     nlm_baseline: bool = Field(True, description="Evaluate non-local means on the validation pairs too.")
+    masking: MaskingConfig = Field(default_factory=MaskingConfig, description="Blind-spot masking (n2v, n2s only).")
 
     @model_validator(mode="after")
     def _defaults(self) -> "DenoiseConfig":
         if self.unet is None:
-            self.unet = UNetConfig(ndim=self.ndim, depth=2, filters=16, residual=True)
+            # Blind-spot methods must not pass the pixel's own value through a residual connection.
+            self.unet = UNetConfig(ndim=self.ndim, depth=2, filters=16, residual=self.method in ("care", "n2n"))
+        if self.method in SELF_SUPERVISED and self.unet.residual:
+            raise ValueError(f"method '{self.method}' needs unet.residual=False (a residual connection would show "
+                             "each blind-spot pixel its own noise).")
         if self.unet.ndim != self.ndim:
             raise ValueError(f"unet.ndim ({self.unet.ndim}) must equal ndim ({self.ndim}).")
         if self.train is None:
             patch = (64, 64) if self.ndim == 2 else (32, 64, 64)
             self.train = TrainConfig(patch_size=patch, batch_size=16 if self.ndim == 2 else 4,
-                                     loss="laplace" if self.unet.probabilistic else "l1")
+                                     loss="laplace" if self.unet.probabilistic else
+                                     ("l1" if self.method == "care" else "l2"))
         if len(self.train.patch_size) != self.ndim:
             raise ValueError(f"train.patch_size {self.train.patch_size} needs {self.ndim} entries.")
         bad = [p for p in self.train.patch_size if p % self.unet.multiple]
@@ -219,6 +228,37 @@ def nlm(image: np.ndarray) -> np.ndarray:
                             fast_mode=True).astype(np.float32)
 
 
+def bm3d(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+    """BM3D baseline (Dabov et al., IEEE TIP 2007; the `bm3d` package, 2D per plane) on a normalized
+    image; σ from `estimate_sigma` unless given."""
+    try:
+        import bm3d as bm3d_package
+    except ImportError as err:
+        raise ValueError("BM3D needs the 'bm3d' package: pip install bm3d (or use method 'nlm').") from err
+    from skimage.restoration import estimate_sigma
+
+    image = np.asarray(image, np.float32)
+    sigma = float(estimate_sigma(image)) if sigma is None else float(sigma)
+    planes = image.reshape((-1,) + image.shape[-2:])
+    out = np.stack([np.asarray(bm3d_package.bm3d(p, sigma_psd=max(sigma, 1e-6)), np.float32) for p in planes])
+    return out.reshape(image.shape)
+
+
+CLASSICAL = {"nlm": nlm, "bm3d": bm3d}
+
+
+def denoise_classical(image: np.ndarray, *, method: str = "nlm", norm: str = "percentile:1:99.8") -> np.ndarray:
+    """Classical denoising of a raw image in its own units: normalize with the image's percentiles,
+    run NLM or BM3D, map back. (Y, X) or (Z, Y, X); float32 out."""
+    from fluorecon.core.normalize import denormalize, normalize
+
+    if method not in CLASSICAL:
+        raise ValueError(f"method must be one of {', '.join(CLASSICAL)}, got {method!r}.")
+    image = np.asarray(image, np.float32)
+    lo, hi = percentile_range(image, *parse_norm(norm))
+    return denormalize(CLASSICAL[method](normalize(image, lo, hi)), lo, hi)
+
+
 def evaluate(pairs: list[tuple[np.ndarray, np.ndarray]], predict_fn: Callable[[np.ndarray], np.ndarray],
              *, multiple: int, nlm_baseline: bool = True) -> dict[str, str]:
     """PSNR/SSIM of the raw input, NLM and the network on normalized validation pairs
@@ -279,6 +319,10 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
     from fluorecon.nets.unet import build_network
     from fluorecon.train import predict_torch, train_network
 
+    if config.method != "care":  # n2n / n2v / n2s: same card and export, other data and loss
+        from fluorecon.tasks.selfsupervised import train_selfsupervised
+
+        return train_selfsupervised(config, out_path, data=data, progress=progress, commit=commit)
     sim = None
     if data is None:
         sim = config.simulation
@@ -320,8 +364,12 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
                            "photons_low": str(sim.photons_low), "photons_high": str(sim.photons_high),
                            "phantom": sim.kind, "seed_data": str(sim.seed)})
     train_info.update(input_statistics([x for x, _ in train_raw], config.norm))
+    from fluorecon.qc.ood import training_statistics
+
+    qc = training_statistics([x for x, _ in train_raw], norm=config.norm,
+                             pixel_size_nm=sim.psf.pixel_size_nm if sim is not None else None)
     card = unet_card(config.unet, task="denoise", method=config.method, name=config.name, norm=config.norm,
-                     cite=CITE, train=train_info, metrics=metrics,
+                     cite=CITE, train=train_info, metrics=metrics, qc=qc,
                      description=f"CARE denoising U-Net ({config.ndim}D), residual, trained on low/high pairs; "
                                  "output in the input's intensity units.")
     out_path = Path(out_path)
@@ -336,7 +384,7 @@ register_task(Task(
     name="Denoise",
     description="Remove shot and camera noise (CARE U-Net on low/high pairs; non-local means baseline).",
     config=DenoiseConfig,
-    methods=("care",),
+    methods=("care", "n2n", "n2v", "n2s"),
     simulate=simulate_pairs,
     train=train_denoise,
     baseline=nlm,

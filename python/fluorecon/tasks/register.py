@@ -664,3 +664,73 @@ def directional_correlation(estimate: np.ndarray, truth: np.ndarray, *, axis: in
             den = np.sqrt(np.sum(np.abs(a[sel]) ** 2) * np.sum(np.abs(b[sel]) ** 2))
             out[k] = num / den if den > 0 else 0.0
     return out
+
+
+# --- job spec: the one typed config shared by the server (and, field for field, the CLI) ------
+
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+
+
+class RegistrationCancelled(RuntimeError):
+    """Raised between frames when the ``cancelled`` callback returns True."""
+
+
+class RegisterSpec(BaseModel):
+    """A drift-correction job: the same choices as ``fluorecon register``."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["register"] = Field("register", description="Task name.")
+    reference: Reference = Field("first", description="Register to the first frame, the previous one, or the mean.")
+    channel: int = Field(1, ge=1, le=1000, description="Channel (1-based) the drift is measured on; all are corrected.")
+    upsample: int = Field(20, ge=1, le=1000, description="Sub-pixel precision 1/upsample px.")
+    mode: Literal["spline", "fourier"] = Field("spline", description="How frames are shifted: cubic spline or Fourier.")
+
+
+def check_job(image: np.ndarray, axes: str, spec: RegisterSpec) -> None:
+    """Cheap checks before a job is queued; ValueError says what to change."""
+    if "T" not in axes:
+        raise ValueError(f"The image has axes {axes!r} and no time axis; drift correction needs a time series "
+                         "(if the slices are time points, set them as frames in Image › Properties…).")
+    if "C" in axes and spec.channel > image.shape[axes.index("C")]:
+        raise ValueError(f"channel={spec.channel} but the image has {image.shape[axes.index('C')]} channel(s).")
+    if "C" not in axes and spec.channel != 1:
+        raise ValueError(f"channel={spec.channel} but the image has one channel; use channel=1.")
+    small = {a: image.shape[axes.index(a)] for a in "ZYX" if a in axes and image.shape[axes.index(a)] < 16}
+    if {"Y", "X"} & set(small):
+        raise ValueError(f"Frames are too small to register ({small}); need at least 16 pixels in y and x.")
+    if not np.issubdtype(image.dtype, np.number) or not np.isfinite(image).all():
+        raise ValueError("The image contains NaN or infinite values (or is not grey-level); replace them "
+                         "(Process › Math › Remove NaNs…) first.")
+
+
+def run_job(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelled=None):
+    """Drift-correct a time series (the server's job function); equal to ``fluorecon register``.
+
+    Returns ``(corrected, axes, info)``; `info` carries the drift per frame as JSON
+    (``drift_px = [[d…], …]`` in the order of ``drift_axes``).
+    """
+    import json
+
+    import fluorecon
+
+    check_job(np.asarray(image), meta.axes, spec)
+    n_frames = image.shape[meta.axes.index("T")]
+
+    def tick(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total + 1)  # the last step is applying the shifts
+        if cancelled is not None and cancelled():
+            raise RegistrationCancelled(f"Cancelled after {done} of {total} frames.")
+
+    tick(0, n_frames)
+    corrected, drift = register_time_series(image, axes=meta.axes, reference=spec.reference, channel=spec.channel - 1,
+                                            upsample=spec.upsample, mode=spec.mode, progress=tick)
+    if progress is not None:
+        progress(n_frames + 1, n_frames + 1)
+    names = [a.lower() for a in "ZYX" if a in meta.axes]
+    info = (f"fluorecon {fluorecon.__version__} register reference={spec.reference} channel={spec.channel} "
+            f"upsample={spec.upsample} mode={spec.mode}\n"
+            f"settings = {json.dumps(spec.model_dump())}\n"
+            f"drift_axes = {','.join(names)}\n"
+            f"drift_px = {json.dumps(np.round(drift, 6).tolist())}")
+    return np.ascontiguousarray(corrected, dtype=np.float32), meta.axes, info

@@ -547,3 +547,153 @@ def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int =
     card = read_card(path)
     write_card(path, card.model_copy(update={"metrics": metrics}))
     return metrics
+
+
+# --- job spec: the one typed config shared by the server (and, field for field, the CLI) ------
+
+from pathlib import Path  # noqa: E402
+from typing import Literal  # noqa: E402
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator  # noqa: E402
+
+#: The learned method's model (shipped in models/).
+DEFAULT_UNMIX_MODEL = Path(__file__).resolve().parents[3] / "models" / "unmix_4label.onnx"
+
+
+class UnmixCancelled(RuntimeError):
+    """Raised between blocks (time points) when the ``cancelled`` callback returns True."""
+
+
+class UnmixSpec(BaseModel):
+    """An unmixing job; the same choices as ``fluorecon unmix`` (give exactly one of `spectra`,
+    `mixing` or `blind` unless `method` is ``learned``, whose spectra come from its model card)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["unmix"] = Field("unmix", description="Task name.")
+    method: Literal["nnls", "nmf", "learned"] = Field(
+        "nnls", description="nnls: known spectra; nmf: blind (unknown spectra); learned: the shipped 4-label network.")
+    spectra: list[str] | None = Field(None, min_length=1, max_length=16,
+                                      description="Built-in spectra, one per label, e.g. ['DAPI', 'EGFP'].")
+    mixing: list[list[float]] | None = Field(None, min_length=2, description="Mixing matrix, channels × labels.")
+    blind: int | None = Field(None, ge=1, le=16, description="Number of labels for blind NMF.")
+    bands_nm: list[tuple[float, float]] | None = Field(
+        None, min_length=2, description="(low, high) band edges per channel, nm; default: the lambda range split evenly.")
+    lambda_start_nm: float = Field(430.0, gt=200, lt=2000, description="Lambda stack: first band's lower edge, nm.")
+    lambda_stop_nm: float = Field(710.0, gt=200, lt=2000, description="Lambda stack: last band's upper edge, nm.")
+    offset: float = Field(0.0, ge=-1e9, le=1e9, description="Camera offset (+ background) in image units, subtracted first.")
+    gain: float = Field(1.0, gt=0, le=1e6, description="ADU per photo-electron (residual map).")
+    read_noise: float = Field(0.0, ge=0, le=1e6, description="Read noise in ADU (residual map).")
+    residual: bool = Field(False, description="Append the standardised residual map, one channel per input channel.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "UnmixSpec":
+        if self.blind is not None and self.method == "nnls":
+            self.method = "nmf"  # as the CLI: --blind means NMF
+        given = [name for name in ("spectra", "mixing", "blind") if getattr(self, name) is not None]
+        if self.method == "learned":
+            if given:
+                raise ValueError(f"method 'learned' takes its spectra from the model; drop {', '.join(given)}.")
+        elif len(given) != 1:
+            raise ValueError("give exactly one of spectra (built-in names), mixing (channels × labels) or "
+                             f"blind (number of labels); got {', '.join(given) or 'none'}.")
+        if self.lambda_stop_nm <= self.lambda_start_nm:
+            raise ValueError(f"lambda_stop_nm={self.lambda_stop_nm} must be above lambda_start_nm={self.lambda_start_nm}.")
+        return self
+
+
+def _job_blocks(image: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    """(..., C, [Z,] Y, X) with the loop axes (T) first, as ``fluorecon unmix`` does."""
+    if "C" not in axes or image.shape[axes.index("C")] < 2:
+        raise ValueError(f"The image has axes {axes!r} and no channel axis with 2 or more channels; unmixing needs "
+                         "a multichannel or lambda-stack image (Image › Hyperstacks › Stack to Hyperstack…).")
+    spatial = [a for a in "ZYX" if a in axes]
+    loop = [a for a in axes if a not in spatial and a != "C"]
+    order = [axes.index(a) for a in loop] + [axes.index("C")] + [axes.index(a) for a in spatial]
+    return np.transpose(image, order), "".join(loop) + "C" + "".join(spatial)
+
+
+def _job_mixing(spec: UnmixSpec, n_channels: int) -> tuple[list[str], np.ndarray | None]:
+    """Label names and mixing matrix (None for blind NMF) of a job; ValueError names what to fix."""
+    from fluorecon.imaging.spectra import Detector, mixing_matrix
+
+    if spec.method == "learned":
+        from fluorecon.core.modelcard import read_card
+
+        if not DEFAULT_UNMIX_MODEL.is_file():
+            raise ValueError(f"method 'learned' needs the shipped model {DEFAULT_UNMIX_MODEL.name}, which is missing.")
+        card = read_card(DEFAULT_UNMIX_MODEL)
+        if card.channels_in != n_channels:
+            raise ValueError(f"method 'learned' was trained for {card.channels_in} spectral channels; the image has "
+                             f"{n_channels}. Use nnls with spectra instead.")
+        mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
+        return card.train.get("labels", "").split(","), mixing
+    if spec.spectra is not None:
+        detector = (Detector(bands_nm=spec.bands_nm) if spec.bands_nm else Detector.lambda_stack(
+            start_nm=spec.lambda_start_nm, stop_nm=spec.lambda_stop_nm, channels=n_channels))
+        if len(detector.bands_nm) != n_channels:
+            raise ValueError(f"bands_nm has {len(detector.bands_nm)} bands but the image has {n_channels} channels; "
+                             "give one (low, high) band per channel.")
+        mixing = mixing_matrix(spec.spectra, detector)
+        _as_mixing(mixing, n_channels)
+        return list(spec.spectra), mixing
+    if spec.mixing is not None:
+        mixing = np.asarray(spec.mixing, np.float32)
+        _as_mixing(mixing, n_channels)
+        return [f"label{i + 1}" for i in range(mixing.shape[1])], mixing
+    if spec.blind > n_channels:
+        raise ValueError(f"blind={spec.blind} labels cannot be found in {n_channels} channels; use at most {n_channels}.")
+    return [f"component{i + 1}" for i in range(spec.blind)], None
+
+
+def check_job(image: np.ndarray, axes: str, spec: UnmixSpec) -> None:
+    """Everything that can be checked before a job is queued (cheap); ValueError says what to change."""
+    blocks, work_axes = _job_blocks(np.asarray(image), axes)
+    _job_mixing(spec, blocks.shape[work_axes.index("C")])
+
+
+def run_job(image: np.ndarray, meta, spec: UnmixSpec, progress=None, cancelled=None):
+    """Unmix an image of any TZCYX subset with a C axis; the server's job function.
+
+    Returns ``(result, axes, info)``: result float32 in ImageJ order with C = the labels, then (with
+    ``spec.residual``) the residual map's channels (one per input channel); `info` names them.
+    Equal to ``fluorecon unmix`` (+ ``--residual``) with the same options.
+    """
+    import json
+
+    import fluorecon
+
+    work, axes = _job_blocks(np.asarray(image, np.float32), meta.axes)
+    c = axes.index("C")
+    labels, mixing = _job_mixing(spec, work.shape[c])
+    loop_shape = work.shape[:c]
+    blocks = work.reshape((-1,) + work.shape[c:])
+    results, residuals, found = [], [], None
+    for i, block in enumerate(blocks):
+        if cancelled is not None and cancelled():
+            raise UnmixCancelled(f"Cancelled after {i} of {len(blocks)} time points.")
+        if spec.method == "nnls":
+            x = unmix_nnls(block, mixing, offset=spec.offset)
+        elif spec.method == "nmf":
+            x, found = unmix_nmf(block, spec.blind or mixing.shape[1], offset=spec.offset)
+        else:
+            x = unmix_learned(block - spec.offset, DEFAULT_UNMIX_MODEL)
+        results.append(x)
+        if spec.residual:
+            residuals.append(residual_map(block, x, found if spec.method == "nmf" else mixing, offset=spec.offset,
+                                          gain=spec.gain, read_noise=spec.read_noise))
+        if progress is not None:
+            progress(i + 1, len(blocks))
+    out = np.stack(results)
+    names = list(labels)
+    if spec.residual:
+        out = np.concatenate([out, np.stack(residuals)], axis=1)  # blocks × (labels + channels) × spatial
+        names += [f"residual{k + 1}" for k in range(work.shape[c])]
+    out = out.reshape(loop_shape + out.shape[1:])
+    target = "".join(a for a in "TZCYX" if a in axes)
+    out = np.transpose(out, [axes.index(a) for a in target])
+    used = found if spec.method == "nmf" else mixing
+    info = (f"fluorecon {fluorecon.__version__} unmix method={spec.method} labels={','.join(labels)} offset={spec.offset}\n"
+            f"channels = {','.join(names)}\n"
+            f"settings = {json.dumps(spec.model_dump(exclude_none=True))}\n"
+            f"mixing = {json.dumps(np.round(np.asarray(used, np.float64), 6).tolist())}")
+    return np.ascontiguousarray(out, dtype=np.float32), target, info

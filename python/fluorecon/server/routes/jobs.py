@@ -1,5 +1,6 @@
 """Jobs: submit (multipart: a JSON ``spec`` field and an ``image`` TIFF, optional ``psf`` TIFF),
-status, result, cancel. Inputs are validated here so bad data gets a 4xx before it is queued."""
+status, result, cancel. Inputs are validated here, by the job type's own checks
+(:mod:`fluorecon.server.jobtypes`), so bad data gets a 4xx before it is queued."""
 
 from __future__ import annotations
 
@@ -13,21 +14,25 @@ from pydantic import ValidationError
 
 from fluorecon.core.io import TiffError, read_tiff
 from fluorecon.server.deps import get_settings, get_store, require_token
-from fluorecon.server.schemas import ErrorPublic, JobPublic
+from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
+from fluorecon.server.schemas import ErrorPublic, JobPublic, parse_job_spec
 from fluorecon.server.store import ACTIVE, JobStore
-from fluorecon.tasks.deconvolve import DeconvolveSpec, build_psf, pixel_sizes_nm, spatial_axes, validate_image
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)])
 ERRORS = {code: {"model": ErrorPublic} for code in (400, 401, 404, 409, 413, 422, 503)}
 
 
-def _spec(text: str) -> DeconvolveSpec:
+def _spec(text: str):
     try:
-        return DeconvolveSpec.model_validate_json(text)
-    except ValidationError as err:
+        return parse_job_spec(text)
+    except ValueError as err:
+        if not isinstance(err, ValidationError):
+            raise HTTPException(422, f"Invalid spec: spec is not valid JSON ({err}).") from None
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in err.errors()
         )
+        if any(e["type"] == "union_tag_invalid" for e in err.errors()):
+            problems += f" (tasks this server runs: {', '.join(JOB_TYPES)})"
         raise HTTPException(422, f"Invalid spec: {problems}") from None
 
 
@@ -55,13 +60,15 @@ def _get(store: JobStore, job_id: str) -> dict:
 @router.post("", status_code=201, response_model=JobPublic, responses=ERRORS, summary="Submit a job")
 def submit(
     request: Request,
-    spec: str = Form(..., description="DeconvolveSpec as JSON (a form field, not a file)."),
+    spec: str = Form(..., description="The job's spec as JSON (a form field, not a file): a DeconvolveSpec, "
+                     "UnmixSpec or RegisterSpec chosen by its 'task' ('deconvolve' when absent)."),
     image: UploadFile = File(..., description="The image, an ImageJ TIFF."),
-    psf: UploadFile | None = File(None, description="Optional measured PSF, a TIFF."),
+    psf: UploadFile | None = File(None, description="Optional measured PSF, a TIFF (deconvolve only)."),
     settings=Depends(get_settings),
     store: JobStore = Depends(get_store),
 ) -> JobPublic:
     job_spec = _spec(spec)
+    job_type = JOB_TYPES[job_spec.task]
     if store.queued_count() >= settings.max_queue:
         raise HTTPException(503, "The job queue is full; try again shortly.", headers={"Retry-After": "2"})
     incoming = Path(tempfile.mkdtemp(prefix="incoming-", dir=store.data_dir))
@@ -70,19 +77,14 @@ def submit(
         data, meta = _read(incoming / "input.tif", "image")
         psf_image = psf_meta = None
         if psf is not None and psf.filename:
+            if not job_type.accepts_psf:
+                raise HTTPException(422, f"A '{job_type.task}' job takes no PSF; send only the image.")
             _save(psf, incoming / "psf.tif")
             psf_image, psf_meta = _read(incoming / "psf.tif", "PSF image")
         try:
-            validate_image(data, meta.axes, max_voxels=settings.max_voxels)
-            spatial = [data.shape[meta.axes.index(a)] for a in spatial_axes(meta.axes)]
-            if psf_image is not None or job_spec.psf is not None:
-                # Builds the PSF once to check it (a theoretical 3D PSF takes ~1 s: checked by the worker).
-                if psf_image is not None or len(spatial) == 2:
-                    build_psf(spatial, meta, job_spec, psf_image, psf_meta)
-                else:
-                    pixel_sizes_nm(meta, job_spec.psf, 3)
-            else:
-                raise ValueError("No PSF: put PSF parameters in spec.psf (na, wavelength_nm, …) or upload a 'psf' TIFF.")
+            if data.size > settings.max_voxels:
+                raise ValueError(f"Image has {data.size} voxels, more than this server's limit of {settings.max_voxels}.")
+            job_type.check(JobInputs(data, meta, psf_image, psf_meta), job_spec, settings)
         except ValueError as err:
             raise HTTPException(422, str(err)) from None
         job_id = store.new_id()

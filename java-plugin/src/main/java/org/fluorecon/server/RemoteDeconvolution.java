@@ -145,7 +145,7 @@ public final class RemoteDeconvolution {
         return spec;
     }
 
-    private static void checkImage(ImagePlus imp, String what) {
+    static void checkImage(ImagePlus imp, String what) {
         int bits = imp.getBitDepth();
         if (bits == 24) {
             throw new FluoreconException(what + " '" + imp.getTitle() + "' is RGB; convert it with Image › Type › "

@@ -1,0 +1,234 @@
+package org.fluorecon.server;
+
+import ij.ImagePlus;
+import ij.measure.Calibration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Progress;
+import org.fluorecon.core.Version;
+
+/**
+ * Spectral unmixing of a multichannel / lambda-stack image on the model server (job task
+ * {@code unmix}, {@code fluorecon.tasks.unmix.UnmixSpec}), TrackMate style: {@link #checkInput()},
+ * {@link #process(Progress)}, {@link #getErrorMessage()}. The output has one channel per label
+ * (then, with {@link Settings#residual}, one residual channel per input channel), the input's
+ * slices, frames and calibration, and is titled {@code <title>-unmixed}.
+ */
+public final class RemoteUnmix {
+    public static final List<String> METHODS = List.of("nnls", "nmf", "learned");
+
+    /** What the user chose; names as in {@code UnmixSpec}. */
+    public static final class Settings {
+        public String method = "nnls";
+        /** Comma list of built-in spectra (e.g. "DAPI,EGFP,mCherry"); empty for blind or learned. */
+        public String spectra = "";
+        /** Number of labels for blind unmixing (NMF); 0 when spectra are given. */
+        public int labels = 0;
+        public boolean residual = false;
+        public double offset = 0;
+        public double lambdaStartNm = 430;
+        public double lambdaStopNm = 710;
+    }
+
+    private final ImagePlus input;
+    private final Settings settings;
+    private final RemoteJob job;
+    private String errorMessage = "";
+    private String specJson;
+    private ImagePlus result;
+    private List<String> channelNames = new ArrayList<>();
+
+    public RemoteUnmix(ImagePlus input, Settings settings, ServerClient client) {
+        this.input = input;
+        this.settings = settings;
+        this.job = new RemoteJob(client, "Unmixing");
+    }
+
+    public RemoteUnmix pollEvery(long millis) {
+        job.pollEvery(millis);
+        return this;
+    }
+
+    /** Validates the image and settings and builds the spec; false with {@link #getErrorMessage()}. */
+    public boolean checkInput() {
+        try {
+            specJson = Json.write(spec());
+            return true;
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+            return false;
+        }
+    }
+
+    /** The spectra as a list of names (blanks dropped). */
+    public static List<String> spectraList(String text) {
+        List<String> names = new ArrayList<>();
+        if (text != null) {
+            for (String s : text.split(",")) {
+                if (!s.trim().isEmpty()) {
+                    names.add(s.trim());
+                }
+            }
+        }
+        return names;
+    }
+
+    Map<String, Object> spec() {
+        if (input == null) {
+            throw new FluoreconException("No image is open; open a multichannel or lambda-stack image first.");
+        }
+        RemoteDeconvolution.checkImage(input, "Image");
+        int channels = ImageConversion.dimensions(input)[0];
+        if (channels < 2) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + channels + " channel; unmixing needs "
+                    + "a multichannel or lambda-stack image (Image › Hyperstacks › Stack to Hyperstack…).");
+        }
+        String method = settings.method;
+        if (!METHODS.contains(method)) {
+            throw new FluoreconException("method = '" + method + "' is not an unmixing method; use one of " + METHODS + ".");
+        }
+        List<String> spectra = spectraList(settings.spectra);
+        if (settings.labels < 0) {
+            throw new FluoreconException("labels = " + settings.labels + " is negative; give the number of labels for "
+                    + "blind unmixing, or 0 with spectra.");
+        }
+        boolean blind = settings.labels > 0;
+        if ("nnls".equals(method) && blind && spectra.isEmpty()) {
+            method = "nmf"; // as the CLI: a label count without spectra means blind NMF
+        }
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("task", "unmix");
+        spec.put("method", method);
+        if ("learned".equals(method)) {
+            if (!spectra.isEmpty() || blind) {
+                throw new FluoreconException("method = learned takes its spectra from its model; leave spectra empty "
+                        + "and labels = 0.");
+            }
+        } else if (!spectra.isEmpty() && blind) {
+            throw new FluoreconException("Give either spectra (known labels) or labels = N (blind), not both.");
+        } else if (!spectra.isEmpty()) {
+            if (spectra.size() > channels) {
+                throw new FluoreconException(spectra.size() + " spectra cannot be unmixed from " + channels
+                        + " channels; record at least as many channels as labels.");
+            }
+            spec.put("spectra", spectra);
+        } else if (blind) {
+            if (settings.labels > channels) {
+                throw new FluoreconException("labels = " + settings.labels + " cannot be found in " + channels
+                        + " channels; use at most " + channels + ".");
+            }
+            spec.put("blind", settings.labels);
+        } else {
+            throw new FluoreconException("Give spectra (e.g. spectra=[DAPI,EGFP,mCherry]) or, for unknown spectra, "
+                    + "labels = N (blind unmixing).");
+        }
+        if (!(settings.lambdaStopNm > settings.lambdaStartNm) || !(settings.lambdaStartNm > 200)) {
+            throw new FluoreconException("lambda range " + settings.lambdaStartNm + "–" + settings.lambdaStopNm
+                    + " nm is not valid; give the first band's lower and the last band's upper edge, e.g. 430 and 710.");
+        }
+        spec.put("lambda_start_nm", settings.lambdaStartNm);
+        spec.put("lambda_stop_nm", settings.lambdaStopNm);
+        spec.put("offset", settings.offset);
+        spec.put("residual", settings.residual);
+        return spec;
+    }
+
+    /** Runs the job; false (no result) on error or when cancelled ({@link #isCancelled()}). */
+    public boolean process(Progress progress) {
+        result = null;
+        if (specJson == null && !checkInput()) {
+            return false;
+        }
+        try {
+            ImagePlus out = job.run(input, specJson, progress);
+            if (out == null) {
+                errorMessage = job.getMessage();
+                return false;
+            }
+            result = shape(out);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            errorMessage = "Unmixing was interrupted.";
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+        }
+        return false;
+    }
+
+    private ImagePlus shape(ImagePlus out) {
+        int[] d = ImageConversion.dimensions(input);
+        int planes = d[1] * d[2];
+        if (out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()
+                || out.getStackSize() % planes != 0) {
+            throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
+                    + out.getStackSize() + ", which does not fit the input's " + input.getWidth() + "x"
+                    + input.getHeight() + " with " + planes + " slice(s) × frame(s).");
+        }
+        int nOut = out.getStackSize() / planes;
+        out.setDimensions(nOut, d[1], d[2]);
+        out.setOpenAsHyperStack(true);
+        String serverInfo = out.getInfoProperty();
+        String names = RemoteJob.infoValue(serverInfo, "channels");
+        channelNames = names == null ? new ArrayList<>() : spectraList(names);
+        if (channelNames.size() == nOut) {
+            for (int t = 0; t < d[2]; t++) {
+                for (int z = 0; z < d[1]; z++) {
+                    for (int c = 0; c < nOut; c++) {
+                        out.getStack().setSliceLabel(channelNames.get(c),
+                                ImageConversion.stackIndex(c, z, t, nOut, d[1]) + 1);
+                    }
+                }
+            }
+        }
+        Calibration cal = input.getCalibration().copy();
+        cal.disableDensityCalibration();
+        out.setCalibration(cal);
+        out.setTitle(input.getShortTitle() + "-unmixed");
+        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
+                .replace("\n", "\nserver.info = ") + "\n"));
+        out.getProcessor().resetMinAndMax();
+        return out;
+    }
+
+    /** Provenance for the output's Info. */
+    public String info() {
+        return "fluorecon.command = Unmix\n"
+                + "fluorecon.version = " + Version.get() + "\n"
+                + "unmix.spec = " + specJson + "\n"
+                + "unmix.channels = " + String.join(",", channelNames) + "\n"
+                + "server.url = " + job.url() + "\n"
+                + "server.version = " + job.getServerVersion() + "\n"
+                + "server.job = " + job.getJobId() + "\n"
+                + "input.title = " + input.getTitle() + "\n";
+    }
+
+    public String getErrorMessage() {
+        return errorMessage;
+    }
+
+    public boolean isCancelled() {
+        return job.isCancelled();
+    }
+
+    public ImagePlus getResult() {
+        return result;
+    }
+
+    public String getSpecJson() {
+        return specJson;
+    }
+
+    public String getJobId() {
+        return job.getJobId();
+    }
+
+    /** The output's channel names (labels, then residual channels), once processed. */
+    public List<String> getChannelNames() {
+        return new ArrayList<>(channelNames);
+    }
+}
