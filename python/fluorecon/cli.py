@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "fluorecon.commands.deconvolve",
     "fluorecon.commands.superres",
     "fluorecon.commands.serve",
+    "fluorecon.commands.qc",
+    "fluorecon.commands.dip",
+    "fluorecon.commands.classical",
 ]
 
 

@@ -50,10 +50,13 @@ def simulate_denoise(
 
 
 def train_denoise_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder with low/ and high/ TIFF pairs (same file names); "
-                                        "omit to train on freshly simulated pairs."),
+    data: Optional[Path] = typer.Option(None, "--data", help="care: folder with low/ and high/ TIFF pairs (same file names); "
+                                        "n2n: two folders of matched noisy acquisitions, a/ and b/ (or low/ and high/); "
+                                        "n2v/n2s: a folder of noisy TIFFs (DIR/low/*.tif or DIR/*.tif). "
+                                        "Omit to train on freshly simulated data."),
     out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
-    method: str = typer.Option("care", "--method", help="care: supervised U-Net on low/high pairs."),
+    method: str = typer.Option("care", "--method", help="care: supervised U-Net on low/high pairs; n2n: Noise2Noise; "
+                               "n2v: Noise2Void; n2s: Noise2Self (the last two need only noisy images)."),
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
     steps: int = typer.Option(1000, "--steps", help="Optimizer steps (one batch of random patches each)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per step (default 16 in 2D, 4 in 3D)."),
@@ -86,7 +89,12 @@ def train_denoise_command(
         side = patch or 64
         patch_size = (side, side) if ndim == 2 else (min(32, side), side, side)
         train = TrainConfig(steps=steps, batch_size=batch_size or (16 if ndim == 2 else 4), patch_size=patch_size,
-                            lr=lr, seed=seed, device=device, loss="laplace" if probabilistic else "l1")
+                            lr=lr, seed=seed, device=device,
+                            loss="laplace" if probabilistic else ("l1" if method == "care" else "l2"))
+        if method in ("n2v", "n2s"):  # blind-spot nets must not add the input back (tasks/selfsupervised.py)
+            unet = unet.model_copy(update={"residual": False})
+        if method != "care" and name == "CARE denoising":
+            name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self"}.get(method, method) + " denoising"
         config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name)
         card, path = train_denoise(config, out, data=data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
@@ -94,7 +102,8 @@ def train_denoise_command(
     table = Table(title=f"Validation ({card.metrics.get('val_images')} images)")
     for col in ("", "PSNR (dB)", "SSIM"):
         table.add_column(col)
-    for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("care", "CARE")):
+    for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("care", "CARE"), ("n2n", "Noise2Noise"),
+                       ("n2v", "Noise2Void"), ("n2s", "Noise2Self")):
         if f"val_psnr_{key}" in card.metrics:
             table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
     console = Console()

@@ -34,8 +34,13 @@ def predict_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for ONNX Runtime (default: all)."),
     device: str = typer.Option("auto", "--device", help="auto (GPU if onnxruntime-gpu sees one), cpu or cuda."),
     task: Optional[str] = typer.Option(None, "--task", help="Refuse models of another task, e.g. --task denoise."),
-    scale_out: Optional[Path] = typer.Option(None, "--scale-out", help="Also write the per-pixel uncertainty "
-                                             "(models with outputs = mean,scale)."),
+    scale_out: Optional[Path] = typer.Option(None, "--scale-out", "--uncertainty", help="Also write the per-pixel "
+                                             "uncertainty: the Laplace scale (models with outputs = mean,scale) or, "
+                                             "with --ensemble, the spread of the members."),
+    ensemble: Optional[str] = typer.Option(None, "--ensemble", help="More models of the same task, comma-separated: "
+                                           "the output is the mean of all members, the uncertainty their spread."),
+    qc_dir: Optional[Path] = typer.Option(None, "--qc", help="Write consistency.tif, uncertainty.tif and qc.json "
+                                          "(data consistency, out-of-distribution warnings) to this folder."),
 ) -> None:
     """Apply a model to a TIFF. The output keeps the input's axes and calibration; its description
     records the model (name, sha256), fluorecon version, settings and the execution provider used.
@@ -67,6 +72,12 @@ def predict_command(
             mean, scale = predictor.predict(data, axes=meta.axes, tile=tile, progress=progress, task=task,
                                             return_scale=True)
         bar.close()
+        if ensemble:
+            from fluorecon.qc.uncertainty import predict_ensemble
+
+            members = [model] + [Path(m.strip()) for m in ensemble.split(",") if m.strip()]
+            mean, scale = predict_ensemble(data, members, axes=meta.axes, tile=tile, threads=threads, device=device,
+                                           task=task or card.task)
         if scale_out is not None and scale is None:
             raise ValueError(f"--scale-out: model '{predictor.card.name}' predicts no uncertainty (outputs = {predictor.card.outputs}).")
     except (ModelCardError, ValueError, FileNotFoundError) as err:  # InputError and TiffError are ValueErrors
@@ -79,6 +90,24 @@ def predict_command(
     if scale_out is not None:
         write_tiff(scale_out, scale.astype("float32"), meta, info=info + "\noutput: Laplace scale (uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
+    if qc_dir is not None:
+        _write_qc(qc_dir, data, mean, scale, meta, card)
+
+
+def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
+    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings."""
+    from fluorecon.qc.report import check_result
+
+    if meta.axes not in ("YX", "ZYX") or mean.shape != data.shape:
+        typer.echo(f"QC: skipped (checks one YX plane or ZYX stack at the input's size; image axes {meta.axes}).")
+        return
+    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
+    report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
+    s = report.summary
+    typer.echo(f"QC: standardised residual mean {s['residual_mean']:.3f}, std {s['residual_std']:.3f}; "
+               f"wrote {qc_dir}/qc.json")
+    for w in report.warnings:
+        typer.echo(f"Warning: {w}")
 
 
 def register(app: typer.Typer) -> None:

@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="fluorecon model server",
         version=fluorecon.__version__,
-        description="Iterative reconstructions (deconvolution) for the fluorecon Fiji plugin and CLI. "
+        description="Iterative reconstructions (deconvolution, spectral unmixing, drift correction) for the fluorecon "
+        "Fiji plugin and CLI; the job types are listed by GET /v1/models. "
         "Every route but /v1/health needs 'Authorization: Bearer <token>'.",
         lifespan=lifespan,
     )

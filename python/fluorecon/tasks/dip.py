@@ -64,6 +64,12 @@ class DIPResult:
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
 
 
+def stop_iteration(discrepancy: list[tuple[int, float]], *, tau: float = 1.0) -> int | None:
+    """The iteration at which the discrepancy principle stops: the first check whose standardised
+    residual variance is ≤ `tau` (None if it never is)."""
+    return next((it for it, ratio in discrepancy if ratio <= tau), None)
+
+
 def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, noise: NoiseModel | None = None,
                      progress: bool | Callable[[int, int, float], None] = True,
                      keep_snapshots: bool = False) -> DIPResult:
@@ -147,7 +153,7 @@ def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, nois
             bar.set_postfix(discrepancy=f"{ratio:.3f}")
         elif callable(progress):
             progress(it, config.num_iter, ratio)
-        if config.early_stop and ratio <= config.tau:
+        if config.early_stop and stop_iteration(result.discrepancy[-1:], tau=config.tau) is not None:
             result.stopped_at, result.reason = it, f"discrepancy {ratio:.3f} ≤ tau {config.tau:g}"
             break
     if bar is not None:

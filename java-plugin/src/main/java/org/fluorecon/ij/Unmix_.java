@@ -70,9 +70,6 @@ public class Unmix_ implements PlugIn {
             s.lambdaStopNm = params.nextDouble("lambda_stop");
             s.residual = params.nextBoolean("residual");
             String save = params.option("save", null);
-            if (s.labels > 0 && params.isHeadless() && !params.hasOption("spectra")) {
-                s.spectra = ""; // a macro that asks for blind labels does not mean the default spectra
-            }
 
             RemoteUnmix job = new RemoteUnmix(imp, s, ServerClient.fromConfig());
             if (!job.checkInput()) {

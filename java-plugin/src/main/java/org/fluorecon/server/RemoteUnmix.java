@@ -26,7 +26,7 @@ public final class RemoteUnmix {
         public String method = "nnls";
         /** Comma list of built-in spectra (e.g. "DAPI,EGFP,mCherry"); empty for blind or learned. */
         public String spectra = "";
-        /** Number of labels for blind unmixing (NMF); 0 when spectra are given. */
+        /** Number of labels for blind unmixing (NMF; spectra are then ignored); 0 to use the spectra. */
         public int labels = 0;
         public boolean residual = false;
         public double offset = 0;
@@ -96,32 +96,30 @@ public final class RemoteUnmix {
             throw new FluoreconException("labels = " + settings.labels + " is negative; give the number of labels for "
                     + "blind unmixing, or 0 with spectra.");
         }
+        // labels = N means blind unmixing whatever the spectra field holds (a dialog always has one)
         boolean blind = settings.labels > 0;
-        if ("nnls".equals(method) && blind && spectra.isEmpty()) {
-            method = "nmf"; // as the CLI: a label count without spectra means blind NMF
+        if ("nnls".equals(method) && blind) {
+            method = "nmf"; // as the CLI: --blind means NMF
         }
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("task", "unmix");
         spec.put("method", method);
         if ("learned".equals(method)) {
-            if (!spectra.isEmpty() || blind) {
-                throw new FluoreconException("method = learned takes its spectra from its model; leave spectra empty "
-                        + "and labels = 0.");
+            if (blind) {
+                throw new FluoreconException("method = learned takes its labels from its model; set labels = 0.");
             }
-        } else if (!spectra.isEmpty() && blind) {
-            throw new FluoreconException("Give either spectra (known labels) or labels = N (blind), not both.");
-        } else if (!spectra.isEmpty()) {
-            if (spectra.size() > channels) {
-                throw new FluoreconException(spectra.size() + " spectra cannot be unmixed from " + channels
-                        + " channels; record at least as many channels as labels.");
-            }
-            spec.put("spectra", spectra);
         } else if (blind) {
             if (settings.labels > channels) {
                 throw new FluoreconException("labels = " + settings.labels + " cannot be found in " + channels
                         + " channels; use at most " + channels + ".");
             }
             spec.put("blind", settings.labels);
+        } else if (!spectra.isEmpty()) {
+            if (spectra.size() > channels) {
+                throw new FluoreconException(spectra.size() + " spectra cannot be unmixed from " + channels
+                        + " channels; record at least as many channels as labels.");
+            }
+            spec.put("spectra", spectra);
         } else {
             throw new FluoreconException("Give spectra (e.g. spectra=[DAPI,EGFP,mCherry]) or, for unknown spectra, "
                     + "labels = N (blind unmixing).");
