@@ -21,13 +21,13 @@ def test_widefield_to_confocal(tmp_path):
     sim = CrossModalSimulation(shape=(96, 96), n_images=6, seed=4)
     config = CrossModalConfig(simulation=sim, modality_in="widefield", modality_out="confocal (1 AU)",
                               unet=UNetConfig(ndim=2, depth=2, filters=8),
-                              train=TrainConfig(steps=150, batch_size=8, patch_size=(48, 48), lr=3e-3, device="cpu"),
+                              train=TrainConfig(steps=300, batch_size=8, patch_size=(48, 48), lr=3e-3, device="cpu"),
                               val_fraction=0.34)
     card, path = train_crossmodal(config, tmp_path / "wf2cf.onnx", progress=False)
     stored = read_card(path)
     assert stored.task == "crossmodal"
     assert stored.train["modality_in"] == "widefield" and stored.train["modality_out"] == "confocal (1 AU)"
-    assert float(card.metrics["val_psnr_care"]) > float(card.metrics["val_psnr_input"]) + 1.0
+    assert float(card.metrics["val_psnr_care"]) > float(card.metrics["val_psnr_input"]) + 3.0
     # Held-out pair through ONNX Runtime (percentile normalization of the whole image, as in Fiji).
     pair = simulate_pairs(sim, n=1, seed=999)[0]
     out = predict(pair.source, path, threads=1, task="crossmodal")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from fluorecon.core.io import TiffMeta
 from fluorecon.server.settings import Settings
@@ -147,4 +148,81 @@ register_job_type(JobType(
     "and the job's message (drift_px = JSON).",
     check=lambda inputs, spec, settings: R.check_job(inputs.image, inputs.meta.axes, spec),
     run=_run_register, cancelled=(R.RegistrationCancelled,),
+))
+
+
+# --- qc ---------------------------------------------------------------------------------------
+# Check a result against the input it was made from (fluorecon.qc.report.check_result, as
+# `fluorecon qc`). The API takes one image, so the pair travels as two channels: C = (input, result).
+
+QC_CHANNELS = ("consistency", "consistency_local")
+
+
+class QCSpec(BaseModel):
+    """A result check: the uploaded image holds the raw input (channel 1) and the result (channel 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["qc"] = Field("qc", description="Task name.")
+    model_file: str | None = Field(None, max_length=4096, description="Path, on the server's machine, of the ONNX "
+                                   "model that made the result: its card's qc.* statistics drive the "
+                                   "out-of-distribution checks. None skips them.")
+
+
+def _qc_pair(inputs: JobInputs) -> tuple[np.ndarray, np.ndarray, str]:
+    data, axes = inputs.image, inputs.meta.axes
+    if axes not in ("CYX", "ZCYX") or data.shape[axes.index("C")] != 2:
+        raise ValueError(f"A qc job takes the input and the result as 2 channels (axes CYX or ZCYX); got axes "
+                         f"{axes!r} with shape {tuple(data.shape)}. Check one plane or z-stack of one time point.")
+    if not np.issubdtype(data.dtype, np.number) or not np.isfinite(data).all():
+        raise ValueError("The image contains NaN or infinite values (or is not grey-level); replace them "
+                         "(Process › Math › Remove NaNs…) first.")
+    c = axes.index("C")
+    return np.take(data, 0, axis=c), np.take(data, 1, axis=c), axes.replace("C", "")
+
+
+def _qc_card(spec: QCSpec):
+    if spec.model_file is None:
+        return None
+    from pathlib import Path
+
+    from fluorecon.core.modelcard import ModelCardError, read_card
+
+    path = Path(spec.model_file)
+    if path.suffix != ".onnx" or not path.is_file():
+        raise ValueError(f"model_file = {spec.model_file!r} is not an .onnx file on the server's machine; give the "
+                         "path of the model that made the result, or leave it out.")
+    try:
+        return read_card(path)
+    except (ModelCardError, OSError) as err:
+        raise ValueError(f"model_file = {spec.model_file!r}: {err}") from None
+
+
+def _check_qc(inputs: JobInputs, spec: QCSpec, settings: Settings) -> None:
+    _qc_pair(inputs)
+    _qc_card(spec)
+
+
+def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
+            progress: Progress, cancel: Cancel) -> JobOutput:
+    import json
+
+    from fluorecon.qc.report import check_result
+
+    image, result, axes = _qc_pair(inputs)
+    meta = _like(inputs.meta, axes)
+    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
+    report = check_result(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
+    summary = json.dumps(report.to_dict(), ensure_ascii=False)
+    info = (f"fluorecon qc\nchannels = {','.join(QC_CHANNELS)}\nqc.spec = {spec.model_dump_json()}\n"
+            f"qc = {summary}")
+    maps = np.stack([report.consistency, report.local], axis=0 if axes == "YX" else 1)
+    return JobOutput(maps.astype(np.float32), _like(inputs.meta, "CYX" if axes == "YX" else "ZCYX"), info,
+                     message=f"Done. qc = {summary}")
+
+
+register_job_type(JobType(
+    task="qc", spec=QCSpec, methods=("consistency",),
+    description="Check a result against its input (fluorecon qc): upload C = (input, result); the result is "
+    "C = (consistency, consistency_local) and the figures and warnings are in the job's message (qc = JSON).",
+    check=_check_qc, run=_run_qc, cancelled=(),
 ))

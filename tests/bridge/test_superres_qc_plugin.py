@@ -1,0 +1,180 @@
+"""Super-resolve… (local ONNX Runtime) and Check result (QC)… (model server) driven through the
+real plugin: Super-resolve equals `fluorecon predict` on the shipped upsampling model within 1e-4
+of the range with the pixel size divided by the card's scale; Check result's consistency map and
+figures equal `fluorecon qc` on the same pair, and a planted structure is flagged."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+import ijbridge
+from ijbridge import ROOT, assert_matches
+
+sys.path.insert(0, str(ROOT / "tests" / "server"))
+from server_helpers import Server  # noqa: E402
+
+from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
+
+UPSAMPLE_2D = ROOT / "models" / "care_upsample2x_2d.onnx"
+PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY
+
+
+def run_cli(*args):
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run_plugin(plugin_jar, command, imp, options):
+    """The command's class on this thread as ImageJ's macro runner calls it; returns the plugin object."""
+    from jpype import JClass
+
+    Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
+    thread = Thread.currentThread()
+    old = thread.getName()
+    thread.setName("Run$_fluorecon_bridge")
+    Macro.setOptions(thread, options + " ")
+    Interpreter.batchMode = True
+    plugin = JClass(ijbridge.command_class(plugin_jar, command))()
+    try:
+        if imp is not None:
+            plugin.setImage(imp)
+        plugin.run("")
+        return plugin
+    finally:
+        Macro.setOptions(thread, None)
+        thread.setName(old)
+
+
+# --- Super-resolve… -------------------------------------------------------------------------------
+
+
+def test_super_resolve_equals_cli_and_halves_the_pixel_size(headless_jvm, plugin_jar, tmp_path):
+    assert UPSAMPLE_2D.is_file(), f"shipped model missing: {UPSAMPLE_2D}"
+    image = ijbridge.noisy_planes((2, 48, 56), seed=7)  # two planes: each is normalized on its own
+    src = tmp_path / "in.tif"
+    write_tiff(src, image, TiffMeta(axes="ZYX", pixel_size_um=0.1))
+    run_cli("predict", UPSAMPLE_2D, src, tmp_path / "cli.tif")
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    assert expected.shape == (2, 96, 112)
+
+    imp = ijbridge.to_imageplus(image, "ZYX", title="cells", pixel_size_um=0.1)
+    save = tmp_path / "plugin.tif"
+    plugin = run_plugin(plugin_jar, "Super-resolve...", imp,
+                        ijbridge.options_string(model="[file]", model_file=UPSAMPLE_2D, save=save))
+    out = plugin.getResult()
+    assert out is not None and save.is_file()
+    assert out.getTitle() == "cells-superres"
+    assert (out.getWidth(), out.getHeight(), out.getNSlices()) == (112, 96, 2)
+    cal = out.getCalibration()
+    assert cal.pixelWidth == pytest.approx(0.05) and cal.pixelHeight == pytest.approx(0.05)
+    assert_matches(ijbridge.from_imageplus(out)[0, :, 0], expected)
+    assert "model.task = upsample" in str(out.getProperty("Info"))
+
+
+def test_super_resolve_refuses_a_denoising_model(headless_jvm, plugin_jar, model_2d):
+    imp = ijbridge.to_imageplus(ijbridge.noisy_planes((48, 48), seed=1), "YX", title="cells")
+    with pytest.raises(Exception, match=r"is a denoise model \(task=denoise\); Super-resolve needs a model with task=upsample"):
+        run_plugin(plugin_jar, "Super-resolve...", imp, ijbridge.options_string(model="[file]", model_file=model_2d))
+
+
+# --- Check result (QC)… ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def config_dir(headless_jvm, tmp_path_factory):
+    """A real server; the plugin finds it through the config folder's server.json and token."""
+    from jpype import JClass
+
+    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
+    System = JClass("java.lang.System")
+    System.setProperty(PROPERTY, str(server.config_dir))
+    yield server.config_dir
+    System.clearProperty(PROPERTY)
+    server.stop()
+
+
+def planted_pair(shape=(64, 64), seed=5):
+    """A Poisson measurement and a 'result' = the noise-free truth plus an invented bright spot."""
+    from scipy import ndimage
+
+    from fluorecon.imaging.phantoms import phantom
+
+    rng = np.random.default_rng(seed)
+    truth = (ndimage.gaussian_filter(phantom(shape, seed=seed), 1.5) * 200 + 110).astype(np.float32)
+    image = rng.poisson(truth).astype(np.uint16)
+    result = truth.copy()
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    result += 150 * np.exp(-((yy - 20) ** 2 + (xx - 40) ** 2) / (2 * 3.0**2)).astype(np.float32)
+    return image, result
+
+
+def test_check_result_equals_cli_and_flags_the_planted_spot(config_dir, plugin_jar, tmp_path):
+    from jpype import JClass
+
+    image, result = planted_pair()
+    write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="YX", pixel_size_um=0.1))
+    write_tiff(tmp_path / "res.tif", result, TiffMeta(axes="YX", pixel_size_um=0.1))
+    run_cli("qc", tmp_path / "in.tif", tmp_path / "res.tif", "--out", tmp_path / "cli")
+    expected = json.loads((tmp_path / "cli" / "qc.json").read_text())
+
+    Interpreter = JClass("ij.macro.Interpreter")
+    raw = ijbridge.to_imageplus(image, "YX", title="raw", pixel_size_um=0.1)
+    rec = ijbridge.to_imageplus(result, "YX", title="raw-denoised", pixel_size_um=0.1)
+    Interpreter.batchMode = True
+    for imp in (raw, rec):
+        Interpreter.addBatchModeImage(imp)  # found by title, as open images are
+    try:
+        save = tmp_path / "map.tif"
+        plugin = run_plugin(plugin_jar, "Check result (QC)...", None,
+                            ijbridge.options_string(input="raw", result="raw-denoised", save=save))
+    finally:
+        for imp in (raw, rec):
+            Interpreter.removeBatchModeImage(imp)
+    out = plugin.getResult()
+    assert out is not None and save.is_file()
+    assert out.getTitle() == "raw-consistency"
+    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (2, 1, 1)
+    assert out.getCalibration().pixelWidth == pytest.approx(0.1)
+    maps = ijbridge.from_imageplus(out)[0, 0]  # C, Y, X
+    np.testing.assert_allclose(maps[0], tifffile.imread(tmp_path / "cli" / "consistency.tif"), atol=1e-5)
+    np.testing.assert_allclose(maps[1], tifffile.imread(tmp_path / "cli" / "consistency_local.tif"), atol=1e-5)
+
+    table = plugin.getTable()
+    for key in ("residual_mean", "residual_std", "local_flagged_fraction"):
+        assert table.getValue(key, 0) == pytest.approx(expected[key], abs=1e-6)
+    assert table.getValue("lag1_autocorrelation_x", 0) == pytest.approx(expected["lag1_autocorrelation"][1], abs=1e-6)
+    warnings = str(table.getStringValue("warnings", 0))
+    assert warnings == " | ".join(expected["warnings"])
+    # The invented spot: a strongly negative local score there, and a warning in words.
+    assert maps[1][20, 40] < -4
+    assert "structure was removed or invented" in warnings
+
+
+def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
+    raw = ijbridge.to_imageplus(ijbridge.noisy_planes((48, 48), seed=1), "YX", title="raw")
+    big = ijbridge.to_imageplus(ijbridge.noisy_planes((96, 96), seed=1), "YX", title="raw-superres")
+    from jpype import JClass
+
+    Thread, Macro = JClass("java.lang.Thread"), JClass("ij.Macro")
+    thread = Thread.currentThread()
+    old = thread.getName()
+    thread.setName("Run$_fluorecon_bridge")
+    Macro.setOptions(thread, "input=raw result=raw-superres ")
+    plugin = JClass(ijbridge.command_class(plugin_jar, "Check result (QC)..."))()
+    plugin.setImages(raw, big)
+    try:
+        with pytest.raises(Exception, match=r"Result 'raw-superres' is 96x96x1 but input 'raw' is 48x48x1"):
+            plugin.run("")
+    finally:
+        Macro.setOptions(thread, None)
+        thread.setName(old)

@@ -1,0 +1,81 @@
+"""The qc job type on a real server: the pair (input, result) uploaded as two channels gives the
+same consistency maps, figures and warnings as `fluorecon qc`; a bad pair gets a 422 in words."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+from server_helpers import tiff_bytes, wait_job
+from typer.testing import CliRunner
+
+from fluorecon.cli import app
+from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+
+ROOT = Path(__file__).resolve().parents[2]
+DENOISER = ROOT / "models" / "care_denoise_2d.onnx"
+
+
+def noisy_pair(shape=(64, 72), seed=3):
+    """Poisson input over a background and a smoothed 'result' in the input's units."""
+    from fluorecon.imaging.phantoms import phantom
+
+    rng = np.random.default_rng(seed)
+    truth = ndimage.gaussian_filter(phantom(shape, seed=seed), 1.5) * 300 + 20
+    image = (rng.poisson(truth) + 100).astype(np.uint16)
+    result = (ndimage.gaussian_filter(image.astype(np.float32), 1.0)).astype(np.float32)
+    return image, result
+
+
+def _submit(server, pair: np.ndarray, axes: str, spec: dict):
+    with server.client() as client:
+        return client.post("/v1/jobs", data={"spec": json.dumps(spec)},
+                           files={"image": ("pair.tif", tiff_bytes(pair, axes=axes), "image/tiff")})
+
+
+@pytest.mark.parametrize("with_model", [False, True])
+def test_qc_job_equals_cli(server, tmp_path, with_model):
+    image, result = noisy_pair()
+    write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="YX", pixel_size_um=0.1))
+    write_tiff(tmp_path / "res.tif", result, TiffMeta(axes="YX", pixel_size_um=0.1))
+    model = ["--model", DENOISER] if with_model else []
+    out = CliRunner().invoke(app, [str(a) for a in ("qc", tmp_path / "in.tif", tmp_path / "res.tif",
+                                                       "--out", tmp_path / "cli", *model)])
+    assert out.exit_code == 0, out.output
+    expected = json.loads((tmp_path / "cli" / "qc.json").read_text())
+
+    spec = {"task": "qc", **({"model_file": str(DENOISER)} if with_model else {})}
+    r = _submit(server, np.stack([image.astype(np.float32), result]), "CYX", spec)
+    assert r.status_code == 201, r.text
+    with server.client() as client:
+        job = wait_job(client, r.json()["id"])
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    maps, meta = read_tiff(tmp_path / "server.tif")
+    assert meta.axes == "CYX" and maps.shape == (2, *image.shape)
+    assert meta.pixel_size_um == pytest.approx(0.1)
+    assert "channels = consistency,consistency_local" in meta.info
+    np.testing.assert_allclose(maps[0], tifffile.imread(tmp_path / "cli" / "consistency.tif"), atol=1e-5)
+    np.testing.assert_allclose(maps[1], tifffile.imread(tmp_path / "cli" / "consistency_local.tif"), atol=1e-5)
+
+    summary = json.loads(job["message"].split("qc = ", 1)[1])
+    assert summary["warnings"] == expected["warnings"]
+    for key in ("residual_mean", "residual_std", "local_max_abs", "local_flagged_fraction"):
+        assert summary[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert summary["lag1_autocorrelation"] == pytest.approx(expected["lag1_autocorrelation"], abs=1e-6)
+    assert ("ood" in summary) == with_model
+    # Smoothing by 1 px leaves mostly the noise in the residual: std near 1, as the noise model says.
+    assert 0.8 < summary["residual_std"] < 1.3
+
+
+def test_qc_job_refuses_a_single_channel_and_a_missing_model(server, tmp_path):
+    image, result = noisy_pair()
+    r = _submit(server, image.astype(np.float32), "YX", {"task": "qc"})
+    assert r.status_code == 422
+    assert "takes the input and the result as 2 channels" in r.text
+    r = _submit(server, np.stack([image.astype(np.float32), result]), "CYX",
+                {"task": "qc", "model_file": str(tmp_path / "nope.onnx")})
+    assert r.status_code == 422
+    assert "is not an .onnx file on the server's machine" in r.text
