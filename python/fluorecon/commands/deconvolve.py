@@ -55,7 +55,7 @@ def deconvolve_command(
                 _fail("--method learned needs --model MODEL.onnx (a deconvolution model from models/).")
             from fluorecon.infer import predict
 
-            result = predict(image, model, axes=meta.axes, device=device)
+            result = predict(image, model, axes=meta.axes, device=device, task="deconvolve")
             write_tiff(output, result, meta, info=f"fluorecon learned deconvolution, model {model.name}")
             typer.echo(f"Wrote {output}")
             return
