@@ -43,6 +43,10 @@ test-python:
 bench: setup build
 	$(PY) bench/predict.py
 	$(PY) bench/deconvolve.py
+	$(PY) bench/localize.py
+	$(PY) bench/superres.py
+	$(PY) bench/unmix.py
+	$(PY) bench/register.py
 
 # Regenerate tests/vectors/ (committed; Python and Java tests both read them).
 vectors: setup
@@ -51,6 +55,9 @@ vectors: setup
 # Retrain the small models shipped in models/ (minutes on CPU).
 models: setup
 	$(PY) scripts/train_shipped_models.py
+	$(PY) scripts/train_deconv_model.py
+	$(PY) scripts/train_superres_models.py
+	$(PY) scripts/train_smlm_models.py
 
 clean:
 	rm -rf $(VENV) java-plugin/target imagej out
