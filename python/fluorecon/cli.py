@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "fluorecon.commands.deconvolve",
     "fluorecon.commands.superres",
     "fluorecon.commands.serve",
+    "fluorecon.commands.bench",
     "fluorecon.commands.qc",
     "fluorecon.commands.dip",
     "fluorecon.commands.classical",
