@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,7 +96,9 @@ def config_dir(headless_jvm, tmp_path_factory):
     """A real server; the plugin finds it through the config folder's server.json and token."""
     from jpype import JClass
 
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
+    # Its own models folder: a trained model must not land in the shipped models/.
+    server = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir",
+                    str(tmp_path_factory.mktemp("server-models"))).start()
     System = JClass("java.lang.System")
     System.setProperty(PROPERTY, str(server.config_dir))
     yield server.config_dir
@@ -178,3 +181,32 @@ def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
     finally:
         Macro.setOptions(thread, None)
         thread.setName(old)
+
+
+# --- Train on this image… ----------------------------------------------------------------------
+
+
+def test_train_on_this_image_installs_the_model_and_shows_its_prediction(config_dir, plugin_jar, tmp_path):
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import predict
+
+    image = ijbridge.noisy_planes((64, 64), seed=4)
+    imp = ijbridge.to_imageplus(image, "YX", title="noisy", pixel_size_um=0.1)
+    installed = tmp_path / "models"
+    plugin = run_plugin(plugin_jar, "Train on this image...", imp,
+                        ijbridge.options_string(method="n2v", steps=5, ndim=2, name="bridge n2v",
+                                                models_dir=installed))
+    out = plugin.getResult()
+    assert out is not None
+    model = Path(str(plugin.getInstalledModel()))
+    assert model == installed / "bridge_n2v.onnx" and model.is_file()
+    card = read_card(model)
+    assert (card.task, card.method, card.name) == ("denoise", "n2v", "bridge n2v")
+    assert out.getTitle() == "noisy-n2v" and out.getCalibration().pixelWidth == pytest.approx(0.1)
+    expected = predict(image.astype(np.float32), model, axes="YX")
+    assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], expected)
+    # A second run keeps the first model: a new name, nothing overwritten.
+    again = run_plugin(plugin_jar, "Train on this image...", imp,
+                       ijbridge.options_string(method="n2s", steps=2, name="bridge n2v", models_dir=installed))
+    assert Path(str(again.getInstalledModel())) == installed / "bridge_n2v-2.onnx"
+    assert read_card(model).method == "n2v"

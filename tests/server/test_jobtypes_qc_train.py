@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 from scipy import ndimage
-from server_helpers import tiff_bytes, wait_job
+from server_helpers import Server, tiff_bytes, wait_job
 from typer.testing import CliRunner
 
 from fluorecon.cli import app
@@ -79,3 +79,50 @@ def test_qc_job_refuses_a_single_channel_and_a_missing_model(server, tmp_path):
                 {"task": "qc", "model_file": str(tmp_path / "nope.onnx")})
     assert r.status_code == 422
     assert "is not an .onnx file on the server's machine" in r.text
+
+
+# --- train-denoise ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+    """A server whose models folder is temporary: trained models must not land in the shipped models/."""
+    models = tmp_path_factory.mktemp("models")
+    srv = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir", str(models)).start()
+    srv.models_dir = models
+    yield srv
+    srv.stop()
+
+
+def test_train_denoise_job_saves_a_model_and_returns_its_prediction(trainer, tmp_path):
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import predict
+
+    image, _ = noisy_pair(shape=(64, 64), seed=11)
+    spec = {"task": "train-denoise", "method": "n2v", "steps": 5, "name": "my n2v"}
+    r = _submit(trainer, image.astype(np.float32), "YX", spec)
+    assert r.status_code == 201, r.text
+    with trainer.client() as client:
+        job = wait_job(client, r.json()["id"], timeout=300)
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    model = Path(job["message"].split("model_file = ", 1)[1].strip())
+    assert model.name == "my_n2v.onnx" and model.is_file() and model.with_suffix(".pt").is_file()
+    assert model.parent == trainer.models_dir
+    with trainer.client() as client:  # listed like any installed model
+        assert "my_n2v.onnx" in [m["file"] for m in client.get("/v1/models").json()["models"]]
+    card = read_card(model)
+    assert (card.task, card.method, card.name) == ("denoise", "n2v", "my n2v")
+    assert card.train["steps"] == "5" and card.train["images"] == "1"
+    got, meta = read_tiff(tmp_path / "server.tif")
+    assert got.shape == image.shape and f"model_file = {model}" in meta.info
+    expected = predict(image.astype(np.float32), model, axes="YX")
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.ptp(expected))
+
+
+def test_train_denoise_refuses_a_3d_model_for_a_plane_and_tiny_images(server):
+    image, _ = noisy_pair(shape=(64, 64))
+    r = _submit(server, image.astype(np.float32), "YX", {"task": "train-denoise", "ndim": 3})
+    assert r.status_code == 422 and "ndim=3 needs a z-stack" in r.text
+    r = _submit(server, image[:16, :16].astype(np.float32), "YX", {"task": "train-denoise"})
+    assert r.status_code == 422 and "training needs at least 32 x 32" in r.text

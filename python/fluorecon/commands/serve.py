@@ -44,8 +44,7 @@ def serve(
         if not torch.cuda.is_available():
             typer.echo("Error: --device cuda but PyTorch sees no CUDA device; use --device cpu.", err=True)
             raise typer.Exit(2)
-    if models_dir is None and Path("models").is_dir():
-        models_dir = Path("models").resolve()
+    # No implicit ./models: models trained by server jobs must never land in a source checkout.
     settings = Settings(port=port, device=device, workers=workers, dask_scheduler=dask_scheduler,
                         max_queue=max_queue, max_upload_bytes=int(max_upload_mb * 1024**2), models_dir=models_dir)
     app = create_app(settings)

@@ -226,3 +226,122 @@ register_job_type(JobType(
     "C = (consistency, consistency_local) and the figures and warnings are in the job's message (qc = JSON).",
     check=_check_qc, run=_run_qc, cancelled=(),
 ))
+
+
+# --- train-denoise ----------------------------------------------------------------------------
+# Self-supervised training on the user's own image (fluorecon.tasks.denoise.train_denoise, as
+# `fluorecon train denoise --method n2v|n2s`). An ONNX file is not a TIFF: the model goes to the
+# server's models folder, its path is in the job's message (model_file = …), and the result TIFF
+# is the uploaded image denoised by the new model, so the user sees what it does at once.
+
+
+class TrainingCancelled(Exception):
+    """The user cancelled a training job."""
+
+
+class TrainDenoiseSpec(BaseModel):
+    """Train a Noise2Void / Noise2Self denoiser on the uploaded noisy image(s)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["train-denoise"] = Field("train-denoise", description="Task name.")
+    method: Literal["n2v", "n2s"] = Field("n2v", description="n2v: Noise2Void; n2s: Noise2Self (noisy images only).")
+    steps: int = Field(1000, ge=1, le=100_000, description="Optimizer steps (one batch of random patches each).")
+    ndim: Literal[2, 3] = Field(2, description="2: a plane model (every plane of a stack is a training image); "
+                                "3: a z-stack model.")
+    name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default "
+                      "'Noise2Void denoising' / 'Noise2Self denoising'.")
+    seed: int = Field(0, description="Seed for weights and patch sampling.")
+
+
+def _train_images(inputs: JobInputs, spec: TrainDenoiseSpec) -> list[np.ndarray]:
+    data, axes = inputs.image, inputs.meta.axes
+    if "C" in axes or not np.issubdtype(data.dtype, np.number) or not np.isfinite(data).all():
+        raise ValueError(f"Training takes one channel of finite grey values; got axes {axes!r}. Split the channels "
+                         "and replace NaNs (Process › Math › Remove NaNs…) first.")
+    spatial = "ZYX" if spec.ndim == 3 else "YX"
+    if spec.ndim == 3 and "Z" not in axes:
+        raise ValueError(f"ndim=3 needs a z-stack but the image has axes {axes!r}; use ndim=2 or a z-stack.")
+    loop = [a for a in axes if a not in spatial]
+    blocks = np.moveaxis(data, [axes.index(a) for a in loop], list(range(len(loop))))
+    blocks = blocks.reshape(-1, *blocks.shape[len(loop):]).astype(np.float32)
+    small = [s for s in blocks.shape[-2:] if s < 32]
+    if small:
+        raise ValueError(f"The image is {blocks.shape[-2:]} pixels in y, x; training needs at least 32 x 32.")
+    return list(blocks)
+
+
+def _train_config(spec: TrainDenoiseSpec, images: list[np.ndarray]):
+    from fluorecon.nets.unet import UNetConfig
+    from fluorecon.tasks.denoise import DenoiseConfig
+    from fluorecon.train import TrainConfig
+
+    # As `fluorecon train denoise`: depth 2, 16 filters, blind-spot nets without the residual add;
+    # patches shrink to the image (multiples of 2**depth) so a small image still trains.
+    unet = UNetConfig(ndim=spec.ndim, depth=2, filters=16).model_copy(update={"residual": False})
+    shape = images[0].shape
+    want = (64, 64) if spec.ndim == 2 else (32, 64, 64)
+    patch = tuple(max(4, min(w, s) // 4 * 4) for w, s in zip(want, shape))
+    train = TrainConfig(steps=spec.steps, batch_size=16 if spec.ndim == 2 else 4, patch_size=patch, seed=spec.seed,
+                        loss="l2")
+    label = {"n2v": "Noise2Void", "n2s": "Noise2Self"}[spec.method]
+    return DenoiseConfig(method=spec.method, ndim=spec.ndim, unet=unet, train=train,
+                         name=spec.name.strip() or f"{label} denoising")
+
+
+def _check_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Settings) -> None:
+    _train_config(spec, _train_images(inputs, spec))
+
+
+def models_folder(settings: Settings):
+    """Where the server lists models and saves trained ones: --models-dir, else <data dir>/models."""
+    from pathlib import Path
+
+    return Path(settings.models_dir) if settings.models_dir is not None else settings.data_dir / "models"
+
+
+def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Settings, device: str,
+                       progress: Progress, cancel: Cancel) -> JobOutput:
+    import re
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from fluorecon.infer import predict
+    from fluorecon.tasks.denoise import train_denoise
+
+    images = _train_images(inputs, spec)
+    config = _train_config(spec, images)
+    config = config.model_copy(update={"train": config.train.model_copy(update={"device": device})})
+    progress(0, 2)
+    if cancel():
+        raise TrainingCancelled
+    folder = models_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.name).strip("_.") or "denoise"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
+        card, onnx = train_denoise(config, Path(tmp) / f"{stem}.onnx", data=images, progress=False)
+        if cancel():  # training itself cannot be interrupted; its model is then discarded
+            raise TrainingCancelled
+        progress(1, 2)
+        target, k = folder / f"{stem}.onnx", 1
+        while target.exists():
+            k += 1
+            target = folder / f"{stem}-{k}.onnx"
+        result = predict(inputs.image, onnx, axes=inputs.meta.axes, device=device)
+        pt = onnx.with_suffix(".pt")
+        if pt.is_file():
+            shutil.move(pt, target.with_suffix(".pt"))
+        shutil.move(onnx, target)
+    progress(2, 2)
+    info = (f"fluorecon train-denoise\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.method = {card.method}\n"
+            f"train.spec = {spec.model_dump_json()}\noutput: the uploaded image denoised by the new model")
+    return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}")
+
+
+register_job_type(JobType(
+    task="train-denoise", spec=TrainDenoiseSpec, methods=("n2v", "n2s"),
+    description="Noise2Void / Noise2Self training on the uploaded noisy image; the model is saved in the server's "
+    "models folder (model_file = path in the job's message) and the result is the image denoised by it.",
+    check=_check_train_denoise,
+    run=_run_train_denoise, cancelled=(TrainingCancelled,),
+))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 
 from fluorecon.server.deps import get_settings, require_token
 from fluorecon.server.schemas import ModelInfo, ModelsPublic
-from fluorecon.server.jobtypes import JOB_TYPES
+from fluorecon.server.jobtypes import JOB_TYPES, models_folder
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_token)])
 
@@ -29,4 +29,4 @@ def _cards(folder: Path | None) -> list[ModelInfo]:
 
 @router.get("/models", response_model=ModelsPublic, summary="Methods and models this server runs")
 def models(settings=Depends(get_settings)) -> ModelsPublic:
-    return ModelsPublic(methods={task: list(t.methods) for task, t in JOB_TYPES.items()}, models=_cards(settings.models_dir))
+    return ModelsPublic(methods={task: list(t.methods) for task, t in JOB_TYPES.items()}, models=_cards(models_folder(settings)))
