@@ -100,19 +100,10 @@ def unmix_command(
         mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
     loop_shape = work.shape[: axes.index("C")]
     blocks = work.reshape((-1,) + work.shape[axes.index("C"):])
-    results, residuals, found = [], [], None
     try:
-        for block in blocks:
-            if method == "nnls":
-                x = U.unmix_nnls(block, mixing, offset=offset)
-            elif method == "nmf":
-                x, found = U.unmix_nmf(block, blind or mixing.shape[1], offset=offset)
-            else:
-                x = U.unmix_learned(block - offset, model)
-            results.append(x)
-            if residual is not None:
-                residuals.append(U.residual_map(block, x, found if method == "nmf" else mixing, offset=offset,
-                                                gain=gain, read_noise=read_noise))
+        results, residuals, found = U.unmix_blocks(blocks, method=method, mixing=mixing, blind=blind, offset=offset,
+                                                   model=model, residual=residual is not None, gain=gain,
+                                                   read_noise=read_noise)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="IN") from None
     used = found if method == "nmf" else mixing

@@ -651,6 +651,30 @@ def check_job(image: np.ndarray, axes: str, spec: UnmixSpec) -> None:
     _job_mixing(spec, blocks.shape[work_axes.index("C")])
 
 
+def unmix_blocks(blocks, *, method: str, mixing=None, blind: int | None = None, offset: float = 0.0, model=None,
+                 residual: bool = False, gain: float = 1.0, read_noise: float = 0.0, progress=None, cancelled=None):
+    """Unmix each (C, *spatial) block of `blocks` (the CLI's and the server's shared loop).
+
+    Returns ``(abundances per block, residual maps per block or [], spectra found by NMF or None)``."""
+    results, residuals, found = [], [], None
+    for i, block in enumerate(blocks):
+        if cancelled is not None and cancelled():
+            raise UnmixCancelled(f"Cancelled after {i} of {len(blocks)} time points.")
+        if method == "nnls":
+            x = unmix_nnls(block, mixing, offset=offset)
+        elif method == "nmf":
+            x, found = unmix_nmf(block, blind or mixing.shape[1], offset=offset)
+        else:
+            x = unmix_learned(block - offset, model)
+        results.append(x)
+        if residual:
+            residuals.append(residual_map(block, x, found if method == "nmf" else mixing, offset=offset,
+                                          gain=gain, read_noise=read_noise))
+        if progress is not None:
+            progress(i + 1, len(blocks))
+    return results, residuals, found
+
+
 def run_job(image: np.ndarray, meta, spec: UnmixSpec, progress=None, cancelled=None):
     """Unmix an image of any TZCYX subset with a C axis; the server's job function.
 
@@ -666,23 +690,10 @@ def run_job(image: np.ndarray, meta, spec: UnmixSpec, progress=None, cancelled=N
     c = axes.index("C")
     labels, mixing = _job_mixing(spec, work.shape[c])
     loop_shape = work.shape[:c]
-    blocks = work.reshape((-1,) + work.shape[c:])
-    results, residuals, found = [], [], None
-    for i, block in enumerate(blocks):
-        if cancelled is not None and cancelled():
-            raise UnmixCancelled(f"Cancelled after {i} of {len(blocks)} time points.")
-        if spec.method == "nnls":
-            x = unmix_nnls(block, mixing, offset=spec.offset)
-        elif spec.method == "nmf":
-            x, found = unmix_nmf(block, spec.blind or mixing.shape[1], offset=spec.offset)
-        else:
-            x = unmix_learned(block - spec.offset, DEFAULT_UNMIX_MODEL)
-        results.append(x)
-        if spec.residual:
-            residuals.append(residual_map(block, x, found if spec.method == "nmf" else mixing, offset=spec.offset,
-                                          gain=spec.gain, read_noise=spec.read_noise))
-        if progress is not None:
-            progress(i + 1, len(blocks))
+    results, residuals, found = unmix_blocks(
+        work.reshape((-1,) + work.shape[c:]), method=spec.method, mixing=mixing, blind=spec.blind, offset=spec.offset,
+        model=DEFAULT_UNMIX_MODEL, residual=spec.residual, gain=spec.gain, read_noise=spec.read_noise,
+        progress=progress, cancelled=cancelled)
     out = np.stack(results)
     names = list(labels)
     if spec.residual:
