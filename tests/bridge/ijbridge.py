@@ -225,3 +225,36 @@ def hard_exit(code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_cli(*args) -> str:
+    """`fluorecon ARGS` in this process (typer's runner): the CLI itself, without a second interpreter start."""
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run_plugin(plugin_jar, command, imp, options):
+    """The command's class on this thread as ImageJ's macro runner calls it (headless: `Run$_` thread
+    name + Macro.setOptions); returns the plugin object for its getters."""
+    from jpype import JClass
+
+    Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
+    thread = Thread.currentThread()
+    old = thread.getName()
+    thread.setName("Run$_fluorecon_bridge")
+    Macro.setOptions(thread, options + " ")
+    Interpreter.batchMode = True
+    plugin = JClass(command_class(plugin_jar, command))()
+    try:
+        if imp is not None:
+            plugin.setImage(imp)
+        plugin.run("")
+        return plugin
+    finally:
+        Macro.setOptions(thread, None)
+        thread.setName(old)

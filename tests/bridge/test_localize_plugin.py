@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 import ijbridge
-from ijbridge import ROOT
+from ijbridge import ROOT, run_cli
 
 CAMERA = dict(camera_offset=100, camera_gain=0.1, em_gain=100, qe=0.9)  # camera_preset("emccd")
 
@@ -27,21 +27,12 @@ def stack(tmp_path_factory):
 
 def cli_localize(stack_path, out_dir, method):
     csv, render = out_dir / f"cli-{method}.csv", out_dir / f"cli-{method}.tif"
-    run_cli(["localize", str(stack_path), str(csv), "--method", method,
+    run_cli(*["localize", str(stack_path), str(csv), "--method", method,
              "--model", str(ROOT / "models" / f"{method}_2d.onnx"), "--camera-offset", "100",
              "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9", "--render", str(render),
              "--render-pixel-nm", "20"])
     return csv, render
 
-
-def run_cli(args):
-    """`fluorecon ARGS` in this process (typer's runner): the CLI itself, without a second interpreter start."""
-    from typer.testing import CliRunner
-
-    from fluorecon.cli import app
-
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("method,axes", [("deepstorm", "TYX"), ("decode", "ZYX")])

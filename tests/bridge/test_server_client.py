@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 import ijbridge
-from ijbridge import ROOT, assert_matches
+from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
 sys.path.insert(0, str(ROOT / "tests" / "server"))
 from server_helpers import Server, free_port  # noqa: E402
@@ -60,35 +60,6 @@ def config_dir(headless_jvm, server):
     System.clearProperty(PROPERTY)
 
 
-def run_cli(args):
-    """`fluorecon ARGS` in this process (typer's runner): the CLI itself, without a second interpreter start."""
-    from typer.testing import CliRunner
-
-    from fluorecon.cli import app
-
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-
-
-def run_plugin(plugin_jar, command, imp, options):
-    """Like ijbridge.run_command_direct, but returns the plugin object (for its getters)."""
-    from jpype import JClass
-
-    Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
-    thread = Thread.currentThread()
-    old = thread.getName()
-    thread.setName("Run$_fluorecon_bridge")
-    Macro.setOptions(thread, options + " ")
-    Interpreter.batchMode = True
-    plugin = JClass(ijbridge.command_class(plugin_jar, command))()
-    try:
-        if imp is not None:
-            plugin.setImage(imp)
-        plugin.run("")
-        return plugin
-    finally:
-        Macro.setOptions(thread, None)
-        thread.setName(old)
 
 
 def blurred_spots(shape, seed):
@@ -108,7 +79,7 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
     cli_out = tmp_path / "cli.tif"
-    run_cli(["deconvolve", str(src), str(cli_out), "--method", "rl", "--iterations", "5", "--na", "1.2",
+    run_cli(*["deconvolve", str(src), str(cli_out), "--method", "rl", "--iterations", "5", "--na", "1.2",
              "--wavelength-nm", "520", "--device", "cpu"])
     expected = tifffile.imread(cli_out)
 

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 import ijbridge
-from ijbridge import ROOT, assert_matches
+from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
 sys.path.insert(0, str(ROOT / "tests" / "server"))
 from server_helpers import Server  # noqa: E402
@@ -25,35 +25,6 @@ UPSAMPLE_2D = ROOT / "models" / "care_upsample2x_2d.onnx"
 PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY
 
 
-def run_cli(*args):
-    from typer.testing import CliRunner
-
-    from fluorecon.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def run_plugin(plugin_jar, command, imp, options):
-    """The command's class on this thread as ImageJ's macro runner calls it; returns the plugin object."""
-    from jpype import JClass
-
-    Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
-    thread = Thread.currentThread()
-    old = thread.getName()
-    thread.setName("Run$_fluorecon_bridge")
-    Macro.setOptions(thread, options + " ")
-    Interpreter.batchMode = True
-    plugin = JClass(ijbridge.command_class(plugin_jar, command))()
-    try:
-        if imp is not None:
-            plugin.setImage(imp)
-        plugin.run("")
-        return plugin
-    finally:
-        Macro.setOptions(thread, None)
-        thread.setName(old)
 
 
 # --- Super-resolve… -------------------------------------------------------------------------------
