@@ -1,6 +1,7 @@
 """The trust checks work: consistency map on correct and planted results, OOD warnings, uncertainty."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,18 @@ from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
 from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
 SIM = DenoiseSimulation(shape=(128, 128), seed=11, photons_low=30, photons_spread=1.0)
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "qc.json"
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_figures():
+    """The issue asks the trust tests to leave their figures in bench/results/qc.json."""
+    yield
+    if {"hallucination_auroc", "coverage_90"} <= FIGURES.keys():
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({**FIGURES, "data": SIM.model_dump(mode="json"),
+                                       "source": "tests/qc/test_report.py (seeded simulation)"}, indent=1) + "\n")
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +77,7 @@ def test_planted_hallucination_is_marked(pairs):
     target = planted | ring
     assert auroc(local, target) >= 0.9
     assert local[planted].mean() > 4 and report.warnings
-    print(f"hallucination AUROC = {auroc(local, target):.3f}")
+    FIGURES["hallucination_auroc"] = round(auroc(local, target), 4)
     far = ~binary_dilation(target, iterations=8)  # away from the planted structures the map stays white
     assert report.consistency[far].std() == pytest.approx(1.0, abs=0.15)
     assert abs(float(report.consistency[planted].mean())) > 1  # invented signal: input − result < 0 there
@@ -108,7 +121,7 @@ def test_probabilistic_scale_tracks_the_error_and_is_roughly_calibrated(pairs):
     # E|error| = scale for a Laplace; one pixel's |error| is a single draw, so compare with its 5×5 mean.
     rho = spearman(scale, uniform_filter(np.abs(mean - c), 5))
     coverage = interval_coverage(c, mean, scale, level=0.9)
-    print(f"spearman(scale, |error|) = {rho:.3f}, coverage_90 = {coverage:.3f}")
+    FIGURES.update(coverage_90=round(coverage, 4), spearman_scale_vs_error=round(rho, 4))
     assert rho > 0.3
     assert 0.75 < coverage <= 1.0
 
