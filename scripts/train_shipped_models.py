@@ -61,6 +61,10 @@ def train(key: str) -> dict:
     card, path = train_denoise(CONFIGS[key], out, commit=_commit())
     path.with_suffix(".pt").unlink()  # the checkpoint is reproducible from this script; keep the repo small
     card.train["wall_seconds"] = str(round(time.time() - start))
+    if key == "2d":
+        # Large default tiles: the 24-px halo costs 1.5x compute at 256 (bench/results/predict.md);
+        # 1024 keeps peak memory well under 2 GiB for an 8192² image.
+        card = card.model_copy(update={"tile_default": (1024, 1024)})
     write_card(path, card)
     return {"file": path.name, "seconds": round(time.time() - start), "mb": round(path.stat().st_size / 1e6, 2),
             "metrics": card.metrics}
