@@ -14,7 +14,7 @@ import java.util.concurrent.CancellationException;
  * z-stack for a 3D model, each normalized over its own block. The result is a new 32-bit image;
  * nothing is produced when a check fails, the model fails or the user cancels.
  */
-public final class DenoiseJob {
+public final class DenoiseJob implements Job {
 
     public static final String TASK = "denoise";
     public static final String RGB_MESSAGE = "Image is RGB; convert it with Image › Type › 32-bit first.";

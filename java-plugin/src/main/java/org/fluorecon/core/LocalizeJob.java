@@ -17,7 +17,7 @@ import java.util.concurrent.CancellationException;
  * {@code norm = photons:S}) → network on batches of frames (reflect-padded to the tile multiple,
  * cropped back) → peaks → a table in nm, sorted by frame then row-major, and a Gaussian rendering.
  */
-public final class LocalizeJob {
+public final class LocalizeJob implements Job {
     public static final String TASK = "localize";
     static final float CONFIDENT_P = 0.6f;
     static final float DECODE_MIN_P = 0.05f;

@@ -3,13 +3,10 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.measure.ResultsTable;
 import ij.plugin.PlugIn;
-import java.io.IOException;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.server.RemoteQualityCheck;
 import org.fluorecon.server.ServerClient;
 
@@ -77,35 +74,21 @@ public class CheckResult_ implements PlugIn {
 
             RemoteQualityCheck job = new RemoteQualityCheck(in, res, modelFile.isEmpty() ? null : Path.of(modelFile),
                     ServerClient.fromConfig());
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
             StatusProgress progress = new StatusProgress("Check result", null);
             IJ.showStatus("Check result: sending the images to the server...");
             boolean ok;
             try {
-                ok = job.process(progress);
+                ok = Commands.process(TITLE, job, progress);
             } finally {
                 jobId = job.getJobId();
-                IJ.showProgress(1.0);
             }
             if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+                return;
             }
             ImagePlus out = job.getResult();
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the map to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save, "the map");
             consistency = out;
             table = job.table();
             for (String w : job.warnings()) {
@@ -115,9 +98,7 @@ public class CheckResult_ implements PlugIn {
             if (!params.isHeadless()) {
                 table.show("QC of " + res.getTitle());
             }
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

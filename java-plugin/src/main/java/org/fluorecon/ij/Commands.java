@@ -1,12 +1,18 @@
 package org.fluorecon.ij;
 
 import ij.IJ;
+import ij.ImagePlus;
 import ij.Macro;
 import ij.macro.Interpreter;
 import java.awt.GraphicsEnvironment;
+import java.io.IOException;
+import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Job;
+import org.fluorecon.core.Progress;
+import org.fluorecon.core.TiffFiles;
 
-/** Error reporting shared by the commands. */
+/** The check-run-save-show flow and the error reporting shared by the commands. */
 final class Commands {
     private Commands() {
     }
@@ -28,5 +34,58 @@ final class Commands {
             throw new FluoreconException(message);
         }
         IJ.error(title, message);
+    }
+
+    /** Checks {@code job}'s input; a {@link FluoreconException} with its message when it is bad. */
+    static void check(Job job) {
+        if (!job.checkInput()) {
+            throw new FluoreconException(job.getErrorMessage());
+        }
+    }
+
+    /**
+     * Processes {@code job}: true when it made its output; false when the user cancelled (reported
+     * in the status bar and the Log); a {@link FluoreconException} when it failed.
+     */
+    static boolean process(String title, Job job, Progress progress) {
+        boolean ok;
+        try {
+            ok = job.process(progress);
+        } finally {
+            IJ.showProgress(1.0);
+        }
+        if (ok) {
+            return true;
+        }
+        if (job.isCancelled()) {
+            IJ.showStatus(job.getErrorMessage());
+            IJ.log(title + ": " + job.getErrorMessage());
+            return false;
+        }
+        throw new FluoreconException(job.getErrorMessage());
+    }
+
+    /** Writes {@code out} to the {@code save=} path, when one was given. */
+    static void save(ImagePlus out, String save) {
+        save(out, save, "the result");
+    }
+
+    /** Writes {@code out} ({@code what}, for the message) to the {@code save=} path, when one was given. */
+    static void save(ImagePlus out, String save, String what) {
+        if (save == null || save.isBlank()) {
+            return;
+        }
+        try {
+            TiffFiles.saveAtomic(out, Path.of(save.trim()));
+        } catch (IOException e) {
+            throw new FluoreconException("Cannot save " + what + " to " + save + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Shows {@code out} with a display, and in macros (whose next lines expect it open). */
+    static void show(ImagePlus out, Params params) {
+        if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
+            out.show();
+        }
     }
 }

@@ -4,14 +4,10 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import ij.gui.Plot;
-import ij.macro.Interpreter;
 import ij.measure.ResultsTable;
 import ij.plugin.PlugIn;
 import java.awt.Color;
-import java.io.IOException;
-import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.server.RemoteDriftCorrection;
 import org.fluorecon.server.ServerClient;
 
@@ -73,36 +69,22 @@ public class CorrectDrift_ implements PlugIn {
             String save = params.option("save", null);
 
             RemoteDriftCorrection job = new RemoteDriftCorrection(imp, s, ServerClient.fromConfig());
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
             StatusProgress progress = new StatusProgress("Correct drift", null);
             IJ.showStatus("Correct drift: sending the image to the server...");
             boolean ok;
             try {
-                ok = job.process(progress);
+                ok = Commands.process(TITLE, job, progress);
             } finally {
                 progressShown = progress.history();
                 jobId = job.getJobId();
-                IJ.showProgress(1.0);
             }
             if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+                return;
             }
             ImagePlus out = job.getResult();
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save);
             result = out;
             table = job.driftTable();
             IJ.showStatus("Correct drift: done");
@@ -110,9 +92,7 @@ public class CorrectDrift_ implements PlugIn {
                 table.show("Drift of " + imp.getTitle());
                 plot(job, imp.getTitle()).show();
             }
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

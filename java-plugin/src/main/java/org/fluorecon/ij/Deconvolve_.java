@@ -3,9 +3,7 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,7 +11,6 @@ import java.util.Map;
 import org.fluorecon.core.DenoiseJob;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ModelLibrary;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.server.RemoteDeconvolution;
 import org.fluorecon.server.ServerClient;
@@ -116,18 +113,10 @@ public class Deconvolve_ implements PlugIn {
             if (out == null) {
                 return; // cancelled; already reported
             }
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save);
             result = out;
             IJ.showStatus("Deconvolve: done");
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }
@@ -144,21 +133,15 @@ public class Deconvolve_ implements PlugIn {
             }
         }
         RemoteDeconvolution job = new RemoteDeconvolution(imp, psfImage, s, ServerClient.fromConfig());
-        if (!job.checkInput()) {
-            throw new FluoreconException(job.getErrorMessage());
-        }
+        Commands.check(job);
         IJ.showStatus("Deconvolve: sending the image to the server...");
-        boolean ok = job.process(p);
-        jobId = job.getJobId();
-        if (!ok) {
-            if (job.isCancelled()) {
-                IJ.showStatus(job.getErrorMessage());
-                IJ.log(TITLE + ": " + job.getErrorMessage());
-                return null;
-            }
-            throw new FluoreconException(job.getErrorMessage());
+        boolean ok;
+        try {
+            ok = Commands.process(TITLE, job, p);
+        } finally {
+            jobId = job.getJobId();
         }
-        return job.getResult();
+        return ok ? job.getResult() : null;
     }
 
     private static ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models,
@@ -182,17 +165,7 @@ public class Deconvolve_ implements PlugIn {
         DenoiseJob job = new DenoiseJob(imp, model, 0, 0, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
         IJ.showStatus("Deconvolve: loading model...");
-        if (!job.checkInput()) {
-            throw new FluoreconException(job.getErrorMessage());
-        }
-        if (!job.process(p)) {
-            if (job.isCancelled()) {
-                IJ.showStatus(job.getErrorMessage());
-                IJ.log(TITLE + ": " + job.getErrorMessage());
-                return null;
-            }
-            throw new FluoreconException(job.getErrorMessage());
-        }
-        return job.getResult();
+        Commands.check(job);
+        return Commands.process(TITLE, job, p) ? job.getResult() : null;
     }
 }

@@ -3,9 +3,7 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,7 +12,6 @@ import org.fluorecon.core.DenoiseJob;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.core.Progress;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -66,33 +63,16 @@ public class Denoise_ implements PlugIn {
             Path model = resolveModel(choice, file, models);
             DenoiseJob job = new DenoiseJob(imp, model, tile, threads, useGpu, Predictor::open);
             IJ.showStatus("Denoise: loading model...");
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
-            boolean ok = job.process(new StatusProgress());
-            IJ.showProgress(1.0);
-            if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+            if (!Commands.process(TITLE, job, new StatusProgress())) {
+                return;
             }
             ImagePlus out = job.getResult();
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save);
             result = out;
             IJ.showStatus("Denoise: done on " + job.getModel().provider());
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

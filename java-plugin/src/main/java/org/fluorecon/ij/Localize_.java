@@ -101,19 +101,10 @@ public class Localize_ implements PlugIn {
             Path model = resolveModel(choice, file, models);
             LocalizeJob job = new LocalizeJob(imp, model, s, Predictor::open);
             IJ.showStatus("Localize: loading model...");
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
-            boolean ok = job.process(new StatusProgress("Localize", "frame"));
-            IJ.showProgress(1.0);
-            if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+            if (!Commands.process(TITLE, job, new StatusProgress("Localize", "frame"))) {
+                return;
             }
             Localizations locs = job.getTable();
             if (save != null && !save.isBlank()) {

@@ -3,9 +3,7 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,7 +11,6 @@ import java.util.Map;
 import org.fluorecon.core.DenoiseJob;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ModelLibrary;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -69,33 +66,16 @@ public class SuperResolve_ implements PlugIn {
             DenoiseJob job = new DenoiseJob(imp, model, tile, threads, useGpu, Predictor::open)
                     .forTask(TASK, "Super-resolve", "-superres");
             IJ.showStatus("Super-resolve: loading model...");
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
-            boolean ok = job.process(new StatusProgress("Super-resolve", "tile"));
-            IJ.showProgress(1.0);
-            if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+            if (!Commands.process(TITLE, job, new StatusProgress("Super-resolve", "tile"))) {
+                return;
             }
             ImagePlus out = job.getResult();
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save);
             result = out;
             IJ.showStatus("Super-resolve: done on " + job.getModel().provider());
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

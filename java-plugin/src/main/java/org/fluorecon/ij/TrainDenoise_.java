@@ -3,7 +3,6 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
 import java.nio.file.Path;
 import java.util.List;
@@ -70,35 +69,25 @@ public class TrainDenoise_ implements PlugIn {
 
             RemoteTraining job = new RemoteTraining(imp, s, dir.isEmpty() ? null : Path.of(dir),
                     ServerClient.fromConfig());
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
             StatusProgress progress = new StatusProgress("Train", null);
             IJ.showStatus("Train: sending the image to the server (training runs there; Esc cancels)...");
             boolean ok;
             try {
-                ok = job.process(progress);
+                ok = Commands.process(TITLE, job, progress);
             } finally {
                 jobId = job.getJobId();
-                IJ.showProgress(1.0);
             }
             if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+                return;
             }
             result = job.getResult();
             installedModel = job.getInstalledModel();
             IJ.log(TITLE + ": model installed as " + installedModel + " (Denoise… lists it as '"
                     + installedModel.getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
             IJ.showStatus("Train: done");
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                result.show();
-            }
+            Commands.show(result, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

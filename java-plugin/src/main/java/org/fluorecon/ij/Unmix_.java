@@ -3,12 +3,8 @@ package org.fluorecon.ij;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
-import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
-import java.io.IOException;
-import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.TiffFiles;
 import org.fluorecon.server.RemoteUnmix;
 import org.fluorecon.server.ServerClient;
 
@@ -72,41 +68,25 @@ public class Unmix_ implements PlugIn {
             String save = params.option("save", null);
 
             RemoteUnmix job = new RemoteUnmix(imp, s, ServerClient.fromConfig());
-            if (!job.checkInput()) {
-                throw new FluoreconException(job.getErrorMessage());
-            }
+            Commands.check(job);
             IJ.resetEscape();
             StatusProgress progress = new StatusProgress("Unmix", null);
             IJ.showStatus("Unmix: sending the image to the server...");
             boolean ok;
             try {
-                ok = job.process(progress);
+                ok = Commands.process(TITLE, job, progress);
             } finally {
                 progressShown = progress.history();
                 jobId = job.getJobId();
-                IJ.showProgress(1.0);
             }
             if (!ok) {
-                if (job.isCancelled()) {
-                    IJ.showStatus(job.getErrorMessage());
-                    IJ.log(TITLE + ": " + job.getErrorMessage());
-                    return;
-                }
-                throw new FluoreconException(job.getErrorMessage());
+                return;
             }
             ImagePlus out = job.getResult();
-            if (save != null && !save.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(out, Path.of(save.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the result to " + save + ": " + e.getMessage(), e);
-                }
-            }
+            Commands.save(out, save);
             result = out;
             IJ.showStatus("Unmix: done");
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                out.show();
-            }
+            Commands.show(out, params);
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }

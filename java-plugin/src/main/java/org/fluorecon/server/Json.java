@@ -43,6 +43,38 @@ public final class Json {
         return (Map<String, Object>) v;
     }
 
+    /** {@code o} as a JSON object (a parsed Map). */
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> obj(Object o) {
+        return (Map<String, Object>) o;
+    }
+
+    /** {@code o} as a JSON array (a parsed List). */
+    @SuppressWarnings("unchecked")
+    public static List<Object> arr(Object o) {
+        return (List<Object>) o;
+    }
+
+    /** A JSON array of numbers as ints. */
+    public static int[] ints(Object o) {
+        List<Object> l = arr(o);
+        int[] out = new int[l.size()];
+        for (int k = 0; k < out.length; k++) {
+            out[k] = ((Number) l.get(k)).intValue();
+        }
+        return out;
+    }
+
+    /** A JSON array of numbers as floats. */
+    public static float[] floats(Object o) {
+        List<Object> l = arr(o);
+        float[] out = new float[l.size()];
+        for (int k = 0; k < out.length; k++) {
+            out[k] = ((Number) l.get(k)).floatValue();
+        }
+        return out;
+    }
+
     /** Writes maps, lists, strings, numbers, booleans and null as JSON. */
     public static String write(Object v) {
         StringBuilder sb = new StringBuilder();

@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.Version;
 
@@ -25,7 +26,7 @@ import org.fluorecon.core.Version;
  * calibration, or a PSF image uploaded beside it. Progress is the server's; cancelling deletes the
  * job and leaves no output.
  */
-public final class RemoteDeconvolution {
+public final class RemoteDeconvolution implements Job {
     public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
 
     /** What the user chose; names as in {@code fluorecon.tasks.deconvolve.DeconvolveSpec}. */

@@ -19,7 +19,7 @@ import org.fluorecon.core.Version;
  * the drift per frame comes back in the result's Info ({@code drift_px = [[…], …]}). A plain stack
  * (no frames) is taken as a time series of its slices, as {@code fluorecon register} does.
  */
-public final class RemoteDriftCorrection {
+public final class RemoteDriftCorrection extends RemoteTask<RemoteDriftCorrection> {
     public static final List<String> REFERENCES = List.of("first", "previous", "mean");
 
     /** What the user chose; names as in {@code RegisterSpec}. */
@@ -32,35 +32,17 @@ public final class RemoteDriftCorrection {
 
     private final ImagePlus input;
     private final Settings settings;
-    private final RemoteJob job;
-    private String errorMessage = "";
-    private String specJson;
-    private ImagePlus result;
     private boolean slicesAsFrames;
     private double[][] drift = new double[0][];
     private List<String> driftAxes = new ArrayList<>();
 
     public RemoteDriftCorrection(ImagePlus input, Settings settings, ServerClient client) {
+        super(client, "Drift correction");
         this.input = input;
         this.settings = settings;
-        this.job = new RemoteJob(client, "Drift correction");
     }
 
-    public RemoteDriftCorrection pollEvery(long millis) {
-        job.pollEvery(millis);
-        return this;
-    }
-
-    public boolean checkInput() {
-        try {
-            specJson = Json.write(spec());
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-            return false;
-        }
-    }
-
+    @Override
     Map<String, Object> spec() {
         if (input == null) {
             throw new FluoreconException("No image is open; open a time series first.");
@@ -92,35 +74,23 @@ public final class RemoteDriftCorrection {
         return spec;
     }
 
-    public boolean process(Progress progress) {
-        result = null;
-        if (specJson == null && !checkInput()) {
-            return false;
+    @Override
+    ImagePlus upload() {
+        if (!slicesAsFrames) {
+            return input;
         }
-        try {
-            int[] d = ImageConversion.dimensions(input);
-            ImagePlus upload = input;
-            if (slicesAsFrames) {
-                // Same pixels, slices relabelled as frames: the user's image is not touched.
-                upload = new ImagePlus(input.getTitle(), input.getStack());
-                upload.setCalibration(input.getCalibration().copy());
-                upload.setDimensions(d[0], 1, d[1]);
-                upload.setOpenAsHyperStack(true);
-            }
-            ImagePlus out = job.run(upload, specJson, progress);
-            if (out == null) {
-                errorMessage = job.getMessage();
-                return false;
-            }
-            result = shape(out, d);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            errorMessage = "Drift correction was interrupted.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        }
-        return false;
+        // Same pixels, slices relabelled as frames: the user's image is not touched.
+        int[] d = ImageConversion.dimensions(input);
+        ImagePlus upload = new ImagePlus(input.getTitle(), input.getStack());
+        upload.setCalibration(input.getCalibration().copy());
+        upload.setDimensions(d[0], 1, d[1]);
+        upload.setOpenAsHyperStack(true);
+        return upload;
+    }
+
+    @Override
+    ImagePlus finish(ImagePlus out) {
+        return shape(out, ImageConversion.dimensions(input));
     }
 
     private ImagePlus shape(ImagePlus out, int[] d) {
@@ -210,26 +180,6 @@ public final class RemoteDriftCorrection {
                 + "server.version = " + job.getServerVersion() + "\n"
                 + "server.job = " + job.getJobId() + "\n"
                 + "input.title = " + input.getTitle() + "\n";
-    }
-
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return job.isCancelled();
-    }
-
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    public String getSpecJson() {
-        return specJson;
-    }
-
-    public String getJobId() {
-        return job.getJobId();
     }
 
     /** Drift per frame in pixels, one row per frame, columns in {@link #getDriftAxes()} order (z, y, x). */

@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Progress;
 import org.fluorecon.core.Version;
 
 /**
@@ -22,14 +21,10 @@ import org.fluorecon.core.Version;
  * consistency map and its local score (C = 2); the figures and warnings come back as JSON in the
  * job's message ({@code qc = {...}}).
  */
-public final class RemoteQualityCheck {
+public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
     private final ImagePlus input;
     private final ImagePlus resultImage;
     private final Path modelFile;
-    private final RemoteJob job;
-    private String errorMessage = "";
-    private String specJson;
-    private ImagePlus consistency;
     private Map<String, Object> summary = new LinkedHashMap<>();
 
     /**
@@ -39,27 +34,13 @@ public final class RemoteQualityCheck {
      *                  checks), or null; read by the server, which runs on this machine
      */
     public RemoteQualityCheck(ImagePlus input, ImagePlus result, Path modelFile, ServerClient client) {
+        super(client, "The result check");
         this.input = input;
         this.resultImage = result;
         this.modelFile = modelFile;
-        this.job = new RemoteJob(client, "The result check");
     }
 
-    public RemoteQualityCheck pollEvery(long millis) {
-        job.pollEvery(millis);
-        return this;
-    }
-
-    public boolean checkInput() {
-        try {
-            specJson = Json.write(spec());
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-            return false;
-        }
-    }
-
+    @Override
     Map<String, Object> spec() {
         if (input == null || resultImage == null) {
             throw new FluoreconException("Choose two open images: input=<the raw image> result=<its reconstruction>.");
@@ -99,28 +80,15 @@ public final class RemoteQualityCheck {
         return spec;
     }
 
-    public boolean process(Progress progress) {
-        consistency = null;
-        if (specJson == null && !checkInput()) {
-            return false;
-        }
-        try {
-            int nZ = ImageConversion.dimensions(input)[1];
-            ImagePlus out = job.run(pair(nZ), specJson, progress);
-            if (out == null) {
-                errorMessage = job.getMessage();
-                return false;
-            }
-            summary = parseSummary(job.getMessage());
-            consistency = shape(out, nZ);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            errorMessage = "The result check was interrupted.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        }
-        return false;
+    @Override
+    ImagePlus upload() {
+        return pair(ImageConversion.dimensions(input)[1]);
+    }
+
+    @Override
+    ImagePlus finish(ImagePlus out) {
+        summary = parseSummary(job.getMessage());
+        return shape(out, ImageConversion.dimensions(input)[1]);
     }
 
     /** Input then result as channels 1 and 2, 32-bit, in ImageJ's CZT order; the images are not touched. */
@@ -237,25 +205,8 @@ public final class RemoteQualityCheck {
                 + "result.title = " + resultImage.getTitle() + "\n";
     }
 
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return job.isCancelled();
-    }
-
-    /** The maps (C = consistency, consistency_local) after a successful {@link #process}; null otherwise. */
-    public ImagePlus getResult() {
-        return consistency;
-    }
-
     /** The server's figures: residual_mean, residual_std, lag1_autocorrelation, warnings, … */
     public Map<String, Object> getSummary() {
         return new LinkedHashMap<>(summary);
-    }
-
-    public String getJobId() {
-        return job.getJobId();
     }
 }

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Progress;
 import org.fluorecon.core.Version;
 
 /**
@@ -20,7 +19,7 @@ import org.fluorecon.core.Version;
  * and names it in the job's message ({@code model_file = …}); this class copies it into the plugin's
  * models folder, so Denoise… lists it at once. The result is the image denoised by the new model.
  */
-public final class RemoteTraining {
+public final class RemoteTraining extends RemoteTask<RemoteTraining> {
     public static final List<String> METHODS = List.of("n2v", "n2s");
 
     /** What the user chose; names as in {@code TrainDenoiseSpec}. */
@@ -34,10 +33,6 @@ public final class RemoteTraining {
     private final ImagePlus input;
     private final Settings settings;
     private final Path modelsFolder;
-    private final RemoteJob job;
-    private String errorMessage = "";
-    private String specJson;
-    private ImagePlus result;
     private Path serverModel;
     private Path installedModel;
 
@@ -45,27 +40,13 @@ public final class RemoteTraining {
      * @param modelsFolder where the trained model is copied (the plugin's models folder)
      */
     public RemoteTraining(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
+        super(client, "Training");
         this.input = input;
         this.settings = settings;
         this.modelsFolder = modelsFolder;
-        this.job = new RemoteJob(client, "Training");
     }
 
-    public RemoteTraining pollEvery(long millis) {
-        job.pollEvery(millis);
-        return this;
-    }
-
-    public boolean checkInput() {
-        try {
-            specJson = Json.write(spec());
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-            return false;
-        }
-    }
-
+    @Override
     Map<String, Object> spec() {
         if (input == null) {
             throw new FluoreconException("No image is open; open the noisy image to train on first.");
@@ -102,28 +83,16 @@ public final class RemoteTraining {
         return spec;
     }
 
-    public boolean process(Progress progress) {
-        result = null;
-        if (specJson == null && !checkInput()) {
-            return false;
-        }
-        try {
-            ImagePlus out = job.run(input, specJson, progress);
-            if (out == null) {
-                errorMessage = job.getMessage();
-                return false;
-            }
-            serverModel = modelPath(job.getMessage());
-            installedModel = install(serverModel);
-            result = shape(out);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            errorMessage = "Training was interrupted.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        }
-        return false;
+    @Override
+    ImagePlus upload() {
+        return input;
+    }
+
+    @Override
+    ImagePlus finish(ImagePlus out) {
+        serverModel = modelPath(job.getMessage());
+        installedModel = install(serverModel);
+        return shape(out);
     }
 
     /** The path after {@code model_file = } in the job's message. */
@@ -198,25 +167,8 @@ public final class RemoteTraining {
                 + "input.title = " + input.getTitle() + "\n";
     }
 
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return job.isCancelled();
-    }
-
-    /** The input denoised by the new model, after a successful {@link #process}; null otherwise. */
-    public ImagePlus getResult() {
-        return result;
-    }
-
     /** Where the trained model was installed (the plugin's models folder). */
     public Path getInstalledModel() {
         return installedModel;
-    }
-
-    public String getJobId() {
-        return job.getJobId();
     }
 }

@@ -18,7 +18,7 @@ import org.fluorecon.core.Version;
  * (then, with {@link Settings#residual}, one residual channel per input channel), the input's
  * slices, frames and calibration, and is titled {@code <title>-unmixed}.
  */
-public final class RemoteUnmix {
+public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
     public static final List<String> METHODS = List.of("nnls", "nmf", "learned");
 
     /** What the user chose; names as in {@code UnmixSpec}. */
@@ -36,32 +36,12 @@ public final class RemoteUnmix {
 
     private final ImagePlus input;
     private final Settings settings;
-    private final RemoteJob job;
-    private String errorMessage = "";
-    private String specJson;
-    private ImagePlus result;
     private List<String> channelNames = new ArrayList<>();
 
     public RemoteUnmix(ImagePlus input, Settings settings, ServerClient client) {
+        super(client, "Unmixing");
         this.input = input;
         this.settings = settings;
-        this.job = new RemoteJob(client, "Unmixing");
-    }
-
-    public RemoteUnmix pollEvery(long millis) {
-        job.pollEvery(millis);
-        return this;
-    }
-
-    /** Validates the image and settings and builds the spec; false with {@link #getErrorMessage()}. */
-    public boolean checkInput() {
-        try {
-            specJson = Json.write(spec());
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-            return false;
-        }
     }
 
     /** The spectra as a list of names (blanks dropped). */
@@ -77,6 +57,7 @@ public final class RemoteUnmix {
         return names;
     }
 
+    @Override
     Map<String, Object> spec() {
         if (input == null) {
             throw new FluoreconException("No image is open; open a multichannel or lambda-stack image first.");
@@ -135,27 +116,14 @@ public final class RemoteUnmix {
         return spec;
     }
 
-    /** Runs the job; false (no result) on error or when cancelled ({@link #isCancelled()}). */
-    public boolean process(Progress progress) {
-        result = null;
-        if (specJson == null && !checkInput()) {
-            return false;
-        }
-        try {
-            ImagePlus out = job.run(input, specJson, progress);
-            if (out == null) {
-                errorMessage = job.getMessage();
-                return false;
-            }
-            result = shape(out);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            errorMessage = "Unmixing was interrupted.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        }
-        return false;
+    @Override
+    ImagePlus upload() {
+        return input;
+    }
+
+    @Override
+    ImagePlus finish(ImagePlus out) {
+        return shape(out);
     }
 
     private ImagePlus shape(ImagePlus out) {
@@ -203,26 +171,6 @@ public final class RemoteUnmix {
                 + "server.version = " + job.getServerVersion() + "\n"
                 + "server.job = " + job.getJobId() + "\n"
                 + "input.title = " + input.getTitle() + "\n";
-    }
-
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return job.isCancelled();
-    }
-
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    public String getSpecJson() {
-        return specJson;
-    }
-
-    public String getJobId() {
-        return job.getJobId();
     }
 
     /** The output's channel names (labels, then residual channels), once processed. */

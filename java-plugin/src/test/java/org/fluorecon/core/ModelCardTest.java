@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.fluorecon.testutil.Json;
+import org.fluorecon.server.Json;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
@@ -28,7 +28,7 @@ class ModelCardTest {
 
     @Test
     void sharedGoodCards() throws Exception {
-        Map<String, Object> root = Json.obj(Json.read(Vectors.file("modelcard.json")));
+        Map<String, Object> root = Json.obj(Vectors.json("modelcard.json"));
         int n = 0;
         for (Object o : Json.arr(root.get("good"))) {
             Map<String, Object> c = Json.obj(o);
@@ -55,7 +55,7 @@ class ModelCardTest {
 
     @Test
     void sharedBadCards() throws Exception {
-        Map<String, Object> root = Json.obj(Json.read(Vectors.file("modelcard.json")));
+        Map<String, Object> root = Json.obj(Vectors.json("modelcard.json"));
         int n = 0;
         for (Object o : Json.arr(root.get("bad"))) {
             Map<String, Object> c = Json.obj(o);

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Random;
-import org.fluorecon.testutil.Json;
+import org.fluorecon.server.Json;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -16,7 +16,7 @@ class NormalizerTest {
 
     @Test
     void sharedNormalizeVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Json.read(Vectors.file("normalize.json")));
+        Map<String, Object> root = Json.obj(Vectors.json("normalize.json"));
         int n = 0;
         boolean sawSubsampled = false;
         for (Object o : Json.arr(root.get("cases"))) {

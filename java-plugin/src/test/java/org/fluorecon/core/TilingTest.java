@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
-import org.fluorecon.testutil.Json;
+import org.fluorecon.server.Json;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -14,7 +14,7 @@ class TilingTest {
 
     @Test
     void sharedTilingVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Json.read(Vectors.file("tiling.json")));
+        Map<String, Object> root = Json.obj(Vectors.json("tiling.json"));
         int n = 0;
         for (Object o : Json.arr(root.get("cases"))) {
             Map<String, Object> c = Json.obj(o);
@@ -39,7 +39,7 @@ class TilingTest {
 
     @Test
     void sharedReflectVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Json.read(Vectors.file("reflect.json")));
+        Map<String, Object> root = Json.obj(Vectors.json("reflect.json"));
         int n = 0;
         for (Object o : Json.arr(root.get("cases"))) {
             Map<String, Object> c = Json.obj(o);

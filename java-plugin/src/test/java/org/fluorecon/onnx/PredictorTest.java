@@ -21,7 +21,7 @@ import org.fluorecon.core.Normalizer;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiledInference;
 import org.fluorecon.core.Tiling;
-import org.fluorecon.testutil.Json;
+import org.fluorecon.server.Json;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.AfterAll;
@@ -47,7 +47,7 @@ class PredictorTest {
 
     /** The Python tiled and whole-image predictions, reproduced by Java tiled and whole-image runs. */
     private static void checkVector(String name) throws Exception {
-        Map<String, Object> v = Json.obj(Json.read(Vectors.file(name)));
+        Map<String, Object> v = Json.obj(Vectors.json(name));
         Path dir = Vectors.dir();
         Predictor p = Predictor.open(dir.resolve((String) v.get("model")), ((Number) v.get("threads")).intValue(),
                 false);

@@ -2,8 +2,10 @@ package org.fluorecon.testutil;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.fluorecon.server.Json;
 
 /** The shared Python/Java test vectors; tests that need them are skipped when they are absent. */
 public final class Vectors {
@@ -19,5 +21,10 @@ public final class Vectors {
         Path p = dir().resolve(name);
         assumeTrue(Files.isRegularFile(p), "shared test vector " + p + " not present");
         return p;
+    }
+
+    /** A vector file parsed as JSON; skips the calling test when it is missing. */
+    public static Object json(String name) throws IOException {
+        return Json.parse(Files.readString(file(name)));
     }
 }

@@ -1,0 +1,102 @@
+package org.fluorecon.server;
+
+import ij.ImagePlus;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Job;
+import org.fluorecon.core.Progress;
+
+/**
+ * A server task for ImageJ images: builds and checks the spec, runs one {@link RemoteJob} and
+ * shapes its result; failures become {@link #getErrorMessage()} in the user's words.
+ *
+ * @param <T> the task's own class, for {@link #pollEvery} chaining
+ */
+abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
+    final RemoteJob job;
+    private final String what;
+    String errorMessage = "";
+    String specJson;
+    ImagePlus result;
+
+    /**
+     * @param what the work in a user's words, e.g. "Unmixing" (for messages)
+     */
+    RemoteTask(ServerClient client, String what) {
+        this.job = new RemoteJob(client, what);
+        this.what = what;
+    }
+
+    /** Validates the image and settings; the spec sent to the server, or a {@link FluoreconException}. */
+    abstract Map<String, Object> spec();
+
+    /** The image sent to the server (called after {@link #spec()} passed). */
+    abstract ImagePlus upload();
+
+    /** The server's output made into the user's result (titles, calibration, provenance). */
+    abstract ImagePlus finish(ImagePlus out);
+
+    @SuppressWarnings("unchecked")
+    public T pollEvery(long millis) {
+        job.pollEvery(millis);
+        return (T) this;
+    }
+
+    /** Validates the image and settings and builds the spec; false with {@link #getErrorMessage()}. */
+    @Override
+    public boolean checkInput() {
+        try {
+            specJson = Json.write(spec());
+            return true;
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+            return false;
+        }
+    }
+
+    @Override
+    public boolean process(Progress progress) {
+        result = null;
+        if (specJson == null && !checkInput()) {
+            return false;
+        }
+        try {
+            ImagePlus out = job.run(upload(), specJson, progress);
+            if (out == null) {
+                errorMessage = job.getMessage();
+                return false;
+            }
+            result = finish(out);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            errorMessage = what + " was interrupted.";
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+        }
+        return false;
+    }
+
+    @Override
+    public String getErrorMessage() {
+        return errorMessage;
+    }
+
+    @Override
+    public boolean isCancelled() {
+        return job.isCancelled();
+    }
+
+    /** The result after a successful {@link #process}; null otherwise. */
+    public ImagePlus getResult() {
+        return result;
+    }
+
+    public String getSpecJson() {
+        return specJson;
+    }
+
+    public String getJobId() {
+        return job.getJobId();
+    }
+}
