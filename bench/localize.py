@@ -6,7 +6,12 @@ Deep-STORM and the DECODE-style network at low / medium / high emitter density.
 Data: simulated 64×64-pixel EMCCD frames (100 nm pixels, σ_PSF 130 nm, 2000 photons, 20
 background photons/pixel) of emitters on FILAMENTS (the networks were trained on uniformly spread
 emitters, so this is also a shift in structure). Matching: SMLM Challenge 2016 style, Hungarian
-pairing within 250 nm. Writes bench/results/localize.json and localize.md.
+pairing within 250 nm. Then frames/s of the Fiji plugin's `Localize (SMLM)...` (Deep-STORM,
+headless JVM through the JPype bridge, bench/smlm_plugin_worker.py) on a 64×64×`--plugin-frames`
+stack, next to the Python `localize_network` (what `fluorecon localize` runs) and the whole
+`fluorecon localize` command on the same stack. Writes bench/results/smlm.json and smlm.md (the
+issue's names; top level `ratios.jaccard_high_density_over_fit` and `plugin_frames_per_s`) and the
+accuracy table alone as localize.json / localize.md.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +36,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--plugin-frames", type=int, default=10000, help="Frames of the speed stack (0 skips it).")
+    parser.add_argument("--imagej", type=Path, default=None, help="ImageJ folder (default: a fresh one in a temp dir).")
+    parser.add_argument("--plugin-jar", type=Path, default=ROOT / "java-plugin" / "target" / "fluorecon_.jar")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -77,7 +88,9 @@ def main() -> None:
             "jaccard_high_density_decode_over_fit": round(get("high", "decode", "jaccard") / max(get("high", "mle", "jaccard"), 1e-9), 3),
         },
     }
+    speed = plugin_speed(args, camera) if args.plugin_frames else {}
     args.out.mkdir(parents=True, exist_ok=True)
+    write_smlm(args.out, result, speed)
     (args.out / "localize.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# SMLM localisation benchmark", "", result["description"], "",
              f"{args.frames} frames of 64×64 px per density, filaments, EMCCD, 250 nm matching radius, "
@@ -90,6 +103,88 @@ def main() -> None:
     lines += ["", f"Jaccard at high density, best network / MLE fit: {result['ratios']['jaccard_high_density_over_fit']}", ""]
     (args.out / "localize.md").write_text("\n".join(lines))
     print(f"wrote {args.out / 'localize.json'} and localize.md")
+
+
+def plugin_speed(args, camera) -> dict:
+    """Frames/s of the plugin (own JVM), of `localize_network` in this process and of the CLI."""
+    import numpy as np
+    import tifffile
+
+    from fluorecon.imaging.smlm import SMLMConfig, simulate_smlm
+    from fluorecon.tasks.localize import DEFAULT_MODELS, LocalizationModel, localize_network
+
+    work = Path(tempfile.mkdtemp(prefix="fluorecon-smlm-bench-"))
+    frames = simulate_smlm(SMLMConfig(shape=(64, 64), num_frames=args.plugin_frames, density=0.8,
+                                      structure="filaments", seed=7)).frames.astype(np.float32)
+    np.save(work / "stack.npy", frames)
+    tifffile.imwrite(work / "stack.tif", frames, imagej=True, metadata={"axes": "TYX", "unit": "micron"},
+                     resolution=(10.0, 10.0))
+    imagej = args.imagej or work / "imagej"
+    if not (imagej / "plugins" / "fluorecon_.jar").is_file():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "install_imagej.py"), "--dest", str(imagej),
+                        "--plugin-jar", str(args.plugin_jar), "--deps", str(args.plugin_jar.parent / "deps")],
+                       check=True, capture_output=True)
+    model_path = DEFAULT_MODELS["deepstorm"]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "smlm_plugin_worker.py"), "--imagej", str(imagej),
+                           "--model", str(model_path), "--stack", str(work / "stack.npy"), "--csv",
+                           str(work / "plugin.csv"), "--threads", str(args.threads), "--batch", "16"],
+                          capture_output=True, text=True, timeout=3600)
+    plugin = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {"error": done.stderr[-2000:]}
+    print("plugin", plugin, flush=True)
+
+    model = LocalizationModel(model_path, threads=args.threads)
+    localize_network(frames[:32], model, camera=camera, pixel_size_nm=100)  # warm-up
+    t0 = time.perf_counter()
+    table = localize_network(frames, model, camera=camera, pixel_size_nm=100)
+    py_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cli = subprocess.run([sys.executable, "-m", "fluorecon.cli", "localize", str(work / "stack.tif"),
+                          str(work / "cli.csv"), "--method", "deepstorm", "--camera-offset", "100",
+                          "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9"],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    cli_s = time.perf_counter() - t0
+    n = len(frames)
+    out = {"frames": n, "frame_px": [64, 64], "density_per_um2": 0.8, "method": "deepstorm", "threads": args.threads,
+           "plugin_seconds": round(plugin["seconds"], 3) if "seconds" in plugin else None,
+           "plugin_frames_per_s": round(n / plugin["seconds"], 1) if "seconds" in plugin else None,
+           "plugin_localizations": plugin.get("localizations"), "plugin_error": plugin.get("error"),
+           "python_seconds": round(py_s, 3), "python_frames_per_s": round(n / py_s, 1),
+           "python_localizations": len(table),
+           "cli_seconds_with_startup": round(cli_s, 3) if cli.returncode == 0 else None,
+           "cli_frames_per_s_with_startup": round(n / cli_s, 1) if cli.returncode == 0 else None,
+           "cli_error": None if cli.returncode == 0 else cli.stderr[-2000:]}
+    print("speed", out, flush=True)
+    return out
+
+
+def write_smlm(out_dir: Path, result: dict, speed: dict) -> None:
+    smlm = {**result, "plugin_frames_per_s": speed.get("plugin_frames_per_s"), "speed": speed}
+    (out_dir / "smlm.json").write_text(json.dumps(smlm, indent=1) + "\n")
+    rows = result["rows"]
+    lines = ["# SMLM benchmark", "", result["description"], "",
+             f"Accuracy: {result['setup']['frames_per_density']} frames of 64×64 px per density, filaments, EMCCD, "
+             f"250 nm matching radius, {result['setup']['threads']} CPU threads (shared 2-core machine: timings are "
+             "indicative).", "",
+             "| density (/µm²) | method | Jaccard | recall | precision | RMSE lateral (nm) | efficiency | ms/frame |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['density']} ({r['density_per_um2']}) | {r['method']} | {r['jaccard']:.3f} | {r['recall']:.3f} | "
+                     f"{r['precision']:.3f} | {r['rmse_lateral_nm']:.1f} | {r['efficiency_lateral']:.3f} | {r['ms_per_frame']} |")
+    ratios = result["ratios"]
+    lines += ["", f"Jaccard at high density, best network / MLE fit (`ratios.jaccard_high_density_over_fit`): "
+                  f"**{ratios['jaccard_high_density_over_fit']}** (Deep-STORM {ratios['jaccard_high_density_deepstorm_over_fit']}, "
+                  f"DECODE-style {ratios['jaccard_high_density_decode_over_fit']}).", ""]
+    if speed:
+        lines += [f"## Speed: Deep-STORM on a 64×64×{speed['frames']} stack ({speed['threads']} threads)", "",
+                  "| runner | seconds | frames/s | localisations |", "|---|---|---|---|",
+                  f"| Fiji plugin `Localize (SMLM)...` (headless JVM, JPype bridge; time around the plugin's run, "
+                  f"after a warm-up) | {speed['plugin_seconds']} | **{speed['plugin_frames_per_s']}** | "
+                  f"{speed['plugin_localizations']} |",
+                  f"| Python `localize_network` (what `fluorecon localize` runs; after a warm-up) | "
+                  f"{speed['python_seconds']} | {speed['python_frames_per_s']} | {speed['python_localizations']} |",
+                  f"| `fluorecon localize` command (whole process: start-up, TIFF read, CSV write) | "
+                  f"{speed['cli_seconds_with_startup']} | {speed['cli_frames_per_s_with_startup']} | |", ""]
+    (out_dir / "smlm.md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ def train(key: str) -> dict:
     card.train["wall_seconds"] = str(round(time.time() - start))
     if key == "2d":
         # Large default tiles: the 24-px halo costs 1.5x compute at 256 (bench/results/predict.md);
-        # 1024 keeps peak memory well under 2 GiB for an 8192² image.
-        card = card.model_copy(update={"tile_default": (1024, 1024)})
+        # 1072 = 1024 core + 2 halos (2x2 tiles on 2048²) keeps peak memory under 2 GiB for an 8192² image.
+        card = card.model_copy(update={"tile_default": (1072, 1072)})
     write_card(path, card)
     return {"file": path.name, "seconds": round(time.time() - start), "mb": round(path.stat().st_size / 1e6, 2),
             "metrics": card.metrics}
@@ -154,7 +154,13 @@ low photon counts. On real data
 check the out-of-distribution statistics in the card (`train.input_*`) and compare with
 non-local means; retrain on your own pairs with `fluorecon train denoise --data DIR`.
 """
-    (MODELS / "README.md").write_text(text)
+    # The hand-written section about models made by other scripts survives regeneration.
+    readme = MODELS / "README.md"
+    previous = readme.read_text() if readme.is_file() else ""
+    marker = "## Other shipped models"
+    if marker in previous:
+        text = text.rstrip("\n") + "\n\n" + previous[previous.index(marker):]
+    readme.write_text(text)
 
 
 def main() -> None:
