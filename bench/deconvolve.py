@@ -51,6 +51,34 @@ def fastest(fn, repeats):
     return min(times), times
 
 
+PEER_VENV = Path(__file__).resolve().parent / "venvs" / "redlionfish"
+
+
+def redlionfish(image, psf, repeats, iterations):
+    """RedLionfish's CPU RL (a second peer), in its own venv so its pins cannot touch ours; None if it cannot install."""
+    import subprocess
+    import tempfile
+
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "redlionfish"], check=True)
+        except (subprocess.CalledProcessError, OSError) as err:
+            print(f"  redlionfish: not installable here ({err}); skipped", flush=True)
+            return None
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/image.npy", image)
+        np.save(f"{tmp}/psf.npy", psf)
+        out = subprocess.run([str(python), str(Path(__file__).with_name("redlionfish_worker.py")), f"{tmp}/image.npy",
+                              f"{tmp}/psf.npy", str(iterations), str(repeats)], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  redlionfish failed: {out.stderr.strip()[-300:]}", flush=True)
+        return None
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"s_per_iter": (min(runs["tn_runs"]) - min(runs["t1_runs"])) / (iterations - 1), **runs}
+
+
 def per_iteration(shape, psf, repeats, iterations):
     """Seconds per RL iteration: (t(n) − t(1)) / (n − 1) removes set-up (OTF, buffers) from both."""
     rng = np.random.default_rng(0)
@@ -76,6 +104,10 @@ def per_iteration(shape, psf, repeats, iterations):
         row[name] = {"s_per_iter": (many - one) / (iterations - 1), "t1_runs": ones, "tn_runs": manys}
         print(f"  {name:10s} {shape}: {row[name]['s_per_iter']:.3f} s/iteration", flush=True)
     torch.set_num_threads(all_cores)
+    peer = redlionfish(image, psf, repeats, iterations)
+    if peer is not None:
+        row["redlionfish"] = peer
+        print(f"  redlionfish {shape}: {peer['s_per_iter']:.3f} s/iteration", flush=True)
     best = min((k for k in row if k.startswith("fluorecon_")), key=lambda k: row[k]["s_per_iter"])
     row["fluorecon"] = row[best] | {"setting": best}
     row["speedup"] = row["skimage"]["s_per_iter"] / row["fluorecon"]["s_per_iter"]
@@ -223,15 +255,16 @@ def table(r: dict) -> str:
         f"load average {r['machine']['load_avg_start'][0]:.1f} at start, {r['machine']['load_avg_end'][0]:.1f} at end "
         "(shared machine: other processes only add time).",
         "",
-        "| RL, seconds per iteration | PSF | fluorecon, all cores | fluorecon, 1 thread | scikit-image (1 thread) | speed-up (best) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| RL, seconds per iteration | PSF | fluorecon, all cores | fluorecon, 1 thread | scikit-image (1 thread) | RedLionfish CPU | speed-up vs scikit-image (best) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     all_cores = f"fluorecon_{r['machine']['cpus']}_threads"
     for row in r["per_iteration"]:
         size = "×".join(map(str, row["shape"][::-1]))
         psf = "×".join(map(str, row["psf_shape"][::-1]))
+        peer = f"{row['redlionfish']['s_per_iter']:.3f}" if "redlionfish" in row else "n/a"
         lines.append(f"| {size} | {psf} | {row[all_cores]['s_per_iter']:.3f} | {row['fluorecon_1_thread']['s_per_iter']:.3f} | "
-                     f"{row['skimage']['s_per_iter']:.3f} | {row['speedup']:.2f}× |")
+                     f"{row['skimage']['s_per_iter']:.3f} | {peer} | {row['speedup']:.2f}× |")
     t = r["time_to_psnr"]
     acc = t["fluorecon_rl_accel"]
     lines += [
