@@ -7,6 +7,7 @@ import ij.macro.Interpreter;
 import java.awt.GraphicsEnvironment;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
@@ -87,5 +88,31 @@ final class Commands {
         if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
             out.show();
         }
+    }
+
+    /** Item of every model choice that means "the file in model_file=". */
+    static final String FILE_CHOICE = "[file]";
+
+    /**
+     * The model a command's {@code model=} / {@code model_file=} options name.
+     *
+     * @param noModel the message when neither an installed model nor a file is given
+     */
+    static Path resolveModel(String choice, String file, Map<String, Path> models, String noModel) {
+        // Macro.getValue strips one pair of brackets, so "model=[file]" arrives as "file"
+        boolean fileChoice = choice == null || choice.equals(FILE_CHOICE)
+                || (choice.equals("file") && !models.containsKey("file"));
+        if (fileChoice) {
+            if (file.isEmpty()) {
+                throw new FluoreconException(noModel);
+            }
+            return Path.of(file);
+        }
+        Path p = models.get(choice);
+        if (p == null) {
+            throw new FluoreconException("model = '" + choice + "' is not installed; installed: " + models.keySet()
+                    + ". Use model=[file] model_file=/path/to/model.onnx for another file.");
+        }
+        return p;
     }
 }

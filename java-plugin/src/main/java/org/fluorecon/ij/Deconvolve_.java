@@ -60,7 +60,7 @@ public class Deconvolve_ implements PlugIn {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
             Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
             List<String> modelNames = new ArrayList<>();
-            modelNames.add(Denoise_.FILE_CHOICE);
+            modelNames.add(Commands.FILE_CHOICE);
             modelNames.addAll(models.keySet());
             List<String> psfChoices = new ArrayList<>();
             psfChoices.add(THEORETICAL);
@@ -82,7 +82,7 @@ public class Deconvolve_ implements PlugIn {
             params.addDecimal("wavelength_nm", s.wavelengthNm, 0);
             params.addDecimal("ni", s.ni, 3);
             params.addDecimal("ns", s.ns, 3);
-            params.addChoice("model", modelNames.toArray(new String[0]), Denoise_.FILE_CHOICE);
+            params.addChoice("model", modelNames.toArray(new String[0]), Commands.FILE_CHOICE);
             params.addFile("model_file", "");
             if (!params.show()) {
                 return;
@@ -146,22 +146,8 @@ public class Deconvolve_ implements PlugIn {
 
     private static ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models,
                                      StatusProgress p) {
-        boolean fileChoice = choice == null || choice.equals(Denoise_.FILE_CHOICE)
-                || (choice.equals("file") && !models.containsKey("file"));
-        Path model;
-        if (fileChoice) {
-            if (file.isEmpty()) {
-                throw new FluoreconException("method = learned needs a deconvolution model: model=NAME or "
-                        + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
-            }
-            model = Path.of(file);
-        } else {
-            model = models.get(choice);
-            if (model == null) {
-                throw new FluoreconException("model = '" + choice + "' is not installed; installed: " + models.keySet()
-                        + ". Use model_file=/path/to/model.onnx for another file.");
-            }
-        }
+        Path model = Commands.resolveModel(choice, file, models, "method = learned needs a deconvolution model: model=NAME or "
+                + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
         DenoiseJob job = new DenoiseJob(imp, model, 0, 0, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
         IJ.showStatus("Deconvolve: loading model...");

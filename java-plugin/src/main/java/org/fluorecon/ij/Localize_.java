@@ -62,13 +62,13 @@ public class Localize_ implements PlugIn {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
             Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
             List<String> names = new ArrayList<>(models.keySet());
-            names.add(Denoise_.FILE_CHOICE);
+            names.add(Commands.FILE_CHOICE);
             String def = models.containsKey("deepstorm_2d") ? "deepstorm_2d" : names.get(0);
             LocalizeJob.Settings s = new LocalizeJob.Settings();
             Params params = new Params(TITLE, "model_file=/path/to/deepstorm_2d.onnx camera_offset=100 camera_gain=1 "
                     + "save=/path/to/locs.csv");
             boolean fileGiven = params.hasOption("model_file") && !params.hasOption("model");
-            params.addChoice("model", names.toArray(new String[0]), fileGiven ? Denoise_.FILE_CHOICE : def);
+            params.addChoice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : def);
             params.addFile("model_file", "");
             params.addDecimal("camera_offset", s.cameraOffset, 1);
             params.addDecimal("camera_gain", s.gain, 3);
@@ -98,7 +98,8 @@ public class Localize_ implements PlugIn {
             String save = params.option("save", null);
             String renderSave = params.option("render", null);
 
-            Path model = resolveModel(choice, file, models);
+            Path model = Commands.resolveModel(choice, file, models, "No model chosen; install deepstorm_2d.onnx or decode_2d.onnx in "
+                    + ModelLibrary.folders(IJ.getDirectory("imagej")) + " or give model_file=/path/to/model.onnx.");
             LocalizeJob job = new LocalizeJob(imp, model, s, Predictor::open);
             IJ.showStatus("Localize: loading model...");
             Commands.check(job);
@@ -137,23 +138,5 @@ public class Localize_ implements PlugIn {
         } catch (FluoreconException e) {
             Commands.fail(TITLE, e.getMessage());
         }
-    }
-
-    private static Path resolveModel(String choice, String file, Map<String, Path> models) {
-        boolean fileChoice = choice == null || choice.equals(Denoise_.FILE_CHOICE)
-                || (choice.equals("file") && !models.containsKey("file"));
-        if (fileChoice) {
-            if (file.isEmpty()) {
-                throw new FluoreconException("No model chosen; install deepstorm_2d.onnx or decode_2d.onnx in "
-                        + ModelLibrary.folders(IJ.getDirectory("imagej")) + " or give model_file=/path/to/model.onnx.");
-            }
-            return Path.of(file);
-        }
-        Path p = models.get(choice);
-        if (p == null) {
-            throw new FluoreconException("model = '" + choice + "' is not installed; installed: " + models.keySet()
-                    + ". Use model=[file] model_file=/path/to/model.onnx for another file.");
-        }
-        return p;
     }
 }
