@@ -29,6 +29,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSITIES = {"low": 0.1, "medium": 0.8, "high": 2.5}  # emitters on per µm² per frame
+DECODE_VENV = ROOT / "bench" / "venvs" / "decode"
+
+# The DECODE package (Speiser et al., Nat. Methods 18, 1082 (2021); TuragaLab/DECODE, v0.10.1dev1)
+# as a peer: what installing it here found (2026-11-26, PyPI + Debian reachable, conda channels not).
+DECODE_NOT_INSTALLABLE = [
+    "PyPI `decode` is an unrelated package (`decode 2025.10.0`, 'DESHIMA code for data analysis', deshima-dev): "
+    "pip install decode does not give the SMLM software.",
+    "DECODE is distributed as a conda package only: `conda install decode -c turagalab -c pytorch -c conda-forge` "
+    "(its setup.py says it is used for Colab wheels only); conda channels cannot be reached from this machine.",
+    "Its conda recipe pins python >=3.7,<3.9, pytorch=1.7.1 and `spline=0.10.0` (TuragaLab's C++/CUDA cubic-spline "
+    "PSF library, published on the turagalab conda channel only; PyPI `spline` 0.1-1.12 is an unrelated CI tool). "
+    "This machine has Python 3.11 only, for which PyPI's oldest torch is 1.13.0.",
+    "From source (the repository at its last commit), `import decode` fails at once: decode/__init__ imports "
+    "decode.simulation, whose psf_kernel.py does `import spline` at module level, so even the Gaussian-PSF and "
+    "network parts cannot be loaded without building spline from its C++/CUDA sources.",
+]
+
+
+def decode_peer() -> dict:
+    """The DECODE package as a peer: present in bench/venvs/decode, or why it is not (checked, not assumed)."""
+    python = DECODE_VENV / "bin" / "python"
+    if python.is_file():
+        probe = subprocess.run([str(python), "-c", "import decode, decode.neuralfitter; print(decode.__version__)"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return {"installed": True, "version": probe.stdout.strip(),
+                    "note": "installed, but no comparison run is wired up yet"}
+        return {"installed": False, "error": probe.stderr.strip().splitlines()[-1:], "why": DECODE_NOT_INSTALLABLE}
+    return {"installed": False, "why": DECODE_NOT_INSTALLABLE}
 
 
 def main() -> None:
@@ -39,7 +68,15 @@ def main() -> None:
     parser.add_argument("--plugin-frames", type=int, default=10000, help="Frames of the speed stack (0 skips it).")
     parser.add_argument("--imagej", type=Path, default=None, help="ImageJ folder (default: a fresh one in a temp dir).")
     parser.add_argument("--plugin-jar", type=Path, default=ROOT / "java-plugin" / "target" / "fluorecon_.jar")
+    parser.add_argument("--peers-only", action="store_true", help="Only refresh the peers section of an existing "
+                        "smlm.json / smlm.md (the DECODE package's install status).")
     args = parser.parse_args()
+    if args.peers_only:
+        old = json.loads((args.out / "smlm.json").read_text())
+        result = {k: v for k, v in old.items() if k not in ("plugin_frames_per_s", "speed", "peers")}
+        write_smlm(args.out, result, old.get("speed") or {})
+        print(json.dumps(decode_peer(), indent=1))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 
@@ -158,7 +195,9 @@ def plugin_speed(args, camera) -> dict:
 
 
 def write_smlm(out_dir: Path, result: dict, speed: dict) -> None:
-    smlm = {**result, "plugin_frames_per_s": speed.get("plugin_frames_per_s"), "speed": speed}
+    peer = decode_peer()
+    smlm = {**result, "plugin_frames_per_s": speed.get("plugin_frames_per_s"), "speed": speed,
+            "peers": {"decode_package": peer}}
     (out_dir / "smlm.json").write_text(json.dumps(smlm, indent=1) + "\n")
     rows = result["rows"]
     lines = ["# SMLM benchmark", "", result["description"], "",
@@ -184,6 +223,13 @@ def write_smlm(out_dir: Path, result: dict, speed: dict) -> None:
                   f"{speed['python_seconds']} | {speed['python_frames_per_s']} | {speed['python_localizations']} |",
                   f"| `fluorecon localize` command (whole process: start-up, TIFF read, CSV write) | "
                   f"{speed['cli_seconds_with_startup']} | {speed['cli_frames_per_s_with_startup']} | |", ""]
+    lines += ["## Peer: the DECODE package", ""]
+    if peer["installed"]:
+        lines += [f"DECODE {peer['version']} is installed in bench/venvs/decode ({peer['note']}).", ""]
+    else:
+        lines += ["Not compared: DECODE (Speiser et al. 2021, TuragaLab) does not install here, so the 'decode' "
+                  "rows above are our DECODE-style network (fluorecon.nets.localization), not the package. Why:", ""]
+        lines += [f"- {why}" for why in peer["why"]] + [""]
     (out_dir / "smlm.md").write_text("\n".join(lines))
 
 

@@ -154,6 +154,69 @@ def predict_vector(ndim: int) -> None:
                           "max_abs_diff_tiled_vs_whole": float(np.abs(results["whole"] - results["tiled"]).max())})
 
 
+def isotropic_vector() -> None:
+    """Isotropic restoration (fluorecon.tasks.isotropic.restore_isotropic) of a small anisotropic
+    stack with a tiny random 2D network carded as task=isotropic, z_factor 3: z stretched, XZ and
+    YZ slices predicted (each normalized on its own), the two views averaged. JUnit's
+    IsotropicJobTest reproduces it; also the stretch alone."""
+    from fluorecon.infer import Predictor
+    from fluorecon.tasks.isotropic import restore_isotropic, stretch
+
+    f = 3
+    model = OUT / "tiny_isotropic2d.onnx"
+    torch.manual_seed(7)
+    net = TinyUNet(2).eval()
+    torch.onnx.export(net, torch.zeros((1, 1, 8, 8)), str(model), input_names=["input"], output_names=["output"],
+                      opset_version=17, dynamic_axes={"input": {0: "b", 2: "s0", 3: "s1"},
+                                                      "output": {0: "b", 2: "s0", 3: "s1"}}, dynamo=False)
+    write_card(model, card(2, task="isotropic", name="tiny-isotropic", tile_multiple=(2, 2), tile_halo=(8, 8),
+                           tile_default=(24, 24), train={"data": "none (random weights)", "seed": "7",
+                                                         "z_factor": str(f), "sigma_extra_px": "2.0"}))
+    rng = np.random.default_rng(31)
+    stack = (rng.poisson(60 + 40 * rng.random((5, 20, 18))) + 100).astype(np.float32)
+    meta = TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.3)
+    predictor = Predictor(model, threads=1)
+    restored, out_meta = restore_isotropic(stack, predictor, meta=meta)
+    write_tiff(OUT / "isotropic_input.tif", stack, meta)
+    write_tiff(OUT / "isotropic_expected.tif", restored, out_meta)
+    column = stack[:, 3, 4]
+    dump("isotropic.json", {"model": model.name, "input": "isotropic_input.tif", "expected": "isotropic_expected.tif",
+                            "z_factor": f, "threads": 1, "tolerance": 1e-4, "tile_default": 24,
+                            "expected_z_step_um": out_meta.z_step_um, "expected_pixel_size_um": out_meta.pixel_size_um,
+                            "stretch_input": column.tolist(), "stretch_expected": stretch(column, f).tolist()})
+
+
+def phasor_vector() -> None:
+    """Spectral phasor (fluorecon.tasks.unmix.phasor / phasor_plot / phasor_mask) of a small lambda
+    stack: G, S, intensity per pixel (null = NaN), two plots, and the mask of a polygon drawn on the
+    plot in ImageJ coordinates. JUnit's PhasorTest reproduces them."""
+    from fluorecon.tasks.unmix import phasor, phasor_mask, phasor_plot
+
+    rng = np.random.default_rng(11)
+    image = rng.gamma(2.0, 20.0, (8, 12, 16)).astype(np.float32)
+    image[:, 0, :4] = 0.0  # no signal: G, S are NaN
+    image[2:5, 1, :] += rng.uniform(50, 400, (3, 16)).astype(np.float32)  # green-ish pixels
+    image[6:, 2, :] += rng.uniform(50, 400, (2, 16)).astype(np.float32)  # red-ish pixels
+    offset, threshold, bins = 5.0, 10.0, 32
+    cases = []
+    for harmonic in (1, 2):
+        g, s, intensity = phasor(image, harmonic=harmonic, offset=offset)
+        as_list = lambda a: [None if not np.isfinite(v) else float(v) for v in a.ravel()]  # noqa: E731
+        polygon_xy = [[14.0, 2.0], [30.0, 6.5], [26.0, 20.0], [12.5, 17.0]]  # ImageJ coords on the plot
+        polygon_gs = [[x * 2 / bins - 1, 1 - y * 2 / bins] for x, y in polygon_xy]
+        mask = phasor_mask(g, s, polygon_gs) & (intensity > threshold)
+        cases.append({
+            "harmonic": harmonic, "offset": offset, "threshold": threshold, "bins": bins,
+            "g": as_list(g), "s": as_list(s), "intensity": as_list(intensity),
+            "plot_log_circle": phasor_plot(g, s, intensity=intensity, threshold=threshold, bins=bins).ravel().tolist(),
+            "plot_linear": phasor_plot(g, s, intensity=intensity, threshold=0.0, bins=bins, log=False,
+                                       circle=False).ravel().tolist(),
+            "polygon_xy": polygon_xy, "mask": mask.ravel().astype(int).tolist(),
+        })
+    dump("phasor.json", {"shape": list(image.shape), "image": image.ravel().tolist(), "cases": cases,
+                         "tolerance_gs": 1e-5})
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     dump("tiling.json", {"cases": tiling_cases()})
@@ -162,6 +225,8 @@ def main() -> None:
     dump("modelcard.json", modelcard_cases())
     for ndim in (2, 3):
         predict_vector(ndim)
+    isotropic_vector()
+    phasor_vector()
     print(f"vectors written to {OUT}")
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "fluorecon.commands.localize",
     "fluorecon.commands.unmix",
     "fluorecon.commands.register",
+    "fluorecon.commands.fuse",
     "fluorecon.commands.deconvolve",
     "fluorecon.commands.superres",
     "fluorecon.commands.serve",
@@ -30,6 +31,10 @@ COMMAND_MODULES = [
     "fluorecon.commands.qc",
     "fluorecon.commands.dip",
     "fluorecon.commands.classical",
+    "fluorecon.commands.lightfield",
+    "fluorecon.commands.lightfield_learned",
+    "fluorecon.commands.sim",
+    "fluorecon.commands.sim_learned",
 ]
 
 

@@ -154,6 +154,44 @@ def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
         thread.setName(old)
 
 
+def test_check_result_of_a_super_resolved_result_equals_predict_qc(config_dir, plugin_jar, tmp_path):
+    """A ×2 result (twice the input's size) is checked through the model's forward model, on the
+    input's grid: the plugin's maps and figures equal `fluorecon predict --qc`'s."""
+    from jpype import JClass
+
+    from fluorecon.tasks.upsample import UpsampleSimulation, simulate_pairs
+
+    low = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(96, 80), seed=21), n=1)[0].low
+    write_tiff(tmp_path / "low.tif", low, TiffMeta(axes="YX", pixel_size_um=0.1))
+    run_cli("predict", UPSAMPLE_2D, tmp_path / "low.tif", tmp_path / "up.tif", "--qc", tmp_path / "cli", "--threads", "1")
+    expected = json.loads((tmp_path / "cli" / "qc.json").read_text())
+    assert expected["forward_model"]["factor"] == [2, 2]
+    result = tifffile.imread(tmp_path / "up.tif")
+    assert result.shape == (96, 80)
+
+    Interpreter = JClass("ij.macro.Interpreter")
+    raw = ijbridge.to_imageplus(low, "YX", title="low", pixel_size_um=0.1)
+    rec = ijbridge.to_imageplus(result.astype(np.float32), "YX", title="low-superres", pixel_size_um=0.05)
+    Interpreter.batchMode = True
+    for imp in (raw, rec):
+        Interpreter.addBatchModeImage(imp)
+    try:
+        plugin = run_plugin(plugin_jar, "Check result (QC)...", None,
+                            ijbridge.options_string(input="low", result="low-superres", model_file=UPSAMPLE_2D))
+    finally:
+        for imp in (raw, rec):
+            Interpreter.removeBatchModeImage(imp)
+    out = plugin.getResult()
+    assert (out.getWidth(), out.getHeight(), out.getNChannels()) == (40, 48, 2)
+    assert out.getCalibration().pixelWidth == pytest.approx(0.1)
+    maps = ijbridge.from_imageplus(out)[0, 0]
+    np.testing.assert_allclose(maps[0], tifffile.imread(tmp_path / "cli" / "consistency.tif"), atol=1e-4)
+    np.testing.assert_allclose(maps[1], tifffile.imread(tmp_path / "cli" / "consistency_local.tif"), atol=1e-3)
+    table = plugin.getTable()
+    for key in ("residual_mean", "residual_std", "local_flagged_fraction"):
+        assert table.getValue(key, 0) == pytest.approx(expected[key], abs=1e-5)
+
+
 # --- Train on this image… ----------------------------------------------------------------------
 
 

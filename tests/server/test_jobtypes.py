@@ -96,7 +96,7 @@ def _spectral(axes="TCYX"):
          "channel=3 but the image has 2"),
         ("register reference", lambda: drifting_series(frames=2)[0], "TCYX", {"task": "register", "reference": "last"},
          "reference"),
-        ("unknown task", lambda: _spectral("CYX"), "CYX", {"task": "fuse"}, "tasks this server runs: deconvolve, unmix, register"),
+        ("unknown task", lambda: _spectral("CYX"), "CYX", {"task": "stitch"}, "tasks this server runs: deconvolve, unmix, register"),
     ],
 )
 def test_bad_jobs_get_422_with_what_to_change(server, case, image, axes, spec, words):

@@ -81,6 +81,36 @@ def test_qc_job_refuses_a_single_channel_and_a_missing_model(server, tmp_path):
     assert "is not an .onnx file on the server's machine" in r.text
 
 
+def test_qc_job_checks_a_super_resolved_result_through_the_forward_model(server, tmp_path):
+    """scale = [2, 2]: channel 1 is the input repeated ×2; the maps (input's size) equal check_superres."""
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import Predictor
+    from fluorecon.tasks.upsample import UpsampleSimulation, check_superres, simulate_pairs
+
+    upsampler = ROOT / "models" / "care_upsample2x_2d.onnx"
+    low = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(64, 64), seed=8), n=1)[0].low
+    result = Predictor(upsampler, threads=1).predict(low)
+    expected = check_superres(low, result, card=read_card(upsampler))
+    repeated = np.repeat(np.repeat(low, 2, axis=0), 2, axis=1)
+    spec = {"task": "qc", "model_file": str(upsampler), "scale": [2, 2]}
+    r = _submit(server, np.stack([repeated, result]), "CYX", spec)
+    assert r.status_code == 201, r.text
+    with server.client() as client:
+        job = wait_job(client, r.json()["id"])
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    maps, _ = read_tiff(tmp_path / "server.tif")
+    assert maps.shape == (2, 32, 32)
+    np.testing.assert_allclose(maps[0], expected.consistency, atol=1e-5)
+    assert json.loads(job["message"].split("qc = ", 1)[1])["forward_model"]["factor"] == [2, 2]
+
+    r = _submit(server, np.stack([repeated, result]), "CYX", {"task": "qc", "scale": [2, 2]})
+    assert r.status_code == 422 and "give model_file = that model" in r.text
+    shifted = np.roll(repeated, 1, axis=1)
+    r = _submit(server, np.stack([shifted, result]), "CYX", {**spec})
+    assert r.status_code == 422 and "is not the input repeated [2, 2]" in r.text
+
+
 # --- train-denoise ----------------------------------------------------------------------------------
 
 

@@ -96,3 +96,37 @@ def test_shipped_model_beats_z_interpolation():
         return psnr(est * a + b, truth)
 
     assert fitted_psnr(restored) > fitted_psnr(interp) + 0.5, (fitted_psnr(restored), fitted_psnr(interp))
+
+
+def test_shared_vector_reproduces_restore_isotropic():
+    """tests/vectors/isotropic.json (JUnit's IsotropicJobTest reads it too) still matches this code."""
+    import json
+    from pathlib import Path
+
+    from fluorecon.infer import Predictor
+
+    vectors = Path(__file__).resolve().parents[1] / "vectors"
+    v = json.loads((vectors / "isotropic.json").read_text())
+    stack, meta = read_tiff(vectors / v["input"])
+    expected, _ = read_tiff(vectors / v["expected"])
+    out, out_meta = restore_isotropic(stack, Predictor(vectors / v["model"], threads=1), meta=meta)
+    assert np.max(np.abs(out - expected)) <= v["tolerance"] * np.ptp(expected)
+    assert out_meta.z_step_um == pytest.approx(v["expected_z_step_um"])
+    np.testing.assert_allclose(stretch(np.asarray(v["stretch_input"], np.float32), v["z_factor"]),
+                               v["stretch_expected"], rtol=1e-6)
+
+
+def test_predict_qc_of_an_isotropic_result_lives_on_the_input_grid(model, tmp_path):
+    import json
+
+    from fluorecon.cli import app
+
+    _, path = model
+    stack, _ = simulate_stack(SIM, seed=6)
+    write_tiff(tmp_path / "in.tif", stack, TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.4))
+    result = CliRunner().invoke(app, ["predict", str(path), str(tmp_path / "in.tif"), str(tmp_path / "out.tif"),
+                                      "--qc", str(tmp_path / "qc"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    consistency, meta = read_tiff(tmp_path / "qc" / "consistency.tif")
+    assert consistency.shape == stack.shape and meta.z_step_um == pytest.approx(0.4)
+    assert json.loads((tmp_path / "qc" / "qc.json").read_text())["forward_model"]["factor"] == [4, 1, 1]

@@ -121,3 +121,51 @@ def test_degrade_matches_physics_interior():
     op = physics_for(x.shape, factor=2, sigma_px=(1.3, 1.3))
     np.testing.assert_allclose(interior(degrade(x, factor=2, sigma_px=(1.3, 1.3)), 4),
                                interior(op.A(torch.from_numpy(x)).numpy(), 4), atol=1e-5)
+
+
+def test_check_superres_is_white_for_truth_and_flags_an_invented_spot():
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.tasks.upsample import check_superres
+
+    card = read_card(MODEL)
+    sim = UpsampleSimulation(ndim=2, factor=2, shape=(128, 128), photons=100, photons_spread=1.0, seed=12)
+    pair = simulate_pairs(sim, n=1)[0]
+    good = check_superres(pair.low, pair.high, card=card)  # the forward model's own truth: whole map, borders too
+    assert good.consistency.shape == pair.low.shape
+    assert abs(good.summary["residual_mean"]) < 0.1 and 0.85 < good.summary["residual_std"] < 1.2
+    assert good.summary["local_flagged_fraction"] < 0.01
+    yy, xx = np.mgrid[:128, :128]
+    planted = pair.high + float(np.ptp(pair.high)) * np.exp(-((yy - 64) ** 2 + (xx - 40) ** 2) / 18.0).astype(np.float32)
+    bad = check_superres(pair.low, planted, card=card)
+    assert bad.local[32, 20] < -4 and any("invented" in w for w in bad.warnings)
+    with pytest.raises(ValueError, match=r"maps input \(64, 64\) to \(128, 128\)"):
+        check_superres(pair.low, pair.high[:100], card=card)
+
+
+def test_unrepeat_inverts_nearest_neighbour_repetition_only():
+    from fluorecon.tasks.upsample import unrepeat
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    rep = np.repeat(np.repeat(x, 2, 0), 3, 1)
+    np.testing.assert_array_equal(unrepeat(rep, [2, 3]), x)
+    with pytest.raises(ValueError, match="not the input repeated"):
+        unrepeat(rep + np.eye(6, 12, dtype=np.float32), [2, 3])
+    with pytest.raises(ValueError, match="does not divide"):
+        unrepeat(rep, [4, 3])
+
+
+def test_predict_qc_reapplies_the_forward_model_on_the_input_grid(tmp_path):
+    import json
+
+    from fluorecon.cli import app
+
+    image = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(96, 64), seed=5), n=1)[0].low
+    write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="YX", pixel_size_um=0.1))
+    result = CliRunner().invoke(app, ["predict", str(MODEL), str(tmp_path / "in.tif"), str(tmp_path / "out.tif"),
+                                      "--qc", str(tmp_path / "qc"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    consistency, meta = read_tiff(tmp_path / "qc" / "consistency.tif")
+    assert consistency.shape == (48, 32) and meta.pixel_size_um == pytest.approx(0.1)
+    report = json.loads((tmp_path / "qc" / "qc.json").read_text())
+    assert report["forward_model"]["factor"] == [2, 2] and report["forward_model"]["sigma_px"][0] > 1
+    assert 0.7 < report["residual_std"] < 1.6

@@ -56,7 +56,8 @@ def train_denoise_command(
                                         "Omit to train on freshly simulated data."),
     out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
     method: str = typer.Option("care", "--method", help="care: supervised U-Net on low/high pairs; n2n: Noise2Noise; "
-                               "n2v: Noise2Void; n2s: Noise2Self (the last two need only noisy images)."),
+                               "n2v: Noise2Void; n2v2: N2V2 (Noise2Void without checkerboard artefacts); n2s: Noise2Self "
+                               "(the last three need only noisy images)."),
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
     steps: int = typer.Option(1000, "--steps", help="Optimizer steps (one batch of random patches each)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per step (default 16 in 2D, 4 in 3D)."),
@@ -91,10 +92,10 @@ def train_denoise_command(
         train = TrainConfig(steps=steps, batch_size=batch_size or (16 if ndim == 2 else 4), patch_size=patch_size,
                             lr=lr, seed=seed, device=device,
                             loss="laplace" if probabilistic else ("l1" if method == "care" else "l2"))
-        if method in ("n2v", "n2s"):  # blind-spot nets must not add the input back (tasks/selfsupervised.py)
+        if method in ("n2v", "n2s", "n2v2"):  # blind-spot nets must not add the input back (tasks/selfsupervised.py)
             unet = unet.model_copy(update={"residual": False})
         if method != "care" and name == "CARE denoising":
-            name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self"}.get(method, method) + " denoising"
+            name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}.get(method, method) + " denoising"
         config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name)
         card, path = train_denoise(config, out, data=data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
@@ -103,7 +104,7 @@ def train_denoise_command(
     for col in ("", "PSNR (dB)", "SSIM"):
         table.add_column(col)
     for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("care", "CARE"), ("n2n", "Noise2Noise"),
-                       ("n2v", "Noise2Void"), ("n2s", "Noise2Self")):
+                       ("n2v", "Noise2Void"), ("n2v2", "N2V2"), ("n2s", "Noise2Self")):
         if f"val_psnr_{key}" in card.metrics:
             table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
     console = Console()

@@ -56,6 +56,7 @@ def predict_command(
     try:
         predictor = get_predictor(model, device=device, threads=threads)
         data, meta = read_tiff(image)
+        in_meta = meta  # the QC maps live on the input's grid
         bar = tqdm(desc="predict", unit="tile", leave=False)
 
         def progress(done: int, total: int) -> None:
@@ -91,18 +92,25 @@ def predict_command(
         write_tiff(scale_out, scale.astype("float32"), meta, info=info + "\noutput: Laplace scale (uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
-        _write_qc(qc_dir, data, mean, scale, meta, card)
+        _write_qc(qc_dir, data, mean, scale, in_meta, card)
 
 
 def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
     """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings."""
     from fluorecon.qc.report import check_result
 
-    if meta.axes not in ("YX", "ZYX") or mean.shape != data.shape:
+    resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
+    if meta.axes not in ("YX", "ZYX") or (mean.shape != data.shape and not resampled):
         typer.echo(f"QC: skipped (checks one YX plane or ZYX stack at the input's size; image axes {meta.axes}).")
         return
     pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
-    report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
+    if resampled:
+        from fluorecon.tasks.upsample import check_superres
+
+        report = check_superres(data, mean, card=card, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
+    else:
+        report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
+                              meta=meta)
     s = report.summary
     typer.echo(f"QC: standardised residual mean {s['residual_mean']:.3f}, std {s['residual_std']:.3f}; "
                f"wrote {qc_dir}/qc.json")

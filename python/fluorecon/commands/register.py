@@ -1,11 +1,11 @@
 """`fluorecon register` (drift correction of a time series), `fluorecon register-table` (SMLM
-drift by RCC) and `fluorecon fuse` (multiview Richardson–Lucy)."""
+drift by RCC); `fluorecon fuse` is in :mod:`fluorecon.commands.fuse`."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 import typer
@@ -90,20 +90,19 @@ def register_table_command(
     drift_csv: Optional[Path] = typer.Option(None, "--drift-csv", help="Write the drift per frame (CSV, nm)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a drift plot (PNG)."),
 ) -> None:
-    """Correct the drift of an SMLM localisation table by redundant cross-correlation (RCC)."""
-    from fluorecon.tasks.localize import read_thunderstorm_csv, write_thunderstorm_csv
-    from fluorecon.tasks.register import correct_table, rcc_drift
+    """Correct the drift of an SMLM localisation table by redundant cross-correlation (RCC).
+
+    Every column of the input is kept (only x [nm] and y [nm] change); Fiji's *Correct drift…* on a
+    table runs the same function on the server (job type ``register-table``)."""
+    from fluorecon.tasks.register_table import correct_table_drift, read_table_csv, write_table_csv
 
     try:
-        table = read_thunderstorm_csv(locs)
-        frame = np.asarray(table["frame"], np.int64)
-        drift = rcc_drift(table["x_nm"], table["y_nm"], frame, n_segments=segments, pixel_nm=pixel_nm)
+        values, columns = read_table_csv(locs)
+        corrected, drift = correct_table_drift(values, columns, segments=segments, pixel_nm=pixel_nm)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="LOCS") from None
-    x, y = correct_table(table["x_nm"], table["y_nm"], frame, drift)
-    table = table.copy()
-    table["x_nm"], table["y_nm"] = x, y
-    write_thunderstorm_csv(out_csv, table)
+    write_table_csv(out_csv, corrected, columns)
+    table = corrected
     if drift_csv is not None:
         from fluorecon.core.atomic import atomic_path
 
@@ -116,45 +115,6 @@ def register_table_command(
     typer.echo(f"{out_csv}: {len(table)} localisations, max drift {np.abs(drift).max():.1f} nm")
 
 
-def fuse_command(
-    paths: List[Path] = typer.Argument(..., help="VIEW1.tif VIEW2.tif ... OUT.tif (views on one grid, same shape)."),
-    psf: List[Path] = typer.Option(..., "--psf", help="PSF TIFF of each view, in view order (repeat the option)."),
-    iterations: int = typer.Option(30, "--iterations", help="Multiview RL iterations."),
-    offset: float = typer.Option(0.0, "--offset", help="Camera offset subtracted from every view."),
-    register_views: bool = typer.Option(True, "--register/--no-register", help="Translate views onto view 1 first."),
-) -> None:
-    """Fuse views of one specimen by multiview Richardson–Lucy (Preibisch et al. 2014)."""
-    from fluorecon import __version__
-    from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
-    from fluorecon.tasks import register as R
-
-    if len(paths) < 3:
-        raise typer.BadParameter("give at least two views and the output: VIEW1.tif VIEW2.tif OUT.tif.", param_hint="PATHS")
-    *view_paths, out_path = paths
-    if len(psf) != len(view_paths):
-        raise typer.BadParameter(f"{len(view_paths)} views but {len(psf)} PSF(s); give one --psf per view.", param_hint="--psf")
-    views, metas = zip(*(read_tiff(p) for p in view_paths))
-    psfs = []
-    for p in psf:
-        kernel = read_tiff(p)[0].astype(np.float32)
-        psfs.append(kernel / max(float(kernel.sum()), 1e-12))
-    views = [np.clip(np.asarray(v, np.float32) - offset, 0, None) for v in views]
-    try:
-        shifts = np.zeros((len(views), views[0].ndim))
-        if register_views:
-            views, shifts = R.register_views(views)
-        fused = R.fuse_multiview(views, psfs, num_iter=iterations)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="PATHS") from None
-    meta = metas[0]
-    info = (f"fluorecon {__version__} fuse multiview-RL views={len(views)} iterations={iterations} "
-            f"shifts_px={np.round(shifts, 2).tolist()}")
-    write_tiff(out_path, fused, TiffMeta(axes=meta.axes, pixel_size_um=meta.pixel_size_um, z_step_um=meta.z_step_um,
-                                         unit=meta.unit), info=info)
-    typer.echo(f"{out_path}: fused {len(views)} views")
-
-
 def register(app: typer.Typer) -> None:
     app.command("register")(register_command)
     app.command("register-table")(register_table_command)
-    app.command("fuse")(fuse_command)

@@ -51,6 +51,8 @@ def unmix_command(
     lambda_stop: float = typer.Option(710.0, "--lambda-stop", help="Lambda stack: last band's upper edge, nm."),
     mixing_json: Optional[Path] = typer.Option(None, "--mixing", help="JSON (channels × labels) mixing / bleed-through matrix."),
     offset: float = typer.Option(0.0, "--offset", help="Camera offset (+ background) in ADU, subtracted first."),
+    background: Optional[str] = typer.Option(None, "--background", help="Per-channel background in ADU, comma "
+                                             "separated (e.g. a background ROI's spectrum), subtracted with --offset."),
     gain: float = typer.Option(1.0, "--gain", help="ADU per photo-electron (residual map)."),
     read_noise: float = typer.Option(0.0, "--read-noise", help="Read noise in ADU (residual map)."),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX unmix model (--method learned); default: the shipped one."),
@@ -100,8 +102,15 @@ def unmix_command(
         mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
     loop_shape = work.shape[: axes.index("C")]
     blocks = work.reshape((-1,) + work.shape[axes.index("C"):])
+    subtract = offset
+    if background is not None:
+        values = _parse_floats(background, "--background")
+        if len(values) != n_channels:
+            raise typer.BadParameter(f"{len(values)} values for {n_channels} channels; give one per channel.",
+                                     param_hint="--background")
+        subtract = np.float32(offset) + np.asarray(values, np.float32)  # as UnmixSpec.background on the server
     try:
-        results, residuals, found = U.unmix_blocks(blocks, method=method, mixing=mixing, blind=blind, offset=offset,
+        results, residuals, found = U.unmix_blocks(blocks, method=method, mixing=mixing, blind=blind, offset=subtract,
                                                    model=model, residual=residual is not None, gain=gain,
                                                    read_noise=read_noise)
     except ValueError as err:
@@ -121,5 +130,76 @@ def unmix_command(
     typer.echo(f"{out_path}: {len(labels)} label(s) by {method}")
 
 
+def _parse_floats(text: str, hint: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"got {text!r}; give comma-separated numbers.", param_hint=hint) from None
+
+
+def phasor_command(
+    image_path: Path = typer.Argument(..., help="Lambda-stack TIFF (ImageJ hyperstack with a C axis of ≥ 3 channels)."),
+    plot_path: Path = typer.Argument(..., help="Phasor plot image (float32 BINS × BINS, S upwards) to write."),
+    harmonic: int = typer.Option(1, "--harmonic", min=1, help="Harmonic n of the phasor transform."),
+    offset: float = typer.Option(0.0, "--offset", help="Camera offset in ADU, subtracted first."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Leave out pixels whose mean intensity (above offset) "
+                                    "is at or below this, from the plot and the mask."),
+    bins: int = typer.Option(256, "--bins", min=8, max=4096, help="Plot size in pixels (G, S ∈ [−1, 1])."),
+    log: bool = typer.Option(True, "--log/--linear", help="Show counts as log(1 + count)."),
+    circle: bool = typer.Option(True, "--circle/--no-circle", help="Draw the unit circle."),
+    roi: Optional[str] = typer.Option(None, "--roi", help="Phasor-space polygon 'g,s;g,s;g,s;…' (≥ 3 vertices) or "
+                                      "circle 'g,s,r': select the pixels whose phasor falls inside."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Write the selection as a mask TIFF (uint8, 255 = "
+                                        "selected; the image's axes without C). Needs --roi."),
+    maps: Optional[Path] = typer.Option(None, "--maps", help="Also write G, S and the intensity as 3 channels (float32)."),
+) -> None:
+    """Spectral phasor (Cutrale et al. 2017): the phasor plot as an image, and the pixels whose phasor
+    falls in a phasor-space ROI as a mask. Fiji's *Spectral phasor…* computes the same."""
+    from fluorecon import __version__
+    from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+    from fluorecon.tasks import unmix as U
+
+    if (mask is None) != (roi is None):
+        raise typer.BadParameter("give --roi and --mask together.", param_hint="--mask")
+    image, meta = read_tiff(image_path)
+    work, axes = _channels_first(np.asarray(image, np.float32), meta.axes, image_path)
+    c = axes.index("C")
+    # Every T/Z/Y/X position is one pixel of the phasor: channels first, the rest as they are.
+    stack = np.moveaxis(work, c, 0)
+    rest = axes.replace("C", "")
+    try:
+        g, s, intensity = U.phasor(stack, harmonic=harmonic, offset=offset)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="IN") from None
+    settings = f"harmonic={harmonic} offset={offset:g} threshold={threshold:g} bins={bins}"
+    info = f"fluorecon {__version__} phasor {settings} source={image_path.name}"
+    plot = U.phasor_plot(g, s, intensity=intensity, threshold=threshold, bins=bins, log=log, circle=circle)
+    write_tiff(plot_path, plot, TiffMeta(axes="YX"), info=info + (" log" if log else " linear"))
+    like = TiffMeta(axes=rest, pixel_size_um=meta.pixel_size_um, z_step_um=meta.z_step_um, unit=meta.unit,
+                    frame_interval_s=meta.frame_interval_s)
+    if maps is not None:
+        out, out_axes = imagej_order(np.stack([g, s, intensity]), "C" + rest)
+        write_tiff(maps, np.ascontiguousarray(out, np.float32), TiffMeta(
+            axes=out_axes, pixel_size_um=meta.pixel_size_um, z_step_um=meta.z_step_um, unit=meta.unit,
+            frame_interval_s=meta.frame_interval_s), info=info + "\nchannels = G,S,intensity")
+    if roi is not None:
+        values = [_parse_floats(v, "--roi") for v in roi.split(";") if v.strip()]
+        if len(values) == 1 and len(values[0]) == 3:
+            region = ((values[0][0], values[0][1]), values[0][2])
+        elif len(values) >= 3 and all(len(v) == 2 for v in values):
+            region = [tuple(v) for v in values]
+        else:
+            raise typer.BadParameter(f"got {roi!r}; give 'g,s,r' (circle) or ≥ 3 vertices 'g,s;g,s;g,s'.",
+                                     param_hint="--roi")
+        try:
+            selected = U.phasor_mask(g, s, region) & (intensity > threshold)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--roi") from None
+        write_tiff(mask, (selected * 255).astype(np.uint8), like, info=info + f" roi={roi}")
+        typer.echo(f"{mask}: {int(selected.sum())} of {selected.size} pixels selected")
+    typer.echo(f"{plot_path}: phasor plot {bins}x{bins} ({settings})")
+
+
 def register(app: typer.Typer) -> None:
     app.command("unmix")(unmix_command)
+    app.command("phasor")(phasor_command)

@@ -4,6 +4,12 @@ limits of fluorescence microscopy", Nat. Methods 15, 1090 (2018); Ronneberger et
 Convolutions are 'same'-padded so the output has the input's size whenever every spatial side is
 a multiple of ``2**depth``; no normalisation layers, so a tile's output depends only on its own
 pixels (what makes tiled prediction equal whole-image prediction, DESIGN.md "Tiling").
+
+Two options serve N2V2 (Höck et al., "N2V2 - fixing Noise2Void checkerboard artifacts with modified
+sampling strategies and a tweaked network architecture", ECCV BIC workshop 2022): ``pooling="blurpool"``
+(max-blur-pool, Zhang, ICML 2019: 2-wide max at stride 1, then a binomial [1, 2, 1] blur at stride 2,
+as kornia and CAREamics do it) and ``skip_top=False`` (the first level's features are not
+concatenated into the last decoder block). Their defaults build the original network unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ class UNetConfig(BaseModel):
     channels_out: int = Field(1, ge=1, description="Output channels (of the mean; the scale head adds as many again).")
     residual: bool = Field(True, description="Predict a correction added to the input (channels_in must equal channels_out).")
     probabilistic: bool = Field(False, description="Add a per-pixel Laplace scale head (softplus), trained with the Laplace NLL.")
+    pooling: Literal["max", "blurpool"] = Field(
+        "max", description="Down-sampling: 2x max pooling, or max-blur-pool (N2V2: anti-aliased, no checkerboard).")
+    skip_top: bool = Field(True, description="Concatenate the first level's features into the last decoder block "
+                                             "(N2V2 drops this skip connection).")
 
     @property
     def multiple(self) -> int:
@@ -44,7 +54,8 @@ class UNetConfig(BaseModel):
         per_conv = self.kernel_size - 1
         for _ in range(self.depth):
             grow += self.convs_per_level * per_conv * jump
-            grow += jump  # 2x2 max pooling
+            # 2x2 max pooling; max-blur-pool: 2-wide max (stride 1) then a 3-wide blur
+            grow += jump if self.pooling == "max" else 3 * jump
             jump *= 2
         grow += self.convs_per_level * per_conv * jump  # bottleneck
         for _ in range(self.depth):
@@ -65,6 +76,26 @@ def _block(cin: int, cout: int, ndim: int, k: int, n: int) -> nn.Sequential:
     for i in range(n):
         layers += [conv(cin if i == 0 else cout, cout, k, padding=k // 2), nn.LeakyReLU(0.1)]
     return nn.Sequential(*layers)
+
+
+class MaxBlurPool(nn.Module):
+    """Anti-aliased 2x down-sampling (Zhang, "Making convolutional networks shift-invariant again",
+    ICML 2019): max over 2 (stride 1), then a binomial [1, 2, 1]^n blur at stride 2 with zero padding
+    1, per channel. An even side n gives n/2, like 2x max pooling."""
+
+    def __init__(self, ndim: int):
+        super().__init__()
+        k1 = torch.tensor([1.0, 2.0, 1.0]) / 4
+        kernel = k1[:, None] * k1[None, :] if ndim == 2 else k1[:, None, None] * k1[None, :, None] * k1[None, None, :]
+        self.ndim = ndim
+        self.register_buffer("kernel", kernel[None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        weight = self.kernel.expand(c, 1, *self.kernel.shape[2:]).to(x.dtype)
+        if self.ndim == 2:
+            return F.conv2d(F.max_pool2d(x, 2, stride=1), weight, stride=2, padding=1, groups=c)
+        return F.conv3d(F.max_pool3d(x, 2, stride=1), weight, stride=2, padding=1, groups=c)
 
 
 class UNet(nn.Module):
@@ -93,7 +124,8 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         cin = c * 2**config.depth
         for level in reversed(range(config.depth)):
-            self.up.append(_block(cin + c * 2**level, c * 2**level, d, k, n))
+            skip = c * 2**level if (level > 0 or config.skip_top) else 0
+            self.up.append(_block(cin + skip, c * 2**level, d, k, n))
             cin = c * 2**level
         heads = 2 if config.probabilistic else 1
         self.head = conv(c, heads * config.channels_out, 1)
@@ -103,6 +135,7 @@ class UNet(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         self._pool = F.max_pool2d if d == 2 else F.max_pool3d
+        self.blurpool = MaxBlurPool(d) if config.pooling == "blurpool" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -110,11 +143,12 @@ class UNet(nn.Module):
         for block in self.down:
             h = block(h)
             skips.append(h)
-            h = self._pool(h, 2)
+            h = self._pool(h, 2) if self.blurpool is None else self.blurpool(h)
         h = self.bottom(h)
-        for block, skip in zip(self.up, reversed(skips)):
+        top = len(self.up) - 1
+        for i, (block, skip) in enumerate(zip(self.up, reversed(skips))):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = block(torch.cat([h, skip], dim=1))
+            h = block(h if (i == top and not self.config.skip_top) else torch.cat([h, skip], dim=1))
         out = self.head(h)
         cout = self.config.channels_out
         mean = out[:, :cout]

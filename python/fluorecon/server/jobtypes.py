@@ -18,7 +18,7 @@ from fluorecon.tasks import deconvolve as D
 from fluorecon.tasks import register as R
 from fluorecon.tasks import unmix as U
 
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # progress(done, total[, message])
 Cancel = Callable[[], bool]
 
 
@@ -166,9 +166,13 @@ class QCSpec(BaseModel):
     model_file: str | None = Field(None, max_length=4096, description="Path, on the server's machine, of the ONNX "
                                    "model that made the result: its card's qc.* statistics drive the "
                                    "out-of-distribution checks. None skips them.")
+    scale: list[int] | None = Field(None, min_length=2, max_length=3, description="Result grid / input grid per "
+                                    "spatial axis ((y, x) or (z, y, x)) for a super-resolved or isotropic result: "
+                                    "channel 1 then holds the input repeated scale× per axis (nearest neighbour) "
+                                    "and the model_file's forward model maps the result back onto the input's grid.")
 
 
-def _qc_pair(inputs: JobInputs) -> tuple[np.ndarray, np.ndarray, str]:
+def _qc_pair(inputs: JobInputs, spec: "QCSpec | None" = None) -> tuple[np.ndarray, np.ndarray, str]:
     data, axes = inputs.image, inputs.meta.axes
     if axes not in ("CYX", "ZCYX") or data.shape[axes.index("C")] != 2:
         raise ValueError(f"A qc job takes the input and the result as 2 channels (axes CYX or ZCYX); got axes "
@@ -177,7 +181,12 @@ def _qc_pair(inputs: JobInputs) -> tuple[np.ndarray, np.ndarray, str]:
         raise ValueError("The image contains NaN or infinite values (or is not grey-level); replace them "
                          "(Process › Math › Remove NaNs…) first.")
     c = axes.index("C")
-    return np.take(data, 0, axis=c), np.take(data, 1, axis=c), axes.replace("C", "")
+    image, result, axes = np.take(data, 0, axis=c), np.take(data, 1, axis=c), axes.replace("C", "")
+    if spec is not None and spec.scale is not None and any(f != 1 for f in spec.scale):
+        from fluorecon.tasks.upsample import unrepeat
+
+        image = unrepeat(image, spec.scale)
+    return image, result, axes
 
 
 def _qc_card(spec: QCSpec):
@@ -198,8 +207,12 @@ def _qc_card(spec: QCSpec):
 
 
 def _check_qc(inputs: JobInputs, spec: QCSpec, settings: Settings) -> None:
-    _qc_pair(inputs)
-    _qc_card(spec)
+    _qc_pair(inputs, spec)
+    card = _qc_card(spec)
+    if spec.scale is not None and any(f != 1 for f in spec.scale) and (card is None or "forward_model" not in card.qc):
+        raise ValueError(f"scale = {spec.scale}: a result on a finer grid than its input is checked through the "
+                         "forward model of the model that made it; give model_file = that model (its card needs "
+                         "qc.forward_model).")
 
 
 def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
@@ -208,10 +221,15 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
 
     from fluorecon.qc.report import check_result
 
-    image, result, axes = _qc_pair(inputs)
+    image, result, axes = _qc_pair(inputs, spec)
     meta = _like(inputs.meta, axes)
     pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
-    report = check_result(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
+    if image.shape != result.shape:
+        from fluorecon.tasks.upsample import check_superres
+
+        report = check_superres(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
+    else:
+        report = check_result(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
     summary = json.dumps(report.to_dict(), ensure_ascii=False)
     info = (f"fluorecon qc\nchannels = {','.join(QC_CHANNELS)}\nqc.spec = {spec.model_dump_json()}\n"
             f"qc = {summary}")
@@ -229,14 +247,14 @@ register_job_type(JobType(
 
 
 # --- train-denoise ----------------------------------------------------------------------------
-# Self-supervised training on the user's own image (fluorecon.tasks.denoise.train_denoise, as
-# `fluorecon train denoise --method n2v|n2s`). An ONNX file is not a TIFF: the model goes to the
+# Self-supervised training on the user's own image (fluorecon.tasks.selfsupervised.train_selfsupervised,
+# as `fluorecon train denoise --method n2v|n2v2|n2s`). An ONNX file is not a TIFF: the model goes to the
 # server's models folder, its path is in the job's message (model_file = …), and the result TIFF
-# is the uploaded image denoised by the new model, so the user sees what it does at once.
+# is the uploaded image denoised by the new model, so the user sees what it does at once. While it
+# trains, the job's progress is the share of steps done and its message "step S/N, loss L"; a cancel
+# stops it before the next step and nothing is written to the models folder.
 
-
-class TrainingCancelled(Exception):
-    """The user cancelled a training job."""
+from fluorecon.tasks.selfsupervised import TrainingCancelled  # noqa: E402  (re-exported: the job's "cancelled")
 
 
 class TrainDenoiseSpec(BaseModel):
@@ -244,7 +262,8 @@ class TrainDenoiseSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     task: Literal["train-denoise"] = Field("train-denoise", description="Task name.")
-    method: Literal["n2v", "n2s"] = Field("n2v", description="n2v: Noise2Void; n2s: Noise2Self (noisy images only).")
+    method: Literal["n2v", "n2s", "n2v2"] = Field(
+        "n2v", description="n2v: Noise2Void; n2v2: N2V2 (no checkerboard artefacts); n2s: Noise2Self (noisy images only).")
     steps: int = Field(1000, ge=1, le=100_000, description="Optimizer steps (one batch of random patches each).")
     ndim: Literal[2, 3] = Field(2, description="2: a plane model (every plane of a stack is a training image); "
                                 "3: a z-stack model.")
@@ -283,7 +302,7 @@ def _train_config(spec: TrainDenoiseSpec, images: list[np.ndarray]):
     patch = tuple(max(4, min(w, s) // 4 * 4) for w, s in zip(want, shape))
     train = TrainConfig(steps=spec.steps, batch_size=16 if spec.ndim == 2 else 4, patch_size=patch, seed=spec.seed,
                         loss="l2")
-    label = {"n2v": "Noise2Void", "n2s": "Noise2Self"}[spec.method]
+    label = {"n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}[spec.method]
     return DenoiseConfig(method=spec.method, ndim=spec.ndim, unet=unet, train=train,
                          name=spec.name.strip() or f"{label} denoising")
 
@@ -307,22 +326,28 @@ def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Sett
     from pathlib import Path
 
     from fluorecon.infer import predict
-    from fluorecon.tasks.denoise import train_denoise
+    from fluorecon.tasks.selfsupervised import train_selfsupervised
 
     images = _train_images(inputs, spec)
     config = _train_config(spec, images)
     config = config.model_copy(update={"train": config.train.model_copy(update={"device": device})})
-    progress(0, 2)
+    steps = config.train.steps
+    progress(0, steps + 1, f"step 0/{steps}: starting")
     if cancel():
-        raise TrainingCancelled
+        raise TrainingCancelled("Training was cancelled before it started.")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        progress(step, total + 1, f"step {step}/{total}, loss {loss:.4g}")
     folder = models_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.name).strip("_.") or "denoise"
     with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
-        card, onnx = train_denoise(config, Path(tmp) / f"{stem}.onnx", data=images, progress=False)
-        if cancel():  # training itself cannot be interrupted; its model is then discarded
-            raise TrainingCancelled
-        progress(1, 2)
+        # A cancel inside training raises before export; the temporary folder (and anything in it) goes.
+        card, onnx = train_selfsupervised(config, Path(tmp) / f"{stem}.onnx", data=images, progress=on_step,
+                                          cancel=cancel)
+        if cancel():
+            raise TrainingCancelled("Training was cancelled; the new model was discarded.")
+        progress(steps, steps + 1, f"step {steps}/{steps}: exported, denoising the image")
         target, k = folder / f"{stem}.onnx", 1
         while target.exists():
             k += 1
@@ -332,16 +357,57 @@ def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Sett
         if pt.is_file():
             shutil.move(pt, target.with_suffix(".pt"))
         shutil.move(onnx, target)
-    progress(2, 2)
+    progress(steps + 1, steps + 1, "done")
     info = (f"fluorecon train-denoise\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.method = {card.method}\n"
             f"train.spec = {spec.model_dump_json()}\noutput: the uploaded image denoised by the new model")
     return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}")
 
 
 register_job_type(JobType(
-    task="train-denoise", spec=TrainDenoiseSpec, methods=("n2v", "n2s"),
+    task="train-denoise", spec=TrainDenoiseSpec, methods=("n2v", "n2v2", "n2s"),
     description="Noise2Void / Noise2Self training on the uploaded noisy image; the model is saved in the server's "
     "models folder (model_file = path in the job's message) and the result is the image denoised by it.",
     check=_check_train_denoise,
     run=_run_train_denoise, cancelled=(TrainingCancelled,),
 ))
+
+# Job types registered from their own modules (each imports this one; keep these lines last).
+import fluorecon.server.jobtypes_table  # noqa: E402,F401  register-table
+import fluorecon.server.jobtypes_lightfield_calibrate  # noqa: E402,F401  lightfield-calibrate
+import fluorecon.server.lightfield_job  # noqa: E402,F401  lightfield
+import fluorecon.server.jobtypes_fuse  # noqa: E402,F401  fuse
+
+
+# --- sim --------------------------------------------------------------------------------------
+# Classical SIM (fluorecon.tasks.sim): raw frames in the spec's order → reconstruction on the 2× grid.
+
+
+def _check_sim(inputs: JobInputs, spec, settings: Settings) -> None:
+    from fluorecon.tasks import sim_job
+
+    sim_job.check_job(inputs.image, inputs.meta.axes, spec, inputs.meta)
+
+
+def _run_sim(inputs: JobInputs, spec, settings: Settings, device: str, progress: Progress, cancel: Cancel) -> JobOutput:
+    import json
+
+    from fluorecon.tasks import sim_job
+
+    result, meta, info, table = sim_job.run_job(inputs.image, inputs.meta, spec, progress=progress, cancelled=cancel,
+                                                device=device)
+    return JobOutput(result, meta, info, message=f"Done. sim_params = {json.dumps(table)}")
+
+
+def _register_sim() -> None:
+    from fluorecon.tasks.sim import SIMCancelled
+    from fluorecon.tasks.sim_job import SimSpec
+
+    register_job_type(JobType(
+        task="sim", spec=SimSpec, methods=("wiener",),
+        description="Classical SIM (2D per plane or 3D): pattern estimated from the data, generalised Wiener filter; "
+        "result on the 2× grid, the pattern parameters as JSON in Info and the job's message (sim_params = …).",
+        check=_check_sim, run=_run_sim, cancelled=(SIMCancelled,),
+    ))
+
+
+_register_sim()

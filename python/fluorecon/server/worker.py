@@ -53,11 +53,11 @@ class Workers:
         folder = self.store.job_dir(job_id)
         last = [0.0]
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, message: str | None = None) -> None:
             now = time.monotonic()
             if now - last[0] > 0.1 or done == total:
                 last[0] = now
-                self.store.update(job_id, progress=done / max(total, 1), message=f"{done}/{total}")
+                self.store.update(job_id, progress=done / max(total, 1), message=message or f"{done}/{total}")
 
         def cancel() -> bool:
             return self.stopping.is_set() or self.store.cancel_requested(job_id)

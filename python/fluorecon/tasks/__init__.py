@@ -21,6 +21,8 @@ TASK_MODULES: list[str] = [
     "fluorecon.tasks.upsample",
     "fluorecon.tasks.isotropic",
     "fluorecon.tasks.crossmodal",
+    "fluorecon.tasks.lightfield_learned",
+    "fluorecon.tasks.sim_learned",
 ]
 
 

@@ -84,9 +84,10 @@ class DenoiseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Literal["denoise"] = "denoise"
-    method: Literal["care", "n2n", "n2v", "n2s"] = Field(
+    method: Literal["care", "n2n", "n2v", "n2s", "n2v2"] = Field(
         "care", description="'care': supervised on low/high pairs; 'n2n': pairs of noisy acquisitions; "
-                            "'n2v'/'n2s': single noisy images (blind-spot masking; tasks/selfsupervised.py).")
+                            "'n2v'/'n2s'/'n2v2': single noisy images (blind-spot masking; tasks/selfsupervised.py; "
+                            "n2v2 = Noise2Void with blur-pool, no top skip and median replacement).")
     name: str = Field("CARE denoising", description="Model name shown in Fiji.")
     ndim: Literal[2, 3] = Field(2, description="2D (per plane) or 3D (per stack) model.")
     unet: UNetConfig | None = Field(None, description="Network; default depth 2, 16 filters, residual, of `ndim`.")
@@ -102,6 +103,8 @@ class DenoiseConfig(BaseModel):
         if self.unet is None:
             # Blind-spot methods must not pass the pixel's own value through a residual connection.
             self.unet = UNetConfig(ndim=self.ndim, depth=2, filters=16, residual=self.method in ("care", "n2n"))
+        if self.method == "n2v2":
+            self._apply_n2v2()
         if self.method in SELF_SUPERVISED and self.unet.residual:
             raise ValueError(f"method '{self.method}' needs unet.residual=False (a residual connection would show "
                              "each blind-spot pixel its own noise).")
@@ -121,6 +124,21 @@ class DenoiseConfig(BaseModel):
             self.simulation = DenoiseSimulation(ndim=self.ndim)
         parse_norm(self.norm)
         return self
+
+
+    def _apply_n2v2(self) -> None:
+        """N2V2's switches (tasks/selfsupervised.N2V2_UNET, median replacement) wherever the user
+        did not set them; set to something else they are refused, since the result would not be N2V2."""
+        from fluorecon.tasks.selfsupervised import N2V2_UNET
+
+        given = self.unet.model_fields_set
+        clash = {k: getattr(self.unet, k) for k, v in N2V2_UNET.items() if k in given and getattr(self.unet, k) != v}
+        if clash:
+            raise ValueError(f"method 'n2v2' needs the U-Net {N2V2_UNET}, but unet sets {clash}; drop those fields or "
+                             "use method 'n2v'.")
+        self.unet = self.unet.model_copy(update=N2V2_UNET)
+        if "replacement" not in self.masking.model_fields_set:
+            self.masking = self.masking.model_copy(update={"replacement": "median"})
 
 
 @dataclass
@@ -384,7 +402,7 @@ register_task(Task(
     name="Denoise",
     description="Remove shot and camera noise (CARE U-Net on low/high pairs; non-local means baseline).",
     config=DenoiseConfig,
-    methods=("care", "n2n", "n2v", "n2s"),
+    methods=("care", "n2n", "n2v", "n2s", "n2v2"),
     simulate=simulate_pairs,
     train=train_denoise,
     baseline=nlm,

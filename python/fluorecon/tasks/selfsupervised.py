@@ -10,6 +10,10 @@
   when the noise is pixel-wise independent. **structN2V** (Broaddus et al., ISBI 2020) also hides
   a line of pixels along one axis around each blind spot (random values), for noise correlated
   along that axis (e.g. sCMOS column/line noise).
+- **N2V2** (Höck et al., ECCV BIC workshop 2022): Noise2Void without its checkerboard artefacts —
+  max-blur-pool down-sampling instead of max pooling, no top-level skip connection
+  (``UNetConfig(pooling="blurpool", skip_top=False)``) and the blind spot replaced by the median of
+  its neighbours (itself excluded), so the replacement value never equals a neighbour's noise.
 - **Noise2Self** (Batson & Royer, ICML 2019): J-invariant grid masking. One pixel per g×g(×g)
   grid cell at a random phase is masked and replaced by the mean of its neighbours (a "donut"
   interpolation); the loss is taken on the masked set.
@@ -25,7 +29,8 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Literal, Sequence
+import time
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -35,8 +40,19 @@ from torch.nn import functional as F
 N2V_CITE = "Krull, Buchholz & Jug, Noise2Void - learning denoising from single noisy images, CVPR 2019"
 N2S_CITE = "Batson & Royer, Noise2Self: blind denoising by self-supervision, ICML 2019"
 N2N_CITE = "Lehtinen et al., Noise2Noise: learning image restoration without clean data, ICML 2018"
-CITES = {"n2v": N2V_CITE, "n2s": N2S_CITE, "n2n": N2N_CITE}
-SELF_SUPERVISED = ("n2v", "n2s")
+N2V2_CITE = ("Höck et al., N2V2 - fixing Noise2Void checkerboard artifacts with modified sampling strategies and a "
+             "tweaked network architecture, ECCV Workshops (BIC) 2022")
+CITES = {"n2v": N2V_CITE, "n2s": N2S_CITE, "n2n": N2N_CITE, "n2v2": N2V2_CITE}
+LABELS = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}
+SELF_SUPERVISED = ("n2v", "n2s", "n2v2")
+#: The network switches N2V2 makes (Höck et al. 2022), applied by DenoiseConfig for method 'n2v2'.
+N2V2_UNET = {"pooling": "blurpool", "skip_top": False, "residual": False}
+
+StepCallback = Callable[[int, int, float], None]
+
+
+class TrainingCancelled(Exception):
+    """Training was stopped because ``cancel()`` returned True; no model was written."""
 
 
 class MaskingConfig(BaseModel):
@@ -160,17 +176,25 @@ def masked_loss(kind: str, output: torch.Tensor, target: torch.Tensor, mask: tor
     return (per_pixel * mask).sum() / mask.sum().clamp_min(1)
 
 
-def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], config, *, method: Literal["n2v", "n2s"],
-                     masking: MaskingConfig | None = None, progress: bool = True):
-    """Train `network` in place with Noise2Void or Noise2Self masking on normalized noisy images.
+def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], config, *,
+                     method: Literal["n2v", "n2s", "n2v2"], masking: MaskingConfig | None = None,
+                     progress: bool | StepCallback = True, cancel: Callable[[], bool] | None = None,
+                     report_every_s: float = 0.5):
+    """Train `network` in place with Noise2Void / N2V2 or Noise2Self masking on normalized noisy images.
 
     Parameters
     ----------
     network : nn.Module, (B, 1, *patch) → (B, 1 or 2, *patch), without a residual connection
     images : sequence of float32 arrays (Y, X) or (Z, Y, X), normalized, at least ``patch_size``
     config : fluorecon.train.TrainConfig
-    method : "n2v" or "n2s"
+    method : "n2v", "n2v2" (same masking; the N2V2 network and median replacement come from the
+        caller's config) or "n2s"
     masking : MaskingConfig
+    progress : True/False for a text progress bar, or a callable ``progress(step, total, loss)``
+        called after the first and the last step and at most every `report_every_s` seconds
+        between (``loss``: mean of the steps since the last call).
+    cancel : callable returning True to stop; checked before every step (at most every 0.1 s).
+        Stopping raises :class:`TrainingCancelled` and leaves the network in eval mode on the CPU.
 
     Returns
     -------
@@ -198,25 +222,59 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     device = resolve_device(config.device)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     network.to(device).train()
-    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            foreach=True)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
-    mask_fn = n2v_mask if method == "n2v" else n2s_mask
+    mask_fn = n2s_mask if method == "n2s" else n2v_mask
     pairs = [(x, x) for x in images]
     result = TrainResult(device=str(device))
-    bar = tqdm(range(config.steps), desc=f"training {method}", disable=not progress, leave=False)
-    for _ in bar:
-        xb, _ = _sample_batch(pairs, patch, config.batch_size, rng, config.augment)
-        xb = torch.from_numpy(xb).to(device)
-        masked, mask = mask_fn(xb, masking, gen)
-        loss = masked_loss(config.loss, network(masked).float(), xb, mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        result.losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{result.losses[-1]:.4f}")
-    network.eval().cpu()
+    callback = progress if callable(progress) else None
+    bar = tqdm(total=config.steps, desc=f"training {method}", disable=callback is not None or not progress,
+               leave=False)
+    # Losses stay on the device and are read back in blocks: a float() per step would wait for the
+    # GPU every step (no cost on the CPU, where the step is synchronous anyway).
+    pending: list[torch.Tensor] = []
+    reported, last_report, last_cancel_check = 0, -math.inf, -math.inf
+
+    def drain() -> None:
+        if pending:
+            result.losses.extend(torch.stack(pending).cpu().tolist())
+            pending.clear()
+
+    try:
+        for step in range(config.steps):
+            now = time.monotonic()
+            if cancel is not None and now - last_cancel_check >= 0.1:
+                last_cancel_check = now
+                if cancel():
+                    raise TrainingCancelled(f"Training was cancelled after {step} of {config.steps} steps; "
+                                            "no model was written.")
+            xb, _ = _sample_batch(pairs, patch, config.batch_size, rng, config.augment)
+            xb = torch.from_numpy(xb).to(device, non_blocking=True)
+            with torch.no_grad():
+                masked, mask = mask_fn(xb, masking, gen)
+            loss = masked_loss(config.loss, network(masked).float(), xb, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            pending.append(loss.detach())
+            done = step + 1
+            if time.monotonic() - last_report >= report_every_s or done == config.steps or done == 1:
+                drain()
+                last_report = time.monotonic()
+                recent = float(np.mean(result.losses[reported:]))
+                reported = len(result.losses)
+                if callback is not None:
+                    callback(done, config.steps, recent)
+                else:
+                    bar.update(done - bar.n)
+                    bar.set_postfix(loss=f"{recent:.4f}")
+        drain()
+    finally:
+        bar.close()
+        network.eval().cpu()
     return result
 
 
@@ -313,9 +371,10 @@ def evaluate_against_clean(images: Sequence[np.ndarray], clean: Sequence[np.ndar
     return out
 
 
-def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None, progress: bool = True,
+def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None,
+                         progress: bool | StepCallback = True, cancel: Callable[[], bool] | None = None,
                          commit: str = ""):
-    """Train N2N, N2V or N2S (``config.method``), export ONNX with its card (task 'denoise') and a
+    """Train N2N, N2V, N2V2 or N2S (``config.method``), export ONNX with its card (task 'denoise') and a
     ``.pt`` checkpoint beside it.
 
     Parameters
@@ -325,6 +384,8 @@ def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None, prog
     data : None (simulate with ``config.simulation``); a folder (n2v/n2s: noisy TIFFs in DIR/low/ or
         DIR/; n2n: DIR/a + DIR/b or DIR/low + DIR/high); or in memory: a list of noisy arrays
         (n2v/n2s) or of (acquisition 1, acquisition 2) arrays (n2n).
+    progress, cancel : as :func:`train_blind_spot` (N2N: ``progress`` as a bool only). A cancelled
+        run raises :class:`TrainingCancelled` before anything is written.
 
     Returns
     -------
@@ -368,14 +429,14 @@ def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None, prog
     if method == "n2n":
         # Both acquisitions share camera and exposure: no affine fit (a noisy regressor would bias it).
         pairs = [normalize_pair(x, y, norm=config.norm, match=False) for x, y in raw]
-        history = train_network(network, pairs, config.train, progress=progress)
+        history = train_network(network, pairs, config.train, progress=bool(progress) and not callable(progress))
     else:
         from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 
         low, high = parse_norm(config.norm)
         normed = [normalize(x, *percentile_range(x, low, high)) for x in inputs]
         history = train_blind_spot(network, normed, config.train, method=method, masking=config.masking,
-                                   progress=progress)
+                                   progress=progress, cancel=cancel)
     metrics: dict[str, str] = {}
     if clean is not None:
         metrics = evaluate_against_clean(inputs, clean, lambda x: predict_torch(network, x),
@@ -397,7 +458,7 @@ def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None, prog
                            "photons_low": str(sim.photons_low), "phantom": sim.kind, "seed_data": str(sim.seed)})
     train_info.update(input_statistics(inputs, config.norm))
     qc = training_statistics(inputs, norm=config.norm, pixel_size_nm=pixel_size_nm)
-    label = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self"}[method]
+    label = LABELS[method]
     card = unet_card(config.unet, task="denoise", method=method, name=config.name, norm=config.norm,
                      cite=CITES[method], train=train_info, metrics=metrics, qc=qc,
                      description=f"{label} denoising U-Net ({config.ndim}D), trained without clean images; "

@@ -584,6 +584,14 @@ class UnmixSpec(BaseModel):
     gain: float = Field(1.0, gt=0, le=1e6, description="ADU per photo-electron (residual map).")
     read_noise: float = Field(0.0, ge=0, le=1e6, description="Read noise in ADU (residual map).")
     residual: bool = Field(False, description="Append the standardised residual map, one channel per input channel.")
+    label_names: list[str] | None = Field(
+        None, min_length=1, max_length=16,
+        description="Names of the mixing matrix's labels (e.g. the ROIs its spectra were measured in); "
+        "default label1, label2, …")
+    background: list[float] | None = Field(
+        None, min_length=2, max_length=4096,
+        description="Per-channel background in image units (e.g. a background ROI's mean spectrum), "
+        "subtracted with `offset`.")
 
     @model_validator(mode="after")
     def _check(self) -> "UnmixSpec":
@@ -596,6 +604,11 @@ class UnmixSpec(BaseModel):
         elif len(given) != 1:
             raise ValueError("give exactly one of spectra (built-in names), mixing (channels × labels) or "
                              f"blind (number of labels); got {', '.join(given) or 'none'}.")
+        if self.label_names is not None and self.mixing is None:
+            raise ValueError("label_names name the columns of mixing; give them only with mixing.")
+        if self.label_names is not None and len(self.label_names) != len(self.mixing[0]):
+            raise ValueError(f"label_names has {len(self.label_names)} names but mixing has {len(self.mixing[0])} "
+                             "labels (columns); give one name per column.")
         if self.lambda_stop_nm <= self.lambda_start_nm:
             raise ValueError(f"lambda_stop_nm={self.lambda_stop_nm} must be above lambda_start_nm={self.lambda_start_nm}.")
         return self
@@ -639,7 +652,7 @@ def _job_mixing(spec: UnmixSpec, n_channels: int) -> tuple[list[str], np.ndarray
     if spec.mixing is not None:
         mixing = np.asarray(spec.mixing, np.float32)
         _as_mixing(mixing, n_channels)
-        return [f"label{i + 1}" for i in range(mixing.shape[1])], mixing
+        return list(spec.label_names or [f"label{i + 1}" for i in range(mixing.shape[1])]), mixing
     if spec.blind > n_channels:
         raise ValueError(f"blind={spec.blind} labels cannot be found in {n_channels} channels; use at most {n_channels}.")
     return [f"component{i + 1}" for i in range(spec.blind)], None
@@ -649,6 +662,17 @@ def check_job(image: np.ndarray, axes: str, spec: UnmixSpec) -> None:
     """Everything that can be checked before a job is queued (cheap); ValueError says what to change."""
     blocks, work_axes = _job_blocks(np.asarray(image), axes)
     _job_mixing(spec, blocks.shape[work_axes.index("C")])
+    _job_offset(spec, blocks.shape[work_axes.index("C")])
+
+
+def _job_offset(spec: UnmixSpec, n_channels: int) -> float | np.ndarray:
+    """`offset`, plus the per-channel `background` when given (float32, one value per channel)."""
+    if spec.background is None:
+        return spec.offset
+    if len(spec.background) != n_channels:
+        raise ValueError(f"background has {len(spec.background)} values but the image has {n_channels} channels; "
+                         "give one background value per channel.")
+    return np.float32(spec.offset) + np.asarray(spec.background, np.float32)
 
 
 def unmix_blocks(blocks, *, method: str, mixing=None, blind: int | None = None, offset: float = 0.0, model=None,
@@ -665,7 +689,7 @@ def unmix_blocks(blocks, *, method: str, mixing=None, blind: int | None = None, 
         elif method == "nmf":
             x, found = unmix_nmf(block, blind or mixing.shape[1], offset=offset)
         else:
-            x = unmix_learned(block - offset, model)
+            x = unmix_learned(block - np.asarray(offset, np.float32).reshape((-1,) + (1,) * (block.ndim - 1)), model)
         results.append(x)
         if residual:
             residuals.append(residual_map(block, x, found if method == "nmf" else mixing, offset=offset,
@@ -691,7 +715,8 @@ def run_job(image: np.ndarray, meta, spec: UnmixSpec, progress=None, cancelled=N
     labels, mixing = _job_mixing(spec, work.shape[c])
     loop_shape = work.shape[:c]
     results, residuals, found = unmix_blocks(
-        work.reshape((-1,) + work.shape[c:]), method=spec.method, mixing=mixing, blind=spec.blind, offset=spec.offset,
+        work.reshape((-1,) + work.shape[c:]), method=spec.method, mixing=mixing, blind=spec.blind,
+        offset=_job_offset(spec, work.shape[c]),
         model=DEFAULT_UNMIX_MODEL, residual=spec.residual, gain=spec.gain, read_noise=spec.read_noise,
         progress=progress, cancelled=cancelled)
     out = np.stack(results)

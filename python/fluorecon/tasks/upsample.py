@@ -574,6 +574,99 @@ def physics_from_card(card: ModelCard, output_shape: Sequence[int], *, noise: Ca
     return physics_for(output_shape, factor=fm["factor"], sigma_px=fm["sigma_px"], noise=noise)
 
 
+
+class ReflectForwardModel:
+    """The card's blur + downsample applied to a result that is mirror-padded first, so the
+    predicted measurement has no dark rim where :class:`BlurDownsample`'s zero-padded blur would
+    leave one. Equals :func:`degrade` (scipy's "reflect" border) up to the kernel's truncation
+    radius (``A`` only; for the consistency check)."""
+
+    def __init__(self, factor: Sequence[int], sigma_px: Sequence[float]):
+        self.factor = tuple(int(f) for f in factor)
+        self.sigma_px = tuple(float(s) for s in sigma_px)
+        # Pad by ≥ 3σ (the kernel's reach), rounded up to whole blocks so the crop is block-aligned.
+        self.pad = tuple(-(-max(int(math.ceil(3 * s)), 0) // f) * f for s, f in zip(self.sigma_px, self.factor))
+
+    def A(self, x) -> torch.Tensor:
+        x = np.asarray(torch.as_tensor(x).cpu().numpy(), np.float32)
+        padded = np.pad(x, [(p, p) for p in self.pad], mode="symmetric")  # scipy.ndimage "reflect"
+        op = physics_for(padded.shape, factor=self.factor, sigma_px=self.sigma_px)
+        y = op.A(torch.from_numpy(padded)).cpu().numpy()
+        return torch.from_numpy(np.ascontiguousarray(
+            y[tuple(slice(p // f, p // f + s // f) for p, f, s in zip(self.pad, self.factor, x.shape))]))
+
+
+def unrepeat(image: np.ndarray, scale: Sequence[int]) -> np.ndarray:
+    """Undo a nearest-neighbour ×`scale` repetition (how the plugin sends a low-resolution input
+    beside its result on the result's grid); ValueError when `image` is not such a repetition."""
+    image = np.asarray(image)
+    scale = tuple(int(f) for f in scale)
+    if len(scale) != image.ndim or any(f < 1 for f in scale) or any(s % f for s, f in zip(image.shape, scale)):
+        raise ValueError(f"scale = {list(scale)} does not divide the image's shape {image.shape} (one factor per "
+                         "spatial axis, (y, x) or (z, y, x)).")
+    small = image[tuple(slice(None, None, f) for f in scale)]
+    again = small
+    for axis, f in enumerate(scale):
+        again = np.repeat(again, f, axis=axis)
+    if not np.array_equal(again, image):
+        raise ValueError(f"Channel 1 is not the input repeated {list(scale)}× per axis (nearest neighbour); send the "
+                         "raw input that way, or the input and result at the same size.")
+    return small
+
+
+def forward_model_from_card(card: ModelCard, ndim: int) -> ReflectForwardModel:
+    """The card's ``qc.forward_model`` for an image of `ndim` axes: a 2D model's (f, f) applies per
+    plane of a (Z, Y, X) stack as (1, f, f)."""
+    if "forward_model" not in card.qc:
+        raise ValueError(f"Model '{card.name}' records no forward model (qc.forward_model); the consistency check "
+                         "of a result of another size needs one (retrain with --sigma-extra-px or simulated data).")
+    fm = json.loads(card.qc["forward_model"])
+    factor, sigma = list(fm["factor"]), list(fm["sigma_px"])
+    if len(factor) == ndim - 1:
+        factor, sigma = [1] + factor, [0.0] + sigma
+    if len(factor) != ndim:
+        raise ValueError(f"Model '{card.name}' has a {len(factor)}-axis forward model; the image has {ndim} axes.")
+    return ReflectForwardModel(factor, sigma)
+
+
+def check_superres(image: np.ndarray, result: np.ndarray, *, card: ModelCard, pixel_size_nm: float | None = None, out_dir: str | os.PathLike | None = None, meta=None):
+    """Data consistency of a result on a finer grid than its input (upsampling, isotropic restoration).
+
+    The card's forward model (blur + block mean, reflect borders) maps the `result` back onto the
+    input's grid and :func:`fluorecon.qc.report.check_result` compares it with the `image` under a
+    Poisson–Gaussian noise model estimated from the image: consistency.tif and its local score
+    have the INPUT's shape and calibration (`meta`).
+
+    Parameters
+    ----------
+    image : ndarray (Y, X) or (Z, Y, X)
+        The raw low-resolution (or anisotropic) input, camera units.
+    result : ndarray
+        The model's output, ``factor`` × the input's shape per axis, the input's units.
+    card : ModelCard
+        Of the model that made the result (``qc.forward_model``; ``qc.*`` statistics for OOD).
+
+    Returns
+    -------
+    QCReport
+    """
+    from fluorecon.qc.report import check_result
+
+    image = np.asarray(image, np.float32)
+    result = np.asarray(result, np.float32)
+    physics = forward_model_from_card(card, image.ndim)
+    expected = tuple(s * f for s, f in zip(image.shape, physics.factor))
+    if result.shape != expected:
+        raise ValueError(f"The result has shape {result.shape}; model '{card.name}' maps input {image.shape} to "
+                         f"{expected} (factor {physics.factor}). Give the input the result was made from.")
+    report = check_result(image, result, card=card, physics=physics, pixel_size_nm=pixel_size_nm)
+    report.summary["forward_model"] = {"factor": list(physics.factor), "sigma_px": list(physics.sigma_px),
+                                       "border": "reflect"}
+    if out_dir is not None:
+        report.write(out_dir, meta)
+    return report
+
+
 register_task(Task(
     key="upsample",
     name="Upsample",

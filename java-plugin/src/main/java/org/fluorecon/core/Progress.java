@@ -8,6 +8,10 @@ public interface Progress {
     /** True when the user asked to stop; checked between tiles. */
     boolean isCancelled();
 
+    /** A line about the work in progress, e.g. the server's "step 120/1000, loss 0.0123"; optional. */
+    default void message(String text) {
+    }
+
     Progress NONE = new Progress() {
         @Override
         public void update(long done, long total) {

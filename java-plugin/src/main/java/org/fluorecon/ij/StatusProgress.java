@@ -11,6 +11,8 @@ final class StatusProgress implements Progress {
     private final String unit;
     private final List<Double> shown = new ArrayList<>();
     private long last;
+    private final List<String> messages = new ArrayList<>();
+    private volatile String text;
 
     /**
      * @param label e.g. "Deconvolve"
@@ -31,8 +33,26 @@ final class StatusProgress implements Progress {
                 shown.add(f);
             }
             IJ.showProgress(f);
+            String detail = text == null ? "" : ", " + text;
             IJ.showStatus(label + ": " + (unit == null ? Math.round(f * 100) + "%" : unit + " " + done + "/" + total)
-                    + " (Esc cancels)");
+                    + detail + " (Esc cancels)");
+        }
+    }
+
+    @Override
+    public void message(String text) {
+        this.text = text;
+        synchronized (messages) {
+            if (messages.isEmpty() || !messages.get(messages.size() - 1).equals(text)) {
+                messages.add(text);
+            }
+        }
+    }
+
+    /** The messages received so far (consecutive repeats once). */
+    String[] messages() {
+        synchronized (messages) {
+            return messages.toArray(new String[0]);
         }
     }
 

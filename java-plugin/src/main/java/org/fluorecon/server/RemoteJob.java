@@ -58,6 +58,9 @@ public final class RemoteJob {
                 return null;
             }
             p.update(Math.round(job.progress * 1000), 1000);
+            if (job.message != null && !job.message.isEmpty()) {
+                p.message(job.message); // e.g. a training job's step and loss
+            }
             Thread.sleep(pollMillis);
             job = client.status(job.id);
         }

@@ -25,11 +25,14 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
     private final ImagePlus input;
     private final ImagePlus resultImage;
     private final Path modelFile;
+    private int[] scale = {1, 1, 1};
     private Map<String, Object> summary = new LinkedHashMap<>();
 
     /**
      * @param input     the raw measurement (camera units)
-     * @param result    the reconstruction, same size and units as the input
+     * @param result    the reconstruction in the input's units: the input's size, or an integer multiple of it
+     *                  per axis for a super-resolved or isotropic result (then {@code modelFile} is required:
+     *                  its card's forward model maps the result back onto the input's grid)
      * @param modelFile the model that made the result (its card drives the out-of-distribution
      *                  checks), or null; read by the server, which runs on this machine
      */
@@ -57,12 +60,18 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
                         + "Reduce Dimensionality… or Duplicate…).");
             }
         }
-        if (input.getWidth() != resultImage.getWidth() || input.getHeight() != resultImage.getHeight()
-                || di[1] != dr[1]) {
+        scale = new int[] {dr[1] / di[1], resultImage.getHeight() / input.getHeight(),
+                resultImage.getWidth() / input.getWidth()};
+        boolean multiple = scale[0] >= 1 && scale[1] >= 1 && scale[2] >= 1 && scale[0] * di[1] == dr[1]
+                && scale[1] * input.getHeight() == resultImage.getHeight()
+                && scale[2] * input.getWidth() == resultImage.getWidth();
+        boolean resampled = multiple && (scale[0] != 1 || scale[1] != 1 || scale[2] != 1);
+        if (!multiple || (resampled && modelFile == null)) {
             throw new FluoreconException("Result '" + resultImage.getTitle() + "' is " + resultImage.getWidth() + "x"
                     + resultImage.getHeight() + "x" + dr[1] + " but input '" + input.getTitle() + "' is "
                     + input.getWidth() + "x" + input.getHeight() + "x" + di[1] + "; give the input the result was "
-                    + "made from (a super-resolved result needs its forward model: check it with `fluorecon qc`).");
+                    + "made from" + (multiple ? ", and model_file = the super-resolution or isotropic model that "
+                    + "made it (its forward model maps the result back onto the input's grid)." : "."));
         }
         if (input == resultImage) {
             throw new FluoreconException("input and result are the same image ('" + input.getTitle()
@@ -77,12 +86,19 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
             }
             spec.put("model_file", modelFile.toAbsolutePath().toString());
         }
+        if (resampled) {
+            List<Object> factors = new ArrayList<>();
+            for (int a = dr[1] > 1 ? 0 : 1; a < 3; a++) {
+                factors.add(scale[a]);
+            }
+            spec.put("scale", factors);
+        }
         return spec;
     }
 
     @Override
     ImagePlus upload() {
-        return pair(ImageConversion.dimensions(input)[1]);
+        return pair(ImageConversion.dimensions(resultImage)[1]);
     }
 
     @Override
@@ -91,11 +107,26 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
         return shape(out, ImageConversion.dimensions(input)[1]);
     }
 
-    /** Input then result as channels 1 and 2, 32-bit, in ImageJ's CZT order; the images are not touched. */
+    /**
+     * Input then result as channels 1 and 2, 32-bit, in ImageJ's CZT order, on the result's grid: a
+     * result {@code scale}× finer travels beside its input repeated {@code scale}× per axis (nearest
+     * neighbour; the server takes every scale-th pixel back). The images are not touched.
+     */
     private ImagePlus pair(int nZ) {
-        ImageStack stack = new ImageStack(input.getWidth(), input.getHeight());
+        int w = resultImage.getWidth();
+        int h = resultImage.getHeight();
+        int iw = input.getWidth();
+        ImageStack stack = new ImageStack(w, h);
         for (int z = 1; z <= nZ; z++) {
-            stack.addSlice("input", ImageConversion.toFloat(input, z).clone());
+            float[] in = ImageConversion.toFloat(input, (z - 1) / scale[0] + 1);
+            float[] rep = new float[w * h];
+            for (int y = 0; y < h; y++) {
+                int row = (y / scale[1]) * iw;
+                for (int x = 0; x < w; x++) {
+                    rep[y * w + x] = in[row + x / scale[2]];
+                }
+            }
+            stack.addSlice("input", rep);
             stack.addSlice("result", ImageConversion.toFloat(resultImage, z).clone());
         }
         ImagePlus pair = new ImagePlus(input.getTitle() + "+result", stack);

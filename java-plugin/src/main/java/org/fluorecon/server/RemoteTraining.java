@@ -20,7 +20,7 @@ import org.fluorecon.core.Version;
  * models folder, so Denoise… lists it at once. The result is the image denoised by the new model.
  */
 public final class RemoteTraining extends RemoteTask<RemoteTraining> {
-    public static final List<String> METHODS = List.of("n2v", "n2s");
+    public static final List<String> METHODS = List.of("n2v", "n2v2", "n2s");
 
     /** What the user chose; names as in {@code TrainDenoiseSpec}. */
     public static final class Settings {

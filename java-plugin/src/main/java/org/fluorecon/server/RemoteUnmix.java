@@ -32,6 +32,15 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
         public double offset = 0;
         public double lambdaStartNm = 430;
         public double lambdaStopNm = 710;
+        /**
+         * Measured spectra (channels × labels, e.g. {@link org.fluorecon.core.RoiSpectra#mixing}); when set
+         * they replace {@link #spectra} and travel as the spec's {@code mixing}.
+         */
+        public double[][] mixing;
+        /** Names of the {@link #mixing} columns ({@code label_names}); null for label1, label2, … */
+        public List<String> labelNames;
+        /** Per-channel background subtracted with the offset ({@code background}); null for none. */
+        public double[] background;
     }
 
     private final ImagePlus input;
@@ -85,7 +94,9 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("task", "unmix");
         spec.put("method", method);
-        if ("learned".equals(method)) {
+        if (settings.mixing != null) {
+            measuredSpectra(spec, method, channels);
+        } else if ("learned".equals(method)) {
             if (blind) {
                 throw new FluoreconException("method = learned takes its labels from its model; set labels = 0.");
             }
@@ -114,6 +125,41 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
         spec.put("offset", settings.offset);
         spec.put("residual", settings.residual);
         return spec;
+    }
+
+    private void measuredSpectra(Map<String, Object> spec, String method, int channels) {
+        if (!"nnls".equals(method)) {
+            throw new FluoreconException("Spectra measured in ROIs are unmixed by nnls; method = " + method
+                    + (settings.labels > 0 ? " (labels > 0 means blind unmixing: set labels = 0)" : "") + ".");
+        }
+        double[][] m = settings.mixing;
+        if (m.length != channels || m[0].length < 1) {
+            throw new FluoreconException("The measured spectra have " + m.length + " channels but image '"
+                    + input.getTitle() + "' has " + channels + ".");
+        }
+        List<Object> rows = new ArrayList<>();
+        for (double[] row : m) {
+            List<Object> r = new ArrayList<>();
+            for (double v : row) {
+                r.add(v);
+            }
+            rows.add(r);
+        }
+        spec.put("mixing", rows);
+        if (settings.labelNames != null) {
+            spec.put("label_names", new ArrayList<>(settings.labelNames));
+        }
+        if (settings.background != null) {
+            if (settings.background.length != channels) {
+                throw new FluoreconException("The background spectrum has " + settings.background.length
+                        + " values but the image has " + channels + " channels.");
+            }
+            List<Object> bg = new ArrayList<>();
+            for (double v : settings.background) {
+                bg.add(v);
+            }
+            spec.put("background", bg);
+        }
     }
 
     @Override

@@ -39,6 +39,32 @@ class RemoteQualityCheckTest {
                 .containsKey("model_file"));
     }
 
+    /** A ×2 result travels beside its input repeated ×2 (nearest neighbour) with scale = [2, 2] in the spec. */
+    @Test
+    void super_resolved_result_sends_the_input_repeated_and_its_scale() throws Exception {
+        Path model = Files.writeString(tmp.resolve("up.onnx"), "x");
+        FloatProcessor raw = new FloatProcessor(3, 2, new float[] {1, 2, 3, 4, 5, 6});
+        RemoteQualityCheck job = new RemoteQualityCheck(new ImagePlus("raw", raw), plane("raw-superres", 6, 4), model,
+                client());
+        Map<String, Object> spec = job.spec();
+        assertEquals(List.of(2, 2), spec.get("scale"));
+        ImagePlus pair = job.upload();
+        assertEquals(2, pair.getNChannels());
+        assertEquals(6, pair.getWidth());
+        float[] in = (float[]) pair.getStack().getPixels(1);
+        assertEquals(1f, in[0]);
+        assertEquals(1f, in[7]);
+        assertEquals(3f, in[5]);
+        assertEquals(6f, in[23]);
+        RemoteQualityCheck noModel = new RemoteQualityCheck(new ImagePlus("raw", raw), plane("big", 6, 4), null, client());
+        assertFalse(noModel.checkInput());
+        assertTrue(noModel.getErrorMessage().contains("model_file = the super-resolution or isotropic model"),
+                noModel.getErrorMessage());
+        RemoteQualityCheck odd = new RemoteQualityCheck(new ImagePlus("raw", raw), plane("odd", 7, 4), model, client());
+        assertFalse(odd.checkInput());
+        assertTrue(odd.getErrorMessage().endsWith("give the input the result was made from."), odd.getErrorMessage());
+    }
+
     @Test
     void different_sizes_multichannel_and_missing_model_are_refused_in_words() {
         RemoteQualityCheck sizes = new RemoteQualityCheck(plane("raw", 32, 32), plane("big", 64, 64), null, client());

@@ -1,0 +1,82 @@
+"""Trains CAREamics' Noise2Void (or N2V2) for a fixed number of steps and predicts the test images.
+
+Runs in bench/venvs/careamics (its own torch, see requirements-careamics.txt), started by
+bench/denoise.py. Input: an .npz with `train` (N, *spatial) and `test` (M, *spatial) raw noisy
+images; output: `--pred` .npy of the M predictions in raw units, and one JSON line on stdout with
+the per-step wall times (between consecutive ends of training batches within an epoch, so epoch
+boundaries, validation and data-loader start-up are left out) and the versions.
+
+Settings are CAREamics' defaults (Adam lr 1e-4 with ReduceLROnPlateau, batch norm, 0.2 % masked
+pixels from an 11-px window, mean/std normalization, its default data-loader workers) except the
+ones the benchmark fixes for every tool: depth, first-level filters, kernel 3, patch, batch, steps.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--pred", required=True)
+    p.add_argument("--opts", required=True, help="JSON: steps, batch_size, patch_size, depth, filters, threads, seed, n2v2")
+    args = p.parse_args()
+    o = json.loads(args.opts)
+
+    import torch
+
+    torch.set_num_threads(o["threads"])
+    import careamics
+    from careamics import CAREamist
+    from careamics.config.factories.n2v_factory import create_advanced_n2v_config
+    from lightning.pytorch import Callback
+
+    data = np.load(args.data)
+    train, test = data["train"].astype(np.float32), data["test"].astype(np.float32)
+    ndim = train.ndim - 1
+    axes = "SYX" if ndim == 2 else "SZYX"
+
+    class StepTimes(Callback):
+        def __init__(self):
+            self.epochs: list[list[float]] = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.epochs.append([])
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.epochs[-1].append(time.perf_counter())
+
+    timer = StepTimes()
+    steps = o["steps"]
+    config = create_advanced_n2v_config(
+        experiment_name="bench", data_type="array", axes=axes, patch_size=list(o["patch_size"]),
+        batch_size=o["batch_size"], num_epochs=10_000, use_n2v2=o.get("n2v2", False),
+        model_params={"depth": o["depth"], "num_channels_init": o["filters"]},
+        trainer_params={"max_steps": steps, "accelerator": "cpu", "enable_model_summary": False, "logger": False},
+        seed=o["seed"],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model = CAREamist(config, work_dir=tmp, callbacks=[timer], enable_progress_bar=False)
+        t0 = time.perf_counter()
+        model.train(train_data=train)
+        wall = time.perf_counter() - t0
+        preds = []
+        for image in test:
+            out, _ = model.predict(pred_data=image, axes=axes[1:])
+            preds.append(np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32).reshape(image.shape))
+    np.save(args.pred, np.stack(preds))
+    intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
+    print(json.dumps({
+        "step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs), "epochs": len(timer.epochs),
+        "train_wall_s": wall, "versions": {"careamics": careamics.__version__, "torch": torch.__version__},
+        "settings": {"optimizer": "Adam (CAREamics default, lr 1e-4, ReduceLROnPlateau)", "batch_norm": True,
+                     "masked_pixel_percentage": 0.2, "roi_size": 11, "normalization": "mean_std"},
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

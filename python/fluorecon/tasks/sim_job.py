@@ -1,0 +1,123 @@
+"""The SIM job: one typed spec shared by ``fluorecon sim reconstruct``, the server's ``"sim"`` job
+type and the plugin; a raw TIFF in (frames along any non-YX axes, in the spec's ``order``), the
+reconstruction out (pixel halved, QC table in Info)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SimSpec", "check_job", "run_job", "flat_frames", "pixel_size_nm_from_meta", "config_from_spec"]
+
+
+class SimSpec(BaseModel):
+    """A classical SIM reconstruction; the same choices as ``fluorecon sim reconstruct``."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["sim"] = Field("sim", description="Task name.")
+    method: Literal["wiener"] = Field("wiener", description="Generalised Wiener filter (fairSIM-style).")
+    mode: Literal["2d", "3d"] = Field("2d", description="2d: two-beam SIM (per plane); 3d: three-beam 3D SIM.")
+    order: str = Field("angle-phase-z", description="Frame order of the raw stack, outermost first.")
+    n_angles: int = Field(3, ge=1, le=12, description="Pattern orientations.")
+    n_phases: int | None = Field(None, ge=3, le=15, description="Phases per angle (default 3 for 2d, 5 for 3d).")
+    pixel_size_nm: float | None = Field(None, gt=0, le=10000, description="Raw pixel, nm; default: the TIFF's calibration.")
+    z_step_nm: float | None = Field(None, gt=0, le=100000, description="z step, nm (3d); default: the TIFF's.")
+    na: float = Field(1.4, gt=0, lt=1.7, description="Numerical aperture.")
+    wavelength_nm: float = Field(520.0, gt=200, lt=2000, description="Emission wavelength, nm.")
+    excitation_nm: float = Field(488.0, gt=200, lt=2000, description="Excitation wavelength, nm (3d).")
+    ni: float = Field(1.515, gt=1, lt=2, description="Immersion refractive index.")
+    line_spacing_nm: float = Field(210.0, gt=50, lt=5000, description="Expected pattern period (searched ±25 %), nm.")
+    angle_offset_deg: float = Field(8.0, ge=-360, le=360, description="First pattern angle when estimate is off.")
+    estimate: bool = Field(True, description="Estimate the pattern from the data (else use the given one).")
+    wiener: float = Field(0.05, gt=0, le=10, description="Wiener parameter.")
+    apodization_cutoff: float = Field(2.0, gt=0, le=4, description="Apodization cutoff in OTF cutoffs.")
+    apodization_bend: float = Field(0.9, gt=0, le=4, description="Apodization exponent.")
+    otf_attenuation: float = Field(0.0, ge=0, lt=1, description="OTF attenuation strength (0 = off).")
+    attenuation_fwhm_per_um: float = Field(1.2, gt=0, le=20, description="OTF attenuation width, cycles/µm.")
+    background: float | None = Field(None, ge=-1e9, le=1e9, description="Offset + background to subtract (default: auto).")
+
+
+def flat_frames(image: np.ndarray, axes: str) -> np.ndarray:
+    """All non-YX axes flattened in C order into frames: (N, Y, X)."""
+    image = np.asarray(image)
+    if "Y" not in axes or "X" not in axes or image.ndim != len(axes):
+        raise ValueError(f"The raw stack has axes {axes!r}; it needs Y and X (a stack of 2D frames).")
+    if "S" in axes:
+        raise ValueError("The raw stack is RGB; convert it with Image › Type › 32-bit first.")
+    lead = [i for i, a in enumerate(axes) if a not in "YX"]
+    moved = np.transpose(image, lead + [axes.index("Y"), axes.index("X")])
+    return moved.reshape((-1,) + moved.shape[-2:])
+
+
+def pixel_size_nm_from_meta(meta, given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    unit = (meta.unit or "").lower()
+    scale = {"micron": 1000.0, "um": 1000.0, "µm": 1000.0, "microns": 1000.0, "nm": 1.0, "nanometer": 1.0}.get(unit)
+    if meta.pixel_size_um is None or scale is None:
+        raise ValueError("The raw stack has no pixel size: set it (Image › Properties…) or give pixel_size_nm.")
+    return float(meta.pixel_size_um) * scale
+
+
+def config_from_spec(frames: np.ndarray, meta, spec: SimSpec):
+    from fluorecon.tasks.sim import config_for_raw
+
+    z_step = spec.z_step_nm
+    if z_step is None and spec.mode == "3d" and meta.z_step_um:
+        z_step = float(meta.z_step_um) * 1000.0
+    return config_for_raw(
+        frames, mode=spec.mode, order=spec.order, n_angles=spec.n_angles, n_phases=spec.n_phases,
+        pixel_size_nm=pixel_size_nm_from_meta(meta, spec.pixel_size_nm), z_step_nm=z_step, na=spec.na,
+        wavelength_nm=spec.wavelength_nm, excitation_nm=spec.excitation_nm, ni=spec.ni,
+        line_spacing_nm=spec.line_spacing_nm, angle_offset_deg=spec.angle_offset_deg,
+    )
+
+
+def check_job(image: np.ndarray, axes: str, spec: SimSpec, meta=None) -> None:
+    """Cheap checks before a job is queued; ValueError says what to change."""
+    frames = flat_frames(image, axes)
+    if not np.issubdtype(frames.dtype, np.number) or not np.isfinite(frames).all():
+        raise ValueError("The raw stack contains NaN or infinite values (or is not grey-level); replace them first.")
+    if min(frames.shape[-2:]) < 16:
+        raise ValueError(f"Raw frames of {frames.shape[-2]}×{frames.shape[-1]} pixels are too small for SIM (≥ 16).")
+    if meta is not None:
+        config_from_spec(frames, meta, spec)
+    else:
+        from fluorecon.tasks.sim_estimate import to_canonical
+
+        to_canonical(frames, order=spec.order, n_angles=spec.n_angles,
+                     n_phases=spec.n_phases or (5 if spec.mode == "3d" else 3))
+
+
+def run_job(image: np.ndarray, meta, spec: SimSpec, progress=None, cancelled=None, device=None):
+    """Reconstruct a raw SIM TIFF (the server's job function; equal to ``fluorecon sim reconstruct``).
+
+    Returns ``(result, meta_out, info, params)``: result float32 (Y, X) or (Z, Y, X) on the 2× grid,
+    ``meta_out`` with the pixel halved, ``info`` with the settings and the QC table as JSON.
+    """
+    import fluorecon
+    from fluorecon.core.io import TiffMeta
+    from fluorecon.tasks.sim import reconstruct_sim
+
+    frames = flat_frames(image, meta.axes).astype(np.float32)
+    config = config_from_spec(frames, meta, spec)
+    result = reconstruct_sim(frames, config, order=spec.order, estimate=spec.estimate, wiener=spec.wiener,
+                             apodization_cutoff=spec.apodization_cutoff, apodization_bend=spec.apodization_bend,
+                             otf_attenuation=spec.otf_attenuation,
+                             attenuation_fwhm_per_um=spec.attenuation_fwhm_per_um, background=spec.background,
+                             device=device, progress=progress, cancel=cancelled)
+    px_um = config.pixel_size_nm / 2 / 1000.0
+    z_um = (config.z_step_nm or (meta.z_step_um * 1000 if meta.z_step_um else None))
+    out_meta = TiffMeta(axes="ZYX" if result.image.ndim == 3 else "YX", pixel_size_um=px_um,
+                        z_step_um=(z_um / 1000.0 if (z_um and result.image.ndim == 3 and config.z_step_nm) else meta.z_step_um),
+                        unit="micron")
+    table = result.qc_table()
+    info = (f"fluorecon {fluorecon.__version__} sim method=wiener\n"
+            f"settings = {spec.model_dump_json()}\n"
+            f"background = {result.background:.6g}\n"
+            f"pixel_size_nm = {px_um * 1000:.6g}\n"
+            f"sim_params = {json.dumps(table)}")
+    return result.image, out_meta, info, table

@@ -1,0 +1,140 @@
+"""Learned light-field reconstruction (fluorecon.tasks.lightfield_learned): view extraction equal to
+the shared vector and the core's extract_views, tiled ONNX prediction equal to the whole-image
+network, a tiny trained model beating one back-projection, the card's geometry, the CLI's
+z-calibrated TIFF and the refusals a user sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fluorecon.cli import app
+from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+from fluorecon.core.modelcard import read_card
+from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics, extract_views
+from fluorecon.nets.vcd import VCDConfig, build_vcd
+from fluorecon.tasks import get_task
+from fluorecon.tasks.lightfield import backproject
+from fluorecon.tasks.lightfield_learned import (LearnedLightFieldConfig, LearnedLightFieldSimulation, card_geometry,
+                                                lightfield_card, predict_learned, psnr_fitted,
+                                                simulate_training_pairs, train_lightfield_learned, views_as_channels)
+from fluorecon.train import TrainConfig
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+ROOT = Path(__file__).resolve().parents[2]
+# Small optics: 5 px per lenslet, five planes; the PSF (~6 s) is cached on disk after the first run.
+OPTICS = dict(nnum=5, z_min_um=-8.0, z_max_um=8.0, z_step_um=4.0)
+
+
+def test_views_equal_the_shared_vector_and_the_core_extraction():
+    v = json.loads((VECTORS / "lightfield_views.json").read_text())
+    lf = np.asarray(v["lf"], np.float32).reshape(v["height"], v["width"])
+    views = views_as_channels(lf, nnum=v["nnum"])
+    np.testing.assert_array_equal(views.ravel(), np.asarray(v["views"], np.float32))
+    core = np.asarray(extract_views(lf, v["nnum"]))  # (v, u, i, j)
+    np.testing.assert_array_equal(views, core.reshape(v["nnum"] ** 2, *core.shape[2:]))
+    # lenslet (1, 2)'s centre pixel is view (2, 2) at (1, 2)
+    n = v["nnum"]
+    assert views[(n // 2) * n + n // 2, 1, 2] == lf[n + n // 2, 2 * n + n // 2]
+
+
+def test_partial_lenslets_and_stacks_are_refused_in_words():
+    with pytest.raises(ValueError, match=r"not a whole number of 5×5 lenslets; rectify it first"):
+        views_as_channels(np.zeros((24, 25)), nnum=5)
+    with pytest.raises(ValueError, match="one 2D image"):
+        views_as_channels(np.zeros((2, 25, 25)), nnum=5)
+
+
+def test_tiled_onnx_prediction_equals_the_whole_network(tmp_path):
+    """The card's halo covers the receptive field: small tiles give the whole-image torch output."""
+    from fluorecon.export import export_onnx
+
+    torch.manual_seed(0)
+    net = VCDConfig(nnum=3, z_planes=2, filters=4, depth=1, fine_filters=2)
+    model = build_vcd(net)
+    for p in model.parameters():  # make far-away pixels matter, so a short halo would show
+        p.data.normal_(0, 0.3)
+    optics = LightFieldOptics(nnum=3, z_min_um=-2, z_max_um=2, z_step_um=4)
+    card = lightfield_card(net, optics, name="tiny", norm="percentile:1:99.8", tile_default=2 * net.halo() + 4)
+    path = export_onnx(model, tmp_path / "tiny.onnx", card, example_shape=(1, 9, 2 * net.halo() + 2, 2 * net.halo() + 2))
+    rng = np.random.default_rng(0)
+    lf = rng.uniform(0, 100, size=(3 * 30, 3 * 22)).astype(np.float32)  # 30 × 22 lenslets: several tiles
+    tiled = predict_learned(lf, path, tile=card.tile_halo[0] * 2 + 4)
+    from fluorecon.core.normalize import denormalize, normalize, percentile_range
+
+    lo, hi = percentile_range(lf, 1, 99.8)
+    h = card.tile_halo[0]  # the whole image, reflect-padded by the halo as the tiling contract pads it
+    views = np.pad(views_as_channels(normalize(lf, lo, hi), nnum=3), ((0, 0), (h, h), (h, h)), mode="reflect")
+    with torch.no_grad():
+        whole = model(torch.from_numpy(views)[None])[0].numpy()[:, 3 * h:-3 * h, 3 * h:-3 * h]
+    whole = denormalize(whole, lo, hi)
+    assert tiled.shape == (2, 90, 66)
+    assert np.max(np.abs(tiled - whole)) <= 1e-4 * np.ptp(whole)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    config = LearnedLightFieldConfig(
+        optics=OPTICS, net=VCDConfig(nnum=5, z_planes=5, filters=16, depth=1, fine_filters=8),
+        train=TrainConfig(steps=400, batch_size=8, patch_size=(12, 12), lr=3e-3, loss="l2", seed=0, device="cpu"),
+        simulation=LearnedLightFieldSimulation(n_volumes=12, n_lenslets=(12, 12), seed=0), rl_iter=0)
+    card, path = train_lightfield_learned(config, tmp_path_factory.mktemp("lf") / "vcd.onnx", progress=False)
+    return card, path
+
+
+def test_learned_volume_beats_one_back_projection(tiny_model):
+    card, path = tiny_model
+    physics = LightField.from_config(LightFieldConfig(n_lenslets=(12, 12), optics=LightFieldOptics(**OPTICS)))
+    sim = LearnedLightFieldSimulation(n_volumes=3, n_lenslets=(12, 12), seed=123)  # unseen volumes
+    learned, back = [], []
+    for lf, truth in simulate_training_pairs(physics, sim):
+        learned.append(psnr_fitted(predict_learned(lf, path), truth))
+        back.append(psnr_fitted(backproject(lf, physics), truth))
+    assert np.mean(learned) > np.mean(back) + 0.5, (learned, back)
+    assert float(card.metrics["val_psnr_vcd"]) > float(card.metrics["val_psnr_backprojection"])
+
+
+def test_card_records_geometry_and_the_registry_knows_the_method(tiny_model):
+    card, path = tiny_model
+    assert read_card(path) == card
+    assert (card.task, card.method, card.channels_in, card.channels_out, card.scale) == ("lightfield", "vcd", 25, 5, (5, 5))
+    g = card_geometry(card)
+    optics = LightFieldOptics(**OPTICS)
+    assert g == {"nnum": 5, "z_planes": 5, "z_step_um": 4.0, "z_min_um": -8.0,
+                 "voxel_size_um": pytest.approx(optics.voxel_size_um)}
+    assert LightFieldOptics.model_validate_json(card.train["optics"]) == optics
+    assert "vcd" in get_task("lightfield").methods
+
+
+def test_cli_predict_writes_a_z_calibrated_volume_equal_to_the_api(tiny_model, tmp_path):
+    card, path = tiny_model
+    rng = np.random.default_rng(3)
+    lf = rng.poisson(20, size=(60, 45)).astype(np.uint16)
+    write_tiff(tmp_path / "lf.tif", lf, TiffMeta(axes="YX"))
+    result = CliRunner().invoke(app, ["lightfield-learned", "predict", str(tmp_path / "lf.tif"), str(tmp_path / "v.tif"),
+                                      "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    volume, meta = read_tiff(tmp_path / "v.tif")
+    assert meta.axes == "ZYX" and volume.shape == (5, 60, 45)
+    assert meta.z_step_um == pytest.approx(4.0)
+    assert meta.pixel_size_um == pytest.approx(LightFieldOptics(**OPTICS).voxel_size_um, rel=1e-5)
+    assert "model.sha256 = " in meta.info
+    np.testing.assert_allclose(volume, predict_learned(lf, path), atol=1e-5 * np.ptp(volume))
+
+
+def test_cli_refuses_a_model_of_another_task_and_partial_lenslets(tiny_model, tmp_path):
+    _, path = tiny_model
+    write_tiff(tmp_path / "odd.tif", np.ones((61, 45), np.float32), TiffMeta(axes="YX"))
+    result = CliRunner().invoke(app, ["lightfield-learned", "predict", str(tmp_path / "odd.tif"),
+                                      str(tmp_path / "v.tif"), "--model", str(path)])
+    assert result.exit_code == 2 and "not a whole number of 5×5 lenslets" in result.output
+    write_tiff(tmp_path / "ok.tif", np.ones((60, 45), np.float32), TiffMeta(axes="YX"))
+    result = CliRunner().invoke(app, ["lightfield-learned", "predict", str(tmp_path / "ok.tif"), str(tmp_path / "v.tif"),
+                                      "--model", str(ROOT / "models" / "care_denoise_2d.onnx")])
+    assert result.exit_code == 2 and "is a 'denoise' model, not a light-field model" in result.output
+    assert not (tmp_path / "v.tif").exists()
