@@ -7,9 +7,11 @@ import pytest
 import torch
 from scipy.signal import convolve
 
-from fluorecon.imaging.forward import OPERATORS, Blur, BlurConfig, WidefieldPSF, build_physics
+from fluorecon.imaging.forward import Blur, BlurConfig, WidefieldPSF, build_physics, load_operators
 from fluorecon.imaging.noise import CameraNoise
 
+# Every operator module, not only those some other test happened to import first.
+OPERATORS = load_operators()
 CASES = [(name, ndim) for name in sorted(OPERATORS) for ndim in (2, 3)]
 
 

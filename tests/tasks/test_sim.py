@@ -102,3 +102,14 @@ def test_3d_sim_reconstruction_beats_widefield():
     sim_nm = frc_resolution(r1.image[8], r2.image[8], pixel_size_nm=40)
     wf_nm = frc_resolution(d1.widefield[8], d2.widefield[8], pixel_size_nm=80)
     assert wf_nm / sim_nm >= 1.4, (sim_nm, wf_nm)  # measured 167 nm vs 278 nm
+
+
+def test_progress_and_cancel(sim2d):
+    from fluorecon.tasks.sim import SIMCancelled
+
+    cfg, data = sim2d
+    seen = []
+    reconstruct_sim(data.raw, cfg, device="cpu", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (4, 4) and len(seen) == 4
+    with pytest.raises(SIMCancelled, match="Cancelled after 0 of 3"):
+        reconstruct_sim(data.raw, cfg, device="cpu", cancel=lambda: True)

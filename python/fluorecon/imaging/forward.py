@@ -42,6 +42,7 @@ __all__ = [
     "ArrayPSF",
     "OPERATORS",
     "register_operator",
+    "load_operators",
     "build_physics",
     "default_device",
 ]
@@ -120,6 +121,24 @@ class BlurConfig(BaseModel):
 
 OPERATORS: dict[str, type] = {}
 
+# Modules that register operators (imported on demand: they import this module). Adding an
+# operator: decorate it with @register_operator and list its module here.
+OPERATOR_MODULES: tuple[str, ...] = (
+    "fluorecon.imaging.sampling",
+    "fluorecon.imaging.spectra",
+    "fluorecon.imaging.sim",
+    "fluorecon.imaging.lightfield",
+)
+
+
+def load_operators() -> dict[str, type]:
+    """Import every operator module so that :data:`OPERATORS` is complete; returns it."""
+    import importlib
+
+    for module in OPERATOR_MODULES:
+        importlib.import_module(module)
+    return OPERATORS
+
 
 def register_operator(name: str) -> Callable[[type], type]:
     """Class decorator: make an operator buildable from its config's ``name`` and testable."""
@@ -137,6 +156,8 @@ def register_operator(name: str) -> Callable[[type], type]:
 def build_physics(config: BaseModel | dict, *, device: str | torch.device | None = None):
     """Rebuild a physics object from its config (a pydantic model or its JSON dict)."""
     name = config["name"] if isinstance(config, dict) else config.name
+    if name not in OPERATORS:
+        load_operators()
     if name not in OPERATORS:
         raise ValueError(f"Unknown forward model {name!r}; known: {sorted(OPERATORS)}.")
     return OPERATORS[name].from_config(config, device=device)

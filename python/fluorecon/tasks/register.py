@@ -52,9 +52,11 @@ def estimate_drift(frames: np.ndarray, *, reference: Reference = "first", upsamp
     windowed template cut from the reference's centre against an unwindowed, slightly larger crop
     of the frame placed by the whole-pixel shift. Only content both frames share is compared, so
     content entering or leaving the field does not bias the peak; the window moves with the
-    template, so it does not pull the peak towards zero shift either. Plain (not phase-normalised)
-    correlation: phase normalisation whitens the noise floor of blurred fluorescence images and
-    lost precision in our simulations (0.74 vs 0.10 px max error at 100 photons).
+    template, so it does not pull the peak towards zero shift either (the earlier scheme — both
+    images windowed, the remainder re-measured up to three times — needed those extra passes and
+    was no more accurate on the benchmark). Plain (not phase-normalised) correlation: phase
+    normalisation whitens the noise floor of blurred fluorescence images (scikit-image's
+    phase-normalised default: 0.74 px max error vs 0.14 px plain at 100 photons, bench/register.py).
 
     Parameters
     ----------
@@ -114,8 +116,13 @@ def estimate_drift(frames: np.ndarray, *, reference: Reference = "first", upsamp
         fixed = None if ref_image is None else aligner.templates(ref_image[None])
         for a, b in chunks:
             if ref_image is None:
-                templates = aligner.templates(frames[[max(t - 1, 0) for t in range(a, b)]])
-                drift[a:b] = aligner.fine(templates, frames[a:b], whole[a:b])
+                # Each step measured both ways (template from t-1 on frame t, and from t on
+                # t-1) and averaged: the steps add up, and so would any offset one direction
+                # leaves (bench: 0.35 -> 0.27 px max error over 50 frames at 100 photons).
+                previous = frames[[max(t - 1, 0) for t in range(a, b)]]
+                forward = aligner.fine(aligner.templates(previous), frames[a:b], whole[a:b])
+                backward = aligner.fine(aligner.templates(frames[a:b]), previous, -whole[a:b])
+                drift[a:b] = (forward - backward) / 2
             else:
                 drift[a:b] = aligner.fine(fixed, frames[a:b], whole[a:b])
             tick(b - a)

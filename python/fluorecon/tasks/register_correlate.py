@@ -179,7 +179,6 @@ class _Aligner:
     """
 
     def __init__(self, frames: np.ndarray, *, upsample: int, highpass_px: float, pad: int = 1):
-        self.frames = frames
         self.spatial = frames.shape[1:]
         self.ndim = len(self.spatial)
         self.axes = tuple(range(1, self.ndim + 1))

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.fft
+from scipy import ndimage
 
 from fluorecon.imaging.sim import SIMConfig
 
@@ -241,7 +242,7 @@ def _local_dft(p: np.ndarray, centre: tuple[float, float], half: float, n: int) 
 def estimate_pattern_bands(bands: np.ndarray, config: SIMConfig, otf: OTFModel, *,
                            spacing_tolerance: float = 0.25,
                            min_quality: float = MIN_PEAK_QUALITY,
-                           regularisation: float = 0.05) -> list[tuple[np.ndarray, list[complex], float]]:
+                           regularisation: float = 0.05, n_candidates: int = 4) -> list[tuple[np.ndarray, list[complex], float]]:
     """Wave vector and band coefficients per angle from separated 2D band spectra.
 
     Parameters
@@ -282,16 +283,28 @@ def estimate_pattern_bands(bands: np.ndarray, config: SIMConfig, otf: OTFModel, 
         if vals.size == 0:
             raise SIMEstimationError(f"Angle {a + 1}: no frequencies to search at spacing "
                                      f"{config.spacings()[a]:.0f} nm; check the pixel size and line spacing.")
-        iy, ix = np.unravel_index(np.argmax(np.where(ring, mag, -1)), mag.shape)
-        cy = float(iy if iy < h // 2 else iy - h)
-        cx = float(ix if ix < w // 2 else ix - w)
-        # Significance on the matched correlation (weights of the found k): it concentrates the
-        # pattern's energy, so a real peak stands ~10× higher over the ring than noise's best.
-        hm = otf.band(1, fy + cy / h, fx + cx / w, projected=True)
-        weight = h0 * hm * ((h0 > 0.05 * h0.max()) & (hm > 0.05 * hm.max()))
-        dm = _ifft2(bands[a, top + 1])
-        matched = np.abs(_fft2(np.conj(_ifft2(bands[a, top] * weight)) * dm))
-        quality = float(matched[iy, ix] / max(np.median(matched[ring]), 1e-30))
+        # Candidates: the strongest local maxima of the coarse map; each is scored on the matched
+        # correlation (weights of its own k), which concentrates the pattern's energy, so the real
+        # peak stands ≥ 10× over the ring median while noise's best stays near 4 (measured). On
+        # small frames the coarse map's maximum alone was sometimes a noise peak.
+        dm_raw = _ifft2(bands[a, top + 1])
+        masked = np.where(ring, mag, -1.0)
+        local = (masked == ndimage.maximum_filter(masked, size=5, mode="wrap")) & ring
+        cand = np.flatnonzero(local)
+        cand = cand[np.argsort(masked.ravel()[cand])[::-1][:n_candidates]]
+        best = None
+        for flat in cand:
+            iy, ix = np.unravel_index(flat, mag.shape)
+            cy = float(iy if iy < h // 2 else iy - h)
+            cx = float(ix if ix < w // 2 else ix - w)
+            hm = otf.band(1, fy + cy / h, fx + cx / w, projected=True)
+            weight = h0 * hm * ((h0 > 0.05 * h0.max()) & (hm > 0.05 * hm.max()))
+            matched = np.abs(_fft2(np.conj(_ifft2(bands[a, top] * weight)) * dm_raw))
+            score = float(matched[iy, ix] / max(np.median(matched[ring]), 1e-30))
+            if best is None or score > best[0]:
+                best = (score, cy, cx)
+        quality, cy, cx = best if best is not None else (0.0, 0.0, 0.0)
+        dm = dm_raw
         if not np.isfinite(quality) or quality < min_quality:
             raise SIMEstimationError(
                 f"No illumination pattern found for angle {a + 1}: the strongest peak is only {quality:.1f}× the "

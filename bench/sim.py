@@ -1,0 +1,286 @@
+"""SIM benchmark: our classical Wiener SIM (fluorecon.tasks.sim) and the learned 9- and 3-frame models
+against fairSIM (github.com/fairSIM/fairSIM, run headless through bench/FairSimDriver.java) on the
+same simulated raw stacks: PSNR and FRC resolution against the simulated truth, and time.
+
+    bench/build_fairsim.sh /path/to/fairSIM      # once: builds fairSIM into bench/venvs/fairsim
+    .venv/bin/python bench/sim.py [--n 2] [--size 256] [--photons 30,300] [--repeats 3] [--threads 2]
+
+Data: `SIMLearnedSimulation` (the shipped models' simulation: mixed phantoms, 80 nm camera pixels,
+NA 1.4, 520 nm, 210 nm pattern at 8° + k·60°, random phases, modulation 0.6–0.9, small angle and
+spacing jitter, sCMOS-like camera with offset 100 ADU) at SIZE×SIZE raw pixels, seed 777 (the models
+were trained on seed 1). Each photon level is one condition; 30 peak photons per frame is the
+models' low-light regime, 300 is above what they were trained on.
+
+Contenders, all on the same raw TIFF, parameters *given* (the simulation's exact pattern: fairSIM
+gets px = kx·N, py = −ky·N, the phase offset and the modulation; ours the same config) unless the
+row says "estimated": widefield (bilinear ×2 of the frame mean), ours classical (Wiener 0.05, the
+fairSIM default, apodization 2.0/0.9 like fairSIM's here, OTF attenuation off in both), fairSIM
+(same settings, its approximate OTF with a = 0.3, background = camera offset + background given),
+ours learned (ONNX Runtime, `predict_sim`). Quality: PSNR after the least-squares affine map onto
+the SIM-resolution reference (object blurred to the SIM resolution limit) and FRC resolution
+(1/7 threshold) of each result against the noise-free object, on the interior (fairSIM fades 15 raw
+pixels at the border). Time: fastest of --repeats runs after a warm-up, 2 threads everywhere
+(fairSIM's SimpleMT uses every core the JVM sees: 2 here); fairSIM's time is taken inside its JVM
+(`System.nanoTime` around background subtraction + FFT + reconstruction), so JVM start-up is not
+counted; ours covers the whole `reconstruct_sim` call (background, FFT, band separation, filter).
+Writes bench/results/sim.json and sim.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FAIRSIM = ROOT / "bench" / "venvs" / "fairsim"
+WORK = ROOT / "bench" / ".work" / "sim"
+
+
+def _best(fn, repeats: int):
+    out = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return out, (min(times) if times else float("nan"))
+
+
+def fairsim_ready() -> str | None:
+    """None when the driver is built; else why not (and how to build it)."""
+    cp = FAIRSIM / "classpath.txt"
+    if not cp.is_file() and os.environ.get("FAIRSIM_SRC"):
+        subprocess.run(["bash", str(ROOT / "bench" / "build_fairsim.sh"), os.environ["FAIRSIM_SRC"]], check=False)
+    if not cp.is_file():
+        return ("fairSIM is not built: run `bench/build_fairsim.sh /path/to/fairSIM` (a checkout of "
+                "github.com/fairSIM/fairSIM) or set FAIRSIM_SRC")
+    if not (FAIRSIM / "classes" / "FairSimDriver.class").is_file():
+        return "bench/venvs/fairsim has no FairSimDriver.class; rerun bench/build_fairsim.sh"
+    return None
+
+
+def run_fairsim(raw_tif: Path, out_tif: Path, *, mode: str, given: str, background: float, pixel_um: float,
+                wiener: float, repeats: int) -> dict:
+    cp = (FAIRSIM / "classpath.txt").read_text().strip()
+    cmd = ["java", "-Xmx2g", "-Djava.awt.headless=true", "-cp", cp, "FairSimDriver", f"raw={raw_tif}",
+           f"out={out_tif}", "angles=3", "phases=3", f"pixel_um={pixel_um}", "na=1.4", "lambda=520", "otf_a=0.3",
+           f"background={background}", f"wiener={wiener}", "apo_cutoff=2.0", "apo_bend=0.9", f"mode={mode}",
+           f"given={given}", f"repeats={repeats}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout)[-1500:]}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2, help="Stacks per photon level.")
+    parser.add_argument("--size", type=int, default=256, help="Raw frame side (square: fairSIM needs it).")
+    parser.add_argument("--photons", default="30,300", help="Peak photons per frame, comma list (one condition each).")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import numpy as np
+    import tifffile
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from fluorecon.infer import Predictor
+    from fluorecon.qc.frc import frc_resolution
+    from fluorecon.tasks.sim import reconstruct_sim
+    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, fit_psnr, predict_sim, simulate_triples
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    fairsim_error = fairsim_ready()
+    models = {"learned_9frames": Predictor(ROOT / "models" / "sim_2d_9frames.onnx", threads=args.threads, device="cpu"),
+              "learned_3frames": Predictor(ROOT / "models" / "sim_2d_3frames.onnx", threads=args.threads, device="cpu")}
+    border = 32  # fine-grid pixels left out of every score (fairSIM's 15-raw-pixel border fade)
+    per_stack, notes = [], []
+    for photons in [float(p) for p in args.photons.split(",")]:
+        sim = SIMLearnedSimulation(raw_shape=(args.size, args.size), photons=photons, photons_spread=1.0, seed=777)
+        for i, t in enumerate(simulate_triples(sim, n=args.n)):
+            cfg = t.config
+            cam = cfg.noise
+            background = cam.offset + cam.gain * cam.background
+            n = args.size
+            pixel_nm = cfg.pixel_size_nm
+            raw_tif = WORK / f"raw_{int(photons)}_{i}.tif"
+            tifffile.imwrite(raw_tif, t.raw, imagej=True, resolution=(1000 / pixel_nm, 1000 / pixel_nm),
+                             metadata={"unit": "micron", "axes": "ZYX"})
+            k = cfg.k_vectors() * n  # (ky, kx) cycles per image
+            phases = cfg.phase_offsets()
+            mods = cfg.modulations()
+            given = ";".join(f"{kx:.6f},{-ky:.6f},{ph:.6f},{m:.4f}" for (ky, kx), ph, m in zip(k, phases, mods))
+            canonical = t.raw.reshape(3, 3, n, n)
+            plain = cfg.model_copy(update={"noise": None})
+            results, times = {}, {}
+            wf = torch.nn.functional.interpolate(torch.from_numpy(t.raw.mean(0))[None, None], scale_factor=2.0,
+                                                 mode="bilinear", align_corners=False)[0, 0].numpy()
+            results["widefield"] = wf
+            res, times["classical_given"] = _best(lambda: reconstruct_sim(
+                canonical, plain, estimate=False, wiener=0.05, apodization_cutoff=2.0, apodization_bend=0.9,
+                background=background, device="cpu"), args.repeats)
+            results["classical_given"] = np.asarray(res.image, np.float32)
+            res, _ = _best(lambda: reconstruct_sim(canonical, plain, estimate=False, wiener=0.3, background=background,
+                                                   device="cpu"), 0)
+            results["classical_given_w0.3"] = np.asarray(res.image, np.float32)
+            try:
+                res, times["classical_estimated"] = _best(lambda: reconstruct_sim(
+                    canonical, plain, estimate=True, wiener=0.05, apodization_cutoff=2.0, apodization_bend=0.9,
+                    background=background, device="cpu"), args.repeats)
+                results["classical_estimated"] = np.asarray(res.image, np.float32)
+            except ValueError as err:  # SIMEstimationError: no pattern peak at this light level
+                notes.append(f"{int(photons)} photons, stack {i}: ours (estimated) failed: {str(err)[:160]}")
+            for key, pred in models.items():
+                out, times[key] = _best(lambda pred=pred: predict_sim(t.raw, pred), args.repeats)
+                results[key] = out[0]
+            fs_facts = {}
+            if fairsim_error is None:
+                for mode in ("given", "estimate"):
+                    out_tif = WORK / f"fairsim_{mode}_{int(photons)}_{i}.tif"
+                    facts = run_fairsim(raw_tif, out_tif, mode=mode, given=given, background=background,
+                                        pixel_um=pixel_nm / 1000, wiener=0.05, repeats=args.repeats)
+                    fs_facts[mode] = facts
+                    if "error" in facts:
+                        notes.append(f"{int(photons)} photons, stack {i}: fairSIM {mode} failed: {facts['error'][-200:]}")
+                        continue
+                    key = "fairsim_given" if mode == "given" else "fairsim_estimated"
+                    results[key] = tifffile.imread(out_tif).astype(np.float32)
+                    times[key] = min(p + r for p, r in zip(facts["prepare_s"], facts["reconstruct_s"])) + (
+                        0.0 if mode == "given" else min(facts["estimate_s"]))
+            crop = (slice(border, -border), slice(border, -border))
+            quality = {}
+            for key, est in results.items():
+                est = est[crop]
+                quality[key] = {"psnr_db": round(fit_psnr(est, t.reference[crop]), 3),
+                                "frc_nm": round(frc_resolution(est, t.truth[crop], pixel_size_nm=pixel_nm / 2), 1)}
+            per_stack.append({"photons": photons, "stack": i, "quality": quality,
+                              "seconds": {k: round(v, 4) for k, v in times.items()},
+                              "fairsim": {m: {k: v for k, v in f.items() if k != "error"} for m, f in fs_facts.items()},
+                              "pattern_given": given})
+            print(json.dumps(per_stack[-1]["quality"]), flush=True)
+
+    def mean(photons, key, field):
+        vals = [s["quality"][key][field] for s in per_stack if s["photons"] == photons and key in s["quality"]]
+        return round(float(np.nanmean(vals)), 3) if vals else None
+
+    def mean_time(key):
+        vals = [s["seconds"][key] for s in per_stack if key in s["seconds"]]
+        return round(float(np.min(vals)), 4) if vals else None
+
+    levels = sorted({s["photons"] for s in per_stack})
+    keys = ["widefield", "classical_given", "classical_given_w0.3", "classical_estimated", "fairsim_given",
+            "fairsim_estimated", "learned_9frames", "learned_3frames"]
+    summary = {f"{int(p)}_photons": {k: {"psnr_db": mean(p, k, "psnr_db"), "frc_nm": mean(p, k, "frc_nm")}
+                                     for k in keys if mean(p, k, "psnr_db") is not None} for p in levels}
+    timing = {k: mean_time(k) for k in keys[1:] if mean_time(k) is not None}
+    hi = f"{int(levels[-1])}_photons"
+    wf_frc = summary[hi]["widefield"]["frc_nm"]
+    result = {
+        # widefield FRC resolution ÷ ours classical (given pattern), at the highest photon level
+        "fr_resolution_gain_over_widefield": round(wf_frc / summary[hi]["classical_given"]["frc_nm"], 3),
+        "fr_resolution_gain_over_widefield_learned_9frames": round(wf_frc / summary[hi]["learned_9frames"]["frc_nm"], 3),
+        "ratios": {
+            "classical_time_over_fairsim": (round(timing["classical_given"] / timing["fairsim_given"], 3)
+                                            if "fairsim_given" in timing else None),
+            "classical_estimated_time_over_fairsim_estimated": (
+                round(timing["classical_estimated"] / timing["fairsim_estimated"], 3)
+                if "fairsim_estimated" in timing and "classical_estimated" in timing else None),
+            "learned_3frames_time_over_fairsim": (round(timing["learned_3frames"] / timing["fairsim_given"], 3)
+                                                  if "fairsim_given" in timing else None),
+            "classical_psnr_minus_fairsim_db": {lvl: (round(v["classical_given"]["psnr_db"] - v["fairsim_given"]["psnr_db"], 3)
+                                                      if "fairsim_given" in v else None) for lvl, v in summary.items()},
+            "classical_frc_over_fairsim": {lvl: (round(v["classical_given"]["frc_nm"] / v["fairsim_given"]["frc_nm"], 3)
+                                                 if "fairsim_given" in v else None) for lvl, v in summary.items()},
+        },
+        "quality": summary,
+        "seconds_best": timing,
+        "per_stack": per_stack,
+        "fairsim": {"error": fairsim_error} if fairsim_error else {
+            "commit": (FAIRSIM / "commit.txt").read_text().strip(), "driver": "bench/FairSimDriver.java",
+            "build": "bench/build_fairsim.sh (javac 17 against ij 1.54p, JTransforms 3.1, jaxb-api 2.3.1)"},
+        "notes": notes,
+        "setup": {"raw_size": [args.size, args.size], "stacks_per_level": args.n, "photons": levels,
+                  "repeats": args.repeats, "threads": args.threads, "border_px_excluded": border,
+                  "machine": platform.platform(), "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+                  "python": sys.version.split()[0],
+                  "java": subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sim.json").write_text(json.dumps(result, indent=1))
+    (args.out / "sim.md").write_text(markdown(result))
+    print(json.dumps({k: result[k] for k in ("fr_resolution_gain_over_widefield", "ratios", "seconds_best")}, indent=1))
+
+
+LABELS = {"widefield": "widefield (mean of 9 frames, bilinear ×2)",
+          "classical_given": "ours classical, pattern given (Wiener 0.05)",
+          "classical_given_w0.3": "ours classical, pattern given (Wiener 0.3)",
+          "classical_estimated": "ours classical, pattern estimated (Wiener 0.05)",
+          "fairsim_given": "fairSIM, pattern given (Wiener 0.05)",
+          "fairsim_estimated": "fairSIM, pattern estimated (Wiener 0.05)",
+          "learned_9frames": "ours learned, 9 frames (`sim_2d_9frames.onnx`)",
+          "learned_3frames": "ours learned, 3 frames (`sim_2d_3frames.onnx`)"}
+
+
+def markdown(r: dict) -> str:
+    s = r["setup"]
+    levels = list(r["quality"])
+    head = "| method | " + " | ".join(f"{lvl.replace('_', ' ')}: PSNR dB / FRC nm" for lvl in levels) + " | time s |\n"
+    head += "|---|" + "---|" * len(levels) + "---|\n"
+    rows = []
+    for key, label in LABELS.items():
+        cells = []
+        for lvl in levels:
+            q = r["quality"][lvl].get(key)
+            cells.append(f"{q['psnr_db']:.2f} / {q['frc_nm']:.0f}" if q else "–")
+        t = r["seconds_best"].get(key)
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {t if t is not None else '–'} |")
+    ratios = r["ratios"]
+    fs = r["fairsim"]
+    fs_text = (f"fairSIM commit {fs['commit'][:10]}, built by `{fs['build']}`, driven by `{fs['driver']}`."
+               if "commit" in fs else f"**fairSIM was not run**: {fs['error']}.")
+    notes = "\n".join(f"- {n}" for n in r["notes"]) or "- none"
+    return f"""# SIM benchmark (`bench/sim.py`)
+
+Simulated 2D SIM (3 angles × 3 phases, {s['raw_size'][0]}×{s['raw_size'][1]} raw pixels of 80 nm, NA 1.4,
+520 nm, 210 nm pattern, random phases, modulation 0.6–0.9, sCMOS-like camera), {s['stacks_per_level']}
+stacks per photon level (peak photons per frame: {', '.join(str(int(p)) for p in s['photons'])}), seed 777.
+PSNR: after the least-squares affine map onto the object blurred to SIM resolution; FRC: resolution
+(1/7 threshold) of each result against the noise-free object; both on the interior ({s['border_px_excluded']}
+fine pixels left out at each border). Time: fastest of {s['repeats']} runs after a warm-up, per stack,
+{s['threads']} threads for everyone, on {s['machine']} ({s['cpu_count']} cores shared with other jobs, load
+average {', '.join(f'{v:.1f}' for v in s['load_average'])} at the end); fairSIM timed inside its JVM
+(background + FFT + reconstruction, + estimation for the estimated rows), ours around the whole call.
+{fs_text}
+
+{head}{chr(10).join(rows)}
+
+- FRC resolution gain over widefield (ours classical, pattern given, {levels[-1].replace('_', ' ')}):
+  **{r['fr_resolution_gain_over_widefield']}×** (learned 9 frames: {r['fr_resolution_gain_over_widefield_learned_9frames']}×).
+- Time, ours classical ÷ fairSIM (pattern given; lower is better): **{ratios['classical_time_over_fairsim']}**;
+  estimated pattern: {ratios['classical_estimated_time_over_fairsim_estimated']}; learned 3 frames ÷ fairSIM:
+  {ratios['learned_3frames_time_over_fairsim']}.
+- PSNR ours classical − fairSIM (dB): {ratios['classical_psnr_minus_fairsim_db']}; FRC ours ÷ fairSIM:
+  {ratios['classical_frc_over_fairsim']} (below 1 = finer).
+
+Notes:
+{notes}
+
+The learned models were trained at 15–60 photons; the 300-photon level is outside their training
+range. fairSIM uses its own approximate OTF (`OtfProvider.fromEstimate`, a = 0.3), ours the vectorial
+PSF of the forward model, so part of any quality difference is the OTF model, not the algorithm.
+Raw figures per stack, including fairSIM's own parameter estimates, are in `sim.json`.
+"""
+
+
+if __name__ == "__main__":
+    main()
