@@ -47,6 +47,8 @@ bench: setup build
 	$(PY) bench/superres.py
 	$(PY) bench/unmix.py
 	$(PY) bench/register.py
+	$(PY) bench/lightfield.py
+	$(PY) bench/sim.py
 
 # Regenerate tests/vectors/ (committed; Python and Java tests both read them).
 vectors: setup
@@ -58,6 +60,8 @@ models: setup
 	$(PY) scripts/train_deconv_model.py
 	$(PY) scripts/train_superres_models.py
 	$(PY) scripts/train_smlm_models.py
+	$(PY) scripts/train_lightfield_model.py
+	$(PY) scripts/train_sim_models.py
 
 clean:
 	rm -rf $(VENV) java-plugin/target imagej out

@@ -56,8 +56,8 @@ def main() -> None:
         experiment_name="bench", data_type="array", axes=axes, patch_size=list(o["patch_size"]),
         batch_size=o["batch_size"], num_epochs=10_000, use_n2v2=o.get("n2v2", False),
         model_params={"depth": o["depth"], "num_channels_init": o["filters"]},
-        trainer_params={"max_steps": steps, "accelerator": "cpu", "enable_model_summary": False, "logger": False},
-        seed=o["seed"],
+        trainer_params={"max_steps": steps, "accelerator": "cpu", "enable_model_summary": False},
+        seed=o["seed"] + 1,  # CAREamics wants a positive seed
     )
     with tempfile.TemporaryDirectory() as tmp:
         model = CAREamist(config, work_dir=tmp, callbacks=[timer], enable_progress_bar=False)

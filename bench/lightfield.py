@@ -37,7 +37,8 @@ import torch  # noqa: E402
 from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics  # noqa: E402
 from fluorecon.tasks.lightfield import backproject, richardson_lucy_lightfield, simulate  # noqa: E402
 from fluorecon.tasks.lightfield_learned import (LearnedLightFieldSimulation, card_geometry, predict_learned,  # noqa: E402
-                                                psnr_fitted, simulate_training_pairs)
+                                                psnr_fitted)
+from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

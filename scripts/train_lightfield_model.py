@@ -21,8 +21,8 @@ import torch
 
 from fluorecon.core.modelcard import write_card
 from fluorecon.nets.vcd import VCDConfig
-from fluorecon.tasks.lightfield_learned import (LearnedLightFieldConfig, LearnedLightFieldSimulation,
-                                                train_lightfield_learned)
+from fluorecon.tasks.lightfield_learned import LearnedLightFieldConfig, LearnedLightFieldSimulation
+from fluorecon.tasks.lightfield_learned_train import train_lightfield_learned
 from fluorecon.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -79,6 +79,9 @@ def test_wrong_stack_size_is_refused_in_words(headless_jvm, plugin_jar, raw_stac
         run_plugin(plugin_jar, "SIM reconstruction...", imp, opts)
     with pytest.raises(Exception, match="not a frame order"):
         run_plugin(plugin_jar, "SIM reconstruction...", imp, opts.replace("angle-phase-z", "angle-z"))
+    imp = ijbridge.to_imageplus(flat[:15], "ZYX", title="raw", pixel_size_um=PIXEL_UM)
+    with pytest.raises(Exception, match="made for 3 angles × 3 phases, but angles = 3, phases = 5"):
+        run_plugin(plugin_jar, "SIM reconstruction...", imp, opts.replace("phases=3", "phases=5"))
 
 
 @pytest.fixture(scope="module")

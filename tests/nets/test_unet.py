@@ -55,3 +55,54 @@ def test_bad_configs():
         UNetConfig(depth=0)
     with pytest.raises(ValueError):
         UNetConfig(filter=8)
+
+
+def test_n2v2_switches_blurpool_and_no_top_skip():
+    """N2V2 (Höck et al. 2022): max-blur-pool instead of max pooling, no top-level skip connection.
+    The default network is unchanged (max pooling, top skip, no extra buffers or weights)."""
+    from torch.nn import functional as F
+
+    from fluorecon.nets.unet import MaxBlurPool
+
+    default = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False))
+    n2v2 = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False, pooling="blurpool", skip_top=False))
+    assert default.blurpool is None and isinstance(n2v2.blurpool, MaxBlurPool)
+    assert default.up[-1][0].in_channels == 8 + 4 and n2v2.up[-1][0].in_channels == 8  # top skip dropped
+    assert default.up[0][0].in_channels == n2v2.up[0][0].in_channels == 16 + 8  # deeper skips kept
+    assert not any("kernel" in k for k in list(default.state_dict()) + list(n2v2.state_dict()))
+    # Max over 2 at stride 1, then the binomial [1, 2, 1]/4 blur at stride 2 (zero padding 1), per channel.
+    x = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    m = F.pad(F.max_pool2d(x, 2, stride=1), (1, 1, 1, 1)).numpy()
+    w = np.array([1.0, 2.0, 1.0]) / 4
+    expected = np.zeros((2, 3, 4, 6))
+    for i in range(4):
+        for j in range(6):
+            expected[..., i, j] = np.einsum("bcyx,y,x->bc", m[..., 2 * i:2 * i + 3, 2 * j:2 * j + 3], w, w)
+    np.testing.assert_allclose(n2v2.blurpool(x).numpy(), expected, atol=1e-12)
+    # A one-pixel shift of the input moves max-blur-pooled features less than max-pooled ones.
+    img = torch.zeros(1, 1, 32, 32)
+    img[..., 10:22:2, 10:22:2] = 1.0  # a fine grid, the worst case for aliasing
+    shifted = torch.roll(img, 1, dims=-1)
+    change_max = (F.max_pool2d(img, 2) - F.max_pool2d(shifted, 2)).abs().sum()
+    change_blur = (n2v2.blurpool(img) - n2v2.blurpool(shifted)).abs().sum()
+    assert change_blur < 0.6 * change_max
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_n2v2_network_shapes_and_halo(ndim):
+    cfg = UNetConfig(ndim=ndim, depth=2, filters=2, residual=False, pooling="blurpool", skip_top=False)
+    torch.manual_seed(0)
+    net = build_network(cfg)
+    shape = (8, 16, 24) if ndim == 3 else (32, 48)
+    assert net(torch.randn(1, 1, *shape)).shape == (1, 1, *shape)
+    if ndim == 2:  # receptive field measured by gradients stays inside the (larger) halo
+        size = 2 * cfg.halo() + 4 * cfg.multiple
+        reach = 0
+        for offset in range(cfg.multiple):
+            x = torch.zeros(1, 1, size, size, requires_grad=True)
+            c = size // 2 + offset
+            net(x)[0, 0, c, c].backward()
+            rows = torch.nonzero(x.grad[0, 0].abs().sum(1))[:, 0]
+            reach = max(reach, int(c - rows.min()), int(rows.max() - c))
+        assert reach == (cfg.receptive_field() - 1) // 2 and reach <= cfg.halo()
+        assert cfg.halo() > UNetConfig(ndim=2, depth=2, filters=2).halo()

@@ -46,14 +46,16 @@ def test_estimation_matches_simulated_pattern(sim2d):
 
 def test_frc_resolution_and_line_pairs_beat_widefield():
     cfg = SIMConfig(image_shape=(256, 256), line_spacing_nm=195, modulation=0.9, phase_offsets_deg=[20, 100, 250],
-                    noise=CameraNoise(photons=2000, offset=100))
+                    noise=CameraNoise(photons=3000, offset=100))
     d1 = simulate_sim_phantom(cfg, seed=0)
     d2 = simulate_sim(d1.truth, cfg, seed=77)
     r1, r2 = reconstruct_sim(d1.raw, cfg, device="cpu"), reconstruct_sim(d2.raw, cfg, device="cpu")
     assert r1.image.shape == (256, 256) and r1.pixel_size_nm == 40
     sim_nm = frc_resolution(r1.image, r2.image, pixel_size_nm=40)
     wf_nm = frc_resolution(d1.widefield, d2.widefield, pixel_size_nm=80)
-    assert wf_nm / sim_nm >= 1.7, (sim_nm, wf_nm)  # measured 116 nm vs 204 nm
+    # Measured 116 nm vs 203 nm (1.75×). The gain is bounded by (cutoff + |k|)/cutoff and the OTF's
+    # weak tail: 1.70–1.75× over seeds 0–1 and 2000–5000 photons, so this bound has little slack.
+    assert wf_nm / sim_nm >= 1.7, (sim_nm, wf_nm)
     # The 150 nm line pair (index 3 of line_pairs_phantom: horizontal, row 0.3·H, column 3.5·cell).
     cell = 256 / 7
     cy, cx = 0.3 * 256, 3.5 * cell
@@ -113,3 +115,14 @@ def test_progress_and_cancel(sim2d):
     assert seen[-1] == (4, 4) and len(seen) == 4
     with pytest.raises(SIMCancelled, match="Cancelled after 0 of 3"):
         reconstruct_sim(data.raw, cfg, device="cpu", cancel=lambda: True)
+
+
+def test_2d_sim_of_a_z_series_in_z_angle_phase_order():
+    cfg = SIMConfig(image_shape=(4, 192, 192), noise=CameraNoise(photons=500, offset=100))
+    data = simulate_sim_phantom(cfg, seed=0, kind="mixed")
+    flat = to_flat(data.raw, order="z-angle-phase")
+    result = reconstruct_sim(flat, cfg, order="z-angle-phase", device="cpu")
+    assert result.image.shape == (4, 192, 192) and result.modulation_map.shape == (4, 96, 96)
+    assert [round(p.angle_deg) for p in result.params] == [8, 68, 128]
+    assert np.corrcoef(result.image.ravel(), data.truth.ravel())[0, 1] > 0.9  # measured 0.93
+    assert resimulate_raw(result.image, result.config).shape == data.raw.shape

@@ -135,3 +135,27 @@ def test_train_exports_a_card_the_plugin_can_run(tmp_path):
     assert predict_sim(raw, get_predictor(path, device="cpu")).shape == (1, 64, 64)
     with pytest.raises(ValueError, match="frames"):
         SIMLearnedConfig(frames=(0, 9), simulation=sim)
+
+
+def test_cli_writes_result_with_halved_pixel_and_a_consistency_map(tmp_path):
+    import tifffile
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+    from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+
+    sim = SIMLearnedSimulation(raw_shape=(96, 96), photons=300.0, photons_spread=1.0, seed=21)
+    t = simulate_triples(sim, n=1)[0]
+    write_tiff(tmp_path / "raw.tif", t.raw, TiffMeta(axes="ZYX", pixel_size_um=0.08))
+    res = CliRunner().invoke(app, ["sim", "learned", str(MODELS / "sim_2d_3frames.onnx"), str(tmp_path / "raw.tif"),
+                                   str(tmp_path / "out.tif"), "--consistency", str(tmp_path / "c.tif")])
+    assert res.exit_code == 0, res.output
+    out, meta = read_tiff(tmp_path / "out.tif")
+    assert out.shape == (192, 192) and meta.pixel_size_um == pytest.approx(0.04)
+    cmap = tifffile.imread(tmp_path / "c.tif")
+    assert cmap.shape == (3, 96, 96)  # the model's 3 frames
+    assert abs(float(cmap.mean())) < 0.3 and 0.8 < float(cmap.std()) < 2.5
+    write_tiff(tmp_path / "short.tif", t.raw[:8], TiffMeta(axes="ZYX", pixel_size_um=0.08))
+    res = CliRunner().invoke(app, ["sim", "learned", str(MODELS / "sim_2d_9frames.onnx"), str(tmp_path / "short.tif"),
+                                   str(tmp_path / "x.tif")])
+    assert res.exit_code == 2 and "8 images" in res.output

@@ -51,8 +51,8 @@ def train_command(
     from pydantic import ValidationError
 
     from fluorecon.nets.vcd import VCDConfig
-    from fluorecon.tasks.lightfield_learned import (LearnedLightFieldConfig, LearnedLightFieldSimulation, card_record,
-                                                    train_lightfield_learned)
+    from fluorecon.tasks.lightfield_learned import LearnedLightFieldConfig, LearnedLightFieldSimulation, card_record
+    from fluorecon.tasks.lightfield_learned_train import train_lightfield_learned
     from fluorecon.train import TrainConfig
 
     try:

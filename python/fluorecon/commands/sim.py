@@ -113,19 +113,22 @@ def reconstruct_command(
     qc_table: Optional[Path] = typer.Option(None, "--qc-table", help="Write the estimated pattern parameters (CSV)."),
     modulation_map_path: Optional[Path] = typer.Option(None, "--modulation-map", help="Write the MCNR map (TIFF)."),
     widefield: Optional[Path] = typer.Option(None, "--widefield", help="Write the widefield equivalent (TIFF)."),
+    psf_path: Optional[Path] = typer.Option(None, "--psf", help="Measured PSF TIFF (bead; resampled to half the raw pixel)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: CUDA when present)."),
 ) -> None:
     """Reconstruct raw SIM frames (pattern estimated from the data, generalised Wiener filter)."""
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.tasks.sim import SIMEstimationError, reconstruct_sim
-    from fluorecon.tasks.sim_job import config_from_spec
+    from fluorecon.core.io import read_tiff
+    from fluorecon.tasks.sim_job import config_from_spec, psf_for_config
 
     frames, meta = _read(raw_path)
     spec = _spec(mode, order, angles, phases, pixel_nm, z_step_nm, na, wavelength, excitation, spacing,
                  wiener=wiener, apodization_cutoff=apodization, otf_attenuation=attenuation, background=background)
     try:
         config = config_from_spec(frames, meta, spec)
-        result = reconstruct_sim(frames, config, order=order, wiener=wiener, apodization_cutoff=apodization,
+        psf = psf_for_config(*read_tiff(psf_path), config) if psf_path is not None else None
+        result = reconstruct_sim(frames, config, order=order, psf=psf, wiener=wiener, apodization_cutoff=apodization,
                                  otf_attenuation=attenuation, background=background, device=device)
     except SIMEstimationError as err:
         typer.echo(f"Error: {err}", err=True)

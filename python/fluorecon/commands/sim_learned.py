@@ -22,6 +22,9 @@ def sim_learned_command(
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile side in raw pixels (default: the card's)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for ONNX Runtime."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    consistency: Optional[Path] = typer.Option(None, "--consistency", help="Also write the data-consistency map "
+                                               "(Z·frames, Y, X): measured minus re-simulated raw frames over the "
+                                               "noise σ, with the pattern estimated from the full stack."),
 ) -> None:
     """Reconstruct a raw SIM stack with a learned model (all frames or the reduced set its card lists).
 
@@ -34,13 +37,22 @@ def sim_learned_command(
     from fluorecon.core.modelcard import ModelCardError
     from fluorecon.infer import get_predictor
     from fluorecon.tasks.sim_job import flat_frames
-    from fluorecon.tasks.sim_learned import predict_sim
+    from fluorecon.tasks.sim_learned import card_frames, pattern_from_data, predict_sim, select_planes, sim_consistency
 
     try:
         predictor = get_predictor(model, device=device, threads=threads)
         data, meta = read_tiff(raw)
         frames = flat_frames(data, meta.axes)
         result = predict_sim(frames, predictor, order=order, tile=tile)
+        maps = None
+        if consistency is not None:
+            if not meta.pixel_size_um:
+                raise ValueError(f"{raw.name} has no pixel size; the consistency map needs it (Image › Properties…).")
+            used, n_a, n_p = card_frames(predictor.card)
+            full = select_planes(frames, order=order, frames=tuple(range(n_a * n_p)), n_angles=n_a, n_phases=n_p)
+            maps = [sim_consistency(plane[used], res, pattern_from_data(plane, predictor.card,
+                                                                         pixel_size_nm=meta.pixel_size_um * 1000),
+                                    frames=used) for plane, res in zip(full, result)]
     except (ModelCardError, ValueError, FileNotFoundError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -52,6 +64,15 @@ def sim_learned_command(
                                 "input": raw.name})
     write_tiff(output, out.astype("float32"), out_meta, info=info)
     typer.echo(f"Wrote {output} ({out.shape[-1]}×{out.shape[-2]}, {len(result)} plane(s), {predictor.provider}).")
+    if maps is not None:
+        import numpy as np
+
+        stacked = np.concatenate(maps).astype("float32")
+        write_tiff(consistency, stacked, replace(meta, axes="ZYX"),
+                   info=info + "\noutput: data consistency (measured − re-simulated) / σ, frames " +
+                   predictor.card.train.get("frames", "") + " per plane")
+        typer.echo(f"Consistency: mean {stacked.mean():.3f}, std {stacked.std():.3f} (≈ 0 and 1 where the "
+                   f"result explains the frames); wrote {consistency}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -386,6 +386,9 @@ def _check_sim(inputs: JobInputs, spec, settings: Settings) -> None:
     from fluorecon.tasks import sim_job
 
     sim_job.check_job(inputs.image, inputs.meta.axes, spec, inputs.meta)
+    if inputs.psf_image is not None:
+        frames = sim_job.flat_frames(inputs.image, inputs.meta.axes)
+        sim_job.psf_for_config(inputs.psf_image, inputs.psf_meta, sim_job.config_from_spec(frames, inputs.meta, spec))
 
 
 def _run_sim(inputs: JobInputs, spec, settings: Settings, device: str, progress: Progress, cancel: Cancel) -> JobOutput:
@@ -394,7 +397,7 @@ def _run_sim(inputs: JobInputs, spec, settings: Settings, device: str, progress:
     from fluorecon.tasks import sim_job
 
     result, meta, info, table = sim_job.run_job(inputs.image, inputs.meta, spec, progress=progress, cancelled=cancel,
-                                                device=device)
+                                                device=device, psf_image=inputs.psf_image, psf_meta=inputs.psf_meta)
     return JobOutput(result, meta, info, message=f"Done. sim_params = {json.dumps(table)}")
 
 
@@ -403,7 +406,7 @@ def _register_sim() -> None:
     from fluorecon.tasks.sim_job import SimSpec
 
     register_job_type(JobType(
-        task="sim", spec=SimSpec, methods=("wiener",),
+        task="sim", spec=SimSpec, methods=("wiener",), accepts_psf=True,
         description="Classical SIM (2D per plane or 3D): pattern estimated from the data, generalised Wiener filter; "
         "result on the 2× grid, the pattern parameters as JSON in Info and the job's message (sim_params = …).",
         check=_check_sim, run=_run_sim, cancelled=(SIMCancelled,),

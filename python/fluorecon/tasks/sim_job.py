@@ -10,7 +10,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SimSpec", "check_job", "run_job", "flat_frames", "pixel_size_nm_from_meta", "config_from_spec"]
+__all__ = ["SimSpec", "check_job", "run_job", "flat_frames", "pixel_size_nm_from_meta", "config_from_spec",
+           "psf_for_config"]
 
 
 class SimSpec(BaseModel):
@@ -62,6 +63,35 @@ def pixel_size_nm_from_meta(meta, given: float | None) -> float:
     return float(meta.pixel_size_um) * scale
 
 
+def psf_for_config(psf: np.ndarray, psf_meta, config) -> np.ndarray:
+    """A measured PSF (a bead image, centred) resampled to the reconstruction grid: lateral pixel
+    ``pixel_size_nm / 2``, z step ``config.z_step`` (3d); a 3D PSF for 2d SIM gives its brightest plane.
+    Background (the median of the border) is removed and the sum set to 1."""
+    from scipy import ndimage
+
+    psf = np.asarray(psf, np.float32)
+    axes = psf_meta.axes if psf_meta is not None else ("ZYX" if psf.ndim == 3 else "YX")
+    if psf.ndim != len(axes) or psf.ndim not in (2, 3) or not set(axes) <= set("ZYX"):
+        raise ValueError(f"The PSF has axes {axes!r}; give a single-channel 2D (YX) or 3D (ZYX) bead image.")
+    if config.mode == "2d" and psf.ndim == 3:
+        psf = psf[int(np.argmax(psf.reshape(psf.shape[0], -1).sum(axis=1)))]
+    if config.mode == "3d" and psf.ndim != 3:
+        raise ValueError("3d SIM needs a 3D (ZYX) PSF.")
+    px = pixel_size_nm_from_meta(psf_meta, None) if psf_meta is not None and psf_meta.pixel_size_um else None
+    zoom = [1.0] * psf.ndim
+    if px is not None:
+        zoom[-1] = zoom[-2] = px / config.object_pixel_nm
+    if psf.ndim == 3 and psf_meta is not None and psf_meta.z_step_um:
+        zoom[0] = psf_meta.z_step_um * 1000.0 / config.z_step
+    edge = np.concatenate([psf[..., 0, :].ravel(), psf[..., -1, :].ravel(), psf[..., :, 0].ravel(), psf[..., :, -1].ravel()])
+    psf = np.clip(psf - np.median(edge), 0, None)
+    if any(abs(z - 1) > 1e-3 for z in zoom):
+        psf = np.clip(ndimage.zoom(psf, zoom, order=1), 0, None)
+    if not psf.sum() > 0:
+        raise ValueError("The PSF image is empty after background removal; check the bead image.")
+    return (psf / psf.sum()).astype(np.float32)
+
+
 def config_from_spec(frames: np.ndarray, meta, spec: SimSpec):
     from fluorecon.tasks.sim import config_for_raw
 
@@ -92,7 +122,8 @@ def check_job(image: np.ndarray, axes: str, spec: SimSpec, meta=None) -> None:
                      n_phases=spec.n_phases or (5 if spec.mode == "3d" else 3))
 
 
-def run_job(image: np.ndarray, meta, spec: SimSpec, progress=None, cancelled=None, device=None):
+def run_job(image: np.ndarray, meta, spec: SimSpec, progress=None, cancelled=None, device=None,
+            psf_image: np.ndarray | None = None, psf_meta=None):
     """Reconstruct a raw SIM TIFF (the server's job function; equal to ``fluorecon sim reconstruct``).
 
     Returns ``(result, meta_out, info, params)``: result float32 (Y, X) or (Z, Y, X) on the 2× grid,
@@ -104,7 +135,8 @@ def run_job(image: np.ndarray, meta, spec: SimSpec, progress=None, cancelled=Non
 
     frames = flat_frames(image, meta.axes).astype(np.float32)
     config = config_from_spec(frames, meta, spec)
-    result = reconstruct_sim(frames, config, order=spec.order, estimate=spec.estimate, wiener=spec.wiener,
+    psf = psf_for_config(psf_image, psf_meta, config) if psf_image is not None else None
+    result = reconstruct_sim(frames, config, order=spec.order, psf=psf, estimate=spec.estimate, wiener=spec.wiener,
                              apodization_cutoff=spec.apodization_cutoff, apodization_bend=spec.apodization_bend,
                              otf_attenuation=spec.otf_attenuation,
                              attenuation_fwhm_per_um=spec.attenuation_fwhm_per_um, background=spec.background,

@@ -612,9 +612,26 @@ def sim_consistency(raw: np.ndarray, result: np.ndarray, config, *, frames: Sequ
     else:
         from fluorecon.qc.noise_estimate import estimate_noise
 
-        model = estimate_noise(raw.mean(0))
+        model = estimate_noise(raw[0])  # one frame: the mean of n frames has n× less variance
         var = model.variance(resim)
     return ((raw - resim) / np.sqrt(np.maximum(var, 1e-12))).astype(np.float32)
+
+
+def pattern_from_data(frames: np.ndarray, card: ModelCard, *, pixel_size_nm: float):
+    """The pattern of one acquisition (angles, spacing, phases, modulation), estimated from a full
+    (A·P, H, W) angle-major set by the classical module with the optics the card records; the config
+    :func:`sim_consistency` needs for a learned result. SIMEstimationError (a ValueError) at too low light."""
+    from fluorecon.tasks.sim import config_for_raw, reconstruct_sim
+
+    t = card.train
+    n_angles, n_phases = int(t["n_angles"]), int(t["n_phases"])
+    if len(frames) != n_angles * n_phases:
+        raise ValueError(f"Estimating the pattern needs all {n_angles * n_phases} frames of a plane; "
+                         f"got {len(frames)} (a reduced acquisition has too few to fit the phases).")
+    cfg = config_for_raw(frames, order="angle-phase-z", n_angles=n_angles, n_phases=n_phases,
+                         pixel_size_nm=pixel_size_nm, na=float(t["na"]), wavelength_nm=float(t["wavelength_nm"]),
+                         line_spacing_nm=float(t["line_spacing_nm"]), angle_offset_deg=float(t["angle_offset_deg"]))
+    return reconstruct_sim(frames, cfg, order="angle-phase-z", estimate=True, device="cpu").config
 
 
 register_task(Task(

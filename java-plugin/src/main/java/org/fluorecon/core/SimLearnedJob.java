@@ -19,6 +19,8 @@ public final class SimLearnedJob implements Job {
     private final ImagePlus input;
     private final Path modelFile;
     private final String order;
+    private final int givenAngles;
+    private final int givenPhases;
     private final int tile;
     private final int threads;
     private final boolean useGpu;
@@ -37,16 +39,20 @@ public final class SimLearnedJob implements Job {
      * @param input     raw SIM stack (N slices: whole angle × phase sets, or the model's frames)
      * @param modelFile the .onnx model
      * @param order     frame order, e.g. "angle-phase-z" (see {@link SimStack})
+     * @param angles    pattern angles of the stack; must be the model's
+     * @param phases    phases per angle of the stack; must be the model's
      * @param tile      tile side in raw pixels; 0 = the card's default
      * @param threads   ONNX Runtime threads; 0 = automatic
      * @param useGpu    try the CUDA provider
      * @param opener    loads the model, e.g. {@code Predictor::open}
      */
-    public SimLearnedJob(ImagePlus input, Path modelFile, String order, int tile, int threads, boolean useGpu,
-                         Model.Opener opener) {
+    public SimLearnedJob(ImagePlus input, Path modelFile, String order, int angles, int phases, int tile, int threads,
+                         boolean useGpu, Model.Opener opener) {
         this.input = input;
         this.modelFile = modelFile;
         this.order = order;
+        this.givenAngles = angles;
+        this.givenPhases = phases;
         this.tile = tile;
         this.threads = threads;
         this.useGpu = useGpu;
@@ -103,6 +109,11 @@ public final class SimLearnedJob implements Job {
         }
         nAngles = SimStack.cardInt(card, "n_angles", 3);
         nPhases = SimStack.cardInt(card, "n_phases", 3);
+        if (givenAngles != nAngles || givenPhases != nPhases) {
+            throw new FluoreconException("Model '" + name + "' was made for " + nAngles + " angles × " + nPhases
+                    + " phases, but angles = " + givenAngles + ", phases = " + givenPhases + " were given; use a model "
+                    + "made for this acquisition, or the classical method.");
+        }
         indices = SimStack.selectFrames(input.getStackSize(), frames, nAngles, nPhases, order);
         int[] shape = {input.getHeight(), input.getWidth()};
         for (int a = 0; a < 2; a++) {

@@ -105,7 +105,7 @@ public class SIMReconstruct_ implements PlugIn {
                         + "sim_2d_9frames.onnx / sim_2d_3frames.onnx in " + ModelLibrary.folders(IJ.getDirectory("imagej"))
                         + " or give model_file=/path/to/model.onnx.");
                 IJ.showStatus("SIM reconstruction: loading model...");
-                job = new SimLearnedJob(imp, model, s.order, tile, threads, useGpu, Predictor::open);
+                job = new SimLearnedJob(imp, model, s.order, s.angles, s.phases, tile, threads, useGpu, Predictor::open);
             } else if ("classical".equals(method)) {
                 job = new RemoteSim(imp, s, ServerClient.fromConfig());
                 IJ.showStatus("SIM reconstruction: sending the raw stack to the server...");
