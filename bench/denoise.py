@@ -64,16 +64,19 @@ def normalized(image: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 def scores(preds: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict:
     """PSNR/SSIM of raw-unit predictions against the truth, both in the noisy image's normalization."""
-    from fluorecon.qc.metrics import psnr, ssim
     from fluorecon.core.normalize import normalize, percentile_range
+    from fluorecon.qc.metrics import psnr, ssim
+    from fluorecon.tasks.selfsupervised import checkerboard_energy
 
-    p, s = [], []
+    p, s, cb = [], [], []
     for pred, x, y in zip(preds, noisy, clean):
         lo, hi = percentile_range(x, 1, 99.8)
         a, b = normalize(pred, lo, hi), normalize(y, lo, hi)
         p.append(psnr(a, b))
         s.append(ssim(a, b))
-    return {"psnr_db": round(float(np.mean(p)), 3), "ssim": round(float(np.mean(s)), 4)}
+        cb.append(checkerboard_energy(a))
+    return {"psnr_db": round(float(np.mean(p)), 3), "ssim": round(float(np.mean(s)), 4),
+            "checkerboard_energy": float(f"{np.mean(cb):.3g}")}
 
 
 # --- our trainers (run as a worker process: `denoise.py --worker ours ...`) ----------------------
@@ -270,20 +273,21 @@ def markdown(report: dict) -> str:
                   f"{block['data']['test_images']} test images", "",
                   f"U-Net depth {s['depth']}, {s['filters']} first-level filters, kernel 3; patch "
                   f"{'x'.join(map(str, s['patch_size']))}, batch {s['batch_size']}, {s['steps']} steps for every trainer.",
-                  "", "| method | steps/s | PSNR (dB) | SSIM | train wall (s) | version |",
-                  "| --- | ---: | ---: | ---: | ---: | --- |"]
+                  "", "| method | steps/s | PSNR (dB) | SSIM | checkerboard | train wall (s) | version |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
         for key, label in LABELS.items():
             r = block["results"].get(key)
             if r is None:
                 continue
             if "error" in r:
-                lines.append(f"| {label} | — | — | — | — | {r['error'].splitlines()[0][:90]} |")
+                lines.append(f"| {label} | — | — | — | — | — | {r['error'].splitlines()[0][:90]} |")
                 continue
             version = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items())
             sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "—"
             wall = f"{r['train_wall_s']:.0f}" if "train_wall_s" in r else (
                 f"{r['seconds_per_image']:.1f} s/image" if "seconds_per_image" in r else "—")
-            lines.append(f"| {label} | {sps} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {wall} | {version} |")
+            lines.append(f"| {label} | {sps} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['checkerboard_energy']:.2e} | "
+                         f"{wall} | {version} |")
         lines.append("")
     lines += ["| figure | value | target | met |", "| --- | ---: | ---: | :---: |"]
     for key, target in TARGETS.items():
@@ -292,7 +296,9 @@ def markdown(report: dict) -> str:
         lines.append(f"| {key} (2D) | {value if value is not None else '—'} | >= {target} | "
                      f"{'yes' if ok else ('no' if ok is False else '—')} |")
     lines += ["", "Each tool keeps its own optimizer and masking defaults (see denoise.json `settings`); at a short "
-              "budget the learning rate dominates PSNR. Steps/s leaves out epoch boundaries for the peers."]
+              "budget the learning rate dominates PSNR. Steps/s leaves out epoch boundaries for the peers. "
+              "Checkerboard: share of the output's spectral power at the Nyquist corners "
+              "(`fluorecon.tasks.selfsupervised.checkerboard_energy`; N2V's artefacts live there)."]
     return "\n".join(lines) + "\n"
 
 

@@ -79,13 +79,6 @@ def test_n2v2_switches_blurpool_and_no_top_skip():
         for j in range(6):
             expected[..., i, j] = np.einsum("bcyx,y,x->bc", m[..., 2 * i:2 * i + 3, 2 * j:2 * j + 3], w, w)
     np.testing.assert_allclose(n2v2.blurpool(x).numpy(), expected, atol=1e-12)
-    # A one-pixel shift of the input moves max-blur-pooled features less than max-pooled ones.
-    img = torch.zeros(1, 1, 32, 32)
-    img[..., 10:22:2, 10:22:2] = 1.0  # a fine grid, the worst case for aliasing
-    shifted = torch.roll(img, 1, dims=-1)
-    change_max = (F.max_pool2d(img, 2) - F.max_pool2d(shifted, 2)).abs().sum()
-    change_blur = (n2v2.blurpool(img) - n2v2.blurpool(shifted)).abs().sum()
-    assert change_blur < 0.6 * change_max
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

@@ -28,7 +28,9 @@ def write_figures():
     yield
     if {"hallucination_auroc", "coverage_90"} <= FIGURES.keys():
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({**FIGURES, "data": SIM.model_dump(mode="json"),
+        # Merge: other trust tests (tests/qc/test_cross_class.py) keep their own keys in the same file.
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        RESULTS.write_text(json.dumps({**previous, **FIGURES, "data": SIM.model_dump(mode="json"),
                                        "source": "tests/qc/test_report.py (seeded simulation)"}, indent=1) + "\n")
 
 

@@ -13,7 +13,7 @@ from fluorecon.infer import InputError
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks.isotropic import (IsotropicConfig, IsotropicSimulation, axial_frc, restore_isotropic,
-                                       simulate_stack, stretch, train_isotropic)
+                                       simulate_stack, stretch, train_isotropic, training_pairs)
 from fluorecon.train import TrainConfig, match_to_input
 
 torch.set_num_threads(1)
@@ -34,6 +34,24 @@ def test_stretch_is_half_pixel_linear_interpolation():
     want = F.interpolate(torch.from_numpy(a)[None, None], scale_factor=(3, 1, 1), mode="trilinear",
                          align_corners=False)[0, 0].numpy()
     np.testing.assert_allclose(stretch(a, 3, axis=0), want, atol=1e-6)
+
+
+def test_training_inputs_carry_camera_noise_along_the_degraded_axis():
+    """A flat noisy stack: blur + block mean average a lateral plane's noise away (input variance
+    ≪ the target's); with `noise` every block sample gets the camera's variance back, so after the
+    linear ×4 stretch (weights w, 1 − w at offsets 1/8, 3/8, 5/8, 7/8) the input's variance is
+    mean(w² + (1 − w)²) = 0.656 of the target's, as for a real acquired z-stack."""
+    from fluorecon.imaging.noise import CameraNoise, apply_noise
+
+    cam = CameraNoise(photons=200, gain=2.0, offset=100.0, read_noise_e=1.5)
+    stack = apply_noise(np.full((3, 96, 96), 1.0, np.float32), cam, seed=0)
+
+    def ratio(noise):
+        pairs = training_pairs([stack], z_factor=4, sigma_extra_px=2.0, noise=noise, seed=1)
+        return np.mean([x[:, 8:-8].var() / y[:, 8:-8].var() for x, y in pairs])
+
+    assert ratio(True) == pytest.approx(0.656, abs=0.08)
+    assert ratio(False) < 0.05
 
 
 def test_restoration_improves_axial_frc_and_psnr(model):

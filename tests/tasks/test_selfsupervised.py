@@ -113,3 +113,76 @@ def test_n2n_improves_and_approaches_care_on_the_same_images():
     before = scores["care"][0]
     assert scores["n2n"][1] > before + 4, scores
     assert scores["n2n"][1] > scores["care"][1] - 1.5, scores
+
+
+# --- N2V2, the checkerboard measure, progress and cancel ------------------------------------------
+
+
+def test_n2v2_config_applies_its_switches_and_refuses_contrary_ones():
+    from fluorecon.tasks.selfsupervised import N2V2_UNET
+
+    cfg = DenoiseConfig(method="n2v2")
+    assert (cfg.unet.pooling, cfg.unet.skip_top, cfg.unet.residual) == ("blurpool", False, False)
+    assert cfg.masking.replacement == "median"
+    # The CLI's and the server's way: a plain U-Net with residual=False gets the N2V2 switches.
+    given = UNetConfig(ndim=2, depth=2, filters=8).model_copy(update={"residual": False})
+    assert DenoiseConfig(method="n2v2", unet=given).unet.model_dump(include=set(N2V2_UNET)) == N2V2_UNET
+    with pytest.raises(ValueError, match="method 'n2v2' needs the U-Net"):
+        DenoiseConfig(method="n2v2", unet=UNetConfig(pooling="max", residual=False))
+    assert DenoiseConfig(method="n2v2", masking=MaskingConfig(replacement="random")).masking.replacement == "random"
+    plain = DenoiseConfig(method="n2v")  # N2V itself is unchanged
+    assert (plain.unet.pooling, plain.unet.skip_top, plain.masking.replacement) == ("max", True, "random")
+
+
+def test_n2v2_improves_psnr_like_n2v():
+    cfg = DenoiseConfig(method="n2v2", unet=UNetConfig(**NET).model_copy(update={"residual": False}))
+    pairs = simulate_pairs(SIM)
+    torch.manual_seed(0)
+    net = build_network(cfg.unet)
+    train_blind_spot(net, [_norm(p.low) for p in pairs[:3]], TrainConfig(**BUDGET, loss="l2"), method="n2v2",
+                     masking=cfg.masking, progress=False)
+    before, after = _score(net, pairs[3:])
+    assert after > before + 4, (before, after)
+
+
+def test_checkerboard_energy_sees_period_two_patterns():
+    from fluorecon.tasks.selfsupervised import checkerboard_energy
+
+    yy, xx = np.mgrid[:64, :64]
+    smooth = np.exp(-((yy - 30.0) ** 2 + (xx - 34.0) ** 2) / 200)
+    board = ((yy + xx) % 2) * 2.0 - 1
+    assert checkerboard_energy(smooth) < 1e-8
+    # Alone, the checkerboard's power sits at the (Nyquist, Nyquist) corner (the window spreads it
+    # over the neighbouring bins, which the measure includes).
+    assert checkerboard_energy(board) > 0.99
+    weak = checkerboard_energy(smooth + 0.01 * board)
+    assert 1e-5 < weak < checkerboard_energy(smooth + 0.05 * board) < 0.5
+    stripes = np.tile([1.0, -1.0], (64, 32))  # one-pixel stripes along x: (0, Nyquist)
+    assert checkerboard_energy(stripes) > 0.99
+    vol = np.random.default_rng(0).normal(size=(16, 32, 32))  # white noise: a fixed share of the bins
+    assert 0.01 < checkerboard_energy(vol) < 0.2
+    with pytest.raises(ValueError, match="2D or 3D"):
+        checkerboard_energy(np.zeros(64))
+
+
+def test_progress_callback_and_cancel():
+    from fluorecon.tasks.selfsupervised import TrainingCancelled
+
+    images = [_norm(p.low) for p in simulate_pairs(SIM, n=1)]
+    config = TrainConfig(steps=6, batch_size=2, patch_size=(32, 32), seed=0, device="cpu", loss="l2")
+    calls = []
+    net = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False))
+    result = train_blind_spot(net, images, config, method="n2v", progress=lambda *a: calls.append(a),
+                              report_every_s=0)
+    assert [c[:2] for c in calls] == [(s, 6) for s in range(1, 7)]
+    assert [c[2] for c in calls] == pytest.approx(result.losses)
+    seen = []
+
+    def cancel():
+        seen.append(1)
+        return len(seen) > 3
+
+    with pytest.raises(TrainingCancelled, match=r"cancelled after \d+ of 50 steps; no model was written"):
+        train_blind_spot(net, images, config.model_copy(update={"steps": 50}), method="n2s", cancel=cancel,
+                         progress=False)
+    assert len(seen) == 4 and not net.training and next(net.parameters()).device.type == "cpu"

@@ -2,10 +2,8 @@ package org.fluorecon.ij;
 
 import ij.IJ;
 import ij.ImagePlus;
-import ij.WindowManager;
 import ij.gui.Plot;
 import ij.measure.ResultsTable;
-import ij.plugin.PlugIn;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,7 +12,6 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.LocalizationTable;
 import org.fluorecon.server.RemoteDriftCorrection;
 import org.fluorecon.server.RemoteTableDrift;
-import org.fluorecon.server.ServerClient;
 
 /**
  * Plugins › fluorecon › Correct drift…  Sub-pixel translation drift correction of a time series
@@ -29,25 +26,17 @@ import org.fluorecon.server.ServerClient;
  * (table) and a plot of the x/y drift in nm. Macro:
  * {@code run("Correct drift...", "input=table_file locs=/p/locs.csv segments=15 bin_nm=20 save=/p/out.csv")}.
  */
-public class CorrectDrift_ implements PlugIn {
+public class CorrectDrift_ extends ServerCommand {
     static final String TITLE = "fluorecon Correct drift";
     static final String[] INPUTS = {"image", "table_file", "results_table"};
     private static final Color[] COLOURS = {Color.BLUE, Color.RED, new Color(0, 150, 0)};
 
-    private ImagePlus image;
-    private ImagePlus result;
     private ResultsTable table;
-    private double[] progressShown = new double[0];
-    private String jobId;
     private LocalizationTable correctedTable;
     private Plot driftPlot;
 
-    public void setImage(ImagePlus imp) {
-        this.image = imp;
-    }
-
-    public ImagePlus getResult() {
-        return result;
+    public CorrectDrift_() {
+        super(TITLE, "Correct drift");
     }
 
     /** The drift per frame of the last successful run (columns as `fluorecon register --drift-csv`). */
@@ -65,78 +54,53 @@ public class CorrectDrift_ implements PlugIn {
         return driftPlot;
     }
 
-    public String getJobId() {
-        return jobId;
-    }
-
-    public double[] getProgressShown() {
-        return progressShown.clone();
+    @Override
+    void clearOutputs() {
+        table = null;
+        correctedTable = null;
+        driftPlot = null;
     }
 
     @Override
-    public void run(String arg) {
-        result = null;
-        table = null;
-        jobId = null;
-        correctedTable = null;
-        driftPlot = null;
-        try {
-            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
-            RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
-            RemoteTableDrift.Settings ts = new RemoteTableDrift.Settings();
-            Params params = new Params(TITLE, "reference=first channel=1  (tables: input=table_file locs=/path/locs.csv)");
-            params.addChoice("input", INPUTS, imp == null ? INPUTS[1] : INPUTS[0]);
-            params.addChoice("reference", RemoteDriftCorrection.REFERENCES.toArray(new String[0]), s.reference);
-            params.addNumber("channel", s.channel);
-            params.addNumber("upsample", s.upsample);
-            params.addFile("locs", "");
-            params.addNumber("segments", ts.segments);
-            params.addDecimal("bin_nm", ts.pixelNm, 1);
-            if (!params.show()) {
-                return;
-            }
-            String input = params.nextChoice("input");
-            s.reference = params.nextChoice("reference");
-            s.channel = params.nextInt("channel");
-            s.upsample = params.nextInt("upsample");
-            String locs = params.nextFile("locs");
-            ts.segments = params.nextInt("segments");
-            ts.pixelNm = params.nextDouble("bin_nm");
-            String save = params.option("save", null);
-            if (!"image".equals(input)) {
-                correctTable(input, locs, ts, save, params);
-                return;
-            }
-
-            RemoteDriftCorrection job = new RemoteDriftCorrection(imp, s, ServerClient.fromConfig());
-            Commands.check(job);
-            IJ.resetEscape();
-            StatusProgress progress = new StatusProgress("Correct drift", null);
-            IJ.showStatus("Correct drift: sending the image to the server...");
-            boolean ok;
-            try {
-                ok = Commands.process(TITLE, job, progress);
-            } finally {
-                progressShown = progress.history();
-                jobId = job.getJobId();
-            }
-            if (!ok) {
-                return;
-            }
-            ImagePlus out = job.getResult();
-            Commands.save(out, save);
-            result = out;
-            table = job.driftTable();
-            IJ.showStatus("Correct drift: done");
-            driftPlot = plot(job, imp.getTitle());
-            if (!params.isHeadless()) {
-                table.show("Drift of " + imp.getTitle());
-                driftPlot.show();
-            }
-            Commands.show(out, params);
-        } catch (FluoreconException e) {
-            Commands.fail(TITLE, e.getMessage());
+    void execute(ImagePlus imp) {
+        RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
+        RemoteTableDrift.Settings ts = new RemoteTableDrift.Settings();
+        Params params = new Params(TITLE, "reference=first channel=1  (tables: input=table_file locs=/path/locs.csv)");
+        params.addChoice("input", INPUTS, imp == null ? INPUTS[1] : INPUTS[0]);
+        params.addChoice("reference", RemoteDriftCorrection.REFERENCES.toArray(new String[0]), s.reference);
+        params.addNumber("channel", s.channel);
+        params.addNumber("upsample", s.upsample);
+        params.addFile("locs", "");
+        params.addNumber("segments", ts.segments);
+        params.addDecimal("bin_nm", ts.pixelNm, 1);
+        if (!params.show()) {
+            return;
         }
+        String input = params.nextChoice("input");
+        s.reference = params.nextChoice("reference");
+        s.channel = params.nextInt("channel");
+        s.upsample = params.nextInt("upsample");
+        String locs = params.nextFile("locs");
+        ts.segments = params.nextInt("segments");
+        ts.pixelNm = params.nextDouble("bin_nm");
+        String save = params.option("save", null);
+        if (!"image".equals(input)) {
+            correctTable(input, locs, ts, save, params);
+            return;
+        }
+
+        RemoteDriftCorrection job = new RemoteDriftCorrection(imp, s, server());
+        if (!runJob(job, "sending the image to the server")) {
+            return;
+        }
+        ImagePlus out = keep(job.getResult(), save);
+        table = job.driftTable();
+        driftPlot = plot(job, imp.getTitle());
+        if (!params.isHeadless()) {
+            table.show("Drift of " + imp.getTitle());
+            driftPlot.show();
+        }
+        done(out, params);
     }
 
     private void correctTable(String input, String locs, RemoteTableDrift.Settings ts, String save, Params params) {
@@ -168,19 +132,8 @@ public class CorrectDrift_ implements PlugIn {
         } else {
             throw new FluoreconException("input = '" + input + "'; use image, table_file or results_table.");
         }
-        RemoteTableDrift job = new RemoteTableDrift(in, name, ts, ServerClient.fromConfig());
-        Commands.check(job);
-        IJ.resetEscape();
-        StatusProgress progress = new StatusProgress("Correct drift", null);
-        IJ.showStatus("Correct drift: sending " + in.size() + " localisations to the server...");
-        boolean ok;
-        try {
-            ok = Commands.process(TITLE, job, progress);
-        } finally {
-            progressShown = progress.history();
-            jobId = job.getJobId();
-        }
-        if (!ok) {
+        RemoteTableDrift job = new RemoteTableDrift(in, name, ts, server());
+        if (!runJob(job, "sending " + in.size() + " localisations to the server")) {
             return;
         }
         LocalizationTable out = job.getCorrected();

@@ -1,12 +1,7 @@
 package org.fluorecon.ij;
 
-import ij.IJ;
 import ij.ImagePlus;
-import ij.WindowManager;
-import ij.plugin.PlugIn;
-import org.fluorecon.core.FluoreconException;
 import org.fluorecon.server.RemoteFusion;
-import org.fluorecon.server.ServerClient;
 
 /**
  * Plugins › fluorecon › Multiview fusion…  Multiview Richardson–Lucy (Preibisch et al. 2014) on the
@@ -15,75 +10,41 @@ import org.fluorecon.server.ServerClient;
  * {@code run("Multiview fusion...", "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x
  * sheet_fwhm_nm=0 background=0 align save=/path/out.tif")}.
  */
-public class FuseViews_ implements PlugIn {
+public class FuseViews_ extends ServerCommand {
     static final String TITLE = "fluorecon Multiview fusion";
 
-    private ImagePlus image;
-    private ImagePlus result;
-    private String jobId;
-
-    public void setImage(ImagePlus imp) {
-        this.image = imp;
-    }
-
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    public String getJobId() {
-        return jobId;
+    public FuseViews_() {
+        super(TITLE, "Multiview fusion");
     }
 
     @Override
-    public void run(String arg) {
-        result = null;
-        jobId = null;
-        try {
-            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
-            RemoteFusion.Settings s = new RemoteFusion.Settings();
-            Params params = new Params(TITLE, "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x");
-            params.addNumber("num_iter", s.iterations);
-            params.addDecimal("na", s.na, 3);
-            params.addNumber("wavelength_nm", s.wavelengthNm);
-            params.addDecimal("ni", s.ni, 3);
-            params.addString("view_axes", s.viewAxes);
-            params.addNumber("sheet_fwhm_nm", s.sheetFwhmNm);
-            params.addNumber("background", s.background);
-            params.addCheckbox("align", s.align);
-            if (!params.show()) {
-                return;
-            }
-            s.iterations = params.nextInt("num_iter");
-            s.na = params.nextDouble("na");
-            s.wavelengthNm = params.nextDouble("wavelength_nm");
-            s.ni = params.nextDouble("ni");
-            s.viewAxes = params.nextString("view_axes");
-            s.sheetFwhmNm = params.nextDouble("sheet_fwhm_nm");
-            s.background = params.nextDouble("background");
-            s.align = params.nextBoolean("align");
-            String save = params.option("save", null);
+    void execute(ImagePlus imp) {
+        RemoteFusion.Settings s = new RemoteFusion.Settings();
+        Params params = new Params(TITLE, "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x");
+        params.addNumber("num_iter", s.iterations);
+        params.addDecimal("na", s.na, 3);
+        params.addNumber("wavelength_nm", s.wavelengthNm);
+        params.addDecimal("ni", s.ni, 3);
+        params.addString("view_axes", s.viewAxes);
+        params.addNumber("sheet_fwhm_nm", s.sheetFwhmNm);
+        params.addNumber("background", s.background);
+        params.addCheckbox("align", s.align);
+        if (!params.show()) {
+            return;
+        }
+        s.iterations = params.nextInt("num_iter");
+        s.na = params.nextDouble("na");
+        s.wavelengthNm = params.nextDouble("wavelength_nm");
+        s.ni = params.nextDouble("ni");
+        s.viewAxes = params.nextString("view_axes");
+        s.sheetFwhmNm = params.nextDouble("sheet_fwhm_nm");
+        s.background = params.nextDouble("background");
+        s.align = params.nextBoolean("align");
+        String save = params.option("save", null);
 
-            RemoteFusion job = new RemoteFusion(imp, s, ServerClient.fromConfig());
-            Commands.check(job);
-            IJ.resetEscape();
-            StatusProgress progress = new StatusProgress("Multiview fusion", null);
-            IJ.showStatus("Multiview fusion: sending the views to the server...");
-            boolean ok;
-            try {
-                ok = Commands.process(TITLE, job, progress);
-            } finally {
-                jobId = job.getJobId();
-            }
-            if (!ok) {
-                return;
-            }
-            ImagePlus out = job.getResult();
-            Commands.save(out, save);
-            result = out;
-            IJ.showStatus("Multiview fusion: done");
-            Commands.show(out, params);
-        } catch (FluoreconException e) {
-            Commands.fail(TITLE, e.getMessage());
+        RemoteFusion job = new RemoteFusion(imp, s, server());
+        if (runJob(job, "sending the views to the server")) {
+            done(keep(job.getResult(), save), params);
         }
     }
 }

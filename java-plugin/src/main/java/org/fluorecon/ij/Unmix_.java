@@ -1,16 +1,12 @@
 package org.fluorecon.ij;
 
-import ij.IJ;
 import ij.ImagePlus;
-import ij.WindowManager;
 import ij.gui.Overlay;
 import ij.gui.Roi;
-import ij.plugin.PlugIn;
 import ij.plugin.frame.RoiManager;
 import org.fluorecon.core.RoiSpectra;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.server.RemoteUnmix;
-import org.fluorecon.server.ServerClient;
 
 /**
  * Plugins › fluorecon › Unmix…  Spectral unmixing on the model server: one output channel per
@@ -23,30 +19,13 @@ import org.fluorecon.server.ServerClient;
  * Built-in spectra: DAPI, Hoechst, EGFP, mNeonGreen, Alexa488, Alexa555, Alexa568, Alexa647,
  * mCherry, tdTomato, Cy5.
  */
-public class Unmix_ implements PlugIn {
+public class Unmix_ extends ServerCommand {
     static final String TITLE = "fluorecon Unmix";
     static final String[] SOURCES = {"built-in", "rois"};
     static final String[] BACKGROUNDS = {"none", "last_roi"};
 
-    private ImagePlus image;
-    private ImagePlus result;
-    private double[] progressShown = new double[0];
-    private String jobId;
-
-    public void setImage(ImagePlus imp) {
-        this.image = imp;
-    }
-
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    public String getJobId() {
-        return jobId;
-    }
-
-    public double[] getProgressShown() {
-        return progressShown.clone();
+    public Unmix_() {
+        super(TITLE, "Unmix");
     }
 
     /** The ROI Manager's ROIs when it holds any, else the image's overlay (headless and scripts). */
@@ -60,69 +39,46 @@ public class Unmix_ implements PlugIn {
     }
 
     @Override
-    public void run(String arg) {
-        result = null;
-        jobId = null;
-        try {
-            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
-            RemoteUnmix.Settings s = new RemoteUnmix.Settings();
-            Params params = new Params(TITLE, "method=nnls spectra=[DAPI,EGFP,mCherry] offset=100");
-            params.addChoice("method", RemoteUnmix.METHODS.toArray(new String[0]), s.method);
-            params.addChoice("source", SOURCES, SOURCES[0]);
-            params.addString("spectra", "DAPI,EGFP,mCherry");
-            params.addNumber("labels", s.labels);
-            params.addDecimal("offset", s.offset, 1);
-            params.addDecimal("lambda_start", s.lambdaStartNm, 1);
-            params.addDecimal("lambda_stop", s.lambdaStopNm, 1);
-            params.addChoice("background", BACKGROUNDS, BACKGROUNDS[0]);
-            params.addCheckbox("residual", s.residual);
-            if (!params.show()) {
-                return;
+    void execute(ImagePlus imp) {
+        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        Params params = new Params(TITLE, "method=nnls spectra=[DAPI,EGFP,mCherry] offset=100");
+        params.addChoice("method", RemoteUnmix.METHODS.toArray(new String[0]), s.method);
+        params.addChoice("source", SOURCES, SOURCES[0]);
+        params.addString("spectra", "DAPI,EGFP,mCherry");
+        params.addNumber("labels", s.labels);
+        params.addDecimal("offset", s.offset, 1);
+        params.addDecimal("lambda_start", s.lambdaStartNm, 1);
+        params.addDecimal("lambda_stop", s.lambdaStopNm, 1);
+        params.addChoice("background", BACKGROUNDS, BACKGROUNDS[0]);
+        params.addCheckbox("residual", s.residual);
+        if (!params.show()) {
+            return;
+        }
+        s.method = params.nextChoice("method");
+        String source = params.nextChoice("source");
+        s.spectra = params.nextString("spectra");
+        s.labels = params.nextInt("labels");
+        s.offset = params.nextDouble("offset");
+        s.lambdaStartNm = params.nextDouble("lambda_start");
+        s.lambdaStopNm = params.nextDouble("lambda_stop");
+        String background = params.nextChoice("background");
+        s.residual = params.nextBoolean("residual");
+        String save = params.option("save", null);
+        if ("rois".equals(source)) {
+            if (imp == null) {
+                throw new FluoreconException("No image is open; open a multichannel or lambda-stack image first.");
             }
-            s.method = params.nextChoice("method");
-            String source = params.nextChoice("source");
-            s.spectra = params.nextString("spectra");
-            s.labels = params.nextInt("labels");
-            s.offset = params.nextDouble("offset");
-            s.lambdaStartNm = params.nextDouble("lambda_start");
-            s.lambdaStopNm = params.nextDouble("lambda_stop");
-            String background = params.nextChoice("background");
-            s.residual = params.nextBoolean("residual");
-            String save = params.option("save", null);
-            if ("rois".equals(source)) {
-                if (imp == null) {
-                    throw new FluoreconException("No image is open; open a multichannel or lambda-stack image first.");
-                }
-                RoiSpectra measured = RoiSpectra.measure(imp, rois(imp), s.offset, "last_roi".equals(background));
-                s.mixing = measured.mixing;
-                s.labelNames = measured.names;
-                s.background = measured.background;
-            } else if (!"built-in".equals(source)) {
-                throw new FluoreconException("source = '" + source + "'; use built-in or rois.");
-            }
+            RoiSpectra measured = RoiSpectra.measure(imp, rois(imp), s.offset, "last_roi".equals(background));
+            s.mixing = measured.mixing;
+            s.labelNames = measured.names;
+            s.background = measured.background;
+        } else if (!"built-in".equals(source)) {
+            throw new FluoreconException("source = '" + source + "'; use built-in or rois.");
+        }
 
-            RemoteUnmix job = new RemoteUnmix(imp, s, ServerClient.fromConfig());
-            Commands.check(job);
-            IJ.resetEscape();
-            StatusProgress progress = new StatusProgress("Unmix", null);
-            IJ.showStatus("Unmix: sending the image to the server...");
-            boolean ok;
-            try {
-                ok = Commands.process(TITLE, job, progress);
-            } finally {
-                progressShown = progress.history();
-                jobId = job.getJobId();
-            }
-            if (!ok) {
-                return;
-            }
-            ImagePlus out = job.getResult();
-            Commands.save(out, save);
-            result = out;
-            IJ.showStatus("Unmix: done");
-            Commands.show(out, params);
-        } catch (FluoreconException e) {
-            Commands.fail(TITLE, e.getMessage());
+        RemoteUnmix job = new RemoteUnmix(imp, s, server());
+        if (runJob(job, "sending the image to the server")) {
+            done(keep(job.getResult(), save), params);
         }
     }
 }

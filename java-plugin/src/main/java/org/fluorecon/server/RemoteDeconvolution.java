@@ -1,19 +1,13 @@
 package org.fluorecon.server;
 
 import ij.ImagePlus;
-import ij.io.FileSaver;
-import ij.io.Opener;
 import ij.measure.Calibration;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.Version;
 
@@ -23,10 +17,10 @@ import org.fluorecon.core.Version;
  *
  * <p>The whole (hyper)stack goes up as one ImageJ TIFF (the server deconvolves each channel and
  * frame on its (Z)YX axes); the PSF is theoretical, from {@link Settings} and the image's
- * calibration, or a PSF image uploaded beside it. Progress is the server's; cancelling deletes the
- * job and leaves no output.
+ * calibration, or a PSF image uploaded beside it (the job's {@code psf} part). Progress is the
+ * server's; cancelling deletes the job and leaves no output.
  */
-public final class RemoteDeconvolution implements Job {
+public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
     public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
 
     /** What the user chose; names as in {@code fluorecon.tasks.deconvolve.DeconvolveSpec}. */
@@ -45,44 +39,20 @@ public final class RemoteDeconvolution implements Job {
     private final ImagePlus input;
     private final ImagePlus psfImage;
     private final Settings settings;
-    private final ServerClient client;
-    private long pollMillis = 100;
-
-    private String errorMessage = "";
-    private boolean cancelled;
-    private ImagePlus result;
-    private String specJson;
-    private String serverVersion = "";
-    private String jobId;
 
     /**
      * @param input    image to deconvolve (8-, 16- or 32-bit, any hyperstack)
      * @param psfImage measured PSF, or null for a theoretical one
      */
     public RemoteDeconvolution(ImagePlus input, ImagePlus psfImage, Settings settings, ServerClient client) {
+        super(client, "Deconvolution");
         this.input = input;
         this.psfImage = psfImage;
         this.settings = settings;
-        this.client = client;
     }
 
-    public RemoteDeconvolution pollEvery(long millis) {
-        this.pollMillis = millis;
-        return this;
-    }
-
-    /** Validates the image and settings and builds the job spec; false with {@link #getErrorMessage()}. */
-    public boolean checkInput() {
-        try {
-            specJson = Json.write(spec());
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-            return false;
-        }
-    }
-
-    private Map<String, Object> spec() {
+    @Override
+    Map<String, Object> spec() {
         if (input == null) {
             throw new FluoreconException("No image is open; open an image first.");
         }
@@ -176,73 +146,18 @@ public final class RemoteDeconvolution implements Job {
         }
     }
 
-    /**
-     * Uploads, follows the job and downloads the result. False (and no result) on error or when
-     * {@code progress.isCancelled()}: the job is then deleted on the server.
-     */
-    public boolean process(Progress progress) {
-        Progress p = progress == null ? Progress.NONE : progress;
-        result = null;
-        if (specJson == null && !checkInput()) {
-            return false;
-        }
-        try {
-            serverVersion = String.valueOf(client.health().get("version"));
-            byte[] image = new FileSaver(input).serialize();
-            byte[] psf = psfImage == null ? null : new FileSaver(psfImage).serialize();
-            if (image == null || (psfImage != null && psf == null)) {
-                throw new FluoreconException("Could not write the image as TIFF for the server.");
-            }
-            JobStatus job = client.submit(specJson, image, psf);
-            jobId = job.id;
-            while (job.isActive()) {
-                if (p.isCancelled()) {
-                    client.cancel(job.id);
-                    cancelled = true;
-                    errorMessage = "Deconvolution was cancelled; the server job " + job.id + " was stopped and no "
-                            + "output was made.";
-                    return false;
-                }
-                p.update(Math.round(job.progress * 1000), 1000);
-                Thread.sleep(pollMillis);
-                job = client.status(job.id);
-            }
-            if (!job.succeeded()) {
-                throw new FluoreconException("The server job " + job.id + " " + job.state
-                        + (job.message.isEmpty() ? "." : ": " + job.message));
-            }
-            p.update(1000, 1000);
-            result = open(client.result(job.id));
-            try {
-                client.cancel(job.id); // a finished job: deletes its files on the server
-            } catch (ServerException e) {
-                // the result is safe here; a leftover job folder on the server is harmless
-            }
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            errorMessage = "Deconvolution was interrupted.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (IOException e) {
-            errorMessage = "Cannot read the server's result: " + e.getMessage();
-        }
-        return false;
+    @Override
+    ImagePlus upload() {
+        return input;
     }
 
-    private ImagePlus open(byte[] tiff) throws IOException {
-        // ImageJ's file reader is the one that knows every ImageJ/tifffile hyperstack layout.
-        Path tmp = Files.createTempFile("fluorecon-result-", ".tif");
-        ImagePlus out;
-        try {
-            Files.write(tmp, tiff);
-            out = new Opener().openImage(tmp.toString());
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        if (out == null) {
-            throw new FluoreconException("The server's result is not a TIFF ImageJ can open.");
-        }
+    @Override
+    ImagePlus uploadPsf() {
+        return psfImage;
+    }
+
+    @Override
+    ImagePlus finish(ImagePlus out) {
         int[] d = ImageConversion.dimensions(input);
         if (out.getStackSize() != input.getStackSize() || out.getWidth() != input.getWidth()
                 || out.getHeight() != input.getHeight()) {
@@ -273,32 +188,10 @@ public final class RemoteDeconvolution implements Job {
         sb.append("deconvolve.spec = ").append(specJson).append('\n');
         sb.append("deconvolve.psf = ").append(psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'")
                 .append('\n');
-        sb.append("server.url = ").append(client.url()).append('\n');
-        sb.append("server.version = ").append(serverVersion).append('\n');
-        sb.append("server.job = ").append(jobId).append('\n');
+        sb.append("server.url = ").append(job.url()).append('\n');
+        sb.append("server.version = ").append(job.getServerVersion()).append('\n');
+        sb.append("server.job = ").append(job.getJobId()).append('\n');
         sb.append("input.title = ").append(input.getTitle()).append('\n');
         return sb.toString();
-    }
-
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return cancelled;
-    }
-
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    /** The spec sent to the server (after {@link #checkInput()}). */
-    public String getSpecJson() {
-        return specJson;
-    }
-
-    /** The server job's id, once submitted. */
-    public String getJobId() {
-        return jobId;
     }
 }

@@ -42,13 +42,19 @@ public final class RemoteJob {
      * cancelled ({@link #isCancelled()}, the server job is then stopped).
      */
     public ImagePlus run(ImagePlus input, String specJson, Progress progress) throws InterruptedException {
+        return run(input, null, specJson, progress);
+    }
+
+    /**
+     * As {@link #run(ImagePlus, String, Progress)}, with {@code psf} (when not null) sent as the
+     * job's second file, the multipart part {@code psf}.
+     */
+    public ImagePlus run(ImagePlus input, ImagePlus psf, String specJson, Progress progress)
+            throws InterruptedException {
         Progress p = progress == null ? Progress.NONE : progress;
         serverVersion = String.valueOf(client.health().get("version"));
-        byte[] image = new FileSaver(input).serialize();
-        if (image == null) {
-            throw new FluoreconException("Could not write '" + input.getTitle() + "' as TIFF for the server.");
-        }
-        JobStatus job = client.submit(specJson, image, null);
+        byte[] image = tiff(input);
+        JobStatus job = client.submit(specJson, image, psf == null ? null : tiff(psf));
         jobId = job.id;
         while (job.isActive()) {
             if (p.isCancelled()) {
@@ -77,6 +83,14 @@ public final class RemoteJob {
             // the result is safe here; a leftover job folder on the server is harmless
         }
         return out;
+    }
+
+    private static byte[] tiff(ImagePlus imp) {
+        byte[] bytes = new FileSaver(imp).serialize();
+        if (bytes == null) {
+            throw new FluoreconException("Could not write '" + imp.getTitle() + "' as TIFF for the server.");
+        }
+        return bytes;
     }
 
     private static ImagePlus open(byte[] tiff) {

@@ -8,11 +8,12 @@ import org.fluorecon.core.Progress;
 
 /**
  * A server task for ImageJ images: builds and checks the spec, runs one {@link RemoteJob} and
- * shapes its result; failures become {@link #getErrorMessage()} in the user's words.
+ * shapes its result; failures become {@link #getErrorMessage()} in the user's words. Public for
+ * the commands' job id; only this package's tasks can extend it (the hooks are package-private).
  *
  * @param <T> the task's own class, for {@link #pollEvery} chaining
  */
-abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
+public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
     final RemoteJob job;
     private final String what;
     String errorMessage = "";
@@ -32,6 +33,11 @@ abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
 
     /** The image sent to the server (called after {@link #spec()} passed). */
     abstract ImagePlus upload();
+
+    /** A second image sent beside {@link #upload()} as the job's {@code psf} part; null (the default) for none. */
+    ImagePlus uploadPsf() {
+        return null;
+    }
 
     /** The server's output made into the user's result (titles, calibration, provenance). */
     abstract ImagePlus finish(ImagePlus out);
@@ -61,7 +67,7 @@ abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
             return false;
         }
         try {
-            ImagePlus out = job.run(upload(), specJson, progress);
+            ImagePlus out = job.run(upload(), uploadPsf(), specJson, progress);
             if (out == null) {
                 errorMessage = job.getMessage();
                 return false;

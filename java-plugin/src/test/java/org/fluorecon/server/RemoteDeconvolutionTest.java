@@ -5,90 +5,41 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.io.FileSaver;
 import ij.process.FloatProcessor;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.fluorecon.core.Progress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The server path of Deconvolve… against a scripted server: spec, polling, result, cancel. */
+/** The server path of Deconvolve… against a scripted server: spec, polling, result, PSF upload, cancel. */
 class RemoteDeconvolutionTest {
     @TempDir
     Path tmp;
-    HttpServer http;
-    final List<String> requests = new CopyOnWriteArrayList<>();
-    final AtomicInteger polls = new AtomicInteger();
-    volatile String submitted = "";
-    volatile byte[] resultTiff;
+    ScriptedServer server;
 
     @BeforeEach
     void start() throws IOException {
-        Files.writeString(tmp.resolve("token"), "t\n");
-        http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
+        server = new ScriptedServer(tmp);
+        server.runningPolls = 3;
+        server.progress = n -> n * 0.25;
+        server.doneMessage = null;
     }
 
     @AfterEach
     void stop() {
-        http.stop(0);
-    }
-
-    private void handle(HttpExchange ex) throws IOException {
-        String key = ex.getRequestMethod() + " " + ex.getRequestURI().getPath();
-        requests.add(key);
-        byte[] in = ex.getRequestBody().readAllBytes();
-        String json;
-        int status = 200;
-        switch (key) {
-            case "GET /v1/health":
-                json = "{\"version\": \"0.1.0\", \"device\": \"cpu\"}";
-                break;
-            case "POST /v1/jobs":
-                submitted = new String(in, StandardCharsets.ISO_8859_1);
-                status = 201;
-                json = "{\"id\": \"j1\", \"state\": \"queued\", \"progress\": 0}";
-                break;
-            case "GET /v1/jobs/j1":
-                int n = polls.incrementAndGet();
-                json = n < 4 ? "{\"id\": \"j1\", \"state\": \"running\", \"progress\": " + (n * 0.25) + "}"
-                        : "{\"id\": \"j1\", \"state\": \"succeeded\", \"progress\": 1}";
-                break;
-            case "GET /v1/jobs/j1/result":
-                ex.sendResponseHeaders(200, resultTiff.length);
-                ex.getResponseBody().write(resultTiff);
-                ex.close();
-                return;
-            case "DELETE /v1/jobs/j1":
-                json = "{\"id\": \"j1\", \"state\": \"cancelled\", \"progress\": 0.25}";
-                break;
-            default:
-                status = 404;
-                json = "{\"detail\": \"no\"}";
-        }
-        byte[] b = json.getBytes(StandardCharsets.UTF_8);
-        ex.sendResponseHeaders(status, b.length);
-        ex.getResponseBody().write(b);
-        ex.close();
+        server.close();
     }
 
     private ServerClient client() {
-        return new ServerClient("http://127.0.0.1:" + http.getAddress().getPort(), tmp.resolve("token"));
+        return server.client();
     }
 
     /** A 2-channel, 3-frame hyperstack, 0.065 µm pixels. */
@@ -112,9 +63,9 @@ class RemoteDeconvolutionTest {
     @Test
     void submitsPollsAndOpensTheResultWithTheInputsDimensions() {
         ImagePlus imp = hyperstack(1);
-        ImagePlus server = hyperstack(100);
-        server.setDimensions(1, 6, 1); // the server's TIFF may come back as a plain stack
-        resultTiff = new FileSaver(server).serialize();
+        ImagePlus answer = hyperstack(100);
+        answer.setDimensions(1, 6, 1); // the server's TIFF may come back as a plain stack
+        server.resultTiff = new FileSaver(answer).serialize();
         RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
         s.method = "rltv";
         s.iterations = 7;
@@ -136,7 +87,9 @@ class RemoteDeconvolutionTest {
             }
         });
         assertTrue(ok, job.getErrorMessage());
-        assertTrue(submitted.contains("\"method\": \"rltv\"") && submitted.contains("\"num_iter\": 7"), submitted);
+        assertTrue(server.submitted.contains("\"method\": \"rltv\"") && server.submitted.contains("\"num_iter\": 7"),
+                server.submitted);
+        assertFalse(server.submitted.contains("name=\"psf\""), "a theoretical PSF travels in the spec");
         ImagePlus out = job.getResult();
         assertEquals("cells-deconvolved", out.getTitle());
         assertEquals(2, out.getNChannels());
@@ -146,7 +99,22 @@ class RemoteDeconvolutionTest {
         assertEquals(105f, out.getStack().getProcessor(6).getf(0), 0f);
         assertTrue(shown.contains(0.5) && shown.get(shown.size() - 1) == 1.0, shown.toString());
         assertTrue(((String) out.getProperty("Info")).contains("server.version = 0.1.0"));
-        assertEquals("DELETE /v1/jobs/j1", requests.get(requests.size() - 1)); // fetched job cleaned up
+        assertEquals("DELETE /v1/jobs/j1", server.requests.get(server.requests.size() - 1)); // fetched job cleaned up
+    }
+
+    @Test
+    void aMeasuredPsfTravelsAsTheSecondFile() {
+        ImagePlus imp = hyperstack(1);
+        server.resultTiff = new FileSaver(hyperstack(100)).serialize();
+        ImagePlus bead = new ImagePlus("bead.tif", new FloatProcessor(5, 5));
+        RemoteDeconvolution job = new RemoteDeconvolution(imp, bead, new RemoteDeconvolution.Settings(), client())
+                .pollEvery(5);
+        assertTrue(job.process(Progress.NONE), job.getErrorMessage());
+        assertFalse(job.getSpecJson().contains("\"psf\""), job.getSpecJson()); // sampling travels in the TIFFs
+        assertTrue(server.submitted.contains("name=\"image\"; filename=\"image.tif\""), "the image part");
+        assertTrue(server.submitted.contains("name=\"psf\"; filename=\"psf.tif\""), "the PSF part");
+        String info = (String) job.getResult().getProperty("Info");
+        assertTrue(info.contains("deconvolve.psf = image 'bead.tif'") && info.contains("server.job = j1"), info);
     }
 
     @Test
@@ -160,14 +128,16 @@ class RemoteDeconvolutionTest {
 
             @Override
             public boolean isCancelled() {
-                return polls.get() >= 2;
+                return server.polls.get() >= 2;
             }
         });
         assertFalse(ok);
         assertTrue(job.isCancelled());
+        assertEquals("Deconvolution was cancelled; the server job j1 was stopped and no output was made.",
+                job.getErrorMessage());
         assertNull(job.getResult());
-        assertTrue(requests.contains("DELETE /v1/jobs/j1"));
-        assertFalse(requests.contains("GET /v1/jobs/j1/result"));
+        assertTrue(server.requests.contains("DELETE /v1/jobs/j1"));
+        assertFalse(server.requests.contains("GET /v1/jobs/j1/result"));
     }
 
     @Test
@@ -186,7 +156,7 @@ class RemoteDeconvolutionTest {
         job = new RemoteDeconvolution(hyperstack(1), null, s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("below the immersion index"), job.getErrorMessage());
-        assertTrue(requests.isEmpty(), requests.toString());
+        assertTrue(server.requests.isEmpty(), server.requests.toString());
     }
 
     @Test

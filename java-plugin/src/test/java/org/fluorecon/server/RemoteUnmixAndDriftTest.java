@@ -6,21 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.io.FileSaver;
 import ij.measure.ResultsTable;
 import ij.process.FloatProcessor;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.fluorecon.core.Progress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -31,71 +24,20 @@ import org.junit.jupiter.api.io.TempDir;
 class RemoteUnmixAndDriftTest {
     @TempDir
     Path tmp;
-    HttpServer http;
-    final List<String> requests = new CopyOnWriteArrayList<>();
-    final AtomicInteger polls = new AtomicInteger();
-    volatile String submitted = "";
-    volatile byte[] resultTiff;
-    volatile String submitError; // when set, POST /v1/jobs answers 422 with this detail
+    ScriptedServer server;
 
     @BeforeEach
     void start() throws IOException {
-        Files.writeString(tmp.resolve("token"), "t\n");
-        http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
+        server = new ScriptedServer(tmp);
     }
 
     @AfterEach
     void stop() {
-        http.stop(0);
-    }
-
-    private void handle(HttpExchange ex) throws IOException {
-        String key = ex.getRequestMethod() + " " + ex.getRequestURI().getPath();
-        requests.add(key);
-        byte[] in = ex.getRequestBody().readAllBytes();
-        String json;
-        int status = 200;
-        switch (key) {
-            case "GET /v1/health":
-                json = "{\"version\": \"0.1.0\"}";
-                break;
-            case "POST /v1/jobs":
-                submitted = new String(in, StandardCharsets.ISO_8859_1);
-                if (submitError != null) {
-                    status = 422;
-                    json = Json.write(java.util.Map.of("detail", submitError));
-                } else {
-                    status = 201;
-                    json = "{\"id\": \"j1\", \"state\": \"queued\", \"progress\": 0}";
-                }
-                break;
-            case "GET /v1/jobs/j1":
-                int n = polls.incrementAndGet();
-                json = n < 3 ? "{\"id\": \"j1\", \"state\": \"running\", \"progress\": 0.5}"
-                        : "{\"id\": \"j1\", \"state\": \"succeeded\", \"progress\": 1, \"message\": \"Done.\"}";
-                break;
-            case "GET /v1/jobs/j1/result":
-                ex.sendResponseHeaders(200, resultTiff.length);
-                ex.getResponseBody().write(resultTiff);
-                ex.close();
-                return;
-            case "DELETE /v1/jobs/j1":
-                json = "{\"id\": \"j1\", \"state\": \"cancelled\", \"progress\": 0.5}";
-                break;
-            default:
-                status = 404;
-                json = "{\"detail\": \"no\"}";
-        }
-        byte[] b = json.getBytes(StandardCharsets.UTF_8);
-        ex.sendResponseHeaders(status, b.length);
-        ex.getResponseBody().write(b);
-        ex.close();
+        server.close();
     }
 
     private ServerClient client() {
-        return new ServerClient("http://127.0.0.1:" + http.getAddress().getPort(), tmp.resolve("token"));
+        return server.client();
     }
 
     private static ImagePlus stack(String title, int c, int z, int t, float base) {
@@ -131,9 +73,9 @@ class RemoteUnmixAndDriftTest {
 
     @Test
     void unmixSendsSpectraAndShapesOneChannelPerLabelPlusResidual() {
-        ImagePlus server = stack("r", 1, 1, 2 * (2 + 4), 0); // 2 frames × (2 labels + 4 residual channels)
-        server.setProperty("Info", "fluorecon unmix\nchannels = DAPI,EGFP,residual1,residual2,residual3,residual4\n");
-        resultTiff = new FileSaver(server).serialize();
+        ImagePlus answer = stack("r", 1, 1, 2 * (2 + 4), 0); // 2 frames × (2 labels + 4 residual channels)
+        answer.setProperty("Info", "fluorecon unmix\nchannels = DAPI,EGFP,residual1,residual2,residual3,residual4\n");
+        server.resultTiff = new FileSaver(answer).serialize();
         RemoteUnmix.Settings s = new RemoteUnmix.Settings();
         s.spectra = " DAPI, EGFP ,";
         s.residual = true;
@@ -152,7 +94,7 @@ class RemoteUnmixAndDriftTest {
         assertEquals("residual1", out.getStack().getSliceLabel(9));
         assertEquals(List.of("DAPI", "EGFP", "residual1", "residual2", "residual3", "residual4"), job.getChannelNames());
         assertTrue(((String) out.getProperty("Info")).contains("fluorecon.command = Unmix"));
-        assertEquals("DELETE /v1/jobs/j1", requests.get(requests.size() - 1));
+        assertEquals("DELETE /v1/jobs/j1", server.requests.get(server.requests.size() - 1));
     }
 
     @Test
@@ -176,32 +118,32 @@ class RemoteUnmixAndDriftTest {
         job = new RemoteUnmix(stack("l", 4, 1, 1, 1), s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("method = 'magic' is not an unmixing method"), job.getErrorMessage());
-        assertTrue(requests.isEmpty(), requests.toString());
+        assertTrue(server.requests.isEmpty(), server.requests.toString());
     }
 
     @Test
     void theServersRefusalIsTheMessage() {
-        submitError = "Unknown spectrum 'GFPX'; built-in spectra are DAPI, Hoechst, EGFP.";
+        server.submitError = "Unknown spectrum 'GFPX'; built-in spectra are DAPI, Hoechst, EGFP.";
         RemoteUnmix.Settings s = new RemoteUnmix.Settings();
         s.spectra = "DAPI,GFPX";
         RemoteUnmix job = new RemoteUnmix(stack("l", 4, 1, 1, 1), s, client());
         assertFalse(job.process(Progress.NONE));
-        assertEquals(submitError, job.getErrorMessage());
+        assertEquals(server.submitError, job.getErrorMessage());
         assertNull(job.getResult());
     }
 
     @Test
     void driftCorrectionTakesAPlainStackAsFramesAndReadsTheDriftTable() {
-        ImagePlus server = stack("r", 1, 1, 3, 0);
-        server.setProperty("Info", "fluorecon register\ndrift_axes = y,x\ndrift_px = [[0.0, 0.0], [0.5, -1.25], [1.0, -2.5]]\n");
-        resultTiff = new FileSaver(server).serialize();
+        ImagePlus answer = stack("r", 1, 1, 3, 0);
+        answer.setProperty("Info", "fluorecon register\ndrift_axes = y,x\ndrift_px = [[0.0, 0.0], [0.5, -1.25], [1.0, -2.5]]\n");
+        server.resultTiff = new FileSaver(answer).serialize();
         RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
         s.reference = "mean";
         RemoteDriftCorrection job = new RemoteDriftCorrection(stack("movie.tif", 1, 3, 1, 1), s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
         assertEquals("{\"task\": \"register\", \"reference\": \"mean\", \"channel\": 1, \"upsample\": 20}", job.getSpecJson());
         assertTrue(job.process(Progress.NONE), job.getErrorMessage());
-        assertTrue(submitted.contains("frames=3"), "the upload is a time series"); // ImageJ's TIFF header
+        assertTrue(server.submitted.contains("frames=3"), "the upload is a time series"); // ImageJ's TIFF header
         ImagePlus out = job.getResult();
         assertEquals("movie-aligned", out.getTitle());
         assertEquals(3, out.getNSlices()); // back to the user's layout
@@ -223,12 +165,12 @@ class RemoteUnmixAndDriftTest {
         job = new RemoteDriftCorrection(stack("m", 2, 1, 4, 1), s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("channel = 3 but the image has 2 channel(s)"), job.getErrorMessage());
-        assertTrue(requests.isEmpty(), requests.toString());
+        assertTrue(server.requests.isEmpty(), server.requests.toString());
 
         job = new RemoteDriftCorrection(stack("m", 2, 1, 4, 1), new RemoteDriftCorrection.Settings(), client())
                 .pollEvery(5);
-        assertFalse(job.process(cancelWhen(() -> polls.get() >= 1)));
+        assertFalse(job.process(cancelWhen(() -> server.polls.get() >= 1)));
         assertTrue(job.isCancelled() && job.getErrorMessage().startsWith("Drift correction was cancelled"));
-        assertTrue(requests.contains("DELETE /v1/jobs/j1") && !requests.contains("GET /v1/jobs/j1/result"));
+        assertTrue(server.requests.contains("DELETE /v1/jobs/j1") && !server.requests.contains("GET /v1/jobs/j1/result"));
     }
 }

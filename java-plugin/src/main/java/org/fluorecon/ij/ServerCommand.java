@@ -1,0 +1,116 @@
+package org.fluorecon.ij;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.plugin.PlugIn;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Job;
+import org.fluorecon.server.RemoteTask;
+import org.fluorecon.server.ServerClient;
+
+/**
+ * A command whose work is a {@link Job} (mostly a server job): the scripting getters, the server
+ * connection, progress with Esc cancel, and the error reporting, once. A subclass reads its
+ * parameters in {@link #execute(ImagePlus)}, runs its job with {@link #runJob} and keeps its output.
+ */
+public abstract class ServerCommand implements PlugIn {
+    final String title;
+    final String label;
+    ImagePlus image;
+    ImagePlus result;
+    String jobId;
+    double[] progressShown = new double[0];
+
+    /**
+     * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
+     * @param label the status-line prefix, e.g. "Unmix"
+     */
+    ServerCommand(String title, String label) {
+        this.title = title;
+        this.label = label;
+    }
+
+    /** Image to process instead of the current one (for scripts). */
+    public void setImage(ImagePlus imp) {
+        this.image = imp;
+    }
+
+    /** The output image of the last successful run; null otherwise. */
+    public ImagePlus getResult() {
+        return result;
+    }
+
+    /** The server job of the last run (null when nothing was submitted, or for local work). */
+    public String getJobId() {
+        return jobId;
+    }
+
+    /** Progress fractions the last run showed. */
+    public double[] getProgressShown() {
+        return progressShown.clone();
+    }
+
+    @Override
+    public final void run(String arg) {
+        result = null;
+        jobId = null;
+        progressShown = new double[0];
+        clearOutputs();
+        try {
+            execute(image != null ? image : WindowManager.getCurrentImage());
+        } catch (FluoreconException e) {
+            Commands.fail(title, e.getMessage());
+        }
+    }
+
+    /** Forgets the subclass's own outputs of the previous run. */
+    void clearOutputs() {
+    }
+
+    /**
+     * Reads the parameters, runs the work and keeps its output; a {@link FluoreconException} is
+     * reported as the command's error.
+     *
+     * @param imp the image set for scripts, else the current image (may be null)
+     */
+    abstract void execute(ImagePlus imp);
+
+    /** The server recorded in the user's config folder. */
+    static ServerClient server() {
+        return ServerClient.fromConfig();
+    }
+
+    /**
+     * Checks and processes {@code job} with progress in the status bar (Esc cancels), after
+     * showing {@code "<label>: <sending>..."}. True when it made its output; false when the user
+     * cancelled. Keeps the progress shown and the server job's id whatever happens.
+     */
+    boolean runJob(Job job, String sending) {
+        Commands.check(job);
+        IJ.resetEscape();
+        StatusProgress progress = new StatusProgress(label, null);
+        IJ.showStatus(label + ": " + sending + "...");
+        try {
+            return Commands.process(title, job, progress);
+        } finally {
+            progressShown = progress.history();
+            if (job instanceof RemoteTask) {
+                jobId = ((RemoteTask<?>) job).getJobId();
+            }
+        }
+    }
+
+    /** Writes {@code out} to {@code save=} (when given) and keeps it as the result. */
+    ImagePlus keep(ImagePlus out, String save) {
+        Commands.save(out, save);
+        result = out;
+        return out;
+    }
+
+    /** "<label>: done" in the status line, and {@code out} shown (with a display or in a macro). */
+    void done(ImagePlus out, Params params) {
+        IJ.showStatus(label + ": done");
+        Commands.show(out, params);
+    }
+}
