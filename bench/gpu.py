@@ -137,7 +137,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--table-only", action="store_true", help="rewrite gpu.md from gpu.json")
     args = parser.parse_args()
+    if args.table_only:
+        write_table(json.loads((args.out / "gpu.json").read_text()), args.out / "gpu.md")
+        return
     if not torch.cuda.is_available():
         raise SystemExit("No CUDA device: bench/gpu.py only runs where torch.cuda.is_available().")
     result = {
@@ -156,20 +160,36 @@ def main() -> None:
         print(name, json.dumps({k: v for k, v in result[name].items() if k != "trace"}), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# GPU figures ({result['machine']['gpu']}, torch {result['machine']['torch']})", "",
-             result["how"], "", "| section | CPU | CUDA | CUDA speed-up |", "|---|---|---|---|"]
-    rows = [("deconvolution", "s_per_iter_cpu", "s_per_iter_cuda", "cuda_speedup_over_cpu", "s/iter"),
+    write_table(result, args.out / "gpu.md")
+
+
+def _size(name: str, r: dict) -> str:
+    if name == "deconvolution":
+        return "×".join(map(str, r["shape_zyx"])) + f", PSF {'×'.join(map(str, r['psf_shape']))}"
+    if name == "training":
+        return f"batch {r['batch']} of {r['patch'][0]}², {r['unet']}"
+    if name == "sim":
+        return f"raw {'×'.join(map(str, r['raw_shape']))}, pattern estimated"
+    return f"{r['n_lenslets'][0]}² lenslets, Nnum {r['nnum']}, volume {'×'.join(map(str, r['volume_shape']))}"
+
+
+def write_table(result: dict, path: Path) -> None:
+    """The markdown table of gpu.json (rerun: python bench/gpu.py --table-only)."""
+    lines = [f"# GPU figures ({result['machine']['gpu']}, torch {result['machine']['torch']}, "
+             f"{result['machine']['cpu_threads']} CPU threads)", "",
+             result["how"] + ". Written by bench/gpu.py, run by bench/gpu_device.sh on a borrowed machine.", "",
+             "| section | size | CPU | CUDA | CUDA speed-up |", "|---|---|---|---|---|"]
+    rows = [("deconvolution", "s_per_iter_cpu", "s_per_iter_cuda", "cuda_speedup_over_cpu", "RL s/iter"),
             ("training", "n2v_steps_per_s_cpu", "n2v_steps_per_s_cuda", "n2v_cuda_speedup_over_cpu", "N2V steps/s"),
-            ("sim", "s_cpu", "s_cuda", "cuda_speedup_over_cpu", "s"),
-            ("lightfield", "s_per_iter_cpu", "s_per_iter_cuda", "cuda_speedup_over_cpu", "s/iter")]
+            ("sim", "s_cpu", "s_cuda", "cuda_speedup_over_cpu", "2D SIM reconstruction s"),
+            ("lightfield", "s_per_iter_cpu", "s_per_iter_cuda", "cuda_speedup_over_cpu", "LF RL s/iter")]
     for name, cpu, cuda, ratio, unit in rows:
         r = result[name]
         if "error" in r:
-            lines.append(f"| {name} | — | — | not run: {r['error'][:80]} |")
+            lines.append(f"| {name} | — | — | — | not run: {r['error'][:80]} |")
         else:
-            lines.append(f"| {name} ({unit}) | {r[cpu]:.4g} | {r[cuda]:.4g} | {r[ratio]:.1f}× |")
-    (args.out / "gpu.md").write_text("\n".join(lines) + "\n")
-
+            lines.append(f"| {unit} | {_size(name, r)} | {r[cpu]:.4g} | {r[cuda]:.4g} | {r[ratio]:.1f}× |")
+    path.write_text("\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()
