@@ -66,7 +66,8 @@ def test_n2v2_switches_blurpool_and_no_top_skip():
 
     default = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False))
     n2v2 = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False, pooling="blurpool", skip_top=False))
-    assert default.blurpool is None and isinstance(n2v2.blurpool, MaxBlurPool)
+    assert default.blurpool is None and [type(m) for m in n2v2.blurpool] == [MaxBlurPool, MaxBlurPool]
+    assert [m.channels for m in n2v2.blurpool] == [4, 8]
     assert default.up[-1][0].in_channels == 8 + 4 and n2v2.up[-1][0].in_channels == 8  # top skip dropped
     assert default.up[0][0].in_channels == n2v2.up[0][0].in_channels == 16 + 8  # deeper skips kept
     assert not any("kernel" in k for k in list(default.state_dict()) + list(n2v2.state_dict()))
@@ -78,7 +79,7 @@ def test_n2v2_switches_blurpool_and_no_top_skip():
     for i in range(4):
         for j in range(6):
             expected[..., i, j] = np.einsum("bcyx,y,x->bc", m[..., 2 * i:2 * i + 3, 2 * j:2 * j + 3], w, w)
-    np.testing.assert_allclose(n2v2.blurpool(x).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(MaxBlurPool(2, 3)(x).numpy(), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

@@ -47,11 +47,11 @@ def test_training_inputs_carry_camera_noise_along_the_degraded_axis():
     stack = apply_noise(np.full((3, 96, 96), 1.0, np.float32), cam, seed=0)
 
     def ratio(noise):
-        pairs = training_pairs([stack], z_factor=4, sigma_extra_px=2.0, noise=noise, seed=1)
+        pairs = training_pairs([stack], z_factor=4, sigma_extra_px=4.4, noise=noise, seed=1)
         return np.mean([x[:, 8:-8].var() / y[:, 8:-8].var() for x, y in pairs])
 
-    assert ratio(True) == pytest.approx(0.656, abs=0.08)
-    assert ratio(False) < 0.05
+    assert ratio(True) == pytest.approx(0.656, abs=0.04)
+    assert ratio(False) < 0.1
 
 
 def test_restoration_improves_axial_frc_and_psnr(model):

@@ -139,3 +139,22 @@ def test_cli_refuses_a_model_of_another_task_and_partial_lenslets(tiny_model, tm
                                       "--model", str(ROOT / "models" / "care_denoise_2d.onnx")])
     assert result.exit_code == 2 and "is a 'denoise' model, not a light-field model" in result.output
     assert not (tmp_path / "v.tif").exists()
+
+
+def test_reconstruct_method_learned_equals_learned_predict(tiny_model, tmp_path):
+    _, path = tiny_model
+    lf = np.random.default_rng(4).poisson(20, size=(60, 45)).astype(np.uint16)
+    write_tiff(tmp_path / "lf.tif", lf, TiffMeta(axes="YX"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["lightfield", "reconstruct", str(tmp_path / "lf.tif"), str(tmp_path / "a.tif"),
+                                 "--method", "learned", "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["lightfield-learned", "predict", str(tmp_path / "lf.tif"), str(tmp_path / "b.tif"),
+                                 "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    (a, meta_a), (b, meta_b) = read_tiff(tmp_path / "a.tif"), read_tiff(tmp_path / "b.tif")
+    np.testing.assert_array_equal(a, b)
+    assert meta_a.z_step_um == meta_b.z_step_um and meta_a.pixel_size_um == meta_b.pixel_size_um
+    result = runner.invoke(app, ["lightfield", "reconstruct", str(tmp_path / "lf.tif"), str(tmp_path / "c.tif"),
+                                 "--method", "learned"])
+    assert result.exit_code == 2 and "needs --model" in result.output and not (tmp_path / "c.tif").exists()

@@ -156,12 +156,30 @@ def reconstruct_command(
                                        "calibration's, else 11)."),
     background: float = typer.Option(0.0, "--background", help="Camera offset + background to subtract."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    method: str = typer.Option("rl", "--method", help="rl (Richardson–Lucy; 0 iterations = back-projection) or "
+                               "learned (a VCD-style ONNX model, --model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Learned light-field model (.onnx) for "
+                                         "--method learned; its card fixes the optics and z planes."),
 ) -> None:
-    """Reconstruct a volume from a light field (Richardson–Lucy over the wave-optics projector).
+    """Reconstruct a volume from a light field (Richardson–Lucy over the wave-optics projector, or a
+    learned view→volume network).
 
     Example: fluorecon lightfield reconstruct lf.tif volume.tif --calibration calibration.json --num-iter 8
     """
     from pydantic import ValidationError
+
+    if method not in ("rl", "learned"):
+        _fail(f"--method {method!r}: use rl or learned.")
+    if method == "learned":
+        if model is None:
+            _fail("--method learned needs --model PATH.onnx (e.g. models/lightfield_vcd.onnx).")
+        from fluorecon.tasks.lightfield_learned import predict_to_file
+
+        try:
+            typer.echo(predict_to_file(image_path, out, model=model, calibration=calibration, device=device))
+        except (OSError, ValueError) as err:
+            _fail(err)
+        return
 
     from fluorecon.core.io import TiffError, read_tiff, write_tiff
     from fluorecon.imaging.lightfield import LightField, LightFieldConfig

@@ -81,21 +81,22 @@ def _block(cin: int, cout: int, ndim: int, k: int, n: int) -> nn.Sequential:
 class MaxBlurPool(nn.Module):
     """Anti-aliased 2x down-sampling (Zhang, "Making convolutional networks shift-invariant again",
     ICML 2019): max over 2 (stride 1), then a binomial [1, 2, 1]^n blur at stride 2 with zero padding
-    1, per channel. An even side n gives n/2, like 2x max pooling."""
+    1, per channel. An even side n gives n/2, like 2x max pooling. The channel count is fixed at
+    construction so the ONNX graph gets a constant depthwise kernel."""
 
-    def __init__(self, ndim: int):
+    def __init__(self, ndim: int, channels: int):
         super().__init__()
         k1 = torch.tensor([1.0, 2.0, 1.0]) / 4
         kernel = k1[:, None] * k1[None, :] if ndim == 2 else k1[:, None, None] * k1[None, :, None] * k1[None, None, :]
         self.ndim = ndim
-        self.register_buffer("kernel", kernel[None, None], persistent=False)
+        self.channels = channels
+        self.register_buffer("kernel", kernel.expand(channels, 1, *kernel.shape).contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        weight = self.kernel.expand(c, 1, *self.kernel.shape[2:]).to(x.dtype)
+        weight = self.kernel.to(x.dtype)
         if self.ndim == 2:
-            return F.conv2d(F.max_pool2d(x, 2, stride=1), weight, stride=2, padding=1, groups=c)
-        return F.conv3d(F.max_pool3d(x, 2, stride=1), weight, stride=2, padding=1, groups=c)
+            return F.conv2d(F.max_pool2d(x, 2, stride=1), weight, stride=2, padding=1, groups=self.channels)
+        return F.conv3d(F.max_pool3d(x, 2, stride=1), weight, stride=2, padding=1, groups=self.channels)
 
 
 class UNet(nn.Module):
@@ -135,15 +136,16 @@ class UNet(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         self._pool = F.max_pool2d if d == 2 else F.max_pool3d
-        self.blurpool = MaxBlurPool(d) if config.pooling == "blurpool" else None
+        self.blurpool = (nn.ModuleList(MaxBlurPool(d, c * 2**level) for level in range(config.depth))
+                         if config.pooling == "blurpool" else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         h = x
-        for block in self.down:
+        for level, block in enumerate(self.down):
             h = block(h)
             skips.append(h)
-            h = self._pool(h, 2) if self.blurpool is None else self.blurpool(h)
+            h = self._pool(h, 2) if self.blurpool is None else self.blurpool[level](h)
         h = self.bottom(h)
         top = len(self.up) - 1
         for i, (block, skip) in enumerate(zip(self.up, reversed(skips))):

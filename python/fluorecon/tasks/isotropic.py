@@ -121,6 +121,11 @@ def training_pairs(stacks: list[np.ndarray], *, z_factor: int, sigma_extra_px: f
     from fluorecon.qc.noise_estimate import estimate_noise
 
     rng = np.random.default_rng(seed)
+    # Share of a plane's noise variance that survives blur + block mean (sum of squared weights of
+    # one output sample): only the rest is added, so each sample ends with the camera's variance.
+    n = 8 * z_factor + 2 * int(math.ceil(3 * sigma_extra_px))
+    weights = degrade(np.eye(n, dtype=np.float32), factor=(1, z_factor), sigma_px=(0.0, sigma_extra_px))
+    kept = float((weights[:, weights.shape[1] // 2] ** 2).sum())
     pairs = []
     for stack in stacks:
         stack = np.asarray(stack, np.float32)
@@ -131,7 +136,7 @@ def training_pairs(stacks: list[np.ndarray], *, z_factor: int, sigma_extra_px: f
         for plane in stack[..., :nx]:
             low = degrade(plane, factor=(1, z_factor), sigma_px=(0.0, sigma_extra_px))
             if model is not None:
-                low = low + (rng.standard_normal(low.shape) * np.sqrt(model.variance(low))).astype(np.float32)
+                low = low + (rng.standard_normal(low.shape) * np.sqrt((1 - kept) * model.variance(low))).astype(np.float32)
             pairs.append(normalize_pair(stretch(low, z_factor, axis=1), plane, norm=norm, match=False))
     return pairs
 

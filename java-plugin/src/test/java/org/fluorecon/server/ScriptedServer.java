@@ -79,7 +79,8 @@ public final class ScriptedServer implements AutoCloseable {
                 break;
             case "GET /v1/jobs/j1":
                 int n = polls.incrementAndGet();
-                json = n <= runningPolls ? "{\"id\": \"j1\", \"state\": \"running\", \"progress\": " + progress.applyAsDouble(n) + "}"
+                json = n <= runningPolls
+                        ? "{\"id\": \"j1\", \"state\": \"running\", \"progress\": " + progress.applyAsDouble(n) + "}"
                         : "{\"id\": \"j1\", \"state\": \"succeeded\", \"progress\": 1"
                         + (doneMessage == null ? "" : ", \"message\": " + Json.write(doneMessage)) + "}";
                 break;
