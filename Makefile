@@ -49,6 +49,7 @@ bench: setup build
 	$(PY) bench/register.py
 	$(PY) bench/lightfield.py
 	$(PY) bench/sim.py
+	$(PY) bench/denoise.py
 
 # Regenerate tests/vectors/ (committed; Python and Java tests both read them).
 vectors: setup

@@ -26,7 +26,7 @@ def test_train_n2v2_exports_its_network_and_card(tmp_path):
     assert '"pooling":"blurpool"' in card.train["unet"] and '"skip_top":false' in card.train["unet"]
     assert '"replacement":"median"' in card.train["masking"]
     # The larger receptive field of max-blur-pool is in the halo (depth 2, kernel 3: 28 px, not 24).
-    assert card.tile_halo == [28, 28]
+    assert tuple(card.tile_halo) == (28, 28)
     checkpoint = torch.load(tmp_path / "n2v2.pt", weights_only=False)
     from fluorecon.nets.unet import UNetConfig, build_network
 
@@ -40,6 +40,8 @@ def test_train_n2v2_exports_its_network_and_card(tmp_path):
     from fluorecon.core.normalize import denormalize, normalize, percentile_range
 
     lo, hi = percentile_range(image, 1, 99.8)
+    h = card.tile_halo[0]  # tiling pads by the halo with reflection (DESIGN.md, tiling rules 3 and 5)
+    padded = np.pad(normalize(image, lo, hi), h, mode="reflect")
     with torch.no_grad():
-        expected = net(torch.from_numpy(normalize(image, lo, hi))[None, None])[0, 0].numpy()
+        expected = net(torch.from_numpy(padded)[None, None])[0, 0, h:-h, h:-h].numpy()
     np.testing.assert_allclose(read_tiff(out)[0], denormalize(expected, lo, hi), atol=1e-4 * (hi - lo))
