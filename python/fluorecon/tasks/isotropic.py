@@ -119,8 +119,8 @@ def training_pairs(stacks: list[np.ndarray], *, z_factor: int, sigma_extra_px: f
     carries its full camera noise. With `noise` each block sample therefore gets fresh noise of the
     stack's Poisson–Gaussian variance ``a·mean + b`` (:func:`~fluorecon.qc.noise_estimate.estimate_noise`,
     seeded by `seed`) before the stretch: a network that never saw noise along the degraded axis
-    sharpens it into the result, whose forward projection then follows the input's noise (QC
-    residual std ≈ 0.8, anticorrelated along z)."""
+    sharpens it like structure (shipped settings: axial FRC of two acquisitions 377 nm, worse than
+    z-interpolation's 371; with the noise 338 nm, and PSNR 25.8 → 28.1 dB)."""
     from fluorecon.qc.noise_estimate import estimate_noise
 
     rng = np.random.default_rng(seed)
@@ -139,7 +139,8 @@ def training_pairs(stacks: list[np.ndarray], *, z_factor: int, sigma_extra_px: f
         for plane in stack[..., :nx]:
             low = degrade(plane, factor=(1, z_factor), sigma_px=(0.0, sigma_extra_px))
             if model is not None:
-                low = low + (rng.standard_normal(low.shape) * np.sqrt((1 - kept) * model.variance(low))).astype(np.float32)
+                sd = np.sqrt((1 - kept) * model.variance(low))
+                low = low + (rng.standard_normal(low.shape) * sd).astype(np.float32)
             pairs.append(normalize_pair(stretch(low, z_factor, axis=1), plane, norm=norm, match=False))
     return pairs
 
@@ -336,13 +337,13 @@ def train_isotropic(config: IsotropicConfig, out_path: str | os.PathLike, *,
                            seed=config.train.seed)
     torch.manual_seed(config.train.seed)
     network = build_network(config.unet)
-    train = config.train
+    train, planes = config.train, len(pairs)
     if train.augment:
         pairs, train = axis_preserving_flips(pairs), train.model_copy(update={"augment": False})
     history = train_network(network, pairs, train, progress=progress)
     first, last = history.smoothed()
     train_info = {
-        "data": source, "stacks": str(len(stacks)), "planes": str(len(pairs)), "steps": str(config.train.steps),
+        "data": source, "stacks": str(len(stacks)), "planes": str(planes), "steps": str(config.train.steps),
         "batch_size": str(config.train.batch_size), "patch_size": ",".join(map(str, config.train.patch_size)),
         "lr": str(config.train.lr), "seed": str(config.train.seed), "loss_first": f"{first:.5f}",
         "loss_last": f"{last:.5f}", "unet": config.unet.model_dump_json(), "z_factor": str(f),

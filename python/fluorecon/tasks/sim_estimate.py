@@ -12,6 +12,8 @@ sub-pixel shifts do not smear edge discontinuities over the spectrum.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -20,7 +22,8 @@ from scipy import ndimage
 from fluorecon.imaging.sim import SIMConfig
 
 __all__ = ["SIMEstimationError", "PatternEstimate", "parse_order", "to_canonical", "to_flat", "edge_fade",
-           "separation_matrix", "OTFModel", "estimate_pattern_bands", "band_coefficient", "MIN_PEAK_QUALITY"]
+           "separation_matrix", "OTFModel", "estimate_pattern_bands", "band_coefficient", "MIN_PEAK_QUALITY",
+           "WienerFilters2D", "wiener_filters_2d"]
 
 _AXIS_NAMES = {"angle": "angle", "angles": "angle", "a": "angle", "phase": "phase", "phases": "phase", "p": "phase",
                "z": "z", "slice": "z", "slices": "z"}
@@ -184,6 +187,9 @@ class OTFModel:
         self.table[:, beyond] = 0.0
         self.n_z = n_z
         self.kz_index = config.kz() * config.z_step * n_z if self.three_d else 0.0
+        # Hashable identity of this OTF, for caching the filters built from it.
+        self.key = (self.three_d, float(self.cutoff), float(self.drho), float(self.kz_index), self.table.shape,
+                    self.table.tobytes())
 
     def _radial(self, table: np.ndarray, rho: np.ndarray) -> np.ndarray:
         grid = np.arange(table.shape[-1], dtype=np.float64) * self.drho
@@ -216,6 +222,95 @@ class OTFModel:
         rho = np.sqrt(gy[:, None] ** 2 + gx[None, :] ** 2)
         box = np.cos(np.pi * gy / 2)[:, None] * np.cos(np.pi * gx / 2)[None, :]
         return self._radial(table, rho) * box
+
+
+# --- 2D Wiener filters (cached) ---------------------------------------------------------------
+
+
+class WienerFilters2D(NamedTuple):
+    """Everything of a 2D reconstruction that depends on the parameters, not on the data (2× grid
+    (2H, 2W) in FFT order). Shared by the cache: treat as read-only.
+
+    weight0 : (2H, 2W) float32, ``H_0·D`` for the sum of the angles' band 0
+    weight1 : (A, 2H, 2W) complex64, ``2·conj(c_a)·H_1(f + k_a)·D``; the factor 2 stands for band −1
+        (its term is the mirror image, and the real part of the inverse FFT counts it once more)
+    ramp_y, ramp_x : (A, 2H), (A, 2W) complex64, the separable phase ramp ``e^{−2πi k·r}``
+    align : (H, W) complex64, the quarter-raw-pixel shift onto the 2× grid
+    """
+
+    weight0: np.ndarray
+    weight1: np.ndarray
+    ramp_y: np.ndarray
+    ramp_x: np.ndarray
+    align: np.ndarray
+
+
+def wiener_filters_2d(otf: OTFModel, shape: tuple[int, int], ks: np.ndarray, coeffs: np.ndarray, *, wiener: float,
+                      apodization_cutoff: float, apodization_bend: float, attenuation: float = 0.0,
+                      attenuation_sigma: float = 1.0) -> WienerFilters2D:
+    """Filters of the generalised Wiener reconstruction of 2D SIM (orders 0, ±1) for raw frames of
+    ``shape`` (H, W), order-1 wave vectors ``ks`` (A, 2) (cycles per raw px) and band coefficients
+    ``coeffs`` (A, ≥1) complex; ``attenuation_sigma`` in cycles per raw px.
+
+    ``D = A(f) / (Σ_a [H_0² + |c_a|²(H_1(f + k_a)² + H_1(f − k_a)²)] + w²)``. Cached on every
+    argument (a time series reuses them), so the call only builds them once per parameter set.
+    """
+    if otf.three_d:
+        raise ValueError("wiener_filters_2d needs a 2D OTFModel.")
+    ks = np.asarray(ks, np.float64).reshape(-1, 2)
+    c1 = np.asarray(coeffs).reshape(len(ks), -1)[:, 0]
+    return _wiener_filters_2d(otf.table[0].tobytes(), float(otf.drho), float(otf.cutoff),
+                              (int(shape[0]), int(shape[1])), tuple(map(float, ks.ravel())),
+                              tuple(complex(c) for c in c1), float(wiener), float(apodization_cutoff),
+                              float(apodization_bend), float(attenuation), float(attenuation_sigma))
+
+
+def _mirror_np(x: np.ndarray) -> np.ndarray:
+    """``x(−f)`` on an FFT grid (last two axes)."""
+    return np.roll(np.flip(x, (-2, -1)), 1, axis=(-2, -1))
+
+
+@lru_cache(maxsize=8)
+def _wiener_filters_2d(table_bytes: bytes, drho: float, cutoff: float, shape: tuple[int, int], ks: tuple,
+                       coeffs: tuple, wiener: float, apod_cutoff: float, apod_bend: float, attenuation: float,
+                       att_sigma: float) -> WienerFilters2D:
+    table = np.frombuffer(table_bytes, np.float32)
+    grid = np.arange(table.size, dtype=np.float64) * drho
+    h, w = shape
+    gy, gx = np.fft.fftfreq(2 * h, d=0.5), np.fft.fftfreq(2 * w, d=0.5)  # cycles per raw px on the 2× grid
+
+    def otf_at(sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        # Same arithmetic as OTFModel.band (float32 ρ, pixel box) so results match it bit for bit.
+        y32, x32 = sy.astype(np.float32), sx.astype(np.float32)
+        rho = np.sqrt(y32[:, None] ** 2 + x32[None, :] ** 2)
+        out = np.interp(rho, grid, table).astype(np.float32)
+        out *= np.cos(np.pi * y32 / 2)[:, None]
+        out *= np.cos(np.pi * x32 / 2)[None, :]
+        if attenuation > 0:
+            out *= (1 - attenuation * np.exp(-(sy[:, None] ** 2 + sx[None, :] ** 2) / (2 * att_sigma**2))).astype(np.float32)
+        return out
+
+    k = np.asarray(ks).reshape(-1, 2)
+    h0 = otf_at(gy, gx)
+    den = np.float32(len(k)) * h0 * h0
+    side = np.zeros_like(den)
+    weight1 = np.empty((len(k), 2 * h, 2 * w), np.complex64)
+    for a, (ky, kx) in enumerate(k):
+        h1 = otf_at(gy + ky, gx + kx)
+        c = coeffs[a]
+        side += np.float32(abs(c) ** 2) * h1 * h1
+        np.multiply(h1, np.complex64(2 * np.conj(c)), out=weight1[a])
+    den += side + _mirror_np(side)  # band −1 of angle a sits at f − k_a: the mirror image of band +1
+    rho = np.hypot(gy[:, None], gx[None, :]) / (apod_cutoff * cutoff)
+    apod = (np.clip(1 - rho, 0, None) ** apod_bend).astype(np.float32)
+    filt = apod / (den + np.float32(wiener**2))
+    weight1 *= filt
+    ry, rx = np.arange(2 * h) / 2 - 0.25, np.arange(2 * w) / 2 - 0.25
+    ramp_y = np.exp(-2j * np.pi * k[:, :1] * ry[None]).astype(np.complex64)
+    ramp_x = np.exp(-2j * np.pi * k[:, 1:] * rx[None]).astype(np.complex64)
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    align = np.exp(-2j * np.pi * 0.25 * (fy + fx)).astype(np.complex64)
+    return WienerFilters2D(h0 * filt, weight1, ramp_y, ramp_x, align)
 
 
 # --- estimation ---------------------------------------------------------------------------------
