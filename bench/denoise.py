@@ -304,8 +304,8 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=100, help="optimizer steps per 2D trainer")
-    p.add_argument("--steps-3d", type=int, default=20, help="optimizer steps per 3D trainer")
+    p.add_argument("--steps", type=int, default=80, help="optimizer steps per 2D trainer")
+    p.add_argument("--steps-3d", type=int, default=16, help="optimizer steps per 3D trainer")
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--patch-3d", type=int, nargs=2, default=[16, 32], metavar=("Z", "YX"))
     p.add_argument("--batch", type=int, default=16)

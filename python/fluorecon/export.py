@@ -38,7 +38,8 @@ def unet_card(config, *, task: str, method: str, name: str, tile_default: int | 
     axes = "bcyx" if n == 2 else "bczyx"
     return ModelCard(
         task=task, method=method, name=name, axes_in=axes, axes_out=axes,
-        channels_in=config.channels_in, channels_out=config.channels_out,
+        # channels.out counts every channel of the output tensor (means, then scales), as Java reads it.
+        channels_in=config.channels_in, channels_out=config.channels_out * (2 if config.probabilistic else 1),
         tile_multiple=(config.multiple,) * n, tile_halo=(config.halo(),) * n,
         tile_default=(-(-tile // config.multiple) * config.multiple,) * n, scale=(1,) * n,
         outputs="mean,scale" if config.probabilistic else "mean", **fields,

@@ -109,9 +109,9 @@ class Predictor:
             lo, hi = percentile_range(block, low, high)
             tick = (lambda i, n, b=b: progress(b * plan.num_tiles + i, total)) if progress else None
             result = predict_tiled(self._run, normalize(block, lo, hi)[None], plan, progress=tick)
-            mean[b] = denormalize(result[: card.channels_out][0], lo, hi)
+            mean[b] = denormalize(result[: card.mean_channels][0], lo, hi)
             if scale is not None:
-                scale[b] = denormalize(result[card.channels_out:][0], lo, hi, is_scale=True)
+                scale[b] = denormalize(result[card.mean_channels:][0], lo, hi, is_scale=True)
         inverse = np.argsort(order)
 
         def back(arr: np.ndarray | None) -> np.ndarray | None:

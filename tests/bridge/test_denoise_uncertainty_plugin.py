@@ -27,11 +27,6 @@ def probabilistic_model(tmp_path_factory):
     return export_onnx(net, path, unet_card(cfg, task="denoise", method="care", name="probabilistic"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "card contract mismatch (session 2): Python's export.unet_card writes channels.out = mean channels (1) "
-    "for outputs = mean,scale and infer.py reads it so, while ModelCard.java and tests/vectors/modelcard.json "
-    "take channels.out = all channels (2) and refuse the Python card. DenoiseJob already returns every "
-    "output kind as a hyperstack channel once the card is read alike on both sides."))
 def test_denoise_outputs_the_uncertainty_as_a_second_channel(headless_jvm, plugin_jar, probabilistic_model, tmp_path):
     image = ijbridge.noisy_planes((2, 48, 56), seed=9)
     mean, scale = predict(image, probabilistic_model, axes="ZYX", return_scale=True)

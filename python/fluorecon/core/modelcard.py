@@ -67,6 +67,12 @@ class ModelCard(BaseModel):
     def has_scale_output(self) -> bool:
         return "scale" in self.outputs.split(",")
 
+    @property
+    def mean_channels(self) -> int:
+        """Channels of the mean output: ``channels.out`` counts every channel of the output tensor
+        (with ``outputs = mean,scale`` the first half are means, the second half their scales)."""
+        return self.channels_out // len(self.outputs.split(","))
+
     def to_metadata(self) -> dict[str, str]:
         from fluorecon import __version__
 
@@ -120,6 +126,10 @@ class ModelCard(BaseModel):
             if len(getattr(card, attr)) != card.ndim:
                 raise ModelCardError(f"Model card '{attr}' has {len(getattr(card, attr))} entries for a "
                                      f"{card.ndim}D model; give one per spatial axis.")
+        n_outputs = len(card.outputs.split(","))
+        if card.channels_out % n_outputs:
+            raise ModelCardError(f"Model card is invalid: channels.out = {card.channels_out} cannot hold the "
+                                 f"{n_outputs} outputs '{card.outputs}'.")
         return card
 
 

@@ -25,7 +25,6 @@ References: Gustafsson, J. Microsc. 198, 82 (2000); Gustafsson et al., Biophys. 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from fluorecon.imaging.forward import ArrayPSF, default_device
 from fluorecon.imaging.sim import SIMConfig, SIMPhysics

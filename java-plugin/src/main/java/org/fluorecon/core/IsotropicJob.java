@@ -5,7 +5,6 @@ import ij.measure.Calibration;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.concurrent.CancellationException;
 
 /**
  * Isotropic restoration of an anisotropic z-stack (Weigert et al., MICCAI 2017), the Java twin of
@@ -15,26 +14,17 @@ import java.util.concurrent.CancellationException;
  * axis of the training planes; each slice normalized over itself), and the two views are averaged.
  * The result has {@code z_factor}× more slices and its z step divided by {@code z_factor}.
  */
-public final class IsotropicJob implements Job {
+public final class IsotropicJob extends LocalModelJob<ImagePlus> {
 
     public static final String TASK = "isotropic";
     public static final String COMMAND = "Isotropic restoration";
 
-    private final ImagePlus input;
-    private final Path modelFile;
     private final int tile;
-    private final int threads;
-    private final boolean useGpu;
-    private final Model.Opener opener;
 
-    private Model model;
     private int zFactor;
     private int[] dims;
     private Tiling.Plan planXZ;
     private Tiling.Plan planYZ;
-    private String errorMessage = "";
-    private boolean cancelled;
-    private ImagePlus result;
 
     /**
      * @param input     anisotropic z-stack (8-, 16- or 32-bit; channels and frames are done one by one)
@@ -45,42 +35,14 @@ public final class IsotropicJob implements Job {
      * @param opener    loads the model, e.g. {@code Predictor::open}
      */
     public IsotropicJob(ImagePlus input, Path modelFile, int tile, int threads, boolean useGpu, Model.Opener opener) {
-        this.input = input;
-        this.modelFile = modelFile;
+        super(input, modelFile, threads, useGpu, opener, "run isotropic restoration", COMMAND,
+                "Out of memory during isotropic restoration of '%s'; crop the stack, or give ImageJ more memory (Edit › Options › Memory & Threads).");
         this.tile = tile;
-        this.threads = threads;
-        this.useGpu = useGpu;
-        this.opener = opener;
     }
 
     @Override
-    public boolean checkInput() {
-        try {
-            check();
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (RuntimeException e) {
-            errorMessage = "Cannot run isotropic restoration with model '"
-                    + (modelFile == null ? "" : modelFile.getFileName()) + "': " + e.getClass().getSimpleName() + ": "
-                    + e.getMessage();
-        }
-        model = null;
-        return false;
-    }
-
-    private void check() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open an anisotropic z-stack first.");
-        }
-        if (input.getBitDepth() == 24) {
-            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
-        }
-        int bits = input.getBitDepth();
-        if (bits != 8 && bits != 16 && bits != 32) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' is " + bits
-                    + "-bit; convert it with Image › Type › 32-bit first.");
-        }
+    protected void check() {
+        checkImage("open an anisotropic z-stack first.");
         if (tile < 0) {
             throw new FluoreconException("tile = " + tile + " is negative; use 0 for the model's default tile or a "
                     + "positive size in pixels.");
@@ -93,16 +55,11 @@ public final class IsotropicJob implements Job {
             throw new FluoreconException("Image '" + input.getTitle() + "' has a single z-slice; isotropic restoration "
                     + "needs a z-stack (if the stack's slices are frames, fix it with Image › Properties…).");
         }
-        if (modelFile == null) {
-            throw new FluoreconException("No model chosen; pick an installed isotropic model or give "
-                    + "model_file=/path/to/model.onnx.");
-        }
-        model = opener.open(modelFile, threads, useGpu);
-        ModelCard card = model.card();
-        String name = modelFile.getFileName().toString();
+        ModelCard card = openModel("No model chosen; pick an installed isotropic model or give "
+                + "model_file=/path/to/model.onnx.");
+        String name = modelName();
         if (!TASK.equals(card.task) || !card.train.containsKey("z_factor")) {
-            throw new FluoreconException("Model '" + name + "' is a " + card.task + " model (task=" + card.task
-                    + "); isotropic restoration needs a model with task=isotropic and train.z_factor "
+            throw wrongTask(card, "isotropic restoration needs a model with task=isotropic and train.z_factor "
                     + "(fluorecon train isotropic).");
         }
         try {
@@ -159,18 +116,7 @@ public final class IsotropicJob implements Job {
 
     private Tiling.Plan plan(ModelCard card, int[] shape) {
         int[] fixed = model.fixedTile();
-        int[] request = card.tileDefault.clone();
-        for (int a = 0; a < 2; a++) {
-            if (tile > 0) {
-                request[a] = tile;
-            }
-            if (fixed[a] > 0) {
-                request[a] = fixed[a];
-            } else {
-                request[a] = Tiling.balancedTile(shape[a], request[a], card.tileHalo[a], card.tileMultiple[a]);
-            }
-        }
-        Tiling.Plan p = Tiling.plan(shape, request, card.tileHalo, card.tileMultiple, card.scale);
+        Tiling.Plan p = balancedPlan(card, shape, tile);
         for (int a = 0; a < 2; a++) {
             if (fixed[a] > 0 && fixed[a] != p.tile[a]) {
                 throw new FluoreconException("Model '" + modelFile.getFileName() + "' only accepts tiles of "
@@ -225,30 +171,7 @@ public final class IsotropicJob implements Job {
     }
 
     @Override
-    public boolean process(Progress progress) {
-        if (model == null && !checkInput()) {
-            return false;
-        }
-        result = null;
-        try {
-            result = run(progress == null ? Progress.NONE : progress);
-            return true;
-        } catch (CancellationException e) {
-            cancelled = true;
-            errorMessage = COMMAND + " was cancelled; no output was made.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (OutOfMemoryError e) {
-            errorMessage = "Out of memory during isotropic restoration of '" + input.getTitle() + "'; crop the stack, "
-                    + "or give ImageJ more memory (Edit › Options › Memory & Threads).";
-        } catch (Exception e) {
-            errorMessage = "Model '" + modelFile.getFileName() + "' failed on image '" + input.getTitle() + "': "
-                    + e.getClass().getSimpleName() + ": " + e.getMessage();
-        }
-        return false;
-    }
-
-    private ImagePlus run(Progress progress) throws Exception {
+    protected ImagePlus run(Progress progress) throws Exception {
         ModelCard card = model.card();
         int nC = dims[0];
         int nZ = dims[1];
@@ -345,9 +268,7 @@ public final class IsotropicJob implements Job {
         StringBuilder sb = new StringBuilder();
         sb.append("fluorecon.command = ").append(COMMAND).append('\n');
         sb.append("fluorecon.version = ").append(Version.get()).append('\n');
-        sb.append("model.name = ").append(card.name).append('\n');
-        sb.append("model.file = ").append(model.path()).append('\n');
-        sb.append("model.sha256 = ").append(model.sha256()).append('\n');
+        appendModel(sb);
         sb.append("model.task = ").append(card.task).append('\n');
         sb.append("model.method = ").append(card.method).append('\n');
         sb.append("model.z_factor = ").append(zFactor).append('\n');
@@ -355,36 +276,13 @@ public final class IsotropicJob implements Job {
         sb.append("settings.stretch = linear x").append(zFactor).append(" along z, half-pixel centres\n");
         sb.append("settings.tile_xz = ").append(ModelCard.join(planXZ.tile)).append('\n');
         sb.append("settings.tile_yz = ").append(ModelCard.join(planYZ.tile)).append('\n');
-        sb.append("settings.threads = ").append(threads == 0 ? "auto" : Integer.toString(threads)).append('\n');
+        appendThreads(sb);
         sb.append("settings.use_gpu = ").append(useGpu).append('\n');
         sb.append("settings.norm = ").append(card.norm).append(" per XZ/YZ slice\n");
-        sb.append("execution.provider = ").append(model.provider()).append('\n');
-        if (!model.providerNote().isEmpty()) {
-            sb.append("execution.note = ").append(model.providerNote()).append('\n');
-        }
-        sb.append("input.title = ").append(input.getTitle()).append('\n');
+        appendExecution(sb);
         sb.append(String.format(Locale.ROOT, "input.dimensions = %dx%d, c=%d z=%d t=%d, %d-bit%n", input.getWidth(),
                 input.getHeight(), dims[0], dims[1], dims[2], input.getBitDepth()));
         return sb.toString();
-    }
-
-    @Override
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    @Override
-    public boolean isCancelled() {
-        return cancelled;
-    }
-
-    /** The restored stack after a successful {@link #process}; null otherwise. */
-    public ImagePlus getResult() {
-        return result;
-    }
-
-    public Model getModel() {
-        return model;
     }
 
     public int getZFactor() {

@@ -4,7 +4,6 @@ import ij.ImagePlus;
 import ij.measure.Calibration;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.concurrent.CancellationException;
 
 /**
  * Learned light-field reconstruction in ONNX Runtime, TrackMate style ({@link #checkInput()},
@@ -15,27 +14,18 @@ import java.util.concurrent.CancellationException;
  * ({@code train.voxel_size_um}, {@code train.z_step_um}, {@code train.z_min_um} as the z origin).
  * Mirrors {@code fluorecon.tasks.lightfield_learned.predict_learned}.
  */
-public final class LightFieldJob implements Job {
+public final class LightFieldJob extends LocalModelJob<ImagePlus> {
     public static final String TASK = "lightfield";
 
-    private final ImagePlus input;
-    private final Path modelFile;
     private final int tile;
-    private final int threads;
-    private final boolean useGpu;
-    private final Model.Opener opener;
     private final LensletGrid grid;
 
-    private Model model;
     private Tiling.Plan plan;
     private int nnum;
     private int zPlanes;
     private double zStepUm;
     private double zMinUm;
     private double voxelUm;
-    private String errorMessage = "";
-    private boolean cancelled;
-    private ImagePlus result;
 
     /**
      * @param input     rectified light field, one 2D plane (8-, 16- or 32-bit)
@@ -48,54 +38,29 @@ public final class LightFieldJob implements Job {
      */
     public LightFieldJob(ImagePlus input, Path modelFile, int tile, int threads, boolean useGpu, Model.Opener opener,
                          LensletGrid grid) {
+        super(input, modelFile, threads, useGpu, opener, "reconstruct", "Light-field reconstruction",
+                "Out of memory while reconstructing '%s'; use a smaller tile or give ImageJ more memory (Edit › Options › Memory & Threads).");
         this.grid = grid;
-        this.input = input;
-        this.modelFile = modelFile;
         this.tile = tile;
-        this.threads = threads;
-        this.useGpu = useGpu;
-        this.opener = opener;
     }
 
     @Override
-    public boolean checkInput() {
-        try {
-            check();
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (RuntimeException e) {
-            errorMessage = "Cannot reconstruct with model '" + (modelFile == null ? "" : modelFile.getFileName()) + "': "
-                    + e.getClass().getSimpleName() + ": " + e.getMessage();
-        }
-        model = null;
-        return false;
+    protected String failedOn() {
+        return "'" + input.getTitle() + "'";
     }
 
-    private void check() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open a rectified light field first.");
-        }
-        if (input.getBitDepth() == 24) {
-            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
-        }
+    @Override
+    protected void check() {
+        checkImage("open a rectified light field first.");
         if (input.getStackSize() != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + input.getStackSize() + " planes; "
                     + "a light field is one 2D image (Image › Duplicate… one plane first).");
         }
-        if (tile < 0 || threads < 0) {
-            throw new FluoreconException("tile = " + tile + ", threads = " + threads + ": use 0 (automatic) or a "
-                    + "positive number.");
-        }
-        if (modelFile == null) {
-            throw new FluoreconException("No model chosen; give model_file=/path/to/lightfield_vcd.onnx.");
-        }
-        model = opener.open(modelFile, threads, useGpu);
-        ModelCard card = model.card();
-        String name = modelFile.getFileName().toString();
+        checkCounts(tile);
+        ModelCard card = openModel("No model chosen; give model_file=/path/to/lightfield_vcd.onnx.");
+        String name = modelName();
         if (!TASK.equals(card.task)) {
-            throw new FluoreconException("Model '" + name + "' is a " + card.task + " model (task=" + card.task
-                    + "); Light-field needs a model with task=lightfield.");
+            throw wrongTask(card, "Light-field needs a model with task=lightfield.");
         }
         nnum = intKey(card, "nnum", name);
         zPlanes = intKey(card, "z_planes", name);
@@ -150,30 +115,7 @@ public final class LightFieldJob implements Job {
     }
 
     @Override
-    public boolean process(Progress progress) {
-        if (model == null && !checkInput()) {
-            return false;
-        }
-        result = null;
-        try {
-            result = run(progress == null ? Progress.NONE : progress);
-            return true;
-        } catch (CancellationException e) {
-            cancelled = true;
-            errorMessage = "Light-field reconstruction was cancelled; no output was made.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (OutOfMemoryError e) {
-            errorMessage = "Out of memory while reconstructing '" + input.getTitle() + "'; use a smaller tile or give "
-                    + "ImageJ more memory (Edit › Options › Memory & Threads).";
-        } catch (Exception e) {
-            errorMessage = "Model '" + modelFile.getFileName() + "' failed on '" + input.getTitle() + "': "
-                    + e.getClass().getSimpleName() + ": " + e.getMessage();
-        }
-        return false;
-    }
-
-    private ImagePlus run(Progress progress) throws Exception {
+    protected ImagePlus run(Progress progress) throws Exception {
         ModelCard card = model.card();
         int w = input.getWidth();
         int h = input.getHeight();
@@ -221,9 +163,7 @@ public final class LightFieldJob implements Job {
         sb.append("fluorecon.command = Light-field\n");
         sb.append("fluorecon.version = ").append(Version.get()).append('\n');
         sb.append("lightfield.method = learned\n");
-        sb.append("model.name = ").append(card.name).append('\n');
-        sb.append("model.file = ").append(model.path()).append('\n');
-        sb.append("model.sha256 = ").append(model.sha256()).append('\n');
+        appendModel(sb);
         sb.append("model.method = ").append(card.method).append('\n');
         sb.append(String.format(Locale.ROOT, "lightfield.nnum = %d%nlightfield.z_planes = %d%n"
                 + "lightfield.z_min_um = %s%nlightfield.z_step_um = %s%nlightfield.voxel_size_um = %s%n", nnum, zPlanes,
@@ -233,28 +173,10 @@ public final class LightFieldJob implements Job {
                 grid.rotationDeg, grid.rows, grid.columns)).append('\n');
         sb.append("settings.tile_lenslets = ").append(ModelCard.join(plan.tile)).append('\n');
         sb.append("settings.halo_lenslets = ").append(ModelCard.join(plan.halo)).append('\n');
-        sb.append("settings.threads = ").append(threads == 0 ? "auto" : Integer.toString(threads)).append('\n');
+        appendThreads(sb);
         sb.append("settings.norm = ").append(card.norm).append(" over the whole light field\n");
-        sb.append("execution.provider = ").append(model.provider()).append('\n');
-        if (!model.providerNote().isEmpty()) {
-            sb.append("execution.note = ").append(model.providerNote()).append('\n');
-        }
-        sb.append("input.title = ").append(input.getTitle()).append('\n');
+        appendExecution(sb);
         return sb.toString();
-    }
-
-    @Override
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    @Override
-    public boolean isCancelled() {
-        return cancelled;
-    }
-
-    public ImagePlus getResult() {
-        return result;
     }
 
     public Tiling.Plan getPlan() {

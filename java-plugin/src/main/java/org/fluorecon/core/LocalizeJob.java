@@ -17,7 +17,7 @@ import java.util.concurrent.CancellationException;
  * {@code norm = photons:S}) → network on batches of frames (reflect-padded to the tile multiple,
  * cropped back) → peaks → a table in nm, sorted by frame then row-major, and a Gaussian rendering.
  */
-public final class LocalizeJob implements Job {
+public final class LocalizeJob extends LocalModelJob<Localizations> {
     public static final String TASK = "localize";
     static final float CONFIDENT_P = 0.6f;
     static final float DECODE_MIN_P = 0.05f;
@@ -40,57 +40,28 @@ public final class LocalizeJob implements Job {
         public boolean useGpu;
     }
 
-    private final ImagePlus input;
-    private final Path modelFile;
     private final Settings settings;
-    private final Model.Opener opener;
 
-    private Model model;
     private String method;
     private double photonScale;
     private double threshold;
     private double pixelNm;
     private String pixelSource;
     private int nFrames;
-    private String errorMessage = "";
-    private boolean cancelled;
     private Localizations table;
     private ImagePlus rendering;
     private double seconds;
 
     public LocalizeJob(ImagePlus input, Path modelFile, Settings settings, Model.Opener opener) {
-        this.input = input;
-        this.modelFile = modelFile;
+        super(input, modelFile, settings.threads, settings.useGpu, opener, "localize", "Localize",
+                "Out of memory while localizing '%s'; use batch=4 or give ImageJ more memory (Edit › Options › Memory "
+                        + "& Threads).");
         this.settings = settings;
-        this.opener = opener;
     }
 
-    public boolean checkInput() {
-        try {
-            check();
-            return true;
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (RuntimeException e) {
-            errorMessage = "Cannot localize with model '" + (modelFile == null ? "" : modelFile.getFileName()) + "': "
-                    + e.getClass().getSimpleName() + ": " + e.getMessage();
-        }
-        model = null;
-        return false;
-    }
-
-    private void check() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open an SMLM time stack first.");
-        }
-        int bits = input.getBitDepth();
-        if (bits == 24) {
-            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
-        }
-        if (bits != 8 && bits != 16 && bits != 32) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' is " + bits + "-bit; convert it with "
-                    + "Image › Type › 32-bit first.");
-        }
+    @Override
+    protected void check() {
+        checkImage("open an SMLM time stack first.");
         int[] d = ImageConversion.dimensions(input);
         if (d[0] > 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels; localisation "
@@ -129,13 +100,9 @@ public final class LocalizeJob implements Job {
             pixelNm = 100;
             pixelSource = "default (the image has no pixel size; set it in Image › Properties…)";
         }
-        if (modelFile == null) {
-            throw new FluoreconException("No model chosen; pick deepstorm_2d or decode_2d, or give "
-                    + "model_file=/path/to/model.onnx.");
-        }
-        model = opener.open(modelFile, settings.threads, settings.useGpu);
-        ModelCard card = model.card();
-        String name = modelFile.getFileName().toString();
+        ModelCard card = openModel("No model chosen; pick deepstorm_2d or decode_2d, or give "
+                + "model_file=/path/to/model.onnx.");
+        String name = modelName();
         if (!TASK.equals(card.task) || !("deepstorm".equals(card.method) || "decode".equals(card.method))) {
             throw new FluoreconException("Model '" + name + "' is a '" + card.task + "/" + card.method + "' model; "
                     + "Localize (SMLM) needs a localize/deepstorm or localize/decode model.");
@@ -173,37 +140,19 @@ public final class LocalizeJob implements Job {
         }
     }
 
-    /** Runs the model on every frame; false (and no result) on error or cancellation. */
-    public boolean process(Progress progress) {
-        if (model == null && !checkInput()) {
-            return false;
-        }
+    /** Runs the model on every frame, then renders the table (the rendering's Info counts it). */
+    @Override
+    protected Localizations run(Progress progress) throws Exception {
         table = null;
         rendering = null;
-        Progress p = progress == null ? Progress.NONE : progress;
         long t0 = System.nanoTime();
-        try {
-            table = run(p);
-            rendering = render(table);
-            seconds = (System.nanoTime() - t0) / 1e9;
-            return true;
-        } catch (CancellationException e) {
-            cancelled = true;
-            errorMessage = "Localize was cancelled; no output was made.";
-        } catch (FluoreconException e) {
-            errorMessage = e.getMessage();
-        } catch (OutOfMemoryError e) {
-            errorMessage = "Out of memory while localizing '" + input.getTitle() + "'; use batch=4 or give ImageJ "
-                    + "more memory (Edit › Options › Memory & Threads).";
-        } catch (Exception e) {
-            errorMessage = "Model '" + modelFile.getFileName() + "' failed on image '" + input.getTitle() + "': "
-                    + e.getClass().getSimpleName() + ": " + e.getMessage();
-        }
-        table = null;
-        return false;
+        table = localize(progress);
+        rendering = render(table);
+        seconds = (System.nanoTime() - t0) / 1e9;
+        return table;
     }
 
-    private Localizations run(Progress progress) throws Exception {
+    private Localizations localize(Progress progress) throws Exception {
         ModelCard card = model.card();
         int ny = input.getHeight();
         int nx = input.getWidth();
@@ -455,9 +404,7 @@ public final class LocalizeJob implements Job {
         StringBuilder sb = new StringBuilder();
         sb.append("fluorecon.command = Localize (SMLM)\n");
         sb.append("fluorecon.version = ").append(Version.get()).append('\n');
-        sb.append("model.name = ").append(card.name).append('\n');
-        sb.append("model.file = ").append(model.path()).append('\n');
-        sb.append("model.sha256 = ").append(model.sha256()).append('\n');
+        appendModel(sb);
         sb.append("model.method = ").append(card.method).append('\n');
         sb.append("settings.camera_offset = ").append(settings.cameraOffset).append('\n');
         sb.append("settings.camera_gain = ").append(settings.gain).append('\n');
@@ -475,26 +422,14 @@ public final class LocalizeJob implements Job {
         return sb.toString();
     }
 
-    public String getErrorMessage() {
-        return errorMessage;
-    }
-
-    public boolean isCancelled() {
-        return cancelled;
-    }
-
     /** The localisations after a successful {@link #process}. */
     public Localizations getTable() {
-        return table;
+        return getResult();
     }
 
     /** The Gaussian rendering (calibrated to the render pixel size). */
     public ImagePlus getRendering() {
         return rendering;
-    }
-
-    public Model getModel() {
-        return model;
     }
 
     public int frames() {

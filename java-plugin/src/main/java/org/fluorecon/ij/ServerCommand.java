@@ -10,7 +10,7 @@ import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
 
 /**
- * A command whose work is a {@link Job} (mostly a server job): the scripting getters, the server
+ * A command whose work is a {@link Job}, on the server or local: the scripting getters, the server
  * connection, progress with Esc cancel, and the error reporting, once. A subclass reads its
  * parameters in {@link #execute(ImagePlus)}, runs its job with {@link #runJob} and keeps its output.
  */
@@ -87,10 +87,26 @@ public abstract class ServerCommand implements PlugIn {
      * cancelled. Keeps the progress shown and the server job's id whatever happens.
      */
     boolean runJob(Job job, String sending) {
+        return runJob(job, null, label + ": " + sending + "...");
+    }
+
+    /**
+     * Checks and processes a local model job (loading its model) after showing
+     * {@code "<label>: loading model..."}; {@code unit} is what the status counts, e.g. "tile"
+     * (null: a percentage). True when it made its output; false when the user cancelled.
+     */
+    boolean runLocal(Job job, String unit) {
+        IJ.showStatus(label + ": loading model...");
+        return runJob(job, unit, null);
+    }
+
+    private boolean runJob(Job job, String unit, String status) {
         Commands.check(job);
         IJ.resetEscape();
-        StatusProgress progress = new StatusProgress(label, null);
-        IJ.showStatus(label + ": " + sending + "...");
+        StatusProgress progress = new StatusProgress(label, unit);
+        if (status != null) {
+            IJ.showStatus(status);
+        }
         try {
             return Commands.process(title, job, progress);
         } finally {

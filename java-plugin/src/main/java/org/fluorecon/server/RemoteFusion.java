@@ -34,12 +34,10 @@ public final class RemoteFusion extends RemoteTask<RemoteFusion> {
         public boolean align = true;
     }
 
-    private final ImagePlus input;
     private final Settings settings;
 
     public RemoteFusion(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Multiview fusion");
-        this.input = input;
+        super(client, "Multiview fusion", input);
         this.settings = settings;
     }
 
@@ -116,11 +114,6 @@ public final class RemoteFusion extends RemoteTask<RemoteFusion> {
     }
 
     @Override
-    ImagePlus upload() {
-        return input;
-    }
-
-    @Override
     ImagePlus finish(ImagePlus out) {
         int[] d = ImageConversion.dimensions(input);
         if (out.getStackSize() != d[1] || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
@@ -128,25 +121,19 @@ public final class RemoteFusion extends RemoteTask<RemoteFusion> {
                     + out.getStackSize() + ", not one view's " + input.getWidth() + "x" + input.getHeight() + "x"
                     + d[1] + ".");
         }
-        String serverInfo = out.getInfoProperty();
         Calibration cal = input.getCalibration().copy();
         cal.disableDensityCalibration();
         out.setCalibration(cal);
         out.setDimensions(1, d[1], 1);
         out.setTitle(input.getShortTitle() + "-fused");
-        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
-                .replace("\n", "\nserver.info = ") + "\n"));
-        out.getProcessor().resetMinAndMax();
-        return out;
+        return withInfo(out, info());
     }
 
     public String info() {
         return "fluorecon.command = Multiview fusion\n"
                 + "fluorecon.version = " + Version.get() + "\n"
                 + "fuse.spec = " + specJson + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
+                + serverLines()
                 + "input.title = " + input.getTitle() + "\n";
     }
 }

@@ -43,12 +43,10 @@ public final class RemoteLightField extends RemoteTask<RemoteLightField> {
         }
     }
 
-    private final ImagePlus input;
     private final Settings settings;
 
     public RemoteLightField(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Light-field reconstruction");
-        this.input = input;
+        super(client, "Light-field reconstruction", input);
         this.settings = settings;
     }
 
@@ -100,11 +98,6 @@ public final class RemoteLightField extends RemoteTask<RemoteLightField> {
     }
 
     @Override
-    ImagePlus upload() {
-        return input;
-    }
-
-    @Override
     ImagePlus finish(ImagePlus out) {
         int planes = settings.planes();
         if (out.getStackSize() != planes) {
@@ -119,11 +112,7 @@ public final class RemoteLightField extends RemoteTask<RemoteLightField> {
         }
         out.setCalibration(LightFieldJob.volumeCalibration(settings.zMinUm, settings.zStepUm, settings.voxelUm()));
         out.setTitle(input.getShortTitle() + "-volume");
-        String serverInfo = out.getInfoProperty();
-        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
-                .replace("\n", "\nserver.info = ") + "\n"));
-        out.getProcessor().resetMinAndMax();
-        return out;
+        return withInfo(out, info());
     }
 
     /** Provenance for the output's Info. */
@@ -132,9 +121,7 @@ public final class RemoteLightField extends RemoteTask<RemoteLightField> {
                 + "fluorecon.version = " + Version.get() + "\n"
                 + "lightfield.method = iterative (Richardson-Lucy, server)\n"
                 + "lightfield.spec = " + specJson + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
+                + serverLines()
                 + "input.title = " + input.getTitle() + "\n";
     }
 }

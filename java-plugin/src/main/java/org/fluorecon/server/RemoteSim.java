@@ -35,13 +35,11 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
         public double background = Double.NaN;
     }
 
-    private final ImagePlus input;
     private final Settings settings;
     private int planes;
 
     public RemoteSim(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "SIM reconstruction");
-        this.input = input;
+        super(client, "SIM reconstruction", input);
         this.settings = settings;
     }
 
@@ -102,11 +100,6 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
     }
 
     @Override
-    ImagePlus upload() {
-        return input;
-    }
-
-    @Override
     ImagePlus finish(ImagePlus out) {
         int w = input.getWidth();
         int h = input.getHeight();
@@ -122,12 +115,8 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
         cal.xOrigin *= 2;
         cal.yOrigin *= 2;
         out.setCalibration(cal);
-        String serverInfo = out.getInfoProperty();
         out.setTitle(input.getShortTitle() + "-SIM");
-        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
-                .replace("\n", "\nserver.info = ") + "\n"));
-        out.getProcessor().resetMinAndMax();
-        return out;
+        return withInfo(out, info());
     }
 
     /** Provenance for the output's Info. */
@@ -137,9 +126,7 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
                 + "sim.method = classical (server, wiener)\n"
                 + "sim.spec = " + specJson + "\n"
                 + "sim.z_planes = " + planes + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
+                + serverLines()
                 + "input.title = " + input.getTitle() + "\n";
     }
 }

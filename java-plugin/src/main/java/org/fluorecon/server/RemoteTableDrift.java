@@ -126,9 +126,7 @@ public final class RemoteTableDrift extends RemoteTask<RemoteTableDrift> {
         return "fluorecon.command = Correct drift (table)\n"
                 + "fluorecon.version = " + Version.get() + "\n"
                 + "register_table.spec = " + specJson + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
+                + serverLines()
                 + "server.message = " + job.getMessage() + "\n"
                 + "input.title = " + title + "\n";
     }

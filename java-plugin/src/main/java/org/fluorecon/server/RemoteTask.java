@@ -16,6 +16,8 @@ import org.fluorecon.core.Progress;
 public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
     final RemoteJob job;
     private final String what;
+    /** The image the task sends (as {@link #upload()} does unless a task overrides it); may be null. */
+    final ImagePlus input;
     String errorMessage = "";
     String specJson;
     ImagePlus result;
@@ -24,15 +26,26 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
      * @param what the work in a user's words, e.g. "Unmixing" (for messages)
      */
     RemoteTask(ServerClient client, String what) {
+        this(client, what, null);
+    }
+
+    /**
+     * @param what  the work in a user's words, e.g. "Unmixing" (for messages)
+     * @param input the image sent to the server
+     */
+    RemoteTask(ServerClient client, String what, ImagePlus input) {
         this.job = new RemoteJob(client, what);
         this.what = what;
+        this.input = input;
     }
 
     /** Validates the image and settings; the spec sent to the server, or a {@link FluoreconException}. */
     abstract Map<String, Object> spec();
 
-    /** The image sent to the server (called after {@link #spec()} passed). */
-    abstract ImagePlus upload();
+    /** The image sent to the server (called after {@link #spec()} passed); {@link #input} by default. */
+    ImagePlus upload() {
+        return input;
+    }
 
     /** A second image sent beside {@link #upload()} as the job's {@code psf} part; null (the default) for none. */
     ImagePlus uploadPsf() {
@@ -81,6 +94,25 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
             errorMessage = e.getMessage();
         }
         return false;
+    }
+
+    /** The {@code server.url}, {@code server.version} and {@code server.job} lines of a result's Info. */
+    String serverLines() {
+        return "server.url = " + job.url() + "\n"
+                + "server.version = " + job.getServerVersion() + "\n"
+                + "server.job = " + job.getJobId() + "\n";
+    }
+
+    /**
+     * Sets {@code out}'s Info to {@code info} followed by the server's own Info, one
+     * {@code server.info = } line each, and resets its display range.
+     */
+    static ImagePlus withInfo(ImagePlus out, String info) {
+        String serverInfo = out.getInfoProperty();
+        out.setProperty("Info", info + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
+                .replace("\n", "\nserver.info = ") + "\n"));
+        out.getProcessor().resetMinAndMax();
+        return out;
     }
 
     @Override

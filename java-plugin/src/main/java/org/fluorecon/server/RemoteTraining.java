@@ -30,7 +30,6 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
         public String name = "";
     }
 
-    private final ImagePlus input;
     private final Settings settings;
     private final Path modelsFolder;
     private Path serverModel;
@@ -40,8 +39,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
      * @param modelsFolder where the trained model is copied (the plugin's models folder)
      */
     public RemoteTraining(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
-        super(client, "Training");
-        this.input = input;
+        super(client, "Training", input);
         this.settings = settings;
         this.modelsFolder = modelsFolder;
     }
@@ -81,11 +79,6 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
         spec.put("ndim", settings.ndim);
         spec.put("name", settings.name == null ? "" : settings.name.trim());
         return spec;
-    }
-
-    @Override
-    ImagePlus upload() {
-        return input;
     }
 
     @Override
@@ -140,7 +133,6 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
                     + out.getStackSize() + ", not the input's size; is the server older than this plugin?");
         }
         int[] d = ImageConversion.dimensions(input);
-        String serverInfo = out.getInfoProperty();
         out.setDimensions(d[0], d[1], d[2]);
         if (d[2] > 1 && d[1] > 1) {
             out.setOpenAsHyperStack(true);
@@ -149,10 +141,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
         cal.disableDensityCalibration();
         out.setCalibration(cal);
         out.setTitle(input.getShortTitle() + "-" + settings.method);
-        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
-                .replace("\n", "\nserver.info = ") + "\n"));
-        out.getProcessor().resetMinAndMax();
-        return out;
+        return withInfo(out, info());
     }
 
     public String info() {
@@ -161,9 +150,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
                 + "train.spec = " + specJson + "\n"
                 + "model.installed = " + installedModel + "\n"
                 + "model.server_file = " + serverModel + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
+                + serverLines()
                 + "input.title = " + input.getTitle() + "\n";
     }
 

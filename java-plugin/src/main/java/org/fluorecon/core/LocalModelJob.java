@@ -1,0 +1,218 @@
+package org.fluorecon.core;
+
+import ij.ImagePlus;
+import java.nio.file.Path;
+import java.util.concurrent.CancellationException;
+
+/**
+ * The life of a local ONNX model job, TrackMate style, once: {@link #checkInput()} runs the
+ * subclass's {@link #check()} and turns any failure into the user's message, {@link #process}
+ * runs {@link #run} with progress and turns cancellation, out-of-memory and model failures into
+ * messages; no result is kept after a failure. The helpers hold the checks and Info lines every
+ * model job words the same way.
+ *
+ * @param <R> the result, e.g. the output image
+ */
+public abstract class LocalModelJob<R> implements Job {
+    protected final ImagePlus input;
+    protected final Path modelFile;
+    protected final int threads;
+    protected final boolean useGpu;
+    private final Model.Opener opener;
+
+    private final String verb;
+    private final String command;
+    private final String outOfMemory;
+
+    protected Model model;
+    protected String errorMessage = "";
+    private boolean cancelled;
+    private R result;
+
+    /**
+     * @param verb        what the job does, after "Cannot … with model", e.g. "run learned SIM"
+     * @param command     the name in "… was cancelled", e.g. "SIM reconstruction"
+     * @param outOfMemory the message when the heap runs out, {@code %s} for the image's title
+     */
+    protected LocalModelJob(ImagePlus input, Path modelFile, int threads, boolean useGpu, Model.Opener opener,
+                            String verb, String command, String outOfMemory) {
+        this.input = input;
+        this.modelFile = modelFile;
+        this.threads = threads;
+        this.useGpu = useGpu;
+        this.opener = opener;
+        this.verb = verb;
+        this.command = command;
+        this.outOfMemory = outOfMemory;
+    }
+
+    /** Validates image, settings and model (loading it); throws {@link FluoreconException} in the user's words. */
+    protected abstract void check();
+
+    /** Runs the model (called after a successful {@link #check()}); the result. */
+    protected abstract R run(Progress progress) throws Exception;
+
+    /** How a model failure names the input, e.g. {@code image 'title'}. */
+    protected String failedOn() {
+        return "image '" + input.getTitle() + "'";
+    }
+
+    @Override
+    public boolean checkInput() {
+        try {
+            check();
+            return true;
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+        } catch (RuntimeException e) {
+            errorMessage = "Cannot " + verb + " with model '" + (modelFile == null ? "" : modelFile.getFileName())
+                    + "': " + e.getClass().getSimpleName() + ": " + e.getMessage();
+        }
+        model = null;
+        return false;
+    }
+
+    @Override
+    public boolean process(Progress progress) {
+        if (model == null && !checkInput()) {
+            return false;
+        }
+        result = null;
+        try {
+            result = run(progress == null ? Progress.NONE : progress);
+            return true;
+        } catch (CancellationException e) {
+            cancelled = true;
+            errorMessage = command + " was cancelled; no output was made.";
+        } catch (FluoreconException e) {
+            errorMessage = e.getMessage();
+        } catch (OutOfMemoryError e) {
+            errorMessage = String.format(outOfMemory, input.getTitle());
+        } catch (Exception e) {
+            errorMessage = "Model '" + modelFile.getFileName() + "' failed on " + failedOn() + ": "
+                    + e.getClass().getSimpleName() + ": " + e.getMessage();
+        }
+        return false;
+    }
+
+    /** No image, RGB, or a bit depth other than 8, 16, 32: {@code "No image is open; " + openHint}. */
+    protected void checkImage(String openHint) {
+        if (input == null) {
+            throw new FluoreconException("No image is open; " + openHint);
+        }
+        int bits = input.getBitDepth();
+        if (bits == 24) {
+            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
+        }
+        if (bits != 8 && bits != 16 && bits != 32) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' is " + bits
+                    + "-bit; convert it with Image › Type › 32-bit first.");
+        }
+    }
+
+    /** Negative tile or threads in one message. */
+    protected void checkCounts(int tile) {
+        if (tile < 0 || threads < 0) {
+            throw new FluoreconException("tile = " + tile + ", threads = " + threads + ": use 0 (automatic) or a "
+                    + "positive number.");
+        }
+    }
+
+    /** Loads the model ({@code noModel} when none was chosen) and returns its card. */
+    protected ModelCard openModel(String noModel) {
+        if (modelFile == null) {
+            throw new FluoreconException(noModel);
+        }
+        model = opener.open(modelFile, threads, useGpu);
+        return model.card();
+    }
+
+    protected String modelName() {
+        return modelFile.getFileName().toString();
+    }
+
+    /** A model of another task: {@code "Model 'x' is a denoise model (task=denoise); " + needs}. */
+    protected FluoreconException wrongTask(ModelCard card, String needs) {
+        return new FluoreconException("Model '" + modelName() + "' is a " + card.task + " model (task=" + card.task
+                + "); " + needs);
+    }
+
+    /**
+     * Tiles of the card's default (or {@code tile}, both axes) balanced over {@code shape}; a
+     * model with a fixed input size gets that size.
+     */
+    protected Tiling.Plan balancedPlan(ModelCard card, int[] shape, int tile) {
+        int[] fixed = model.fixedTile();
+        int[] request = card.tileDefault.clone();
+        for (int a = 0; a < 2; a++) {
+            if (tile > 0) {
+                request[a] = tile;
+            }
+            request[a] = fixed[a] > 0 ? fixed[a]
+                    : Tiling.balancedTile(shape[a], request[a], card.tileHalo[a], card.tileMultiple[a]);
+        }
+        return Tiling.plan(shape, request, card.tileHalo, card.tileMultiple, card.scale);
+    }
+
+    /**
+     * Progress of one block of a run whose tiles are counted across blocks: the block's tile
+     * {@code d} shows as {@code done[0] = base + d} of {@code total}.
+     */
+    protected static Progress blockProgress(Progress parent, long[] done, long total) {
+        long base = done[0];
+        return new Progress() {
+            @Override
+            public void update(long d, long t) {
+                done[0] = base + d;
+                parent.update(done[0], total);
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return parent.isCancelled();
+            }
+        };
+    }
+
+    /** {@code model.name}, {@code model.file} and {@code model.sha256} lines of an Info. */
+    protected void appendModel(StringBuilder sb) {
+        ModelCard card = model.card();
+        sb.append("model.name = ").append(card.name).append('\n');
+        sb.append("model.file = ").append(model.path()).append('\n');
+        sb.append("model.sha256 = ").append(model.sha256()).append('\n');
+    }
+
+    /** {@code settings.threads} line of an Info. */
+    protected void appendThreads(StringBuilder sb) {
+        sb.append("settings.threads = ").append(threads == 0 ? "auto" : Integer.toString(threads)).append('\n');
+    }
+
+    /** {@code execution.provider} (and {@code execution.note}) and {@code input.title} lines of an Info. */
+    protected void appendExecution(StringBuilder sb) {
+        sb.append("execution.provider = ").append(model.provider()).append('\n');
+        if (!model.providerNote().isEmpty()) {
+            sb.append("execution.note = ").append(model.providerNote()).append('\n');
+        }
+        sb.append("input.title = ").append(input.getTitle()).append('\n');
+    }
+
+    @Override
+    public String getErrorMessage() {
+        return errorMessage;
+    }
+
+    @Override
+    public boolean isCancelled() {
+        return cancelled;
+    }
+
+    /** The result after a successful {@link #process}; null otherwise. */
+    public R getResult() {
+        return result;
+    }
+
+    /** The model, after {@link #checkInput()} loaded it. */
+    public Model getModel() {
+        return model;
+    }
+}
