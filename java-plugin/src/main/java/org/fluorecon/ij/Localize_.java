@@ -2,20 +2,14 @@ package org.fluorecon.ij;
 
 import ij.IJ;
 import ij.ImagePlus;
-import ij.WindowManager;
 import ij.macro.Interpreter;
 import ij.measure.ResultsTable;
-import ij.plugin.PlugIn;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.LocalizeJob;
 import org.fluorecon.core.Localizations;
-import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.core.ThunderStormCsv;
 import org.fluorecon.core.TiffFiles;
 import org.fluorecon.onnx.Predictor;
@@ -27,17 +21,15 @@ import org.fluorecon.onnx.Predictor;
  * {@code threshold=0} takes the model card's, {@code camera_pixel_nm=0} the image calibration;
  * {@code render=/path/render.tif} also saves the rendering.
  */
-public class Localize_ implements PlugIn {
+public class Localize_ extends ServerCommand {
     static final String TITLE = "fluorecon Localize";
 
-    private ImagePlus image;
     private Localizations table;
     private ImagePlus rendering;
     private double seconds;
 
-    /** Image to process instead of the current one (for scripts). */
-    public void setImage(ImagePlus imp) {
-        this.image = imp;
+    public Localize_() {
+        super(TITLE, "Localize");
     }
 
     /** Localisations of the last successful run; null otherwise. */
@@ -55,88 +47,78 @@ public class Localize_ implements PlugIn {
     }
 
     @Override
-    public void run(String arg) {
+    void clearOutputs() {
         table = null;
         rendering = null;
-        try {
-            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
-            Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
-            List<String> names = new ArrayList<>(models.keySet());
-            names.add(Commands.FILE_CHOICE);
-            String def = models.containsKey("deepstorm_2d") ? "deepstorm_2d" : names.get(0);
-            LocalizeJob.Settings s = new LocalizeJob.Settings();
-            Params params = new Params(TITLE, "model_file=/path/to/deepstorm_2d.onnx camera_offset=100 camera_gain=1 "
-                    + "save=/path/to/locs.csv");
-            boolean fileGiven = params.hasOption("model_file") && !params.hasOption("model");
-            params.addChoice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : def);
-            params.addFile("model_file", "");
-            params.addDecimal("camera_offset", s.cameraOffset, 1);
-            params.addDecimal("camera_gain", s.gain, 3);
-            params.addDecimal("em_gain", s.emGain, 1);
-            params.addDecimal("qe", s.qe, 2);
-            params.addDecimal("threshold", 0, 3);
-            params.addDecimal("camera_pixel_nm", 0, 1);
-            params.addDecimal("render_pixel_nm", s.renderPixelNm, 1);
-            params.addNumber("batch", s.batchFrames);
-            params.addNumber("threads", 0);
-            params.addCheckbox("use_gpu", false);
-            if (!params.show()) {
-                return;
-            }
-            String choice = params.nextChoice("model");
-            String file = params.nextFile("model_file").trim();
-            s.cameraOffset = params.nextDouble("camera_offset");
-            s.gain = params.nextDouble("camera_gain");
-            s.emGain = params.nextDouble("em_gain");
-            s.qe = params.nextDouble("qe");
-            s.threshold = params.nextDouble("threshold");
-            s.pixelNm = params.nextDouble("camera_pixel_nm");
-            s.renderPixelNm = params.nextDouble("render_pixel_nm");
-            s.batchFrames = params.nextInt("batch");
-            s.threads = params.nextInt("threads");
-            s.useGpu = params.nextBoolean("use_gpu");
-            String save = params.option("save", null);
-            String renderSave = params.option("render", null);
+    }
 
-            Path model = Commands.resolveModel(choice, file, models, "No model chosen; install deepstorm_2d.onnx or decode_2d.onnx in "
-                    + ModelLibrary.folders(IJ.getDirectory("imagej")) + " or give model_file=/path/to/model.onnx.");
-            LocalizeJob job = new LocalizeJob(imp, model, s, Predictor::open);
-            IJ.showStatus("Localize: loading model...");
-            Commands.check(job);
-            IJ.resetEscape();
-            if (!Commands.process(TITLE, job, new StatusProgress("Localize", "frame"))) {
-                return;
+    @Override
+    void execute(ImagePlus imp) {
+        ModelChoice m = new ModelChoice();
+        LocalizeJob.Settings s = new LocalizeJob.Settings();
+        Params params = new Params(TITLE, "model_file=/path/to/deepstorm_2d.onnx camera_offset=100 camera_gain=1 "
+                + "save=/path/to/locs.csv");
+        m.addModel(params, m.first("deepstorm_2d"::equals));
+        params.addDecimal("camera_offset", s.cameraOffset, 1);
+        params.addDecimal("camera_gain", s.gain, 3);
+        params.addDecimal("em_gain", s.emGain, 1);
+        params.addDecimal("qe", s.qe, 2);
+        params.addDecimal("threshold", 0, 3);
+        params.addDecimal("camera_pixel_nm", 0, 1);
+        params.addDecimal("render_pixel_nm", s.renderPixelNm, 1);
+        params.addNumber("batch", s.batchFrames);
+        params.addNumber("threads", 0);
+        params.addCheckbox("use_gpu", false);
+        if (!params.show()) {
+            return;
+        }
+        m.readModel(params);
+        s.cameraOffset = params.nextDouble("camera_offset");
+        s.gain = params.nextDouble("camera_gain");
+        s.emGain = params.nextDouble("em_gain");
+        s.qe = params.nextDouble("qe");
+        s.threshold = params.nextDouble("threshold");
+        s.pixelNm = params.nextDouble("camera_pixel_nm");
+        s.renderPixelNm = params.nextDouble("render_pixel_nm");
+        s.batchFrames = params.nextInt("batch");
+        s.threads = params.nextInt("threads");
+        s.useGpu = params.nextBoolean("use_gpu");
+        String save = params.option("save", null);
+        String renderSave = params.option("render", null);
+
+        Path model = m.resolve("No model chosen; install deepstorm_2d.onnx or decode_2d.onnx in "
+                + ModelChoice.folders() + " or give model_file=/path/to/model.onnx.");
+        LocalizeJob job = new LocalizeJob(imp, model, s, Predictor::open);
+        if (!runLocal(job, "frame")) {
+            return;
+        }
+        Localizations locs = job.getTable();
+        if (save != null && !save.isBlank()) {
+            try {
+                ThunderStormCsv.write(Path.of(save.trim()), locs);
+            } catch (IOException e) {
+                throw new FluoreconException("Cannot save the localisations to " + save + ": " + e.getMessage(), e);
             }
-            Localizations locs = job.getTable();
-            if (save != null && !save.isBlank()) {
-                try {
-                    ThunderStormCsv.write(Path.of(save.trim()), locs);
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the localisations to " + save + ": " + e.getMessage(), e);
-                }
+        }
+        if (renderSave != null && !renderSave.isBlank()) {
+            try {
+                TiffFiles.saveAtomic(job.getRendering(), Path.of(renderSave.trim()));
+            } catch (IOException e) {
+                throw new FluoreconException("Cannot save the rendering to " + renderSave + ": " + e.getMessage(), e);
             }
-            if (renderSave != null && !renderSave.isBlank()) {
-                try {
-                    TiffFiles.saveAtomic(job.getRendering(), Path.of(renderSave.trim()));
-                } catch (IOException e) {
-                    throw new FluoreconException("Cannot save the rendering to " + renderSave + ": " + e.getMessage(), e);
-                }
+        }
+        table = locs;
+        rendering = job.getRendering();
+        seconds = job.seconds();
+        String done = String.format(Locale.ROOT, "Localize: %d localisations in %d frames (%.1f frames/s, %s)",
+                locs.size(), job.frames(), job.frames() / Math.max(job.seconds(), 1e-9), job.getModel().provider());
+        IJ.showStatus(done);
+        if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
+            ResultsTable rt = locs.toResultsTable();
+            if (!params.isHeadless()) {
+                rt.show("Localizations");
             }
-            table = locs;
-            rendering = job.getRendering();
-            seconds = job.seconds();
-            String done = String.format(Locale.ROOT, "Localize: %d localisations in %d frames (%.1f frames/s, %s)",
-                    locs.size(), job.frames(), job.frames() / Math.max(job.seconds(), 1e-9), job.getModel().provider());
-            IJ.showStatus(done);
-            if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
-                ResultsTable rt = locs.toResultsTable();
-                if (!params.isHeadless()) {
-                    rt.show("Localizations");
-                }
-                rendering.show();
-            }
-        } catch (FluoreconException e) {
-            Commands.fail(TITLE, e.getMessage());
+            rendering.show();
         }
     }
 }
