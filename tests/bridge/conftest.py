@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -102,3 +101,30 @@ def smlm_imagej_dir(plugin_jar, tmp_path_factory) -> Path:
 def headless_jvm(smlm_imagej_dir):
     """The process's headless JVM (JPype starts one per process; an earlier module may have started it)."""
     return ijbridge.start_jvm(ijbridge.plugin_classpath(smlm_imagej_dir), headless=True)
+
+
+CONFIG_PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY: the JVM's stand-in for $FLUORECON_CONFIG_DIR
+
+
+@pytest.fixture(scope="session")
+def plugin_server(tmp_path_factory):
+    """One real model server with default settings, shared by the bridge modules that need no special flags
+    (one start instead of one per module: ~10-30 s each on this machine)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    from server_helpers import Server
+
+    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def config_dir(headless_jvm, plugin_server):
+    """The plugin finds the shared server through the config folder's server.json and token. A module
+    that needs its own server flags (e.g. --models-dir) defines its own `config_dir`."""
+    from jpype import JClass
+
+    System = JClass("java.lang.System")
+    System.setProperty(CONFIG_PROPERTY, str(plugin_server.config_dir))
+    yield plugin_server.config_dir
+    System.clearProperty(CONFIG_PROPERTY)

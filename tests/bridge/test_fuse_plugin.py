@@ -4,7 +4,6 @@ setting reaches the user in words."""
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
@@ -12,10 +11,8 @@ import tifffile
 import torch
 
 import ijbridge
-from ijbridge import ROOT, assert_matches, run_cli, run_plugin
+from ijbridge import assert_matches, run_cli, run_plugin
 
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
 from fluorecon.imaging.forward import Blur  # noqa: E402
@@ -23,20 +20,7 @@ from fluorecon.imaging.phantoms import phantom  # noqa: E402
 from fluorecon.tasks.deconvolve import PSFParams  # noqa: E402
 from fluorecon.tasks.fusion import view_psf  # noqa: E402
 
-PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY
 OPTICS = dict(na=0.8, wavelength_nm=520, ni=1.33)
-
-
-@pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
 
 
 def _views_zcyx(shape=(16, 24, 24)):

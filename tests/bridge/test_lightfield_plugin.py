@@ -6,7 +6,6 @@ the server equals `fluorecon lightfield calibrate`; every volume carries its z c
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -15,13 +14,10 @@ import tifffile
 import ijbridge
 from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff  # noqa: E402
 from fluorecon.core.modelcard import read_card  # noqa: E402
 
-PROPERTY = "fluorecon.config_dir"
 MODEL = ROOT / "models" / "lightfield_vcd.onnx"
 # Small optics for the server path: the PSF takes seconds and is cached on disk.
 SMALL = dict(nnum=5, z_min=-8.0, z_max=8.0, z_step=4.0)
@@ -94,18 +90,6 @@ def test_learned_refuses_a_partial_lenslet_image(headless_jvm, plugin_jar, card)
     with pytest.raises(Exception, match="not a whole number of 11x11 lenslets"):
         run_plugin(plugin_jar, "Light-field...", imp, ijbridge.options_string(
             action="reconstruct", method="learned", model="[file]", model_file=MODEL))
-
-
-@pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
 
 
 def test_iterative_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):

@@ -5,7 +5,6 @@ angles × phases is refused in words before any work."""
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
@@ -14,12 +13,9 @@ import tifffile
 import ijbridge
 from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
 
-PROPERTY = "fluorecon.config_dir"
 PIXEL_UM = 0.08
 
 
@@ -82,18 +78,6 @@ def test_wrong_stack_size_is_refused_in_words(headless_jvm, plugin_jar, raw_stac
     imp = ijbridge.to_imageplus(flat[:15], "ZYX", title="raw", pixel_size_um=PIXEL_UM)
     with pytest.raises(Exception, match="made for 3 angles × 3 phases, but angles = 3, phases = 5"):
         run_plugin(plugin_jar, "SIM reconstruction...", imp, opts.replace("phases=3", "phases=5"))
-
-
-@pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
 
 
 def test_classical_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):

@@ -14,25 +14,9 @@ import ijbridge
 from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
 sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import UNMIX_LABELS, Server, drifting_series, spectral_series  # noqa: E402
+from server_helpers import UNMIX_LABELS, drifting_series, spectral_series  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
-
-PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY: the JVM's stand-in for $FLUORECON_CONFIG_DIR
-
-
-@pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    """A real server; the plugin finds it through the config folder's server.json and token."""
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
-
 
 
 

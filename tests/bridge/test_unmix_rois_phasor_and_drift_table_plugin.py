@@ -5,37 +5,21 @@ localisation table, the real plugin against a real `fluorecon serve`: each equal
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import tifffile
 
 import ijbridge
-from ijbridge import ROOT, assert_matches, run_cli, run_plugin
+from ijbridge import assert_matches, run_cli, run_plugin
 
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
 from fluorecon.imaging.motion import simulate_drifting_localizations  # noqa: E402
 from fluorecon.imaging.spectra import Detector, mixing_matrix  # noqa: E402
 from fluorecon.tasks import register_table as RT  # noqa: E402
 
-PROPERTY = "fluorecon.config_dir"
 LABELS = ["DAPI", "EGFP", "mCherry"]
-
-
-@pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config")).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
 
 
 def lambda_stack(seed: int = 0) -> np.ndarray:
