@@ -131,6 +131,7 @@ def test_train_exports_a_card_the_plugin_can_run(tmp_path):
     assert back.channels_in == 3 and back.scale == (2, 2) and back.train["frames"] == "0,3,6"
     assert back.tile_halo[0] % back.tile_multiple[0] == 0
     assert {"val_psnr_widefield", "val_psnr_learned", "val_psnr_classical"} <= set(back.metrics)
+    assert {"input_quantiles", "noise_std_norm", "pixel_size_nm", "source", "forward_model"} <= set(back.qc)
     raw = np.random.default_rng(0).uniform(100, 200, (9, 32, 32)).astype(np.float32)
     assert predict_sim(raw, get_predictor(path, device="cpu")).shape == (1, 64, 64)
     with pytest.raises(ValueError, match="frames"):
@@ -159,3 +160,22 @@ def test_cli_writes_result_with_halved_pixel_and_a_consistency_map(tmp_path):
     res = CliRunner().invoke(app, ["sim", "learned", str(MODELS / "sim_2d_9frames.onnx"), str(tmp_path / "short.tif"),
                                    str(tmp_path / "x.tif")])
     assert res.exit_code == 2 and "8 images" in res.output
+
+
+def test_shipped_cards_carry_training_statistics_and_warn_out_of_distribution(held_out):
+    from fluorecon.tasks.sim_learned import sim_ood
+
+    for name, frames in (("sim_2d_9frames.onnx", list(range(9))), ("sim_2d_3frames.onnx", [0, 3, 6])):
+        card = read_card(MODELS / name)
+        assert card.qc["pixel_size_nm"] == "80" and "not retrained" in card.qc["source"]
+        # the training distribution, unseen stacks: noise and pixel size always pass; the "mixed"
+        # phantoms alone move the normalized quantiles by up to ≈ 0.15 (qc.ood's tolerance)
+        reports = [sim_ood(t.raw[frames], card, pixel_size_nm=80.0) for t in held_out]
+        assert sum(r.in_distribution for r in reports) >= 2, [r.to_dict() for r in reports]
+        assert all(0.5 < r.scores["noise_ratio"] < 2 and r.scores["quantile_shift"] < 0.2 for r in reports)
+        print(name, [{k: round(v, 3) for k, v in r.scores.items()} for r in reports])
+        raw = held_out[0].raw[frames]
+        assert any("Pixel size 40 nm" in w for w in sim_ood(raw, card, pixel_size_nm=40.0).warnings)
+        sigma = float(np.sqrt(2.0 * np.median(raw - 100.0) + 9.0))  # gain 2, offset 100, read 1.5 e
+        noisy = raw + np.random.default_rng(0).normal(0, 10 * sigma, raw.shape).astype(np.float32)
+        assert any("Noise level" in w for w in sim_ood(noisy, card, pixel_size_nm=80.0).warnings)

@@ -160,6 +160,8 @@ def reconstruct_command(
                                "learned (a VCD-style ONNX model, --model)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Learned light-field model (.onnx) for "
                                          "--method learned; its card fixes the optics and z planes."),
+    consistency: Optional[Path] = typer.Option(None, "--consistency", help="--method learned: also write the "
+                                               "data-consistency map (re-projected volume vs light field, over σ)."),
 ) -> None:
     """Reconstruct a volume from a light field (Richardson–Lucy over the wave-optics projector, or a
     learned view→volume network).
@@ -176,7 +178,8 @@ def reconstruct_command(
         from fluorecon.tasks.lightfield_learned import predict_to_file
 
         try:
-            typer.echo(predict_to_file(image_path, out, model=model, calibration=calibration, device=device))
+            typer.echo(predict_to_file(image_path, out, model=model, calibration=calibration, device=device,
+                                       consistency=consistency))
         except (OSError, ValueError) as err:
             _fail(err)
         return

@@ -83,8 +83,12 @@ def predict_command(
     tile: int = typer.Option(0, "--tile", help="Tile side in lenslets (0 = the model's default)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime threads (default: all cores)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    consistency: Optional[Path] = typer.Option(None, "--consistency", help="Also write the data-consistency map "
+                                               "(Y, X): rectified light field minus the re-projected volume and "
+                                               "background, over the Poisson–Gaussian noise σ."),
 ) -> None:
-    """Reconstruct a volume from a light field with a learned model (one network pass).
+    """Reconstruct a volume from a light field with a learned model (one network pass). The input is
+    checked against the model's training statistics; warnings are printed and stored in the Info.
 
     Example: fluorecon lightfield-learned predict lf.tif volume.tif --model models/lightfield_vcd.onnx
     """
@@ -93,7 +97,7 @@ def predict_command(
 
     try:
         summary = predict_to_file(image_path, out_path, model=model, calibration=calibration, tile=tile or None,
-                                  threads=threads, device=device)
+                                  threads=threads, device=device, consistency=consistency)
     except (ModelCardError, *ERRORS) as err:
         _fail(err)
     typer.echo(summary)

@@ -27,6 +27,8 @@ def sim_learned_command(
                                                "noise σ, with the pattern estimated from the full stack."),
 ) -> None:
     """Reconstruct a raw SIM stack with a learned model (all frames or the reduced set its card lists).
+    The first z plane is checked against the model's training statistics (intensity, noise, pixel
+    size); warnings are printed and stored in the output's Info.
 
     Example: fluorecon sim learned models/sim_2d_3frames.onnx raw.tif sim.tif --order angle-phase-z
     """
@@ -37,18 +39,22 @@ def sim_learned_command(
     from fluorecon.core.modelcard import ModelCardError
     from fluorecon.infer import get_predictor
     from fluorecon.tasks.sim_job import flat_frames
-    from fluorecon.tasks.sim_learned import card_frames, pattern_from_data, predict_sim, select_planes, sim_consistency
+    from fluorecon.tasks.sim_learned import (card_frames, pattern_from_data, predict_sim, select_planes,
+                                             sim_consistency, sim_ood)
 
     try:
         predictor = get_predictor(model, device=device, threads=threads)
         data, meta = read_tiff(raw)
         frames = flat_frames(data, meta.axes)
         result = predict_sim(frames, predictor, order=order, tile=tile)
+        used, n_a, n_p = card_frames(predictor.card)
+        first = select_planes(frames, order=order, frames=used, n_angles=n_a, n_phases=n_p)[0]
+        ood = sim_ood(first, predictor.card,
+                      pixel_size_nm=meta.pixel_size_um * 1000 if meta.pixel_size_um else None)
         maps = None
         if consistency is not None:
             if not meta.pixel_size_um:
                 raise ValueError(f"{raw.name} has no pixel size; the consistency map needs it (Image › Properties…).")
-            used, n_a, n_p = card_frames(predictor.card)
             full = select_planes(frames, order=order, frames=tuple(range(n_a * n_p)), n_angles=n_a, n_phases=n_p)
             maps = [sim_consistency(plane[used], res, pattern_from_data(plane, predictor.card,
                                                                          pixel_size_nm=meta.pixel_size_um * 1000),
@@ -62,8 +68,14 @@ def sim_learned_command(
     info = describe(predictor, {"order": order, "frames": predictor.card.train.get("frames", ""),
                                 "tile": tile or ",".join(map(str, predictor.card.tile_default)),
                                 "input": raw.name})
+    ood_lines = [f"qc.in_distribution = {str(ood.in_distribution).lower()}"]
+    ood_lines += [f"qc.ood.{k} = {v:.4g}" for k, v in ood.scores.items()]
+    ood_lines += [f"WARNING (out of distribution): {w}" for w in ood.warnings]
+    info = info + "\n" + "\n".join(ood_lines)
     write_tiff(output, out.astype("float32"), out_meta, info=info)
     typer.echo(f"Wrote {output} ({out.shape[-1]}×{out.shape[-2]}, {len(result)} plane(s), {predictor.provider}).")
+    for line in ood_lines:
+        typer.echo(line)
     if maps is not None:
         import numpy as np
 

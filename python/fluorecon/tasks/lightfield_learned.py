@@ -154,7 +154,8 @@ def psnr_fitted(estimate: np.ndarray, truth: np.ndarray) -> float:
 
 
 def lightfield_card(net: VCDConfig, optics, *, name: str, norm: str, train: dict[str, str] | None = None,
-                    metrics: dict[str, str] | None = None, tile_default: int = 48) -> ModelCard:
+                    metrics: dict[str, str] | None = None, qc: dict[str, str] | None = None,
+                    tile_default: int = 48) -> ModelCard:
     """The card of a view → volume model: channels in = nnum², out = z planes, ``scale`` = nnum
     (tiles count lenslets), ``train.*`` recording nnum, the z planes and step and the optics."""
     m, halo = net.multiple, net.halo()
@@ -175,7 +176,7 @@ def lightfield_card(net: VCDConfig, optics, *, name: str, norm: str, train: dict
         description=(f"VCD-style light-field reconstruction: {net.nnum}×{net.nnum} views → {net.z_planes} z planes "
                      f"({optics.z_min_um:g}…{optics.z_max_um:g} µm, step {optics.z_step_um:g} µm) on the light field's "
                      "lateral grid."),
-        train=record, metrics=metrics or {},
+        train=record, metrics=metrics or {}, qc=qc or {},
     )
 
 
@@ -271,30 +272,44 @@ def read_lightfield(path: str | os.PathLike, *, calibration: str | os.PathLike |
 
 def predict_to_file(image_path: str | os.PathLike, out_path: str | os.PathLike, *, model: str | os.PathLike,
                     calibration: str | os.PathLike | None = None, tile: int | None = None, threads: int | None = None,
-                    device: str = "auto") -> str:
+                    device: str = "auto", consistency: str | os.PathLike | None = None) -> str:
     """`fluorecon lightfield-learned predict`: read, (rectify,) predict, write a z-calibrated TIFF
-    whose description records the model, its sha256 and the provider that ran; returns a summary line."""
+    whose description records the model, its sha256, the provider that ran and the out-of-distribution
+    check; with `consistency`, also the data-consistency map (:func:`lightfield_consistency`).
+    Returns the lines to print."""
     from fluorecon import __version__
-    from fluorecon.core.io import write_tiff
+    from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.infer import get_predictor
+    from fluorecon.tasks.lightfield_learned_qc import lightfield_consistency, lightfield_ood, summary_lines
 
-    lf, _ = read_lightfield(image_path, calibration=calibration)
+    lf, in_meta = read_lightfield(image_path, calibration=calibration)
     start = time.perf_counter()
     volume = predict_learned(lf, model, tile=tile, threads=threads, device=device)
     seconds = time.perf_counter() - start
     predictor = get_predictor(model, device=device, threads=threads)
     card = predictor.card
     meta = volume_meta(card)
+    # A rectified raw frame's pixel no longer has the camera's size: compare pixel sizes only when
+    # the input came rectified.
+    pixel_nm = in_meta.pixel_size_um * 1000 if in_meta.pixel_size_um and calibration is None else None
+    ood = lightfield_ood(lf, card, pixel_size_nm=pixel_nm)
+    check = lightfield_consistency(lf, volume, card) if consistency is not None else None
+    qc_lines = summary_lines(ood, check)
     info = "\n".join([
         "fluorecon.command = lightfield-learned predict", f"fluorecon.version = {__version__}",
         "lightfield.method = learned", f"model.name = {card.name}", f"model.file = {Path(model).name}",
         f"model.sha256 = {predictor.sha256}", f"lightfield.geometry = {card_record(card)}",
         f"lightfield.z_min_um = {card.train.get('z_min_um')}", f"execution.provider = {predictor.provider}",
-        f"calibration = {calibration or 'none (input already rectified)'}",
+        f"calibration = {calibration or 'none (input already rectified)'}", *qc_lines,
     ])
     write_tiff(out_path, volume, meta, info=info)
-    return (f"Wrote {out_path}: {volume.shape[0]} planes {volume.shape[1]}×{volume.shape[2]} "
-            f"({card_record(card)}) in {seconds:.2f} s on {predictor.provider}.")
+    lines = [f"Wrote {out_path}: {volume.shape[0]} planes {volume.shape[1]}×{volume.shape[2]} "
+             f"({card_record(card)}) in {seconds:.2f} s on {predictor.provider}."]
+    if check is not None:
+        write_tiff(consistency, check.consistency, TiffMeta(axes="YX", pixel_size_um=meta.pixel_size_um),
+                   info=info + "\noutput = data consistency (rectified light field - A(volume - lo) - background) / sigma")
+        lines.append(f"Wrote {consistency} (data consistency on the rectified light field's grid).")
+    return "\n".join(lines + qc_lines)
 
 
 def _register() -> None:

@@ -192,7 +192,13 @@ def train_lightfield_learned(config: LearnedLightFieldConfig, out_path: str | os
         "loss_first": f"{np.mean(losses[:w]):.5f}", "loss_last": f"{np.mean(losses[-w:]):.5f}",
         "seconds": f"{seconds:.0f}", "commit": commit,
     }
-    card = lightfield_card(config.net, optics, name=config.name, norm=config.norm, train=train_info, metrics=metrics)
+    from fluorecon.qc.ood import training_statistics
+
+    qc = training_statistics([lf for lf, _ in raw[:-n_val]][:16], norm=config.norm,
+                             pixel_size_nm=optics.voxel_size_um * 1000)
+    qc["source"] = "training light fields (up to 16), computed at training time"
+    card = lightfield_card(config.net, optics, name=config.name, norm=config.norm, train=train_info, metrics=metrics,
+                           qc=qc)
     out_path = Path(out_path)
     m = config.net.multiple
     side = max(2 * card.tile_halo[0] + m, 2 * m)

@@ -46,7 +46,7 @@ from fluorecon.tasks import Task, register_task
 # Use-time half (frame order, prediction, data consistency), re-exported as this task's API.
 from fluorecon.tasks.sim_learned_infer import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
                                                pattern_from_data, predict_sim, select_planes, sim_consistency,
-                                               stack_layout)
+                                               sim_ood, sim_training_statistics, stack_layout)
 from fluorecon.train import TrainConfig, match_to_input, resolve_device
 
 CITE = ("Jin et al., Deep learning enables structured illumination microscopy with low light levels and enhanced "
@@ -440,6 +440,8 @@ def train_sim(config: SIMLearnedConfig, out_path: str | os.PathLike, *, progress
                                        "angle_offset_deg": sim.angle_offset_deg,
                                        "line_spacing_nm": sim.line_spacing_nm, "na": sim.na,
                                        "wavelength_nm": sim.wavelength_nm, "pixel_size_nm": sim.pixel_size_nm})}
+    qc.update(sim_training_statistics(triples[:16], frames, norm=config.norm, pixel_size_nm=sim.pixel_size_nm))
+    qc["source"] = "training raw stacks (up to 16, the model's frames), computed at training time"
     card = sim_card(config.unet, n_frames=len(frames), method=config.method, name=config.name, norm=config.norm,
                     cite=CITE, train=train_info, metrics=metrics, qc=qc,
                     description=f"Learned 2D SIM from {len(frames)} of {sim.n_angles}×{sim.n_phases} raw frames "

@@ -136,6 +136,25 @@ def predict_sim(image: np.ndarray, predictor, *, order: str = "angle-phase-z", t
     return out
 
 
+# --- out of distribution -------------------------------------------------------------------
+
+
+def sim_ood(planes: np.ndarray, card: ModelCard, *, pixel_size_nm: float | None = None):
+    """:func:`fluorecon.qc.ood.check_input` of the model's frames of one z plane (n, H, W), normalized
+    as the model sees them (one percentile pair over all frames), against the card's ``qc.*``
+    statistics of the training inputs; `pixel_size_nm` is the raw camera pixel in sample space."""
+    from fluorecon.qc.ood import check_input
+
+    return check_input(np.asarray(planes, np.float32), card.qc, norm=card.norm, pixel_size_nm=pixel_size_nm)
+
+
+def sim_training_statistics(triples, frames: Sequence[int], *, norm: str, pixel_size_nm: float) -> dict[str, str]:
+    """``qc.*`` entries of a model's training inputs: the `frames` of each raw stack in `triples`."""
+    from fluorecon.qc.ood import training_statistics
+
+    return training_statistics([t.raw[list(frames)] for t in triples], norm=norm, pixel_size_nm=pixel_size_nm)
+
+
 # --- data consistency -----------------------------------------------------------------------
 
 
