@@ -59,6 +59,15 @@ def test_super_resolve_refuses_a_denoising_model(headless_jvm, plugin_jar, model
         run_plugin(plugin_jar, "Super-resolve...", imp, ijbridge.options_string(model="[file]", model_file=model_2d))
 
 
+def test_super_resolve_points_isotropic_models_to_isotropic_restoration(headless_jvm, plugin_jar):
+    isotropic = ROOT / "models" / "care_isotropic_2d.onnx"
+    assert isotropic.is_file(), f"shipped model missing: {isotropic}"
+    imp = ijbridge.to_imageplus(ijbridge.noisy_planes((4, 48, 48), seed=1), "ZYX", title="stack")
+    with pytest.raises(Exception, match=r"'care_isotropic_2d\.onnx' is an isotropic-restoration model \(task=isotropic\): "
+                                        r"use Plugins › fluorecon › Isotropic restoration… on the z-stack"):
+        run_plugin(plugin_jar, "Super-resolve...", imp, ijbridge.options_string(model="[file]", model_file=isotropic))
+
+
 # --- Check result (QC)… ---------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@ package org.fluorecon.core;
 import ij.ImagePlus;
 import ij.measure.Calibration;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -43,13 +42,7 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
     @Override
     protected void check() {
         checkImage("open an anisotropic z-stack first.");
-        if (tile < 0) {
-            throw new FluoreconException("tile = " + tile + " is negative; use 0 for the model's default tile or a "
-                    + "positive size in pixels.");
-        }
-        if (threads < 0) {
-            throw new FluoreconException("threads = " + threads + " is negative; use 0 for automatic or a positive count.");
-        }
+        checkTileThreads(tile);
         dims = ImageConversion.dimensions(input);
         if (dims[1] < 2) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has a single z-slice; isotropic restoration "
@@ -94,7 +87,11 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
         }
         planXZ = plan(card, shapes[0]);
         planYZ = plan(card, shapes[1]);
-        checkFinite();
+        int[] bad = firstNonFinite();
+        if (bad != null) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has NaN or infinite pixels (slice " + bad[0]
+                    + "); replace them, e.g. with Process › Math › Remove NaNs…, first.");
+        }
     }
 
     /** Same words and 25% tolerance as restore_isotropic: the model was trained for one sampling. */
@@ -115,31 +112,7 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
     }
 
     private Tiling.Plan plan(ModelCard card, int[] shape) {
-        int[] fixed = model.fixedTile();
-        Tiling.Plan p = balancedPlan(card, shape, tile);
-        for (int a = 0; a < 2; a++) {
-            if (fixed[a] > 0 && fixed[a] != p.tile[a]) {
-                throw new FluoreconException("Model '" + modelFile.getFileName() + "' only accepts tiles of "
-                        + Arrays.toString(fixed) + " pixels but this stack needs " + Arrays.toString(p.tile)
-                        + "; use a model exported with dynamic sizes.");
-            }
-        }
-        return p;
-    }
-
-    private void checkFinite() {
-        if (input.getBitDepth() != 32) {
-            return;
-        }
-        for (int s = 1; s <= input.getStackSize(); s++) {
-            float[] px = (float[]) input.getStack().getPixels(s);
-            for (float v : px) {
-                if (!Float.isFinite(v)) {
-                    throw new FluoreconException("Image '" + input.getTitle() + "' has NaN or infinite pixels (slice "
-                            + s + "); replace them, e.g. with Process › Math › Remove NaNs…, first.");
-                }
-            }
-        }
+        return fixedSizePlan(card, shape, tile, "this stack", "use a model exported with dynamic sizes.");
     }
 
     /**
@@ -265,9 +238,7 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
     /** Provenance for the output's Info: model, sha256, version, settings, the provider that ran. */
     public String info() {
         ModelCard card = model.card();
-        StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = ").append(COMMAND).append('\n');
-        sb.append("fluorecon.version = ").append(Version.get()).append('\n');
+        StringBuilder sb = infoHeader(COMMAND);
         appendModel(sb);
         sb.append("model.task = ").append(card.task).append('\n');
         sb.append("model.method = ").append(card.method).append('\n');
@@ -280,8 +251,7 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
         sb.append("settings.use_gpu = ").append(useGpu).append('\n');
         sb.append("settings.norm = ").append(card.norm).append(" per XZ/YZ slice\n");
         appendExecution(sb);
-        sb.append(String.format(Locale.ROOT, "input.dimensions = %dx%d, c=%d z=%d t=%d, %d-bit%n", input.getWidth(),
-                input.getHeight(), dims[0], dims[1], dims[2], input.getBitDepth()));
+        appendDimensions(sb, dims);
         return sb.toString();
     }
 

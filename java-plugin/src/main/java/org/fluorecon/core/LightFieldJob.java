@@ -159,9 +159,7 @@ public final class LightFieldJob extends LocalModelJob<ImagePlus> {
     /** Provenance for the output's Info. */
     public String info() {
         ModelCard card = model.card();
-        StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = Light-field\n");
-        sb.append("fluorecon.version = ").append(Version.get()).append('\n');
+        StringBuilder sb = infoHeader("Light-field");
         sb.append("lightfield.method = learned\n");
         appendModel(sb);
         sb.append("model.method = ").append(card.method).append('\n');

@@ -2,6 +2,8 @@ package org.fluorecon.core;
 
 import ij.ImagePlus;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
 import java.util.concurrent.CancellationException;
 
 /**
@@ -20,9 +22,9 @@ public abstract class LocalModelJob<R> implements Job {
     protected final boolean useGpu;
     private final Model.Opener opener;
 
-    private final String verb;
-    private final String command;
-    private final String outOfMemory;
+    private String verb;
+    private String command;
+    private String outOfMemory;
 
     protected Model model;
     protected String errorMessage = "";
@@ -41,6 +43,13 @@ public abstract class LocalModelJob<R> implements Job {
         this.threads = threads;
         this.useGpu = useGpu;
         this.opener = opener;
+        this.verb = verb;
+        this.command = command;
+        this.outOfMemory = outOfMemory;
+    }
+
+    /** Renames the job in its messages (a job configured for another command after it was built). */
+    protected void describe(String verb, String command, String outOfMemory) {
         this.verb = verb;
         this.command = command;
         this.outOfMemory = outOfMemory;
@@ -118,6 +127,36 @@ public abstract class LocalModelJob<R> implements Job {
         }
     }
 
+    /** Negative tile or threads, each in its own message. */
+    protected void checkTileThreads(int tile) {
+        if (tile < 0) {
+            throw new FluoreconException("tile = " + tile + " is negative; use 0 for the model's default tile or a "
+                    + "positive size in pixels.");
+        }
+        if (threads < 0) {
+            throw new FluoreconException("threads = " + threads + " is negative; use 0 for automatic or a positive count.");
+        }
+    }
+
+    /**
+     * The first NaN or infinite pixel of a 32-bit input as {@code {slice (1-based), index in the plane}};
+     * null when there is none or the input is not 32-bit.
+     */
+    protected int[] firstNonFinite() {
+        if (input.getBitDepth() != 32) {
+            return null;
+        }
+        for (int s = 1; s <= input.getStackSize(); s++) {
+            float[] px = (float[]) input.getStack().getPixels(s);
+            for (int i = 0; i < px.length; i++) {
+                if (!Float.isFinite(px[i])) {
+                    return new int[] {s, i};
+                }
+            }
+        }
+        return null;
+    }
+
     /** Loads the model ({@code noModel} when none was chosen) and returns its card. */
     protected ModelCard openModel(String noModel) {
         if (modelFile == null) {
@@ -138,20 +177,38 @@ public abstract class LocalModelJob<R> implements Job {
     }
 
     /**
-     * Tiles of the card's default (or {@code tile}, both axes) balanced over {@code shape}; a
-     * model with a fixed input size gets that size.
+     * Tiles of the card's default (or {@code tile} on the last two axes) balanced over {@code shape};
+     * a model with a fixed input size gets that size.
      */
     protected Tiling.Plan balancedPlan(ModelCard card, int[] shape, int tile) {
         int[] fixed = model.fixedTile();
+        int nd = shape.length;
         int[] request = card.tileDefault.clone();
-        for (int a = 0; a < 2; a++) {
-            if (tile > 0) {
+        for (int a = 0; a < nd; a++) {
+            if (tile > 0 && a >= nd - 2) {
                 request[a] = tile;
             }
             request[a] = fixed[a] > 0 ? fixed[a]
                     : Tiling.balancedTile(shape[a], request[a], card.tileHalo[a], card.tileMultiple[a]);
         }
         return Tiling.plan(shape, request, card.tileHalo, card.tileMultiple, card.scale);
+    }
+
+    /**
+     * {@link #balancedPlan}, refused when a model with a fixed input size would need other tiles:
+     * "… but {@code what} needs [..]; {@code use}".
+     */
+    protected Tiling.Plan fixedSizePlan(ModelCard card, int[] shape, int tile, String what, String use) {
+        int[] fixed = model.fixedTile();
+        Tiling.Plan p = balancedPlan(card, shape, tile);
+        for (int a = 0; a < shape.length; a++) {
+            if (fixed[a] > 0 && fixed[a] != p.tile[a]) {
+                throw new FluoreconException("Model '" + modelName() + "' only accepts tiles of "
+                        + Arrays.toString(fixed) + " pixels but " + what + " needs "
+                        + Arrays.toString(p.tile) + "; " + use);
+            }
+        }
+        return p;
     }
 
     /**
@@ -174,6 +231,12 @@ public abstract class LocalModelJob<R> implements Job {
         };
     }
 
+    /** The first lines of an Info: {@code fluorecon.command} and {@code fluorecon.version}. */
+    protected static StringBuilder infoHeader(String command) {
+        return new StringBuilder().append("fluorecon.command = ").append(command).append('\n')
+                .append("fluorecon.version = ").append(Version.get()).append('\n');
+    }
+
     /** {@code model.name}, {@code model.file} and {@code model.sha256} lines of an Info. */
     protected void appendModel(StringBuilder sb) {
         ModelCard card = model.card();
@@ -194,6 +257,12 @@ public abstract class LocalModelJob<R> implements Job {
             sb.append("execution.note = ").append(model.providerNote()).append('\n');
         }
         sb.append("input.title = ").append(input.getTitle()).append('\n');
+    }
+
+    /** {@code input.dimensions} line of an Info; {@code dims} = channels, slices, frames. */
+    protected void appendDimensions(StringBuilder sb, int[] dims) {
+        sb.append(String.format(Locale.ROOT, "input.dimensions = %dx%d, c=%d z=%d t=%d, %d-bit%n",
+                input.getWidth(), input.getHeight(), dims[0], dims[1], dims[2], input.getBitDepth()));
     }
 
     @Override

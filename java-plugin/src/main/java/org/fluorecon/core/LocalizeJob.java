@@ -401,9 +401,7 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
     /** Provenance for the rendering's Info. */
     public String info() {
         ModelCard card = model.card();
-        StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = Localize (SMLM)\n");
-        sb.append("fluorecon.version = ").append(Version.get()).append('\n');
+        StringBuilder sb = infoHeader("Localize (SMLM)");
         appendModel(sb);
         sb.append("model.method = ").append(card.method).append('\n');
         sb.append("settings.camera_offset = ").append(settings.cameraOffset).append('\n');

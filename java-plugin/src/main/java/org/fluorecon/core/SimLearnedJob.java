@@ -139,9 +139,7 @@ public final class SimLearnedJob extends LocalModelJob<ImagePlus> {
     /** Provenance for the output's Info. */
     public String info() {
         ModelCard card = model.card();
-        StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = SIM reconstruction\n");
-        sb.append("fluorecon.version = ").append(Version.get()).append('\n');
+        StringBuilder sb = infoHeader("SIM reconstruction");
         sb.append("sim.method = learned\n");
         sb.append("sim.order = ").append(order).append('\n');
         sb.append("sim.angles = ").append(nAngles).append('\n');

@@ -1,6 +1,5 @@
 package org.fluorecon.ij;
 
-import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.IsotropicJob;
@@ -25,23 +24,16 @@ public class Isotropic_ extends ServerCommand {
     void execute(ImagePlus imp) {
         ModelChoice m = new ModelChoice();
         Params params = new Params(title, "model_file=/path/to/model.onnx tile=0 threads=0 save=/path/to/out.tif");
-        m.addModel(params, m.first(n -> n.contains("isotropic")));
-        m.addRuntime(params);
-        if (!params.show()) {
+        if (!m.ask(params, m.first(n -> n.contains("isotropic")))) {
             return;
         }
-        m.readModel(params);
-        m.readRuntime(params);
         String save = params.option("save", null);
 
         Path model = m.resolve("No model chosen; install isotropic models (task=isotropic) in "
                 + ModelChoice.folders() + " or give model_file=/path/to/model.onnx.");
         IsotropicJob job = new IsotropicJob(imp, model, m.tile, m.threads, m.useGpu, Predictor::open);
-        if (!runLocal(job, "tile")) {
-            return;
+        if (runLocal(job, "tile")) {
+            done(keep(job.getResult(), save), params, " on " + job.getModel().provider());
         }
-        ImagePlus out = keep(job.getResult(), save);
-        IJ.showStatus(LABEL + ": done on " + job.getModel().provider());
-        Commands.show(out, params);
     }
 }

@@ -64,6 +64,22 @@ final class ModelChoice {
         useGpu = params.nextBoolean("use_gpu");
     }
 
+    /**
+     * The whole dialog of a command that only runs a model: {@code model} (preselecting
+     * {@code preselect}), {@code model_file}, {@code tile}, {@code threads}, {@code use_gpu}, read
+     * back in that order. False when the user cancelled.
+     */
+    boolean ask(Params params, String preselect) {
+        addModel(params, preselect);
+        addRuntime(params);
+        if (!params.show()) {
+            return false;
+        }
+        readModel(params);
+        readRuntime(params);
+        return true;
+    }
+
     /** The chosen model file; {@code noModel} when there is none. */
     Path resolve(String noModel) {
         return Commands.resolveModel(choice, file, models, noModel);

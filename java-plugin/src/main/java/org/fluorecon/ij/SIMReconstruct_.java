@@ -1,6 +1,5 @@
 package org.fluorecon.ij;
 
-import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
@@ -87,8 +86,6 @@ public class SIMReconstruct_ extends ServerCommand {
         } else {
             throw new FluoreconException("method = '" + method + "' is not a SIM method; use classical or learned.");
         }
-        keep(out, save);
-        IJ.showStatus("SIM reconstruction: done" + where);
-        Commands.show(out, params);
+        done(keep(out, save), params, where);
     }
 }

@@ -126,7 +126,12 @@ public abstract class ServerCommand implements PlugIn {
 
     /** "<label>: done" in the status line, and {@code out} shown (with a display or in a macro). */
     void done(ImagePlus out, Params params) {
-        IJ.showStatus(label + ": done");
+        done(out, params, "");
+    }
+
+    /** "<label>: done" + {@code where} (e.g. " on CPUExecutionProvider") in the status line, and {@code out} shown. */
+    void done(ImagePlus out, Params params, String where) {
+        IJ.showStatus(label + ": done" + where);
         Commands.show(out, params);
     }
 }

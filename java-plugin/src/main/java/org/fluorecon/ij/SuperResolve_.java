@@ -1,7 +1,5 @@
 package org.fluorecon.ij;
 
-import java.util.List;
-
 /**
  * Plugins › fluorecon › Super-resolve…  Runs an upsampling model (card {@code task = upsample}) locally:
  * the output is {@code scale}× larger per axis and its pixel size is divided by {@code scale}.
@@ -10,17 +8,8 @@ import java.util.List;
  */
 public class SuperResolve_ extends Denoise_ {
     public SuperResolve_() {
-        super("Super-resolve", "upsample", "-superres", "upsampling models (task=upsample)");
-    }
-
-    /** The library is not indexed by task; an upsampling model's name usually says so. */
-    @Override
-    protected String defaultModel(List<String> names) {
-        for (String n : names) {
-            if (n.contains("upsample") || n.contains("superres")) {
-                return n;
-            }
-        }
-        return names.get(0);
+        // The library is not indexed by task; an upsampling model's name usually says so.
+        super("Super-resolve", "upsample", "-superres", "upsampling models (task=upsample)",
+                name -> name.contains("upsample") || name.contains("superres"));
     }
 }

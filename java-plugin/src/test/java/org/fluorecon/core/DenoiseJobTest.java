@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.testutil.OnnxModels;
+import org.fluorecon.testutil.Progresses;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,6 +93,21 @@ class DenoiseJobTest {
     }
 
     @Test
+    void superResolvePointsIsotropicModelsToIsotropicRestoration() throws Exception {
+        Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
+        card.put("task", "isotropic");
+        Path m = OnnxModels.write(tmp.resolve("iso.onnx"), card, 2, 1);
+        ImagePlus imp = IJ.createImage("i", "8-bit ramp", 16, 16, 1);
+        DenoiseJob j = job(imp, m).forTask("upsample", "Super-resolve", "-superres");
+        assertFalse(j.checkInput());
+        assertEquals("Model 'iso.onnx' is an isotropic-restoration model (task=isotropic): use Plugins › fluorecon › "
+                + "Isotropic restoration… on the z-stack; Super-resolve needs a model with task=upsample.",
+                j.getErrorMessage());
+        assertEquals("Model 'iso.onnx' is a isotropic model (task=isotropic); Denoise needs a model with task=denoise.",
+                error(imp, m));
+    }
+
+    @Test
     void refuses3dModelOnASinglePlane() {
         String msg = error(IJ.createImage("plane", "16-bit ramp", 16, 16, 1), model3d);
         assertTrue(msg.contains("3D model") && msg.contains("single z-slice"), msg);
@@ -148,21 +164,20 @@ class DenoiseJobTest {
     }
 
     @Test
-    void cancellingLeavesNoResult() {
+    void cancellingLeavesNoResult() throws Exception {
         ImagePlus imp = IJ.createImage("c", "8-bit ramp", 64, 64, 1);
         DenoiseJob j = new DenoiseJob(imp, model2d, 8, 1, false, Predictor::open);
-        Progress cancel = new Progress() {
-            @Override
-            public void update(long done, long total) {
-            }
-
-            @Override
-            public boolean isCancelled() {
-                return true;
-            }
-        };
+        Progress cancel = Progresses.CANCELLED;
         assertFalse(j.process(cancel));
         assertTrue(j.isCancelled());
         assertNull(j.getResult());
+        assertEquals("Denoise was cancelled; no output was made.", j.getErrorMessage());
+        Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
+        card.put("task", "deconvolve");
+        Path m = OnnxModels.write(tmp.resolve("deconv.onnx"), card, 2, 1);
+        DenoiseJob d = new DenoiseJob(imp, m, 8, 1, false, Predictor::open)
+                .forTask("deconvolve", "Deconvolve", "-deconvolved");
+        assertFalse(d.process(cancel));
+        assertEquals("Deconvolve was cancelled; no output was made.", d.getErrorMessage());
     }
 }

@@ -13,6 +13,7 @@ import java.util.Map;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.server.Json;
 import org.fluorecon.testutil.OnnxModels;
+import org.fluorecon.testutil.Progresses;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -135,16 +136,7 @@ class IsotropicJobTest {
         }
         assertEquals(0.1, j.getResult().getCalibration().pixelDepth, 1e-9);
         j = new IsotropicJob(stack, iso, 0, 1, false, Predictor::open);
-        Progress cancel = new Progress() {
-            @Override
-            public void update(long done, long total) {
-            }
-
-            @Override
-            public boolean isCancelled() {
-                return true;
-            }
-        };
+        Progress cancel = Progresses.CANCELLED;
         assertFalse(j.process(cancel));
         assertTrue(j.isCancelled());
         assertNull(j.getResult());
