@@ -333,6 +333,7 @@ average {', '.join(f'{v:.1f}' for v in s['load_average'])} at the end); fairSIM 
 - FRC gain over widefield by light level (widefield FRC ÷ FRC):
 
 {gains}
+
 - Time, ours classical ÷ fairSIM (pattern given; lower is better): **{ratios['classical_time_over_fairsim']}**
   (ours with its per-parameter filter cache emptied before every run); with the filters cached (a time
   series at fixed parameters): {ratios['classical_cached_time_over_fairsim']}; estimated pattern:
