@@ -13,8 +13,15 @@ and lightfield.md.
    held-out simulated volumes: the RL iteration count whose PSNR first reaches the learned one
    (or RL's best, when it never does), and the speed-up = RL time to there / learned time.
 
-Ratios: ``iteration_time_over_pyolaf`` (lower is better; target ≤ 1) and
-``learned_speedup_over_iterative`` (target ≥ 10).
+3. Learned + refine (``--refine N``: RL started from the learned volume) vs RL from scratch on the
+   same pairs, per iteration: fitted PSNR, the data-consistency figures of the CLI's check and time;
+   the first N at which the volume is data-consistent, and RL from scratch to the same PSNR and
+   consistency.
+
+Ratios: ``iteration_time_over_pyolaf`` (lower is better; target ≤ 1),
+``learned_speedup_over_iterative`` (target ≥ 10) and ``learned_refined_speedup_over_iterative``
+(RL-from-scratch time to the refined result's PSNR and consistency / learned + refine time; no target).
+``--skip-pyolaf`` / ``--skip-learned`` keep those parts' stored figures and rerun the rest.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ import torch  # noqa: E402
 from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics  # noqa: E402
 from fluorecon.tasks.lightfield import backproject, richardson_lucy_lightfield, simulate  # noqa: E402
 from fluorecon.tasks.lightfield_learned import (LearnedLightFieldSimulation, card_geometry, predict_learned,  # noqa: E402
-                                                psnr_fitted)
+                                                REFINE_FLOOR, psnr_fitted, refine_learned,
+                                                richardson_lucy_background)
+from fluorecon.tasks.lightfield_learned_qc import lightfield_consistency  # noqa: E402
 from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -46,6 +55,8 @@ RESULTS = BENCH / "results"
 PEER_VENV = BENCH / "venvs" / "pyolaf"
 MODEL = ROOT / "models" / "lightfield_vcd.onnx"
 TARGETS = {"iteration_time_over_pyolaf": 1.0, "learned_speedup_over_iterative": 10.0}
+# "Data-consistent": the re-projection explains the light field to the noise level (DESIGN.md "Checks").
+CONSISTENT = {"var_within": 0.2, "flagged_below": 0.01}
 
 
 def pyolaf_python() -> tuple[Path | None, str]:
@@ -151,6 +162,141 @@ def learned_vs_iterative(model: Path, lenslets: int, volumes: int, max_iter: int
             "psnr_backprojection": float(np.mean([psnr_fitted(backproject(lf, physics), t) for lf, t in pairs]))}
 
 
+def _consistency(lf, volume_above, card, physics, lo) -> tuple[float, float]:
+    s = lightfield_consistency(lf, volume_above + np.float32(lo), card, physics=physics).summary
+    return float(s["residual_std"] ** 2), float(s["local_flagged_fraction"])
+
+
+def _consistent(var: float, flagged: float) -> bool:
+    return abs(var - 1) <= CONSISTENT["var_within"] and flagged < CONSISTENT["flagged_below"]
+
+
+def learned_refined(model: Path, lenslets: int, volumes: int, refine_max: int, rl_max: int, threads: int) -> dict:
+    """Learned + N Richardson–Lucy iterations vs the same RL (background estimated along) from a
+    flat start, per iteration: fitted PSNR, consistency variance and flagged fraction (the CLI's check, noise
+    estimated from the light field) and time; the same held-out pairs as learned_vs_iterative."""
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.core.normalize import parse_norm, percentile_range
+    from fluorecon.tasks.lightfield_learned_qc import fitted_background
+
+    card = read_card(model)
+    optics = LightFieldOptics.model_validate_json(card.train["optics"])
+    physics = LightField.from_config(LightFieldConfig(n_lenslets=(lenslets, lenslets), optics=optics))
+    sim = LearnedLightFieldSimulation(n_volumes=volumes, n_lenslets=(lenslets, lenslets), seed=999)
+    pairs = simulate_training_pairs(physics, sim)
+    predict_learned(pairs[0][0], model, threads=threads)  # warm-up
+    refine_learned(pairs[0][0], predict_learned(pairs[0][0], model, threads=threads), card, num_iter=1, physics=physics)
+    keys = ("psnr", "var", "flagged", "s")
+    ref = {k: np.zeros(refine_max + 1) for k in keys}
+    rl = {k: np.zeros(rl_max) for k in keys}
+    truth_var = []
+    for lf, truth in pairs:
+        lo, _ = percentile_range(lf, *parse_norm(card.norm))
+        start = time.perf_counter()
+        volume = predict_learned(lf, model, threads=threads)
+        learned_s = time.perf_counter() - start
+        # Time: one refine run, clock after each iteration (its set-up, the background fit, included).
+        stamps = []
+        start = time.perf_counter()
+        refine_learned(lf, volume, card, num_iter=refine_max, physics=physics,
+                       progress=lambda i, n: stamps.append(time.perf_counter() - start))
+        ref["s"] += learned_s + np.concatenate([[0.0], stamps])
+        # Quality after each iteration (untimed): refine's own start and background, one iteration at a time.
+        x = volume - np.float32(lo)
+        background = None
+        for i in range(refine_max + 1):
+            if i == 1:
+                x = refine_learned(lf, volume, card, num_iter=1, physics=physics) - np.float32(lo)
+                start = np.maximum(volume - np.float32(lo), np.float32(REFINE_FLOOR * float(volume.max() - lo)))
+                _, background = richardson_lucy_background(
+                    lf, physics, init=start, num_iter=1,
+                    background=max(fitted_background(lf, start, physics), 1e-3 * float(np.median(lf))))
+            elif i > 1:
+                x, background = richardson_lucy_background(lf, physics, init=x, background=background, num_iter=1)
+            var, flagged = _consistency(lf, x, card, physics, lo)
+            ref["psnr"][i] += psnr_fitted(x, truth)
+            ref["var"][i] += var
+            ref["flagged"][i] += flagged
+        # From scratch: the same RL (background estimated along) from a flat volume of the light
+        # field's mean brightness above its 1st percentile.
+        bg0 = max(float(np.percentile(lf, 1)), 1e-3 * float(np.median(lf)))
+        flat = np.full(physics.image_shape, max(float(lf.mean()) - bg0, 1e-3) / physics.image_shape[0], np.float32)
+        stamps = []
+        start = time.perf_counter()
+        richardson_lucy_background(lf, physics, init=flat, background=bg0, num_iter=rl_max,
+                                   progress=lambda i, n: stamps.append(time.perf_counter() - start))
+        rl["s"] += np.asarray(stamps)
+        x, background = flat, bg0
+        for i in range(rl_max):
+            x, background = richardson_lucy_background(lf, physics, init=x, background=background, num_iter=1)
+            var, flagged = _consistency(lf, x, card, physics, lo)
+            rl["psnr"][i] += psnr_fitted(x, truth)
+            rl["var"][i] += var
+            rl["flagged"][i] += flagged
+        with torch.no_grad():
+            projected = physics.A(torch.as_tensor(truth)).numpy()
+        scale = float(np.polyfit(projected.ravel(), lf.ravel(), 1)[0])
+        truth_var.append(_consistency(lf, truth * np.float32(scale), card, physics, lo)[0])
+    for d in (ref, rl):
+        for k in keys:
+            d[k] /= len(pairs)
+    ok = [i for i in range(refine_max + 1) if _consistent(ref["var"][i], ref["flagged"][i])]
+    n = ok[0] if ok else int(np.argmin(np.abs(ref["var"] - 1)))
+    # RL from scratch at the same quality: first iteration with at least the refined PSNR and consistent
+    reach = [i for i in range(rl_max) if rl["psnr"][i] >= ref["psnr"][n] and _consistent(rl["var"][i], rl["flagged"][i])]
+    best = reach[0] if reach else int(np.argmax(rl["psnr"]))
+    scratch_ok = [i for i in range(rl_max) if _consistent(rl["var"][i], rl["flagged"][i])]
+    curve = lambda d, k: [float(v) for v in d[k]]  # noqa: E731
+    return {"scene": {"lenslets": [lenslets, lenslets], "volumes": volumes, "model": model.name, "ort_threads": threads,
+                      "torch_threads": torch.get_num_threads(), "consistent_when": CONSISTENT,
+                      "true_volume_consistency_var": float(np.mean(truth_var)),
+                      "rl_start": "flat volume, background = 1st percentile; both RLs estimate the background along"},
+            "refine_iterations": n, "consistent": bool(ok), "psnr_db": float(ref["psnr"][n]),
+            "consistency_var": float(ref["var"][n]), "flagged_fraction": float(ref["flagged"][n]),
+            "seconds": float(ref["s"][n]),
+            "per_iteration": {"psnr_db": curve(ref, "psnr"), "consistency_var": curve(ref, "var"),
+                              "flagged_fraction": curve(ref, "flagged"), "seconds": curve(ref, "s")},
+            "iterative_from_scratch": {
+                "per_iteration": {"psnr_db": curve(rl, "psnr"), "consistency_var": curve(rl, "var"),
+                                  "flagged_fraction": curve(rl, "flagged"), "seconds": curve(rl, "s")},
+                "iterations_compared": best + 1, "reaches_refined": bool(reach), "psnr_db": float(rl["psnr"][best]),
+                "consistency_var": float(rl["var"][best]), "flagged_fraction": float(rl["flagged"][best]),
+                "seconds": float(rl["s"][best]),
+                "first_consistent_iterations": scratch_ok[0] + 1 if scratch_ok else None,
+                "first_consistent_seconds": float(rl["s"][scratch_ok[0]]) if scratch_ok else None,
+                "first_consistent_psnr_db": float(rl["psnr"][scratch_ok[0]]) if scratch_ok else None}}
+
+
+def refine_lines(c: dict) -> list[str]:
+    """The learned + refine section of lightfield.md."""
+    r, rl = c["per_iteration"], c["iterative_from_scratch"]["per_iteration"]
+    crit = c["scene"]["consistent_when"]
+    row = lambda name, d, i: (f"| {name} | {d['seconds'][i]:.3f} | {d['psnr_db'][i]:.2f} | "  # noqa: E731
+                              f"{d['consistency_var'][i]:.2f} | {100 * d['flagged_fraction'][i]:.1f} |")
+    lines = ["", "## Learned + refine (same scene; `--refine N`: N Richardson–Lucy iterations from the learned volume)", "",
+             f"Consistency = the CLI's check (noise estimated from the light field): variance of the standardised "
+             f"residual and % of pixels flagged by the 7×7 local score; the true volume gives variance "
+             f"{c['scene']['true_volume_consistency_var']:.2f}. Data-consistent: |variance − 1| ≤ {crit['var_within']:g} "
+             f"and flagged < {100 * crit['flagged_below']:g} %. Seconds include the network pass.", "",
+             "| method | seconds | fitted PSNR (dB) | consistency variance | flagged % |", "|---|---|---|---|---|",
+             row("learned alone", r, 0)]
+    lines += [row(f"learned + {n} RL", r, n) for n in (1, 2, 4, 8, 16) if n < len(r["seconds"])]
+    lines += [row(f"RL from scratch, {n} iterations", rl, n - 1) for n in (8, 16, 32) if n <= len(rl["seconds"])]
+    it = c["iterative_from_scratch"]
+    lines += ["", (f"Data-consistent after {c['refine_iterations']} refine iterations" if c["consistent"] else
+                   f"Not data-consistent within {len(r['seconds']) - 1} refine iterations (closest: {c['refine_iterations']})")
+              + f": {c['seconds']:.2f} s, {c['psnr_db']:.2f} dB, variance {c['consistency_var']:.2f}, "
+                f"{100 * c['flagged_fraction']:.2f} % flagged. RL from scratch "
+              + (f"reaches that PSNR and consistency after {it['iterations_compared']} iterations" if it["reaches_refined"]
+                 else f"does not reach it within {len(rl['seconds'])} iterations (its best PSNR, after "
+                      f"{it['iterations_compared']}, is compared)")
+              + f": {it['seconds']:.2f} s, {it['psnr_db']:.2f} dB, variance {it['consistency_var']:.2f}."
+              + (f" RL from scratch is first data-consistent after {it['first_consistent_iterations']} iterations "
+                 f"({it['first_consistent_seconds']:.2f} s, {it['first_consistent_psnr_db']:.2f} dB)."
+                 if it.get("first_consistent_iterations") else ""), ""]
+    return lines
+
+
 def write(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "lightfield.json").write_text(json.dumps(results, indent=2))
@@ -179,6 +325,7 @@ def write(results: dict) -> None:
               f"{b['iterative']['s']:.3f} | {b['iterative']['psnr']:.2f} |",
               f"| one back-projection | – | {b['psnr_backprojection']:.2f} |", "",
               "RL PSNR by iteration: " + ", ".join(f"{v:.2f}" for v in b["iterative"]["psnr_per_iter"]), "",
+              *refine_lines(results["learned_refined"]),
               "Ratios: " + ", ".join(f"{k} = {v:.3g}" if v is not None else f"{k} = n/a"
                                      for k, v in results["ratios"].items()),
               "Targets: " + ", ".join(f"{k} {'≤' if k.startswith('iteration') else '≥'} {v:g}"
@@ -194,25 +341,40 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=3)
     parser.add_argument("--max-iter", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--skip-pyolaf", action="store_true")
+    parser.add_argument("--refine-max", type=int, default=24, help="Largest refine iteration count scored.")
+    parser.add_argument("--rl-max", type=int, default=32, help="RL-from-scratch iterations of the refine comparison.")
+    parser.add_argument("--skip-pyolaf", action="store_true",
+                        help="Keep the pyolaf comparison stored in bench/results/lightfield.json (pyolaf takes minutes).")
+    parser.add_argument("--skip-learned", action="store_true",
+                        help="Keep the stored learned-vs-iterative figures; rerun only learned + refine.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    stored = json.loads((RESULTS / "lightfield.json").read_text()) if (RESULTS / "lightfield.json").exists() else {}
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared, loaded)",
                "torch": torch.__version__}
     optics = LightFieldOptics()
-    if args.skip_pyolaf:
+    if args.skip_pyolaf and "versus_pyolaf" in stored and stored["versus_pyolaf"]["fluorecon"]:
+        results["versus_pyolaf"] = stored["versus_pyolaf"]
+    elif args.skip_pyolaf:
         results["versus_pyolaf"] = {"scene": {}, "fluorecon": {}, "pyolaf": {"available": False, "why": "skipped"}}
     else:
         print("iterative vs pyolaf ...", flush=True)
         results["versus_pyolaf"] = versus_pyolaf(optics, args.lenslets, args.iterations, repeats=3)
-    print("learned vs iterative ...", flush=True)
-    results["learned_vs_iterative"] = learned_vs_iterative(MODEL, args.learned_lenslets, args.volumes, args.max_iter,
-                                                           args.threads)
-    a, b = results["versus_pyolaf"], results["learned_vs_iterative"]
+    if args.skip_learned and "learned_vs_iterative" in stored:
+        results["learned_vs_iterative"] = stored["learned_vs_iterative"]
+    else:
+        print("learned vs iterative ...", flush=True)
+        results["learned_vs_iterative"] = learned_vs_iterative(MODEL, args.learned_lenslets, args.volumes,
+                                                               args.max_iter, args.threads)
+    print("learned + refine vs iterative ...", flush=True)
+    results["learned_refined"] = learned_refined(MODEL, args.learned_lenslets, args.volumes, args.refine_max,
+                                                 args.rl_max, args.threads)
+    a, b, c = results["versus_pyolaf"], results["learned_vs_iterative"], results["learned_refined"]
     peer = a["pyolaf"]
     results["ratios"] = {
         "iteration_time_over_pyolaf": (a["fluorecon"]["s_per_iter"] / peer["s_per_iter"]) if peer.get("available") else None,
         "learned_speedup_over_iterative": b["iterative"]["s"] / b["learned"]["s"],
+        "learned_refined_speedup_over_iterative": c["iterative_from_scratch"]["seconds"] / c["seconds"],
     }
     results["targets"] = TARGETS
     write(results)

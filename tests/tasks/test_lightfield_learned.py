@@ -276,3 +276,50 @@ def test_shipped_card_carries_training_statistics_and_the_weights_are_unchanged(
     card = read_card(ROOT / "models" / "lightfield_vcd.onnx")
     assert float(card.qc["pixel_size_nm"]) == pytest.approx(card_geometry(card)["voxel_size_um"] * 1000, rel=1e-4)
     assert "not retrained" in card.qc["source"] and 0 < float(card.qc["noise_std_norm"]) < 0.1
+
+
+# --- learned + refine: Richardson–Lucy started from the network's volume -------------------------
+
+from fluorecon.tasks.lightfield_learned import refine_learned  # noqa: E402
+
+
+def test_refinement_makes_the_volume_explain_the_light_field_without_losing_psnr(held_out_lf):
+    card, path, physics, pairs = held_out_lf
+    camera = NoiseModel(a=1.0, b=1.5**2)
+    lf, truth = pairs[0]
+    volume = predict_learned(lf, path)
+    np.testing.assert_array_equal(refine_learned(lf, volume, card, num_iter=0, physics=physics), volume)
+    figures = []
+    for n in (0, 2, 8):
+        refined = refine_learned(lf, volume, card, num_iter=n, physics=physics)
+        s = lightfield_consistency(lf, refined, card, physics=physics, noise=camera).summary
+        figures.append((n, s["residual_std"] ** 2, s["local_flagged_fraction"], psnr_fitted(refined, truth)))
+    print("refine figures (n, var, flagged, psnr):", figures)
+    (_, var0, flag0, psnr0), (_, var2, _, psnr2), (_, var8, flag8, psnr8) = figures
+    # each block of iterations brings the variance toward 1 (it starts far above), flags fewer pixels
+    assert var0 > var2 > var8 >= 0.8, figures
+    assert abs(var8 - 1) < 0.5 * abs(var0 - 1) and flag8 < flag0, figures
+    assert psnr8 >= psnr0 - 0.05 and psnr2 >= psnr0 - 0.05, figures
+    with pytest.raises(ValueError, match=r"refine = -1: use a non-negative number"):
+        refine_learned(lf, volume, card, num_iter=-1, physics=physics)
+
+
+def test_cli_refine_equals_the_api_and_is_recorded(held_out_lf, tmp_path):
+    card, path, physics, pairs = held_out_lf
+    lf = pairs[1][0]
+    write_tiff(tmp_path / "lf.tif", lf, TiffMeta(axes="YX"))
+    expected = refine_learned(lf, predict_learned(lf, path), card, num_iter=3, physics=physics)
+    for command in (["lightfield-learned", "predict"], ["lightfield", "reconstruct", "--method", "learned"]):
+        result = CliRunner().invoke(app, [*command, str(tmp_path / "lf.tif"), str(tmp_path / "v.tif"), "--model",
+                                          str(path), "--refine", "3", "--consistency", str(tmp_path / "c.tif")])
+        assert result.exit_code == 0, result.output
+        assert "refined by 3 Richardson–Lucy iterations" in result.output, result.output
+        volume, meta = read_tiff(tmp_path / "v.tif")
+        np.testing.assert_allclose(volume, expected, atol=1e-5 * np.ptp(expected))
+        assert "lightfield.refine_iterations = 3" in meta.info
+        c, _ = read_tiff(tmp_path / "c.tif")  # the map checks the refined volume, not the network's
+        np.testing.assert_allclose(c, lightfield_consistency(lf, expected, card, physics=physics).consistency, atol=1e-3)
+    result = CliRunner().invoke(app, ["lightfield-learned", "predict", str(tmp_path / "lf.tif"), str(tmp_path / "w.tif"),
+                                      "--model", str(path), "--refine", "-2"])
+    assert result.exit_code == 2 and "--refine -2: use a non-negative number" in result.output
+    assert not (tmp_path / "w.tif").exists()

@@ -162,6 +162,8 @@ def reconstruct_command(
                                          "--method learned; its card fixes the optics and z planes."),
     consistency: Optional[Path] = typer.Option(None, "--consistency", help="--method learned: also write the "
                                                "data-consistency map (re-projected volume vs light field, over σ)."),
+    refine: int = typer.Option(0, "--refine", help="--method learned: Richardson–Lucy iterations started from the "
+                               "network's volume (0 = network output as is)."),
 ) -> None:
     """Reconstruct a volume from a light field (Richardson–Lucy over the wave-optics projector, or a
     learned view→volume network).
@@ -179,7 +181,7 @@ def reconstruct_command(
 
         try:
             typer.echo(predict_to_file(image_path, out, model=model, calibration=calibration, device=device,
-                                       consistency=consistency))
+                                       consistency=consistency, refine=refine))
         except (OSError, ValueError) as err:
             _fail(err)
         return

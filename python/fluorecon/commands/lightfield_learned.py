@@ -86,18 +86,23 @@ def predict_command(
     consistency: Optional[Path] = typer.Option(None, "--consistency", help="Also write the data-consistency map "
                                                "(Y, X): rectified light field minus the re-projected volume and "
                                                "background, over the Poisson–Gaussian noise σ."),
+    refine: int = typer.Option(0, "--refine", help="Richardson–Lucy iterations over the wave-optics projector "
+                               "started from the network's volume, so that it explains the light field to the "
+                               "noise level (0 = the network's output as is; about 20 make the shipped model's "
+                               "volumes data-consistent, bench/results/lightfield.md)."),
 ) -> None:
     """Reconstruct a volume from a light field with a learned model (one network pass). The input is
     checked against the model's training statistics; warnings are printed and stored in the Info.
 
-    Example: fluorecon lightfield-learned predict lf.tif volume.tif --model models/lightfield_vcd.onnx
+    Example: fluorecon lightfield-learned predict lf.tif volume.tif --model models/lightfield_vcd.onnx --refine 20
     """
     from fluorecon.core.modelcard import ModelCardError
     from fluorecon.tasks.lightfield_learned import predict_to_file
 
     try:
         summary = predict_to_file(image_path, out_path, model=model, calibration=calibration, tile=tile or None,
-                                  threads=threads, device=device, consistency=consistency)
+                                  threads=threads, device=device, consistency=consistency,
+                                  refine=refine)
     except (ModelCardError, *ERRORS) as err:
         _fail(err)
     typer.echo(summary)

@@ -20,7 +20,8 @@ import torch
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import parse_norm, percentile_range
 
-__all__ = ["lightfield_physics", "lightfield_consistency", "lightfield_ood", "summary_lines", "training_inputs_statistics"]
+__all__ = ["lightfield_physics", "fitted_background", "lightfield_consistency", "lightfield_ood", "summary_lines",
+           "training_inputs_statistics"]
 
 
 def lightfield_physics(card: ModelCard, shape, *, device=None, cache_dir=None):
@@ -33,6 +34,13 @@ def lightfield_physics(card: ModelCard, shape, *, device=None, cache_dir=None):
     optics = LightFieldOptics(**optics_json(card))
     return LightField.from_config(LightFieldConfig(n_lenslets=(shape[0] // nnum, shape[1] // nnum), optics=optics),
                                   device=device, cache_dir=cache_dir)
+
+
+def fitted_background(lf: np.ndarray, above: np.ndarray, physics) -> float:
+    """The background that no voxel explains: median of ``lf − A(above)``, `above` = volume − lo."""
+    with torch.no_grad():
+        projected = physics.A(torch.as_tensor(np.asarray(above, np.float32), device=physics.device)).cpu().numpy()
+    return float(np.median(np.asarray(lf, np.float32) - projected))
 
 
 def lightfield_consistency(lf: np.ndarray, volume: np.ndarray, card: ModelCard, *, physics=None, noise=None,
@@ -70,9 +78,7 @@ def lightfield_consistency(lf: np.ndarray, volume: np.ndarray, card: ModelCard, 
                          "for this light field; check the volume against the light field it was predicted from.")
     lo, _ = percentile_range(lf, *parse_norm(card.norm))
     above = volume - np.float32(lo)
-    with torch.no_grad():
-        projected = physics.A(torch.as_tensor(above)).cpu().numpy()
-    background = float(np.median(lf - projected))
+    background = fitted_background(lf, above, physics)
     noise = noise or estimate_noise(lf)
     # var(lf) = a·E[lf] + b and E[lf] = A(v − lo) + background: the same model on lf − background.
     shifted = NoiseModel(a=noise.a, b=noise.b + noise.a * background)
