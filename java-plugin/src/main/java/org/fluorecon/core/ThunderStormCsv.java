@@ -6,10 +6,8 @@ import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * ThunderSTORM CSV exactly as {@code fluorecon.tasks.localize.thunderstorm_csv} writes it: the
@@ -42,16 +40,12 @@ public final class ThunderStormCsv {
         if (dir == null || !Files.isDirectory(dir)) {
             throw new IOException("Folder " + dir + " does not exist; create it or choose another save= path.");
         }
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".part");
+        Path tmp = AtomicFiles.tempBeside(target);
         try {
             try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
                 w.write(text(table));
             }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
+            AtomicFiles.moveInto(tmp, target);
         } finally {
             Files.deleteIfExists(tmp);
         }

@@ -8,10 +8,8 @@ import java.io.BufferedOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /** Writes ImageJ TIFFs atomically: a temporary file in the same folder, then a rename. */
 public final class TiffFiles {
@@ -34,17 +32,13 @@ public final class TiffFiles {
         fi.description = new FileSaver(imp).getDescriptionString();
         fi.sliceLabels = imp.getStack().getSliceLabels();
         fi.properties = imp.getPropertiesAsArray();
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".part");
+        Path tmp = AtomicFiles.tempBeside(target);
         try {
             try (OutputStream os = Files.newOutputStream(tmp);
                  DataOutputStream out = new DataOutputStream(new BufferedOutputStream(os, 1 << 20))) {
                 new TiffEncoder(fi).write(out);
             }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
+            AtomicFiles.moveInto(tmp, target);
         } finally {
             Files.deleteIfExists(tmp);
         }

@@ -123,7 +123,7 @@ public class LightField_ extends ServerCommand {
         if (!saveJson.isEmpty()) {
             try {
                 Path p = Path.of(saveJson);
-                Path tmp = Files.createTempFile(p.toAbsolutePath().getParent(), ".cal-", ".json.part");
+                Path tmp = org.fluorecon.core.AtomicFiles.tempBeside(p);
                 Files.write(tmp, calibrationJson.getBytes(StandardCharsets.UTF_8));
                 Files.move(tmp, p, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                         java.nio.file.StandardCopyOption.ATOMIC_MOVE);

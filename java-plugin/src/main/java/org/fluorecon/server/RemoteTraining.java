@@ -112,7 +112,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
             for (int k = 2; Files.exists(target); k++) {
                 target = modelsFolder.resolve(stem + "-" + k + ".onnx");
             }
-            Path tmp = Files.createTempFile(modelsFolder, ".installing-", ".part");
+            Path tmp = org.fluorecon.core.AtomicFiles.tempBeside(target);
             try {
                 Files.copy(model, tmp, StandardCopyOption.REPLACE_EXISTING);
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);

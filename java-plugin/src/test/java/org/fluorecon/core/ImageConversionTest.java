@@ -95,6 +95,9 @@ class ImageConversionTest {
             }
         }
         assertEquals(1, java.nio.file.Files.list(tmp).count(), "no temporary file left behind");
+        // An ordinary file, not the owner-only 0600 of a temporary file (others in the lab read results).
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(
+                java.nio.file.Files.getPosixFilePermissions(file)));
     }
 
     @Test
