@@ -26,7 +26,7 @@ from fluorecon.core.io import read_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.tasks import Task, register_task
 from fluorecon.train import TrainConfig, normalize_pair
@@ -42,7 +42,7 @@ class CrossModalSimulation(BaseModel):
 
     shape: tuple[int, int] = Field((256, 256), description="Image shape (Y, X).")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"] = Field("mixed", description="Phantom family.")
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(65.0, gt=0, description="Pixel size, nm.")
     na: float = Field(1.2, gt=0, description="Numerical aperture (both modalities).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")

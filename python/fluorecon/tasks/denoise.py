@@ -24,7 +24,7 @@ from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import parse_norm, percentile_range
 from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.tasks import Task, register_task
@@ -57,7 +57,7 @@ class DenoiseSimulation(BaseModel):
     ndim: Literal[2, 3] = Field(2, description="2D planes or 3D stacks.")
     shape: tuple[int, ...] | None = Field(None, description="Image shape; default (256, 256) in 2D, (32, 128, 128) in 3D.")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"] = Field("mixed", description="Phantom family.")
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
     photons_low: float = Field(15.0, gt=0, description="Peak photons per pixel of the noisy input.")
     photons_high: float = Field(1000.0, gt=0, description="Peak photons per pixel of the target acquisition.")
     photons_spread: float = Field(2.0, ge=1, description="Each pair's photons are drawn log-uniformly in [p/spread, p·spread].")

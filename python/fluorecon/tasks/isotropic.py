@@ -32,7 +32,7 @@ from fluorecon.core.io import TiffMeta, read_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import parse_norm
 from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.tasks import Task, register_task
 from fluorecon.tasks.upsample import degrade, gaussian_sigma_nm
@@ -66,7 +66,7 @@ class IsotropicSimulation(BaseModel):
     shape: tuple[int, int, int] = Field((64, 128, 128), description="Isotropic (Z, Y, X) field; Z a multiple of z_factor.")
     z_factor: int = Field(4, ge=2, le=10, description="z step / pixel size of the acquired stack.")
     n_stacks: int = Field(4, ge=1, description="Number of stacks.")
-    kind: Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"] = Field("mixed", description="Phantom family.")
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(100.0, gt=0, description="Lateral pixel size, nm.")
     na: float = Field(1.0, gt=0, description="Numerical aperture (sets σ_xy and σ_z).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm
 from fluorecon.imaging.noise import CameraNoise
+from fluorecon.imaging.phantoms import Kind as PhantomKind
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.tasks import Task, register_task
 # Use-time half (frame order, prediction, data consistency), re-exported as this task's API.
@@ -63,7 +64,7 @@ class SIMLearnedSimulation(BaseModel):
 
     raw_shape: tuple[int, int] = Field((64, 64), description="Raw frame shape (Y, X); the object is 2× finer.")
     n_stacks: int = Field(48, ge=2, description="Number of simulated raw stacks.")
-    kind: Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"] = Field("mixed", description="Phantom family.")
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
     n_angles: int = Field(3, ge=1, description="Pattern angles.")
     n_phases: int = Field(3, ge=1, description="Phases per angle.")
     pixel_size_nm: float = Field(80.0, gt=0, description="Raw camera pixel in sample space, nm (result: half).")

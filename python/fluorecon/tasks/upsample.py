@@ -36,7 +36,7 @@ from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.imaging.sampling import BlurDownsample, gaussian_kernel
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr, ssim
@@ -66,7 +66,7 @@ class UpsampleSimulation(BaseModel):
     factor: Literal[2, 4] = Field(2, description="Upsampling factor per axis.")
     shape: tuple[int, ...] | None = Field(None, description="High-resolution shape; default (256, 256) or (32, 128, 128).")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"] = Field("mixed", description="Phantom family.")
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(50.0, gt=0, description="High-resolution pixel size, nm (low-res pixels are factor× larger).")
     z_step_nm: float = Field(100.0, gt=0, description="High-resolution z step, nm (3D).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")
