@@ -9,6 +9,7 @@ import ij.process.FloatProcessor;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.Map;
+import org.fluorecon.testutil.FakeModel;
 import org.fluorecon.testutil.OnnxModels;
 import org.junit.jupiter.api.Test;
 
@@ -37,15 +38,13 @@ class LightFieldJobTest {
     }
 
     /** z plane k = view k, nearest-neighbour up-sampled by nnum. */
-    static class ViewsAsPlanes implements Model {
-        final ModelCard card;
-
+    static class ViewsAsPlanes extends FakeModel {
         ViewsAsPlanes() {
             this(cardMap());
         }
 
         ViewsAsPlanes(Map<String, String> meta) {
-            card = ModelCard.fromMetadata(meta);
+            super(ModelCard.fromMetadata(meta), "views-as-planes.onnx");
         }
 
         @Override
@@ -64,36 +63,6 @@ class LightFieldJobTest {
             }
             out.flip();
             return out;
-        }
-
-        @Override
-        public ModelCard card() {
-            return card;
-        }
-
-        @Override
-        public Path path() {
-            return Path.of("views-as-planes.onnx");
-        }
-
-        @Override
-        public String provider() {
-            return "test";
-        }
-
-        @Override
-        public String providerNote() {
-            return "";
-        }
-
-        @Override
-        public String sha256() {
-            return "0";
-        }
-
-        @Override
-        public int[] fixedTile() {
-            return new int[] {0, 0};
         }
     }
 

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.fluorecon.testutil.FakeModel;
 import org.junit.jupiter.api.Test;
 
 /** Peak extraction and the Localize pipeline with plain-Java stand-ins for the networks. */
@@ -41,42 +42,11 @@ class LocalizeJobTest {
 
     /** A Model over a function of (input, shape) → output. */
     static Model fake(Map<String, String> meta, TileModel f, List<long[]> shapes) {
-        ModelCard c = ModelCard.fromMetadata(meta);
-        return new Model() {
+        return new FakeModel(ModelCard.fromMetadata(meta), "fake.onnx") {
             @Override
             public FloatBuffer run(FloatBuffer input, long[] shape) throws Exception {
                 shapes.add(shape.clone());
                 return f.run(input, shape);
-            }
-
-            @Override
-            public ModelCard card() {
-                return c;
-            }
-
-            @Override
-            public Path path() {
-                return Path.of("fake.onnx");
-            }
-
-            @Override
-            public String provider() {
-                return "test";
-            }
-
-            @Override
-            public String providerNote() {
-                return "";
-            }
-
-            @Override
-            public String sha256() {
-                return "0";
-            }
-
-            @Override
-            public int[] fixedTile() {
-                return new int[] {0, 0};
             }
         };
     }
