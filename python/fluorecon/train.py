@@ -128,6 +128,15 @@ def loss_fn(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return torch.abs(target - mean).mean() if kind == "l1" else ((target - mean) ** 2).mean()
 
 
+def optimizer_and_schedule(network: nn.Module, config: TrainConfig, **adamw):
+    """AdamW at ``config.lr`` with cosine decay to 1 % of it over ``config.steps`` (the schedule every
+    trainer shares); extra keyword arguments go to AdamW."""
+    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay, **adamw)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    return opt, sched
+
+
 def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainConfig,
                   *, progress: bool = True) -> TrainResult:
     """Train `network` in place on normalized (input, target) pairs.
@@ -156,9 +165,7 @@ def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarr
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     network.to(device).train()
-    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    opt, sched = optimizer_and_schedule(network, config)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     result = TrainResult(device=str(device))

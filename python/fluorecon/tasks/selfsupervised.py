@@ -202,7 +202,7 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     """
     from tqdm.auto import tqdm
 
-    from fluorecon.train import TrainResult, _sample_batch, resolve_device
+    from fluorecon.train import TrainResult, _sample_batch, optimizer_and_schedule, resolve_device
 
     if method not in SELF_SUPERVISED:
         raise ValueError(f"method must be one of {SELF_SUPERVISED}, got {method!r}.")
@@ -226,10 +226,7 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     # default layout after training, so checkpoints and the ONNX export are as before.
     layout = torch.channels_last if len(patch) == 2 and device.type == "cpu" else torch.contiguous_format
     network.to(device, memory_format=layout).train()
-    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                            foreach=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    opt, sched = optimizer_and_schedule(network, config, foreach=True)
     mask_fn = n2s_mask if method == "n2s" else n2v_mask
     pairs = [(x, x) for x in images]
     result = TrainResult(device=str(device))

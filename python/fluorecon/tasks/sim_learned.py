@@ -48,7 +48,7 @@ from fluorecon.tasks import Task, register_task
 from fluorecon.tasks.sim_learned_infer import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
                                                pattern_from_data, predict_sim, select_planes, sim_consistency,
                                                sim_ood, sim_training_statistics, stack_layout)
-from fluorecon.train import TrainConfig, match_to_input, resolve_device
+from fluorecon.train import TrainConfig, match_to_input, optimizer_and_schedule, resolve_device
 
 CITE = ("Jin et al., Deep learning enables structured illumination microscopy with low light levels and enhanced "
         "speed, Nat. Commun. 11, 1934 (2020); Gustafsson, J. Microsc. 198, 82 (2000)")
@@ -284,9 +284,7 @@ def _train(network: SIMNet, pairs: list[tuple[np.ndarray, np.ndarray]], config: 
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     network.to(device).train()
-    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    opt, sched = optimizer_and_schedule(network, config)
     losses = []
     for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
         xs, ys = [], []

@@ -41,7 +41,7 @@ from fluorecon.imaging.sampling import BlurDownsample, gaussian_kernel
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.tasks import Task, register_task
-from fluorecon.train import TrainConfig, loss_fn, match_to_input, resolve_device
+from fluorecon.train import TrainConfig, loss_fn, match_to_input, optimizer_and_schedule, resolve_device
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
         "Nat. Methods 15, 1090 (2018)")
@@ -306,9 +306,7 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     network.to(device).train()
-    opt = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    opt, sched = optimizer_and_schedule(network, config)
     losses = []
     for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
         xs, ys = [], []
