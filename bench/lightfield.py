@@ -42,10 +42,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics  # noqa: E402
-from fluorecon.tasks.lightfield import backproject, richardson_lucy_lightfield, simulate  # noqa: E402
+from fluorecon.tasks.lightfield import (backproject, richardson_lucy_background,  # noqa: E402
+                                        richardson_lucy_lightfield, simulate)
 from fluorecon.tasks.lightfield_learned import (LearnedLightFieldSimulation, card_geometry, predict_learned,  # noqa: E402
-                                                REFINE_FLOOR, psnr_fitted, refine_learned,
-                                                richardson_lucy_background)
+                                                REFINE_FLOOR, psnr_fitted, refine_learned)
 from fluorecon.tasks.lightfield_learned_qc import lightfield_consistency  # noqa: E402
 from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs  # noqa: E402
 

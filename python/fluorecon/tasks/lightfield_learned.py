@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorecon.core.io import TiffMeta
@@ -241,35 +240,6 @@ def predict_learned(lf: np.ndarray, model: str | os.PathLike, *, tile: int | Non
     return denormalize(out, lo, hi).astype(np.float32)
 
 
-def richardson_lucy_background(lf: np.ndarray, physics, *, init: np.ndarray, background: float, num_iter: int,
-                               progress: Callable[[int, int], None] | None = None,
-                               cancel: Callable[[], bool] | None = None) -> tuple[np.ndarray, float]:
-    """Richardson–Lucy over the wave-optics projector with the background estimated along: the
-    background is one more non-negative component whose projection is flat, so its EM update is
-    ``b ← b · mean(y / (A x + b))``. With a fixed, slightly wrong background RL pays the difference
-    with haze voxels and the residual stays above the noise (bench/lightfield.py, learned + refine).
-
-    Returns the volume (Z, Y, X) float32 and the background (counts per pixel).
-    """
-    from fluorecon.tasks.lightfield import LightFieldCancelled, _measurement, _sensitivity
-
-    y = _measurement(lf, physics, 0.0)
-    sensitivity = _sensitivity(physics)
-    with torch.no_grad():
-        x = torch.as_tensor(np.asarray(init, np.float32), device=physics.device).clone()
-        if tuple(x.shape) != tuple(physics.image_shape):
-            raise ValueError(f"init has shape {tuple(x.shape)}, expected {tuple(physics.image_shape)}.")
-        for i in range(num_iter):
-            if cancel is not None and cancel():
-                raise LightFieldCancelled(f"Cancelled after {i} of {num_iter} iterations.")
-            ratio = y / physics.A(x).add_(background + 1e-12)
-            x.mul_(physics.A_adjoint(ratio).div_(sensitivity))
-            background *= float(ratio.mean())
-            if progress is not None:
-                progress(i + 1, num_iter)
-    return x.cpu().numpy(), float(background)
-
-
 def refine_learned(lf: np.ndarray, volume: np.ndarray, card: ModelCard, *, num_iter: int, physics=None,
                    progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None
                    ) -> np.ndarray:
@@ -297,6 +267,7 @@ def refine_learned(lf: np.ndarray, volume: np.ndarray, card: ModelCard, *, num_i
         In the same units as `volume` (``A(v − lo) ≈ lf − background``), so the consistency check
         and any comparison treat both alike.
     """
+    from fluorecon.tasks.lightfield import richardson_lucy_background
     from fluorecon.tasks.lightfield_learned_qc import fitted_background, lightfield_physics
 
     if num_iter < 0:
