@@ -179,7 +179,7 @@ def masked_loss(kind: str, output: torch.Tensor, target: torch.Tensor, mask: tor
 def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], config, *,
                      method: Literal["n2v", "n2s", "n2v2"], masking: MaskingConfig | None = None,
                      progress: bool | StepCallback = True, cancel: Callable[[], bool] | None = None,
-                     report_every_s: float = 0.5):
+                     report_every_s: float = 0.5, cancel_every_s: float = 0.1):
     """Train `network` in place with Noise2Void / N2V2 or Noise2Self masking on normalized noisy images.
 
     Parameters
@@ -193,7 +193,8 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     progress : True/False for a text progress bar, or a callable ``progress(step, total, loss)``
         called after the first and the last step and at most every `report_every_s` seconds
         between (``loss``: mean of the steps since the last call).
-    cancel : callable returning True to stop; checked before every step (at most every 0.1 s).
+    cancel : callable returning True to stop; checked before every step, at most every
+        `cancel_every_s` seconds (a server's cancel flag is a database read).
         Stopping raises :class:`TrainingCancelled` and leaves the network in eval mode on the CPU.
 
     Returns
@@ -246,7 +247,7 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     try:
         for step in range(config.steps):
             now = time.monotonic()
-            if cancel is not None and now - last_cancel_check >= 0.1:
+            if cancel is not None and now - last_cancel_check >= cancel_every_s:
                 last_cancel_check = now
                 if cancel():
                     raise TrainingCancelled(f"Training was cancelled after {step} of {config.steps} steps; "
