@@ -100,11 +100,16 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
     from fluorecon.qc.report import check_result
 
     resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
-    if meta.axes not in ("YX", "ZYX") or (mean.shape != data.shape and not resampled):
+    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
+    if meta.axes not in ("YX", "ZYX") and not resampled and mean.shape == data.shape:
+        from fluorecon.qc.report import check_hyperstack
+
+        report = check_hyperstack(data, mean, axes=meta.axes, card=card, ndim=card.ndim, pixel_size_nm=pixel_nm,
+                                  out_dir=qc_dir, meta=meta)
+    elif meta.axes not in ("YX", "ZYX") or (mean.shape != data.shape and not resampled):
         typer.echo(f"QC: skipped (checks one YX plane or ZYX stack at the input's size; image axes {meta.axes}).")
         return
-    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
-    if resampled:
+    elif resampled:
         from fluorecon.tasks.upsample import check_superres
 
         report = check_superres(data, mean, card=card, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
