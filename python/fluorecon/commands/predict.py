@@ -116,6 +116,13 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
     else:
         report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
                               meta=meta)
+    if card.task == "denoise" and meta.axes in ("YX", "ZYX"):
+        from fluorecon.qc.report import compare_classical
+
+        note = compare_classical(data, report)
+        report.write(qc_dir, meta)  # with the classical figures
+        if note:
+            typer.echo(f"Note: {note}")
     s = report.summary
     typer.echo(f"QC: standardised residual mean {s['residual_mean']:.3f}, std {s['residual_std']:.3f}; "
                f"wrote {qc_dir}/qc.json")

@@ -273,3 +273,31 @@ def check_hyperstack(input: np.ndarray, result: np.ndarray, *, axes: str, card=N
     if out_dir is not None:
         report.write(out_dir, meta)
     return report
+
+
+def compare_classical(input: np.ndarray, report: QCReport, *, method: str = "vst-bm3d",
+                      max_pixels: int = 4_000_000) -> str | None:
+    """Run the strongest classical denoiser on `input` and compare its data consistency with the
+    learned result's (`report`, from :func:`check_result`): the figures go into
+    ``report.summary["classical"]``; returns a sentence when the classical result is as good
+    (standardised residual std as close to 1, no more pixels flagged, no flagged region), else None."""
+    from fluorecon.qc.classical import denoise_vst
+
+    y = np.asarray(input, np.float32)
+    if y.size > max_pixels:
+        report.summary["classical"] = {"method": method, "skipped": f"image larger than {max_pixels} pixels"}
+        return None
+    recorded = report.summary.get("noise_model", {})
+    noise = NoiseModel(a=recorded["a"], b=recorded["b"]) if "a" in recorded else estimate_noise(y)
+    classical = check_result(y, denoise_vst(y, method=method, noise=noise), noise=noise)
+    s, c = report.summary, classical.summary
+    as_good = (abs(c["residual_std"] - 1) <= abs(s["residual_std"] - 1) + 0.02
+               and c["local_flagged_fraction"] <= s["local_flagged_fraction"] + 1e-4 and not c["regions_flagged"])
+    s["classical"] = {"method": method, "residual_std": c["residual_std"],
+                      "local_flagged_fraction": c["local_flagged_fraction"], "as_good": bool(as_good)}
+    if not as_good:
+        return None
+    return (f"The classical {method} result explains the input as well as the model's (standardised residual std "
+            f"{c['residual_std']:.2f} vs {s['residual_std']:.2f}, {100 * c['local_flagged_fraction']:.2f}% vs "
+            f"{100 * s['local_flagged_fraction']:.2f}% of pixels flagged): prefer it when the model is out of "
+            f"distribution (fluorecon denoise-classical --method {method}).")
