@@ -18,7 +18,7 @@ Each feature becomes a z-score against the training inputs (``qc.feature_center`
 ``qc.feature_scale``), and the z-vector a Mahalanobis distance (``qc.feature_precision``: the
 inverse of the features' correlation matrix, shrunk towards the identity). The input is flagged
 when the distance exceeds ``qc.feature_threshold``, calibrated on a second, held-out set of
-simulated training inputs (1.1 × the largest of their distances, at least 4); the
+simulated training inputs (1.25 × the largest of their distances, at least 4); the
 warning names the group of features that strays furthest.
 Cards written before these keys existed fall back to the quantile and noise checks.
 """
@@ -196,11 +196,11 @@ def feature_statistics(images: list[np.ndarray], *, norm: str, calibration: list
     corr = np.atleast_2d(np.cov(((ref - center) / scale).T))
     precision = np.linalg.inv((1 - SHRINKAGE) * corr + SHRINKAGE * np.eye(len(names)))
     cal = [_distance(_zscores(image_features(im, norm), names, center, scale), precision) for im in calibration]
-    threshold = max(THRESHOLD_MIN, 1.1 * float(np.max(cal)))
+    threshold = max(THRESHOLD_MIN, 1.25 * float(np.max(cal)))
     return {"features": ",".join(names), "feature_center": _fmt(center), "feature_scale": _fmt(scale),
             "feature_precision": _fmt(precision.ravel()), "feature_threshold": f"{threshold:.4g}",
             "feature_calibration": f"Mahalanobis distance over {len(names)} features; {len(images)} reference + "
-                                   f"{len(calibration)} held-out inputs; threshold 1.1 x the held-out maximum "
+                                   f"{len(calibration)} held-out inputs; threshold 1.25 x the held-out maximum "
                                    f"(held-out median {np.median(cal):.3g}, max {np.max(cal):.3g})"}
 
 
