@@ -206,8 +206,9 @@ def feature_statistics(images: list[np.ndarray], *, norm: str, calibration: list
 
 def training_statistics(images: list[np.ndarray], *, norm: str, pixel_size_nm: float | None = None,
                         calibration: list[np.ndarray] | None = None, exclude: tuple[str, ...] = ()) -> dict[str, str]:
-    """The ``qc.*`` card entries for a set of raw training inputs (legacy quantiles and noise, and,
-    with at least 8 inputs or a `calibration` set, the calibrated features)."""
+    """The ``qc.*`` card entries for a set of raw training inputs: quantiles and noise, and, given a
+    held-out `calibration` set from the same distribution, the calibrated features (as
+    scripts/add_qc_stats.py does for the shipped models)."""
     stats = [image_statistics(im, norm) for im in images]
     out = {
         "input_quantiles": _fmt(np.mean([q for q, _ in stats], axis=0)),
@@ -216,7 +217,7 @@ def training_statistics(images: list[np.ndarray], *, norm: str, pixel_size_nm: f
     }
     if pixel_size_nm:
         out["pixel_size_nm"] = f"{pixel_size_nm:.6g}"
-    if calibration is not None or len(images) >= 8:
+    if calibration is not None:
         out.update(feature_statistics(images, norm=norm, calibration=calibration, exclude=exclude))
     return out
 
@@ -253,9 +254,13 @@ def check_input(image: np.ndarray, qc: dict[str, str], *, norm: str, pixel_size_
             report.scores[f"z.{n}"] = float(v)
             if distance > threshold:
                 groups.setdefault(FEATURES.get(n, ("other", 0))[0], []).append((n, float(v)))
-        # Name the group(s) whose features stray furthest (|z| within 70 % of the largest).
+        if "input_quantiles" in qc:  # the older figures, for reference (the distance decides)
+            quantiles, noise = image_statistics(image, norm)
+            report.scores["quantile_shift"] = float(np.max(np.abs(quantiles - _parse(qc["input_quantiles"]))))
+            report.scores["noise_ratio"] = noise / max(float(qc.get("noise_std_norm", "nan")), 1e-12)
+        # Name every group with a feature 3 SD or more off (and always the one that strays furthest).
         top = max((abs(v) for items in groups.values() for _, v in items), default=0.0)
-        groups = {g: items for g, items in groups.items() if max(abs(v) for _, v in items) >= 0.7 * top}
+        groups = {g: items for g, items in groups.items() if max(abs(v) for _, v in items) >= min(3.0, top)}
         for group, items in groups.items():
             n, v = max(items, key=lambda t: abs(t[1]))
             detail = (f"distance {distance:.1f} > {threshold:.2g} from the training inputs; largest: {n} "
