@@ -240,54 +240,53 @@ def test_chunked_upload_over_the_limit_is_413_naming_it(server, image):
 # --- 6. calibration units ---------------------------------------------------------------------
 
 
-def _imagej_tiff(image: np.ndarray, unit: str) -> bytes:
+def _imagej_tiff(image: np.ndarray, unit: str, pixel: float) -> bytes:
     """An ImageJ TIFF whose description carries ``unit`` as UTF-8, as other writers produce it
     (tifffile's ImageJ writer takes ASCII only)."""
     buf = io.BytesIO()
     description = f"ImageJ=1.54f\nimages=1\nunit={unit}\n".encode()
-    tifffile.imwrite(buf, image, description=description, metadata=None, resolution=(10.0, 10.0))
+    tifffile.imwrite(buf, image, description=description, metadata=None, resolution=(1 / pixel, 1 / pixel))
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("unit", ["µm", "μm", "um", "micron", "\\u00B5m"])
-def test_micron_spellings_run_and_come_back_as_micron(server, image, unit, tmp_path):
+@pytest.fixture(scope="module")
+def expected_wiener(image):
+    from fluorecon.core.io import TiffMeta
+    from fluorecon.tasks.deconvolve import DeconvolveSpec, deconvolve_image
+
+    return deconvolve_image(image, TiffMeta(axes="YX", pixel_size_um=0.1), DeconvolveSpec.model_validate_json(WIENER),
+                            device="cpu")[0]
+
+
+@pytest.mark.parametrize("unit,pixel", [
+    ("µm", 0.1), ("μm", 0.1), ("um", 0.1), ("micron", 0.1), ("\\u00B5m", 0.1),  # micro sign, Greek mu, ImageJ's escape
+    ("nm", 100.0), ("Å", 1000.0), ("mm", 1e-4),
+])
+def test_units_are_normalised_to_micron_at_submission(server, image, expected_wiener, unit, pixel, tmp_path):
+    """The same 0.1 µm pixel in any length unit: accepted, the same result, written as 'micron'
+    (a non-ASCII unit used to fail the job after its last iteration, writing the result)."""
     from fluorecon.core.io import read_tiff
 
     with server.client() as client:
-        r = submit(client, _imagej_tiff(image, unit))
+        r = submit(client, _imagej_tiff(image, unit, pixel))
         assert r.status_code == 201, r.text
         job = wait_job(client, r.json()["id"])
         assert job["state"] == "succeeded", job
         (tmp_path / "out.tif").write_bytes(client.get(job["result_url"]).content)
-    _, meta = read_tiff(tmp_path / "out.tif")
+    got, meta = read_tiff(tmp_path / "out.tif")
     assert meta.unit == "micron" and meta.pixel_size_um == pytest.approx(0.1)
+    np.testing.assert_allclose(got, expected_wiener, rtol=1e-5, atol=1e-5 * float(expected_wiener.max()))
 
 
-def test_unknown_unit_is_422_at_submission(server, image):
+@pytest.mark.parametrize("unit", ["furlong", "sec", "ms²"])
+def test_unknown_unit_is_422_at_submission(server, image, unit):
     with server.client() as client:
-        r = submit(client, _imagej_tiff(image, "furlong"), name="cells.tif")
+        r = submit(client, _imagej_tiff(image, unit, 0.1), name="cells.tif")
         queued = client.get("/v1/health").json()["queued"]
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
-    assert "furlong" in detail and "Image › Properties" in detail
+    assert unit in detail and "Image › Properties" in detail
     assert queued == 0
-
-
-def test_non_ascii_unit_is_refused_at_submission_or_written(server, image, tmp_path):
-    """Ångström: refused when the job is accepted while the server converts only µm, or (once the
-    reader converts it) run; never a job that fails after its last iteration."""
-    from fluorecon.core.io import read_tiff
-
-    with server.client() as client:
-        r = submit(client, _imagej_tiff(image, "Å"), name="cells.tif")
-        if r.status_code == 422:
-            assert "'Å'" in r.json()["detail"] and "Image › Properties" in r.json()["detail"]
-            return
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-        assert job["state"] == "succeeded", job
-        (tmp_path / "out.tif").write_bytes(client.get(job["result_url"]).content)
-    assert read_tiff(tmp_path / "out.tif")[1].pixel_size_um == pytest.approx(1e-5)
 
 
 # --- 7. the OpenAPI description agrees with the API -------------------------------------------

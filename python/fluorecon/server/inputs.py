@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -54,24 +55,37 @@ def check_declared_size(path: Path, name: str, settings: Settings) -> None:
                                 "the server with a larger --max-image-mb on a machine with the memory.")
 
 
-# The result is written as an ImageJ TIFF, whose metadata is ASCII: the unit is normalised at submission.
-_MICRON = {"micron", "microns", "um", "µm", "μm", "\\u00b5m", "\\u03bcm", "micrometer", "micrometre",
-           "micrometers", "micrometres"}
+# The result is written as an ImageJ TIFF, whose metadata is ASCII: the calibration is normalised to
+# micrometres ('micron') at submission. Micrometres per unit, by ImageJ's and OME's spellings.
+# (The io lane's core/units.py will hold the one table for the reader; this edge then only checks.)
+_MICROMETRES_PER = {
+    **dict.fromkeys(("micron", "microns", "um", "µm", "μm", "\\u00b5m", "\\u03bcm", "micrometer", "micrometre",
+                     "micrometers", "micrometres"), 1.0),
+    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers", "nanometres"), 1e-3),
+    **dict.fromkeys(("å", "\\u00c5", "angstrom", "angstroms"), 1e-4),
+    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters", "millimetres"), 1e3),
+    **dict.fromkeys(("cm", "centimeter", "centimetre", "centimeters", "centimetres"), 1e4),
+    **dict.fromkeys(("inch", "inches"), 25400.0),
+}
 _UNCALIBRATED = {"", "pixel", "pixels", "px"}
 
 
 def accepted_unit(meta: TiffMeta, name: str) -> TiffMeta:
-    """``meta`` with its unit as the server writes it ('micron', or ImageJ's 'pixel' for none);
-    InputRefused (422) for any other unit."""
-    unit = (meta.unit or "").strip()
-    if unit.lower() in _MICRON:
-        meta.unit = "micron"
-    elif unit.lower() in _UNCALIBRATED:
+    """``meta`` in micrometres with the unit 'micron' (or ImageJ's 'pixel' when uncalibrated);
+    InputRefused (422) for a unit that is not a known length."""
+    unit = unicodedata.normalize("NFC", (meta.unit or "").strip())
+    key = unit.lower()
+    if key in _UNCALIBRATED:
         meta.unit = "pixel"
+    elif key in _MICROMETRES_PER:
+        factor = _MICROMETRES_PER[key]
+        meta.pixel_size_um = None if meta.pixel_size_um is None else meta.pixel_size_um * factor
+        meta.z_step_um = None if meta.z_step_um is None else meta.z_step_um * factor
+        meta.unit = "micron"
     else:
-        raise InputRefused(422, f"{name} is calibrated in {unit!r}; the server takes images calibrated in µm "
-                                "(or uncalibrated). Set the unit to µm and the pixel size in µm with Image › "
-                                "Properties… in Fiji, and save it again.")
+        raise InputRefused(422, f"{name} is calibrated in {unit!r}, which is not a length unit the server knows "
+                                "(µm, nm, Å, mm, cm, inch). Set the unit and pixel size with Image › Properties… in "
+                                "Fiji, and save it again.")
     return meta
 
 
