@@ -184,17 +184,19 @@ def test_tiff_bomb_is_refused_from_its_header(roomy_server, bombs, kind, words):
     assert _peak_rss_kib(roomy_server.proc.pid) - peak_before < 64 * 1024
 
 
-def test_reader_refuses_a_bomb_without_decoding(bombs, tmp_path):
+@pytest.mark.parametrize("kind,words", [("voxels", "1,089,000,000 voxels"), ("bytes", "256 MiB decoded")])
+def test_reader_refuses_a_bomb_without_decoding(bombs, tmp_path, kind, words):
     path = tmp_path / "bomb.tif"
-    path.write_bytes(bombs["voxels"])
+    path.write_bytes(bombs[kind])
+    settings = Settings(config_dir=tmp_path, max_image_bytes=64 * 1024**2)
     tracemalloc.start()
     try:
-        with pytest.raises(InputRefused, match="1,089,000,000 voxels") as err:
-            read_input(path, "bomb.tif", Settings(config_dir=tmp_path))
+        with pytest.raises(InputRefused, match=words) as err:
+            read_input(path, "bomb.tif", settings)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert err.value.status == 413 and peak < 16 * 1024**2
+    assert err.value.status == 413 and peak < 16 * 1024**2  # decoding would allocate ≥ 256 MiB
 
 
 # --- 4. no token: refused before the body is read ---------------------------------------------
