@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fluorecon.core.modelcard import ModelCard, ModelCardError, read_card
-from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
+from fluorecon.core.normalize import map_output, norm_range, normalize
 from fluorecon.core.tiling import plan_tiles, predict_tiled
 
 ALLOWED_AXES = "TZCYX"
@@ -100,18 +100,18 @@ class Predictor:
         blocks = work.reshape((-1,) + work.shape[len(loop_axes):])
         plan = plan_tiles(blocks.shape[1:], tile=tile if tile is not None else card.tile_default,
                           halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
-        low, high = parse_norm(card.norm)
+        norm_range(np.zeros(1, np.float32), card.norm)  # an unknown norm fails here, before any work
         total = len(blocks) * plan.num_tiles
         out_shape = tuple(s * k for s, k in zip(blocks.shape[1:], card.scale))
         mean = np.empty((len(blocks),) + out_shape, np.float32)
         scale = np.empty_like(mean) if card.has_scale_output and return_scale else None
         for b, block in enumerate(blocks):
-            lo, hi = percentile_range(block, low, high)
+            lo, hi = norm_range(block, card.norm)
             tick = (lambda i, n, b=b: progress(b * plan.num_tiles + i, total)) if progress else None
             result = predict_tiled(self._run, normalize(block, lo, hi)[None], plan, progress=tick)
-            mean[b] = denormalize(result[: card.mean_channels][0], lo, hi)
+            mean[b] = map_output(result[: card.mean_channels][0], lo, hi, card.denorm)
             if scale is not None:
-                scale[b] = denormalize(result[card.mean_channels:][0], lo, hi, is_scale=True)
+                scale[b] = map_output(result[card.mean_channels:][0], lo, hi, card.denorm, is_scale=True)
         inverse = np.argsort(order)
 
         def back(arr: np.ndarray | None) -> np.ndarray | None:

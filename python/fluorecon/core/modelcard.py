@@ -40,9 +40,15 @@ class ModelCard(BaseModel):
     tile_halo: tuple[int, ...] = Field(description="Overlap in input pixels per spatial axis (covers the receptive field).")
     tile_default: tuple[int, ...] = Field(description="Default tile size per spatial axis.")
     scale: tuple[int, ...] = Field(description="Output/input size ratio per spatial axis.")
-    norm: str = "percentile:1:99.8"
+    norm: str = Field("percentile:1:99.8", description="Input normalisation per block: 'percentile:LOW:HIGH', "
+                      "'zscore' (mean → 0, std → 1) or 'fixed:MEAN:STD' (core.normalize.norm_range).")
+    denorm: str = Field("input", description="Output mapping: 'input' (back to the input's units with the same "
+                        "range), 'none' (as the network gives it) or 'linear:GAIN:OFFSET' (y·GAIN + OFFSET).")
     outputs: str = Field("mean", description="'mean', or 'mean,scale' when a per-pixel uncertainty is predicted.")
     fluorecon_version: str = ""
+    model_version: str = Field("", description="Version of this model (semver), key 'model.version'.")
+    model_sha256: str = Field("", description="sha256 of the model's graph and weights (core.modelcard.graph_sha256), "
+                              "key 'model.sha256'.")
     created: str = ""
     license: str = "BSD-3-Clause"
     cite: str = ""
@@ -86,6 +92,12 @@ class ModelCard(BaseModel):
             "norm": self.norm, "outputs": self.outputs, "license": self.license,
             "cite": self.cite, "description": self.description,
         }
+        if self.model_version:
+            meta["model.version"] = self.model_version
+        if self.model_sha256:
+            meta["model.sha256"] = self.model_sha256
+        if self.denorm != "input":  # written only where it differs, so older readers see the cards they know
+            meta["denorm"] = self.denorm
         for key, attr in _LIST_FIELDS.items():
             meta[key] = ",".join(str(v) for v in getattr(self, attr))
         for prefix in _PREFIXES:
