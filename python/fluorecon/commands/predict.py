@@ -66,7 +66,7 @@ def predict_command(
         card = predictor.card
         if card.task == "isotropic" or any(s != 1 for s in card.scale):
             # Output grid differs from the input's: calibration / scale, or isotropic two-view fusion.
-            from fluorecon.tasks.upsample import predict_superres
+            from fluorecon.tasks.upsample.learned import predict_superres
 
             mean, scale, meta = predict_superres(predictor, data, meta, tile=tile, progress=progress, task=task)
         else:
@@ -105,7 +105,7 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
         return
     pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
     if resampled:
-        from fluorecon.tasks.upsample import check_superres
+        from fluorecon.tasks.upsample.learned import check_superres
 
         report = check_superres(data, mean, card=card, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
     else:
