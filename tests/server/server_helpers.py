@@ -105,7 +105,7 @@ UNMIX_LABELS = ["DAPI", "EGFP", "mCherry"]
 
 def spectral_series(shape=(40, 48), frames: int = 2, photons: float = 300.0, seed: int = 0) -> np.ndarray:
     """A (T, C, Y, X) lambda stack (8 channels, 430–710 nm) of 3 simulated labels, offset 100 ADU."""
-    from fluorecon.imaging.spectra import Detector, mixing_matrix, simulate_labels
+    from fluorecon.tasks.unmix.physics import Detector, mixing_matrix, simulate_labels
 
     mixing = mixing_matrix(UNMIX_LABELS, Detector.lambda_stack(start_nm=430, stop_nm=710, channels=8))
     rng = np.random.default_rng(seed)
@@ -121,7 +121,7 @@ def drifting_series(shape=(64, 64), frames: int = 6, channels: int = 2, seed: in
     """A (T, C, Y, X) time series cut from a drifting field (channel 2 = half of channel 1 + noise), and its drift."""
     from scipy import ndimage
 
-    from fluorecon.imaging.motion import apply_drift, simulate_drift
+    from fluorecon.tasks.register.physics import apply_drift, simulate_drift
     from fluorecon.imaging.phantoms import phantom
 
     big = ndimage.gaussian_filter(phantom(tuple(2 * s for s in shape), seed=seed + 2), 1.5) * 500 + 20

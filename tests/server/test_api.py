@@ -11,7 +11,7 @@ import tifffile
 from server_helpers import spec_json, tiff_bytes, wait_job
 
 from fluorecon.core.io import read_tiff
-from fluorecon.tasks.deconvolve import DeconvolveSpec, deconvolve_image
+from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, deconvolve_image
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.imaging.forward import Blur
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.tasks import fusion as FU
-from fluorecon.tasks.deconvolve import PSFParams, richardson_lucy
+from fluorecon.tasks.fuse import classical as FU
+from fluorecon.tasks.deconvolve.classical import PSFParams, richardson_lucy
 
 OPTICS = {"na": 0.8, "wavelength_nm": 520, "ni": 1.33}
 SPEC = {"task": "fuse", "num_iter": 12, "psf": OPTICS, "view_axes": ["z", "x"], "sheet_fwhm_nm": 1500, "align": False}

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
-from fluorecon.imaging.lightfield import LightField, LightFieldOptics, lightfield_psf
-from fluorecon.tasks.lightfield import simulate
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldOptics, lightfield_psf
+from fluorecon.tasks.lightfield.classical import simulate
 
 OPTICS = LightFieldOptics(nnum=9, z_min_um=-12, z_max_um=12, z_step_um=4)
 

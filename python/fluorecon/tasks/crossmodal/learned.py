@@ -25,10 +25,13 @@ from scipy.signal import fftconvolve
 from fluorecon.core.io import read_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
+from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
-from fluorecon.nets.unet import UNetConfig
-from fluorecon.train import TrainConfig, normalize_pair
+from fluorecon.imaging.psf import psf_confocal, psf_widefield
+from fluorecon.nets.unet import UNetConfig, build_network
+from fluorecon.qc.metrics import psnr, ssim
+from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
 CITE = ("Ounkomol et al., Label-free prediction of three-dimensional fluorescence images from transmitted-light "
         "microscopy, Nat. Methods 15, 917 (2018); Weigert et al., Nat. Methods 15, 1090 (2018)")
@@ -62,8 +65,6 @@ class ModalityPair:
 
 
 def _psfs(sim: CrossModalSimulation) -> tuple[np.ndarray, np.ndarray]:
-    from fluorecon.imaging.psf import psf_confocal, psf_widefield
-
     size = 31
     common = dict(na=sim.na, wavelength_nm=sim.wavelength_nm, pixel_size_nm=sim.pixel_size_nm, ni=1.33, ns=1.33)
     return (psf_widefield((size, size), **common),
@@ -154,11 +155,6 @@ def train_crossmodal(config: CrossModalConfig, out_path: str | os.PathLike, *,
     """Train a translation U-Net, evaluate it (PSNR/SSIM vs the target, input as the baseline) and
     export ONNX with a card recording both modalities."""
     import torch
-
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.nets.unet import build_network
-    from fluorecon.qc.metrics import psnr, ssim
-    from fluorecon.train import predict_torch, train_network
 
     if data is None:
         raw = [(p.source, p.target) for p in simulate_pairs(config.simulation)]

@@ -18,8 +18,12 @@ from typing import Annotated, Literal
 import numpy as np
 import scipy.fft
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+import fluorecon
+from fluorecon.core.io import TiffMeta
 from fluorecon.imaging.forward import Blur, default_device
+from fluorecon.imaging.psf import psf_confocal, psf_from_image, psf_widefield
 
 __all__ = [
     "DeconvolutionCancelled",
@@ -500,13 +504,7 @@ def _assemble(chunks, pieces) -> np.ndarray:
     return out
 
 
-
 # --- job spec: the one typed config shared by the CLI, the server and provenance --------------
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator  # noqa: E402
-
-from fluorecon.core.io import TiffMeta  # noqa: E402
-from fluorecon.imaging.psf import psf_confocal, psf_from_image, psf_widefield  # noqa: E402
 
 
 class PSFParams(BaseModel):
@@ -685,8 +683,6 @@ def deconvolve_image(
     all blocks. The same function serves ``fluorecon deconvolve`` and the server's jobs.
     """
     import json
-
-    import fluorecon
 
     validate_image(image, meta.axes)
     spatial = spatial_axes(meta.axes)

@@ -15,10 +15,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.signal import fftconvolve
 
+from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.noise import apply_noise
 from fluorecon.imaging.phantoms import phantom
+from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr, ssim
+from fluorecon.qc.ood import training_statistics
+from fluorecon.tasks.deconvolve.classical import richardson_lucy
 from fluorecon.tasks.denoise.learned import DenoiseSimulation, make_psf
+from fluorecon.train import TrainConfig, match_to_input, normalize_pair, predict_torch, train_network
 
 CITE = "Weigert et al., Content-aware image restoration, Nature Methods 15, 1090 (2018)"
 
@@ -53,8 +58,6 @@ def simulate_deconvolution_pairs(sim: DenoiseSimulation, *, n: int, seed: int) -
 
 
 def _rl_baseline(image: np.ndarray, psf: np.ndarray, offset: float, num_iter: int) -> np.ndarray:
-    from fluorecon.tasks.deconvolve.classical import richardson_lucy
-
     return richardson_lucy(np.clip(image - offset, 0, None), psf, num_iter=num_iter)
 
 
@@ -62,11 +65,6 @@ def train_learned_deconvolution(config: LearnedDeconvolveConfig, out_path: str |
                                 progress: bool = True):
     """Train, evaluate against Richardson–Lucy on held-out pairs, export ONNX (task 'deconvolve')."""
     import torch
-
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.nets.unet import UNetConfig, build_network
-    from fluorecon.qc.ood import training_statistics
-    from fluorecon.train import TrainConfig, match_to_input, normalize_pair, predict_torch, train_network
 
     sim = config.simulation
     raw, psf = simulate_deconvolution_pairs(sim, n=sim.n_images, seed=sim.seed)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from fluorecon.core.normalize import parse_norm, percentile_range
+from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
 
 
 def nlm(image: np.ndarray) -> np.ndarray:
@@ -41,8 +40,6 @@ CLASSICAL = {"nlm": nlm, "bm3d": bm3d}
 def denoise_classical(image: np.ndarray, *, method: str = "nlm", norm: str = "percentile:1:99.8") -> np.ndarray:
     """Classical denoising of a raw image in its own units: normalize with the image's percentiles,
     run NLM or BM3D, map back. (Y, X) or (Z, Y, X); float32 out."""
-    from fluorecon.core.normalize import denormalize, normalize
-
     if method not in CLASSICAL:
         raise ValueError(f"method must be one of {', '.join(CLASSICAL)}, got {method!r}.")
     image = np.asarray(image, np.float32)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
+from fluorecon.train import resolve_device
 
 CITE = "Ulyanov, Vedaldi & Lempitsky, Deep image prior, CVPR 2018"
 
@@ -95,8 +96,6 @@ def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, nois
     ----------
     Ulyanov, Vedaldi & Lempitsky, Deep image prior, CVPR 2018.
     """
-    from fluorecon.train import resolve_device
-
     config = config or DIPConfig()
     y_raw = np.asarray(image, np.float32)
     if y_raw.ndim not in (2, 3):

@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from fluorecon.core.modelcard import ModelCard
+from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.train import normalize_pair
+from fluorecon.nets.unet import build_network
+from fluorecon.qc.ood import training_statistics
 from fluorecon.tasks.denoise.classical import CLASSICAL, bm3d, denoise_classical, nlm  # noqa: F401  (re-exported)
 from fluorecon.tasks.denoise.qc import evaluate, input_statistics  # noqa: F401  (re-exported)
+from fluorecon.tasks.denoise.selfsupervised import train_selfsupervised
 from fluorecon.tasks.denoise.simulate import Pair, load_pairs, make_psf, simulate_pairs, write_pairs  # noqa: F401  (re-exported)
 from fluorecon.tasks.denoise.spec import CITE, DenoiseConfig, DenoiseSimulation, PSFSettings  # noqa: F401  (re-exported)
-from fluorecon.tasks.denoise.selfsupervised import train_selfsupervised
+from fluorecon.train import normalize_pair, predict_torch, train_network
 
 
 def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
@@ -45,10 +48,6 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
     (card, onnx path)
     """
     import torch
-
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.nets.unet import build_network
-    from fluorecon.train import predict_torch, train_network
 
     if config.method != "care":  # n2n / n2v / n2s: same card and export, other data and loss
         from fluorecon.tasks.denoise.selfsupervised import train_selfsupervised
@@ -95,7 +94,6 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
                            "photons_low": str(sim.photons_low), "photons_high": str(sim.photons_high),
                            "phantom": sim.kind, "seed_data": str(sim.seed)})
     train_info.update(input_statistics([x for x, _ in train_raw], config.norm))
-    from fluorecon.qc.ood import training_statistics
 
     qc = training_statistics([x for x, _ in train_raw], norm=config.norm,
                              pixel_size_nm=sim.psf.pixel_size_nm if sim is not None else None)

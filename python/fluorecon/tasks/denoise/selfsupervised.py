@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np

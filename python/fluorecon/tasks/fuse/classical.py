@@ -9,7 +9,14 @@ from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
+
+import fluorecon
+from fluorecon.imaging.forward import Blur, default_device
+from fluorecon.imaging.psf import psf_confocal, psf_from_image, psf_widefield
+from fluorecon.tasks.deconvolve.classical import PSFParams, pixel_sizes_nm, theoretical_psf_shape
+from fluorecon.tasks.register.correlate import phase_correlation
 
 __all__ = ["register_views", "fuse_multiview", "directional_correlation", "view_psf", "FuseSpec", "fuse_views",
            "check_job", "run_job", "FusionCancelled"]
@@ -21,8 +28,6 @@ class FusionCancelled(RuntimeError):
 
 def register_views(views: Sequence[np.ndarray], *, upsample: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
     """Translate every view onto view 0 (sub-pixel phase correlation). Returns (views, shifts)."""
-    from fluorecon.tasks.register.correlate import phase_correlation
-
     reference = np.asarray(views[0], np.float32)
     out, shifts = [reference], [np.zeros(reference.ndim)]
     for view in views[1:]:
@@ -63,8 +68,6 @@ def fuse_multiview(views: Sequence[np.ndarray], psfs: Sequence[np.ndarray], *, n
     ----------
     Preibisch et al., "Efficient Bayesian-based multiview deconvolution", Nat. Methods 11, 645 (2014).
     """
-    from fluorecon.imaging.forward import Blur, default_device
-
     if len(views) < 1 or len(views) != len(psfs):
         raise ValueError(f"Give one PSF per view: {len(views)} view(s), {len(psfs)} PSF(s).")
     shape = np.shape(views[0])
@@ -116,9 +119,6 @@ def directional_correlation(estimate: np.ndarray, truth: np.ndarray, *, axis: in
 
 # --- views of a stated orientation, and the job ------------------------------------------------
 
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
-
-from fluorecon.tasks.deconvolve.classical import PSFParams  # noqa: E402
 
 ViewAxis = Literal["z", "y", "x"]
 
@@ -155,9 +155,6 @@ def view_psf(image_shape: Sequence[int], voxel_nm: Sequence[float], axis: ViewAx
     -------
     ndarray, float32, odd sizes no larger than the image, sum 1, centre at ``k // 2``.
     """
-    from fluorecon.imaging.psf import psf_confocal, psf_from_image, psf_widefield
-    from fluorecon.tasks.deconvolve.classical import theoretical_psf_shape
-
     if len(image_shape) != 3 or len(voxel_nm) != 3:
         raise ValueError(f"Theoretical view PSFs need a 3D (z, y, x) image; got shape {tuple(image_shape)}. "
                          "For 2D views upload one PSF per view.")
@@ -227,8 +224,6 @@ def _views(image: np.ndarray, axes: str, min_size: int = 8) -> list[np.ndarray]:
 
 
 def _voxel_nm(meta, params: PSFParams | None) -> tuple[float, float, float]:
-    from fluorecon.tasks.deconvolve.classical import pixel_sizes_nm
-
     dz, dxy = pixel_sizes_nm(meta, params, 3)
     return float(dz), float(dxy), float(dxy)
 
@@ -294,8 +289,6 @@ def run_job(image: np.ndarray, meta, spec: FuseSpec, psf_image=None, psf_meta=No
             cancelled=None) -> tuple[np.ndarray, str, str]:
     """Fuse the views (channels) of `image`; equal to ``fluorecon fuse``. Returns (fused, axes, info)."""
     import json
-
-    import fluorecon
 
     views = _views(image, meta.axes)
     psfs = job_psfs(views, meta, spec, psf_image, psf_meta.axes if psf_meta is not None else None)

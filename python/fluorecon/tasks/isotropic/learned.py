@@ -29,13 +29,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage
 
 from fluorecon.core.io import TiffMeta, read_tiff
-from fluorecon.core.modelcard import ModelCard
+from fluorecon.core.modelcard import ModelCard, write_card
 from fluorecon.core.normalize import parse_norm
+from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
-from fluorecon.nets.unet import UNetConfig
 from fluorecon.imaging.sampling import degrade, gaussian_sigma_nm
-from fluorecon.train import TrainConfig, normalize_pair
+from fluorecon.infer import InputError, get_predictor
+from fluorecon.nets.unet import UNetConfig, build_network
+from fluorecon.qc.frc import frc_resolution
+from fluorecon.qc.metrics import psnr, ssim
+from fluorecon.qc.noise_estimate import estimate_noise
+from fluorecon.train import TrainConfig, match_to_input, normalize_pair, train_network
 
 CITE = ("Weigert et al., Isotropic reconstruction of 3D fluorescence microscopy images using "
         "convolutional neural networks, MICCAI 2017")
@@ -120,8 +125,6 @@ def training_pairs(stacks: list[np.ndarray], *, z_factor: int, sigma_extra_px: f
     seeded by `seed`) before the stretch: a network that never saw noise along the degraded axis
     sharpens it like structure (shipped settings: axial FRC of two acquisitions 377 nm, worse than
     z-interpolation's 371; with the noise 338 nm, and PSNR 25.8 → 28.1 dB)."""
-    from fluorecon.qc.noise_estimate import estimate_noise
-
     rng = np.random.default_rng(seed)
     # Share of a plane's noise variance that survives blur + block mean (sum of squared weights of
     # one output sample): only the rest is added, so each sample ends with the camera's variance.
@@ -208,8 +211,6 @@ def restore_isotropic(stack: np.ndarray, model, *, meta: TiffMeta | None = None,
     -------
     (restored, meta) : float32 array with Z × z_factor, input units; meta with z step / z_factor.
     """
-    from fluorecon.infer import InputError, get_predictor
-
     predictor = model if hasattr(model, "card") else get_predictor(model, threads=threads)
     card = predictor.card
     if card.task != "isotropic" or "z_factor" not in card.train:
@@ -250,8 +251,6 @@ def restore_isotropic(stack: np.ndarray, model, *, meta: TiffMeta | None = None,
 def axial_frc(first: np.ndarray, second: np.ndarray, *, pixel_size_nm: float = 1.0, step: int = 4) -> float:
     """FRC resolution (nm) of XZ slices of two independent (Z, Y, X) images of one object, averaged
     over every `step`-th Y (NaNs ignored) (:func:`fluorecon.qc.frc.frc_resolution`)."""
-    from fluorecon.qc.frc import frc_resolution
-
     if first.shape != second.shape or first.ndim != 3:
         raise ValueError(f"axial_frc needs two (Z, Y, X) stacks of one shape, got {first.shape} and {second.shape}.")
     values = [frc_resolution(first[:, y], second[:, y], pixel_size_nm=pixel_size_nm)
@@ -279,9 +278,6 @@ def evaluate(model_path, sim: IsotropicSimulation, seeds: list[int]) -> dict[str
     """On simulated stacks: PSNR/SSIM (normalized to the truth's range, after an affine fit of each
     estimate to the truth) of linear z-interpolation and of the restoration, and axial FRC (two
     independent acquisitions of each object)."""
-    from fluorecon.qc.metrics import psnr, ssim
-    from fluorecon.train import match_to_input
-
     scores: dict[str, list[float]] = {}
     for seed in seeds:
         first, truth = simulate_stack(sim, seed=seed)
@@ -313,11 +309,6 @@ def train_isotropic(config: IsotropicConfig, out_path: str | os.PathLike, *,
         (then held-out simulated stacks give PSNR and axial-FRC metrics in the card).
     """
     import torch
-
-    from fluorecon.core.modelcard import write_card
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.nets.unet import build_network
-    from fluorecon.train import train_network
 
     sim, f = config.simulation, config.z_factor
     seeds: list[int] = []

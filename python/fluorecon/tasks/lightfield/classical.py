@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics, extract_views
+import fluorecon
+from fluorecon.core.io import TiffMeta
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.tasks.lightfield.calibration import LensletGrid, calibrate, odd_nnum, rectify, unrectify, white_image
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics, extract_views
 
 __all__ = [
     "LightFieldCancelled",
@@ -391,9 +393,6 @@ def run_job(image: np.ndarray, meta, spec: LightFieldSpec, *, device=None, progr
     Returns ``(volume (Z, Y, X) float32, meta (ZYX, voxel size, z step), info)``.
     """
     import json
-
-    import fluorecon
-    from fluorecon.core.io import TiffMeta
 
     n_lenslets = check_job(np.asarray(image), meta.axes, spec)
     lf = np.asarray(image, np.float32)

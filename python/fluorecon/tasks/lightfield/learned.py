@@ -27,10 +27,17 @@ from typing import Callable
 
 import numpy as np
 
-from fluorecon.core.io import TiffMeta
+from fluorecon import __version__
+from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
+from fluorecon.core.tiling import plan_tiles, predict_tiled
+from fluorecon.infer import get_predictor
+from fluorecon.tasks.lightfield.classical import richardson_lucy_background
 from fluorecon.tasks.lightfield.model import (CITE, views_as_channels, check_lightfield_shape, LearnedLightFieldSimulation, LearnedLightFieldConfig, psnr_fitted, lightfield_card, card_geometry, volume_meta, card_record, optics_json)  # noqa: F401  (re-exported)
+from fluorecon.tasks.lightfield.qc import (
+    fitted_background, lightfield_consistency, lightfield_ood, lightfield_physics, summary_lines,
+)
 
 REFINE_FLOOR = 1e-6  # start of the empty voxels in refine_learned, as a fraction of the volume's peak
 
@@ -57,9 +64,6 @@ def predict_learned(lf: np.ndarray, model: str | os.PathLike, *, tile: int | Non
     --------
     >>> vol = predict_learned(lf, "models/lightfield_vcd.onnx")  # doctest: +SKIP
     """
-    from fluorecon.core.tiling import plan_tiles, predict_tiled
-    from fluorecon.infer import get_predictor
-
     predictor = get_predictor(model, device=device, threads=threads)
     card = predictor.card
     g = card_geometry(card)
@@ -101,9 +105,6 @@ def refine_learned(lf: np.ndarray, volume: np.ndarray, card: ModelCard, *, num_i
         In the same units as `volume` (``A(v − lo) ≈ lf − background``), so the consistency check
         and any comparison treat both alike.
     """
-    from fluorecon.tasks.lightfield.classical import richardson_lucy_background
-    from fluorecon.tasks.lightfield.qc import fitted_background, lightfield_physics
-
     if num_iter < 0:
         raise ValueError(f"refine = {num_iter}: use a non-negative number of Richardson–Lucy iterations (0 = none).")
     volume = np.asarray(volume, np.float32)
@@ -124,8 +125,6 @@ def refine_learned(lf: np.ndarray, volume: np.ndarray, card: ModelCard, *, num_i
 
 def read_lightfield(path: str | os.PathLike, *, calibration: str | os.PathLike | None = None) -> tuple[np.ndarray, TiffMeta]:
     """A light-field TIFF as one 2D float32 plane, rectified with a lenslet-grid JSON when given."""
-    from fluorecon.core.io import read_tiff
-
     image, meta = read_tiff(path)
     image = np.asarray(image, np.float32)
     if image.ndim != 2:
@@ -150,13 +149,6 @@ def predict_to_file(image_path: str | os.PathLike, out_path: str | os.PathLike, 
     records the model, its sha256, the provider that ran, the refinement and the out-of-distribution
     check; with `consistency`, also the data-consistency map of the written volume
     (:func:`lightfield_consistency`). Returns the lines to print."""
-    from fluorecon import __version__
-    from fluorecon.core.io import TiffMeta, write_tiff
-    from fluorecon.infer import get_predictor
-    from fluorecon.tasks.lightfield.qc import lightfield_consistency, lightfield_ood, summary_lines
-
-    from fluorecon.tasks.lightfield.qc import lightfield_physics
-
     if refine < 0:
         raise ValueError(f"--refine {refine}: use a non-negative number of Richardson–Lucy iterations (0 = none).")
     lf, in_meta = read_lightfield(image_path, calibration=calibration)

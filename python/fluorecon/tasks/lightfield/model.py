@@ -14,8 +14,8 @@ from fluorecon.core.io import TiffMeta
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import parse_norm
 from fluorecon.nets.vcd import VCDConfig
-from fluorecon.train import TrainConfig, match_to_input
 from fluorecon.tasks.lightfield.physics import LightFieldOptics
+from fluorecon.train import TrainConfig, match_to_input
 
 CITE = ("Wang Z. et al., Real-time volumetric reconstruction of biological dynamics with light-field microscopy "
         "and deep learning, Nat. Methods 18, 551 (2021); Broxton M. et al., Opt. Express 21, 25418 (2013)")

@@ -22,7 +22,6 @@ outside its grid and nothing wraps around. When the kernel spectra would exceed
 
 from __future__ import annotations
 
-
 from typing import Literal
 
 import numpy as np
@@ -32,8 +31,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from fluorecon.imaging.forward import default_device, register_operator
-from fluorecon.tasks.lightfield.psf import LightFieldOptics, lightfield_psf, psf_cache_dir
 from fluorecon.imaging.noise import CameraNoise
+from fluorecon.tasks.lightfield.psf import LightFieldOptics, lightfield_psf, psf_cache_dir
 
 __all__ = [
     "LightFieldOptics",

@@ -19,6 +19,14 @@ import torch
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import parse_norm, percentile_range
+from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
+from fluorecon.qc.ood import check_input, training_statistics
+from fluorecon.qc.report import check_result
+from fluorecon.tasks.lightfield.model import (
+    LearnedLightFieldSimulation, card_geometry, check_lightfield_shape, optics_json,
+)
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics
+from fluorecon.tasks.lightfield.train import simulate_training_pairs
 
 __all__ = ["lightfield_physics", "fitted_background", "lightfield_consistency", "lightfield_ood", "summary_lines",
            "training_inputs_statistics"]
@@ -26,9 +34,6 @@ __all__ = ["lightfield_physics", "fitted_background", "lightfield_consistency", 
 
 def lightfield_physics(card: ModelCard, shape, *, device=None, cache_dir=None):
     """The wave-optics projector of a card's optics for a rectified light field of `shape` (Y, X)."""
-    from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics
-    from fluorecon.tasks.lightfield.model import card_geometry, check_lightfield_shape, optics_json
-
     nnum = card_geometry(card)["nnum"]
     check_lightfield_shape(shape, nnum=nnum)
     optics = LightFieldOptics(**optics_json(card))
@@ -67,9 +72,6 @@ def lightfield_consistency(lf: np.ndarray, volume: np.ndarray, card: ModelCard, 
         summary (residual mean/std, lag-1 autocorrelation, flagged fraction, OOD) with
         ``background`` and ``lo`` added.
     """
-    from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
-    from fluorecon.qc.report import check_result
-
     lf = np.asarray(lf, np.float32)
     volume = np.asarray(volume, np.float32)
     physics = physics or lightfield_physics(card, lf.shape)
@@ -93,8 +95,6 @@ def lightfield_consistency(lf: np.ndarray, volume: np.ndarray, card: ModelCard, 
 
 def lightfield_ood(lf: np.ndarray, card: ModelCard, *, pixel_size_nm: float | None = None):
     """:func:`fluorecon.qc.ood.check_input` of a rectified light field against the card's ``qc.*``."""
-    from fluorecon.qc.ood import check_input
-
     return check_input(np.asarray(lf, np.float32), card.qc, norm=card.norm, pixel_size_nm=pixel_size_nm)
 
 
@@ -119,10 +119,6 @@ def summary_lines(ood, check=None) -> list[str]:
 def training_inputs_statistics(card: ModelCard, *, n: int = 8, seed: int = 20261126, cache_dir=None) -> dict[str, str]:
     """``qc.*`` statistics of light fields simulated with the card's recorded training settings
     (``train.simulation``, optics): the model's training inputs redrawn, not the model retrained."""
-    from fluorecon.qc.ood import training_statistics
-    from fluorecon.tasks.lightfield.model import LearnedLightFieldSimulation, card_geometry
-    from fluorecon.tasks.lightfield.train import simulate_training_pairs
-
     sim = LearnedLightFieldSimulation.model_validate_json(card.train["simulation"])
     g = card_geometry(card)
     physics = lightfield_physics(card, (sim.n_lenslets[0] * g["nnum"], sim.n_lenslets[1] * g["nnum"]),

@@ -15,9 +15,14 @@ import torch
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
+from fluorecon.export import export_onnx
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.vcd import build_vcd
+from fluorecon.qc.ood import training_statistics
+from fluorecon.tasks.lightfield.classical import backproject, bead_volume, richardson_lucy_lightfield
 from fluorecon.tasks.lightfield.model import (LearnedLightFieldConfig, LearnedLightFieldSimulation, lightfield_card,
                                                 psnr_fitted, views_as_channels)
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig
 from fluorecon.train import TrainConfig, loss_fn, match_to_input, resolve_device
 
 
@@ -27,9 +32,6 @@ from fluorecon.train import TrainConfig, loss_fn, match_to_input, resolve_device
 def training_volume(shape: Sequence[int], *, nnum: int, rng: np.random.Generator, beads: tuple[int, int] = (8, 40),
                     sigma_px: tuple[float, float] = (1.0, 2.5), filaments: bool = False) -> np.ndarray:
     """A (Z, Y, X) volume of beads and, with `filaments`, 3D filaments; peak 1, float32."""
-    from fluorecon.imaging.phantoms import phantom
-    from fluorecon.tasks.lightfield.classical import bead_volume
-
     shape = tuple(int(s) for s in shape)
     n = int(rng.integers(beads[0], beads[1] + 1))
     volume, _ = bead_volume(shape, n_beads=n, seed=int(rng.integers(2**31)),
@@ -140,8 +142,6 @@ def predict_torch(network, lf_normalized: np.ndarray, *, nnum: int) -> np.ndarra
 def evaluate(pairs: list[tuple[np.ndarray, np.ndarray]], physics, predict_fn: Callable[[np.ndarray], np.ndarray], *,
              rl_iter: int) -> dict[str, str]:
     """Fitted PSNR (:func:`psnr_fitted`) of one back-projection, RL and the network vs the true volumes."""
-    from fluorecon.tasks.lightfield.classical import backproject, richardson_lucy_lightfield
-
     scores: dict[str, list[float]] = {}
     for lf, volume in pairs:
         cands = {"backprojection": backproject(lf, physics), "vcd": predict_fn(lf)}
@@ -166,9 +166,6 @@ def train_lightfield_learned(config: LearnedLightFieldConfig, out_path: str | os
     -------
     (card, onnx path)
     """
-    from fluorecon.export import export_onnx
-    from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig
-
     optics = config.lightfield_optics()
     sim = config.simulation
     physics = LightField.from_config(LightFieldConfig(n_lenslets=sim.n_lenslets, optics=optics), cache_dir=cache_dir)
@@ -192,7 +189,6 @@ def train_lightfield_learned(config: LearnedLightFieldConfig, out_path: str | os
         "loss_first": f"{np.mean(losses[:w]):.5f}", "loss_last": f"{np.mean(losses[-w:]):.5f}",
         "seconds": f"{seconds:.0f}", "commit": commit,
     }
-    from fluorecon.qc.ood import training_statistics
 
     qc = training_statistics([lf for lf, _ in raw[:-n_val]][:16], norm=config.norm,
                              pixel_size_nm=optics.voxel_size_um * 1000)

@@ -34,10 +34,16 @@ from scipy import ndimage
 
 from fluorecon.core.atomic import atomic_path
 from fluorecon.core.modelcard import ModelCard, read_card
+from fluorecon.export import ExportError, export_onnx
 from fluorecon.imaging.noise import CameraNoise
+from fluorecon.nets.localization import (
+    DECODE_CHANNELS, DENSITY_SCALE, LocalizationNetConfig, build_localization_net, decode_loss, deepstorm_loss,
+)
+from fluorecon.qc.smlm_metrics import score_localizations
+from fluorecon.tasks.localize.classical import localize_mle
 from fluorecon.tasks.localize.physics import (AstigmaticPSF, SMLMConfig, empty_table, photons_from_adu, render_emitters,
                                     simulate_smlm)
-from fluorecon.tasks.localize.classical import localize_mle
+from fluorecon.train import resolve_device
 
 THUNDERSTORM_HEADER = ('"id","frame","x [nm]","y [nm]","z [nm]","intensity [photon]","offset [photon]",'
                        '"bkgstd [photon]","sigma [nm]","uncertainty [nm]"')
@@ -317,8 +323,6 @@ def simulate_training_set(config: TrainLocalizeConfig, *, seed: int, num_samples
     DECODE: inputs (N, 3, P, P); targets dict with emitters (N, M, 4), mask (N, M), background (N, P, P).
     Also returns the central-frame ground-truth table (frame = sample index) for validation.
     """
-    from fluorecon.nets.localization import DENSITY_SCALE, LocalizationNetConfig
-
     net = LocalizationNetConfig(**config.net)
     sim = config.simulation
     rng = np.random.default_rng(seed)
@@ -361,10 +365,6 @@ def train_localization_net(config: TrainLocalizeConfig, *, progress: bool = Fals
     Returns (network on CPU in eval mode, LocalizationNetConfig, per-step losses).
     """
     import torch
-
-    from fluorecon.nets.localization import (LocalizationNetConfig, build_localization_net, decode_loss,
-                                             deepstorm_loss)
-    from fluorecon.train import resolve_device
 
     net_cfg = LocalizationNetConfig(**config.net)
     torch.manual_seed(config.seed)
@@ -426,8 +426,6 @@ def peaks_from_output(method: str, output: np.ndarray, *, scale: int, pixel_size
 def best_threshold(method: str, output: np.ndarray, truth: np.ndarray, *, scale: int, pixel_size_nm: float,
                    candidates: Sequence[float] | None = None) -> tuple[float, float]:
     """(threshold, Jaccard) maximising the Jaccard index of :func:`peaks_from_output` against `truth`."""
-    from fluorecon.qc.smlm_metrics import score_localizations
-
     if candidates is None:
         candidates = [1, 2, 3, 4, 5, 6, 8, 10, 12] if method == "deepstorm" else [0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     scores = [(score_localizations(truth, peaks_from_output(method, output, scale=scale, pixel_size_nm=pixel_size_nm,
@@ -439,8 +437,6 @@ def best_threshold(method: str, output: np.ndarray, truth: np.ndarray, *, scale:
 def localization_card(net_cfg, config: TrainLocalizeConfig, *, name: str, threshold: float,
                       metrics: dict[str, str] | None = None) -> ModelCard:
     """The model card of a localisation network (task 'localize', method deepstorm/decode)."""
-    from fluorecon.nets.localization import DECODE_CHANNELS, DENSITY_SCALE
-
     unet = net_cfg.unet()
     sim = config.simulation
     s = net_cfg.scale if net_cfg.method == "deepstorm" else 1
@@ -492,8 +488,6 @@ def export_localization_net(net, net_cfg, path: str | os.PathLike, card: ModelCa
     """
     import onnxruntime as ort
     import torch
-
-    from fluorecon.export import ExportError, export_onnx
 
     side = 2 * card.tile_halo[0] + card.tile_multiple[0]
     path = export_onnx(net, path, card, example_shape=(1, card.channels_in, side, side), check=False)

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
+import fluorecon
 from fluorecon.tasks.register.correlate import _Aligner, _chunks, _correlate, _spectrum, phase_correlation
+from fluorecon.tasks.register.physics import fourier_shift
 
 __all__ = [
     "phase_correlation",
@@ -28,7 +31,7 @@ __all__ = [
     "RegistrationCancelled",
     "check_job",
     "run_job",
-    # re-exported from register_deform and fusion (imported at the end of this module)
+    # moved to register.learned and fuse.classical (loaded on first use: see __getattr__ below)
     "optical_flow",
     "DeformNet",
     "spatial_transform",
@@ -151,8 +154,6 @@ def correct_drift(image: np.ndarray, drift: np.ndarray, *, axes: str = "TYX",
     -------
     ndarray, float32, same shape and axes.
     """
-    from fluorecon.tasks.register.physics import fourier_shift
-
     axes = axes.upper()
     if "T" not in axes or "Y" not in axes or "X" not in axes or len(axes) != np.ndim(image):
         raise ValueError(f"axes={axes!r} must describe the image (shape {np.shape(image)}) and contain T, Y and X.")
@@ -287,8 +288,6 @@ def correct_table(x_nm, y_nm, frame, drift: np.ndarray) -> tuple[np.ndarray, np.
 
 # --- job spec: the one typed config shared by the server (and, field for field, the CLI) ------
 
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
-
 
 class RegistrationCancelled(RuntimeError):
     """Raised between frames when the ``cancelled`` callback returns True."""
@@ -330,8 +329,6 @@ def run_job(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelle
     """
     import json
 
-    import fluorecon
-
     check_job(np.asarray(image), meta.axes, spec)
     n_frames = image.shape[meta.axes.index("T")]
 
@@ -357,7 +354,20 @@ def run_job(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelle
 
 # Deformable registration and multiview fusion moved to their own modules; their names stay
 # importable from here. Imported last: neither module imports this one at import time.
-from fluorecon.tasks.fuse.classical import directional_correlation, fuse_multiview, register_views  # noqa: E402
-from fluorecon.tasks.register.learned import (  # noqa: E402
-    DeformNet, build_register_model, optical_flow, register_learned, spatial_transform, train_deform_network,
-)
+
+
+# Deformable registration (register.learned) and multiview fusion (fuse.classical) moved to their own
+# modules; their names stay importable from here, loaded on first use so that this module imports neither.
+_MOVED = {
+    **dict.fromkeys(("DeformNet", "build_register_model", "optical_flow", "register_learned", "spatial_transform",
+                     "train_deform_network"), "fluorecon.tasks.register.learned"),
+    **dict.fromkeys(("directional_correlation", "fuse_multiview", "register_views"), "fluorecon.tasks.fuse.classical"),
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

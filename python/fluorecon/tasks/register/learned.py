@@ -17,6 +17,12 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
+from fluorecon.core.modelcard import read_card, write_card
+from fluorecon.export import export_onnx, unet_card
+from fluorecon.imaging.phantoms import phantom
+from fluorecon.nets.unet import UNetConfig, build_network
+from fluorecon.tasks.register.physics import smooth_displacement, warp
+
 __all__ = ["optical_flow", "DeformNet", "spatial_transform", "train_deform_network", "register_learned",
            "build_register_model"]
 
@@ -63,7 +69,6 @@ class DeformNet(nn.Module):
 
     def __init__(self, *, filters: int = 16, depth: int = 3):
         super().__init__()
-        from fluorecon.nets.unet import UNetConfig, build_network
 
         self.config = UNetConfig(ndim=2, depth=depth, filters=filters, channels_in=2, channels_out=2, residual=False)
         self.unet = build_network(self.config)
@@ -95,9 +100,6 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
     `smooth_weight` × mean squared field gradient. The simulated field only makes the pairs; the
     loss never sees it. Returns (network, losses).
     """
-    from fluorecon.tasks.register.physics import smooth_displacement, warp
-    from fluorecon.imaging.phantoms import phantom
-
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     size = 2 * patch
@@ -170,11 +172,6 @@ def register_learned(reference: np.ndarray, moving: np.ndarray, network: "Deform
 def build_register_model(path: str | os.PathLike, *, steps: int = 1200, seed: int = 0, log=print) -> dict:
     """Train and export (ONNX + card, task ``register``) the 2D deformable-registration network;
     returns validation figures (field RMSE of the network, of TV-L1 and of no registration)."""
-    from fluorecon.core.modelcard import read_card, write_card
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.tasks.register.physics import smooth_displacement, warp
-    from fluorecon.imaging.phantoms import phantom
-
     net, losses = train_deform_network(steps=steps, seed=seed, log=log)
     card = unet_card(net.config, task="register", method="voxelmorph", name=os.path.splitext(os.path.basename(str(path)))[0],
                      tile_default=256,

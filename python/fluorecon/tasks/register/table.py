@@ -20,6 +20,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+import fluorecon
+from fluorecon.core.atomic import atomic_path
 from fluorecon.tasks.register.classical import correct_table, rcc_drift
 
 __all__ = [
@@ -67,8 +69,6 @@ def read_table_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 
 def write_table_csv(path: str | os.PathLike, values: np.ndarray, columns: Sequence[str]) -> None:
     """Write (N, K) `values` under quoted `columns` (as ThunderSTORM does), atomically."""
-    from fluorecon.core.atomic import atomic_path
-
     values = np.asarray(values, np.float64)
     lines = [",".join(f'"{c}"' for c in columns)]
     lines += [",".join(format_value(v) for v in row) for row in values]
@@ -185,8 +185,6 @@ def run_job(image: np.ndarray, meta, spec: RegisterTableSpec, progress=None, can
 
     Returns ``(packed corrected table, "CYX", info, message)``; `info` carries ``columns`` and the
     drift per frame (``drift_nm = [[dx, dy], …]`` for frames 1 .. max) as JSON."""
-    import fluorecon
-
     check_job(image, meta.axes, spec)
     if cancelled is not None and cancelled():
         raise TableDriftCancelled("Cancelled before the drift was measured.")

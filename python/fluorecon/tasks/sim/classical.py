@@ -35,11 +35,11 @@ import scipy.fft
 import torch
 
 from fluorecon.imaging.forward import ArrayPSF, default_device
-from fluorecon.tasks.sim.physics import SIMConfig, SIMPhysics
 from fluorecon.tasks.sim.estimate import (
     OTFModel, PatternEstimate, SIMEstimationError, edge_fade, estimate_pattern_bands, parse_order,
     separation_matrix, to_canonical, to_flat, wiener_filters_2d,
 )
+from fluorecon.tasks.sim.physics import SIMConfig, SIMPhysics
 
 __all__ = [
     "SIMResult", "SIMCancelled", "SIMEstimationError", "PatternEstimate", "reconstruct_sim", "estimate_pattern",

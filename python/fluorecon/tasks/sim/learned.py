@@ -41,13 +41,17 @@ from torch.nn import functional as F
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm
 from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.phantoms import Kind as PhantomKind
+from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.nets.unet import UNetConfig, build_network
 # Use-time half (frame order, prediction, data consistency), re-exported as this task's API.
 from fluorecon.tasks.sim.predict import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
                                                pattern_from_data, predict_sim, select_planes, sim_consistency,
                                                sim_ood, sim_training_statistics, stack_layout)
 from fluorecon.train import TrainConfig, match_to_input, optimizer_and_schedule, resolve_device
+from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim
+from fluorecon.qc.metrics import psnr
+from fluorecon.tasks.sim.classical import reconstruct_sim
+from fluorecon.export import export_onnx
 
 CITE = ("Jin et al., Deep learning enables structured illumination microscopy with low light levels and enhanced "
         "speed, Nat. Commun. 11, 1934 (2020); Gustafsson, J. Microsc. 198, 82 (2000)")
@@ -85,8 +89,6 @@ class SIMLearnedSimulation(BaseModel):
                    phase_offsets_deg: Sequence[float] | None = None, modulation: float | None = None,
                    photons: float | None = None, raw_shape: Sequence[int] | None = None):
         """The forward model's :class:`~fluorecon.tasks.sim.physics.SIMConfig` for one stack (nominal by default)."""
-        from fluorecon.tasks.sim.physics import SIMConfig
-
         h, w = raw_shape or self.raw_shape
         p = self.photons if photons is None else photons
         cam = self.camera.model_copy(update={"photons": p, "background": self.background * p})
@@ -128,9 +130,6 @@ class SIMTriple:
 
 def simulate_triples(sim: SIMLearnedSimulation, *, n: int | None = None, seed: int | None = None) -> list[SIMTriple]:
     """`n` (default ``sim.n_stacks``) raw stacks with random phases, modulation and small pattern jitter."""
-    from fluorecon.imaging.phantoms import phantom
-    from fluorecon.tasks.sim.physics import simulate_sim
-
     rng = np.random.default_rng(sim.seed if seed is None else seed)
     out = []
     h, w = sim.raw_shape
@@ -337,8 +336,6 @@ def _predict_torch(network: SIMNet, frames: np.ndarray) -> np.ndarray:
 def fit_psnr(estimate: np.ndarray, reference: np.ndarray) -> float:
     """PSNR (dB, reference's data range) after the least-squares affine map of `estimate` onto
     `reference`: methods whose outputs come in different units are compared on equal terms."""
-    from fluorecon.qc.metrics import psnr
-
     a, b = match_to_input(estimate, reference)
     return psnr(estimate * np.float32(a) + np.float32(b), reference)
 
@@ -346,8 +343,6 @@ def fit_psnr(estimate: np.ndarray, reference: np.ndarray) -> float:
 def classical_reconstruction(triple: SIMTriple, *, wiener: float = 0.05, estimate: bool = False) -> np.ndarray:
     """The classical Wiener-SIM result (fine grid) of a simulated stack, with the exact pattern
     (``estimate=False``) or an estimated one."""
-    from fluorecon.tasks.sim.classical import reconstruct_sim
-
     cfg = triple.config
     raw = triple.raw.reshape(cfg.n_angles, -1, *triple.raw.shape[-2:])
     background = cfg.noise.offset + cfg.noise.gain * cfg.noise.background if cfg.noise is not None else None
@@ -390,8 +385,6 @@ def train_sim(config: SIMLearnedConfig, out_path: str | os.PathLike, *, progress
     `pretrained` = ``{"state_dict", "losses", "device"}`` from :func:`fit_network` run elsewhere
     (e.g. on a GPU machine): training is skipped, evaluation and export run here.
     """
-    from fluorecon.export import export_onnx
-
     sim = config.simulation
     if data is None:
         data = (simulate_triples(sim), simulate_triples(sim, n=config.val_stacks, seed=sim.seed + 10_000))

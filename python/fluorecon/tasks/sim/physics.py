@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorecon.imaging.forward import ArrayPSF, PSFConfig, WidefieldPSF, _odd_psf, default_device, register_operator
 from fluorecon.imaging.noise import CameraNoise, apply_noise
+from fluorecon.imaging.phantoms import phantom
 
 __all__ = ["SIMConfig", "SIMPhysics", "SIMData", "simulate_sim", "simulate_sim_phantom", "line_pairs_phantom"]
 
@@ -371,8 +372,6 @@ def line_pairs_phantom(shape: Sequence[int], *, pixel_size_nm: float,
     peak 1. Pair ``i`` sits in column ``i`` of a grid of cells; its orientation cycles through
     0°, 60°, 120° (x axis toward +y), and the lines run ``~1.2 µm``.
     """
-    from fluorecon.imaging.phantoms import phantom
-
     shape = tuple(int(s) for s in shape)
     plane = np.zeros(shape[-2:], np.float32)
     n = len(gaps_nm)
@@ -399,8 +398,6 @@ def simulate_sim_phantom(config: SIMConfig, *, kind: str = "line_pairs", seed: i
                          device: str | torch.device | None = None) -> SIMData:
     """A seeded (raw, truth, widefield) triple for tests and training: ``kind`` is ``"line_pairs"``
     (:func:`line_pairs_phantom`) or a :func:`fluorecon.imaging.phantoms.phantom` kind."""
-    from fluorecon.imaging.phantoms import phantom
-
     if kind == "line_pairs":
         obj = line_pairs_phantom(config.image_shape, pixel_size_nm=config.object_pixel_nm, seed=seed)
     else:

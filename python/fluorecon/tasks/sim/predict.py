@@ -13,7 +13,11 @@ import numpy as np
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
+from fluorecon.core.tiling import plan_tiles, predict_tiled
 from fluorecon.imaging.noise import CameraNoise
+from fluorecon.qc.consistency import variance_adu
+from fluorecon.qc.ood import check_input, training_statistics
+from fluorecon.tasks.sim.classical import config_for_raw, reconstruct_sim, resimulate_raw
 
 TASK = "sim"
 
@@ -113,8 +117,6 @@ def predict_sim(image: np.ndarray, predictor, *, order: str = "angle-phase-z", t
     -------
     ndarray, (Z, 2H, 2W) float32 in the raw frames' units (pixel size / 2).
     """
-    from fluorecon.core.tiling import plan_tiles, predict_tiled
-
     card = predictor.card
     frames, n_angles, n_phases = card_frames(card)
     planes = select_planes(image, order=order, frames=frames, n_angles=n_angles, n_phases=n_phases)
@@ -143,15 +145,11 @@ def sim_ood(planes: np.ndarray, card: ModelCard, *, pixel_size_nm: float | None 
     """:func:`fluorecon.qc.ood.check_input` of the model's frames of one z plane (n, H, W), normalized
     as the model sees them (one percentile pair over all frames), against the card's ``qc.*``
     statistics of the training inputs; `pixel_size_nm` is the raw camera pixel in sample space."""
-    from fluorecon.qc.ood import check_input
-
     return check_input(np.asarray(planes, np.float32), card.qc, norm=card.norm, pixel_size_nm=pixel_size_nm)
 
 
 def sim_training_statistics(triples, frames: Sequence[int], *, norm: str, pixel_size_nm: float) -> dict[str, str]:
     """``qc.*`` entries of a model's training inputs: the `frames` of each raw stack in `triples`."""
-    from fluorecon.qc.ood import training_statistics
-
     return training_statistics([t.raw[list(frames)] for t in triples], norm=norm, pixel_size_nm=pixel_size_nm)
 
 
@@ -181,9 +179,6 @@ def sim_consistency(raw: np.ndarray, result: np.ndarray, config, *, frames: Sequ
     -------
     ndarray, (n, H, W) float32: ≈ N(0, 1) where the result explains the measured frames.
     """
-    from fluorecon.qc.consistency import variance_adu
-    from fluorecon.tasks.sim.classical import resimulate_raw
-
     raw = np.asarray(raw, np.float32)
     result = np.asarray(result, np.float32)
     b = float(np.percentile(result, 1)) if background is None else float(background)
@@ -209,8 +204,6 @@ def pattern_from_data(frames: np.ndarray, card: ModelCard, *, pixel_size_nm: flo
     """The pattern of one acquisition (angles, spacing, phases, modulation), estimated from a full
     (A·P, H, W) angle-major set by the classical module with the optics the card records; the config
     :func:`sim_consistency` needs for a learned result. SIMEstimationError (a ValueError) at too low light."""
-    from fluorecon.tasks.sim.classical import config_for_raw, reconstruct_sim
-
     t = card.train
     n_angles, n_phases = int(t["n_angles"]), int(t["n_phases"])
     if len(frames) != n_angles * n_phases:

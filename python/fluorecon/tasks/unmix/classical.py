@@ -12,12 +12,23 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+import fluorecon
+from fluorecon.core.modelcard import read_card, write_card
 from fluorecon.core.normalize import parse_norm, percentile_range
+from fluorecon.core.tiling import plan_tiles, predict_tiled
+from fluorecon.export import export_onnx, unet_card
+from fluorecon.imaging.noise import CameraNoise, apply_noise
+from fluorecon.infer import get_predictor
+from fluorecon.nets.unet import UNetConfig, build_network
+from fluorecon.tasks.unmix.physics import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
 
 __all__ = [
     "unmix_nnls",
@@ -375,7 +386,6 @@ class UnmixNet(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        from fluorecon.nets.unet import build_network
 
         self.config = config
         self.unet = build_network(config)
@@ -406,9 +416,6 @@ def unmix_learned(image, model_path: str | os.PathLike, *, channel_axis: int = 0
     -------
     ndarray, float32, (labels, *spatial)
     """
-    from fluorecon.core.tiling import plan_tiles, predict_tiled
-    from fluorecon.infer import get_predictor
-
     predictor = get_predictor(model_path, threads=threads)
     card = predictor.card
     if card.task != "unmix":
@@ -439,10 +446,6 @@ def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: in
     divided by the input's joint percentile range; loss = mean squared error (the abundance
     error that matters is an RMS one). Returns (network, losses).
     """
-    from fluorecon.imaging.noise import CameraNoise, apply_noise
-    from fluorecon.tasks.unmix.physics import simulate_labels
-    from fluorecon.nets.unet import UNetConfig
-
     mixing = np.asarray(mixing, np.float32)
     channels, labels = mixing.shape
     rng = np.random.default_rng(seed)
@@ -493,9 +496,6 @@ UNMIX_4LABEL = {"labels": ["DAPI", "EGFP", "tdTomato", "mCherry"], "start_nm": 4
 
 
 def _evaluate(onnx_path, mixing, *, photons: float, seeds: Sequence[int], shape=(128, 128)) -> tuple[float, float]:
-    from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.unmix.physics import SpectralMixing, simulate_labels, simulate_spectral
-
     learned, linear = [], []
     for seed in seeds:
         truth = simulate_labels(shape, mixing.shape[1], seed=seed)
@@ -514,9 +514,6 @@ def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int =
     The card records the labels, detector bands and mixing matrix (``train.*``) and the mean
     abundance error of the network and of NNLS on held-out simulated specimens (``metrics.*``).
     """
-    from fluorecon.export import export_onnx, unet_card
-    from fluorecon.tasks.unmix.physics import Detector, mixing_matrix
-
     spec = UNMIX_4LABEL
     detector = Detector.lambda_stack(start_nm=spec["start_nm"], stop_nm=spec["stop_nm"], channels=spec["channels"])
     mixing = mixing_matrix(spec["labels"], detector)
@@ -542,7 +539,6 @@ def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int =
         metrics[f"error_learned_{photons:g}ph"] = f"{learned:.4f}"
         metrics[f"error_nnls_{photons:g}ph"] = f"{linear:.4f}"
         log(f"photons {photons:g}: learned {learned:.4f}  nnls {linear:.4f}")
-    from fluorecon.core.modelcard import read_card, write_card
 
     card = read_card(path)
     write_card(path, card.model_copy(update={"metrics": metrics}))
@@ -551,10 +547,6 @@ def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int =
 
 # --- job spec: the one typed config shared by the server (and, field for field, the CLI) ------
 
-from pathlib import Path  # noqa: E402
-from typing import Literal  # noqa: E402
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator  # noqa: E402
 
 #: The learned method's model (shipped in models/).
 DEFAULT_UNMIX_MODEL = Path(__file__).resolve().parents[4] / "models" / "unmix_4label.onnx"
@@ -627,8 +619,6 @@ def _job_blocks(image: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
 
 def _job_mixing(spec: UnmixSpec, n_channels: int) -> tuple[list[str], np.ndarray | None]:
     """Label names and mixing matrix (None for blind NMF) of a job; ValueError names what to fix."""
-    from fluorecon.tasks.unmix.physics import Detector, mixing_matrix
-
     if spec.method == "learned":
         from fluorecon.core.modelcard import read_card
 
@@ -707,8 +697,6 @@ def run_job(image: np.ndarray, meta, spec: UnmixSpec, progress=None, cancelled=N
     Equal to ``fluorecon unmix`` (+ ``--residual``) with the same options.
     """
     import json
-
-    import fluorecon
 
     work, axes = _job_blocks(np.asarray(image, np.float32), meta.axes)
     c = axes.index("C")

@@ -35,11 +35,15 @@ from torch.nn import functional as F
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
+from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
 from fluorecon.nets.unet import UNetConfig, build_network
+from fluorecon.qc.consistency import consistency_map
 from fluorecon.qc.metrics import psnr, ssim
+from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
+from fluorecon.qc.report import check_result
 from fluorecon.train import TrainConfig, loss_fn, match_to_input, optimizer_and_schedule, resolve_device
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
@@ -251,8 +255,6 @@ class UpsampleNet(nn.Module):
 
 def upsample_card(unet: UNetConfig, factor: int, *, tile_default: int | None = None, **fields) -> ModelCard:
     """Card of an :class:`UpsampleNet`: scale f per axis, input multiple and halo (tiling contract)."""
-    from fluorecon.export import unet_card
-
     base = unet_card(unet, **fields)
     n, m, h = unet.ndim, input_multiple(unet, factor), input_halo(unet, factor)
     tile = tile_default or (128 if n == 2 else 32)
@@ -375,9 +377,6 @@ def consistency(image: np.ndarray, result: np.ndarray, *, physics, noise=None) -
         The camera (from a simulation) or a Poisson–Gaussian model; None estimates one from `image`
         (:func:`fluorecon.qc.noise_estimate.estimate_noise`).
     """
-    from fluorecon.qc.consistency import consistency_map
-    from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
-
     noise = noise if noise is not None else estimate_noise(image)
     if isinstance(noise, CameraNoise):
         # consistency_map adds the offset to A(x̂): hand it x̂ without the offset (A keeps constants).
@@ -478,8 +477,6 @@ def train_upsample(config: UpsampleConfig, out_path: str | os.PathLike, *,
     -------
     (card, onnx path)
     """
-    from fluorecon.export import export_onnx
-
     sim, f = None, config.factor
     if data is None:
         sim = config.simulation
@@ -542,7 +539,6 @@ def physics_from_card(card: ModelCard, output_shape: Sequence[int], *, noise: Ca
                          "data consistency needs one (retrain with sigma_extra_px or simulated data).")
     fm = json.loads(card.qc["forward_model"])
     return physics_for(output_shape, factor=fm["factor"], sigma_px=fm["sigma_px"], noise=noise)
-
 
 
 class ReflectForwardModel:
@@ -620,8 +616,6 @@ def check_superres(image: np.ndarray, result: np.ndarray, *, card: ModelCard, pi
     -------
     QCReport
     """
-    from fluorecon.qc.report import check_result
-
     image = np.asarray(image, np.float32)
     result = np.asarray(result, np.float32)
     physics = forward_model_from_card(card, image.ndim)

@@ -8,7 +8,7 @@ import torch
 
 from fluorecon.imaging.forward import build_physics
 from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.spectra import (
+from fluorecon.tasks.unmix.physics import (
     WAVELENGTHS_NM, Detector, SpectralMixing, emission_spectrum, mixing_matrix, reference_spectra,
     simulate_labels, simulate_spectral, spectra_from_rois,
 )

@@ -6,9 +6,9 @@ import pytest
 from scipy import ndimage
 
 from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.sim import SIMConfig, simulate_sim, simulate_sim_phantom
+from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim, simulate_sim_phantom
 from fluorecon.qc.frc import frc_resolution
-from fluorecon.tasks.sim import (
+from fluorecon.tasks.sim.classical import (
     SIMEstimationError, estimate_pattern, reconstruct_sim, resimulate_raw, to_canonical, to_flat, widefield_from_raw,
 )
 
@@ -107,7 +107,7 @@ def test_3d_sim_reconstruction_beats_widefield():
 
 
 def test_progress_and_cancel(sim2d):
-    from fluorecon.tasks.sim import SIMCancelled
+    from fluorecon.tasks.sim.classical import SIMCancelled
 
     cfg, data = sim2d
     seen = []
@@ -131,8 +131,8 @@ def test_2d_sim_of_a_z_series_in_z_angle_phase_order():
 def _textbook_wiener_2d(raw, cfg, background, wiener):
     """The generalised Wiener filter band by band, every band (−1, 0, +1) of every angle formed and
     shifted explicitly; reconstruct_sim takes algebraic shortcuts, which this checks."""
-    from fluorecon.tasks.sim import _pad_spectrum
-    from fluorecon.tasks.sim_estimate import OTFModel, edge_fade, separation_matrix
+    from fluorecon.tasks.sim.classical import _pad_spectrum
+    from fluorecon.tasks.sim.estimate import OTFModel, edge_fade, separation_matrix
 
     a_n, p_n, h, w = raw.shape
     prep = (raw.astype(np.float64) - background) * edge_fade((h, w))
@@ -167,7 +167,7 @@ def test_fast_2d_path_equals_the_textbook_filter(wiener):
 
 
 def test_filters_are_cached_per_parameter_set():
-    from fluorecon.tasks.sim_estimate import OTFModel, wiener_filters_2d
+    from fluorecon.tasks.sim.estimate import OTFModel, wiener_filters_2d
 
     cfg = SIMConfig(image_shape=(64, 64))
     otf, ks, coeffs = OTFModel(cfg), cfg.k_vectors(), 0.4 * np.ones((3, 1), complex)

@@ -10,7 +10,7 @@ from fluorecon.infer import predict
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks import get_task
-from fluorecon.tasks.crossmodal import (CrossModalConfig, CrossModalSimulation, load_pairs, normalize_modalities,
+from fluorecon.tasks.crossmodal.learned import (CrossModalConfig, CrossModalSimulation, load_pairs, normalize_modalities,
                                         simulate_pairs, train_crossmodal)
 from fluorecon.train import TrainConfig
 
@@ -49,7 +49,7 @@ def test_shipped_model_beats_widefield_input():
     ONNX Runtime: closer to the confocal target than the widefield input."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "models" / "care_crossmodal_2d.onnx"
+    path = Path(__file__).resolve().parents[3] / "models" / "care_crossmodal_2d.onnx"
     card = read_card(path)
     assert card.train["modality_in"] == "widefield" and card.train["modality_out"].startswith("confocal")
     sim = CrossModalSimulation.model_validate_json(card.train["simulation"]).model_copy(update={"shape": (96, 96)})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fluorecon.imaging.smlm import (AstigmaticPSF, SMLMConfig, blink, empty_table, make_table, photons_from_adu,
+from fluorecon.tasks.localize.physics import (AstigmaticPSF, SMLMConfig, blink, empty_table, make_table, photons_from_adu,
                                     render_emitters, render_localizations, simulate_smlm)
 
 

@@ -7,8 +7,8 @@ import torch
 from fluorecon.core.normalize import normalize, percentile_range
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr
-from fluorecon.tasks.denoise import DenoiseConfig, DenoiseSimulation, simulate_pairs
-from fluorecon.tasks.selfsupervised import (MaskingConfig, masked_loss, n2s_mask, n2v_mask, simulate_n2n,
+from fluorecon.tasks.denoise.learned import DenoiseConfig, DenoiseSimulation, simulate_pairs
+from fluorecon.tasks.denoise.selfsupervised import (MaskingConfig, masked_loss, n2s_mask, n2v_mask, simulate_n2n,
                                             train_blind_spot)
 from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
@@ -119,7 +119,7 @@ def test_n2n_improves_and_approaches_care_on_the_same_images():
 
 
 def test_n2v2_config_applies_its_switches_and_refuses_contrary_ones():
-    from fluorecon.tasks.selfsupervised import N2V2_UNET
+    from fluorecon.tasks.denoise.selfsupervised import N2V2_UNET
 
     cfg = DenoiseConfig(method="n2v2")
     assert (cfg.unet.pooling, cfg.unet.skip_top, cfg.unet.residual) == ("blurpool", False, False)
@@ -146,7 +146,7 @@ def test_n2v2_improves_psnr_like_n2v():
 
 
 def test_checkerboard_energy_sees_period_two_patterns():
-    from fluorecon.tasks.selfsupervised import checkerboard_energy
+    from fluorecon.tasks.denoise.selfsupervised import checkerboard_energy
 
     yy, xx = np.mgrid[:64, :64]
     smooth = np.exp(-((yy - 30.0) ** 2 + (xx - 34.0) ** 2) / 200)
@@ -166,7 +166,7 @@ def test_checkerboard_energy_sees_period_two_patterns():
 
 
 def test_progress_callback_and_cancel():
-    from fluorecon.tasks.selfsupervised import TrainingCancelled
+    from fluorecon.tasks.denoise.selfsupervised import TrainingCancelled
 
     images = [_norm(p.low) for p in simulate_pairs(SIM, n=1)]
     config = TrainConfig(steps=6, batch_size=2, patch_size=(32, 32), seed=0, device="cpu", loss="l2")

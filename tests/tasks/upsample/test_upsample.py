@@ -15,11 +15,11 @@ from fluorecon.imaging.noise import apply_noise
 from fluorecon.infer import Predictor
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr
-from fluorecon.tasks.upsample import (UpsampleNet, UpsampleSimulation, bicubic, consistency, degrade, interior,
+from fluorecon.tasks.upsample.learned import (UpsampleNet, UpsampleSimulation, bicubic, consistency, degrade, interior,
                                       normalize_scaled_pair, output_meta, physics_for, simulate_pairs, upsample_card)
 
 torch.set_num_threads(1)
-MODEL = Path(__file__).resolve().parents[2] / "models" / "care_upsample2x_2d.onnx"
+MODEL = Path(__file__).resolve().parents[3] / "models" / "care_upsample2x_2d.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_degrade_matches_physics_interior():
 
 def test_check_superres_is_white_for_truth_and_flags_an_invented_spot():
     from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.upsample import check_superres
+    from fluorecon.tasks.upsample.learned import check_superres
 
     card = read_card(MODEL)
     sim = UpsampleSimulation(ndim=2, factor=2, shape=(128, 128), photons=100, photons_spread=1.0, seed=12)
@@ -143,7 +143,7 @@ def test_check_superres_is_white_for_truth_and_flags_an_invented_spot():
 
 
 def test_unrepeat_inverts_nearest_neighbour_repetition_only():
-    from fluorecon.tasks.upsample import unrepeat
+    from fluorecon.tasks.upsample.learned import unrepeat
 
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     rep = np.repeat(np.repeat(x, 2, 0), 3, 1)

@@ -9,7 +9,7 @@ from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.imaging.forward import Blur
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.tasks.fusion import fuse_multiview, register_views
+from fluorecon.tasks.fuse.classical import fuse_multiview, register_views
 
 
 def _gaussian_psf(sigmas, size=(9, 9, 9)):

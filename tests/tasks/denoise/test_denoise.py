@@ -11,7 +11,7 @@ from fluorecon.core.modelcard import read_card
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks import all_tasks, get_task
-from fluorecon.tasks.denoise import (DenoiseConfig, DenoiseSimulation, load_pairs, nlm, simulate_pairs,
+from fluorecon.tasks.denoise.learned import (DenoiseConfig, DenoiseSimulation, load_pairs, nlm, simulate_pairs,
                                      train_denoise, write_pairs)
 from fluorecon.train import TrainConfig, normalize_pair
 

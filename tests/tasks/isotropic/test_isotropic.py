@@ -13,7 +13,7 @@ from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.infer import InputError
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr
-from fluorecon.tasks.isotropic import (IsotropicConfig, IsotropicSimulation, axial_frc, restore_isotropic,
+from fluorecon.tasks.isotropic.learned import (IsotropicConfig, IsotropicSimulation, axial_frc, restore_isotropic,
                                        simulate_stack, stretch, train_isotropic, training_pairs)
 from fluorecon.train import TrainConfig, match_to_input
 
@@ -104,7 +104,7 @@ def test_shipped_model_beats_z_interpolation():
     against the isotropic truth above linear z-interpolation's."""
     from fluorecon.core.modelcard import read_card
 
-    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "models" / "care_isotropic_2d.onnx"
+    path = __import__("pathlib").Path(__file__).resolve().parents[3] / "models" / "care_isotropic_2d.onnx"
     card = read_card(path)
     sim = IsotropicSimulation.model_validate_json(card.train["simulation"]).model_copy(update={"shape": (32, 64, 64)})
     stack, truth = simulate_stack(sim, seed=20261126)
@@ -125,7 +125,7 @@ def test_shared_vector_reproduces_restore_isotropic():
 
     from fluorecon.infer import Predictor
 
-    vectors = Path(__file__).resolve().parents[1] / "vectors"
+    vectors = Path(__file__).resolve().parents[2] / "vectors"
     v = json.loads((vectors / "isotropic.json").read_text())
     stack, meta = read_tiff(vectors / v["input"])
     expected, _ = read_tiff(vectors / v["expected"])
@@ -162,9 +162,9 @@ def test_shipped_model_result_passes_its_own_qc():
     mean) attributes the low-frequency part of the input's noise to signal, so its projection follows
     that part and the residual std drops below 1 as its error shrinks; the QC warns below 0.7."""
     from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.upsample import check_superres
+    from fluorecon.tasks.upsample.learned import check_superres
 
-    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "models" / "care_isotropic_2d.onnx"
+    path = __import__("pathlib").Path(__file__).resolve().parents[3] / "models" / "care_isotropic_2d.onnx"
     card = read_card(path)
     sim = IsotropicSimulation.model_validate_json(card.train["simulation"]).model_copy(update={"shape": (32, 96, 96)})
     stack, truth = simulate_stack(sim, seed=20261127)

@@ -6,8 +6,8 @@ import torch
 
 from fluorecon.qc.metrics import psnr
 from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
-from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
-from fluorecon.tasks.dip import DIPConfig, deep_image_prior, stop_iteration
+from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
+from fluorecon.tasks.denoise.dip import DIPConfig, deep_image_prior, stop_iteration
 
 # Camera of DenoiseSimulation: gain 2 ADU/e, offset 100 ADU, read noise 1.5 e  ->  var = 2·mean + (9 − 200)
 CAMERA = NoiseModel(a=2.0, b=2.0**2 * 1.5**2 - 2.0 * 100.0)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core.io import read_tiff
-from fluorecon.tasks.lightfield import LensletGrid, locate_beads
+from fluorecon.tasks.lightfield.classical import LensletGrid, locate_beads
 
 runner = CliRunner()
 

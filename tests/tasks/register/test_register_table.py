@@ -1,4 +1,4 @@
-"""Drift correction of a localisation table that keeps its columns (fluorecon.tasks.register_table):
+"""Drift correction of a localisation table that keeps its columns (fluorecon.tasks.register.table):
 RCC within 5 nm RMS, columns and CSV text kept, the hi/lo packing the server job uses, errors."""
 
 import numpy as np
@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta
-from fluorecon.imaging.motion import simulate_drifting_localizations
-from fluorecon.tasks import register_table as RT
+from fluorecon.tasks.register.physics import simulate_drifting_localizations
+from fluorecon.tasks.register import table as RT
 
 COLUMNS = ["id", "frame", "x [nm]", "y [nm]", "intensity [photon]", "chi2"]
 

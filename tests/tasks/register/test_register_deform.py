@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from fluorecon.imaging.motion import smooth_displacement, warp
+from fluorecon.tasks.register.physics import smooth_displacement, warp
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.tasks import register_deform as R
+from fluorecon.tasks.register import learned as R
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFORM_MODEL = ROOT / "models" / "register_deform_2d.onnx"
 
 
@@ -62,7 +62,8 @@ def test_deform_network_trains_and_warps_differentiably():
 
 
 def test_moved_names_stay_importable_from_register():
-    from fluorecon.tasks import fusion, register
+    from fluorecon.tasks.fuse import classical as fusion
+    from fluorecon.tasks.register import classical as register
 
     for name in ("optical_flow", "DeformNet", "spatial_transform", "train_deform_network", "register_learned",
                  "build_register_model"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from fluorecon.imaging.motion import (
+from fluorecon.tasks.register.physics import (
     apply_drift, fourier_shift, simulate_drift, simulate_drifting_localizations, smooth_displacement, warp,
 )
 from fluorecon.imaging.phantoms import phantom

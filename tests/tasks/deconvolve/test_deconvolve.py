@@ -6,7 +6,7 @@ from skimage.restoration import richardson_lucy as skimage_rl
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.psf import psf_widefield
-from fluorecon.tasks.deconvolve import (
+from fluorecon.tasks.deconvolve.classical import (
     DeconvolutionCancelled,
     deconvolve,
     richardson_lucy,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fluorecon.imaging.forward import OPERATORS, build_physics
-from fluorecon.imaging.sim import SIMConfig, SIMPhysics, simulate_sim
+from fluorecon.tasks.sim.physics import SIMConfig, SIMPhysics, simulate_sim
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

@@ -9,8 +9,8 @@ from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import read_card
 from fluorecon.infer import InputError, predict
 from fluorecon.qc.metrics import psnr
-from fluorecon.tasks.deconvolve_learned import LearnedDeconvolveConfig, simulate_deconvolution_pairs
-from fluorecon.tasks.denoise import DenoiseSimulation
+from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, simulate_deconvolution_pairs
+from fluorecon.tasks.denoise.learned import DenoiseSimulation
 from fluorecon.train import match_to_input
 
 

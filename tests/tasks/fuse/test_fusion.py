@@ -10,8 +10,8 @@ from fluorecon.core.io import TiffMeta
 from fluorecon.imaging.forward import Blur
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.tasks import fusion as R
-from fluorecon.tasks.deconvolve import PSFParams, richardson_lucy
+from fluorecon.tasks.fuse import classical as R
+from fluorecon.tasks.deconvolve.classical import PSFParams, richardson_lucy
 
 OPTICS = PSFParams(na=0.8, wavelength_nm=520, ni=1.33)
 META = TiffMeta(axes="CZYX", pixel_size_um=0.2, z_step_um=0.2)
@@ -35,7 +35,7 @@ def _gaussian_psf(sigmas, size=(15, 15, 15)):
 
 
 def test_multiview_fusion_improves_axial_resolution():
-    from fluorecon.tasks.deconvolve import richardson_lucy
+    from fluorecon.tasks.deconvolve.classical import richardson_lucy
 
     truth = phantom((24, 40, 40), kind="vesicles", seed=1)
     psf_z, psf_x = _gaussian_psf((4, 1.2, 1.2)), _gaussian_psf((1.2, 1.2, 4))  # two views at 90°

@@ -1,4 +1,4 @@
-"""Learned light-field reconstruction (fluorecon.tasks.lightfield_learned): view extraction equal to
+"""Learned light-field reconstruction (fluorecon.tasks.lightfield.learned): view extraction equal to
 the shared vector and the core's extract_views, tiled ONNX prediction equal to the whole-image
 network, a tiny trained model beating one back-projection, the card's geometry, the CLI's
 z-calibrated TIFF and the refusals a user sees."""
@@ -16,17 +16,17 @@ from typer.testing import CliRunner
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import read_card
-from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics, extract_views
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics, extract_views
 from fluorecon.nets.vcd import VCDConfig, build_vcd
 from fluorecon.tasks import get_task
-from fluorecon.tasks.lightfield import backproject
-from fluorecon.tasks.lightfield_learned import (LearnedLightFieldConfig, LearnedLightFieldSimulation, card_geometry,
+from fluorecon.tasks.lightfield.classical import backproject
+from fluorecon.tasks.lightfield.learned import (LearnedLightFieldConfig, LearnedLightFieldSimulation, card_geometry,
                                                 lightfield_card, predict_learned, psnr_fitted, views_as_channels)
-from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs, train_lightfield_learned
+from fluorecon.tasks.lightfield.train import simulate_training_pairs, train_lightfield_learned
 from fluorecon.train import TrainConfig
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-ROOT = Path(__file__).resolve().parents[2]
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
+ROOT = Path(__file__).resolve().parents[3]
 # Small optics: 5 px per lenslet, five planes; the PSF (~6 s) is cached on disk after the first run.
 OPTICS = dict(nnum=5, magnification=25.0, z_min_um=-8.0, z_max_um=8.0, z_step_um=4.0)  # 0.8 µm voxels
 
@@ -167,7 +167,7 @@ from scipy.stats import rankdata  # noqa: E402
 
 from fluorecon.core.normalize import percentile_range  # noqa: E402
 from fluorecon.qc.noise_estimate import NoiseModel  # noqa: E402
-from fluorecon.tasks.lightfield_learned_qc import lightfield_consistency, lightfield_ood, lightfield_physics  # noqa: E402
+from fluorecon.tasks.lightfield.qc import lightfield_consistency, lightfield_ood, lightfield_physics  # noqa: E402
 
 # Stated thresholds. The TRUE volume (in the model's units) must leave a white unit residual; the
 # tiny test model's own volume need not (it is a 400-step model), but it must stay within a few σ.
@@ -280,7 +280,7 @@ def test_shipped_card_carries_training_statistics_and_the_weights_are_unchanged(
 
 # --- learned + refine: Richardson–Lucy started from the network's volume -------------------------
 
-from fluorecon.tasks.lightfield_learned import refine_learned  # noqa: E402
+from fluorecon.tasks.lightfield.learned import refine_learned  # noqa: E402
 
 
 def test_refinement_makes_the_volume_explain_the_light_field_without_losing_psnr(held_out_lf):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fluorecon.imaging.forward import OPERATORS, build_physics
-from fluorecon.imaging.lightfield import (LightField, LightFieldConfig, LightFieldOptics, extract_views,
+from fluorecon.tasks.lightfield.physics import (LightField, LightFieldConfig, LightFieldOptics, extract_views,
                                           lightfield_psf, views_to_lightfield)
 
 OPTICS = LightFieldOptics(nnum=9, z_min_um=-12, z_max_um=12, z_step_um=4)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fluorecon.core.io import TiffMeta
-from fluorecon.imaging.lightfield import LightField, LightFieldOptics, lightfield_psf
-from fluorecon.tasks.lightfield import (LensletGrid, LightFieldCancelled, LightFieldSpec, backproject, bead_volume,
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldOptics, lightfield_psf
+from fluorecon.tasks.lightfield.classical import (LensletGrid, LightFieldCancelled, LightFieldSpec, backproject, bead_volume,
                                         calibrate, check_job, locate_beads, rectify, richardson_lucy_lightfield,
                                         run_job, simulate, simulate_pairs, unrectify, white_image)
 

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
-from fluorecon.tasks import unmix as U
+from fluorecon.tasks.unmix import classical as U
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 
 
 def _cli(*args):

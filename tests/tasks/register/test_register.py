@@ -10,10 +10,10 @@ from skimage.registration import phase_cross_correlation
 from typer.testing import CliRunner
 
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
-from fluorecon.imaging.motion import apply_drift, simulate_drift, simulate_drifting_localizations
+from fluorecon.tasks.register.physics import apply_drift, simulate_drift, simulate_drifting_localizations
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
-from fluorecon.tasks import register as R
+from fluorecon.tasks.register import classical as R
 
 
 def _drifting_series(n=15, shape=(128, 128), photons=1000, seed=1, texture=False):
@@ -74,7 +74,7 @@ def _unchunked(frames, reference, monkeypatch):
 
 
 def test_periodic_shift_is_found_to_the_upsampled_grid():
-    from fluorecon.imaging.motion import fourier_shift
+    from fluorecon.tasks.register.physics import fourier_shift
 
     rng = np.random.default_rng(3)
     base = ndimage.gaussian_filter(rng.random((64, 81)), 2).astype(np.float32)
@@ -133,8 +133,8 @@ def test_cli_register_writes_stack_csv_and_plot(tmp_path):
 
 def test_cli_register_table(tmp_path):
     from fluorecon.cli import app
-    from fluorecon.imaging.smlm import make_table
-    from fluorecon.tasks.localize import read_thunderstorm_csv, write_thunderstorm_csv
+    from fluorecon.tasks.localize.physics import make_table
+    from fluorecon.tasks.localize.learned import read_thunderstorm_csv, write_thunderstorm_csv
 
     locs, drift = simulate_drifting_localizations(n_frames=4000, drift_nm=100, seed=5)
     write_thunderstorm_csv(tmp_path / "locs.csv", make_table(frame=locs["frame"], x_nm=locs["x_nm"], y_nm=locs["y_nm"]))

@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.core.modelcard import read_card
-from fluorecon.imaging.smlm import AstigmaticPSF, SMLMConfig, make_table, render_emitters, simulate_smlm
+from fluorecon.tasks.localize.physics import AstigmaticPSF, SMLMConfig, make_table, render_emitters, simulate_smlm
 from fluorecon.nets.localization import build_localization_net, decode_loss, deepstorm_loss
 from fluorecon.qc.smlm_metrics import score_localizations
-from fluorecon.tasks.localize import (DEFAULT_MODELS, THUNDERSTORM_HEADER, TrainLocalizeConfig,
+from fluorecon.tasks.localize.learned import (DEFAULT_MODELS, THUNDERSTORM_HEADER, TrainLocalizeConfig,
                                       export_localization_net, localization_card, localize, read_thunderstorm_csv,
                                       simulate_training_set, train_localization_net, write_thunderstorm_csv)
-from fluorecon.tasks.localize_fit import mle_fit
+from fluorecon.tasks.localize.classical import mle_fit
 
 torch.set_num_threads(1)
 EMCCD = dict(camera_offset=100, camera_gain=0.1, em_gain=100, qe=0.9, read_noise_e=50)
@@ -90,7 +90,7 @@ def test_thunderstorm_csv_header_round_trip_and_atomic_write(tmp_path):
 
 
 def _cli():
-    from fluorecon.commands.localize import register
+    from fluorecon.tasks.localize.cli import register
 
     app = typer.Typer()
     register(app)

@@ -1,4 +1,4 @@
-"""Learned SIM (fluorecon.tasks.sim_learned): frame order, the shipped 9- and 3-frame models against
+"""Learned SIM (fluorecon.tasks.sim.learned): frame order, the shipped 9- and 3-frame models against
 classical Wiener SIM and widefield on held-out simulated stacks, tiling, data consistency, training
 and the card."""
 
@@ -13,12 +13,12 @@ import torch
 from fluorecon.core.modelcard import read_card
 from fluorecon.infer import get_predictor
 from fluorecon.nets.unet import UNetConfig
-from fluorecon.tasks.sim_learned import (SIMLearnedConfig, SIMLearnedSimulation, classical_reconstruction,
+from fluorecon.tasks.sim.learned import (SIMLearnedConfig, SIMLearnedSimulation, classical_reconstruction,
                                          default_frames, fit_psnr, frame_index, predict_sim, select_planes,
                                          sim_consistency, simulate_triples, train_sim)
 from fluorecon.train import TrainConfig
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(__file__).resolve().parents[3] / "models"
 # Stated figure: on held-out low-light stacks (15–60 peak photons) the shipped 3-frame model is at
 # least this many dB above the classical Wiener SIM of all 9 frames (measured: +2.3 dB mean over 3
 # stacks, +2.7 dB over the card's 8 validation stacks).
@@ -163,7 +163,7 @@ def test_cli_writes_result_with_halved_pixel_and_a_consistency_map(tmp_path):
 
 
 def test_shipped_cards_carry_training_statistics_and_warn_out_of_distribution(held_out):
-    from fluorecon.tasks.sim_learned import sim_ood
+    from fluorecon.tasks.sim.learned import sim_ood
 
     for name, frames in (("sim_2d_9frames.onnx", list(range(9))), ("sim_2d_3frames.onnx", [0, 3, 6])):
         card = read_card(MODELS / name)

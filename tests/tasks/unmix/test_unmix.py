@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
 from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.spectra import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
-from fluorecon.tasks import unmix as U
+from fluorecon.tasks.unmix.physics import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
+from fluorecon.tasks.unmix import classical as U
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MODEL = ROOT / "models" / "unmix_4label.onnx"
 SETS = {3: ["DAPI", "EGFP", "mCherry"], 4: ["DAPI", "EGFP", "tdTomato", "Alexa647"],
         5: ["DAPI", "Alexa488", "Alexa555", "mCherry", "Cy5"]}
