@@ -1,4 +1,4 @@
-"""SIM benchmark: our classical Wiener SIM (fluorecon.tasks.sim) and the learned 9- and 3-frame models
+"""SIM benchmark: our classical Wiener SIM (fluorecon.tasks.sim.classical) and the learned 9- and 3-frame models
 against fairSIM (github.com/fairSIM/fairSIM, run headless through bench/FairSimDriver.java) on the
 same simulated raw stacks: PSNR and FRC resolution against the simulated truth, and time.
 
@@ -117,9 +117,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from fluorecon.infer import Predictor
     from fluorecon.qc.frc import frc_resolution
-    from fluorecon.tasks.sim import reconstruct_sim
-    from fluorecon.tasks.sim_estimate import _wiener_filters_2d
-    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, fit_psnr, predict_sim, simulate_triples
+    from fluorecon.tasks.sim.classical import reconstruct_sim
+    from fluorecon.tasks.sim.estimate import _wiener_filters_2d
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, fit_psnr, predict_sim, simulate_triples
 
     WORK.mkdir(parents=True, exist_ok=True)
     fairsim_error = fairsim_ready() if "fairsim" not in skip else "left out (--skip fairsim)"
