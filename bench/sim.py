@@ -346,7 +346,7 @@ Notes:
 {notes}
 
 The learned models were trained at 15–60 photons; the 300- and 3000-photon levels are outside
-their training range. The unit test (tests/tasks/test_sim.py) measures a higher gain (1.70–1.75×)
+their training range. The unit test (tests/tasks/sim/test_sim.py) measures a higher gain (1.70–1.75×)
 under other conditions: 3000 photons, a 195 nm pattern (larger |k|, so a wider extended OTF),
 modulation 0.9, line-pair phantom, and FRC between two independent noisy reconstructions (and two
 widefield images at their own 80 nm pixel) rather than against the noise-free truth with a
