@@ -53,6 +53,9 @@ class JobType:
     run: Callable[..., JobOutput]
     cancelled: tuple[type[BaseException], ...]
     accepts_psf: bool = False
+    #: Place in the server's listings (the 422 'tasks this server runs' list, JobCreate, GET /v1/models): the
+    #: order in which job types were added, which clients have seen since; new job types list after them by name.
+    listed: int = 100
 
 
 def like(meta: TiffMeta, axes: str) -> TiffMeta:

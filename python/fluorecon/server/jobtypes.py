@@ -15,7 +15,8 @@ __all__ = ["JOB_TYPES", "JobInputs", "JobOutput", "JobType", "Progress", "Cancel
 def collect_job_types() -> dict[str, JobType]:
     """Every task's jobs, then the cross-task ones; a job-type name given twice is an error."""
     types: dict[str, JobType] = {}
-    for job_type in (*(j for task in all_tasks() for j in task.jobs), qc_job.JOB):
+    found = [*(j for task in all_tasks() for j in task.jobs), qc_job.JOB]
+    for job_type in sorted(found, key=lambda j: (j.listed, j.task)):
         if job_type.task in types:
             raise ValueError(f"Job type {job_type.task!r} is defined twice.")
         types[job_type.task] = job_type

@@ -90,7 +90,7 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
 
 
 JOB = JobType(
-    task="qc", spec=QCSpec, methods=("consistency",),
+    task="qc", listed=3, spec=QCSpec, methods=("consistency",),
     description="Check a result against its input (fluorecon qc): upload C = (input, result); the result is "
     "C = (consistency, consistency_local) and the figures and warnings are in the job's message (qc = JSON).",
     check=_check_qc, run=_run_qc, cancelled=(),

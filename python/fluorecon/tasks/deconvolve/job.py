@@ -33,7 +33,7 @@ def _run_deconvolve(inputs: JobInputs, spec: D.DeconvolveSpec, settings: Setting
 
 
 JOB = JobType(
-    task="deconvolve", spec=D.DeconvolveSpec, methods=tuple(D.METHODS), accepts_psf=True,
+    task="deconvolve", listed=0, spec=D.DeconvolveSpec, methods=tuple(D.METHODS), accepts_psf=True,
     description="Richardson–Lucy (+ acceleration, + TV) and Wiener deconvolution; theoretical or uploaded PSF.",
     check=_check_deconvolve, run=_run_deconvolve, cancelled=(D.DeconvolutionCancelled,),
 )

@@ -114,7 +114,7 @@ def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Sett
 
 
 JOB = JobType(
-    task="train-denoise", spec=TrainDenoiseSpec, methods=("n2v", "n2v2", "n2s"),
+    task="train-denoise", listed=4, spec=TrainDenoiseSpec, methods=("n2v", "n2v2", "n2s"),
     description="Noise2Void / Noise2Self training on the uploaded noisy image; the model is saved in the server's "
     "models folder (model_file = path in the job's message) and the result is the image denoised by it.",
     check=_check_train_denoise,

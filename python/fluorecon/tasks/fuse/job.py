@@ -22,7 +22,7 @@ def _run(inputs: JobInputs, spec: FU.FuseSpec, settings, device: str, progress, 
 
 
 JOB = JobType(
-    task="fuse", spec=FU.FuseSpec, methods=("multiview-rl",), accepts_psf=True,
+    task="fuse", listed=8, spec=FU.FuseSpec, methods=("multiview-rl",), accepts_psf=True,
     description="Multiview fusion (Preibisch et al. 2014): upload the views as channels (CZYX) on one grid, with "
     "psf + view_axes (theoretical PSF per view along its detection axis) or a 'psf' stack with one PSF per channel; "
     "the result is the fused ZYX stack, the view shifts are in the job's message (shifts_px = JSON).",

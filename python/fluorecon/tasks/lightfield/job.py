@@ -31,7 +31,7 @@ def _run(inputs: JobInputs, spec: L.LightFieldSpec, settings: Settings, device: 
 
 
 JOB = JobType(
-    task="lightfield", spec=L.LightFieldSpec, methods=("rl",),
+    task="lightfield", listed=7, spec=L.LightFieldSpec, methods=("rl",),
     description="Light-field deconvolution (Richardson–Lucy over a wave-optics light-field PSF); the result is a "
     "z-stack with the voxel size and z step in its calibration.",
     check=_check, run=_run, cancelled=(L.LightFieldCancelled,),

@@ -59,7 +59,7 @@ def _run(inputs: JobInputs, spec: LightFieldCalibrateSpec, settings, device: str
 
 
 JOB = JobType(
-    task="lightfield-calibrate", spec=LightFieldCalibrateSpec, methods=("lattice",),
+    task="lightfield-calibrate", listed=6, spec=LightFieldCalibrateSpec, methods=("lattice",),
     description="Light-field calibration from a white image: the result is the white image rectified to nnum "
     "pixels per lenslet; the lenslet grid JSON is in the job's message (calibration = JSON).",
     check=_check, run=_run, cancelled=(CalibrationCancelled,),

@@ -15,7 +15,7 @@ def _run_register(inputs: JobInputs, spec: R.RegisterSpec, settings: Settings, d
 
 
 JOB = JobType(
-    task="register", spec=R.RegisterSpec, methods=("translation",),
+    task="register", listed=2, spec=R.RegisterSpec, methods=("translation",),
     description="Translation drift correction of a time series; the drift per frame is in the result's Info "
     "and the job's message (drift_px = JSON).",
     check=lambda inputs, spec, settings: R.check_job(inputs.image, inputs.meta.axes, spec),

@@ -18,7 +18,7 @@ def _run(inputs: JobInputs, spec: RT.RegisterTableSpec, settings, device: str, p
 
 
 JOB = JobType(
-    task="register-table", spec=RT.RegisterTableSpec, methods=("rcc",),
+    task="register-table", listed=5, spec=RT.RegisterTableSpec, methods=("rcc",),
     description="SMLM drift correction of a localisation table by redundant cross-correlation: upload the N×K "
     "table as float32 CYX with C = (hi, lo) parts and spec.columns; the result is the corrected table in the same "
     "layout, the drift per frame is in its Info (drift_nm = JSON).",

@@ -171,7 +171,7 @@ def _run_sim(inputs: JobInputs, spec, settings: Settings, device: str, progress:
 
 
 JOB = JobType(
-    task="sim", spec=SimSpec, methods=("wiener",), accepts_psf=True,
+    task="sim", listed=9, spec=SimSpec, methods=("wiener",), accepts_psf=True,
     description="Classical SIM (2D per plane or 3D): pattern estimated from the data, generalised Wiener filter; "
     "result on the 2× grid, the pattern parameters as JSON in Info and the job's message (sim_params = …).",
     check=_check_sim, run=_run_sim, cancelled=(SIMCancelled,),

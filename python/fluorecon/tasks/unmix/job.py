@@ -23,7 +23,7 @@ def _run_unmix(inputs: JobInputs, spec: U.UnmixSpec, settings: Settings, device:
 
 
 JOB = JobType(
-    task="unmix", spec=U.UnmixSpec, methods=("nnls", "nmf", "learned"),
+    task="unmix", listed=1, spec=U.UnmixSpec, methods=("nnls", "nmf", "learned"),
     description="Spectral unmixing: labels (C) then, optionally, the residual map's channels.",
     check=_check_unmix, run=_run_unmix, cancelled=(U.UnmixCancelled,),
 )
