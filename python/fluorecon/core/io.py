@@ -121,8 +121,9 @@ def _check_declared(path: Path, shape: tuple[int, ...], dtype: np.dtype, max_byt
     if need > limit:
         raise TiffError(f"{path.name} declares {' × '.join(map(str, shape))} pixels of {dtype} "
                         f"({need / 1e9:.3g} GB as 32-bit), more than this machine can hold "
-                        f"(limit {limit / 1e9:.3g} GB). If the file is what it declares, crop or bin it first "
-                        "(or raise FLUORECON_MAX_INPUT_GB); if not, its header is corrupt.")
+                        f"(limit {limit / 1e9:.3g} GB). If the file is what it declares, write the result as OME-Zarr "
+                        "(OUT.zarr: predict and deconvolve then work block by block), crop or bin it, or raise "
+                        "FLUORECON_MAX_INPUT_GB; if not, its header is corrupt.")
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -547,7 +548,8 @@ def _write_zarr(path: Path, image: np.ndarray, meta: TiffMeta, info: str) -> Non
 
     axes = meta.axes
     factors = _pyramid_factors(image, axes)
-    chunks = tuple(min(n, 1 if a in "TC" else (64 if a == "Z" else 512)) for n, a in zip(image.shape, axes))
+    # small chunks: block-wise readers (core/streaming.py) decode only what a tile needs
+    chunks = tuple(min(n, 1 if a in "TC" else (4 if a == "Z" else 256)) for n, a in zip(image.shape, axes))
     with atomic_store(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         for level, f in enumerate(factors):
