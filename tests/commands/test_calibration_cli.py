@@ -73,3 +73,14 @@ def test_uncalibrated_sim_reconstruction_stops_and_names_the_option(tmp_path):
     r = _run("sim", "reconstruct", tmp_path / "raw.tif", tmp_path / "sim.tif", "--na", "1.4")
     assert r.exit_code != 0 and "--pixel-size-nm" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "sim.tif").exists()
+
+
+def test_uncalibrated_fusion_with_theoretical_psfs_stops_and_names_the_option(tmp_path):
+    rng = np.random.default_rng(1)
+    for name in ("v1.tif", "v2.tif"):
+        tifffile.imwrite(tmp_path / name, rng.random((10, 32, 32)).astype(np.float32), imagej=True,
+                         metadata={"axes": "ZYX"})
+    r = _run("fuse", tmp_path / "v1.tif", tmp_path / "v2.tif", tmp_path / "fused.tif", "--na", "1.0",
+             "--wavelength-nm", "520", "--view-axes", "x,y")
+    assert r.exit_code == 2 and "--pixel-size-nm" in r.output and "Image › Properties" in r.output
+    assert not (tmp_path / "fused.tif").exists()
