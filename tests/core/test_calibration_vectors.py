@@ -124,3 +124,11 @@ def test_png_and_jpeg_inputs_are_accepted_uncalibrated(tmp_path):
     Image.fromarray(np.dstack([grey, grey[::-1], grey])).save(tmp_path / "c.png")
     with pytest.raises(ValueError, match="RGB"):
         read_image(tmp_path / "c.png")
+
+
+def test_imagej_unit_with_one_pixel_per_unit_is_calibrated_as_imagej_reads_it(tmp_path):
+    tifffile.imwrite(tmp_path / "one.tif", np.zeros((8, 8), np.float32), imagej=True, metadata={"unit": "micron"},
+                     resolution=(1.0, 1.0))
+    assert read_image(tmp_path / "one.tif")[1].pixel_size_um == 1.0
+    tifffile.imwrite(tmp_path / "none.tif", np.zeros((8, 8), np.float32), resolution=(1.0, 1.0))
+    assert read_image(tmp_path / "none.tif")[1].pixel_size_um is None

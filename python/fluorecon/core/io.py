@@ -275,6 +275,9 @@ def _calibration(path: Path, tif: tifffile.TiffFile, page) -> TiffMeta:
     rescode = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 2
     if ij and ij.get("unit") is not None:
         unit = ij["unit"]
+        tag = page.tags.get("XResolution")
+        if per_unit is None and tag is not None and tag.value[0] and tag.value[0] == tag.value[1]:
+            per_unit = 1.0  # ImageJ with a unit: 1 pixel per unit is a calibration (ImageJ reads it so)
     else:
         # ImageJ without a unit, or a plain TIFF: the ResolutionUnit tag (2 inch is TIFF's default).
         # tifffile adds 4 mm and 5 µm. 72 dpi in inches is a screen default, not a microscope.
