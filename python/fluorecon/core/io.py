@@ -154,21 +154,27 @@ def read_image(path: str | os.PathLike, *, max_bytes: int | None = None) -> tupl
         if not path.is_dir():
             raise TiffError(f"Input not found: {path} (an OME-Zarr store is a folder).")
         image, axes, meta = _read_zarr(path, max_bytes)
+    elif sniff(path) == "tiff":
+        image, axes, meta = _read_tiff(path, max_bytes)
     else:
-        if not path.is_file():
-            raise TiffError(f"Input file not found: {path}")
-        if path.stat().st_size == 0:
-            raise TiffError(f"{path.name} is an empty file (0 bytes).")
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-            image, axes, meta = _read_tiff(path, max_bytes)
-        elif head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff":
-            image, axes, meta = _read_pillow(path, max_bytes)
-        else:
-            raise TiffError(f"{path.name} is not a TIFF, OME-TIFF, PNG or JPEG file (it starts with {head[:4]!r}); "
-                            "save it as TIFF from Fiji (File › Save As › Tiff…).")
+        image, axes, meta = _read_pillow(path, max_bytes)
     return _finish(path, image, axes, meta)
+
+
+def sniff(path: Path) -> str:
+    """'tiff' or 'pillow' (PNG/JPEG) from a file's first bytes; TiffError for a missing, empty or other file."""
+    if not path.is_file():
+        raise TiffError(f"Input file not found: {path}")
+    if path.stat().st_size == 0:
+        raise TiffError(f"{path.name} is an empty file (0 bytes).")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff":
+        return "pillow"
+    raise TiffError(f"{path.name} is not a TIFF, OME-TIFF, PNG or JPEG file (it starts with {head[:4]!r}); "
+                    "save it as TIFF from Fiji (File › Save As › Tiff…).")
 
 
 read_tiff = read_image

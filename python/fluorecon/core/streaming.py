@@ -24,7 +24,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _check_complete, _quiet_tifffile, atomic_store, image_format, ngff_multiscales, open_zarr, read_image)
+from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _check_complete, _quiet_tifffile,
+                               atomic_store, image_format, ngff_multiscales, open_zarr, read_image, sniff)
 
 __all__ = ["open_lazy", "zarr_writer", "streaming_percentiles", "predict_to_zarr", "deconvolve_to_zarr"]
 
@@ -65,12 +66,10 @@ def open_lazy(path: str | os.PathLike) -> Iterator[tuple[object, TiffMeta]]:
         _check_kind(path, darr.dtype)
         yield darr, meta
         return
-    if fmt in ("png", "jpeg"):
+    if sniff(path) == "pillow":  # PNG/JPEG: small, read whole
         image, meta = read_image(path)
         yield da.from_array(image), meta
         return
-    if not path.is_file():
-        raise TiffError(f"Input file not found: {path}")
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series_list = [s for s in tif.series if s.kind != "reduced"]
@@ -84,6 +83,8 @@ def open_lazy(path: str | os.PathLike) -> Iterator[tuple[object, TiffMeta]]:
             store = series.aszarr()
             darr = da.from_zarr(zarr.open(store, mode="r"))
             darr, meta.axes = _imagej_order(darr, series.axes, path)
+            if darr.dtype == bool:  # a 1-bit mask reads as 0/255, as in memory
+                darr = darr.astype(np.uint8) * np.uint8(255)
             meta.unit = "micron" if meta.pixel_size_um else "pixel"
             yield darr, meta
     except (tifffile.TiffFileError, OSError, KeyError, IndexError) as err:
@@ -91,7 +92,7 @@ def open_lazy(path: str | os.PathLike) -> Iterator[tuple[object, TiffMeta]]:
 
 
 def _check_kind(path: Path, dtype) -> None:
-    if np.dtype(dtype).kind not in "uif":
+    if np.dtype(dtype).kind not in "uifb":
         raise TiffError(f"{path.name} has pixel type {dtype}; fluorecon streams 8, 16 or 32-bit grey levels.")
 
 
@@ -186,9 +187,10 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
     plan = plan_tiles(work.shape[len(loop_axes):], tile=tile if tile is not None else card.tile_default,
                       halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
     multiples = _per_axis(card.tile_multiple, len(plan.shape), "multiple")
-    if any(n < m for n, m in zip(plan.shape, multiples)):
-        raise InputError(f"Image is {plan.shape} pixels along {spatial}; model '{card.name}' needs at least "
-                         f"{card.tile_multiple} (its tile.multiple).")
+    for a, n, m in zip(spatial, plan.shape, multiples):
+        if n < m:
+            raise InputError(f"Image is {n} pixel(s) along {a}; model '{card.name}' needs at least {m} (its "
+                             "tile.multiple). Use a larger image.")
     out_spatial = tuple(s * k for s, k in zip(plan.shape, plan.scale))
     out_meta = meta
     if any(k != 1 for k in card.scale):
