@@ -30,6 +30,7 @@ from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _
 __all__ = ["open_lazy", "zarr_writer", "streaming_percentiles", "predict_to_zarr", "deconvolve_to_zarr"]
 
 Progress = Callable[[int, int], None]
+NON_FINITE = "Image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) first."
 
 
 def _imagej_order(darr, axes: str, path: Path):
@@ -130,6 +131,8 @@ def streaming_percentiles(block, low: float, high: float) -> tuple[float, float]
     for rows in block.chunks[0]:  # one stored chunk row at a time
         first = (-start * per_row) % stride  # the first flat index ≡ 0 (mod stride) in this slab
         slab = np.asarray(block[start:start + rows].compute(scheduler="synchronous")).reshape(-1)
+        if not np.isfinite(slab).all():
+            raise ValueError(NON_FINITE)
         samples.append(slab[first::stride])
         start += rows
     flat = np.concatenate(samples)
@@ -213,14 +216,13 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
             block = work[lead]
             if int(np.prod(block.shape)) * 4 <= budget:
                 block = np.asarray(block.compute(scheduler="synchronous"), np.float32)
+                if not np.isfinite(block).all():
+                    raise InputError(NON_FINITE)
                 lo, hi = percentile_range(block, low, high)
             else:
                 lo, hi = streaming_percentiles(block, low, high)
             for origin in origins:
                 tile_in = _read_reflected(block, plan, origin)
-                if not np.isfinite(tile_in).all():
-                    raise InputError("Image contains NaN or infinite pixels; replace them (Process › Math › "
-                                     "Remove NaNs…) before predicting.")
                 result = np.asarray(predictor._run(normalize(tile_in, lo, hi)[None, None]))[0]
                 core = tuple(slice(h * s, (h + c) * s) for h, c, s in zip(plan.halo, plan.core, plan.scale))
                 mean = denormalize(result[: card.mean_channels][0][core], lo, hi)
