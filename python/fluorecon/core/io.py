@@ -218,7 +218,8 @@ def _read_tiff(path: Path, max_bytes: int | None) -> tuple[np.ndarray, str, Tiff
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series_list = [s for s in tif.series if s.kind != "reduced"]
             if not series_list:
-                raise TiffError(f"Cannot read {path.name} as a TIFF (no readable image in it); check that the file is complete.")
+                raise TiffError(f"Cannot read {path.name} as a TIFF (no readable image in it); check that the file "
+                                "is complete.")
             if len(series_list) > 1:
                 shapes = ", ".join("×".join(map(str, s.shape)) for s in series_list[:5])
                 more = "…" if len(series_list) > 5 else ""
@@ -347,8 +348,8 @@ def _read_pillow(path: Path, max_bytes: int | None) -> tuple[np.ndarray, str, Ti
 
     try:
         with Image.open(path) as im:
-            _check_declared(path, (im.height, im.width, len(im.getbands())), np.uint8 if im.mode != "I;16" else np.uint16,
-                            max_bytes)
+            dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
+            _check_declared(path, (im.height, im.width, len(im.getbands())), dtype, max_bytes)
             if im.mode in ("P", "PA"):
                 im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
             if im.mode == "1":
