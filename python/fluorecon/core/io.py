@@ -34,7 +34,7 @@ import tifffile
 from fluorecon.core.atomic import atomic_path
 from fluorecon.core.units import UnitError, normalize_unit, to_um
 
-__all__ = ["IMAGEJ_AXES", "TiffMeta", "ImageMeta", "TiffError", "ImageError", "read_image", "read_tiff",
+__all__ = ["IMAGEJ_AXES", "TiffMeta", "ImageMeta", "TiffError", "TiffUnitError", "ImageError", "read_image", "read_tiff",
            "write_image", "write_tiff", "image_format", "max_input_bytes", "require_pixel_size_nm",
            "UNCALIBRATED_HELP"]
 
@@ -76,6 +76,10 @@ class TiffError(ValueError):
 
 
 ImageError = TiffError
+
+
+class TiffUnitError(TiffError, UnitError):
+    """A file calibrated in a unit that is not a known length (the server answers 422)."""
 
 
 def require_pixel_size_nm(meta: TiffMeta, given: float | None, *, what: str, name: str = "The image") -> float:
@@ -237,7 +241,7 @@ def _read_tiff(path: Path, max_bytes: int | None) -> tuple[np.ndarray, str, Tiff
     except TiffError:
         raise
     except UnitError as err:
-        raise TiffError(f"{path.name}: {err}") from None
+        raise TiffUnitError(f"{path.name}: {err}") from None
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, MemoryError, EOFError) as err:
         raise TiffError(f"Cannot read {path.name} as a TIFF ({err}); check that the file is complete.") from None
     return image, axes, meta
@@ -421,7 +425,7 @@ def open_zarr(path: str | os.PathLike):
         if "z" in lookup and lookup["z"][1]:
             meta.z_step_um = to_um(lookup["z"][0], lookup["z"][1])
     except UnitError as err:
-        raise TiffError(f"{path.name}: {err}") from None
+        raise TiffUnitError(f"{path.name}: {err}") from None
     if "t" in lookup and lookup["t"][1] in _TIME_UNITS:
         meta.frame_interval_s = lookup["t"][0] * _TIME_UNITS[lookup["t"][1]]
     meta.info = str(attrs.get("fluorecon", {}).get("info", "")) if isinstance(attrs.get("fluorecon"), dict) else ""
