@@ -256,21 +256,21 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
         plane = int(np.prod([n for n, a in zip(series.shape, series.axes) if a in "YXS"]))
         found = int(np.prod(series.shape)) // max(plane, 1)
         if found < int(ij["images"]):
-            raise TiffError(f"{path.name} is truncated or corrupt: ImageJ's description declares {ij['images']} "
-                            f"images but only {found} can be read; copy the complete file again.")
+            raise TiffError(f"{path.name} is a truncated or corrupt TIFF: ImageJ's description declares "
+                            f"{ij['images']} images but only {found} can be read; copy the complete file again.")
     offset = getattr(series, "dataoffset", None)
     if offset is not None:
         if offset + series.nbytes > size:
-            raise TiffError(f"{path.name} is truncated: its pixel data needs {offset + series.nbytes} bytes but the "
-                            f"file has {size}; copy the complete file again.")
+            raise TiffError(f"{path.name} is a truncated TIFF: its pixel data needs {offset + series.nbytes} bytes "
+                            f"but the file has {size}; copy the complete file again.")
         return
     for page in series.pages:
         if page is None:
             continue
         ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
         if ends and max(ends) > size:
-            raise TiffError(f"{path.name} is truncated: page data ends at byte {max(ends)} but the file has {size}; "
-                            "copy the complete file again.")
+            raise TiffError(f"{path.name} is a truncated TIFF: page data ends at byte {max(ends)} but the file has "
+                            f"{size}; copy the complete file again.")
 
 
 def _calibration(path: Path, tif: tifffile.TiffFile, page) -> TiffMeta:
