@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "fluorecon.commands.lightfield_learned",
     "fluorecon.commands.sim",
     "fluorecon.commands.sim_learned",
+    "fluorecon.commands.cache",
 ]
 
 

@@ -41,10 +41,9 @@ def localize_command(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detection threshold (default: 5 for MLE, the card's for networks)."),
 ) -> None:
     """Localise single molecules in a time stack; write a ThunderSTORM CSV (and a rendering)."""
-    from tqdm.auto import tqdm
-
     from fluorecon import __version__
     from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+    from fluorecon.core.progress import progress_bar
     from fluorecon.imaging.smlm import AstigmaticPSF, render_localizations
     from fluorecon.tasks.localize import DEFAULT_MODELS, LocalizeConfig, localize, write_thunderstorm_csv
 
@@ -65,7 +64,7 @@ def localize_command(
     config = LocalizeConfig(method=method, model=str(model) if model else None, pixel_size_nm=pixel_nm,
                             camera_offset=camera_offset, camera_gain=camera_gain, em_gain=em_gain, qe=qe,
                             read_noise_e=read_noise, sigma_nm=sigma_nm, astigmatism=astig, threshold=threshold)
-    bar = tqdm(total=len(frames), desc=f"localize ({method})", unit="frame")
+    bar = progress_bar(total=len(frames), desc=f"localize ({method})", unit="frame")
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)
