@@ -22,9 +22,10 @@ def config_dir() -> Path:
 
 def test_hold_dir() -> Path | None:
     """``$FLUORECON_TEST_HOLD_DIR``: for the test suite only, never a CLI flag. While the file ``hold``
-    exists in that folder, every job stops at its first progress report, writes ``<job id>.held`` there
-    and waits until ``hold`` is removed or the job is cancelled (or the server stops), so a test can cancel,
-    kill or watch a job that is certainly running, with no race against the clock."""
+    exists in that folder, every job stops at its first report of intermediate progress (0 < done < total,
+    stored first), writes ``<job id>.held`` there and waits until ``hold`` is removed, the job is cancelled
+    or the server stops, so a test can cancel, kill or watch a job that is certainly running, with no race
+    against the clock. Without the variable the worker never looks for the file."""
     value = os.environ.get("FLUORECON_TEST_HOLD_DIR")
     return Path(value) if value else None
 
