@@ -47,10 +47,9 @@ def predict_command(
 
     Example: fluorecon predict models/care_denoise_2d.onnx noisy.tif denoised.tif --tile 128
     """
-    from tqdm.auto import tqdm
-
     from fluorecon.core.io import read_tiff, write_tiff
     from fluorecon.core.modelcard import ModelCardError
+    from fluorecon.core.progress import progress_bar
     from fluorecon.infer import get_predictor
 
     from fluorecon.core.io import image_format
@@ -62,7 +61,7 @@ def predict_command(
         predictor = get_predictor(model, device=device, threads=threads)
         data, meta = read_tiff(image)
         in_meta = meta  # the QC maps live on the input's grid
-        bar = tqdm(desc="predict", unit="tile", leave=False)
+        bar = progress_bar(desc="predict", unit="tile", leave=False)
 
         def progress(done: int, total: int) -> None:
             bar.total = total

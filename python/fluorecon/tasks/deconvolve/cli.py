@@ -107,10 +107,9 @@ def deconvolve_command(
 
 
 def _bar():
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\r{done}/{total}", nl=done == total, err=True)
+    from fluorecon.core.progress import progress_callback
 
-    return progress
+    return progress_callback("deconvolve", unit=" iterations")
 
 
 def register(app: typer.Typer) -> None:

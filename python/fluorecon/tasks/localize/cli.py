@@ -42,12 +42,11 @@ def localize_command(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detection threshold (default: 5 for MLE, the card's for networks)."),
 ) -> None:
     """Localise single molecules in a time stack; write a ThunderSTORM CSV (and a rendering)."""
-    from tqdm.auto import tqdm
-
     from fluorecon import __version__
     from fluorecon.core.io import TiffMeta, read_tiff, require_pixel_size_nm, write_tiff
     from fluorecon.tasks.localize.physics import AstigmaticPSF, render_localizations
     from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizeConfig, localize, write_thunderstorm_csv
+    from fluorecon.core.progress import progress_bar
 
     if method not in ("mle", "deepstorm", "decode"):
         raise typer.BadParameter(f"got {method!r}; use mle, deepstorm or decode.", param_hint="--method")
@@ -69,7 +68,7 @@ def localize_command(
     config = LocalizeConfig(method=method, model=str(model) if model else None, pixel_size_nm=pixel_nm,
                             camera_offset=camera_offset, camera_gain=camera_gain, em_gain=em_gain, qe=qe,
                             read_noise_e=read_noise, sigma_nm=sigma_nm, astigmatism=astig, threshold=threshold)
-    bar = tqdm(total=len(frames), desc=f"localize ({method})", unit="frame")
+    bar = progress_bar(total=len(frames), desc=f"localize ({method})", unit="frame")
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)

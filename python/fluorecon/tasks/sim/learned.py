@@ -275,7 +275,7 @@ def _train(network: SIMNet, pairs: list[tuple[np.ndarray, np.ndarray]], config: 
            progress: bool) -> list[float]:
     """Random patches (same place on both grids), L1 loss, AdamW with cosine decay. No flips or
     rotations: they would turn the pattern away from the angles the model is made for."""
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
     patch = tuple(config.patch_size)
     torch.manual_seed(config.seed)
@@ -284,7 +284,7 @@ def _train(network: SIMNet, pairs: list[tuple[np.ndarray, np.ndarray]], config: 
     network.to(device).train()
     opt, sched = optimizer_and_schedule(network, config)
     losses = []
-    for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
+    for _ in progress_bar(range(config.steps), desc="training", disable=not progress, leave=False):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]

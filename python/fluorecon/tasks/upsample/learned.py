@@ -268,7 +268,7 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
                  factor: int, *, progress: bool = True) -> list[float]:
     """Train `network` (input grid → factor× grid) on normalized (low, high) pairs; patches are cut
     at the same place in both (patch_size in low-res pixels). Returns the loss per step."""
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
     patch = tuple(config.patch_size)
     for x, y in pairs:
@@ -282,7 +282,7 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
     network.to(device).train()
     opt, sched = optimizer_and_schedule(network, config)
     losses = []
-    for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
+    for _ in progress_bar(range(config.steps), desc="training", disable=not progress, leave=False):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]
