@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core import cache
-from fluorecon.imaging.lightfield_psf import LightFieldOptics, lightfield_psf, psf_cache_dir
+from fluorecon.tasks.lightfield.psf import LightFieldOptics, lightfield_psf, psf_cache_dir
 
 SMALL = LightFieldOptics(nnum=5, lenslet_pitch_um=50, lenslet_focal_um=1000, z_min_um=0, z_max_um=0,
                          psf_radius_lenslets=1)
