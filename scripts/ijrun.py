@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # what the marker line of a macro that reached its end looks like (the harness's macros print it)
 END_MARK = "[harness] macro reached its end"
+_STATUS_MARK = "[harness] java exit status "
 # top-level X windows that AWT makes without anything being shown
 _AWT_WINDOWS = re.compile(r"^(sun-awt-|FocusProxy|ij-ImageJ$|Content window$)")
 
@@ -74,9 +75,12 @@ def xvfb_batch_command(imagej: Path, macro: Path, arg: str | None = None, *, hea
     if xvfb is None:
         raise RuntimeError("xvfb-run not found: ImageJ1's menus need a display; install it with `make setup` "
                            "(apt-get install -y xvfb).")
-    cmd = [xvfb, "-a", "java", f"-Xmx{heap}", *extra, f"-Dplugins.dir={imagej}", f"-Dij.dir={imagej}",
-           "-cp", classpath(imagej), "ij.ImageJ", "-ijpath", str(imagej), "-batch", str(macro)]
-    return cmd + ([arg] if arg is not None else [])
+    java = ["java", f"-Xmx{heap}", *extra, f"-Dplugins.dir={imagej}", f"-Dij.dir={imagej}",
+            "-cp", classpath(imagej), "ij.ImageJ", "-ijpath", str(imagej), "-batch", str(macro)]
+    # xvfb-run answers 5 instead of the JVM's status when its own clean-up fails (seen here under load),
+    # so the JVM's status is printed and read back (Run.returncode)
+    wrapper = f'"$@"; status=$?; echo "{_STATUS_MARK}$status"; exit $status'
+    return [xvfb, "-a", "sh", "-c", wrapper, "sh", *java, *([arg] if arg is not None else [])]
 
 
 def headless_command(imagej: Path, macros: list[Path], arg: str | None = None, *, heap: str = "1g",
@@ -114,7 +118,14 @@ def run(cmd: list[str], *, what: str, timeout: float, watch_dialogs: bool = Fals
             break
     _kill_group(proc)  # also when it exited: xvfb-run's Xvfb or a stray java child may outlive the launcher
     reader.join(timeout=10)
-    return Run(what=what, returncode=None if (timed_out or dialog) else proc.returncode, log="".join(chunks),
+    log = "".join(chunks)
+    returncode = proc.returncode
+    reported = re.findall(rf"^{re.escape(_STATUS_MARK)}(\d+)$", log, re.M)
+    if reported:
+        returncode = int(reported[-1])
+        log = re.sub(rf"^{re.escape(_STATUS_MARK)}\d+\n?", "", log, flags=re.M)
+        log = log.replace("xvfb-run: error: problem while cleaning up temporary directory\n", "")
+    return Run(what=what, returncode=None if (timed_out or dialog) else returncode, log=log,
                seconds=time.monotonic() - start, timeout=timeout, timed_out=timed_out, dialog=dialog)
 
 

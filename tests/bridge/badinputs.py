@@ -30,7 +30,7 @@ class Case:
     outcome: str  # ok | plugin | opener
     expect: str = ""  # regex the plugin's Log line must match (outcome "plugin")
     model: str = "care_denoise_2d.onnx"  # model file name in the fixture folder (default: the shipped model)
-    options: dict = field(default_factory=dict)  # extra Denoise... options
+    options: dict = field(default_factory=dict)  # extra Denoise... options, or all options of another command
     command: str = "Denoise..."
 
 
@@ -46,6 +46,8 @@ def write_inputs(folder: Path, shipped_model: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(folder / "good.tif", _smooth((64, 72)))
     tifffile.imwrite(folder / "my cells.tif", _smooth((64, 72), seed=4))
+    tifffile.imwrite(folder / "calibrated.tif", _smooth((64, 72), seed=5), imagej=True, resolution=(10.0, 10.0),
+                     metadata={"unit": "micron"})
     tifffile.imwrite(folder / "rgb.tif", _smooth((48, 48, 3), dtype=np.uint8), photometric="rgb")
     nan = _smooth((48, 48)).astype(np.float32)
     nan[5, 7], nan[9, 9] = np.nan, np.inf
@@ -126,6 +128,10 @@ CASES: list[Case] = [
     Case("complex", "complex.tif", "opener", OPENER_FAILED),
     Case("float64", "float64.tif", "opener", OPENER_FAILED),
     Case("bigtiff", "bigtiff.tif", "opener", OPENER_FAILED),
+    # a server-backed command with the server down (the config names a port nobody listens on)
+    Case("server_down", "calibrated.tif", "plugin", r"The fluorecon server is not running at http://127\.0\.0\.1:",
+         command="Deconvolve...", options={"method": "rl", "iterations": 5, "psf": "theoretical", "na": 1.4,
+                                           "wavelength_nm": 520, "ni": 1.515, "ns": 1.33}),
     # the opener runs out of memory before the plugin runs: only the harness can say so
     Case("absurd_header", "absurd_header.tif", "opener", r"OutOfMemoryError|stopped before its end"),
 ]

@@ -10,7 +10,9 @@ cannot read the file, the plugin says so or the harness does, within its timeout
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from badinputs import CASES
 
 ijrun = ijbridge.ijrun
 STACK_LINE = re.compile(r"^\s+at [\w$.<>]+\(|Exception:|^\s*\.\.\. \d+ more", re.M)
-PLUGIN_LINE = "fluorecon Denoise: "
+PLUGIN_LINE = re.compile(r"^fluorecon [\w-]+: ")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,17 @@ def matrix(tmp_path_factory, model_2d) -> Path:
     root = tmp_path_factory.mktemp("bad inputs")  # a space in every path
     badinputs.write_inputs(root / "in", model_2d)
     (root / "macros").mkdir()
+    # server-backed commands find "their" server here: a loopback port nobody listens on
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (root / "config").mkdir()
+    (root / "config" / "server.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}"}))
     return root
+
+
+def jvm_options(root: Path) -> tuple[str, ...]:
+    return (f"-Dfluorecon.config_dir={root / 'config'}",)
 
 
 def write_macro(root: Path, case, mode: str) -> tuple[Path, Path]:
@@ -38,7 +50,10 @@ def write_macro(root: Path, case, mode: str) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{case.name} result.tif"
     model = root / "in" / case.model
-    opts = {"model_file": model, "tile": 64, "threads": 1, **case.options, "save": out}
+    if case.command == "Denoise...":
+        opts = {"model_file": model, "tile": 64, "threads": 1, **case.options, "save": out}
+    else:
+        opts = {**case.options, "save": out}
     macro = root / "macros" / f"{mode}-{case.name}.ijm"
     macro.write_text(f'open("{root / "in" / case.image}");\n'
                      f'run("{case.command}", "{ijbridge.options_string(**opts)}");\n'
@@ -59,8 +74,8 @@ def check_case(case, *, failed: bool, log: str, out: Path, harness_failure: str 
     assert not out.exists(), f"{case.name}: a failed run left its output {out}"
     assert ijrun.END_MARK not in log, f"{case.name}: the macro went on after the failure\n{log}"
     if case.outcome == "plugin" or case.expect.startswith("No image"):
-        lines = [ln for ln in log.splitlines() if ln.startswith(PLUGIN_LINE)]
-        assert len(lines) == 1, f"{case.name}: expected one '{PLUGIN_LINE}…' line\n{log}"
+        lines = [ln for ln in log.splitlines() if PLUGIN_LINE.match(ln)]
+        assert len(lines) == 1, f"{case.name}: expected one 'fluorecon <command>: …' line\n{log}"
         assert re.search(case.expect, lines[0]), f"{case.name}: {lines[0]!r} does not match {case.expect!r}"
         if case.outcome == "plugin":
             assert not STACK_LINE.search(log), f"{case.name}: stack trace for an expected error\n{log}"
@@ -75,7 +90,7 @@ def headless_runs(imagej_dir, matrix):
     for case in CASES:
         macro, outs[case.name] = write_macro(matrix, case, "headless")
         macros.append(macro)
-    run = ijrun.run(ijrun.headless_command(imagej_dir, macros, heap="1g"), what="headless matrix",
+    run = ijrun.run(ijrun.headless_command(imagej_dir, macros, heap="1g", extra=jvm_options(matrix)), what="headless matrix",
                     timeout=240)
     assert not run.timed_out, run.failure()
     results, pending = {}, []
@@ -110,7 +125,7 @@ def test_headless_macro(headless_runs, case):
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_batch_macro_under_xvfb(imagej_dir, xvfb_run, matrix, case):
     macro, out = write_macro(matrix, case, "xvfb")
-    run = ijrun.run(ijrun.xvfb_batch_command(imagej_dir, macro, heap="1g"), what=f"ImageJ -batch {case.name}",
+    run = ijrun.run(ijrun.xvfb_batch_command(imagej_dir, macro, heap="1g", extra=jvm_options(matrix)), what=f"ImageJ -batch {case.name}",
                     timeout=60, watch_dialogs=True)
     assert not run.timed_out and run.dialog is None, run.failure()
     failure = run.failure()
