@@ -102,3 +102,19 @@ def test_predict_refuses_a_tile_below_the_minimum(vectors):
         predict(image, model, axes="YX", tile=minimum - 1)
     assert predict(image, model, axes="YX", tile=0).shape == image.shape
     assert predict(image, model, axes="YX", tile=minimum).shape == image.shape
+
+
+def test_cli_predict_refuses_a_small_tile_without_output(vectors, tmp_path):
+    import numpy as np
+    import tifffile
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    tifffile.imwrite(src, np.random.default_rng(1).random((40, 48), dtype=np.float32))
+    result = CliRunner().invoke(app, ["predict", str(vectors / "tiny_unet2d.onnx"), str(src), str(out), "--tile", "8"])
+    assert result.exit_code != 0
+    assert "tile = 8 is too small for this model" in result.output and "at least 18 px" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -44,12 +44,12 @@ final class Commands {
     static void fail(String title, String message) {
         IJ.showProgress(1.0);
         IJ.showStatus("");
-        if (message.startsWith("No image is open")) {
-            message = withOpenerError(message);
-        }
         if (!isBatch()) {
             IJ.error(title, message);
             return;
+        }
+        if (message.startsWith("No image is open")) {
+            message = withOpenerError(message); // in a macro, open() may have failed without stopping it
         }
         IJ.log(title + ": " + message);
         abort(message);
