@@ -32,6 +32,7 @@ class Case:
     model: str = "care_denoise_2d.onnx"  # model file name in the fixture folder (default: the shipped model)
     options: dict = field(default_factory=dict)  # extra Denoise... options, or all options of another command
     command: str = "Denoise..."
+    before: str | None = None  # an image the macro opens first (still current when the case's open() fails)
 
 
 def _smooth(shape, seed=3, dtype=np.uint16) -> np.ndarray:
@@ -133,6 +134,10 @@ CASES: list[Case] = [
     Case("server_down", "calibrated.tif", "plugin", r"The fluorecon server is not running at http://127\.0\.0\.1:",
          command="Deconvolve...", options={"method": "rl", "iterations": 5, "psf": "theoretical", "na": 1.4,
                                            "wavelength_nm": 520, "ni": 1.515, "ns": 1.33}),
+    # in -batch and headless macros a failed open() does not stop the macro: the image opened before
+    # is still current, and the command must not process it in the failed file's place
+    Case("open_failed_after_another", "empty.tif", "plugin",
+         r"ImageJ could not open 'empty\.tif' \(.*\), so the current image is still 'good\.tif'", before="good.tif"),
     # the opener runs out of memory before the plugin runs: only the harness can say so
     Case("absurd_header", "absurd_header.tif", "opener", r"OutOfMemoryError|stopped before its end"),
 ]

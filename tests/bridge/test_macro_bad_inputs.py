@@ -55,7 +55,8 @@ def write_macro(root: Path, case, mode: str) -> tuple[Path, Path]:
     else:
         opts = {**case.options, "save": out}
     macro = root / "macros" / f"{mode}-{case.name}.ijm"
-    macro.write_text(f'open("{root / "in" / case.image}");\n'
+    first = f'open("{root / "in" / case.before}");\n' if case.before else ""
+    macro.write_text(f'{first}open("{root / "in" / case.image}");\n'
                      f'run("{case.command}", "{ijbridge.options_string(**opts)}");\n'
                      f'print("{ijrun.END_MARK}");\n')
     return macro, out

@@ -4,6 +4,8 @@ import ij.IJ;
 import ij.ImageJ;
 import ij.ImagePlus;
 import ij.Macro;
+import ij.io.FileInfo;
+import ij.io.OpenDialog;
 import ij.macro.Interpreter;
 import java.awt.GraphicsEnvironment;
 import java.io.IOException;
@@ -115,13 +117,45 @@ final class Commands {
         return args != null && Arrays.stream(args).anyMatch(a -> a != null && a.startsWith("-batch"));
     }
 
+    /** ImageJ's error pending when the command started on this thread (read once: reading clears it). */
+    private static final ThreadLocal<String> PENDING_ERROR = new ThreadLocal<>();
+
+    /**
+     * At the start of a command in a macro: takes the error ImageJ reported since the last command
+     * ({@code IJ.getErrorMessage()}) and refuses to go on when it says that the macro's last
+     * {@code open()} failed while another image is current. In {@code -batch} and headless macros a
+     * failed {@code open()} does not stop the macro (a macro started from the GUI is aborted), so the
+     * command would otherwise process the image that was open before, under the new file's output name.
+     */
+    static void checkLastOpen(ImagePlus imp) {
+        String error = isBatch() ? IJ.getErrorMessage() : null;
+        PENDING_ERROR.set(error);
+        String name = OpenDialog.getLastName();
+        if (error == null || imp == null || name == null || name.isEmpty() || !error.contains(name)) {
+            return;
+        }
+        String dir = OpenDialog.getLastDirectory();
+        FileInfo fi = imp.getOriginalFileInfo();
+        boolean same = fi != null && name.equals(fi.fileName) && dir != null && fi.directory != null
+                && Path.of(dir).toAbsolutePath().normalize().equals(Path.of(fi.directory).toAbsolutePath().normalize());
+        if (!same) {
+            throw new FluoreconException("ImageJ could not open '" + name + "' (" + oneLine(error) + "), so the "
+                    + "current image is still '" + imp.getTitle() + "'; fluorecon will not process it in that "
+                    + "file's place. Fix or remove '" + name + "'.");
+        }
+    }
+
     /** "No image is open" plus the error ImageJ's opener reported, when it reported one (open() failed). */
     private static String withOpenerError(String message) {
-        String opener = IJ.getErrorMessage();
+        String opener = PENDING_ERROR.get();
         if (opener == null || opener.isBlank()) {
             return message;
         }
-        return message + " (ImageJ's last error: " + opener.replaceAll("\\s+", " ").trim() + ")";
+        return message + " (ImageJ's last error: " + oneLine(opener) + ")";
+    }
+
+    private static String oneLine(String text) {
+        return text.replaceAll("\\s+", " ").trim();
     }
 
     /** Checks {@code job}'s input; a {@link FluoreconException} with its message when it is bad. */

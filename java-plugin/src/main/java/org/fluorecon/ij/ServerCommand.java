@@ -60,6 +60,7 @@ public abstract class ServerCommand implements PlugIn {
         clearOutputs();
         try {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
+            Commands.checkLastOpen(imp);
             OpenedFiles.check(imp);
             execute(imp);
         } catch (FluoreconException e) {
