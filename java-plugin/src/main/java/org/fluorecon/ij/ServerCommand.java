@@ -22,6 +22,7 @@ public abstract class ServerCommand implements PlugIn {
     ImagePlus result;
     String jobId;
     double[] progressShown = new double[0];
+    private volatile StatusProgress running;
 
     /**
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
@@ -47,9 +48,10 @@ public abstract class ServerCommand implements PlugIn {
         return jobId;
     }
 
-    /** Progress fractions the last run showed. */
+    /** Progress fractions the last run showed (while a run is going on: those shown so far). */
     public double[] getProgressShown() {
-        return progressShown.clone();
+        StatusProgress live = running;
+        return live != null ? live.history() : progressShown.clone();
     }
 
     @Override
@@ -113,10 +115,12 @@ public abstract class ServerCommand implements PlugIn {
         if (status != null) {
             IJ.showStatus(status);
         }
+        running = progress;
         try {
             return Commands.process(title, job, progress);
         } finally {
             progressShown = progress.history();
+            running = null;
             if (job instanceof RemoteTask) {
                 jobId = ((RemoteTask<?>) job).getJobId();
             }
