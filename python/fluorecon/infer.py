@@ -17,7 +17,7 @@ import numpy as np
 
 from fluorecon.core.modelcard import ModelCard, ModelCardError, read_card
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
-from fluorecon.core.tiling import plan_tiles, predict_tiled
+from fluorecon.core.tiling import check_requested_tile, plan_tiles, predict_tiled
 
 ALLOWED_AXES = "TZCYX"
 
@@ -98,6 +98,13 @@ class Predictor:
         work = np.transpose(image, order)
         loop_shape = work.shape[: len(loop_axes)]
         blocks = work.reshape((-1,) + work.shape[len(loop_axes):])
+        if isinstance(tile, int) and tile == 0:
+            tile = None  # 0 means the card's default, as in Fiji
+        if tile is not None:
+            try:
+                check_requested_tile(tile, card.tile_halo, card.tile_multiple)
+            except ValueError as err:
+                raise InputError(str(err)) from None
         plan = plan_tiles(blocks.shape[1:], tile=tile if tile is not None else card.tile_default,
                           halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
         low, high = parse_norm(card.norm)
