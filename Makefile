@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 MVN    := mvn -q -B -f java-plugin/pom.xml
 JAR    := java-plugin/target/fluorecon_.jar
 
-.PHONY: setup build demo test test-python test-java bench vectors models clean
+.PHONY: setup build dist demo test test-python test-java bench vectors models clean
 
 setup: $(VENV)/.installed system-deps
 
@@ -28,6 +28,10 @@ build: $(JAR)
 
 $(JAR): $(shell find java-plugin/src -type f 2>/dev/null) java-plugin/pom.xml
 	$(MVN) -DskipTests package
+
+# The Fiji update-site tree (plugins/, jars/, models/fluorecon/) and dist/fluorecon-fiji.zip to unpack into Fiji.app.
+dist: setup build
+	$(PY) scripts/make_dist.py
 
 demo: setup build
 	$(PY) scripts/demo.py
