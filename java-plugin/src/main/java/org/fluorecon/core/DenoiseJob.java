@@ -3,6 +3,7 @@ package org.fluorecon.core;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import java.util.Locale;
+import org.fluorecon.tasks.isotropic.IsotropicJob;
 
 /**
  * Denoise one ImageJ image with a fluorecon model, TrackMate style: {@link #checkInput()},

@@ -12,7 +12,7 @@ import org.fluorecon.core.FluoreconException;
  * display exists, or the macro options alone when headless, where building a dialog throws.
  * Field labels are the macro keys, so both paths read the same {@code key=value} options.
  */
-final class Params {
+public final class Params {
     private final boolean headless;
     private final String options;
     private final GenericDialog gd;
@@ -24,62 +24,62 @@ final class Params {
      * @param title dialog title
      * @param usage example options for the headless error message
      */
-    Params(String title, String usage) {
+    public Params(String title, String usage) {
         this.headless = GraphicsEnvironment.isHeadless();
         this.options = Macro.getOptions();
         this.usage = usage;
         this.gd = headless ? null : new GenericDialog(title);
     }
 
-    boolean isHeadless() {
+    public boolean isHeadless() {
         return headless;
     }
 
     /** The raw macro option (e.g. {@code save}), or {@code def}; works in every mode. */
-    String option(String key, String def) {
+    public String option(String key, String def) {
         return options == null ? def : Macro.getValue(options, key, def);
     }
 
-    boolean hasOption(String key) {
+    public boolean hasOption(String key) {
         return options != null && Macro.getValue(options, key, null) != null;
     }
 
-    void addChoice(String key, String[] items, String def) {
+    public void addChoice(String key, String[] items, String def) {
         if (gd != null) {
             gd.addChoice(key, items, def);
         }
         defaults.add(def);
     }
 
-    void addNumber(String key, double def) {
+    public void addNumber(String key, double def) {
         if (gd != null) {
             gd.addNumericField(key, def, 0);
         }
         defaults.add(def);
     }
 
-    void addDecimal(String key, double def, int digits) {
+    public void addDecimal(String key, double def, int digits) {
         if (gd != null) {
             gd.addNumericField(key, def, digits);
         }
         defaults.add(def);
     }
 
-    void addString(String key, String def) {
+    public void addString(String key, String def) {
         if (gd != null) {
             gd.addStringField(key, def, 20);
         }
         defaults.add(def);
     }
 
-    void addFile(String key, String def) {
+    public void addFile(String key, String def) {
         if (gd != null) {
             gd.addFileField(key, def);
         }
         defaults.add(def);
     }
 
-    void addCheckbox(String key, boolean def) {
+    public void addCheckbox(String key, boolean def) {
         if (gd != null) {
             gd.addCheckbox(key, def);
         }
@@ -88,7 +88,7 @@ final class Params {
 
 
     /** Shows the dialog (or checks that headless options exist); false when the user cancelled. */
-    boolean show() {
+    public boolean show() {
         if (gd != null) {
             gd.showDialog();
             return !gd.wasCanceled();
@@ -99,21 +99,21 @@ final class Params {
         return true;
     }
 
-    String nextChoice(String key) {
+    public String nextChoice(String key) {
         if (gd != null) {
             return gd.getNextChoice();
         }
         return Macro.getValue(options, key, (String) nextDefault());
     }
 
-    String nextFile(String key) {
+    public String nextFile(String key) {
         if (gd != null) {
             return gd.getNextString();
         }
         return Macro.getValue(options, key, (String) nextDefault());
     }
 
-    int nextInt(String key) {
+    public int nextInt(String key) {
         if (gd != null) {
             double v = gd.getNextNumber();
             if (gd.invalidNumber()) {
@@ -133,11 +133,11 @@ final class Params {
         }
     }
 
-    String nextString(String key) {
+    public String nextString(String key) {
         return nextFile(key);
     }
 
-    double nextDouble(String key) {
+    public double nextDouble(String key) {
         if (gd != null) {
             double v = gd.getNextNumber();
             if (gd.invalidNumber()) {
@@ -157,7 +157,7 @@ final class Params {
         }
     }
 
-    boolean nextBoolean(String key) {
+    public boolean nextBoolean(String key) {
         if (gd != null) {
             return gd.getNextBoolean();
         }

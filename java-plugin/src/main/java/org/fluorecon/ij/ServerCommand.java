@@ -15,18 +15,18 @@ import org.fluorecon.server.ServerClient;
  * parameters in {@link #execute(ImagePlus)}, runs its job with {@link #runJob} and keeps its output.
  */
 public abstract class ServerCommand implements PlugIn {
-    final String title;
-    final String label;
-    ImagePlus image;
-    ImagePlus result;
-    String jobId;
-    double[] progressShown = new double[0];
+    protected final String title;
+    protected final String label;
+    protected ImagePlus image;
+    protected ImagePlus result;
+    protected String jobId;
+    protected double[] progressShown = new double[0];
 
     /**
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
      * @param label the status-line prefix, e.g. "Unmix"
      */
-    ServerCommand(String title, String label) {
+    protected ServerCommand(String title, String label) {
         this.title = title;
         this.label = label;
     }
@@ -65,7 +65,7 @@ public abstract class ServerCommand implements PlugIn {
     }
 
     /** Forgets the subclass's own outputs of the previous run. */
-    void clearOutputs() {
+    protected void clearOutputs() {
     }
 
     /**
@@ -74,10 +74,10 @@ public abstract class ServerCommand implements PlugIn {
      *
      * @param imp the image set for scripts, else the current image (may be null)
      */
-    abstract void execute(ImagePlus imp);
+    protected abstract void execute(ImagePlus imp);
 
     /** The server recorded in the user's config folder. */
-    static ServerClient server() {
+    protected static ServerClient server() {
         return ServerClient.fromConfig();
     }
 
@@ -86,7 +86,7 @@ public abstract class ServerCommand implements PlugIn {
      * showing {@code "<label>: <sending>..."}. True when it made its output; false when the user
      * cancelled. Keeps the progress shown and the server job's id whatever happens.
      */
-    boolean runJob(Job job, String sending) {
+    protected boolean runJob(Job job, String sending) {
         return runJob(job, null, label + ": " + sending + "...");
     }
 
@@ -95,7 +95,7 @@ public abstract class ServerCommand implements PlugIn {
      * {@code "<label>: loading model..."}; {@code unit} is what the status counts, e.g. "tile"
      * (null: a percentage). True when it made its output; false when the user cancelled.
      */
-    boolean runLocal(Job job, String unit) {
+    protected boolean runLocal(Job job, String unit) {
         IJ.showStatus(label + ": loading model...");
         return runJob(job, unit, null);
     }
@@ -118,19 +118,19 @@ public abstract class ServerCommand implements PlugIn {
     }
 
     /** Writes {@code out} to {@code save=} (when given) and keeps it as the result. */
-    ImagePlus keep(ImagePlus out, String save) {
+    protected ImagePlus keep(ImagePlus out, String save) {
         Commands.save(out, save);
         result = out;
         return out;
     }
 
     /** "<label>: done" in the status line, and {@code out} shown (with a display or in a macro). */
-    void done(ImagePlus out, Params params) {
+    protected void done(ImagePlus out, Params params) {
         done(out, params, "");
     }
 
     /** "<label>: done" + {@code where} (e.g. " on CPUExecutionProvider") in the status line, and {@code out} shown. */
-    void done(ImagePlus out, Params params, String where) {
+    protected void done(ImagePlus out, Params params, String where) {
         IJ.showStatus(label + ": done" + where);
         Commands.show(out, params);
     }

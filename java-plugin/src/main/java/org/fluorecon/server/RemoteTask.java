@@ -14,18 +14,18 @@ import org.fluorecon.core.Progress;
  * @param <T> the task's own class, for {@link #pollEvery} chaining
  */
 public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
-    final RemoteJob job;
+    protected final RemoteJob job;
     private final String what;
     /** The image the task sends (as {@link #upload()} does unless a task overrides it); may be null. */
-    final ImagePlus input;
-    String errorMessage = "";
-    String specJson;
-    ImagePlus result;
+    protected final ImagePlus input;
+    protected String errorMessage = "";
+    protected String specJson;
+    protected ImagePlus result;
 
     /**
      * @param what the work in a user's words, e.g. "Unmixing" (for messages)
      */
-    RemoteTask(ServerClient client, String what) {
+    protected RemoteTask(ServerClient client, String what) {
         this(client, what, null);
     }
 
@@ -33,27 +33,27 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
      * @param what  the work in a user's words, e.g. "Unmixing" (for messages)
      * @param input the image sent to the server
      */
-    RemoteTask(ServerClient client, String what, ImagePlus input) {
+    protected RemoteTask(ServerClient client, String what, ImagePlus input) {
         this.job = new RemoteJob(client, what);
         this.what = what;
         this.input = input;
     }
 
     /** Validates the image and settings; the spec sent to the server, or a {@link FluoreconException}. */
-    abstract Map<String, Object> spec();
+    protected abstract Map<String, Object> spec();
 
     /** The image sent to the server (called after {@link #spec()} passed); {@link #input} by default. */
-    ImagePlus upload() {
+    protected ImagePlus upload() {
         return input;
     }
 
     /** A second image sent beside {@link #upload()} as the job's {@code psf} part; null (the default) for none. */
-    ImagePlus uploadPsf() {
+    protected ImagePlus uploadPsf() {
         return null;
     }
 
     /** The server's output made into the user's result (titles, calibration, provenance). */
-    abstract ImagePlus finish(ImagePlus out);
+    protected abstract ImagePlus finish(ImagePlus out);
 
     @SuppressWarnings("unchecked")
     public T pollEvery(long millis) {
@@ -97,7 +97,7 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
     }
 
     /** The {@code server.url}, {@code server.version} and {@code server.job} lines of a result's Info. */
-    String serverLines() {
+    protected String serverLines() {
         return "server.url = " + job.url() + "\n"
                 + "server.version = " + job.getServerVersion() + "\n"
                 + "server.job = " + job.getJobId() + "\n";
@@ -107,7 +107,7 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
      * Sets {@code out}'s Info to {@code info} followed by the server's own Info, one
      * {@code server.info = } line each, and resets its display range.
      */
-    static ImagePlus withInfo(ImagePlus out, String info) {
+    protected static ImagePlus withInfo(ImagePlus out, String info) {
         String serverInfo = out.getInfoProperty();
         out.setProperty("Info", info + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
                 .replace("\n", "\nserver.info = ") + "\n"));

@@ -121,7 +121,7 @@ class ModelCardTest {
 
     @Test
     void photonNormOfSmlmModels() {
-        java.util.Map<String, String> m = LocalizeJobTest.card("deepstorm", 1, 1, 4);
+        java.util.Map<String, String> m = org.fluorecon.tasks.localize.LocalizeJobTest.card("deepstorm", 1, 1, 4);
         ModelCard c = ModelCard.fromMetadata(m);
         org.junit.jupiter.api.Assertions.assertTrue(c.isPhotonNorm());
         org.junit.jupiter.api.Assertions.assertEquals(100.0, c.photonScale(), 0);

@@ -1,0 +1,105 @@
+package org.fluorecon.tasks.deconvolve;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.fluorecon.core.DenoiseJob;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ModelLibrary;
+import org.fluorecon.ij.Commands;
+import org.fluorecon.ij.Params;
+import org.fluorecon.ij.ServerCommand;
+import org.fluorecon.onnx.Predictor;
+
+/**
+ * Plugins › fluorecon › Deconvolve…  RL, RL-accel, RL-TV and Wiener run on the model server;
+ * learned runs locally through ONNX Runtime. Macro:
+ * {@code run("Deconvolve...", "method=rl iterations=20 lambda=0.002 psf=[theoretical] na=1.4 wavelength_nm=520 ni=1.515 ns=1.33")},
+ * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
+ * {@code save=/path/out.tif} also writes the result.
+ */
+public class Deconvolve_ extends ServerCommand {
+    static final String TITLE = "fluorecon Deconvolve";
+    static final String THEORETICAL = "[theoretical]";
+    static final String LEARNED = "learned";
+
+    public Deconvolve_() {
+        super(TITLE, "Deconvolve");
+    }
+
+    @Override
+    protected void execute(ImagePlus imp) {
+        Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
+        List<String> modelNames = new ArrayList<>();
+        modelNames.add(Commands.FILE_CHOICE);
+        modelNames.addAll(models.keySet());
+        List<String> psfChoices = new ArrayList<>();
+        psfChoices.add(THEORETICAL);
+        for (String t : WindowManager.getImageTitles()) {
+            if (imp == null || !t.equals(imp.getTitle())) {
+                psfChoices.add(t);
+            }
+        }
+        List<String> methods = new ArrayList<>(RemoteDeconvolution.METHODS);
+        methods.add(LEARNED);
+        RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
+        Params params = new Params(TITLE, "method=rl-accel iterations=20 psf=[theoretical] na=1.4 wavelength_nm=520");
+        params.addChoice("method", methods.toArray(new String[0]), s.method);
+        params.addNumber("iterations", s.iterations);
+        params.addDecimal("lambda", s.tvLambda, 4);
+        params.addDecimal("background", s.background, 1);
+        params.addChoice("psf", psfChoices.toArray(new String[0]), THEORETICAL);
+        params.addDecimal("na", s.na, 2);
+        params.addDecimal("wavelength_nm", s.wavelengthNm, 0);
+        params.addDecimal("ni", s.ni, 3);
+        params.addDecimal("ns", s.ns, 3);
+        params.addChoice("model", modelNames.toArray(new String[0]), Commands.FILE_CHOICE);
+        params.addFile("model_file", "");
+        if (!params.show()) {
+            return;
+        }
+        s.method = params.nextChoice("method");
+        s.iterations = params.nextInt("iterations");
+        s.tvLambda = params.nextDouble("lambda");
+        s.background = params.nextDouble("background");
+        String psf = params.nextChoice("psf");
+        s.na = params.nextDouble("na");
+        s.wavelengthNm = params.nextDouble("wavelength_nm");
+        s.ni = params.nextDouble("ni");
+        s.ns = params.nextDouble("ns");
+        String model = params.nextChoice("model");
+        String modelFile = params.nextFile("model_file").trim();
+        String save = params.option("save", null);
+
+        ImagePlus out = LEARNED.equals(s.method) ? learned(imp, model, modelFile, models) : remote(imp, psf, s);
+        if (out != null) { // null: cancelled, already reported
+            done(keep(out, save), params);
+        }
+    }
+
+    private ImagePlus remote(ImagePlus imp, String psf, RemoteDeconvolution.Settings s) {
+        ImagePlus psfImage = null;
+        // Macro.getValue strips one pair of brackets: "psf=[theoretical]" arrives as "theoretical"
+        if (!THEORETICAL.equals(psf) && !"theoretical".equals(psf)) {
+            psfImage = WindowManager.getImage(psf);
+            if (psfImage == null) {
+                throw new FluoreconException("psf = '" + psf + "' is not an open image; open the PSF (bead) image "
+                        + "first, or use psf=[theoretical].");
+            }
+        }
+        RemoteDeconvolution job = new RemoteDeconvolution(imp, psfImage, s, server());
+        return runJob(job, "sending the image to the server") ? job.getResult() : null;
+    }
+
+    private ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models) {
+        Path model = Commands.resolveModel(choice, file, models, "method = learned needs a deconvolution model: model=NAME or "
+                + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
+        DenoiseJob job = new DenoiseJob(imp, model, 0, 0, false, Predictor::open)
+                .forTask("deconvolve", "Deconvolve", "-deconvolved");
+        return runJob(job, "loading model") ? job.getResult() : null;
+    }
+}

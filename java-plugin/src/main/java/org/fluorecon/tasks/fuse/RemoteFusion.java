@@ -1,0 +1,142 @@
+package org.fluorecon.tasks.fuse;
+
+import ij.ImagePlus;
+import ij.measure.Calibration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Version;
+import org.fluorecon.server.RemoteTask;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+
+/**
+ * Multiview fusion on the model server (job task {@code fuse}, {@code fluorecon.tasks.fusion.FuseSpec}):
+ * the views are the channels of one z-stack on a common grid; each view gets a theoretical PSF
+ * along its detection axis (z, y or x). The result is the fused z-stack; the view shifts come back
+ * in its Info ({@code shifts_px = [[…], …]}).
+ */
+public final class RemoteFusion extends RemoteTask<RemoteFusion> {
+    public static final List<String> AXES = List.of("z", "y", "x");
+
+    /** What the user chose; names as in {@code FuseSpec}. */
+    public static final class Settings {
+        public int iterations = 20;
+        public double na = 0.8;
+        public double wavelengthNm = 520;
+        public double ni = 1.33;
+        /** Detection axis of each view, comma separated, e.g. {@code z,x}. */
+        public String viewAxes = "z,x";
+        /** Light-sheet FWHM in nm; 0 = widefield detection PSFs. */
+        public double sheetFwhmNm = 0;
+        public double background = 0;
+        public boolean align = true;
+    }
+
+    private final Settings settings;
+
+    public RemoteFusion(ImagePlus input, Settings settings, ServerClient client) {
+        super(client, "Multiview fusion", input);
+        this.settings = settings;
+    }
+
+    @Override
+    protected Map<String, Object> spec() {
+        if (input == null) {
+            throw new FluoreconException("No image is open; open the views as the channels of one z-stack first.");
+        }
+        RemoteDeconvolution.checkImage(input, "Image");
+        int[] d = ImageConversion.dimensions(input); // c, z, t
+        if (d[0] < 2) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channel; fusion needs two or "
+                    + "more views as channels (Image › Color › Merge Channels…).");
+        }
+        if (d[2] > 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[2] + " frames; fuse one time point "
+                    + "at a time (Image › Duplicate… a single frame).");
+        }
+        if (d[1] < 8) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[1] + " slice(s); theoretical view "
+                    + "PSFs need a z-stack of at least 8 slices.");
+        }
+        List<String> axes = new ArrayList<>();
+        for (String a : settings.viewAxes.split(",")) {
+            String axis = a.trim().toLowerCase(Locale.ROOT);
+            if (!AXES.contains(axis)) {
+                throw new FluoreconException("view_axes = '" + settings.viewAxes + "': '" + a.trim() + "' is not an "
+                        + "axis; give z, y or x for each view, e.g. z,x.");
+            }
+            axes.add(axis);
+        }
+        if (axes.size() != d[0]) {
+            throw new FluoreconException("view_axes = '" + settings.viewAxes + "' names " + axes.size() + " view(s) "
+                    + "but the image has " + d[0] + " channels; give one axis per view.");
+        }
+        if (settings.iterations < 1 || settings.iterations > 1000) {
+            throw new FluoreconException("num_iter = " + settings.iterations + " is out of range; use 1 to 1000.");
+        }
+        if (!(settings.na > 0 && settings.na < settings.ni)) {
+            throw new FluoreconException("na = " + settings.na + " must be positive and below the immersion index ni = "
+                    + settings.ni + ".");
+        }
+        if (!(settings.wavelengthNm > 200 && settings.wavelengthNm < 2000)) {
+            throw new FluoreconException("wavelength_nm = " + settings.wavelengthNm + " is not an emission wavelength; "
+                    + "give it in nm, e.g. 520.");
+        }
+        if (!(settings.background >= 0) || !(settings.sheetFwhmNm >= 0)) {
+            throw new FluoreconException("background and sheet_fwhm_nm must be 0 or positive.");
+        }
+        Calibration cal = input.getCalibration();
+        double pixel = RemoteDeconvolution.toNm(cal.pixelWidth, cal.getUnit());
+        double zStep = RemoteDeconvolution.toNm(cal.pixelDepth, cal.getUnit());
+        if (Double.isNaN(pixel) || Double.isNaN(zStep)) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has no pixel size or z step (unit '"
+                    + cal.getUnit() + "'); set both in Image › Properties… for theoretical view PSFs.");
+        }
+        Map<String, Object> psf = new LinkedHashMap<>();
+        psf.put("na", settings.na);
+        psf.put("wavelength_nm", settings.wavelengthNm);
+        psf.put("ni", settings.ni);
+        psf.put("pixel_size_nm", pixel);
+        psf.put("z_step_nm", zStep);
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("task", "fuse");
+        spec.put("num_iter", settings.iterations);
+        spec.put("psf", psf);
+        spec.put("view_axes", axes);
+        if (settings.sheetFwhmNm > 0) {
+            spec.put("sheet_fwhm_nm", settings.sheetFwhmNm);
+        }
+        spec.put("background", settings.background);
+        spec.put("align", settings.align);
+        return spec;
+    }
+
+    @Override
+    protected ImagePlus finish(ImagePlus out) {
+        int[] d = ImageConversion.dimensions(input);
+        if (out.getStackSize() != d[1] || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
+            throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
+                    + out.getStackSize() + ", not one view's " + input.getWidth() + "x" + input.getHeight() + "x"
+                    + d[1] + ".");
+        }
+        Calibration cal = input.getCalibration().copy();
+        cal.disableDensityCalibration();
+        out.setCalibration(cal);
+        out.setDimensions(1, d[1], 1);
+        out.setTitle(input.getShortTitle() + "-fused");
+        return withInfo(out, info());
+    }
+
+    public String info() {
+        return "fluorecon.command = Multiview fusion\n"
+                + "fluorecon.version = " + Version.get() + "\n"
+                + "fuse.spec = " + specJson + "\n"
+                + serverLines()
+                + "input.title = " + input.getTitle() + "\n";
+    }
+}
