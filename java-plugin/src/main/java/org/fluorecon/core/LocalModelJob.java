@@ -111,7 +111,7 @@ public abstract class LocalModelJob<R> implements Job {
         }
         int bits = input.getBitDepth();
         if (bits == 24) {
-            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
+            throw new FluoreconException(ImageToImageJob.RGB_MESSAGE);
         }
         if (bits != 8 && bits != 16 && bits != 32) {
             throw new FluoreconException("Image '" + input.getTitle() + "' is " + bits

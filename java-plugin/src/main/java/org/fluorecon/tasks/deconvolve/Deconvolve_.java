@@ -7,12 +7,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.fluorecon.core.DenoiseJob;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.ij.Commands;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -22,7 +22,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
  * {@code save=/path/out.tif} also writes the result.
  */
-public class Deconvolve_ extends ServerCommand {
+public class Deconvolve_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Deconvolve";
     static final String THEORETICAL = "[theoretical]";
     static final String LEARNED = "learned";
@@ -44,9 +44,9 @@ public class Deconvolve_ extends ServerCommand {
                 psfChoices.add(t);
             }
         }
-        List<String> methods = new ArrayList<>(RemoteDeconvolution.METHODS);
+        List<String> methods = new ArrayList<>(DeconvolveServerJob.METHODS);
         methods.add(LEARNED);
-        RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
+        DeconvolveServerJob.Settings s = new DeconvolveServerJob.Settings();
         Params params = new Params(TITLE, "method=rl-accel iterations=20 psf=[theoretical] na=1.4 wavelength_nm=520");
         params.addChoice("method", methods.toArray(new String[0]), s.method);
         params.addNumber("iterations", s.iterations);
@@ -81,7 +81,7 @@ public class Deconvolve_ extends ServerCommand {
         }
     }
 
-    private ImagePlus remote(ImagePlus imp, String psf, RemoteDeconvolution.Settings s) {
+    private ImagePlus remote(ImagePlus imp, String psf, DeconvolveServerJob.Settings s) {
         ImagePlus psfImage = null;
         // Macro.getValue strips one pair of brackets: "psf=[theoretical]" arrives as "theoretical"
         if (!THEORETICAL.equals(psf) && !"theoretical".equals(psf)) {
@@ -91,14 +91,14 @@ public class Deconvolve_ extends ServerCommand {
                         + "first, or use psf=[theoretical].");
             }
         }
-        RemoteDeconvolution job = new RemoteDeconvolution(imp, psfImage, s, server());
+        DeconvolveServerJob job = new DeconvolveServerJob(imp, psfImage, s, server());
         return runJob(job, "sending the image to the server") ? job.getResult() : null;
     }
 
     private ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models) {
         Path model = Commands.resolveModel(choice, file, models, "method = learned needs a deconvolution model: model=NAME or "
                 + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
-        DenoiseJob job = new DenoiseJob(imp, model, 0, 0, false, Predictor::open)
+        ImageToImageJob job = new ImageToImageJob(imp, model, 0, 0, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
         return runJob(job, "loading model") ? job.getResult() : null;
     }

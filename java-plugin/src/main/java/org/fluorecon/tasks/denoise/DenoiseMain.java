@@ -4,7 +4,7 @@ import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import java.util.Locale;
-import org.fluorecon.core.DenoiseJob;
+import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiffFiles;
 import org.fluorecon.onnx.Predictor;
@@ -34,7 +34,7 @@ public final class DenoiseMain {
             System.exit(1);
         }
         long t1 = System.nanoTime();
-        DenoiseJob job = new DenoiseJob(imp, Path.of(args[0]), tile, threads, gpu, Predictor::open);
+        ImageToImageJob job = new ImageToImageJob(imp, Path.of(args[0]), tile, threads, gpu, Predictor::open);
         if (!job.checkInput()) {
             System.err.println(job.getErrorMessage());
             System.exit(1);

@@ -5,8 +5,8 @@ import ij.ImagePlus;
 import java.nio.file.Path;
 import java.util.List;
 import org.fluorecon.core.ModelLibrary;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 
 /**
  * Plugins › fluorecon › Train on this image…  Trains a Noise2Void / Noise2Self denoiser on the current
@@ -14,7 +14,7 @@ import org.fluorecon.ij.ServerCommand;
  * lists it) and shows the image denoised by it. Macro:
  * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")}.
  */
-public class TrainDenoise_ extends ServerCommand {
+public class TrainDenoise_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Train on this image";
 
     private Path installedModel;
@@ -36,9 +36,9 @@ public class TrainDenoise_ extends ServerCommand {
     @Override
     protected void execute(ImagePlus imp) {
         List<Path> folders = ModelLibrary.folders(IJ.getDirectory("imagej"));
-        RemoteTraining.Settings s = new RemoteTraining.Settings();
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
         Params params = new Params(TITLE, "method=n2v steps=1000 ndim=2 name=[my n2v]");
-        params.addChoice("method", RemoteTraining.METHODS.toArray(new String[0]), s.method);
+        params.addChoice("method", TrainDenoiseServerJob.METHODS.toArray(new String[0]), s.method);
         params.addNumber("steps", s.steps);
         params.addNumber("ndim", s.ndim);
         params.addString("name", "");
@@ -52,7 +52,7 @@ public class TrainDenoise_ extends ServerCommand {
         s.name = params.nextString("name");
         String dir = params.nextString("models_dir").trim();
 
-        RemoteTraining job = new RemoteTraining(imp, s, dir.isEmpty() ? null : Path.of(dir), server());
+        TrainDenoiseServerJob job = new TrainDenoiseServerJob(imp, s, dir.isEmpty() ? null : Path.of(dir), server());
         if (!runJob(job, "sending the image to the server (training runs there; Esc cancels)")) {
             return;
         }

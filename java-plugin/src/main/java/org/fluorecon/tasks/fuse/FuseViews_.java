@@ -1,8 +1,8 @@
 package org.fluorecon.tasks.fuse;
 
 import ij.ImagePlus;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 
 /**
  * Plugins › fluorecon › Multiview fusion…  Multiview Richardson–Lucy (Preibisch et al. 2014) on the
@@ -11,7 +11,7 @@ import org.fluorecon.ij.ServerCommand;
  * {@code run("Multiview fusion...", "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x
  * sheet_fwhm_nm=0 background=0 align save=/path/out.tif")}.
  */
-public class FuseViews_ extends ServerCommand {
+public class FuseViews_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Multiview fusion";
 
     public FuseViews_() {
@@ -20,7 +20,7 @@ public class FuseViews_ extends ServerCommand {
 
     @Override
     protected void execute(ImagePlus imp) {
-        RemoteFusion.Settings s = new RemoteFusion.Settings();
+        FuseServerJob.Settings s = new FuseServerJob.Settings();
         Params params = new Params(TITLE, "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x");
         params.addNumber("num_iter", s.iterations);
         params.addDecimal("na", s.na, 3);
@@ -43,7 +43,7 @@ public class FuseViews_ extends ServerCommand {
         s.align = params.nextBoolean("align");
         String save = params.option("save", null);
 
-        RemoteFusion job = new RemoteFusion(imp, s, server());
+        FuseServerJob job = new FuseServerJob(imp, s, server());
         if (runJob(job, "sending the views to the server")) {
             done(keep(job.getResult(), save), params);
         }

@@ -2,9 +2,9 @@ package org.fluorecon.tasks.isotropic;
 
 import ij.ImagePlus;
 import java.nio.file.Path;
+import org.fluorecon.core.LocalModelJob;
+import org.fluorecon.ij.LocalModelCommand;
 import org.fluorecon.ij.ModelChoice;
-import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -15,27 +15,13 @@ import org.fluorecon.onnx.Predictor;
  * Macro: {@code run("Isotropic restoration...", "model=NAME tile=0 threads=0")} or
  * {@code model=[file] model_file=/path/care_isotropic_2d.onnx}; {@code save=/path/out.tif} also writes the result.
  */
-public class Isotropic_ extends ServerCommand {
-    static final String LABEL = "Isotropic restoration";
-
+public class Isotropic_ extends LocalModelCommand {
     public Isotropic_() {
-        super("fluorecon " + LABEL, LABEL);
+        super("Isotropic restoration", "isotropic models (task=isotropic)", n -> n.contains("isotropic"));
     }
 
     @Override
-    protected void execute(ImagePlus imp) {
-        ModelChoice m = new ModelChoice();
-        Params params = new Params(title, "model_file=/path/to/model.onnx tile=0 threads=0 save=/path/to/out.tif");
-        if (!m.ask(params, m.first(n -> n.contains("isotropic")))) {
-            return;
-        }
-        String save = params.option("save", null);
-
-        Path model = m.resolve("No model chosen; install isotropic models (task=isotropic) in "
-                + ModelChoice.folders() + " or give model_file=/path/to/model.onnx.");
-        IsotropicJob job = new IsotropicJob(imp, model, m.tile, m.threads, m.useGpu, Predictor::open);
-        if (runLocal(job, "tile")) {
-            done(keep(job.getResult(), save), params, " on " + job.getModel().provider());
-        }
+    protected LocalModelJob<ImagePlus> job(ImagePlus imp, Path model, ModelChoice m) {
+        return new IsotropicJob(imp, model, m.tile, m.threads, m.useGpu, Predictor::open);
     }
 }

@@ -8,9 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.server.Json;
 
@@ -25,7 +25,7 @@ import org.fluorecon.server.Json;
  * {@code run("Light-field...", "action=reconstruct method=iterative num_iter=8 nnum=11 magnification=20 na=0.5 z_min=-16 z_max=16 z_step=4")}.
  * An empty {@code calibration} means the image is already rectified; {@code save=/path/out.tif} also writes the result.
  */
-public class LightField_ extends ServerCommand {
+public class LightField_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Light-field";
     static final String[] ACTIONS = {"reconstruct", "calibrate"};
     static final String[] METHODS = {"learned", "iterative"};
@@ -49,7 +49,7 @@ public class LightField_ extends ServerCommand {
     @Override
     protected void execute(ImagePlus imp) {
         ModelChoice m = new ModelChoice();
-        RemoteLightField.Settings s = new RemoteLightField.Settings();
+        LightFieldServerJob.Settings s = new LightFieldServerJob.Settings();
         Params params = new Params(TITLE, "action=reconstruct method=learned model=[file] "
                 + "model_file=/path/lightfield_vcd.onnx calibration=/path/cal.json");
         params.addChoice("action", ACTIONS, ACTIONS[0]);
@@ -94,7 +94,7 @@ public class LightField_ extends ServerCommand {
             out = calibrate(imp, s.nnum, calibration);
         } else if ("iterative".equals(method)) {
             s.calibration = calibration.isEmpty() ? null : readCalibration(calibration);
-            RemoteLightField job = new RemoteLightField(imp, s, server());
+            LightFieldServerJob job = new LightFieldServerJob(imp, s, server());
             out = runJob(job, "sending the image") ? job.getResult() : null;
         } else if ("learned".equals(method)) {
             Path model = m.resolve("No model chosen; install a light-field model (models/lightfield_vcd.onnx) in "
@@ -112,7 +112,7 @@ public class LightField_ extends ServerCommand {
     }
 
     private ImagePlus calibrate(ImagePlus white, int nnum, String saveJson) {
-        RemoteLightFieldCalibration job = new RemoteLightFieldCalibration(white, nnum, server());
+        LightFieldCalibrationServerJob job = new LightFieldCalibrationServerJob(white, nnum, server());
         if (!runJob(job, "sending the white image")) {
             return null;
         }

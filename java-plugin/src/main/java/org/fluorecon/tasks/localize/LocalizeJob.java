@@ -15,6 +15,7 @@ import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
 import org.fluorecon.core.Progress;
+import org.fluorecon.core.Sampling;
 
 /**
  * Single-molecule localisation with a Deep-STORM or DECODE-style ONNX model, TrackMate style
@@ -94,8 +95,7 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         if (settings.batchFrames < 1) {
             throw new FluoreconException("batch = " + settings.batchFrames + " must be at least 1 frame.");
         }
-        Calibration cal = input.getCalibration();
-        double calNm = org.fluorecon.tasks.deconvolve.RemoteDeconvolution.toNm(cal.pixelWidth, cal.getUnit());
+        double calNm = Sampling.pixelNm(input);
         if (settings.pixelNm > 0) {
             pixelNm = settings.pixelNm;
             pixelSource = "given";

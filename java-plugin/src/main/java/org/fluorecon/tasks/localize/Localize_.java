@@ -9,9 +9,9 @@ import java.nio.file.Path;
 import java.util.Locale;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.TiffFiles;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -21,7 +21,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code threshold=0} takes the model card's, {@code camera_pixel_nm=0} the image calibration;
  * {@code render=/path/render.tif} also saves the rendering.
  */
-public class Localize_ extends ServerCommand {
+public class Localize_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Localize";
 
     private Localizations table;

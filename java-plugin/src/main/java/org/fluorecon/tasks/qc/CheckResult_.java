@@ -7,8 +7,8 @@ import ij.measure.ResultsTable;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.Commands;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 
 /**
  * Plugins › fluorecon › Check result (QC)…  Compares a result with the raw image it was made from on
@@ -17,7 +17,7 @@ import org.fluorecon.ij.ServerCommand;
  * Macro: {@code run("Check result (QC)...", "input=raw.tif result=raw-denoised model_file=/path/model.onnx")};
  * {@code save=/path/map.tif} also writes the map.
  */
-public class CheckResult_ extends ServerCommand {
+public class CheckResult_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Check result";
 
     private ImagePlus resultImage;
@@ -66,7 +66,7 @@ public class CheckResult_ extends ServerCommand {
         ImagePlus in = inputImage != null ? inputImage : image("input", inputTitle);
         ImagePlus res = resultImage != null ? resultImage : image("result", resultTitle);
 
-        RemoteQualityCheck job = new RemoteQualityCheck(in, res, modelFile.isEmpty() ? null : Path.of(modelFile),
+        QualityCheckServerJob job = new QualityCheckServerJob(in, res, modelFile.isEmpty() ? null : Path.of(modelFile),
                 server());
         if (!runJob(job, "sending the images to the server")) {
             return;

@@ -9,8 +9,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.tasks.localize.LocalizationTable;
 
 /**
@@ -26,7 +26,7 @@ import org.fluorecon.tasks.localize.LocalizationTable;
  * (table) and a plot of the x/y drift in nm. Macro:
  * {@code run("Correct drift...", "input=table_file locs=/p/locs.csv segments=15 bin_nm=20 save=/p/out.csv")}.
  */
-public class CorrectDrift_ extends ServerCommand {
+public class CorrectDrift_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Correct drift";
     static final String[] INPUTS = {"image", "table_file", "results_table"};
     private static final Color[] COLOURS = {Color.BLUE, Color.RED, new Color(0, 150, 0)};
@@ -63,11 +63,11 @@ public class CorrectDrift_ extends ServerCommand {
 
     @Override
     protected void execute(ImagePlus imp) {
-        RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
-        RemoteTableDrift.Settings ts = new RemoteTableDrift.Settings();
+        DriftCorrectionServerJob.Settings s = new DriftCorrectionServerJob.Settings();
+        TableDriftServerJob.Settings ts = new TableDriftServerJob.Settings();
         Params params = new Params(TITLE, "reference=first channel=1  (tables: input=table_file locs=/path/locs.csv)");
         params.addChoice("input", INPUTS, imp == null ? INPUTS[1] : INPUTS[0]);
-        params.addChoice("reference", RemoteDriftCorrection.REFERENCES.toArray(new String[0]), s.reference);
+        params.addChoice("reference", DriftCorrectionServerJob.REFERENCES.toArray(new String[0]), s.reference);
         params.addNumber("channel", s.channel);
         params.addNumber("upsample", s.upsample);
         params.addFile("locs", "");
@@ -89,7 +89,7 @@ public class CorrectDrift_ extends ServerCommand {
             return;
         }
 
-        RemoteDriftCorrection job = new RemoteDriftCorrection(imp, s, server());
+        DriftCorrectionServerJob job = new DriftCorrectionServerJob(imp, s, server());
         if (!runJob(job, "sending the image to the server")) {
             return;
         }
@@ -103,7 +103,7 @@ public class CorrectDrift_ extends ServerCommand {
         done(out, params);
     }
 
-    private void correctTable(String input, String locs, RemoteTableDrift.Settings ts, String save, Params params) {
+    private void correctTable(String input, String locs, TableDriftServerJob.Settings ts, String save, Params params) {
         LocalizationTable in;
         String name;
         if ("table_file".equals(input)) {
@@ -132,7 +132,7 @@ public class CorrectDrift_ extends ServerCommand {
         } else {
             throw new FluoreconException("input = '" + input + "'; use image, table_file or results_table.");
         }
-        RemoteTableDrift job = new RemoteTableDrift(in, name, ts, server());
+        TableDriftServerJob job = new TableDriftServerJob(in, name, ts, server());
         if (!runJob(job, "sending " + in.size() + " localisations to the server")) {
             return;
         }
@@ -175,7 +175,7 @@ public class CorrectDrift_ extends ServerCommand {
         return plot;
     }
 
-    private static Plot plot(RemoteDriftCorrection job, String title) {
+    private static Plot plot(DriftCorrectionServerJob job, String title) {
         double[][] drift = job.getDrift();
         double[] frames = new double[drift.length];
         for (int t = 0; t < frames.length; t++) {

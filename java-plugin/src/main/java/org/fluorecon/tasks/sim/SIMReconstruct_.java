@@ -3,9 +3,9 @@ package org.fluorecon.tasks.sim;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 import org.fluorecon.onnx.Predictor;
 
 /**
@@ -19,7 +19,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code run("SIM reconstruction...", "method=learned order=angle-phase-z angles=3 phases=3 model=[file] model_file=/path/sim_2d_3frames.onnx")};
  * {@code save=/path/out.tif} also writes the result.
  */
-public class SIMReconstruct_ extends ServerCommand {
+public class SIMReconstruct_ extends FluoreconCommand {
     static final String TITLE = "fluorecon SIM reconstruction";
     static final String[] METHODS = {"classical", "learned"};
 
@@ -30,7 +30,7 @@ public class SIMReconstruct_ extends ServerCommand {
     @Override
     protected void execute(ImagePlus imp) {
         ModelChoice m = new ModelChoice();
-        RemoteSim.Settings s = new RemoteSim.Settings();
+        SimServerJob.Settings s = new SimServerJob.Settings();
         Params params = new Params(TITLE, "method=classical order=angle-phase-z angles=3 phases=3 estimate "
                 + "na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05");
         params.addChoice("method", METHODS, "classical");
@@ -77,7 +77,7 @@ public class SIMReconstruct_ extends ServerCommand {
             out = job.getResult();
             where = " on " + job.getModel().provider();
         } else if ("classical".equals(method)) {
-            RemoteSim job = new RemoteSim(imp, s, server());
+            SimServerJob job = new SimServerJob(imp, s, server());
             if (!runJob(job, "sending the raw stack to the server")) {
                 return;
             }

@@ -5,8 +5,8 @@ import ij.gui.Overlay;
 import ij.gui.Roi;
 import ij.plugin.frame.RoiManager;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Params;
-import org.fluorecon.ij.ServerCommand;
 
 /**
  * Plugins › fluorecon › Unmix…  Spectral unmixing on the model server: one output channel per
@@ -19,7 +19,7 @@ import org.fluorecon.ij.ServerCommand;
  * Built-in spectra: DAPI, Hoechst, EGFP, mNeonGreen, Alexa488, Alexa555, Alexa568, Alexa647,
  * mCherry, tdTomato, Cy5.
  */
-public class Unmix_ extends ServerCommand {
+public class Unmix_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Unmix";
     static final String[] SOURCES = {"built-in", "rois"};
     static final String[] BACKGROUNDS = {"none", "last_roi"};
@@ -40,9 +40,9 @@ public class Unmix_ extends ServerCommand {
 
     @Override
     protected void execute(ImagePlus imp) {
-        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         Params params = new Params(TITLE, "method=nnls spectra=[DAPI,EGFP,mCherry] offset=100");
-        params.addChoice("method", RemoteUnmix.METHODS.toArray(new String[0]), s.method);
+        params.addChoice("method", UnmixServerJob.METHODS.toArray(new String[0]), s.method);
         params.addChoice("source", SOURCES, SOURCES[0]);
         params.addString("spectra", "DAPI,EGFP,mCherry");
         params.addNumber("labels", s.labels);
@@ -76,7 +76,7 @@ public class Unmix_ extends ServerCommand {
             throw new FluoreconException("source = '" + source + "'; use built-in or rois.");
         }
 
-        RemoteUnmix job = new RemoteUnmix(imp, s, server());
+        UnmixServerJob job = new UnmixServerJob(imp, s, server());
         if (runJob(job, "sending the image to the server")) {
             done(keep(job.getResult(), save), params);
         }

@@ -11,11 +11,11 @@ import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.fluorecon.core.DenoiseJob;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.testutil.CommandTestBase;
+import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.ij.Models_;
 import org.fluorecon.onnx.Predictor;
+import org.fluorecon.testutil.CommandTestBase;
 import org.fluorecon.testutil.OnnxModels;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -114,7 +114,7 @@ class DenoiseCommandTest extends CommandTestBase {
         Run<Denoise_> r = denoise(IJ.createImage("rgb", "RGB", 16, 16, 1),
                 "model_file=[" + model2d + "] save=[" + out + "]");
         assertTrue(r.error instanceof FluoreconException);
-        assertEquals(DenoiseJob.RGB_MESSAGE, r.error.getMessage());
+        assertEquals(ImageToImageJob.RGB_MESSAGE, r.error.getMessage());
         assertNull(r.command.getResult());
         assertFalse(Files.exists(out));
     }

@@ -85,7 +85,7 @@ class SimStackTest {
         raw.getCalibration().pixelWidth = 0.08;
         raw.getCalibration().pixelHeight = 0.08;
         // no server runs at this address: the check must fail before any request
-        RemoteSim job = new RemoteSim(raw, new RemoteSim.Settings(),
+        SimServerJob job = new SimServerJob(raw, new SimServerJob.Settings(),
                 new ServerClient("http://127.0.0.1:9", Path.of("/nonexistent-token")));
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("10 images"), job.getErrorMessage());
@@ -94,9 +94,9 @@ class SimStackTest {
         for (int i = 0; i < 7; i++) {
             stack.addSlice(new FloatProcessor(32, 32)); // 18 = 2 planes × 9
         }
-        RemoteSim.Settings s = new RemoteSim.Settings();
+        SimServerJob.Settings s = new SimServerJob.Settings();
         s.order = "z-angle-phase";
-        job = new RemoteSim(new ImagePlus("raw", stack), s, new ServerClient("http://127.0.0.1:9", Path.of("/x")));
+        job = new SimServerJob(new ImagePlus("raw", stack), s, new ServerClient("http://127.0.0.1:9", Path.of("/x")));
         assertFalse(job.checkInput(), "an uncalibrated stack needs pixel_size");
         assertTrue(job.getErrorMessage().contains("no pixel size"), job.getErrorMessage());
         s.pixelSizeNm = 80;

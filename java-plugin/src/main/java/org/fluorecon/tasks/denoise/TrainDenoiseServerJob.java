@@ -10,11 +10,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Self-supervised denoiser training on the user's own image, on the model server (job task
@@ -22,7 +22,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * and names it in the job's message ({@code model_file = …}); this class copies it into the plugin's
  * models folder, so Denoise… lists it at once. The result is the image denoised by the new model.
  */
-public final class RemoteTraining extends RemoteTask<RemoteTraining> {
+public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob> {
     public static final List<String> METHODS = List.of("n2v", "n2v2", "n2s");
 
     /** What the user chose; names as in {@code TrainDenoiseSpec}. */
@@ -41,7 +41,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
     /**
      * @param modelsFolder where the trained model is copied (the plugin's models folder)
      */
-    public RemoteTraining(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
+    public TrainDenoiseServerJob(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
         super(client, "Training", input);
         this.settings = settings;
         this.modelsFolder = modelsFolder;
@@ -49,10 +49,7 @@ public final class RemoteTraining extends RemoteTask<RemoteTraining> {
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open the noisy image to train on first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "the noisy image to train on");
         int[] d = ImageConversion.dimensions(input);
         if (d[0] != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels; train on one "

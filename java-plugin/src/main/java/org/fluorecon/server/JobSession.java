@@ -14,7 +14,7 @@ import org.fluorecon.core.Progress;
  * server's progress (Esc → the job is cancelled on the server), download and open the result,
  * then delete the finished job. Failures are {@link FluoreconException}s in the user's words.
  */
-public final class RemoteJob {
+public final class JobSession {
     private final ServerClient client;
     private final String what;
     private long pollMillis = 100;
@@ -27,12 +27,12 @@ public final class RemoteJob {
      * @param client the server
      * @param what   the work in a user's words, e.g. "Unmixing" (for messages)
      */
-    public RemoteJob(ServerClient client, String what) {
+    public JobSession(ServerClient client, String what) {
         this.client = client;
         this.what = what;
     }
 
-    public RemoteJob pollEvery(long millis) {
+    public JobSession pollEvery(long millis) {
         this.pollMillis = millis;
         return this;
     }

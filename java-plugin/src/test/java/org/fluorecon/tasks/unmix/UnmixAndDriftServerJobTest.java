@@ -16,7 +16,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.fluorecon.core.Progress;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.register.RemoteDriftCorrection;
+import org.fluorecon.tasks.register.DriftCorrectionServerJob;
 import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Unmix… and Correct drift… against a scripted server: the spec sent, the result's shape, errors. */
-class RemoteUnmixAndDriftTest {
+class UnmixAndDriftServerJobTest {
     @TempDir
     Path tmp;
     ScriptedServer server;
@@ -79,11 +79,11 @@ class RemoteUnmixAndDriftTest {
         ImagePlus answer = stack("r", 1, 1, 2 * (2 + 4), 0); // 2 frames × (2 labels + 4 residual channels)
         answer.setProperty("Info", "fluorecon unmix\nchannels = DAPI,EGFP,residual1,residual2,residual3,residual4\n");
         server.resultTiff = new FileSaver(answer).serialize();
-        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         s.spectra = " DAPI, EGFP ,";
         s.residual = true;
         s.offset = 100;
-        RemoteUnmix job = new RemoteUnmix(stack("lambda.tif", 4, 1, 2, 1), s, client()).pollEvery(5);
+        UnmixServerJob job = new UnmixServerJob(stack("lambda.tif", 4, 1, 2, 1), s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
         assertEquals("{\"task\": \"unmix\", \"method\": \"nnls\", \"spectra\": [\"DAPI\", \"EGFP\"], "
                 + "\"lambda_start_nm\": 430.0, \"lambda_stop_nm\": 710.0, \"offset\": 100.0, \"residual\": true}",
@@ -102,23 +102,23 @@ class RemoteUnmixAndDriftTest {
 
     @Test
     void unmixBlindLabelsMeanNmfAndBadInputIsRefusedBeforeUpload() {
-        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         s.labels = 3;
-        RemoteUnmix job = new RemoteUnmix(stack("l", 4, 1, 1, 1), s, client());
+        UnmixServerJob job = new UnmixServerJob(stack("l", 4, 1, 1, 1), s, client());
         assertTrue(job.checkInput(), job.getErrorMessage());
         assertTrue(job.getSpecJson().contains("\"method\": \"nmf\", \"blind\": 3"), job.getSpecJson());
         assertFalse(job.getSpecJson().contains("spectra"), job.getSpecJson());
 
-        job = new RemoteUnmix(stack("grey", 1, 5, 1, 1), new RemoteUnmix.Settings(), client());
+        job = new UnmixServerJob(stack("grey", 1, 5, 1, 1), new UnmixServerJob.Settings(), client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("has 1 channel; unmixing needs a multichannel"), job.getErrorMessage());
-        s = new RemoteUnmix.Settings();
+        s = new UnmixServerJob.Settings();
         s.spectra = "DAPI,EGFP,mCherry";
-        job = new RemoteUnmix(stack("two", 2, 1, 1, 1), s, client());
+        job = new UnmixServerJob(stack("two", 2, 1, 1, 1), s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("3 spectra cannot be unmixed from 2 channels"), job.getErrorMessage());
         s.method = "magic";
-        job = new RemoteUnmix(stack("l", 4, 1, 1, 1), s, client());
+        job = new UnmixServerJob(stack("l", 4, 1, 1, 1), s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("method = 'magic' is not an unmixing method"), job.getErrorMessage());
         assertTrue(server.requests.isEmpty(), server.requests.toString());
@@ -127,9 +127,9 @@ class RemoteUnmixAndDriftTest {
     @Test
     void theServersRefusalIsTheMessage() {
         server.submitError = "Unknown spectrum 'GFPX'; built-in spectra are DAPI, Hoechst, EGFP.";
-        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         s.spectra = "DAPI,GFPX";
-        RemoteUnmix job = new RemoteUnmix(stack("l", 4, 1, 1, 1), s, client());
+        UnmixServerJob job = new UnmixServerJob(stack("l", 4, 1, 1, 1), s, client());
         assertFalse(job.process(Progress.NONE));
         assertEquals(server.submitError, job.getErrorMessage());
         assertNull(job.getResult());
@@ -140,9 +140,9 @@ class RemoteUnmixAndDriftTest {
         ImagePlus answer = stack("r", 1, 1, 3, 0);
         answer.setProperty("Info", "fluorecon register\ndrift_axes = y,x\ndrift_px = [[0.0, 0.0], [0.5, -1.25], [1.0, -2.5]]\n");
         server.resultTiff = new FileSaver(answer).serialize();
-        RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
+        DriftCorrectionServerJob.Settings s = new DriftCorrectionServerJob.Settings();
         s.reference = "mean";
-        RemoteDriftCorrection job = new RemoteDriftCorrection(stack("movie.tif", 1, 3, 1, 1), s, client()).pollEvery(5);
+        DriftCorrectionServerJob job = new DriftCorrectionServerJob(stack("movie.tif", 1, 3, 1, 1), s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
         assertEquals("{\"task\": \"register\", \"reference\": \"mean\", \"channel\": 1, \"upsample\": 20}", job.getSpecJson());
         assertTrue(job.process(Progress.NONE), job.getErrorMessage());
@@ -159,18 +159,18 @@ class RemoteUnmixAndDriftTest {
 
     @Test
     void driftCorrectionRefusesOneFrameAndAMissingChannelAndCancels() {
-        RemoteDriftCorrection job = new RemoteDriftCorrection(stack("one", 2, 1, 1, 1),
-                new RemoteDriftCorrection.Settings(), client());
+        DriftCorrectionServerJob job = new DriftCorrectionServerJob(stack("one", 2, 1, 1, 1),
+                new DriftCorrectionServerJob.Settings(), client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("has a single frame"), job.getErrorMessage());
-        RemoteDriftCorrection.Settings s = new RemoteDriftCorrection.Settings();
+        DriftCorrectionServerJob.Settings s = new DriftCorrectionServerJob.Settings();
         s.channel = 3;
-        job = new RemoteDriftCorrection(stack("m", 2, 1, 4, 1), s, client());
+        job = new DriftCorrectionServerJob(stack("m", 2, 1, 4, 1), s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("channel = 3 but the image has 2 channel(s)"), job.getErrorMessage());
         assertTrue(server.requests.isEmpty(), server.requests.toString());
 
-        job = new RemoteDriftCorrection(stack("m", 2, 1, 4, 1), new RemoteDriftCorrection.Settings(), client())
+        job = new DriftCorrectionServerJob(stack("m", 2, 1, 4, 1), new DriftCorrectionServerJob.Settings(), client())
                 .pollEvery(5);
         assertFalse(job.process(cancelWhen(() -> server.polls.get() >= 1)));
         assertTrue(job.isCancelled() && job.getErrorMessage().startsWith("Drift correction was cancelled"));

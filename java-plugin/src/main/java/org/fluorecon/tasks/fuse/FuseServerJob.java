@@ -8,11 +8,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Sampling;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Multiview fusion on the model server (job task {@code fuse}, {@code fluorecon.tasks.fusion.FuseSpec}):
@@ -20,7 +21,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * along its detection axis (z, y or x). The result is the fused z-stack; the view shifts come back
  * in its Info ({@code shifts_px = [[…], …]}).
  */
-public final class RemoteFusion extends RemoteTask<RemoteFusion> {
+public final class FuseServerJob extends ServerJob<FuseServerJob> {
     public static final List<String> AXES = List.of("z", "y", "x");
 
     /** What the user chose; names as in {@code FuseSpec}. */
@@ -39,17 +40,14 @@ public final class RemoteFusion extends RemoteTask<RemoteFusion> {
 
     private final Settings settings;
 
-    public RemoteFusion(ImagePlus input, Settings settings, ServerClient client) {
+    public FuseServerJob(ImagePlus input, Settings settings, ServerClient client) {
         super(client, "Multiview fusion", input);
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open the views as the channels of one z-stack first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "the views as the channels of one z-stack");
         int[] d = ImageConversion.dimensions(input); // c, z, t
         if (d[0] < 2) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channel; fusion needs two or "
@@ -79,30 +77,16 @@ public final class RemoteFusion extends RemoteTask<RemoteFusion> {
         if (settings.iterations < 1 || settings.iterations > 1000) {
             throw new FluoreconException("num_iter = " + settings.iterations + " is out of range; use 1 to 1000.");
         }
-        if (!(settings.na > 0 && settings.na < settings.ni)) {
-            throw new FluoreconException("na = " + settings.na + " must be positive and below the immersion index ni = "
-                    + settings.ni + ".");
-        }
-        if (!(settings.wavelengthNm > 200 && settings.wavelengthNm < 2000)) {
-            throw new FluoreconException("wavelength_nm = " + settings.wavelengthNm + " is not an emission wavelength; "
-                    + "give it in nm, e.g. 520.");
-        }
+        Sampling.checkOptics(settings.na, settings.ni, settings.wavelengthNm);
         if (!(settings.background >= 0) || !(settings.sheetFwhmNm >= 0)) {
             throw new FluoreconException("background and sheet_fwhm_nm must be 0 or positive.");
-        }
-        Calibration cal = input.getCalibration();
-        double pixel = RemoteDeconvolution.toNm(cal.pixelWidth, cal.getUnit());
-        double zStep = RemoteDeconvolution.toNm(cal.pixelDepth, cal.getUnit());
-        if (Double.isNaN(pixel) || Double.isNaN(zStep)) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has no pixel size or z step (unit '"
-                    + cal.getUnit() + "'); set both in Image › Properties… for theoretical view PSFs.");
         }
         Map<String, Object> psf = new LinkedHashMap<>();
         psf.put("na", settings.na);
         psf.put("wavelength_nm", settings.wavelengthNm);
         psf.put("ni", settings.ni);
-        psf.put("pixel_size_nm", pixel);
-        psf.put("z_step_nm", zStep);
+        psf.put("pixel_size_nm", Sampling.requirePixelNm(input, "theoretical view PSFs"));
+        psf.put("z_step_nm", Sampling.requireZStepNm(input, "theoretical view PSFs"));
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("task", "fuse");
         spec.put("num_iter", settings.iterations);

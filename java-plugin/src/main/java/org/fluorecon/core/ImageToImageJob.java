@@ -3,17 +3,17 @@ package org.fluorecon.core;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import java.util.Locale;
-import org.fluorecon.tasks.isotropic.IsotropicJob;
 
 /**
- * Denoise one ImageJ image with a fluorecon model, TrackMate style: {@link #checkInput()},
- * then {@link #process(Progress)}, with {@link #getErrorMessage()} after either returns false.
+ * Runs an image-to-image model (denoise by default; learned deconvolution and upsampling through
+ * {@link #forTask}) on one ImageJ image, TrackMate style: {@link #checkInput()}, then
+ * {@link #process(Progress)}, with {@link #getErrorMessage()} after either returns false.
  *
  * <p>Every channel and frame is predicted on its own: plane by plane for a 2D model, z-stack by
  * z-stack for a 3D model, each normalized over its own block. The result is a new 32-bit image;
  * nothing is produced when a check fails, the model fails or the user cancels.
  */
-public final class DenoiseJob extends LocalModelJob<ImagePlus> {
+public final class ImageToImageJob extends LocalModelJob<ImagePlus> {
 
     public static final String TASK = "denoise";
     public static final String COMMAND = "Denoise";
@@ -35,7 +35,7 @@ public final class DenoiseJob extends LocalModelJob<ImagePlus> {
      * @param useGpu    try the CUDA provider
      * @param opener    loads the model, e.g. {@code Predictor::open}
      */
-    public DenoiseJob(ImagePlus input, Path modelFile, int tile, int threads, boolean useGpu, Model.Opener opener) {
+    public ImageToImageJob(ImagePlus input, Path modelFile, int tile, int threads, boolean useGpu, Model.Opener opener) {
         super(input, modelFile, threads, useGpu, opener, "denoise", COMMAND, outOfMemory(COMMAND));
         this.tile = tile;
     }
@@ -48,7 +48,7 @@ public final class DenoiseJob extends LocalModelJob<ImagePlus> {
      * @param command the command name used in messages and the Info
      * @param suffix  appended to the input's title
      */
-    public DenoiseJob forTask(String task, String command, String suffix) {
+    public ImageToImageJob forTask(String task, String command, String suffix) {
         this.task = task;
         this.suffix = suffix;
         this.command = command;
@@ -72,7 +72,7 @@ public final class DenoiseJob extends LocalModelJob<ImagePlus> {
         ModelCard card = openModel("No model chosen; pick an installed model or give model_file=/path/to/model.onnx.");
         String name = modelName();
         if (!task.equals(card.task)) {
-            if ("upsample".equals(task) && IsotropicJob.TASK.equals(card.task)) {
+            if ("upsample".equals(task) && "isotropic".equals(card.task)) {
                 throw new FluoreconException("Model '" + name + "' is an isotropic-restoration model (task="
                         + card.task + "): use Plugins › fluorecon › Isotropic restoration… on the z-stack; " + command
                         + " needs a model with task=" + task + ".");

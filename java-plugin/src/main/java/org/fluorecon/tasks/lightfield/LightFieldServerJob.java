@@ -5,10 +5,10 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Iterative light-field reconstruction on the model server (job task {@code lightfield},
@@ -17,7 +17,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * lateral grid, calibrated in µm from the optics (voxel = pitch / (nnum · M), z step, z origin at
  * {@code z_min}), titled {@code <title>-volume}.
  */
-public final class RemoteLightField extends RemoteTask<RemoteLightField> {
+public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
 
     /** The optics and iteration settings; names as in {@code LightFieldOptics} / {@code LightFieldSpec}. */
     public static final class Settings {
@@ -47,17 +47,14 @@ public final class RemoteLightField extends RemoteTask<RemoteLightField> {
 
     private final Settings settings;
 
-    public RemoteLightField(ImagePlus input, Settings settings, ServerClient client) {
+    public LightFieldServerJob(ImagePlus input, Settings settings, ServerClient client) {
         super(client, "Light-field reconstruction", input);
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open a light-field image first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "a light-field image");
         if (input.getStackSize() != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + input.getStackSize() + " planes; a "
                     + "light field is one 2D image (Image › Duplicate… one plane first).");

@@ -5,10 +5,11 @@ import ij.measure.Calibration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
+import org.fluorecon.core.Sampling;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Classical (generalised Wiener, fairSIM-style) SIM reconstruction of a raw stack on the model
@@ -17,7 +18,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * twice the width and height, half the input's pixel size, and is titled {@code <title>-SIM}; the
  * server's pattern table (angles, spacing, phases, modulation) is kept in its Info.
  */
-public final class RemoteSim extends RemoteTask<RemoteSim> {
+public final class SimServerJob extends ServerJob<SimServerJob> {
 
     /** What the user chose; names as in {@code SimSpec}. */
     public static final class Settings {
@@ -40,17 +41,14 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
     private final Settings settings;
     private int planes;
 
-    public RemoteSim(ImagePlus input, Settings settings, ServerClient client) {
+    public SimServerJob(ImagePlus input, Settings settings, ServerClient client) {
         super(client, "SIM reconstruction", input);
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open a raw SIM stack first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Raw stack");
+        ImageChecks.checkOpen(input, "Raw stack", "a raw SIM stack");
         Settings s = settings;
         planes = SimStack.planes(input.getStackSize(), s.angles, s.phases, s.order);
         if (!(s.na > 0 && s.na < 1.7)) {
@@ -97,8 +95,7 @@ public final class RemoteSim extends RemoteTask<RemoteSim> {
 
     /** The raw pixel size in nm from the calibration; NaN when uncalibrated. */
     public static double pixelNm(ImagePlus imp) {
-        Calibration cal = imp.getCalibration();
-        return RemoteDeconvolution.toNm(cal.pixelWidth, cal.getUnit());
+        return Sampling.pixelNm(imp);
     }
 
     @Override

@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteJob;
-import org.fluorecon.server.RemoteTask;
+import org.fluorecon.server.JobSession;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
 import org.fluorecon.tasks.localize.LocalizationTable;
 
 /**
@@ -20,7 +20,7 @@ import org.fluorecon.tasks.localize.LocalizationTable;
  * ({@link LocalizationTable#pack}) with its column names in the spec; the result is the corrected
  * table with the same columns and the drift per frame ({@code drift_nm} in the result's Info).
  */
-public final class RemoteTableDrift extends RemoteTask<RemoteTableDrift> {
+public final class TableDriftServerJob extends ServerJob<TableDriftServerJob> {
     public static final String X = "x [nm]";
     public static final String Y = "y [nm]";
     public static final String FRAME = "frame";
@@ -42,7 +42,7 @@ public final class RemoteTableDrift extends RemoteTask<RemoteTableDrift> {
     /**
      * @param title the table's name (file name or "Results"), for messages and provenance
      */
-    public RemoteTableDrift(LocalizationTable input, String title, Settings settings, ServerClient client) {
+    public TableDriftServerJob(LocalizationTable input, String title, Settings settings, ServerClient client) {
         super(client, "Drift correction of the table");
         this.input = input;
         this.title = title;
@@ -93,7 +93,7 @@ public final class RemoteTableDrift extends RemoteTask<RemoteTableDrift> {
             throw new FluoreconException("The server returned " + corrected.size() + " localisations for "
                     + input.size() + ".");
         }
-        drift = RemoteDriftCorrection.parseDrift(RemoteJob.infoValue(serverInfo, "drift_nm"));
+        drift = DriftCorrectionServerJob.parseDrift(JobSession.infoValue(serverInfo, "drift_nm"));
         if (drift.length == 0 || drift[0].length != 2) {
             throw new FluoreconException("The server's result carries no drift table; is the server older than this "
                     + "plugin?");

@@ -8,14 +8,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Version;
+import org.fluorecon.server.JobSession;
 import org.fluorecon.server.Json;
-import org.fluorecon.server.RemoteJob;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
-import org.fluorecon.tasks.unmix.RemoteUnmix;
+import org.fluorecon.server.ServerJob;
+import org.fluorecon.tasks.unmix.UnmixServerJob;
 
 /**
  * Translation drift correction of a time series on the model server (job task {@code register},
@@ -24,7 +24,7 @@ import org.fluorecon.tasks.unmix.RemoteUnmix;
  * the drift per frame comes back in the result's Info ({@code drift_px = [[…], …]}). A plain stack
  * (no frames) is taken as a time series of its slices, as {@code fluorecon register} does.
  */
-public final class RemoteDriftCorrection extends RemoteTask<RemoteDriftCorrection> {
+public final class DriftCorrectionServerJob extends ServerJob<DriftCorrectionServerJob> {
     public static final List<String> REFERENCES = List.of("first", "previous", "mean");
 
     /** What the user chose; names as in {@code RegisterSpec}. */
@@ -41,7 +41,7 @@ public final class RemoteDriftCorrection extends RemoteTask<RemoteDriftCorrectio
     private double[][] drift = new double[0][];
     private List<String> driftAxes = new ArrayList<>();
 
-    public RemoteDriftCorrection(ImagePlus input, Settings settings, ServerClient client) {
+    public DriftCorrectionServerJob(ImagePlus input, Settings settings, ServerClient client) {
         super(client, "Drift correction");
         this.input = input;
         this.settings = settings;
@@ -49,10 +49,7 @@ public final class RemoteDriftCorrection extends RemoteTask<RemoteDriftCorrectio
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open a time series first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "a time series");
         int[] d = ImageConversion.dimensions(input);
         slicesAsFrames = d[2] == 1 && d[1] > 1;
         if (d[2] == 1 && d[1] == 1) {
@@ -106,9 +103,9 @@ public final class RemoteDriftCorrection extends RemoteTask<RemoteDriftCorrectio
                     + input.getStackSize() + ".");
         }
         String serverInfo = out.getInfoProperty();
-        drift = parseDrift(RemoteJob.infoValue(serverInfo, "drift_px"));
-        String axes = RemoteJob.infoValue(serverInfo, "drift_axes");
-        driftAxes = axes == null ? List.of() : RemoteUnmix.spectraList(axes);
+        drift = parseDrift(JobSession.infoValue(serverInfo, "drift_px"));
+        String axes = JobSession.infoValue(serverInfo, "drift_axes");
+        driftAxes = axes == null ? List.of() : UnmixServerJob.spectraList(axes);
         int frames = slicesAsFrames ? d[1] : d[2];
         if (drift.length != frames || driftAxes.isEmpty() || drift[0].length != driftAxes.size()) {
             throw new FluoreconException("The server's result carries no drift table for " + frames + " frames; "

@@ -4,12 +4,12 @@ import ij.ImagePlus;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.Version;
+import org.fluorecon.server.JobSession;
 import org.fluorecon.server.Json;
-import org.fluorecon.server.RemoteJob;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Light-field calibration from a white image on the model server (job task
@@ -17,7 +17,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * result image is the white image rectified to {@code nnum} pixels per lenslet (titled
  * {@code <title>-rectified}); {@link #getCalibrationJson()} is the lenslet grid JSON the CLI writes.
  */
-public final class RemoteLightFieldCalibration extends RemoteTask<RemoteLightFieldCalibration> {
+public final class LightFieldCalibrationServerJob extends ServerJob<LightFieldCalibrationServerJob> {
     private final ImagePlus white;
     private final int nnum;
     private String calibrationJson;
@@ -25,7 +25,7 @@ public final class RemoteLightFieldCalibration extends RemoteTask<RemoteLightFie
     /**
      * @param nnum pixels per lenslet after rectification (odd), or 0 for the odd number nearest the measured pitch
      */
-    public RemoteLightFieldCalibration(ImagePlus white, int nnum, ServerClient client) {
+    public LightFieldCalibrationServerJob(ImagePlus white, int nnum, ServerClient client) {
         super(client, "Light-field calibration");
         this.white = white;
         this.nnum = nnum;
@@ -33,11 +33,8 @@ public final class RemoteLightFieldCalibration extends RemoteTask<RemoteLightFie
 
     @Override
     protected Map<String, Object> spec() {
-        if (white == null) {
-            throw new FluoreconException("No image is open; open the white (radiometry) image of the light-field "
-                    + "camera first.");
-        }
-        RemoteDeconvolution.checkImage(white, "White image");
+        ImageChecks.checkOpen(white, "White image", "the white (radiometry) image of the light-field "
+                    + "camera");
         if (white.getStackSize() != 1) {
             throw new FluoreconException("White image '" + white.getTitle() + "' has " + white.getStackSize()
                     + " planes; give one 2D image.");
@@ -60,9 +57,9 @@ public final class RemoteLightFieldCalibration extends RemoteTask<RemoteLightFie
     @Override
     protected ImagePlus finish(ImagePlus out) {
         String info = out.getInfoProperty();
-        calibrationJson = RemoteJob.infoValue(info, "calibration");
+        calibrationJson = JobSession.infoValue(info, "calibration");
         if (calibrationJson == null) {
-            calibrationJson = RemoteJob.infoValue(job.getMessage() == null ? null : job.getMessage()
+            calibrationJson = JobSession.infoValue(job.getMessage() == null ? null : job.getMessage()
                     .replace("Done. ", ""), "calibration");
         }
         if (calibrationJson == null) {
@@ -80,7 +77,7 @@ public final class RemoteLightFieldCalibration extends RemoteTask<RemoteLightFie
         return calibrationJson;
     }
 
-    /** The grid as a map, for {@link RemoteLightField.Settings#calibration} or {@code LensletGrid.fromMap}. */
+    /** The grid as a map, for {@link LightFieldServerJob.Settings#calibration} or {@code LensletGrid.fromMap}. */
     public Map<String, Object> getCalibration() {
         return calibrationJson == null ? null : Json.parseObject(calibrationJson);
     }

@@ -7,12 +7,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteJob;
-import org.fluorecon.server.RemoteTask;
+import org.fluorecon.server.JobSession;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Spectral unmixing of a multichannel / lambda-stack image on the model server (job task
@@ -21,7 +21,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * (then, with {@link Settings#residual}, one residual channel per input channel), the input's
  * slices, frames and calibration, and is titled {@code <title>-unmixed}.
  */
-public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
+public final class UnmixServerJob extends ServerJob<UnmixServerJob> {
     public static final List<String> METHODS = List.of("nnls", "nmf", "learned");
 
     /** What the user chose; names as in {@code UnmixSpec}. */
@@ -50,7 +50,7 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
     private final Settings settings;
     private List<String> channelNames = new ArrayList<>();
 
-    public RemoteUnmix(ImagePlus input, Settings settings, ServerClient client) {
+    public UnmixServerJob(ImagePlus input, Settings settings, ServerClient client) {
         super(client, "Unmixing");
         this.input = input;
         this.settings = settings;
@@ -71,10 +71,7 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open a multichannel or lambda-stack image first.");
-        }
-        RemoteDeconvolution.checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "a multichannel or lambda-stack image");
         int channels = ImageConversion.dimensions(input)[0];
         if (channels < 2) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + channels + " channel; unmixing needs "
@@ -188,7 +185,7 @@ public final class RemoteUnmix extends RemoteTask<RemoteUnmix> {
         out.setDimensions(nOut, d[1], d[2]);
         out.setOpenAsHyperStack(true);
         String serverInfo = out.getInfoProperty();
-        String names = RemoteJob.infoValue(serverInfo, "channels");
+        String names = JobSession.infoValue(serverInfo, "channels");
         channelNames = names == null ? new ArrayList<>() : spectraList(names);
         if (channelNames.size() == nOut) {
             for (int t = 0; t < d[2]; t++) {

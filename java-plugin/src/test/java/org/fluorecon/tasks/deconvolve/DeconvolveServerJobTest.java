@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The server path of Deconvolve… against a scripted server: spec, polling, result, PSF upload, cancel. */
-class RemoteDeconvolutionTest {
+class DeconvolveServerJobTest {
     @TempDir
     Path tmp;
     ScriptedServer server;
@@ -68,11 +68,11 @@ class RemoteDeconvolutionTest {
         ImagePlus answer = hyperstack(100);
         answer.setDimensions(1, 6, 1); // the server's TIFF may come back as a plain stack
         server.resultTiff = new FileSaver(answer).serialize();
-        RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
+        DeconvolveServerJob.Settings s = new DeconvolveServerJob.Settings();
         s.method = "rltv";
         s.iterations = 7;
         s.na = 1.2;
-        RemoteDeconvolution job = new RemoteDeconvolution(imp, null, s, client()).pollEvery(5);
+        DeconvolveServerJob job = new DeconvolveServerJob(imp, null, s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
         assertTrue(job.getSpecJson().contains("\"psf\": {\"na\": 1.2, \"wavelength_nm\": 520.0, \"ni\": 1.515, "
                 + "\"ns\": 1.33, \"pixel_size_nm\": 65.0}"), job.getSpecJson());
@@ -109,7 +109,7 @@ class RemoteDeconvolutionTest {
         ImagePlus imp = hyperstack(1);
         server.resultTiff = new FileSaver(hyperstack(100)).serialize();
         ImagePlus bead = new ImagePlus("bead.tif", new FloatProcessor(5, 5));
-        RemoteDeconvolution job = new RemoteDeconvolution(imp, bead, new RemoteDeconvolution.Settings(), client())
+        DeconvolveServerJob job = new DeconvolveServerJob(imp, bead, new DeconvolveServerJob.Settings(), client())
                 .pollEvery(5);
         assertTrue(job.process(Progress.NONE), job.getErrorMessage());
         assertFalse(job.getSpecJson().contains("\"psf\""), job.getSpecJson()); // sampling travels in the TIFFs
@@ -121,7 +121,7 @@ class RemoteDeconvolutionTest {
 
     @Test
     void cancellingDeletesTheJobAndLeavesNoResult() {
-        RemoteDeconvolution job = new RemoteDeconvolution(hyperstack(1), null, new RemoteDeconvolution.Settings(),
+        DeconvolveServerJob job = new DeconvolveServerJob(hyperstack(1), null, new DeconvolveServerJob.Settings(),
                 client()).pollEvery(5);
         boolean ok = job.process(new Progress() {
             @Override
@@ -145,27 +145,19 @@ class RemoteDeconvolutionTest {
     @Test
     void uncalibratedImageAndBadSettingsAreRefusedBeforeUpload() {
         ImagePlus imp = new ImagePlus("raw", new FloatProcessor(8, 8));
-        RemoteDeconvolution job = new RemoteDeconvolution(imp, null, new RemoteDeconvolution.Settings(), client());
+        DeconvolveServerJob job = new DeconvolveServerJob(imp, null, new DeconvolveServerJob.Settings(), client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("has no pixel size"), job.getErrorMessage());
-        RemoteDeconvolution.Settings s = new RemoteDeconvolution.Settings();
+        DeconvolveServerJob.Settings s = new DeconvolveServerJob.Settings();
         s.method = "magic";
-        job = new RemoteDeconvolution(hyperstack(1), null, s, client());
+        job = new DeconvolveServerJob(hyperstack(1), null, s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().startsWith("method = 'magic' is not a server method"), job.getErrorMessage());
         s.method = "rl";
         s.na = 1.6;
-        job = new RemoteDeconvolution(hyperstack(1), null, s, client());
+        job = new DeconvolveServerJob(hyperstack(1), null, s, client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("below the immersion index"), job.getErrorMessage());
         assertTrue(server.requests.isEmpty(), server.requests.toString());
-    }
-
-    @Test
-    void unitsConvertToNm() {
-        assertEquals(65, RemoteDeconvolution.toNm(0.065, "µm"), 1e-9);
-        assertEquals(65, RemoteDeconvolution.toNm(0.065, "micron"), 1e-9);
-        assertEquals(65, RemoteDeconvolution.toNm(65, "nm"), 1e-9);
-        assertTrue(Double.isNaN(RemoteDeconvolution.toNm(1, "pixel")));
     }
 }

@@ -6,15 +6,15 @@ import ij.WindowManager;
 import ij.plugin.PlugIn;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
 
 /**
  * A command whose work is a {@link Job}, on the server or local: the scripting getters, the server
  * connection, progress with Esc cancel, and the error reporting, once. A subclass reads its
  * parameters in {@link #execute(ImagePlus)}, runs its job with {@link #runJob} and keeps its output.
  */
-public abstract class ServerCommand implements PlugIn {
+public abstract class FluoreconCommand implements PlugIn {
     protected final String title;
     protected final String label;
     protected ImagePlus image;
@@ -26,7 +26,7 @@ public abstract class ServerCommand implements PlugIn {
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
      * @param label the status-line prefix, e.g. "Unmix"
      */
-    protected ServerCommand(String title, String label) {
+    protected FluoreconCommand(String title, String label) {
         this.title = title;
         this.label = label;
     }
@@ -111,8 +111,8 @@ public abstract class ServerCommand implements PlugIn {
             return Commands.process(title, job, progress);
         } finally {
             progressShown = progress.history();
-            if (job instanceof RemoteTask) {
-                jobId = ((RemoteTask<?>) job).getJobId();
+            if (job instanceof ServerJob) {
+                jobId = ((ServerJob<?>) job).getJobId();
             }
         }
     }

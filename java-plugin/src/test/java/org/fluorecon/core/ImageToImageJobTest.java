@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class DenoiseJobTest {
+class ImageToImageJobTest {
 
     @TempDir
     static Path tmp;
@@ -37,12 +37,12 @@ class DenoiseJobTest {
         Predictor.clearCache();
     }
 
-    private static DenoiseJob job(ImagePlus imp, Path model) {
-        return new DenoiseJob(imp, model, 0, 1, false, Predictor::open);
+    private static ImageToImageJob job(ImagePlus imp, Path model) {
+        return new ImageToImageJob(imp, model, 0, 1, false, Predictor::open);
     }
 
     private static String error(ImagePlus imp, Path model) {
-        DenoiseJob j = job(imp, model);
+        ImageToImageJob j = job(imp, model);
         assertFalse(j.checkInput(), "checkInput should refuse");
         assertFalse(j.process(Progress.NONE), "process should refuse");
         assertNull(j.getResult());
@@ -51,8 +51,8 @@ class DenoiseJobTest {
 
     @Test
     void refusesRgb() {
-        assertEquals(DenoiseJob.RGB_MESSAGE, error(IJ.createImage("c", "RGB", 16, 16, 1), model2d));
-        assertEquals("Image is RGB; convert it with Image › Type › 32-bit first.", DenoiseJob.RGB_MESSAGE);
+        assertEquals(ImageToImageJob.RGB_MESSAGE, error(IJ.createImage("c", "RGB", 16, 16, 1), model2d));
+        assertEquals("Image is RGB; convert it with Image › Type › 32-bit first.", ImageToImageJob.RGB_MESSAGE);
     }
 
     @Test
@@ -98,7 +98,7 @@ class DenoiseJobTest {
         card.put("task", "isotropic");
         Path m = OnnxModels.write(tmp.resolve("iso.onnx"), card, 2, 1);
         ImagePlus imp = IJ.createImage("i", "8-bit ramp", 16, 16, 1);
-        DenoiseJob j = job(imp, m).forTask("upsample", "Super-resolve", "-superres");
+        ImageToImageJob j = job(imp, m).forTask("upsample", "Super-resolve", "-superres");
         assertFalse(j.checkInput());
         assertEquals("Model 'iso.onnx' is an isotropic-restoration model (task=isotropic): use Plugins › fluorecon › "
                 + "Isotropic restoration… on the z-stack; Super-resolve needs a model with task=upsample.",
@@ -116,10 +116,10 @@ class DenoiseJobTest {
     @Test
     void refusesNegativeSettings() {
         ImagePlus imp = IJ.createImage("i", "8-bit ramp", 16, 16, 1);
-        DenoiseJob j = new DenoiseJob(imp, model2d, -1, 1, false, Predictor::open);
+        ImageToImageJob j = new ImageToImageJob(imp, model2d, -1, 1, false, Predictor::open);
         assertFalse(j.checkInput());
         assertTrue(j.getErrorMessage().startsWith("tile = -1"));
-        j = new DenoiseJob(imp, model2d, 0, -2, false, Predictor::open);
+        j = new ImageToImageJob(imp, model2d, 0, -2, false, Predictor::open);
         assertFalse(j.checkInput());
         assertTrue(j.getErrorMessage().startsWith("threads = -2"));
     }
@@ -127,7 +127,7 @@ class DenoiseJobTest {
     @Test
     void identityModelGivesBackTheImageWithProvenance() {
         ImagePlus imp = IJ.createImage("cells.tif", "16-bit ramp", 40, 30, 3);
-        DenoiseJob j = new DenoiseJob(imp, model2d, 16, 1, false, Predictor::open);
+        ImageToImageJob j = new ImageToImageJob(imp, model2d, 16, 1, false, Predictor::open);
         assertTrue(j.checkInput(), j.getErrorMessage());
         assertTrue(j.process(Progress.NONE), j.getErrorMessage());
         ImagePlus out = j.getResult();
@@ -155,7 +155,7 @@ class DenoiseJobTest {
         card.put("outputs", "mean,scale");
         Path m = OnnxModels.write(tmp.resolve("ms.onnx"), card, 2, 2);
         ImagePlus imp = IJ.createImage("two", "32-bit ramp", 20, 12, 2, 1, 1);
-        DenoiseJob j = job(imp, m);
+        ImageToImageJob j = job(imp, m);
         assertTrue(j.process(Progress.NONE), j.getErrorMessage());
         ImagePlus out = j.getResult();
         assertArrayEquals(new int[] {20, 12, 4, 1, 1}, out.getDimensions());
@@ -166,7 +166,7 @@ class DenoiseJobTest {
     @Test
     void cancellingLeavesNoResult() throws Exception {
         ImagePlus imp = IJ.createImage("c", "8-bit ramp", 64, 64, 1);
-        DenoiseJob j = new DenoiseJob(imp, model2d, 8, 1, false, Predictor::open);
+        ImageToImageJob j = new ImageToImageJob(imp, model2d, 8, 1, false, Predictor::open);
         Progress cancel = Progresses.CANCELLED;
         assertFalse(j.process(cancel));
         assertTrue(j.isCancelled());
@@ -175,7 +175,7 @@ class DenoiseJobTest {
         Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
         card.put("task", "deconvolve");
         Path m = OnnxModels.write(tmp.resolve("deconv.onnx"), card, 2, 1);
-        DenoiseJob d = new DenoiseJob(imp, m, 8, 1, false, Predictor::open)
+        ImageToImageJob d = new ImageToImageJob(imp, m, 8, 1, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
         assertFalse(d.process(cancel));
         assertEquals("Deconvolve was cancelled; no output was made.", d.getErrorMessage());

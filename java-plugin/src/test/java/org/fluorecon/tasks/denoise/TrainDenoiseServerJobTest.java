@@ -15,18 +15,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Train on this image…: the spec sent, what is refused before upload, the model path read back. */
-class RemoteTrainingTest {
+class TrainDenoiseServerJobTest {
     @TempDir
     Path tmp;
 
-    private RemoteTraining job(RemoteTraining.Settings s) {
-        return new RemoteTraining(new ImagePlus("noisy", new FloatProcessor(64, 64)), s, tmp,
+    private TrainDenoiseServerJob job(TrainDenoiseServerJob.Settings s) {
+        return new TrainDenoiseServerJob(new ImagePlus("noisy", new FloatProcessor(64, 64)), s, tmp,
                 new ServerClient("http://127.0.0.1:9", tmp.resolve("token")));
     }
 
     @Test
     void spec_carries_the_choices() {
-        RemoteTraining.Settings s = new RemoteTraining.Settings();
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
         s.method = "n2s";
         s.steps = 50;
         s.name = " mine ";
@@ -40,23 +40,23 @@ class RemoteTrainingTest {
 
     @Test
     void a_3d_model_on_a_plane_and_bad_steps_are_refused_in_words() {
-        RemoteTraining.Settings s = new RemoteTraining.Settings();
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
         s.ndim = 3;
-        RemoteTraining plane = job(s);
+        TrainDenoiseServerJob plane = job(s);
         assertFalse(plane.checkInput());
         assertTrue(plane.getErrorMessage().startsWith("ndim = 3 needs a z-stack but 'noisy' has one slice"),
                 plane.getErrorMessage());
-        RemoteTraining.Settings t = new RemoteTraining.Settings();
+        TrainDenoiseServerJob.Settings t = new TrainDenoiseServerJob.Settings();
         t.steps = 0;
-        RemoteTraining steps = job(t);
+        TrainDenoiseServerJob steps = job(t);
         assertFalse(steps.checkInput());
         assertTrue(steps.getErrorMessage().contains("steps = 0 is out of range"), steps.getErrorMessage());
     }
 
     @Test
     void model_path_is_read_from_the_job_message() {
-        assertEquals(Path.of("/srv/models/my_n2v.onnx"), RemoteTraining.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
-        FluoreconException e = assertThrows(FluoreconException.class, () -> RemoteTraining.modelPath("Done."));
+        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainDenoiseServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
+        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainDenoiseServerJob.modelPath("Done."));
         assertTrue(e.getMessage().contains("names no trained model"));
     }
 }

@@ -4,13 +4,14 @@ import ij.ImagePlus;
 import ij.measure.Calibration;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Sampling;
 import org.fluorecon.core.Version;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Richardson–Lucy, RL-TV and Wiener deconvolution of an ImageJ image on the model server,
@@ -21,7 +22,7 @@ import org.fluorecon.server.ServerClient;
  * calibration, or a PSF image uploaded beside it (the job's {@code psf} part). Progress is the
  * server's; cancelling deletes the job and leaves no output.
  */
-public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
+public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
     public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
 
     /** What the user chose; names as in {@code fluorecon.tasks.deconvolve.DeconvolveSpec}. */
@@ -45,7 +46,7 @@ public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
      * @param input    image to deconvolve (8-, 16- or 32-bit, any hyperstack)
      * @param psfImage measured PSF, or null for a theoretical one
      */
-    public RemoteDeconvolution(ImagePlus input, ImagePlus psfImage, Settings settings, ServerClient client) {
+    public DeconvolveServerJob(ImagePlus input, ImagePlus psfImage, Settings settings, ServerClient client) {
         super(client, "Deconvolution");
         this.input = input;
         this.psfImage = psfImage;
@@ -54,10 +55,7 @@ public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
 
     @Override
     protected Map<String, Object> spec() {
-        if (input == null) {
-            throw new FluoreconException("No image is open; open an image first.");
-        }
-        checkImage(input, "Image");
+        ImageChecks.checkOpen(input, "Image", "an image");
         if (!METHODS.contains(settings.method)) {
             throw new FluoreconException("method = '" + settings.method + "' is not a server method; use one of "
                     + METHODS + " (or learned with a model).");
@@ -81,70 +79,22 @@ public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
         spec.put("tv_lambda", settings.tvLambda);
         spec.put("balance", settings.balance);
         spec.put("background", settings.background);
-        Calibration cal = input.getCalibration();
-        double pixel = toNm(cal.pixelWidth, cal.getUnit());
-        double zStep = toNm(cal.pixelDepth, cal.getZUnit());
         if (psfImage != null) {
-            checkImage(psfImage, "PSF image");
+            ImageChecks.checkType(psfImage, "PSF image");
             return spec; // sampling of both images travels in their TIFF calibration
         }
-        if (!(settings.na > 0 && settings.na < settings.ni)) {
-            throw new FluoreconException("na = " + settings.na + " must be positive and below the immersion index ni = "
-                    + settings.ni + ".");
-        }
-        if (!(settings.wavelengthNm > 200 && settings.wavelengthNm < 2000)) {
-            throw new FluoreconException("wavelength_nm = " + settings.wavelengthNm + " is not an emission wavelength; "
-                    + "give it in nm, e.g. 520.");
-        }
-        if (Double.isNaN(pixel)) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has no pixel size (unit '" + cal.getUnit()
-                    + "'); set it in Image › Properties… (e.g. 0.065 micron) for a theoretical PSF.");
-        }
+        Sampling.checkOptics(settings.na, settings.ni, settings.wavelengthNm);
         Map<String, Object> psf = new LinkedHashMap<>();
         psf.put("na", settings.na);
         psf.put("wavelength_nm", settings.wavelengthNm);
         psf.put("ni", settings.ni);
         psf.put("ns", settings.ns);
-        psf.put("pixel_size_nm", pixel);
+        psf.put("pixel_size_nm", Sampling.requirePixelNm(input, "a theoretical PSF"));
         if (nz > 1) {
-            if (Double.isNaN(zStep)) {
-                throw new FluoreconException("Image '" + input.getTitle() + "' is a z-stack without a z step; set "
-                        + "'Voxel depth' in Image › Properties… first.");
-            }
-            psf.put("z_step_nm", zStep);
+            psf.put("z_step_nm", Sampling.requireZStepNm(input, "a theoretical PSF"));
         }
         spec.put("psf", psf);
         return spec;
-    }
-
-    public static void checkImage(ImagePlus imp, String what) {
-        int bits = imp.getBitDepth();
-        if (bits == 24) {
-            throw new FluoreconException(what + " '" + imp.getTitle() + "' is RGB; convert it with Image › Type › "
-                    + "32-bit first.");
-        }
-        if (bits != 8 && bits != 16 && bits != 32) {
-            throw new FluoreconException(what + " '" + imp.getTitle() + "' is " + bits + "-bit; convert it with "
-                    + "Image › Type › 32-bit first.");
-        }
-    }
-
-    /** A length in {@code unit} as nm; NaN for an unknown unit (e.g. uncalibrated "pixel"). */
-    public static double toNm(double value, String unit) {
-        if (unit == null || !(value > 0)) {
-            return Double.NaN;
-        }
-        switch (unit.trim().toLowerCase(Locale.ROOT)) {
-            case "nm": case "nanometer": case "nanometers": case "nanometre":
-                return value;
-            case "micron": case "microns": case "um": case "µm": case "\u03bcm": case "micrometer":
-            case "micrometers": case "micrometre":
-                return value * 1000;
-            case "mm": case "millimeter":
-                return value * 1e6;
-            default:
-                return Double.NaN;
-        }
     }
 
     @Override

@@ -22,8 +22,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** What every server-backed command shares (ServerCommand), through Unmix… headless against a scripted server. */
-class ServerCommandTest extends CommandTestBase {
+/** What every server-backed command shares (FluoreconCommand), through Unmix… headless against a scripted server. */
+class FluoreconCommandTest extends CommandTestBase {
     @TempDir
     Path tmp;
     ScriptedServer server;

@@ -13,11 +13,11 @@ import java.util.Map;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.tasks.localize.LocalizationTable;
-import org.fluorecon.tasks.unmix.RemoteUnmix;
+import org.fluorecon.tasks.unmix.UnmixServerJob;
 import org.junit.jupiter.api.Test;
 
 /** The specs of a table drift job and of unmixing with measured (ROI) spectra; checks before any upload. */
-class RemoteTableDriftTest {
+class TableDriftServerJobTest {
     private static ServerClient client() {
         return new ServerClient("http://127.0.0.1:9", Path.of("no-token"));
     }
@@ -26,9 +26,9 @@ class RemoteTableDriftTest {
     void tableSpecCarriesColumnsAndOptions() {
         LocalizationTable t = new LocalizationTable(List.of("id", "frame", "x [nm]", "y [nm]"),
                 new double[][] {{1, 1, 10, 20}, {2, 2, 11, 21}});
-        RemoteTableDrift.Settings s = new RemoteTableDrift.Settings();
+        TableDriftServerJob.Settings s = new TableDriftServerJob.Settings();
         s.segments = 4;
-        RemoteTableDrift job = new RemoteTableDrift(t, "locs", s, client());
+        TableDriftServerJob job = new TableDriftServerJob(t, "locs", s, client());
         assertTrue(job.checkInput(), job.getErrorMessage());
         Map<String, Object> spec = Json.parseObject(job.getSpecJson());
         assertEquals("register-table", spec.get("task"));
@@ -39,7 +39,7 @@ class RemoteTableDriftTest {
     @Test
     void tableWithoutPositionsIsRefusedInWords() {
         LocalizationTable t = new LocalizationTable(List.of("frame", "x"), new double[][] {{1, 2}});
-        RemoteTableDrift job = new RemoteTableDrift(t, "locs", new RemoteTableDrift.Settings(), client());
+        TableDriftServerJob job = new TableDriftServerJob(t, "locs", new TableDriftServerJob.Settings(), client());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("no 'x [nm]', 'y [nm]' column"), job.getErrorMessage());
     }
@@ -52,11 +52,11 @@ class RemoteTableDriftTest {
         }
         ImagePlus imp = new ImagePlus("lambda", st);
         imp.setDimensions(3, 1, 1);
-        RemoteUnmix.Settings s = new RemoteUnmix.Settings();
+        UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         s.mixing = new double[][] {{0.5, 0.1}, {0.5, 0.2}, {0, 0.7}};
         s.labelNames = List.of("nucleus", "membrane");
         s.background = new double[] {1, 2, 3};
-        RemoteUnmix job = new RemoteUnmix(imp, s, client());
+        UnmixServerJob job = new UnmixServerJob(imp, s, client());
         assertTrue(job.checkInput(), job.getErrorMessage());
         Map<String, Object> spec = Json.parseObject(job.getSpecJson());
         assertEquals(List.of(List.of(0.5, 0.1), List.of(0.5, 0.2), List.of(0.0, 0.7)), spec.get("mixing"));
@@ -64,7 +64,7 @@ class RemoteTableDriftTest {
         assertEquals(List.of(1.0, 2.0, 3.0), spec.get("background"));
         assertFalse(spec.containsKey("spectra"));
         s.method = "learned";
-        RemoteUnmix learned = new RemoteUnmix(imp, s, client());
+        UnmixServerJob learned = new UnmixServerJob(imp, s, client());
         assertFalse(learned.checkInput());
         assertTrue(learned.getErrorMessage().contains("unmixed by nnls"), learned.getErrorMessage());
     }

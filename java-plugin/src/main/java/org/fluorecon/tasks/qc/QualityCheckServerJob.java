@@ -11,12 +11,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Version;
 import org.fluorecon.server.Json;
-import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
+import org.fluorecon.server.ServerJob;
 
 /**
  * Checks a result against the input it was made from on the model server (job task {@code qc},
@@ -25,7 +25,7 @@ import org.fluorecon.tasks.deconvolve.RemoteDeconvolution;
  * consistency map and its local score (C = 2); the figures and warnings come back as JSON in the
  * job's message ({@code qc = {...}}).
  */
-public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
+public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob> {
     private final ImagePlus input;
     private final ImagePlus resultImage;
     private final Path modelFile;
@@ -40,7 +40,7 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
      * @param modelFile the model that made the result (its card drives the out-of-distribution
      *                  checks), or null; read by the server, which runs on this machine
      */
-    public RemoteQualityCheck(ImagePlus input, ImagePlus result, Path modelFile, ServerClient client) {
+    public QualityCheckServerJob(ImagePlus input, ImagePlus result, Path modelFile, ServerClient client) {
         super(client, "The result check");
         this.input = input;
         this.resultImage = result;
@@ -52,8 +52,8 @@ public final class RemoteQualityCheck extends RemoteTask<RemoteQualityCheck> {
         if (input == null || resultImage == null) {
             throw new FluoreconException("Choose two open images: input=<the raw image> result=<its reconstruction>.");
         }
-        RemoteDeconvolution.checkImage(input, "Input");
-        RemoteDeconvolution.checkImage(resultImage, "Result");
+        ImageChecks.checkType(input, "Input");
+        ImageChecks.checkType(resultImage, "Result");
         int[] di = ImageConversion.dimensions(input);
         int[] dr = ImageConversion.dimensions(resultImage);
         for (ImagePlus imp : new ImagePlus[] {input, resultImage}) {

@@ -7,14 +7,14 @@ import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
 
 /**
- * A server task for ImageJ images: builds and checks the spec, runs one {@link RemoteJob} and
+ * A server task for ImageJ images: builds and checks the spec, runs one {@link JobSession} and
  * shapes its result; failures become {@link #getErrorMessage()} in the user's words. Public for
  * the commands' job id; only this package's tasks can extend it (the hooks are package-private).
  *
  * @param <T> the task's own class, for {@link #pollEvery} chaining
  */
-public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
-    protected final RemoteJob job;
+public abstract class ServerJob<T extends ServerJob<T>> implements Job {
+    protected final JobSession job;
     private final String what;
     /** The image the task sends (as {@link #upload()} does unless a task overrides it); may be null. */
     protected final ImagePlus input;
@@ -25,7 +25,7 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
     /**
      * @param what the work in a user's words, e.g. "Unmixing" (for messages)
      */
-    protected RemoteTask(ServerClient client, String what) {
+    protected ServerJob(ServerClient client, String what) {
         this(client, what, null);
     }
 
@@ -33,8 +33,8 @@ public abstract class RemoteTask<T extends RemoteTask<T>> implements Job {
      * @param what  the work in a user's words, e.g. "Unmixing" (for messages)
      * @param input the image sent to the server
      */
-    protected RemoteTask(ServerClient client, String what, ImagePlus input) {
-        this.job = new RemoteJob(client, what);
+    protected ServerJob(ServerClient client, String what, ImagePlus input) {
+        this.job = new JobSession(client, what);
         this.what = what;
         this.input = input;
     }
