@@ -78,7 +78,7 @@ class FluoreconCommandTest extends CommandTestBase {
         assertEquals("j1", command.getJobId());
         double[] shown = command.getProgressShown();
         assertEquals(1.0, shown[shown.length - 1], 0);
-        assertTrue(server.submitted.contains("\"spectra\": [\"DAPI\", \"EGFP\"]"), server.submitted);
+        assertTrue(server.submitted.contains("\"spectra\":[\"DAPI\",\"EGFP\"]"), server.submitted);
 
         // refused before upload: the message is the error, and nothing of the last run is left
         int requests = server.requests.size();

@@ -12,6 +12,7 @@ import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
 
@@ -22,6 +23,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
  * {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "Deconvolve...")
 public class Deconvolve_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Deconvolve";
     static final String THEORETICAL = "[theoretical]";

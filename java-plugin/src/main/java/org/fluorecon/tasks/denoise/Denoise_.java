@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.ij.LocalModelCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.onnx.Predictor;
 
@@ -12,6 +13,7 @@ import org.fluorecon.onnx.Predictor;
  * Plugins › fluorecon › Denoise…  Macro: {@code run("Denoise...", "model=NAME tile=0 threads=0 use_gpu")}
  * or {@code model=[file] model_file=/path/model.onnx}; {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "Denoise...")
 public class Denoise_ extends LocalModelCommand {
     public Denoise_() {
         super("Denoise", "models", name -> false);

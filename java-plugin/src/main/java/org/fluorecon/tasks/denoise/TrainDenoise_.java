@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 
 /**
@@ -14,6 +15,7 @@ import org.fluorecon.ij.Params;
  * lists it) and shows the image denoised by it. Macro:
  * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")}.
  */
+@Menu(path = "Plugins>fluorecon>Denoise", label = "Train on this image...")
 public class TrainDenoise_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Train on this image";
 

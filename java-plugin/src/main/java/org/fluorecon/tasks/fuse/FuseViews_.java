@@ -2,6 +2,7 @@ package org.fluorecon.tasks.fuse;
 
 import ij.ImagePlus;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 
 /**
@@ -11,6 +12,7 @@ import org.fluorecon.ij.Params;
  * {@code run("Multiview fusion...", "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x
  * sheet_fwhm_nm=0 background=0 align save=/path/out.tif")}.
  */
+@Menu(label = "Multiview fusion...")
 public class FuseViews_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Multiview fusion";
 

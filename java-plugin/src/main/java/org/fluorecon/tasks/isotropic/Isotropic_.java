@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.ij.LocalModelCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.onnx.Predictor;
 
@@ -15,6 +16,7 @@ import org.fluorecon.onnx.Predictor;
  * Macro: {@code run("Isotropic restoration...", "model=NAME tile=0 threads=0")} or
  * {@code model=[file] model_file=/path/care_isotropic_2d.onnx}; {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "Isotropic restoration...")
 public class Isotropic_ extends LocalModelCommand {
     public Isotropic_() {
         super("Isotropic restoration", "isotropic models (task=isotropic)", n -> n.contains("isotropic"));

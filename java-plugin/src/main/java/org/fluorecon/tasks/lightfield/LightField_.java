@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
@@ -25,6 +26,7 @@ import org.fluorecon.server.Json;
  * {@code run("Light-field...", "action=reconstruct method=iterative num_iter=8 nnum=11 magnification=20 na=0.5 z_min=-16 z_max=16 z_step=4")}.
  * An empty {@code calibration} means the image is already rectified; {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "Light-field...")
 public class LightField_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Light-field";
     static final String[] ACTIONS = {"reconstruct", "calibrate"};

@@ -10,6 +10,7 @@ import java.util.Locale;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.TiffFiles;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
@@ -21,6 +22,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code threshold=0} takes the model card's, {@code camera_pixel_nm=0} the image calibration;
  * {@code render=/path/render.tif} also saves the rendering.
  */
+@Menu(label = "Localize (SMLM)...")
 public class Localize_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Localize";
 

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 
 /**
@@ -17,6 +18,7 @@ import org.fluorecon.ij.Params;
  * Macro: {@code run("Check result (QC)...", "input=raw.tif result=raw-denoised model_file=/path/model.onnx")};
  * {@code save=/path/map.tif} also writes the map.
  */
+@Menu(label = "Check result (QC)...")
 public class CheckResult_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Check result";
 

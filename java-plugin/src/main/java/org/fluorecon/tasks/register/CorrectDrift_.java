@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 import org.fluorecon.tasks.localize.LocalizationTable;
 
@@ -26,6 +27,7 @@ import org.fluorecon.tasks.localize.LocalizationTable;
  * (table) and a plot of the x/y drift in nm. Macro:
  * {@code run("Correct drift...", "input=table_file locs=/p/locs.csv segments=15 bin_nm=20 save=/p/out.csv")}.
  */
+@Menu(label = "Correct drift...")
 public class CorrectDrift_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Correct drift";
     static final String[] INPUTS = {"image", "table_file", "results_table"};

@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
@@ -19,6 +20,7 @@ import org.fluorecon.onnx.Predictor;
  * {@code run("SIM reconstruction...", "method=learned order=angle-phase-z angles=3 phases=3 model=[file] model_file=/path/sim_2d_3frames.onnx")};
  * {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "SIM reconstruction...")
 public class SIMReconstruct_ extends FluoreconCommand {
     static final String TITLE = "fluorecon SIM reconstruction";
     static final String[] METHODS = {"classical", "learned"};

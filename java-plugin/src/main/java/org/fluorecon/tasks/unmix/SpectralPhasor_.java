@@ -15,6 +15,7 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Version;
 import org.fluorecon.ij.Commands;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 
 /**
@@ -26,6 +27,7 @@ import org.fluorecon.ij.Params;
  * {@code run("Spectral phasor...", "harmonic=1 offset=100 threshold=5 bins=256 log circle")}, then
  * {@code makePolygon(...); run("Spectral phasor...", "save=/path/mask.tif")}.
  */
+@Menu(label = "Spectral phasor...")
 public class SpectralPhasor_ implements PlugIn {
     static final String TITLE = "fluorecon Spectral phasor";
     /** ImagePlus property of a plot that links it to its image's phasors. */

@@ -6,6 +6,7 @@ import ij.gui.Roi;
 import ij.plugin.frame.RoiManager;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
 
 /**
@@ -19,6 +20,7 @@ import org.fluorecon.ij.Params;
  * Built-in spectra: DAPI, Hoechst, EGFP, mNeonGreen, Alexa488, Alexa555, Alexa568, Alexa647,
  * mCherry, tdTomato, Cy5.
  */
+@Menu(label = "Unmix...")
 public class Unmix_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Unmix";
     static final String[] SOURCES = {"built-in", "rois"};

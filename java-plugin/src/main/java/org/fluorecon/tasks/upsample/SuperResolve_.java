@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.ij.LocalModelCommand;
+import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.onnx.Predictor;
 
@@ -14,6 +15,7 @@ import org.fluorecon.onnx.Predictor;
  * Macro: {@code run("Super-resolve...", "model=NAME tile=0 threads=0")} or
  * {@code model=[file] model_file=/path/care_upsample2x_2d.onnx}; {@code save=/path/out.tif} also writes the result.
  */
+@Menu(label = "Super-resolve...")
 public class SuperResolve_ extends LocalModelCommand {
     public SuperResolve_() {
         // The library is not indexed by task; an upsampling model's name usually says so.

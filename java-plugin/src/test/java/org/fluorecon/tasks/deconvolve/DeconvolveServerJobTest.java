@@ -74,8 +74,8 @@ class DeconvolveServerJobTest {
         s.na = 1.2;
         DeconvolveServerJob job = new DeconvolveServerJob(imp, null, s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
-        assertTrue(job.getSpecJson().contains("\"psf\": {\"na\": 1.2, \"wavelength_nm\": 520.0, \"ni\": 1.515, "
-                + "\"ns\": 1.33, \"pixel_size_nm\": 65.0}"), job.getSpecJson());
+        assertTrue(job.getSpecJson().contains("\"psf\":{\"na\":1.2,\"wavelength_nm\":520.0,\"ni\":1.515,"
+                + "\"ns\":1.33,\"pixel_size_nm\":65.0}"), job.getSpecJson());
         List<Double> shown = new ArrayList<>();
         boolean ok = job.process(new Progress() {
             @Override
@@ -89,7 +89,7 @@ class DeconvolveServerJobTest {
             }
         });
         assertTrue(ok, job.getErrorMessage());
-        assertTrue(server.submitted.contains("\"method\": \"rltv\"") && server.submitted.contains("\"num_iter\": 7"),
+        assertTrue(server.submitted.contains("\"method\":\"rltv\"") && server.submitted.contains("\"num_iter\":7"),
                 server.submitted);
         assertFalse(server.submitted.contains("name=\"psf\""), "a theoretical PSF travels in the spec");
         ImagePlus out = job.getResult();

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.Progress;
 import org.fluorecon.onnx.Predictor;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Progresses;
 import org.fluorecon.testutil.Vectors;
@@ -30,7 +30,7 @@ class IsotropicJobTest {
 
     @Test
     void stretchEqualsPython() throws Exception {
-        Map<String, Object> v = Json.obj(Vectors.json("isotropic.json"));
+        Map<String, Object> v = JsonValues.obj(Vectors.json("isotropic.json"));
         List<?> in = (List<?>) v.get("stretch_input");
         List<?> expected = (List<?>) v.get("stretch_expected");
         float[][] planes = new float[in.size()][];
@@ -47,7 +47,7 @@ class IsotropicJobTest {
     /** Java restoration == fluorecon.tasks.isotropic.restore_isotropic, for the default and a small tile. */
     @Test
     void reproducesPythonRestoration() throws Exception {
-        Map<String, Object> v = Json.obj(Vectors.json("isotropic.json"));
+        Map<String, Object> v = JsonValues.obj(Vectors.json("isotropic.json"));
         Path dir = Vectors.dir();
         ImagePlus input = IJ.openImage(dir.resolve((String) v.get("input")).toString());
         ImagePlus expected = IJ.openImage(dir.resolve((String) v.get("expected")).toString());

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Map;
 import org.fluorecon.core.Block;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -16,14 +16,14 @@ class LightFieldViewsTest {
 
     @Test
     void viewsEqualPythonsOnTheSharedVector() throws Exception {
-        Map<String, Object> v = Json.obj(Vectors.json("lightfield_views.json"));
+        Map<String, Object> v = JsonValues.obj(Vectors.json("lightfield_views.json"));
         int nnum = ((Number) v.get("nnum")).intValue();
         int width = ((Number) v.get("width")).intValue();
         int height = ((Number) v.get("height")).intValue();
         int ny = ((Number) v.get("lenslets_y")).intValue();
         int nx = ((Number) v.get("lenslets_x")).intValue();
-        float[] lf = Json.floats(v.get("lf"));
-        float[] expected = Json.floats(v.get("views"));
+        float[] lf = JsonValues.floats(v.get("lf"));
+        float[] expected = JsonValues.floats(v.get("views"));
         assertTrue(ny != nx, "the vector should be non-square so that swapped axes fail");
 
         float[][] views = LightFieldViews.toChannels(lf, width, height, nnum);
@@ -44,14 +44,14 @@ class LightFieldViewsTest {
 
     @Test
     void rectificationEqualsPythonsOnTheSharedVector() throws Exception {
-        Map<String, Object> v = Json.obj(Json.obj(Vectors.json("lightfield_views.json")).get("rectify"));
-        LensletGrid grid = LensletGrid.fromMap(Json.obj(v.get("grid")));
+        Map<String, Object> v = JsonValues.obj(JsonValues.obj(Vectors.json("lightfield_views.json")).get("rectify"));
+        LensletGrid grid = LensletGrid.fromMap(JsonValues.obj(v.get("grid")));
         int width = ((Number) v.get("width")).intValue();
         int height = ((Number) v.get("height")).intValue();
-        float[] expected = Json.floats(v.get("rectified"));
+        float[] expected = JsonValues.floats(v.get("rectified"));
         assertEquals(((Number) v.get("rectified_width")).intValue(), grid.rectifiedWidth());
         assertEquals(((Number) v.get("rectified_height")).intValue(), grid.rectifiedHeight());
-        float[] got = grid.rectify(Json.floats(v.get("raw")), width, height);
+        float[] got = grid.rectify(JsonValues.floats(v.get("raw")), width, height);
         assertArrayEquals(expected, got, 1e-4f);
         FluoreconException e = assertThrows(FluoreconException.class, () -> grid.rectify(new float[4], 2, 2));
         assertTrue(e.getMessage().contains("calibration is for " + width + "x" + height), e.getMessage());

@@ -101,7 +101,7 @@ class SimStackTest {
         assertTrue(job.getErrorMessage().contains("no pixel size"), job.getErrorMessage());
         s.pixelSizeNm = 80;
         assertTrue(job.checkInput(), job.getErrorMessage());
-        assertTrue(job.getSpecJson().contains("\"order\": \"z-angle-phase\""), job.getSpecJson());
-        assertTrue(job.getSpecJson().contains("\"pixel_size_nm\": 80.0"), job.getSpecJson());
+        assertTrue(job.getSpecJson().contains("\"order\":\"z-angle-phase\""), job.getSpecJson());
+        assertTrue(job.getSpecJson().contains("\"pixel_size_nm\":80.0"), job.getSpecJson());
     }
 }

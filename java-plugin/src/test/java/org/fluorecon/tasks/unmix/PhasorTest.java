@@ -13,7 +13,7 @@ import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -42,11 +42,11 @@ class PhasorTest {
 
     @Test
     void gsIntensityPlotAndMaskMatchPython() throws IOException {
-        Map<String, Object> v = Json.obj(Vectors.json("phasor.json"));
+        Map<String, Object> v = JsonValues.obj(Vectors.json("phasor.json"));
         double tol = ((Number) v.get("tolerance_gs")).doubleValue();
         float[][] ch = channels(v);
         for (Object o : (List<?>) v.get("cases")) {
-            Map<String, Object> c = Json.obj(o);
+            Map<String, Object> c = JsonValues.obj(o);
             int harmonic = ((Number) c.get("harmonic")).intValue();
             double offset = ((Number) c.get("offset")).doubleValue();
             double threshold = ((Number) c.get("threshold")).doubleValue();

@@ -85,8 +85,8 @@ class UnmixAndDriftServerJobTest {
         s.offset = 100;
         UnmixServerJob job = new UnmixServerJob(stack("lambda.tif", 4, 1, 2, 1), s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
-        assertEquals("{\"task\": \"unmix\", \"method\": \"nnls\", \"spectra\": [\"DAPI\", \"EGFP\"], "
-                + "\"lambda_start_nm\": 430.0, \"lambda_stop_nm\": 710.0, \"offset\": 100.0, \"residual\": true}",
+        assertEquals("{\"task\":\"unmix\",\"method\":\"nnls\",\"spectra\":[\"DAPI\",\"EGFP\"],"
+                + "\"lambda_start_nm\":430.0,\"lambda_stop_nm\":710.0,\"offset\":100.0,\"residual\":true}",
                 job.getSpecJson());
         assertTrue(job.process(Progress.NONE), job.getErrorMessage());
         ImagePlus out = job.getResult();
@@ -106,7 +106,7 @@ class UnmixAndDriftServerJobTest {
         s.labels = 3;
         UnmixServerJob job = new UnmixServerJob(stack("l", 4, 1, 1, 1), s, client());
         assertTrue(job.checkInput(), job.getErrorMessage());
-        assertTrue(job.getSpecJson().contains("\"method\": \"nmf\", \"blind\": 3"), job.getSpecJson());
+        assertTrue(job.getSpecJson().contains("\"method\":\"nmf\",\"blind\":3"), job.getSpecJson());
         assertFalse(job.getSpecJson().contains("spectra"), job.getSpecJson());
 
         job = new UnmixServerJob(stack("grey", 1, 5, 1, 1), new UnmixServerJob.Settings(), client());
@@ -144,7 +144,7 @@ class UnmixAndDriftServerJobTest {
         s.reference = "mean";
         DriftCorrectionServerJob job = new DriftCorrectionServerJob(stack("movie.tif", 1, 3, 1, 1), s, client()).pollEvery(5);
         assertTrue(job.checkInput(), job.getErrorMessage());
-        assertEquals("{\"task\": \"register\", \"reference\": \"mean\", \"channel\": 1, \"upsample\": 20}", job.getSpecJson());
+        assertEquals("{\"task\":\"register\",\"reference\":\"mean\",\"channel\":1,\"upsample\":20}", job.getSpecJson());
         assertTrue(job.process(Progress.NONE), job.getErrorMessage());
         assertTrue(server.submitted.contains("frames=3"), "the upload is a time series"); // ImageJ's TIFF header
         ImagePlus out = job.getResult();
