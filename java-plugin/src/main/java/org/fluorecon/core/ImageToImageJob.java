@@ -99,13 +99,7 @@ public final class ImageToImageJob extends LocalModelJob<ImagePlus> {
             }
         }
         plan = fixedSizePlan(card, shape, tile, "this image", "use a larger image or a model exported with dynamic sizes.");
-        int[] bad = firstNonFinite();
-        if (bad != null) {
-            int w = input.getWidth();
-            throw new FluoreconException("Image '" + input.getTitle() + "' has NaN or infinite pixels (first at x="
-                    + (bad[1] % w) + ", y=" + (bad[1] / w) + ", slice " + bad[0] + "); replace them, e.g. with Process › "
-                    + "Math › Remove NaNs…, first.");
-        }
+        checkFinite();
     }
 
     @Override

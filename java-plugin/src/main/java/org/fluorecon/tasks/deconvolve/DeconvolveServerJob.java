@@ -1,7 +1,6 @@
 package org.fluorecon.tasks.deconvolve;
 
 import ij.ImagePlus;
-import ij.measure.Calibration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -9,7 +8,6 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -38,7 +36,6 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
         public double ns = 1.33;
     }
 
-    private final ImagePlus input;
     private final ImagePlus psfImage;
     private final Settings settings;
 
@@ -47,15 +44,13 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
      * @param psfImage measured PSF, or null for a theoretical one
      */
     public DeconvolveServerJob(ImagePlus input, ImagePlus psfImage, Settings settings, ServerClient client) {
-        super(client, "Deconvolution");
-        this.input = input;
+        super(client, "Deconvolution", input, "Image", "an image");
         this.psfImage = psfImage;
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "an image");
         if (!METHODS.contains(settings.method)) {
             throw new FluoreconException("method = '" + settings.method + "' is not a server method; use one of "
                     + METHODS + " (or learned with a model).");
@@ -98,11 +93,6 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
     }
 
     @Override
-    protected ImagePlus upload() {
-        return input;
-    }
-
-    @Override
     protected ImagePlus uploadPsf() {
         return psfImage;
     }
@@ -110,39 +100,19 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
     @Override
     protected ImagePlus finish(ImagePlus out) {
         int[] d = ImageConversion.dimensions(input);
-        if (out.getStackSize() != input.getStackSize() || out.getWidth() != input.getWidth()
-                || out.getHeight() != input.getHeight()) {
-            throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
-                    + out.getStackSize() + ", not the input's " + input.getWidth() + "x" + input.getHeight() + "x"
-                    + input.getStackSize() + ".");
-        }
+        checkResultSize(out, input.getWidth(), input.getHeight(), input.getStackSize(), "the input's");
         out.setDimensions(d[0], d[1], d[2]);
         if (d[0] > 1 || d[2] > 1) {
             out.setOpenAsHyperStack(true);
         }
-        Calibration cal = input.getCalibration().copy();
-        cal.disableDensityCalibration();
-        out.setCalibration(cal);
+        out.setCalibration(inputCalibration());
         out.setTitle(input.getShortTitle() + "-deconvolved");
-        String serverInfo = out.getInfoProperty();
-        out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim() + "\n"));
-        out.getProcessor().resetMinAndMax();
-        return out;
+        return withInfo(out, info());
     }
 
     /** Provenance for the output's Info. */
     public String info() {
-        StringBuilder sb = new StringBuilder();
-        sb.append("fluorecon.command = Deconvolve\n");
-        sb.append("fluorecon.version = ").append(Version.get()).append('\n');
-        sb.append("deconvolve.method = ").append(settings.method).append('\n');
-        sb.append("deconvolve.spec = ").append(specJson).append('\n');
-        sb.append("deconvolve.psf = ").append(psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'")
-                .append('\n');
-        sb.append("server.url = ").append(job.url()).append('\n');
-        sb.append("server.version = ").append(job.getServerVersion()).append('\n');
-        sb.append("server.job = ").append(job.getJobId()).append('\n');
-        sb.append("input.title = ").append(input.getTitle()).append('\n');
-        return sb.toString();
+        return provenance("Deconvolve", "deconvolve", "deconvolve.method = " + settings.method,
+                "deconvolve.psf = " + (psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'"));
     }
 }

@@ -5,14 +5,12 @@ import ij.measure.Calibration;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -42,14 +40,13 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
      * @param modelsFolder where the trained model is copied (the plugin's models folder)
      */
     public TrainDenoiseServerJob(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
-        super(client, "Training", input);
+        super(client, "Training", input, "Image", "the noisy image to train on");
         this.settings = settings;
         this.modelsFolder = modelsFolder;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "the noisy image to train on");
         int[] d = ImageConversion.dimensions(input);
         if (d[0] != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels; train on one "
@@ -112,13 +109,7 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
             for (int k = 2; Files.exists(target); k++) {
                 target = modelsFolder.resolve(stem + "-" + k + ".onnx");
             }
-            Path tmp = org.fluorecon.core.AtomicFiles.tempBeside(target);
-            try {
-                Files.copy(model, tmp, StandardCopyOption.REPLACE_EXISTING);
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            AtomicFiles.write(target, out -> Files.copy(model, out));
             return target;
         } catch (IOException e) {
             throw new FluoreconException("Cannot copy the trained model into " + modelsFolder + ": " + e.getMessage()
@@ -145,13 +136,8 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
     }
 
     public String info() {
-        return "fluorecon.command = Train on this image\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "train.spec = " + specJson + "\n"
-                + "model.installed = " + installedModel + "\n"
-                + "model.server_file = " + serverModel + "\n"
-                + serverLines()
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("Train on this image", "train", "model.installed = " + installedModel,
+                "model.server_file = " + serverModel);
     }
 
     /** Where the trained model was installed (the plugin's models folder). */

@@ -1,17 +1,14 @@
 package org.fluorecon.tasks.fuse;
 
 import ij.ImagePlus;
-import ij.measure.Calibration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -41,13 +38,12 @@ public final class FuseServerJob extends ServerJob<FuseServerJob> {
     private final Settings settings;
 
     public FuseServerJob(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Multiview fusion", input);
+        super(client, "Multiview fusion", input, "Image", "the views as the channels of one z-stack");
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "the views as the channels of one z-stack");
         int[] d = ImageConversion.dimensions(input); // c, z, t
         if (d[0] < 2) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channel; fusion needs two or "
@@ -103,24 +99,14 @@ public final class FuseServerJob extends ServerJob<FuseServerJob> {
     @Override
     protected ImagePlus finish(ImagePlus out) {
         int[] d = ImageConversion.dimensions(input);
-        if (out.getStackSize() != d[1] || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
-            throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
-                    + out.getStackSize() + ", not one view's " + input.getWidth() + "x" + input.getHeight() + "x"
-                    + d[1] + ".");
-        }
-        Calibration cal = input.getCalibration().copy();
-        cal.disableDensityCalibration();
-        out.setCalibration(cal);
+        checkResultSize(out, input.getWidth(), input.getHeight(), d[1], "one view's");
+        out.setCalibration(inputCalibration());
         out.setDimensions(1, d[1], 1);
         out.setTitle(input.getShortTitle() + "-fused");
         return withInfo(out, info());
     }
 
     public String info() {
-        return "fluorecon.command = Multiview fusion\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "fuse.spec = " + specJson + "\n"
-                + serverLines()
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("Multiview fusion", "fuse");
     }
 }

@@ -97,11 +97,7 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
         }
         planXZ = plan(card, shapes[0]);
         planYZ = plan(card, shapes[1]);
-        int[] bad = firstNonFinite();
-        if (bad != null) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has NaN or infinite pixels (slice " + bad[0]
-                    + "); replace them, e.g. with Process › Math › Remove NaNs…, first.");
-        }
+        checkFinite();
     }
 
     /** Same words and 25% tolerance as restore_isotropic: the model was trained for one sampling. */

@@ -55,11 +55,6 @@ public final class LightFieldJob extends LocalModelJob<ImagePlus> {
     }
 
     @Override
-    protected String failedOn() {
-        return "'" + input.getTitle() + "'";
-    }
-
-    @Override
     protected void check() {
         checkImage("open a rectified light field first.");
         if (input.getStackSize() != 1) {

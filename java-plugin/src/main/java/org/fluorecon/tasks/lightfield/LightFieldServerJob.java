@@ -5,8 +5,6 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -48,13 +46,12 @@ public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
     private final Settings settings;
 
     public LightFieldServerJob(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Light-field reconstruction", input);
+        super(client, "Light-field reconstruction", input, "Image", "a light-field image");
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "a light-field image");
         if (input.getStackSize() != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + input.getStackSize() + " planes; a "
                     + "light field is one 2D image (Image › Duplicate… one plane first).");
@@ -116,11 +113,6 @@ public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
 
     /** Provenance for the output's Info. */
     public String info() {
-        return "fluorecon.command = Light-field\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "lightfield.method = iterative (Richardson-Lucy, server)\n"
-                + "lightfield.spec = " + specJson + "\n"
-                + serverLines()
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("Light-field", "lightfield", "lightfield.method = iterative (Richardson-Lucy, server)");
     }
 }

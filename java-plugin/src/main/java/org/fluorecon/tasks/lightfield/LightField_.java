@@ -3,10 +3,10 @@ package org.fluorecon.tasks.lightfield;
 import ij.IJ;
 import ij.ImagePlus;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
@@ -123,11 +123,7 @@ public class LightField_ extends FluoreconCommand {
         IJ.log("Light-field calibration: " + calibrationJson);
         if (!saveJson.isEmpty()) {
             try {
-                Path p = Path.of(saveJson);
-                Path tmp = org.fluorecon.core.AtomicFiles.tempBeside(p);
-                Files.write(tmp, calibrationJson.getBytes(StandardCharsets.UTF_8));
-                Files.move(tmp, p, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.writeText(Path.of(saveJson), calibrationJson);
             } catch (IOException e) {
                 throw new FluoreconException("Cannot write the calibration to " + saveJson + ": " + e.getMessage(), e);
             }

@@ -5,7 +5,6 @@ import ij.ImageStack;
 import ij.measure.ResultsTable;
 import ij.process.FloatProcessor;
 import java.io.IOException;
-import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -168,20 +167,7 @@ public final class LocalizationTable {
 
     /** Writes the CSV to a temporary file in the same folder, then renames it. */
     public void write(Path path) throws IOException {
-        Path target = path.toAbsolutePath();
-        Path dir = target.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new IOException("Folder " + dir + " does not exist; create it or choose another save= path.");
-        }
-        Path tmp = AtomicFiles.tempBeside(target);
-        try {
-            try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-                w.write(text());
-            }
-            AtomicFiles.moveInto(tmp, target);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeText(path, text());
     }
 
     /** The table as a float32 image: width = columns, height = rows, 2 channels (hi, lo). */

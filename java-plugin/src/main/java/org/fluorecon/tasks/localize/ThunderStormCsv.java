@@ -1,12 +1,9 @@
 package org.fluorecon.tasks.localize;
 
 import java.io.IOException;
-import java.io.Writer;
 import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.fluorecon.core.AtomicFiles;
 
@@ -36,20 +33,7 @@ public final class ThunderStormCsv {
 
     /** Writes the CSV to a temporary file in the same folder, then renames it. */
     public static void write(Path path, Localizations table) throws IOException {
-        Path target = path.toAbsolutePath();
-        Path dir = target.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new IOException("Folder " + dir + " does not exist; create it or choose another save= path.");
-        }
-        Path tmp = AtomicFiles.tempBeside(target);
-        try {
-            try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-                w.write(text(table));
-            }
-            AtomicFiles.moveInto(tmp, target);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeText(path, text(table));
     }
 
     /**

@@ -13,7 +13,6 @@ import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -26,7 +25,6 @@ import org.fluorecon.server.ServerJob;
  * job's message ({@code qc = {...}}).
  */
 public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob> {
-    private final ImagePlus input;
     private final ImagePlus resultImage;
     private final Path modelFile;
     private int[] scale = {1, 1, 1};
@@ -41,8 +39,7 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
      *                  checks), or null; read by the server, which runs on this machine
      */
     public QualityCheckServerJob(ImagePlus input, ImagePlus result, Path modelFile, ServerClient client) {
-        super(client, "The result check");
-        this.input = input;
+        super(client, "The result check", input);
         this.resultImage = result;
         this.modelFile = modelFile;
     }
@@ -228,16 +225,8 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
     }
 
     public String info() {
-        return "fluorecon.command = Check result (QC)\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "qc.spec = " + specJson + "\n"
-                + "qc.channels = consistency,consistency_local\n"
-                + "qc.summary = " + Json.write(summary) + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
-                + "input.title = " + input.getTitle() + "\n"
-                + "result.title = " + resultImage.getTitle() + "\n";
+        return provenance("Check result (QC)", "qc", "qc.channels = consistency,consistency_local",
+                "qc.summary = " + Json.write(summary)) + "result.title = " + resultImage.getTitle() + "\n";
     }
 
     /** The server's figures: residual_mean, residual_std, lag1_autocorrelation, warnings, … */

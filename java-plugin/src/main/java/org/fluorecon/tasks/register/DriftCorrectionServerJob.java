@@ -8,9 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.JobSession;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
@@ -35,21 +33,18 @@ public final class DriftCorrectionServerJob extends ServerJob<DriftCorrectionSer
         public int upsample = 20;
     }
 
-    private final ImagePlus input;
     private final Settings settings;
     private boolean slicesAsFrames;
     private double[][] drift = new double[0][];
     private List<String> driftAxes = new ArrayList<>();
 
     public DriftCorrectionServerJob(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Drift correction");
-        this.input = input;
+        super(client, "Drift correction", input, "Image", "a time series");
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "a time series");
         int[] d = ImageConversion.dimensions(input);
         slicesAsFrames = d[2] == 1 && d[1] > 1;
         if (d[2] == 1 && d[1] == 1) {
@@ -174,14 +169,7 @@ public final class DriftCorrectionServerJob extends ServerJob<DriftCorrectionSer
     }
 
     public String info() {
-        return "fluorecon.command = Correct drift\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "register.spec = " + specJson + "\n"
-                + "register.slices_as_frames = " + slicesAsFrames + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("Correct drift", "register", "register.slices_as_frames = " + slicesAsFrames);
     }
 
     /** Drift per frame in pixels, one row per frame, columns in {@link #getDriftAxes()} order (z, y, x). */

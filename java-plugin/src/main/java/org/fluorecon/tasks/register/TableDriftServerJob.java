@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.JobSession;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -126,12 +125,12 @@ public final class TableDriftServerJob extends ServerJob<TableDriftServerJob> {
 
     /** Provenance for the log and the corrected table's title bar. */
     public String info() {
-        return "fluorecon.command = Correct drift (table)\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "register_table.spec = " + specJson + "\n"
-                + serverLines()
-                + "server.message = " + job.getMessage() + "\n"
-                + "input.title = " + title + "\n";
+        return provenance("Correct drift (table)", "register_table", "server.message = " + job.getMessage());
+    }
+
+    @Override
+    protected String inputTitle() {
+        return title;
     }
 
     /** The job's message (localisations, frames, max and rms drift), once processed. */

@@ -57,11 +57,6 @@ public final class SimLearnedJob extends LocalModelJob<ImagePlus> {
     }
 
     @Override
-    protected String failedOn() {
-        return "'" + input.getTitle() + "'";
-    }
-
-    @Override
     protected void check() {
         checkImage("open a raw SIM stack first.");
         checkCounts(tile);

@@ -5,9 +5,7 @@ import ij.measure.Calibration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.Sampling;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -42,13 +40,12 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
     private int planes;
 
     public SimServerJob(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "SIM reconstruction", input);
+        super(client, "SIM reconstruction", input, "Raw stack", "a raw SIM stack");
         this.settings = settings;
     }
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Raw stack", "a raw SIM stack");
         Settings s = settings;
         planes = SimStack.planes(input.getStackSize(), s.angles, s.phases, s.order);
         if (!(s.na > 0 && s.na < 1.7)) {
@@ -100,15 +97,9 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
 
     @Override
     protected ImagePlus finish(ImagePlus out) {
-        int w = input.getWidth();
-        int h = input.getHeight();
-        if (out.getWidth() != 2 * w || out.getHeight() != 2 * h || out.getStackSize() != planes) {
-            throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
-                    + out.getStackSize() + "; expected " + (2 * w) + "x" + (2 * h) + "x" + planes + ".");
-        }
+        checkResultSize(out, 2 * input.getWidth(), 2 * input.getHeight(), planes, "the expected");
         out.setDimensions(1, planes, 1);
-        Calibration cal = input.getCalibration().copy();
-        cal.disableDensityCalibration();
+        Calibration cal = inputCalibration();
         cal.pixelWidth /= 2;
         cal.pixelHeight /= 2;
         cal.xOrigin *= 2;
@@ -120,12 +111,7 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
 
     /** Provenance for the output's Info. */
     public String info() {
-        return "fluorecon.command = SIM reconstruction\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "sim.method = classical (server, wiener)\n"
-                + "sim.spec = " + specJson + "\n"
-                + "sim.z_planes = " + planes + "\n"
-                + serverLines()
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("SIM reconstruction", "sim", "sim.method = classical (server, wiener)",
+                "sim.z_planes = " + planes);
     }
 }

@@ -7,9 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
-import org.fluorecon.core.Version;
 import org.fluorecon.server.JobSession;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -46,13 +44,11 @@ public final class UnmixServerJob extends ServerJob<UnmixServerJob> {
         public double[] background;
     }
 
-    private final ImagePlus input;
     private final Settings settings;
     private List<String> channelNames = new ArrayList<>();
 
     public UnmixServerJob(ImagePlus input, Settings settings, ServerClient client) {
-        super(client, "Unmixing");
-        this.input = input;
+        super(client, "Unmixing", input, "Image", "a multichannel or lambda-stack image");
         this.settings = settings;
     }
 
@@ -71,7 +67,6 @@ public final class UnmixServerJob extends ServerJob<UnmixServerJob> {
 
     @Override
     protected Map<String, Object> spec() {
-        ImageChecks.checkOpen(input, "Image", "a multichannel or lambda-stack image");
         int channels = ImageConversion.dimensions(input)[0];
         if (channels < 2) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + channels + " channel; unmixing needs "
@@ -163,11 +158,6 @@ public final class UnmixServerJob extends ServerJob<UnmixServerJob> {
     }
 
     @Override
-    protected ImagePlus upload() {
-        return input;
-    }
-
-    @Override
     protected ImagePlus finish(ImagePlus out) {
         return shape(out);
     }
@@ -209,14 +199,7 @@ public final class UnmixServerJob extends ServerJob<UnmixServerJob> {
 
     /** Provenance for the output's Info. */
     public String info() {
-        return "fluorecon.command = Unmix\n"
-                + "fluorecon.version = " + Version.get() + "\n"
-                + "unmix.spec = " + specJson + "\n"
-                + "unmix.channels = " + String.join(",", channelNames) + "\n"
-                + "server.url = " + job.url() + "\n"
-                + "server.version = " + job.getServerVersion() + "\n"
-                + "server.job = " + job.getJobId() + "\n"
-                + "input.title = " + input.getTitle() + "\n";
+        return provenance("Unmix", "unmix", "unmix.channels = " + String.join(",", channelNames));
     }
 
     /** The output's channel names (labels, then residual channels), once processed. */
