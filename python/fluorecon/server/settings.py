@@ -45,6 +45,15 @@ def read_server_info(directory: Path | None = None) -> dict | None:
         return None
 
 
+def default_max_image_bytes() -> int:
+    """An eighth of this machine's memory: a job holds its input decoded beside several working copies
+    (float32 input, estimate, FFT buffers), so a larger input would not fit anyway."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows)
+        return 2 * 1024**3
+
+
 class Settings(BaseModel):
     """Everything the server is configured with (CLI flags → this object)."""
 
@@ -57,6 +66,8 @@ class Settings(BaseModel):
     max_queue: int = Field(64, ge=1, description="Queued jobs beyond which submissions get 503.")
     max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="Largest request body accepted.")
     max_voxels: int = Field(1024**3, ge=1, description="Largest image accepted (voxels).")
+    max_image_bytes: int = Field(default_factory=default_max_image_bytes, ge=1,
+                                 description="Largest image accepted, decoded (bytes); checked from the TIFF header.")
     chunk_voxels: int = Field(256 * 1024**2, ge=1, description="Images above this are processed in dask chunks.")
     config_dir: Path = Field(default_factory=config_dir, description="Token, server.json and job data live here.")
     models_dir: Path | None = Field(None, description="Folder of *.onnx models listed by /v1/models.")

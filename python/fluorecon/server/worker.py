@@ -9,7 +9,8 @@ import threading
 import time
 import traceback
 
-from fluorecon.core.io import TiffError, read_tiff, write_tiff
+from fluorecon.core.io import TiffError, write_tiff
+from fluorecon.server.inputs import public_message, read_input
 from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
 from fluorecon.server.settings import Settings
 from fluorecon.server.store import JobStore
@@ -68,10 +69,12 @@ class Workers:
             return
         try:
             spec = job_type.spec.model_validate(json.loads(job["spec"]))
-            image, meta = read_tiff(folder / "input.tif")
+            # The checks of submission again (a server restarted with smaller limits, a job queued by an
+            # older server): a unit the result cannot be written in fails now, not after the last iteration.
+            image, meta = read_input(folder / "input.tif", "the image", self.settings)
             psf_image = psf_meta = None
             if (folder / "psf.tif").is_file():
-                psf_image, psf_meta = read_tiff(folder / "psf.tif")
+                psf_image, psf_meta = read_input(folder / "psf.tif", "the PSF image", self.settings)
             try:
                 output = job_type.run(JobInputs(image, meta, psf_image, psf_meta), spec, self.settings, self.device,
                                       progress, cancel)
@@ -85,7 +88,13 @@ class Workers:
             write_tiff(folder / "result.tif", output.result, output.meta, info=output.info)
             self.store.finish(job_id, "succeeded", output.message)
         except (ValueError, TiffError) as err:
-            self.store.finish(job_id, "failed", str(err))
+            self.store.finish(job_id, "failed", self._public(str(err), folder))
         except Exception as err:  # a job must never take the worker down
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            self.store.finish(job_id, "failed", f"Internal error: {type(err).__name__}: {err}")
+            self.store.finish(job_id, "failed", self._public(f"Internal error: {type(err).__name__}: {err}", folder))
+
+    def _public(self, message: str, folder) -> str:
+        """A job's message as a client sees it: no paths of the server's files."""
+        for name, what in (("result.tif", "the result"), ("psf.tif", "the PSF image"), ("input.tif", "the image")):
+            message = public_message(message, folder / name, what)
+        return message.replace(str(folder), "the job's folder").replace(str(self.settings.data_dir), "<server data>")
