@@ -39,45 +39,30 @@ public final class ModelChoice {
         return names.get(0);
     }
 
-    /** Adds {@code model} (preselecting {@code preselect}) and {@code model_file}. */
+    /** Adds {@code model} (preselecting {@code preselect}) and {@code model_file}, read into this choice. */
     public void addModel(Params params, String preselect) {
         boolean fileGiven = params.hasOption("model_file") && !params.hasOption("model");
-        params.addChoice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : preselect);
-        params.addFile("model_file", "");
+        params.choice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : preselect,
+                v -> choice = v);
+        params.file("model_file", "", v -> file = v.trim());
     }
 
-    public void readModel(Params params) {
-        choice = params.nextChoice("model");
-        file = params.nextFile("model_file").trim();
-    }
-
-    /** Adds {@code tile} and {@code threads} (0 = automatic) and {@code use_gpu}. */
+    /** Adds {@code tile} and {@code threads} (0 = automatic) and {@code use_gpu}, read into this choice. */
     public void addRuntime(Params params) {
-        params.addNumber("tile", 0);
-        params.addNumber("threads", 0);
-        params.addCheckbox("use_gpu", false);
-    }
-
-    public void readRuntime(Params params) {
-        tile = params.nextInt("tile");
-        threads = params.nextInt("threads");
-        useGpu = params.nextBoolean("use_gpu");
+        params.integer("tile", 0, v -> tile = v);
+        params.integer("threads", 0, v -> threads = v);
+        params.checkbox("use_gpu", false, v -> useGpu = v);
     }
 
     /**
      * The whole dialog of a command that only runs a model: {@code model} (preselecting
-     * {@code preselect}), {@code model_file}, {@code tile}, {@code threads}, {@code use_gpu}, read
-     * back in that order. False when the user cancelled.
+     * {@code preselect}), {@code model_file}, {@code tile}, {@code threads}, {@code use_gpu}. False
+     * when the user cancelled.
      */
     public boolean ask(Params params, String preselect) {
         addModel(params, preselect);
         addRuntime(params);
-        if (!params.show()) {
-            return false;
-        }
-        readModel(params);
-        readRuntime(params);
-        return true;
+        return params.show();
     }
 
     /** The chosen model file; {@code noModel} when there is none. */

@@ -50,29 +50,21 @@ public class Deconvolve_ extends FluoreconCommand {
         methods.add(LEARNED);
         DeconvolveServerJob.Settings s = new DeconvolveServerJob.Settings();
         Params params = new Params(TITLE, "method=rl-accel iterations=20 psf=[theoretical] na=1.4 wavelength_nm=520");
-        params.addChoice("method", methods.toArray(new String[0]), s.method);
-        params.addNumber("iterations", s.iterations);
-        params.addDecimal("lambda", s.tvLambda, 4);
-        params.addDecimal("background", s.background, 1);
+        params.choice("method", methods.toArray(new String[0]), s.method, v -> s.method = v);
+        params.integer("iterations", s.iterations, v -> s.iterations = v);
+        params.decimal("lambda", s.tvLambda, 4, v -> s.tvLambda = v);
+        params.decimal("background", s.background, 1, v -> s.background = v);
         params.addChoice("psf", psfChoices.toArray(new String[0]), THEORETICAL);
-        params.addDecimal("na", s.na, 2);
-        params.addDecimal("wavelength_nm", s.wavelengthNm, 0);
-        params.addDecimal("ni", s.ni, 3);
-        params.addDecimal("ns", s.ns, 3);
+        params.decimal("na", s.na, 2, v -> s.na = v);
+        params.decimal("wavelength_nm", s.wavelengthNm, 0, v -> s.wavelengthNm = v);
+        params.decimal("ni", s.ni, 3, v -> s.ni = v);
+        params.decimal("ns", s.ns, 3, v -> s.ns = v);
         params.addChoice("model", modelNames.toArray(new String[0]), Commands.FILE_CHOICE);
         params.addFile("model_file", "");
         if (!params.show()) {
             return;
         }
-        s.method = params.nextChoice("method");
-        s.iterations = params.nextInt("iterations");
-        s.tvLambda = params.nextDouble("lambda");
-        s.background = params.nextDouble("background");
         String psf = params.nextChoice("psf");
-        s.na = params.nextDouble("na");
-        s.wavelengthNm = params.nextDouble("wavelength_nm");
-        s.ni = params.nextDouble("ni");
-        s.ns = params.nextDouble("ns");
         String model = params.nextChoice("model");
         String modelFile = params.nextFile("model_file").trim();
         String save = params.option("save", null);

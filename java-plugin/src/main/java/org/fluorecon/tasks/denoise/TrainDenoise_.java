@@ -40,18 +40,14 @@ public class TrainDenoise_ extends FluoreconCommand {
         List<Path> folders = ModelLibrary.folders(IJ.getDirectory("imagej"));
         TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
         Params params = new Params(TITLE, "method=n2v steps=1000 ndim=2 name=[my n2v]");
-        params.addChoice("method", TrainDenoiseServerJob.METHODS.toArray(new String[0]), s.method);
-        params.addNumber("steps", s.steps);
-        params.addNumber("ndim", s.ndim);
-        params.addString("name", "");
+        params.choice("method", TrainDenoiseServerJob.METHODS.toArray(new String[0]), s.method, v -> s.method = v);
+        params.integer("steps", s.steps, v -> s.steps = v);
+        params.integer("ndim", s.ndim, v -> s.ndim = v);
+        params.text("name", "", v -> s.name = v);
         params.addString("models_dir", folders.isEmpty() ? "" : folders.get(0).toString());
         if (!params.show()) {
             return;
         }
-        s.method = params.nextChoice("method");
-        s.steps = params.nextInt("steps");
-        s.ndim = params.nextInt("ndim");
-        s.name = params.nextString("name");
         String dir = params.nextString("models_dir").trim();
 
         TrainDenoiseServerJob job = new TrainDenoiseServerJob(imp, s, dir.isEmpty() ? null : Path.of(dir), server());

@@ -24,25 +24,17 @@ public class FuseViews_ extends FluoreconCommand {
     protected void execute(ImagePlus imp) {
         FuseServerJob.Settings s = new FuseServerJob.Settings();
         Params params = new Params(TITLE, "num_iter=20 na=0.8 wavelength_nm=520 ni=1.33 view_axes=z,x");
-        params.addNumber("num_iter", s.iterations);
-        params.addDecimal("na", s.na, 3);
-        params.addNumber("wavelength_nm", s.wavelengthNm);
-        params.addDecimal("ni", s.ni, 3);
-        params.addString("view_axes", s.viewAxes);
-        params.addNumber("sheet_fwhm_nm", s.sheetFwhmNm);
-        params.addNumber("background", s.background);
-        params.addCheckbox("align", s.align);
+        params.integer("num_iter", s.iterations, v -> s.iterations = v);
+        params.decimal("na", s.na, 3, v -> s.na = v);
+        params.decimal("wavelength_nm", s.wavelengthNm, 0, v -> s.wavelengthNm = v);
+        params.decimal("ni", s.ni, 3, v -> s.ni = v);
+        params.text("view_axes", s.viewAxes, v -> s.viewAxes = v);
+        params.decimal("sheet_fwhm_nm", s.sheetFwhmNm, 0, v -> s.sheetFwhmNm = v);
+        params.decimal("background", s.background, 0, v -> s.background = v);
+        params.checkbox("align", s.align, v -> s.align = v);
         if (!params.show()) {
             return;
         }
-        s.iterations = params.nextInt("num_iter");
-        s.na = params.nextDouble("na");
-        s.wavelengthNm = params.nextDouble("wavelength_nm");
-        s.ni = params.nextDouble("ni");
-        s.viewAxes = params.nextString("view_axes");
-        s.sheetFwhmNm = params.nextDouble("sheet_fwhm_nm");
-        s.background = params.nextDouble("background");
-        s.align = params.nextBoolean("align");
         String save = params.option("save", null);
 
         FuseServerJob job = new FuseServerJob(imp, s, server());

@@ -58,37 +58,24 @@ public class LightField_ extends FluoreconCommand {
         params.addChoice("method", METHODS, METHODS[0]);
         m.addModel(params, m.first(n -> n.contains("lightfield")));
         params.addFile("calibration", "");
-        params.addNumber("num_iter", s.numIter);
-        params.addDecimal("background", s.background, 1);
-        params.addNumber("nnum", s.nnum);
-        params.addDecimal("magnification", s.magnification, 1);
-        params.addDecimal("na", s.na, 2);
-        params.addDecimal("wavelength", s.wavelengthNm, 1);
-        params.addDecimal("pitch", s.lensletPitchUm, 1);
-        params.addDecimal("focal", s.lensletFocalUm, 1);
-        params.addDecimal("z_min", s.zMinUm, 2);
-        params.addDecimal("z_max", s.zMaxUm, 2);
-        params.addDecimal("z_step", s.zStepUm, 2);
+        params.integer("num_iter", s.numIter, v -> s.numIter = v);
+        params.decimal("background", s.background, 1, v -> s.background = v);
+        params.integer("nnum", s.nnum, v -> s.nnum = v);
+        params.decimal("magnification", s.magnification, 1, v -> s.magnification = v);
+        params.decimal("na", s.na, 2, v -> s.na = v);
+        params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
+        params.decimal("pitch", s.lensletPitchUm, 1, v -> s.lensletPitchUm = v);
+        params.decimal("focal", s.lensletFocalUm, 1, v -> s.lensletFocalUm = v);
+        params.decimal("z_min", s.zMinUm, 2, v -> s.zMinUm = v);
+        params.decimal("z_max", s.zMaxUm, 2, v -> s.zMaxUm = v);
+        params.decimal("z_step", s.zStepUm, 2, v -> s.zStepUm = v);
         m.addRuntime(params);
         if (!params.show()) {
             return;
         }
         String action = params.nextChoice("action");
         String method = params.nextChoice("method");
-        m.readModel(params);
         String calibration = params.nextFile("calibration").trim();
-        s.numIter = params.nextInt("num_iter");
-        s.background = params.nextDouble("background");
-        s.nnum = params.nextInt("nnum");
-        s.magnification = params.nextDouble("magnification");
-        s.na = params.nextDouble("na");
-        s.wavelengthNm = params.nextDouble("wavelength");
-        s.lensletPitchUm = params.nextDouble("pitch");
-        s.lensletFocalUm = params.nextDouble("focal");
-        s.zMinUm = params.nextDouble("z_min");
-        s.zMaxUm = params.nextDouble("z_max");
-        s.zStepUm = params.nextDouble("z_step");
-        m.readRuntime(params);
         String save = params.option("save", null);
 
         ImagePlus out;

@@ -61,30 +61,19 @@ public class Localize_ extends FluoreconCommand {
         Params params = new Params(TITLE, "model_file=/path/to/deepstorm_2d.onnx camera_offset=100 camera_gain=1 "
                 + "save=/path/to/locs.csv");
         m.addModel(params, m.first("deepstorm_2d"::equals));
-        params.addDecimal("camera_offset", s.cameraOffset, 1);
-        params.addDecimal("camera_gain", s.gain, 3);
-        params.addDecimal("em_gain", s.emGain, 1);
-        params.addDecimal("qe", s.qe, 2);
-        params.addDecimal("threshold", 0, 3);
-        params.addDecimal("camera_pixel_nm", 0, 1);
-        params.addDecimal("render_pixel_nm", s.renderPixelNm, 1);
-        params.addNumber("batch", s.batchFrames);
-        params.addNumber("threads", 0);
-        params.addCheckbox("use_gpu", false);
+        params.decimal("camera_offset", s.cameraOffset, 1, v -> s.cameraOffset = v);
+        params.decimal("camera_gain", s.gain, 3, v -> s.gain = v);
+        params.decimal("em_gain", s.emGain, 1, v -> s.emGain = v);
+        params.decimal("qe", s.qe, 2, v -> s.qe = v);
+        params.decimal("threshold", 0, 3, v -> s.threshold = v);
+        params.decimal("camera_pixel_nm", 0, 1, v -> s.pixelNm = v);
+        params.decimal("render_pixel_nm", s.renderPixelNm, 1, v -> s.renderPixelNm = v);
+        params.integer("batch", s.batchFrames, v -> s.batchFrames = v);
+        params.integer("threads", 0, v -> s.threads = v);
+        params.checkbox("use_gpu", false, v -> s.useGpu = v);
         if (!params.show()) {
             return;
         }
-        m.readModel(params);
-        s.cameraOffset = params.nextDouble("camera_offset");
-        s.gain = params.nextDouble("camera_gain");
-        s.emGain = params.nextDouble("em_gain");
-        s.qe = params.nextDouble("qe");
-        s.threshold = params.nextDouble("threshold");
-        s.pixelNm = params.nextDouble("camera_pixel_nm");
-        s.renderPixelNm = params.nextDouble("render_pixel_nm");
-        s.batchFrames = params.nextInt("batch");
-        s.threads = params.nextInt("threads");
-        s.useGpu = params.nextBoolean("use_gpu");
         String save = params.option("save", null);
         String renderSave = params.option("render", null);
 

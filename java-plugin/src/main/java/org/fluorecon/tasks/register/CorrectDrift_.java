@@ -69,22 +69,18 @@ public class CorrectDrift_ extends FluoreconCommand {
         TableDriftServerJob.Settings ts = new TableDriftServerJob.Settings();
         Params params = new Params(TITLE, "reference=first channel=1  (tables: input=table_file locs=/path/locs.csv)");
         params.addChoice("input", INPUTS, imp == null ? INPUTS[1] : INPUTS[0]);
-        params.addChoice("reference", DriftCorrectionServerJob.REFERENCES.toArray(new String[0]), s.reference);
-        params.addNumber("channel", s.channel);
-        params.addNumber("upsample", s.upsample);
+        params.choice("reference", DriftCorrectionServerJob.REFERENCES.toArray(new String[0]), s.reference,
+                v -> s.reference = v);
+        params.integer("channel", s.channel, v -> s.channel = v);
+        params.integer("upsample", s.upsample, v -> s.upsample = v);
         params.addFile("locs", "");
-        params.addNumber("segments", ts.segments);
-        params.addDecimal("bin_nm", ts.pixelNm, 1);
+        params.integer("segments", ts.segments, v -> ts.segments = v);
+        params.decimal("bin_nm", ts.pixelNm, 1, v -> ts.pixelNm = v);
         if (!params.show()) {
             return;
         }
         String input = params.nextChoice("input");
-        s.reference = params.nextChoice("reference");
-        s.channel = params.nextInt("channel");
-        s.upsample = params.nextInt("upsample");
         String locs = params.nextFile("locs");
-        ts.segments = params.nextInt("segments");
-        ts.pixelNm = params.nextDouble("bin_nm");
         String save = params.option("save", null);
         if (!"image".equals(input)) {
             correctTable(input, locs, ts, save, params);

@@ -36,34 +36,22 @@ public class SIMReconstruct_ extends FluoreconCommand {
         Params params = new Params(TITLE, "method=classical order=angle-phase-z angles=3 phases=3 estimate "
                 + "na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05");
         params.addChoice("method", METHODS, "classical");
-        params.addChoice("order", SimStack.ORDERS, s.order);
-        params.addNumber("angles", s.angles);
-        params.addNumber("phases", s.phases);
-        params.addCheckbox("estimate", s.estimate);
-        params.addDecimal("na", s.na, 2);
-        params.addDecimal("wavelength", s.wavelengthNm, 1);
-        params.addDecimal("pixel_size", s.pixelSizeNm, 2);
-        params.addDecimal("line_spacing", s.lineSpacingNm, 1);
-        params.addDecimal("angle_offset", s.angleOffsetDeg, 2);
-        params.addDecimal("wiener", s.wiener, 3);
+        params.choice("order", SimStack.ORDERS, s.order, v -> s.order = v);
+        params.integer("angles", s.angles, v -> s.angles = v);
+        params.integer("phases", s.phases, v -> s.phases = v);
+        params.checkbox("estimate", s.estimate, v -> s.estimate = v);
+        params.decimal("na", s.na, 2, v -> s.na = v);
+        params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
+        params.decimal("pixel_size", s.pixelSizeNm, 2, v -> s.pixelSizeNm = v);
+        params.decimal("line_spacing", s.lineSpacingNm, 1, v -> s.lineSpacingNm = v);
+        params.decimal("angle_offset", s.angleOffsetDeg, 2, v -> s.angleOffsetDeg = v);
+        params.decimal("wiener", s.wiener, 3, v -> s.wiener = v);
         m.addModel(params, m.first(n -> n.startsWith("sim_")));
         m.addRuntime(params);
         if (!params.show()) {
             return;
         }
         String method = params.nextChoice("method");
-        s.order = params.nextChoice("order");
-        s.angles = params.nextInt("angles");
-        s.phases = params.nextInt("phases");
-        s.estimate = params.nextBoolean("estimate");
-        s.na = params.nextDouble("na");
-        s.wavelengthNm = params.nextDouble("wavelength");
-        s.pixelSizeNm = params.nextDouble("pixel_size");
-        s.lineSpacingNm = params.nextDouble("line_spacing");
-        s.angleOffsetDeg = params.nextDouble("angle_offset");
-        s.wiener = params.nextDouble("wiener");
-        m.readModel(params);
-        m.readRuntime(params);
         String save = params.option("save", null);
 
         ImagePlus out;

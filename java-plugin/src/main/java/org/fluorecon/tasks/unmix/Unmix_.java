@@ -44,27 +44,20 @@ public class Unmix_ extends FluoreconCommand {
     protected void execute(ImagePlus imp) {
         UnmixServerJob.Settings s = new UnmixServerJob.Settings();
         Params params = new Params(TITLE, "method=nnls spectra=[DAPI,EGFP,mCherry] offset=100");
-        params.addChoice("method", UnmixServerJob.METHODS.toArray(new String[0]), s.method);
+        params.choice("method", UnmixServerJob.METHODS.toArray(new String[0]), s.method, v -> s.method = v);
         params.addChoice("source", SOURCES, SOURCES[0]);
-        params.addString("spectra", "DAPI,EGFP,mCherry");
-        params.addNumber("labels", s.labels);
-        params.addDecimal("offset", s.offset, 1);
-        params.addDecimal("lambda_start", s.lambdaStartNm, 1);
-        params.addDecimal("lambda_stop", s.lambdaStopNm, 1);
+        params.text("spectra", "DAPI,EGFP,mCherry", v -> s.spectra = v);
+        params.integer("labels", s.labels, v -> s.labels = v);
+        params.decimal("offset", s.offset, 1, v -> s.offset = v);
+        params.decimal("lambda_start", s.lambdaStartNm, 1, v -> s.lambdaStartNm = v);
+        params.decimal("lambda_stop", s.lambdaStopNm, 1, v -> s.lambdaStopNm = v);
         params.addChoice("background", BACKGROUNDS, BACKGROUNDS[0]);
-        params.addCheckbox("residual", s.residual);
+        params.checkbox("residual", s.residual, v -> s.residual = v);
         if (!params.show()) {
             return;
         }
-        s.method = params.nextChoice("method");
         String source = params.nextChoice("source");
-        s.spectra = params.nextString("spectra");
-        s.labels = params.nextInt("labels");
-        s.offset = params.nextDouble("offset");
-        s.lambdaStartNm = params.nextDouble("lambda_start");
-        s.lambdaStopNm = params.nextDouble("lambda_stop");
         String background = params.nextChoice("background");
-        s.residual = params.nextBoolean("residual");
         String save = params.option("save", null);
         if ("rois".equals(source)) {
             if (imp == null) {
