@@ -1,18 +1,16 @@
 package org.fluorecon.tasks.deconvolve;
 
-import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageToImageJob;
-import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.ModelChoice;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
 
@@ -35,10 +33,7 @@ public class Deconvolve_ extends FluoreconCommand {
 
     @Override
     protected void execute(ImagePlus imp) {
-        Map<String, Path> models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
-        List<String> modelNames = new ArrayList<>();
-        modelNames.add(Commands.FILE_CHOICE);
-        modelNames.addAll(models.keySet());
+        ModelChoice m = new ModelChoice();
         List<String> psfChoices = new ArrayList<>();
         psfChoices.add(THEORETICAL);
         for (String t : WindowManager.getImageTitles()) {
@@ -59,17 +54,14 @@ public class Deconvolve_ extends FluoreconCommand {
         params.decimal("wavelength_nm", s.wavelengthNm, 0, v -> s.wavelengthNm = v);
         params.decimal("ni", s.ni, 3, v -> s.ni = v);
         params.decimal("ns", s.ns, 3, v -> s.ns = v);
-        params.addChoice("model", modelNames.toArray(new String[0]), Commands.FILE_CHOICE);
-        params.addFile("model_file", "");
+        m.addModel(params, Commands.FILE_CHOICE);
         if (!params.show()) {
             return;
         }
         String psf = params.nextChoice("psf");
-        String model = params.nextChoice("model");
-        String modelFile = params.nextFile("model_file").trim();
         String save = params.option("save", null);
 
-        ImagePlus out = LEARNED.equals(s.method) ? learned(imp, model, modelFile, models) : remote(imp, psf, s);
+        ImagePlus out = LEARNED.equals(s.method) ? learned(imp, m) : remote(imp, psf, s);
         if (out != null) { // null: cancelled, already reported
             done(keep(out, save), params);
         }
@@ -89,8 +81,8 @@ public class Deconvolve_ extends FluoreconCommand {
         return runJob(job, "sending the image to the server") ? job.getResult() : null;
     }
 
-    private ImagePlus learned(ImagePlus imp, String choice, String file, Map<String, Path> models) {
-        Path model = Commands.resolveModel(choice, file, models, "method = learned needs a deconvolution model: model=NAME or "
+    private ImagePlus learned(ImagePlus imp, ModelChoice m) {
+        Path model = m.resolve("method = learned needs a deconvolution model: model=NAME or "
                 + "model_file=/path/to/model.onnx (train one with `fluorecon train deconvolve`).");
         ImageToImageJob job = new ImageToImageJob(imp, model, 0, 0, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
