@@ -238,9 +238,10 @@ def run_cli(*args) -> str:
     return result.output
 
 
-def run_plugin(plugin_jar, command, imp, options):
+def run_plugin(plugin_jar, command, imp, options, created=None):
     """The command's class on this thread as ImageJ's macro runner calls it (headless: `Run$_` thread
-    name + Macro.setOptions); returns the plugin object for its getters."""
+    name + Macro.setOptions); returns the plugin object for its getters. ``created(plugin)``, when given,
+    is called before the run (for a test thread that watches the run, e.g. ``getProgressShown()``)."""
     from jpype import JClass
 
     Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
@@ -250,6 +251,8 @@ def run_plugin(plugin_jar, command, imp, options):
     Macro.setOptions(thread, options + " ")
     Interpreter.batchMode = True
     plugin = JClass(command_class(plugin_jar, command))()
+    if created is not None:
+        created(plugin)
     try:
         if imp is not None:
             plugin.setImage(imp)

@@ -254,7 +254,7 @@ def _imagej_tiff(image: np.ndarray, unit: str, pixel: float) -> bytes:
 @pytest.fixture(scope="module")
 def expected_wiener(image):
     from fluorecon.core.io import TiffMeta
-    from fluorecon.tasks.deconvolve import DeconvolveSpec, deconvolve_image
+    from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, deconvolve_image
 
     return deconvolve_image(image, TiffMeta(axes="YX", pixel_size_um=0.1), DeconvolveSpec.model_validate_json(WIENER),
                             device="cpu")[0]

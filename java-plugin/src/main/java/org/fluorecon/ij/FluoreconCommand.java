@@ -21,6 +21,7 @@ public abstract class FluoreconCommand implements PlugIn {
     protected ImagePlus result;
     protected String jobId;
     protected double[] progressShown = new double[0];
+    private volatile StatusProgress running;
 
     /**
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
@@ -46,9 +47,10 @@ public abstract class FluoreconCommand implements PlugIn {
         return jobId;
     }
 
-    /** Progress fractions the last run showed. */
+    /** Progress fractions the last run showed (while a run is going on: those shown so far). */
     public double[] getProgressShown() {
-        return progressShown.clone();
+        StatusProgress live = running;
+        return live != null ? live.history() : progressShown.clone();
     }
 
     @Override
@@ -107,10 +109,12 @@ public abstract class FluoreconCommand implements PlugIn {
         if (status != null) {
             IJ.showStatus(status);
         }
+        running = progress;
         try {
             return Commands.process(title, job, progress);
         } finally {
             progressShown = progress.history();
+            running = null;
             if (job instanceof ServerJob) {
                 jobId = ((ServerJob<?>) job).getJobId();
             }
