@@ -13,6 +13,12 @@ if "FLUORECON_TEST_HOLD_DIR" not in os.environ:
     os.environ["FLUORECON_TEST_HOLD_DIR"] = tempfile.mkdtemp(prefix="fluorecon-hold-")
     atexit.register(shutil.rmtree, os.environ["FLUORECON_TEST_HOLD_DIR"], True)
 
+# fluorecon's disk cache (light-field PSFs) goes to a folder of this test session, never the user's
+# ~/.cache: tests must not fill or depend on it (fluorecon.core.cache).
+if "FLUORECON_CACHE_DIR" not in os.environ:
+    os.environ["FLUORECON_CACHE_DIR"] = tempfile.mkdtemp(prefix="fluorecon-cache-")
+    atexit.register(shutil.rmtree, os.environ["FLUORECON_CACHE_DIR"], True)
+
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "vectors"
 

@@ -13,12 +13,15 @@ JPype starts one JVM per process, so every function here works in the JVM that
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import ijrun  # noqa: E402  (the macro runner the demo uses too: timeouts, no hang on dialogs)
 IMAGEJ_AXES = "TZCYX"
 
 

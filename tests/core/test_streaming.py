@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 import fluorecon.core.normalize as normalize
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, read_image, write_image
-from fluorecon.core.streaming import deconvolve_to_zarr, open_lazy, predict_to_zarr, streaming_percentiles
+from fluorecon.core.streaming import open_lazy, streaming_percentiles
+from fluorecon.infer import predict_to_zarr
+from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
 from fluorecon.infer import get_predictor
 
 MODEL = Path(__file__).resolve().parents[1] / "vectors" / "tiny_unet2d.onnx"
@@ -65,7 +67,7 @@ def test_block_wise_prediction_never_holds_the_volume(tmp_path):
 
 
 def test_deconvolve_block_wise_equals_in_memory_chunks(tmp_path, volume):
-    from fluorecon.tasks.deconvolve import DeconvolveSpec, PSFParams, deconvolve_image
+    from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, PSFParams, deconvolve_image
 
     write_image(tmp_path / "in.zarr", volume, META)
     spec = DeconvolveSpec(method="rl", num_iter=4, psf=PSFParams(na=1.2, wavelength_nm=520))
@@ -103,7 +105,7 @@ def test_interrupted_block_wise_run_leaves_no_store(tmp_path, volume):
 def test_uncalibrated_block_wise_deconvolution_stops_with_the_option(tmp_path, volume):
     write_image(tmp_path / "in.zarr", volume[:4, :64, :64], TiffMeta(axes="ZYX"))
     with open_lazy(tmp_path / "in.zarr") as (data, meta):
-        from fluorecon.tasks.deconvolve import DeconvolveSpec, PSFParams
+        from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, PSFParams
 
         spec = DeconvolveSpec(method="rl", num_iter=2, psf=PSFParams(na=1.2, wavelength_nm=520))
         with pytest.raises(ValueError, match="--pixel-size-nm"):

@@ -105,7 +105,8 @@ def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads,
     from tqdm.auto import tqdm
 
     from fluorecon.core.modelcard import ModelCardError
-    from fluorecon.core.streaming import open_lazy, predict_to_zarr
+    from fluorecon.core.streaming import open_lazy
+    from fluorecon.infer import predict_to_zarr
     from fluorecon.infer import get_predictor
 
     try:

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -575,3 +575,18 @@ def _write_zarr(path: Path, image: np.ndarray, meta: TiffMeta, info: str) -> Non
         root.attrs["multiscales"] = [ngff_multiscales(axes, meta, factors, name=path.stem)]
         if info:
             root.attrs["fluorecon"] = {"info": info}
+
+
+def output_meta(meta: TiffMeta, scale: Sequence[int], *, ndim: int) -> TiffMeta:
+    """Calibration of a result `scale`× finer than the input: pixel size (and z step for a 3D
+    model) divided by the scale. `scale` is the card's, one entry per spatial axis ((y, x) or (z, y, x))."""
+    scale = tuple(int(s) for s in scale)
+    if len(scale) != ndim:
+        raise ValueError(f"scale {scale} needs {ndim} entries (one per spatial axis).")
+    if scale[-1] != scale[-2]:
+        raise ValueError(f"scale {scale}: Y and X must be scaled alike (ImageJ has one pixel width/height pair here).")
+    pixel = meta.pixel_size_um / scale[-1] if meta.pixel_size_um else meta.pixel_size_um
+    z = meta.z_step_um
+    if ndim == 3 and z:
+        z = z / scale[0]
+    return replace(meta, pixel_size_um=pixel, z_step_um=z)

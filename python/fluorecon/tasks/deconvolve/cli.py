@@ -83,7 +83,7 @@ def deconvolve_command(
         spec = DeconvolveSpec(method=method, num_iter=iterations, tv_lambda=tv_lambda, balance=balance,
                               background=background, psf=psf_params, psf_pixel_size_nm=sampling)
         if stream:
-            from fluorecon.core.streaming import deconvolve_to_zarr
+            from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
 
             with stack:
                 psf_image, psf_meta = read_tiff(psf) if psf else (None, None)

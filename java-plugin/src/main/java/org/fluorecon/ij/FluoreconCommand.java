@@ -6,6 +6,7 @@ import ij.WindowManager;
 import ij.plugin.PlugIn;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
+import org.fluorecon.core.OpenedFiles;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -60,9 +61,14 @@ public abstract class FluoreconCommand implements PlugIn {
         progressShown = new double[0];
         clearOutputs();
         try {
-            execute(image != null ? image : WindowManager.getCurrentImage());
+            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
+            Commands.checkLastOpen(imp);
+            OpenedFiles.check(imp);
+            execute(imp);
         } catch (FluoreconException e) {
             Commands.fail(title, e.getMessage());
+        } catch (RuntimeException e) {
+            Commands.failUnexpected(title, e);
         }
     }
 
