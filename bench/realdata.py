@@ -41,6 +41,21 @@ ALL_TASKS = ("denoise", "n2v", "upsample", "deconvolve", "isotropic", "localize"
 
 # --------------------------------------------------------------------------- helpers
 
+def api(name: str, *modules: str):
+    """A public function or class of fluorecon, from the first module that has it (tasks moved from
+    fluorecon/tasks/<key>.py modules into fluorecon/tasks/<key>/ packages; both layouts work)."""
+    import importlib
+
+    for module in modules:
+        try:
+            obj = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if obj is not None:
+            return obj
+    raise ImportError(f"{name} not found in {', '.join(modules)}")
+
+
 def sources() -> dict[str, dict]:
     return {f["file"]: f for f in json.loads((DATA / "sources.json").read_text())["files"]}
 
@@ -230,7 +245,7 @@ def task_denoise(args) -> dict:
         vb, nm = vst_denoise(x, "bm3d")
         t_bm3d = time.perf_counter() - t0
         vn, _ = vst_denoise(x, "nlm")
-        plain_nlm = __import__("fluorecon.tasks.denoise", fromlist=["denoise_classical"]).denoise_classical(x, method="nlm")
+        plain_nlm = api("denoise_classical", "fluorecon.tasks.denoise")(x, method="nlm")
         res = {"input": scores(x, ref), "care": scores(care, ref), f"gaussian_sigma{sigma:g}_loo": scores(g, ref),
                "vst_bm3d": scores(vb, ref), "vst_nlm": scores(vn, ref), "nlm_plain_h0.8": scores(plain_nlm, ref)}
         qc_care = check_result(x, care, card=card)
@@ -284,8 +299,8 @@ def task_n2v(args) -> dict:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import predict
     from fluorecon.qc.report import check_result
-    from fluorecon.tasks.denoise import DenoiseConfig
-    from fluorecon.tasks.selfsupervised import train_selfsupervised
+    DenoiseConfig = api("DenoiseConfig", "fluorecon.tasks.denoise")
+    train_selfsupervised = api("train_selfsupervised", "fluorecon.tasks.denoise.selfsupervised", "fluorecon.tasks.selfsupervised")
     from fluorecon.train import TrainConfig
 
     data = [(stem, n, read(n).astype(np.float32), read(r).astype(np.float32)) for stem, n, r in pairs_denoise()]
@@ -326,7 +341,10 @@ def bin2(image: np.ndarray) -> np.ndarray:
 def task_upsample(args) -> dict:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import predict
-    from fluorecon.tasks.upsample import bicubic, check_superres, degrade, forward_model_from_card, richardson_lucy_sr
+    up = ("fluorecon.tasks.upsample.learned", "fluorecon.tasks.upsample")
+    bicubic, check_superres = api("bicubic", *up), api("check_superres", *up)
+    degrade = api("degrade", "fluorecon.imaging.sampling", *up)
+    forward_model_from_card, richardson_lucy_sr = api("forward_model_from_card", *up), api("richardson_lucy_sr", *up)
 
     model = MODELS / "care_upsample2x_2d.onnx"
     card = read_card(model)
@@ -371,7 +389,9 @@ def task_deconvolve(args) -> dict:
     from fluorecon.imaging.forward import Blur
     from fluorecon.infer import predict
     from fluorecon.qc.report import check_result
-    from fluorecon.tasks.deconvolve import DeconvolveSpec, PSFParams, build_psf, deconvolve_image
+    dc = ("fluorecon.tasks.deconvolve.classical", "fluorecon.tasks.deconvolve")
+    DeconvolveSpec, PSFParams = api("DeconvolveSpec", *dc), api("PSFParams", *dc)
+    build_psf, deconvolve_image = api("build_psf", *dc), api("deconvolve_image", *dc)
 
     model = MODELS / "care_deconvolve_2d.onnx"
     card = read_card(model)
@@ -406,8 +426,9 @@ def task_deconvolve(args) -> dict:
 def task_isotropic(args) -> dict:
     from fluorecon.core.io import TiffMeta
     from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.isotropic import restore_isotropic, stretch
-    from fluorecon.tasks.upsample import check_superres
+    restore_isotropic = api("restore_isotropic", "fluorecon.tasks.isotropic")
+    stretch = api("stretch", "fluorecon.tasks.isotropic.learned", "fluorecon.tasks.isotropic")
+    check_superres = api("check_superres", "fluorecon.tasks.upsample")
 
     model = MODELS / "care_isotropic_2d.onnx"
     card = read_card(model)
@@ -450,7 +471,7 @@ def task_isotropic(args) -> dict:
 
 
 def task_localize(args) -> dict:
-    from fluorecon.tasks.localize import localize
+    localize = api("localize", "fluorecon.tasks.localize")
 
     path = DATA / "localize" / "storm_scmos_sample.tif"
     frames = read(path).astype(np.float32)
@@ -552,8 +573,8 @@ def task_register(args) -> dict:
     """Real image pairs of one field (single frame vs average) with a known applied shift."""
     from scipy import ndimage
 
-    from fluorecon.tasks.register import estimate_drift
-    from fluorecon.tasks.register_deform import register_learned
+    estimate_drift = api("estimate_drift", "fluorecon.tasks.register.classical", "fluorecon.tasks.register")
+    register_learned = api("register_learned", "fluorecon.tasks.register", "fluorecon.tasks.register_deform")
 
     rng = np.random.default_rng(14)
     model = MODELS / "register_deform_2d.onnx"
@@ -587,7 +608,7 @@ def task_register(args) -> dict:
 
 def task_lightfield(args) -> dict:
     from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.lightfield_calibration import calibrate, odd_nnum
+    calibrate = api("calibrate", "fluorecon.tasks.lightfield.calibration", "fluorecon.tasks.lightfield_calibration")
 
     model = MODELS / "lightfield_vcd.onnx"
     card = read_card(model)
@@ -628,6 +649,8 @@ def main(argv=None) -> int:
     p.add_argument("--n2v-batch", type=int, default=8)
     p.add_argument("--rl-iter", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--all-pictures", action="store_true", help="keep a strip for every file (default: per task the "
+                   "files where the learned method does worst and best against the classical one)")
     p.add_argument("--out", type=Path, default=RESULTS / "realdata.json")
     args = p.parse_args(argv)
     import torch
@@ -650,9 +673,46 @@ def main(argv=None) -> int:
            "tasks": tasks}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    if not args.all_pictures:
+        keep_pictures(doc)
     args.out.with_suffix(".md").write_text(markdown(doc))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
     return 0
+
+
+def keep_pictures(doc: dict) -> None:
+    """Keep, per task, the strips of the file where the learned result is furthest behind the
+    classical one and of the file where it does best (by PSNR difference; for deconvolution by the
+    learned result's flagged share, single frames and averages apart); drop the other strips from
+    docs/realdata/ and reduce the kept ones to a 64-colour palette. The scores of every file stay in
+    the JSON; only pictures are selected, by this fixed rule."""
+    from PIL import Image
+
+    keep = set()
+    for key, t in doc["tasks"].items():
+        rows = t.get("files") or []
+        if not rows:
+            continue
+        if all("learned_minus_classical_psnr" in r for r in rows):
+            ranked = sorted(rows, key=lambda r: r["learned_minus_classical_psnr"])
+            chosen = [ranked[0], ranked[-1]]
+        elif key == "deconvolve":
+            chosen = [max((r for r in rows if r["input_kind"] == k), key=lambda r: r["qc_learned"]["flagged_percent"])
+                      for k in ("single frame", "average")]
+        else:
+            chosen = rows
+        for r in chosen:
+            if r.get("picture"):
+                keep.add(r["picture"])
+        for r in rows:
+            if r.get("picture") and r["picture"] not in keep:
+                r["picture_dropped"] = r.pop("picture")
+    for png in PICS.glob("*.png"):
+        rel = str(png.relative_to(ROOT))
+        if rel not in keep:
+            png.unlink()
+        elif Image.open(png).mode != "P":
+            Image.open(png).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
 
 
 def _fig(d: dict) -> str:
