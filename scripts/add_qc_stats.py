@@ -37,7 +37,7 @@ def _rewrite(path: Path, qc: dict[str, str]) -> None:
 def sim_stats(path: Path, stacks: int) -> dict[str, str]:
     from fluorecon.core.modelcard import read_card
     from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, card_frames, sim_training_statistics, simulate_triples
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, card_frames, sim_training_statistics, simulate_triples
 
     card = read_card(path)
     t = card.train
@@ -60,7 +60,7 @@ def sim_stats(path: Path, stacks: int) -> dict[str, str]:
 
 def lightfield_stats(path: Path, volumes: int) -> dict[str, str]:
     from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.lightfield_learned_qc import training_inputs_statistics
+    from fluorecon.tasks.lightfield.qc import training_inputs_statistics
 
     qc = training_inputs_statistics(read_card(path), n=volumes, seed=SEED)
     qc["source"] = (f"{volumes} light fields simulated afresh (seed {SEED}) with the card's recorded train.simulation "
