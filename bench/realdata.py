@@ -707,11 +707,12 @@ def keep_pictures(doc: dict) -> None:
         for r in rows:
             if r.get("picture") and r["picture"] not in keep:
                 r["picture_dropped"] = r.pop("picture")
+    dropped = {r["picture_dropped"] for t in doc["tasks"].values() for r in t.get("files") or [] if "picture_dropped" in r}
     for png in PICS.glob("*.png"):
         rel = str(png.relative_to(ROOT))
-        if rel not in keep:
+        if rel in dropped - keep:
             png.unlink()
-        elif Image.open(png).mode != "P":
+        elif rel in keep and Image.open(png).mode != "P":
             Image.open(png).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
 
 
