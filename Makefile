@@ -53,7 +53,7 @@ bench: setup build
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed
 # with provenance in data/realdata/SOURCES.md); writes bench/results/realdata.json and docs/realdata/*.png.
-# Not part of `make test` (~1 h on 2 cores, most of it N2V trained on each image).
+# Not part of `make test` (~40 min on a shared 2-core machine, most of it N2V training).
 realdata: setup
 	$(PY) bench/realdata.py
 

@@ -592,7 +592,16 @@ def task_register(args) -> dict:
         def err(v):
             return min(float(np.hypot(*(v - shift))), float(np.hypot(*(v + shift))))
 
-        rows.append({"file": str(n.relative_to(ROOT)), "applied_shift_yx_px": [round(float(s), 3) for s in shift],
+        back = lambda img, v: np.real(np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(img), v))).astype(np.float32)  # noqa: E731
+        sign_c = 1.0 if np.hypot(*(drift[:2] + shift)) < np.hypot(*(drift[:2] - shift)) else -1.0
+        sign_l = 1.0 if np.hypot(*(learned + shift)) < np.hypot(*(learned - shift)) else -1.0
+        fixed_c, fixed_l = back(moving, sign_c * np.asarray(drift[:2])), back(moving, sign_l * learned)
+        picture = strip(PICS / f"register_{stem}.png", [("reference (average)", ref), (f"moving: frame shifted {shift.round(2)} px", moving),
+                        ("classical: cross-correlation, undone", fixed_c), ("learned: deform net (median), undone", fixed_l),
+                        ("|learned − classical| corrected", np.abs(fixed_l - fixed_c))],
+                        title=f"register {stem}: error classical {err(np.asarray(drift[:2])):.2f} px, learned {err(learned):.2f} px")
+        rows.append({"file": str(n.relative_to(ROOT)), "applied_shift_yx_px": [round(float(s), 3) for s in shift], "picture": picture,
+                     "learned_minus_classical_error_px": round(err(learned) - err(np.asarray(drift[:2])), 3),
                      "learned": {"method": "register_deform_2d (median displacement)", "estimate_yx_px": [round(float(v), 3) for v in learned],
                                  "error_px": round(err(learned), 3)},
                      "classical": {"method": "estimate_drift (cross-correlation, sub-pixel)", "estimate_yx_px": [round(float(v), 3) for v in drift[:2]],
@@ -695,6 +704,9 @@ def keep_pictures(doc: dict) -> None:
             continue
         if all("learned_minus_classical_psnr" in r for r in rows):
             ranked = sorted(rows, key=lambda r: r["learned_minus_classical_psnr"])
+            chosen = [ranked[0], ranked[-1]]
+        elif key == "register":
+            ranked = sorted(rows, key=lambda r: r["learned_minus_classical_error_px"])
             chosen = [ranked[0], ranked[-1]]
         elif key == "deconvolve":
             chosen = [max((r for r in rows if r["input_kind"] == k), key=lambda r: r["qc_learned"]["flagged_percent"])
