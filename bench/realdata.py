@@ -631,8 +631,10 @@ def task_lightfield(args) -> dict:
                                            if k in ("pitch_px", "rotation_deg", "nnum")},
            "learned": {"method": "lightfield_vcd", "applied": False,
                        "reason": f"the model was trained for its card's optics (nnum {card_nnum}, 20×/0.5 NA, 100 µm lenslets f 2 mm); "
-                                 "this light field has 60×/1.2 W optics and 100/6.5 = 15.4 camera pixels per lenslet — the "
-                                 "shape check refuses it and no projector for these optics ships"},
+                                 "this light field has 60×/1.2 W optics and 100/6.5 = 15.4 camera pixels per lenslet. The raw "
+                                 "image is refused by the shape check (not a whole number of 11-px lenslets); rectifying it to "
+                                 "11 px per lenslet would let it run, but the network's learned inverse belongs to other optics "
+                                 "and depth planes, so its output would not be a reconstruction of this sample"},
            "classical": {"method": "not run", "reason": "a wave-optics projector for 60×/1.2, f 2.5 mm lenslets is not built here"},
            "qc_learned": {"verdict": "refused", "warnings": ["optics differ from the model card"]},
            "source": source_of(DATA / "lightfield" / "Lightfield_GUVExperim1.tif")}
