@@ -41,21 +41,6 @@ ALL_TASKS = ("denoise", "n2v", "upsample", "deconvolve", "isotropic", "localize"
 
 # --------------------------------------------------------------------------- helpers
 
-def api(name: str, *modules: str):
-    """A public function or class of fluorecon, from the first module that has it (tasks moved from
-    fluorecon/tasks/<key>.py modules into fluorecon/tasks/<key>/ packages; both layouts work)."""
-    import importlib
-
-    for module in modules:
-        try:
-            obj = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if obj is not None:
-            return obj
-    raise ImportError(f"{name} not found in {', '.join(modules)}")
-
-
 def sources() -> dict[str, dict]:
     return {f["file"]: f for f in json.loads((DATA / "sources.json").read_text())["files"]}
 
@@ -225,7 +210,7 @@ def pairs_denoise() -> list[tuple[str, Path, Path]]:
 def task_denoise(args) -> dict:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import predict
-    from fluorecon.qc.report import check_result, local_deviation, standardized_residual
+    from fluorecon.qc.report import check_result
 
     model = MODELS / "care_denoise_2d.onnx"
     card = read_card(model)
@@ -245,7 +230,8 @@ def task_denoise(args) -> dict:
         vb, nm = vst_denoise(x, "bm3d")
         t_bm3d = time.perf_counter() - t0
         vn, _ = vst_denoise(x, "nlm")
-        plain_nlm = api("denoise_classical", "fluorecon.tasks.denoise")(x, method="nlm")
+        from fluorecon.tasks.denoise.classical import denoise_classical
+        plain_nlm = denoise_classical(x, method="nlm")
         res = {"input": scores(x, ref), "care": scores(care, ref), f"gaussian_sigma{sigma:g}_loo": scores(g, ref),
                "vst_bm3d": scores(vb, ref), "vst_nlm": scores(vn, ref), "nlm_plain_h0.8": scores(plain_nlm, ref)}
         qc_care = check_result(x, care, card=card)
@@ -299,8 +285,8 @@ def task_n2v(args) -> dict:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import predict
     from fluorecon.qc.report import check_result
-    DenoiseConfig = api("DenoiseConfig", "fluorecon.tasks.denoise")
-    train_selfsupervised = api("train_selfsupervised", "fluorecon.tasks.denoise.selfsupervised", "fluorecon.tasks.selfsupervised")
+    from fluorecon.tasks.denoise.spec import DenoiseConfig
+    from fluorecon.tasks.denoise.selfsupervised import train_selfsupervised
     from fluorecon.train import TrainConfig
 
     data = [(stem, n, read(n).astype(np.float32), read(r).astype(np.float32)) for stem, n, r in pairs_denoise()]
@@ -341,10 +327,11 @@ def bin2(image: np.ndarray) -> np.ndarray:
 def task_upsample(args) -> dict:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import predict
-    up = ("fluorecon.tasks.upsample.learned", "fluorecon.tasks.upsample")
-    bicubic, check_superres = api("bicubic", *up), api("check_superres", *up)
-    degrade = api("degrade", "fluorecon.imaging.sampling", *up)
-    forward_model_from_card, richardson_lucy_sr = api("forward_model_from_card", *up), api("richardson_lucy_sr", *up)
+    from fluorecon.tasks.upsample.learned import bicubic
+    from fluorecon.tasks.upsample.learned import check_superres
+    from fluorecon.imaging.sampling import degrade
+    from fluorecon.tasks.upsample.learned import forward_model_from_card
+    from fluorecon.tasks.upsample.learned import richardson_lucy_sr
 
     model = MODELS / "care_upsample2x_2d.onnx"
     card = read_card(model)
@@ -389,9 +376,10 @@ def task_deconvolve(args) -> dict:
     from fluorecon.imaging.forward import Blur
     from fluorecon.infer import predict
     from fluorecon.qc.report import check_result
-    dc = ("fluorecon.tasks.deconvolve.classical", "fluorecon.tasks.deconvolve")
-    DeconvolveSpec, PSFParams = api("DeconvolveSpec", *dc), api("PSFParams", *dc)
-    build_psf, deconvolve_image = api("build_psf", *dc), api("deconvolve_image", *dc)
+    from fluorecon.tasks.deconvolve.classical import DeconvolveSpec
+    from fluorecon.tasks.deconvolve.classical import PSFParams
+    from fluorecon.tasks.deconvolve.classical import build_psf
+    from fluorecon.tasks.deconvolve.classical import deconvolve_image
 
     model = MODELS / "care_deconvolve_2d.onnx"
     card = read_card(model)
@@ -426,9 +414,9 @@ def task_deconvolve(args) -> dict:
 def task_isotropic(args) -> dict:
     from fluorecon.core.io import TiffMeta
     from fluorecon.core.modelcard import read_card
-    restore_isotropic = api("restore_isotropic", "fluorecon.tasks.isotropic")
-    stretch = api("stretch", "fluorecon.tasks.isotropic.learned", "fluorecon.tasks.isotropic")
-    check_superres = api("check_superres", "fluorecon.tasks.upsample")
+    from fluorecon.tasks.isotropic.learned import restore_isotropic
+    from fluorecon.tasks.isotropic.learned import stretch
+    from fluorecon.tasks.upsample.learned import check_superres
 
     model = MODELS / "care_isotropic_2d.onnx"
     card = read_card(model)
@@ -471,7 +459,7 @@ def task_isotropic(args) -> dict:
 
 
 def task_localize(args) -> dict:
-    localize = api("localize", "fluorecon.tasks.localize")
+    from fluorecon.tasks.localize.learned import localize
 
     path = DATA / "localize" / "storm_scmos_sample.tif"
     frames = read(path).astype(np.float32)
@@ -573,8 +561,8 @@ def task_register(args) -> dict:
     """Real image pairs of one field (single frame vs average) with a known applied shift."""
     from scipy import ndimage
 
-    estimate_drift = api("estimate_drift", "fluorecon.tasks.register.classical", "fluorecon.tasks.register")
-    register_learned = api("register_learned", "fluorecon.tasks.register", "fluorecon.tasks.register_deform")
+    from fluorecon.tasks.register.classical import estimate_drift
+    from fluorecon.tasks.register.learned import register_learned
 
     rng = np.random.default_rng(14)
     model = MODELS / "register_deform_2d.onnx"
@@ -617,7 +605,7 @@ def task_register(args) -> dict:
 
 def task_lightfield(args) -> dict:
     from fluorecon.core.modelcard import read_card
-    calibrate = api("calibrate", "fluorecon.tasks.lightfield.calibration", "fluorecon.tasks.lightfield_calibration")
+    from fluorecon.tasks.lightfield.calibration import calibrate
 
     model = MODELS / "lightfield_vcd.onnx"
     card = read_card(model)
