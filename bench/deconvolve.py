@@ -31,7 +31,7 @@ from fluorecon.core.io import read_tiff  # noqa: E402
 from fluorecon.imaging.noise import CameraNoise, apply_noise  # noqa: E402
 from fluorecon.imaging.phantoms import phantom  # noqa: E402
 from fluorecon.imaging.psf import psf_widefield  # noqa: E402
-from fluorecon.tasks.deconvolve import DeconvolveSpec, deconvolve_image, richardson_lucy, richardson_lucy_accelerated  # noqa: E402
+from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, deconvolve_image, richardson_lucy, richardson_lucy_accelerated  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

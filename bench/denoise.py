@@ -43,9 +43,9 @@ WARMUP = 3
 # --- data ----------------------------------------------------------------------------------------
 
 def make_data(ndim: int, *, n_train: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
-    """Seeded simulated phantoms (fluorecon.tasks.denoise.simulate_pairs): noisy low-photon inputs,
+    """Seeded simulated phantoms (fluorecon.tasks.denoise.learned.simulate_pairs): noisy low-photon inputs,
     high-photon targets (CARE) and the noise-free truth, in the input's ADU."""
-    from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
+    from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
 
     shape = (256, 256) if ndim == 2 else (32, 128, 128)
     sim = DenoiseSimulation(ndim=ndim, shape=shape, photons_low=15, photons_spread=1.5, seed=seed)
@@ -66,7 +66,7 @@ def scores(preds: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict:
     """PSNR/SSIM of raw-unit predictions against the truth, both in the noisy image's normalization."""
     from fluorecon.core.normalize import normalize, percentile_range
     from fluorecon.qc.metrics import psnr, ssim
-    from fluorecon.tasks.selfsupervised import checkerboard_energy
+    from fluorecon.tasks.denoise.selfsupervised import checkerboard_energy
 
     p, s, cb = [], [], []
     for pred, x, y in zip(preds, noisy, clean):
@@ -88,7 +88,7 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
     import fluorecon
     from fluorecon.core.normalize import denormalize
     from fluorecon.nets.unet import UNetConfig, build_network
-    from fluorecon.tasks.selfsupervised import N2V2_UNET, MaskingConfig, train_blind_spot
+    from fluorecon.tasks.denoise.selfsupervised import N2V2_UNET, MaskingConfig, train_blind_spot
     from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
     d = np.load(data)
@@ -177,7 +177,7 @@ def contender(key: str, data: Path, opts: dict, noisy: np.ndarray, clean: np.nda
 
 
 def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
-    from fluorecon.tasks.denoise import denoise_classical
+    from fluorecon.tasks.denoise.learned import denoise_classical
 
     t0 = time.perf_counter()
     preds = np.stack([denoise_classical(x, method=method) for x in noisy])
@@ -298,7 +298,7 @@ def markdown(report: dict) -> str:
     lines += ["", "Each tool keeps its own optimizer and masking defaults (see denoise.json `settings`); at a short "
               "budget the learning rate dominates PSNR. Steps/s leaves out epoch boundaries for the peers. "
               "Checkerboard: share of the output's spectral power at the Nyquist corners "
-              "(`fluorecon.tasks.selfsupervised.checkerboard_energy`; N2V's artefacts live there)."]
+              "(`fluorecon.tasks.denoise.selfsupervised.checkerboard_energy`; N2V's artefacts live there)."]
     return "\n".join(lines) + "\n"
 
 

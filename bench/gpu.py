@@ -45,7 +45,7 @@ def deconvolution(quick: bool) -> dict:
     from skimage.restoration import richardson_lucy as skimage_rl
 
     from fluorecon.imaging.psf import psf_widefield
-    from fluorecon.tasks.deconvolve import richardson_lucy
+    from fluorecon.tasks.deconvolve.classical import richardson_lucy
 
     shape = (32, 128, 128) if quick else (128, 512, 512)
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def deconvolution(quick: bool) -> dict:
 
 def training(quick: bool) -> dict:
     from fluorecon.nets.unet import UNet, UNetConfig
-    from fluorecon.tasks.selfsupervised import train_blind_spot
+    from fluorecon.tasks.denoise.selfsupervised import train_blind_spot
     from fluorecon.train import TrainConfig
 
     rng = np.random.default_rng(0)
@@ -99,8 +99,8 @@ def training(quick: bool) -> dict:
 
 
 def sim(quick: bool) -> dict:
-    from fluorecon.imaging.sim import SIMConfig, simulate_sim_phantom
-    from fluorecon.tasks.sim import reconstruct_sim
+    from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim_phantom
+    from fluorecon.tasks.sim.classical import reconstruct_sim
 
     size = 256 if quick else 512  # raw frame side
     config = SIMConfig(mode="2d", image_shape=(2 * size, 2 * size))
@@ -114,8 +114,8 @@ def sim(quick: bool) -> dict:
 
 
 def lightfield(quick: bool) -> dict:
-    from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics
-    from fluorecon.tasks.lightfield import richardson_lucy_lightfield, simulate
+    from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics
+    from fluorecon.tasks.lightfield.classical import richardson_lucy_lightfield, simulate
 
     n = 9 if quick else 19
     config = LightFieldConfig(n_lenslets=(n, n), optics=LightFieldOptics(nnum=11))

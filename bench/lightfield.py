@@ -41,13 +41,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics  # noqa: E402
-from fluorecon.tasks.lightfield import (backproject, richardson_lucy_background,  # noqa: E402
+from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics  # noqa: E402
+from fluorecon.tasks.lightfield.classical import (backproject, richardson_lucy_background,  # noqa: E402
                                         richardson_lucy_lightfield, simulate)
-from fluorecon.tasks.lightfield_learned import (LearnedLightFieldSimulation, card_geometry, predict_learned,  # noqa: E402
+from fluorecon.tasks.lightfield.learned import (LearnedLightFieldSimulation, card_geometry, predict_learned,  # noqa: E402
                                                 REFINE_FLOOR, psnr_fitted, refine_learned)
-from fluorecon.tasks.lightfield_learned_qc import lightfield_consistency  # noqa: E402
-from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs  # noqa: E402
+from fluorecon.tasks.lightfield.qc import lightfield_consistency  # noqa: E402
+from fluorecon.tasks.lightfield.train import simulate_training_pairs  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -177,7 +177,7 @@ def learned_refined(model: Path, lenslets: int, volumes: int, refine_max: int, r
     estimated from the light field) and time; the same held-out pairs as learned_vs_iterative."""
     from fluorecon.core.modelcard import read_card
     from fluorecon.core.normalize import parse_norm, percentile_range
-    from fluorecon.tasks.lightfield_learned_qc import fitted_background
+    from fluorecon.tasks.lightfield.qc import fitted_background
 
     card = read_card(model)
     optics = LightFieldOptics.model_validate_json(card.train["optics"])

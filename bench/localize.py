@@ -81,9 +81,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from fluorecon.imaging.smlm import SMLMConfig, simulate_smlm
+    from fluorecon.tasks.localize.physics import SMLMConfig, simulate_smlm
     from fluorecon.qc.smlm_metrics import score_localizations
-    from fluorecon.tasks.localize import DEFAULT_MODELS, LocalizationModel, localize_mle, localize_network
+    from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizationModel, localize_mle, localize_network
     from fluorecon.imaging.noise import CameraNoise
 
     camera = CameraNoise(photons=1.0, offset=100, gain=0.1, em_gain=100, qe=0.9, read_noise_e=50)
@@ -147,8 +147,8 @@ def plugin_speed(args, camera) -> dict:
     import numpy as np
     import tifffile
 
-    from fluorecon.imaging.smlm import SMLMConfig, simulate_smlm
-    from fluorecon.tasks.localize import DEFAULT_MODELS, LocalizationModel, localize_network
+    from fluorecon.tasks.localize.physics import SMLMConfig, simulate_smlm
+    from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizationModel, localize_network
 
     work = Path(tempfile.mkdtemp(prefix="fluorecon-smlm-bench-"))
     frames = simulate_smlm(SMLMConfig(shape=(64, 64), num_frames=args.plugin_frames, density=0.8,

@@ -55,7 +55,7 @@ def peer_python(name: str, packages: list[str]) -> Path:
 def drifting_series(n: int, shape: tuple[int, int], photons: float, seed: int):
     from scipy import ndimage
 
-    from fluorecon.imaging.motion import apply_drift, simulate_drift
+    from fluorecon.tasks.register.physics import apply_drift, simulate_drift
     from fluorecon.imaging.noise import CameraNoise, apply_noise
     from fluorecon.imaging.phantoms import phantom
 
@@ -86,10 +86,10 @@ def main() -> int:
     from scipy import ndimage
     from skimage.registration import phase_cross_correlation
 
-    from fluorecon.imaging.motion import simulate_drifting_localizations, smooth_displacement, warp
+    from fluorecon.tasks.register.physics import simulate_drifting_localizations, smooth_displacement, warp
     from fluorecon.imaging.phantoms import phantom
-    from fluorecon.tasks import register as R
-    from fluorecon.tasks import register_deform as RD
+    from fluorecon.tasks.register import classical as R
+    from fluorecon.tasks.register import learned as RD
 
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""SIM benchmark: our classical Wiener SIM (fluorecon.tasks.sim) and the learned 9- and 3-frame models
+"""SIM benchmark: our classical Wiener SIM (fluorecon.tasks.sim.classical) and the learned 9- and 3-frame models
 against fairSIM (github.com/fairSIM/fairSIM, run headless through bench/FairSimDriver.java) on the
 same simulated raw stacks: PSNR and FRC resolution against the simulated truth, and time.
 
@@ -117,9 +117,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from fluorecon.infer import Predictor
     from fluorecon.qc.frc import frc_resolution
-    from fluorecon.tasks.sim import reconstruct_sim
-    from fluorecon.tasks.sim_estimate import _wiener_filters_2d
-    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, fit_psnr, predict_sim, simulate_triples
+    from fluorecon.tasks.sim.classical import reconstruct_sim
+    from fluorecon.tasks.sim.estimate import _wiener_filters_2d
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, fit_psnr, predict_sim, simulate_triples
 
     WORK.mkdir(parents=True, exist_ok=True)
     fairsim_error = fairsim_ready() if "fairsim" not in skip else "left out (--skip fairsim)"
@@ -346,7 +346,7 @@ Notes:
 {notes}
 
 The learned models were trained at 15–60 photons; the 300- and 3000-photon levels are outside
-their training range. The unit test (tests/tasks/test_sim.py) measures a higher gain (1.70–1.75×)
+their training range. The unit test (tests/tasks/sim/test_sim.py) measures a higher gain (1.70–1.75×)
 under other conditions: 3000 photons, a 195 nm pattern (larger |k|, so a wider extended OTF),
 modulation 0.9, line-pair phantom, and FRC between two independent noisy reconstructions (and two
 widefield images at their own 80 nm pixel) rather than against the noise-free truth with a

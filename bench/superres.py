@@ -61,7 +61,7 @@ def csbdeep_peer(card, test_inputs, threads: int) -> dict:
 
     import numpy as np
 
-    from fluorecon.tasks.upsample import UpsampleSimulation, normalize_scaled_pair, simulate_pairs
+    from fluorecon.tasks.upsample.learned import UpsampleSimulation, normalize_scaled_pair, simulate_pairs
 
     if not CSBDEEP_PYTHON.is_file():
         sys.path.insert(0, str(ROOT / "bench"))
@@ -132,7 +132,7 @@ def main() -> None:
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import Predictor
     from fluorecon.qc.metrics import psnr, ssim
-    from fluorecon.tasks.upsample import (UpsampleSimulation, bicubic, normalize_scaled_pair, richardson_lucy_sr,
+    from fluorecon.tasks.upsample.learned import (UpsampleSimulation, bicubic, normalize_scaled_pair, richardson_lucy_sr,
                                           simulate_pairs)
 
     card = read_card(MODEL)
@@ -158,7 +158,7 @@ def main() -> None:
     scores = {k: v for k, v in scores.items() if v["psnr"]}
     peer.pop("predictions", None)
     from fluorecon.nets.unet import UNetConfig
-    from fluorecon.tasks.upsample import UpsampleNet
+    from fluorecon.tasks.upsample.learned import UpsampleNet
 
     care_params = sum(p.numel() for p in UpsampleNet(UNetConfig(**json.loads(card.train["unet"])), 2).parameters())
     summary = {k: {"psnr_db": round(float(np.mean(v["psnr"])), 3), "psnr_db_std": round(float(np.std(v["psnr"])), 3),

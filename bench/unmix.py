@@ -100,8 +100,8 @@ def main() -> int:
     from scipy.optimize import nnls
 
     from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.imaging.spectra import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
-    from fluorecon.tasks import unmix as U
+    from fluorecon.tasks.unmix.physics import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
+    from fluorecon.tasks.unmix import classical as U
 
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

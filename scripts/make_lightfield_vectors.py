@@ -1,5 +1,5 @@
 """Write tests/vectors/lightfield_views.json: a small rectified light field and its sub-aperture
-views as channels (fluorecon.tasks.lightfield_learned.views_as_channels). pytest and JUnit
+views as channels (fluorecon.tasks.lightfield.learned.views_as_channels). pytest and JUnit
 (LightFieldViewsTest) both read it, so Python's and Java's view extraction stay the same.
 
 Usage: python scripts/make_lightfield_vectors.py [OUT_DIR]
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorecon.tasks.lightfield_learned import views_as_channels
+from fluorecon.tasks.lightfield.learned import views_as_channels
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests" / "vectors")
 
@@ -37,7 +37,7 @@ def main() -> None:
 
 def rectify_case() -> dict:
     """A raw image on a rotated, non-integer lenslet grid and its rectification (Java's LensletGrid.rectify)."""
-    from fluorecon.tasks.lightfield_calibration import LensletGrid, rectify
+    from fluorecon.tasks.lightfield.calibration import LensletGrid, rectify
 
     rng = np.random.default_rng(11)
     raw = rng.uniform(0, 100, size=(23, 29)).astype(np.float32)

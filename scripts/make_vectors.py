@@ -155,12 +155,12 @@ def predict_vector(ndim: int) -> None:
 
 
 def isotropic_vector() -> None:
-    """Isotropic restoration (fluorecon.tasks.isotropic.restore_isotropic) of a small anisotropic
+    """Isotropic restoration (fluorecon.tasks.isotropic.learned.restore_isotropic) of a small anisotropic
     stack with a tiny random 2D network carded as task=isotropic, z_factor 3: z stretched, XZ and
     YZ slices predicted (each normalized on its own), the two views averaged. JUnit's
     IsotropicJobTest reproduces it; also the stretch alone."""
     from fluorecon.infer import Predictor
-    from fluorecon.tasks.isotropic import restore_isotropic, stretch
+    from fluorecon.tasks.isotropic.learned import restore_isotropic, stretch
 
     f = 3
     model = OUT / "tiny_isotropic2d.onnx"
@@ -187,10 +187,10 @@ def isotropic_vector() -> None:
 
 
 def phasor_vector() -> None:
-    """Spectral phasor (fluorecon.tasks.unmix.phasor / phasor_plot / phasor_mask) of a small lambda
+    """Spectral phasor (fluorecon.tasks.unmix.classical.phasor / phasor_plot / phasor_mask) of a small lambda
     stack: G, S, intensity per pixel (null = NaN), two plots, and the mask of a polygon drawn on the
     plot in ImageJ coordinates. JUnit's PhasorTest reproduces them."""
-    from fluorecon.tasks.unmix import phasor, phasor_mask, phasor_plot
+    from fluorecon.tasks.unmix.classical import phasor, phasor_mask, phasor_plot
 
     rng = np.random.default_rng(11)
     image = rng.gamma(2.0, 20.0, (8, 12, 16)).astype(np.float32)

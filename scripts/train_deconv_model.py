@@ -4,7 +4,7 @@ Usage: python scripts/train_deconv_model.py [--steps N]"""
 import argparse
 from pathlib import Path
 
-from fluorecon.tasks.deconvolve_learned import LearnedDeconvolveConfig, train_learned_deconvolution
+from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, train_learned_deconvolution
 
 ROOT = Path(__file__).resolve().parents[1]
 

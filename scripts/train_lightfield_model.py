@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the shipped learned light-field model models/lightfield_vcd.onnx (`make models`).
 
-VCD-style view → volume network (fluorecon.tasks.lightfield_learned) for the core light-field
+VCD-style view → volume network (fluorecon.tasks.lightfield.learned) for the core light-field
 optics' defaults: 20×/0.5 NA water, 100 µm lenslets with f = 2 mm, nnum = 11, nine planes from
 −16 to +16 µm every 4 µm. Trained on simulated beads + 3D filaments through the wave-optics
 projector, validated on held-out volumes against one back-projection and Richardson–Lucy.
@@ -21,8 +21,8 @@ import torch
 
 from fluorecon.core.modelcard import write_card
 from fluorecon.nets.vcd import VCDConfig
-from fluorecon.tasks.lightfield_learned import LearnedLightFieldConfig, LearnedLightFieldSimulation
-from fluorecon.tasks.lightfield_learned_train import train_lightfield_learned
+from fluorecon.tasks.lightfield.learned import LearnedLightFieldConfig, LearnedLightFieldSimulation
+from fluorecon.tasks.lightfield.train import train_lightfield_learned
 from fluorecon.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

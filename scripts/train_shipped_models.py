@@ -21,7 +21,7 @@ from fluorecon.core.modelcard import read_card, write_card
 from fluorecon.infer import predict
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.qc.metrics import psnr, ssim
-from fluorecon.tasks.denoise import DenoiseConfig, DenoiseSimulation, nlm, simulate_pairs, train_denoise
+from fluorecon.tasks.denoise.learned import DenoiseConfig, DenoiseSimulation, nlm, simulate_pairs, train_denoise
 from fluorecon.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 * `models/sim_2d_9frames.onnx` — all 9 raw frames (3 angles × 3 phases) at low light;
 * `models/sim_2d_3frames.onnx` — 3 frames (the first phase of each angle), a 3× faster acquisition.
 
-Both are trained on the same simulated stacks (fluorecon.imaging.sim forward model, Poisson–Gaussian
+Both are trained on the same simulated stacks (fluorecon.tasks.sim.physics forward model, Poisson–Gaussian
 camera, 15–60 peak photons per frame) and validated on held-out stacks against widefield and the
 classical Wiener SIM of all 9 frames (exact pattern given).
 
@@ -29,7 +29,7 @@ import torch
 
 from fluorecon.core.modelcard import write_card
 from fluorecon.nets.unet import UNetConfig
-from fluorecon.tasks.sim_learned import (SIMLearnedConfig, SIMLearnedSimulation, fit_network, load_triples,
+from fluorecon.tasks.sim.learned import (SIMLearnedConfig, SIMLearnedSimulation, fit_network, load_triples,
                                          save_triples, simulate_triples, train_sim)
 from fluorecon.train import TrainConfig
 

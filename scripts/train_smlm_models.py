@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from fluorecon.core.modelcard import write_card
-from fluorecon.imaging.smlm import SMLMConfig
+from fluorecon.tasks.localize.physics import SMLMConfig
 from fluorecon.nets.localization import LocalizationNetConfig
 from fluorecon.qc.smlm_metrics import score_localizations
-from fluorecon.tasks.localize import (LocalizationModel, TrainLocalizeConfig, export_localization_net,
+from fluorecon.tasks.localize.learned import (LocalizationModel, TrainLocalizeConfig, export_localization_net,
                                       localization_card, peaks_from_output, predict_torch, simulate_training_set,
                                       train_localization_net)
 

@@ -20,9 +20,9 @@ import torch
 
 from fluorecon.core.modelcard import write_card
 from fluorecon.nets.unet import UNetConfig
-from fluorecon.tasks.crossmodal import CrossModalConfig, CrossModalSimulation, train_crossmodal
-from fluorecon.tasks.isotropic import IsotropicConfig, IsotropicSimulation, train_isotropic
-from fluorecon.tasks.upsample import UpsampleConfig, UpsampleSimulation, train_upsample
+from fluorecon.tasks.crossmodal.learned import CrossModalConfig, CrossModalSimulation, train_crossmodal
+from fluorecon.tasks.isotropic.learned import IsotropicConfig, IsotropicSimulation, train_isotropic
+from fluorecon.tasks.upsample.learned import UpsampleConfig, UpsampleSimulation, train_upsample
 from fluorecon.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import torch
 
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr
-from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
+from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
 from fluorecon.train import TrainConfig, loss_fn, match_to_input, normalize_pair, predict_torch, train_network
 
 

@@ -1,11 +1,13 @@
-"""The `fluorecon` command line. Each command group lives in fluorecon.commands.<name> and
-exposes `register(app)`; this module only assembles them."""
+"""The `fluorecon` command line, assembled: the cross-task commands of fluorecon.commands (models,
+predict, qc, serve, bench), then every task's commands (``TASK.cli``, found by discovery in
+fluorecon.tasks). Adding a task's commands is writing its ``cli.py``; nothing here lists them."""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from fluorecon.commands import bench, bioimageio, cache, models, predict, qc, serve
+from fluorecon.tasks import all_tasks
 
 app = typer.Typer(
     name="fluorecon",
@@ -15,32 +17,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# One module per command group; adding a task means adding its module name here.
-COMMAND_MODULES = [
-    "fluorecon.commands.models",
-    "fluorecon.commands.denoise",
-    "fluorecon.commands.predict",
-    "fluorecon.commands.localize",
-    "fluorecon.commands.unmix",
-    "fluorecon.commands.register",
-    "fluorecon.commands.fuse",
-    "fluorecon.commands.deconvolve",
-    "fluorecon.commands.superres",
-    "fluorecon.commands.serve",
-    "fluorecon.commands.bench",
-    "fluorecon.commands.qc",
-    "fluorecon.commands.dip",
-    "fluorecon.commands.classical",
-    "fluorecon.commands.lightfield",
-    "fluorecon.commands.lightfield_learned",
-    "fluorecon.commands.sim",
-    "fluorecon.commands.sim_learned",
-]
-
 
 def _assemble() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    for module in (models, predict, serve, bench, qc, cache, bioimageio):
+        module.register(app)
+    for task in all_tasks():
+        if task.cli is not None:
+            task.cli(app)
 
 
 _assemble()

@@ -169,9 +169,9 @@ def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarr
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     result = TrainResult(device=str(device))
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
-    bar = tqdm(range(config.steps), desc="training", disable=not progress, leave=False)
+    bar = progress_bar(range(config.steps), desc="training", disable=not progress, leave=False)
     for _ in bar:
         xb, yb = _sample_batch(pairs, patch, config.batch_size, rng, config.augment)
         xb, yb = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)

@@ -17,8 +17,8 @@ from ijbridge import assert_matches, run_cli, run_plugin
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
 from fluorecon.imaging.forward import Blur  # noqa: E402
 from fluorecon.imaging.phantoms import phantom  # noqa: E402
-from fluorecon.tasks.deconvolve import PSFParams  # noqa: E402
-from fluorecon.tasks.fusion import view_psf  # noqa: E402
+from fluorecon.tasks.deconvolve.classical import PSFParams  # noqa: E402
+from fluorecon.tasks.fuse.classical import view_psf  # noqa: E402
 
 OPTICS = dict(na=0.8, wavelength_nm=520, ni=1.33)
 

@@ -64,7 +64,7 @@ def test_learned_equals_cli_and_is_z_calibrated(headless_jvm, plugin_jar, card, 
 
 
 def test_learned_rectifies_a_raw_light_field_like_the_cli(headless_jvm, plugin_jar, card, tmp_path):
-    from fluorecon.tasks.lightfield_calibration import LensletGrid
+    from fluorecon.tasks.lightfield.calibration import LensletGrid
 
     nnum = int(card.train["nnum"])
     rng = np.random.default_rng(1)
@@ -93,8 +93,8 @@ def test_learned_refuses_a_partial_lenslet_image(headless_jvm, plugin_jar, card)
 
 
 def test_iterative_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):
-    from fluorecon.imaging.lightfield import LightField, LightFieldConfig, LightFieldOptics
-    from fluorecon.tasks.lightfield import simulate
+    from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics
+    from fluorecon.tasks.lightfield.classical import simulate
 
     optics = LightFieldOptics(nnum=SMALL["nnum"], z_min_um=SMALL["z_min"], z_max_um=SMALL["z_max"],
                               z_step_um=SMALL["z_step"])
@@ -117,7 +117,7 @@ def test_iterative_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):
 
 
 def test_calibration_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):
-    from fluorecon.tasks.lightfield_calibration import white_image
+    from fluorecon.tasks.lightfield.calibration import white_image
 
     white = white_image((96, 110), pitch_px=10.6, rotation_deg=0.8, origin_yx_px=(5.3, 6.1))
     write_tiff(tmp_path / "white.tif", white, TiffMeta(axes="YX"))

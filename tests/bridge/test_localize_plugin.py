@@ -15,7 +15,7 @@ CAMERA = dict(camera_offset=100, camera_gain=0.1, em_gain=100, qe=0.9)  # camera
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from fluorecon.imaging.smlm import simulate_smlm
+    from fluorecon.tasks.localize.physics import simulate_smlm
 
     # 30×34: not a multiple of 4, so the reflect padding and the crop are exercised.
     data = simulate_smlm(shape=(30, 34), num_frames=12, structure="uniform", density=1.5, camera="emccd", seed=3)
@@ -37,7 +37,7 @@ def cli_localize(stack_path, out_dir, method):
 
 @pytest.mark.parametrize("method,axes", [("deepstorm", "TYX"), ("decode", "ZYX")])
 def test_plugin_csv_and_rendering_equal_cli(headless_jvm, plugin_jar, stack, tmp_path, method, axes):
-    from fluorecon.tasks.localize import read_thunderstorm_csv
+    from fluorecon.tasks.localize.learned import read_thunderstorm_csv
 
     frames, path = stack
     cli_csv, cli_render = cli_localize(path, tmp_path, method)

@@ -22,7 +22,7 @@ PIXEL_UM = 0.08
 @pytest.fixture(scope="module")
 def raw_stack(tmp_path_factory):
     """Two z planes of simulated 2D SIM (3 angles × 3 phases, 64×64), flat in angle-phase-z order."""
-    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, simulate_triples
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, simulate_triples
 
     sim = SIMLearnedSimulation(raw_shape=(64, 64), photons=200.0, seed=11)
     planes = [t.raw for t in simulate_triples(sim, n=2)]  # each (9, H, W), angle-major

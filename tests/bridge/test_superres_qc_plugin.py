@@ -168,7 +168,7 @@ def test_check_result_of_a_super_resolved_result_equals_predict_qc(config_dir, p
     input's grid: the plugin's maps and figures equal `fluorecon predict --qc`'s."""
     from jpype import JClass
 
-    from fluorecon.tasks.upsample import UpsampleSimulation, simulate_pairs
+    from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs
 
     low = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(96, 80), seed=21), n=1)[0].low
     write_tiff(tmp_path / "low.tif", low, TiffMeta(axes="YX", pixel_size_um=0.1))

@@ -15,9 +15,9 @@ from ijbridge import assert_matches, run_cli, run_plugin
 
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
-from fluorecon.imaging.motion import simulate_drifting_localizations  # noqa: E402
-from fluorecon.imaging.spectra import Detector, mixing_matrix  # noqa: E402
-from fluorecon.tasks import register_table as RT  # noqa: E402
+from fluorecon.tasks.register.physics import simulate_drifting_localizations  # noqa: E402
+from fluorecon.tasks.unmix.physics import Detector, mixing_matrix  # noqa: E402
+from fluorecon.tasks.register import table as RT  # noqa: E402
 
 LABELS = ["DAPI", "EGFP", "mCherry"]
 

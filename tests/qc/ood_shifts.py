@@ -28,7 +28,7 @@ def _acquire(blurred, sim, rng):
 def pixel_size(card, n, seed, factor):
     """The same specimens and optics imaged with pixels `factor`× larger: the blurred object is
     simulated on the training grid at the training pixel size and resampled by 1/factor."""
-    from fluorecon.tasks.denoise import make_psf
+    from fluorecon.tasks.denoise.simulate import make_psf
 
     sim = _denoise_sim(card)
     psf = make_psf(sim)
@@ -44,7 +44,7 @@ def pixel_size(card, n, seed, factor):
 
 def structure_scale(card, n, seed, factor):
     """Specimens `factor`× larger (the phantom magnified) under the training PSF and pixel size."""
-    from fluorecon.tasks.denoise import make_psf
+    from fluorecon.tasks.denoise.simulate import make_psf
 
     sim = _denoise_sim(card)
     psf = make_psf(sim)
@@ -60,7 +60,7 @@ def structure_scale(card, n, seed, factor):
 def diffuse(card, n, seed):
     """Diffuse cytoplasm-like signal: smooth random intensity (correlation length ~15 px) inside
     large cells, no filaments, vesicles or nuclei."""
-    from fluorecon.tasks.denoise import make_psf
+    from fluorecon.tasks.denoise.simulate import make_psf
 
     sim = _denoise_sim(card)
     psf = make_psf(sim)

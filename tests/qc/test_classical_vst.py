@@ -7,7 +7,9 @@ from scipy import ndimage
 
 from fluorecon.qc.classical import anscombe, denoise_vst, inverse_anscombe
 from fluorecon.qc.noise_estimate import NoiseModel
-from fluorecon.tasks.denoise import DenoiseSimulation, denoise_classical, simulate_pairs
+from fluorecon.tasks.denoise.classical import denoise_classical
+from fluorecon.tasks.denoise.simulate import simulate_pairs
+from fluorecon.tasks.denoise.spec import DenoiseSimulation
 
 
 def _psnr(x, ref):

@@ -15,7 +15,7 @@ from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr
 from fluorecon.qc.ood import training_statistics
 from fluorecon.qc.report import check_result
-from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
+from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
 from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "qc.json"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from fluorecon.imaging.smlm import make_table
+from fluorecon.tasks.localize.physics import make_table
 from fluorecon.qc.frc import frc_curve, frc_resolution, frc_resolution_localizations
 
 

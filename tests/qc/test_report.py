@@ -14,7 +14,7 @@ from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.ood import training_statistics
 from fluorecon.qc.report import check_result, lag1_autocorrelation
 from fluorecon.qc.uncertainty import interval_coverage, predict_ensemble, spearman
-from fluorecon.tasks.denoise import DenoiseSimulation, simulate_pairs
+from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
 from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
 SIM = DenoiseSimulation(shape=(128, 128), seed=11, photons_low=30, photons_spread=1.0)

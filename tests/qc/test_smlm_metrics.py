@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fluorecon.imaging.smlm import make_table
+from fluorecon.tasks.localize.physics import make_table
 from fluorecon.qc.smlm_metrics import match_localizations, score_localizations
 
 

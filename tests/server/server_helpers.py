@@ -100,12 +100,52 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 120) -> dict:
     raise TimeoutError(f"job {job_id} still {job['state']}")
 
 
+class Hold:
+    """The server's test-only hold (``FLUORECON_TEST_HOLD_DIR``, set for the whole suite in tests/conftest.py;
+    see fluorecon.server.settings.test_hold_dir). While it is on, every job on every test server stops at its
+    first report of intermediate progress until the hold is released or the job is cancelled, so a test can
+    cancel, kill or watch a job that is certainly running. Use as a context manager: on, then off at exit."""
+
+    def __init__(self) -> None:
+        self.dir = Path(os.environ["FLUORECON_TEST_HOLD_DIR"])
+        self._seen: set[str] = set()
+
+    def __enter__(self) -> "Hold":
+        for old in self.dir.glob("*.held"):
+            old.unlink()
+        (self.dir / "hold").touch()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        (self.dir / "hold").unlink(missing_ok=True)
+
+    def wait_held(self, timeout: float = 180) -> str:
+        """The id of the job that the hold stopped (the first not yet returned by this call); fails after
+        ``timeout`` seconds (a bound on a failure, not a synchronisation)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = sorted({p.stem for p in self.dir.glob("*.held")} - self._seen)
+            if new:
+                self._seen.add(new[0])
+                return new[0]
+            time.sleep(0.02)
+        raise TimeoutError(f"no job reached the test hold in {timeout} s")
+
+    def forget(self, job_id: str) -> None:
+        """Lets ``wait_held`` return ``job_id`` again (a job that runs a second time, after a restart)."""
+        (self.dir / f"{job_id}.held").unlink()
+        self._seen.discard(job_id)
+
+
 UNMIX_LABELS = ["DAPI", "EGFP", "mCherry"]
 
 
 def spectral_series(shape=(40, 48), frames: int = 2, photons: float = 300.0, seed: int = 0) -> np.ndarray:
     """A (T, C, Y, X) lambda stack (8 channels, 430–710 nm) of 3 simulated labels, offset 100 ADU."""
-    from fluorecon.imaging.spectra import Detector, mixing_matrix, simulate_labels
+    from fluorecon.tasks.unmix.physics import Detector, mixing_matrix, simulate_labels
 
     mixing = mixing_matrix(UNMIX_LABELS, Detector.lambda_stack(start_nm=430, stop_nm=710, channels=8))
     rng = np.random.default_rng(seed)
@@ -121,7 +161,7 @@ def drifting_series(shape=(64, 64), frames: int = 6, channels: int = 2, seed: in
     """A (T, C, Y, X) time series cut from a drifting field (channel 2 = half of channel 1 + noise), and its drift."""
     from scipy import ndimage
 
-    from fluorecon.imaging.motion import apply_drift, simulate_drift
+    from fluorecon.tasks.register.physics import apply_drift, simulate_drift
     from fluorecon.imaging.phantoms import phantom
 
     big = ndimage.gaussian_filter(phantom(tuple(2 * s for s in shape), seed=seed + 2), 1.5) * 500 + 20

@@ -7,7 +7,7 @@ import numpy as np
 from server_helpers import spec_json, tiff_bytes, wait_job
 
 from fluorecon.core.io import TiffMeta
-from fluorecon.tasks.deconvolve import DeconvolveSpec, deconvolve_image
+from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, deconvolve_image
 
 SPEC = spec_json(method="rl", num_iter=3)
 

@@ -85,7 +85,7 @@ def test_qc_job_checks_a_super_resolved_result_through_the_forward_model(server,
     """scale = [2, 2]: channel 1 is the input repeated ×2; the maps (input's size) equal check_superres."""
     from fluorecon.core.modelcard import read_card
     from fluorecon.infer import Predictor
-    from fluorecon.tasks.upsample import UpsampleSimulation, check_superres, simulate_pairs
+    from fluorecon.tasks.upsample.learned import UpsampleSimulation, check_superres, simulate_pairs
 
     upsampler = ROOT / "models" / "care_upsample2x_2d.onnx"
     low = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(64, 64), seed=8), n=1)[0].low

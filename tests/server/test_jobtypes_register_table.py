@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from fluorecon.cli import app
 from fluorecon.core.io import read_tiff
-from fluorecon.imaging.motion import simulate_drifting_localizations
-from fluorecon.tasks import register_table as RT
+from fluorecon.tasks.register.physics import simulate_drifting_localizations
+from fluorecon.tasks.register import table as RT
 
 COLUMNS = ["frame", "x [nm]", "y [nm]"]
 

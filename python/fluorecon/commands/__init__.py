@@ -14,3 +14,33 @@ def subgroup(app: typer.Typer, name: str, help: str) -> typer.Typer:
     group = typer.Typer(name=name, help=help, no_args_is_help=True)
     app.add_typer(group, name=name, help=help)
     return group
+
+
+ERRORS = (ValueError, FileNotFoundError)
+
+
+def fail(err: Exception) -> None:
+    typer.echo(f"Error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+def train_config(steps: int, batch_size: int, patch: int, ndim: int, lr: float, seed: int, device: str):
+    from fluorecon.train import TrainConfig
+
+    patch_size = (patch,) * 2 if ndim == 2 else (max(4, patch // 4), patch, patch)
+    return TrainConfig(steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed, device=device)
+
+
+def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Validation")
+    for col in ("", "PSNR (dB)", "SSIM", *extra):
+        table.add_column(col)
+    for key, label in rows:
+        if f"val_psnr_{key}" in card.metrics:
+            frc = [card.metrics.get(f"val_axial_frc_nm_{key}", "")] if extra else []
+            table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"], *frc)
+    Console().print(table)
+

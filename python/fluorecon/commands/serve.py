@@ -16,6 +16,8 @@ def serve(
                                                  "(tcp://host:8786) for chunked large jobs."),
     max_queue: int = typer.Option(64, "--max-queue", help="Queued jobs beyond which submissions get 503 + Retry-After."),
     max_upload_mb: float = typer.Option(2048, "--max-upload-mb", help="Largest upload accepted, MiB."),
+    max_image_mb: Optional[float] = typer.Option(None, "--max-image-mb", help="Largest image accepted, decoded, "
+                                                 "MiB (default: 1/8 of this machine's memory)."),
     models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Folder of *.onnx models listed by /v1/models."),
 ) -> None:
     """Run the model server for the Fiji plugin and `fluorecon deconvolve --server`.
@@ -45,8 +47,10 @@ def serve(
             typer.echo("Error: --device cuda but PyTorch sees no CUDA device; use --device cpu.", err=True)
             raise typer.Exit(2)
     # No implicit ./models: models trained by server jobs must never land in a source checkout.
+    limits = {} if max_image_mb is None else {"max_image_bytes": int(max_image_mb * 1024**2)}
     settings = Settings(port=port, device=device, workers=workers, dask_scheduler=dask_scheduler,
-                        max_queue=max_queue, max_upload_bytes=int(max_upload_mb * 1024**2), models_dir=models_dir)
+                        max_queue=max_queue, max_upload_bytes=int(max_upload_mb * 1024**2), models_dir=models_dir,
+                        **limits)
     app = create_app(settings)
     settings.write_server_info()
     typer.echo(f"fluorecon server on {settings.url} (device {settings.resolved_device()}); "

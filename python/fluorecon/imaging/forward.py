@@ -121,22 +121,26 @@ class BlurConfig(BaseModel):
 
 OPERATORS: dict[str, type] = {}
 
-# Modules that register operators (imported on demand: they import this module). Adding an
-# operator: decorate it with @register_operator and list its module here.
-OPERATOR_MODULES: tuple[str, ...] = (
-    "fluorecon.imaging.sampling",
-    "fluorecon.imaging.spectra",
-    "fluorecon.imaging.sim",
-    "fluorecon.imaging.lightfield",
-)
+# Operators register themselves with @register_operator where they are defined: the shared ones in
+# imaging/ (sampling), the task-specific ones in each task's ``physics.py``. load_operators() imports
+# those modules by discovery, so adding an operator edits no list.
 
 
 def load_operators() -> dict[str, type]:
-    """Import every operator module so that :data:`OPERATORS` is complete; returns it."""
+    """Import every module that may register operators (imaging/*, tasks/*/physics) so that
+    :data:`OPERATORS` is complete; returns it."""
     import importlib
+    import importlib.util
+    import pkgutil
 
-    for module in OPERATOR_MODULES:
-        importlib.import_module(module)
+    import fluorecon.imaging as imaging
+    import fluorecon.tasks as tasks
+
+    for info in pkgutil.iter_modules(imaging.__path__, imaging.__name__ + "."):
+        importlib.import_module(info.name)
+    for info in pkgutil.iter_modules(tasks.__path__, tasks.__name__ + "."):
+        if info.ispkg and importlib.util.find_spec(info.name + ".physics") is not None:
+            importlib.import_module(info.name + ".physics")
     return OPERATORS
 
 

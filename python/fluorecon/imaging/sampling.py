@@ -19,11 +19,12 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage
 
 from fluorecon.imaging.forward import ArrayPSF, Blur, PSFConfig, default_device, register_operator
 from fluorecon.imaging.noise import CameraNoise
 
-__all__ = ["BlurDownsample", "BlurDownsampleConfig", "gaussian_kernel"]
+__all__ = ["BlurDownsample", "BlurDownsampleConfig", "gaussian_kernel", "gaussian_sigma_nm", "physics_for", "degrade"]
 
 
 class BlurDownsampleConfig(BaseModel):
@@ -154,3 +155,33 @@ class BlurDownsample:
             y = torch.repeat_interleave(y, f, dim=axis)
         y = y * self._weight
         return self.blur.A_adjoint(y) if self.blur is not None else y
+
+
+# --- shared by upsampling and isotropic restoration ---------------------------------------------
+
+
+def gaussian_sigma_nm(*, na: float, wavelength_nm: float, ns: float = 1.33) -> tuple[float, float]:
+    """(lateral, axial) σ in nm of the Gaussian approximation of a widefield PSF (Zhang et al. 2007)."""
+    if na <= 0 or wavelength_nm <= 0:
+        raise ValueError(f"na ({na}) and wavelength_nm ({wavelength_nm}) must be positive.")
+    return 0.21 * wavelength_nm / na, 0.66 * wavelength_nm * ns / na**2
+
+
+def physics_for(shape_high: Sequence[int], *, factor: int | Sequence[int], sigma_px: Sequence[float],
+                noise: CameraNoise | None = None, device="cpu") -> BlurDownsample:
+    """The forward model high-res → low-res: Gaussian blur of σ `sigma_px` (fine pixels), bin by `factor`."""
+    sigma = tuple(float(s) for s in sigma_px)
+    psf = gaussian_kernel(sigma, ndim=len(shape_high)) if any(s > 0 for s in sigma) else None
+    return BlurDownsample(psf, image_shape=shape_high, factor=factor, noise=noise, device=device)
+
+
+def degrade(image: np.ndarray, *, factor: int | Sequence[int], sigma_px: Sequence[float]) -> np.ndarray:
+    """Noise-free low-resolution version of a high-res image: Gaussian blur (reflecting border,
+    truncated at 3σ like :func:`gaussian_kernel`) then block mean. Equals ``physics_for(...).A``
+    away from the border."""
+    image = np.asarray(image, np.float32)
+    f = (factor,) * image.ndim if np.isscalar(factor) else tuple(factor)
+    blurred = ndimage.gaussian_filter(image, tuple(sigma_px), mode="reflect", truncate=3.0)
+    blocks = tuple(v for s, k in zip(image.shape, f) for v in (s // k, k))
+    crop = tuple(slice(0, (s // k) * k) for s, k in zip(image.shape, f))
+    return blurred[crop].reshape(blocks).mean(axis=tuple(range(1, 2 * image.ndim, 2))).astype(np.float32)

@@ -119,8 +119,8 @@ def frc_resolution_localizations(table: np.ndarray, *, shape_nm: tuple[float, fl
                                  sigma_nm: float | None = None, seed: int = 0) -> float:
     """FRC resolution (nm) of an SMLM data set: the localisations are split at random into two halves
     (blocks of whole frames, so one blink's repeated localisations stay together), each half is
-    rendered (:func:`fluorecon.imaging.smlm.render_localizations`) and the two renderings compared."""
-    from fluorecon.imaging.smlm import render_localizations
+    rendered (:func:`fluorecon.tasks.localize.physics.render_localizations`) and the two renderings compared."""
+    from fluorecon.tasks.localize.physics import render_localizations
 
     rng = np.random.default_rng(seed)
     frames = np.unique(table["frame"])

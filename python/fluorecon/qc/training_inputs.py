@@ -27,7 +27,7 @@ EXCLUDE = {("register", "voxelmorph"): ("log10_range",)}
 
 def _denoise_sim(card: ModelCard, **update):
     from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.denoise import DenoiseSimulation, PSFSettings
+    from fluorecon.tasks.denoise.spec import DenoiseSimulation, PSFSettings
 
     t = card.train
     ndim = card.ndim
@@ -41,13 +41,13 @@ def _denoise_sim(card: ModelCard, **update):
 
 
 def _denoise(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
-    from fluorecon.tasks.denoise import simulate_pairs
+    from fluorecon.tasks.denoise.simulate import simulate_pairs
 
     return [p.low for p in simulate_pairs(_denoise_sim(card, **update), n=n, seed=seed)]
 
 
 def _deconvolve(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
-    from fluorecon.tasks.deconvolve_learned import LearnedDeconvolveConfig, simulate_deconvolution_pairs
+    from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, simulate_deconvolution_pairs
 
     default = LearnedDeconvolveConfig().simulation
     sim = _denoise_sim(card, photons_low=float(card.train.get("photons", default.photons_low)),
@@ -56,7 +56,7 @@ def _deconvolve(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray
 
 
 def _crossmodal(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
-    from fluorecon.tasks.crossmodal import CrossModalSimulation, simulate_pairs
+    from fluorecon.tasks.crossmodal.learned import CrossModalSimulation, simulate_pairs
 
     sim = CrossModalSimulation.model_validate_json(card.train["simulation"]).model_copy(update=update)
     return [p.source for p in simulate_pairs(sim, n=n, seed=seed)]
@@ -64,7 +64,7 @@ def _crossmodal(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray
 
 def _upsample(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
     from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.upsample import UpsampleSimulation, simulate_pairs
+    from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs
 
     t = card.train
     sim = UpsampleSimulation(ndim=card.ndim, factor=int(t["factor"]), shape=(256, 256),
@@ -76,7 +76,7 @@ def _upsample(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
 
 
 def _isotropic(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
-    from fluorecon.tasks.isotropic import IsotropicSimulation, simulate_stack
+    from fluorecon.tasks.isotropic.learned import IsotropicSimulation, simulate_stack
 
     sim = IsotropicSimulation.model_validate_json(card.train["simulation"]).model_copy(update=update)
     rng = np.random.default_rng(seed)
@@ -139,7 +139,8 @@ def _register(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
 def _sim(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
     """The model's frames (n_frames, Y, X) of raw SIM stacks simulated with the card's settings."""
     from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.sim_learned import SIMLearnedSimulation, card_frames, simulate_triples
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, simulate_triples
+    from fluorecon.tasks.sim.predict import card_frames
 
     t = card.train
     frames, n_a, n_p = card_frames(card)
@@ -156,9 +157,9 @@ def _sim(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
 
 
 def _lightfield(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
-    from fluorecon.tasks.lightfield_learned import LearnedLightFieldSimulation, card_geometry
-    from fluorecon.tasks.lightfield_learned_qc import lightfield_physics
-    from fluorecon.tasks.lightfield_learned_train import simulate_training_pairs
+    from fluorecon.tasks.lightfield.model import LearnedLightFieldSimulation, card_geometry
+    from fluorecon.tasks.lightfield.qc import lightfield_physics
+    from fluorecon.tasks.lightfield.train import simulate_training_pairs
 
     sim = LearnedLightFieldSimulation.model_validate_json(card.train["simulation"]).model_copy(update=update)
     g = card_geometry(card)

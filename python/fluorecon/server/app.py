@@ -2,66 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import fluorecon
+from fluorecon.server.middleware import LimitUploadSize, RequireToken
 from fluorecon.server.routes import health, jobs, models
 from fluorecon.server.settings import Settings, load_or_create_token
 from fluorecon.server.store import JobStore
 from fluorecon.server.worker import Workers
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class LimitUploadSize:
-    """Pure ASGI middleware: 413 as soon as a request body passes ``max_bytes`` (by header or
-    while streaming), before anything is parsed or written to disk."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _reject(self, send) -> None:
-        body = json.dumps({"detail": f"Upload larger than this server's limit of {self.max_bytes} bytes."}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._reject(send)
-        received = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,13 +43,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token = load_or_create_token(settings.config_dir)
+    # Added last = outermost: the token is checked before the size, and both before any body is read.
     app.add_middleware(LimitUploadSize, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequireToken, token=app.state.token)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(_problem(e) for e in err.errors())
         return JSONResponse(status_code=422, content={"detail": f"Invalid request: {problems}"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code != 405:
+            return await http_exception_handler(request, err)
+        # Starlette's 405 names the methods of the first route that matched the path only; the Allow
+        # header lists every method the API description gives the path, and OPTIONS answers with it.
+        starlette_allow = (err.headers or {}).get("Allow", "")
+        allowed = (_documented_methods(app, request.url.path) or set(starlette_allow.split(", "))) | {"OPTIONS"}
+        allowed.discard("")
+        allow = ", ".join(sorted(allowed))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        return JSONResponse(status_code=405, headers={"Allow": allow},
+                            content={"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}."})
 
     for module in (health, models, jobs):
         app.include_router(module.router)
     return app
+
+
+def _problem(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "missing" and tuple(error["loc"]) == ("body", "spec"):
+        # multipart forms carry no null: an empty field is a missing one
+        return f"{where}: Field required (put the job's spec, a non-empty JSON object, in the form field 'spec')"
+    return f"{where}: {error['msg']}"
+
+
+def _documented_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods the OpenAPI description gives the path template that matches ``path``."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        pattern = "".join(r"[^/]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{[^}]+\})", template))
+        if re.fullmatch(pattern, path):
+            methods.update(m.upper() for m in operations)
+    return methods

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fluorecon.server.middleware import TOKEN_HELP, token_matches
 from fluorecon.server.settings import Settings
 from fluorecon.server.store import JobStore
 
@@ -22,11 +21,8 @@ def get_store(request: Request) -> JobStore:
 
 
 def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-    expected: str = request.app.state.token
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="Missing or wrong token: send 'Authorization: Bearer <token>' with the token from "
-            "the file 'token' in the fluorecon config folder (~/.config/fluorecon).",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    """The token check as the routes declare it (it puts the bearer scheme and the 401 in the OpenAPI
+    description); ``middleware.RequireToken`` has already refused a request without it, body unread."""
+    given = f"Bearer {credentials.credentials}" if credentials is not None else None
+    if not token_matches(given, request.app.state.token):
+        raise HTTPException(status_code=401, detail=TOKEN_HELP, headers={"WWW-Authenticate": "Bearer"})

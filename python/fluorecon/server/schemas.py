@@ -17,9 +17,48 @@ _JOB_CREATE = TypeAdapter(JobCreate)
 DEFAULT_TASK = "deconvolve"  # API v1 specs written before there were other tasks carry no 'task'
 
 
+# A spec is a small object: bounded before json.loads, whose recursion a deeply nested document exhausts.
+MAX_SPEC_CHARS = 64 * 1024
+MAX_SPEC_DEPTH = 32
+
+
+class SpecError(ValueError):
+    """A spec that is not JSON, or too large or too deeply nested to read."""
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside JSON strings, in one linear pass (no regex backtracking)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_job_spec(text: str) -> BaseModel:
-    """The spec form field → its task's spec object; ValueError (json) or ValidationError (fields)."""
-    data = json.loads(text)
+    """The spec form field → its task's spec object; SpecError (size, depth, JSON) or ValidationError (fields)."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"spec has {len(text)} characters; a job spec has at most {MAX_SPEC_CHARS}.")
+    if _nesting_depth(text) > MAX_SPEC_DEPTH:
+        raise SpecError(f"spec is nested more than {MAX_SPEC_DEPTH} levels deep; a job spec is a flat JSON object "
+                        "with a few small objects inside (see GET /v1/models for the tasks).")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise SpecError(f"spec is not valid JSON ({err}).") from None
     if isinstance(data, dict) and "task" not in data:
         data = {"task": DEFAULT_TASK, **data}
     return _JOB_CREATE.validate_python(data)
@@ -80,4 +119,20 @@ class ModelsPublic(BaseModel):
 
 
 class ErrorPublic(BaseModel):
-    detail: str
+    detail: str = Field(description="What went wrong and what to change, in words.")
+
+
+_ERROR_WORDS = {
+    400: "The upload is not a usable TIFF.",
+    401: "Missing or wrong bearer token.",
+    404: "No such job (never submitted, or deleted).",
+    409: "The job has no result (yet).",
+    413: "The upload, or the image it declares, is larger than this server's limits.",
+    422: "The spec or the image cannot make a job; the message says what to change.",
+    503: "The job queue is full; retry after Retry-After seconds.",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI ``responses`` for these error statuses (each a JSON ``{"detail": …}``)."""
+    return {code: {"model": ErrorPublic, "description": _ERROR_WORDS[code]} for code in codes}

@@ -20,6 +20,16 @@ def config_dir() -> Path:
     return path
 
 
+def test_hold_dir() -> Path | None:
+    """``$FLUORECON_TEST_HOLD_DIR``: for the test suite only, never a CLI flag. While the file ``hold``
+    exists in that folder, every job stops at its first report of intermediate progress (0 < done < total,
+    stored first), writes ``<job id>.held`` there and waits until ``hold`` is removed, the job is cancelled
+    or the server stops, so a test can cancel, kill or watch a job that is certainly running, with no race
+    against the clock. Without the variable the worker never looks for the file."""
+    value = os.environ.get("FLUORECON_TEST_HOLD_DIR")
+    return Path(value) if value else None
+
+
 def load_or_create_token(directory: Path | None = None) -> str:
     """The bearer token shared with the plugin and CLI; created on first start, mode 0600."""
     path = (directory or config_dir()) / TOKEN_FILE
@@ -45,6 +55,15 @@ def read_server_info(directory: Path | None = None) -> dict | None:
         return None
 
 
+def default_max_image_bytes() -> int:
+    """An eighth of this machine's memory: a job holds its input decoded beside several working copies
+    (float32 input, estimate, FFT buffers), so a larger input would not fit anyway."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows)
+        return 2 * 1024**3
+
+
 class Settings(BaseModel):
     """Everything the server is configured with (CLI flags → this object)."""
 
@@ -57,6 +76,8 @@ class Settings(BaseModel):
     max_queue: int = Field(64, ge=1, description="Queued jobs beyond which submissions get 503.")
     max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="Largest request body accepted.")
     max_voxels: int = Field(1024**3, ge=1, description="Largest image accepted (voxels).")
+    max_image_bytes: int = Field(default_factory=default_max_image_bytes, ge=1,
+                                 description="Largest image accepted, decoded (bytes); checked from the TIFF header.")
     chunk_voxels: int = Field(256 * 1024**2, ge=1, description="Images above this are processed in dask chunks.")
     config_dir: Path = Field(default_factory=config_dir, description="Token, server.json and job data live here.")
     models_dir: Path | None = Field(None, description="Folder of *.onnx models listed by /v1/models.")

@@ -3,12 +3,14 @@ so a killed server finds every accepted job again on restart."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 ACTIVE = ("queued", "running")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -115,13 +117,37 @@ class JobStore:
         rows = self._exec("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
         return bool(rows and rows[0][0])
 
+    def open_result(self, job_id: str) -> tuple[dict | None, BinaryIO | None]:
+        """The job's row and, if it succeeded, its result file opened for reading, both taken under the
+        lock ``delete`` holds: a result being sent stays whole even when the job is deleted meanwhile
+        (the open file outlives the unlink)."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None or row["state"] != "succeeded":
+                return (dict(row) if row else None), None
+            try:
+                return dict(row), open(self.job_dir(job_id) / "result.tif", "rb")
+            except FileNotFoundError:
+                return dict(row), None
+
     def delete(self, job_id: str) -> None:
-        self._exec("DELETE FROM jobs WHERE id=?", (job_id,))
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        """Remove the row and, under the same lock, move the job's folder out of reach; the folder is
+        removed after the lock is released."""
+        trash = self.data_dir / f"deleted-{job_id}-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            try:
+                os.rename(self.job_dir(job_id), trash)
+            except FileNotFoundError:
+                return
+        shutil.rmtree(trash, ignore_errors=True)
 
     def recover(self, max_attempts: int = 3) -> int:
         """After a restart: jobs left 'running' by a dead server are queued again (or failed
-        with the reason after ``max_attempts``); returns how many were re-queued."""
+        with the reason after ``max_attempts``); returns how many were re-queued. Uploads and deleted
+        folders a dead server left half-handled are removed."""
+        for leftover in [*self.data_dir.glob("incoming-*"), *self.data_dir.glob("deleted-*")]:
+            shutil.rmtree(leftover, ignore_errors=True)
         with self._lock:
             failed = self._db.execute(
                 "UPDATE jobs SET state='failed', finished=?, message=? WHERE state='running' AND attempts>=?",

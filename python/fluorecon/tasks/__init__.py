@@ -1,82 +1,82 @@
-"""The task registry: one module per task registers itself here with a stable key, a name and a
-description; the CLI, the server and the plugin's model list derive their entries from it, so
-adding a task never means editing a switch.
+"""The tasks: one package per task under ``fluorecon/tasks/<key>/``, found by discovery.
 
-A task module calls :func:`register_task` at import time; :data:`TASK_MODULES` lists the modules
-to import (one line per task).
+Each task package defines ``TASK = Task(...)`` in its ``__init__``; :func:`all_tasks` imports every
+sub-package of this one (``pkgutil``) and collects them, so adding a task is adding a folder — the
+CLI (:mod:`fluorecon.cli`), the server's job types (:mod:`fluorecon.server.jobtypes`) and the test
+that checks every task's parts all read this registry. Nothing here lists the tasks by hand.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
-
-# Adding a task: write fluorecon/tasks/<key>.py calling register_task(...), then add it here.
-TASK_MODULES: list[str] = [
-    "fluorecon.tasks.denoise",
-    "fluorecon.tasks.localize",
-    "fluorecon.tasks.upsample",
-    "fluorecon.tasks.isotropic",
-    "fluorecon.tasks.crossmodal",
-    "fluorecon.tasks.lightfield_learned",
-    "fluorecon.tasks.sim_learned",
-]
 
 
 @dataclass(frozen=True)
 class Task:
-    """A reconstruction task.
+    """A reconstruction task and its parts (None / empty where a task lacks a part).
 
-    key : stable identifier, also the model card's ``task`` value (e.g. "denoise").
+    key : stable identifier = the package name = the model card's ``task`` value (e.g. "denoise").
     name, description : shown in CLI help, server listings and Fiji menus.
-    config : the task's pydantic config (literal ``task`` field = key).
-    methods : method keys the task can train (the card's ``method``).
-    simulate, train, baseline : callables the CLI/server dispatch to (None when not offered).
+    spec : the pydantic contract of the task's server job (its first job's spec).
+    config : the pydantic training config of the learned method (literal ``task`` field = key).
+    methods : method keys the task offers (the card's ``method`` for learned ones).
+    simulate, classical, train, predict, qc : the callables the CLI, server and benches dispatch to.
+    jobs : the server job types (:class:`fluorecon.server.job.JobType`) this task contributes.
+    cli : ``register(app)`` adding the task's commands to the ``fluorecon`` Typer app.
+    fiji_commands : the plugin's menu commands (``plugins.config`` names) that run this task.
     """
 
     key: str
     name: str
     description: str
-    config: type[BaseModel]
+    spec: type[BaseModel] | None = None
+    config: type[BaseModel] | None = None
     methods: tuple[str, ...] = ()
     simulate: Callable[..., Any] | None = None
+    classical: Callable[..., Any] | None = None
     train: Callable[..., Any] | None = None
-    baseline: Callable[..., Any] | None = None
+    predict: Callable[..., Any] | None = None
+    qc: Callable[..., Any] | None = None
+    jobs: tuple[Any, ...] = ()
+    cli: Callable[[Any], None] | None = None
+    fiji_commands: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.key.isidentifier() or self.key != self.key.lower():
+            raise ValueError(f"Task key must be a lower-case identifier, got {self.key!r}.")
 
 
 _REGISTRY: dict[str, Task] = {}
-_loaded = False
 
 
-def register_task(task: Task) -> Task:
-    """Add `task` to the registry (re-registering the same key replaces it, for reloads)."""
-    if not task.key.isidentifier() or task.key != task.key.lower():
-        raise ValueError(f"Task key must be a lower-case identifier, got {task.key!r}.")
-    _REGISTRY[task.key] = task
-    return task
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in TASK_MODULES:
-            importlib.import_module(name)
+def _discover() -> dict[str, Task]:
+    if not _REGISTRY:
+        for info in pkgutil.iter_modules(__path__, __name__ + "."):
+            if not info.ispkg:
+                continue
+            task = getattr(importlib.import_module(info.name), "TASK", None)
+            if isinstance(task, Task):
+                if task.key != info.name.rpartition(".")[2]:
+                    raise ValueError(f"{info.name} defines TASK with key {task.key!r}; the key must be the package name.")
+                _REGISTRY[task.key] = task
+    return _REGISTRY
 
 
 def all_tasks() -> list[Task]:
-    """Every registered task, in registration order."""
-    _load()
-    return list(_REGISTRY.values())
+    """Every task package's TASK, in key order."""
+    return list(_discover().values())
 
 
 def get_task(key: str) -> Task:
-    """The task registered under `key`; a clear error lists the known keys otherwise."""
-    _load()
-    if key not in _REGISTRY:
-        raise KeyError(f"Unknown task {key!r}; known tasks: {', '.join(sorted(_REGISTRY)) or 'none'}.")
-    return _REGISTRY[key]
+    """The task under `key`; a clear error lists the known keys otherwise."""
+    tasks = _discover()
+    if key not in tasks:
+        raise KeyError(f"Unknown task {key!r}; known tasks: {', '.join(sorted(tasks)) or 'none'}.")
+    return tasks[key]

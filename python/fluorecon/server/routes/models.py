@@ -3,10 +3,10 @@ from pathlib import Path
 from fastapi import APIRouter, Depends
 
 from fluorecon.server.deps import get_settings, require_token
-from fluorecon.server.schemas import ModelInfo, ModelsPublic
+from fluorecon.server.schemas import ModelInfo, ModelsPublic, error_responses
 from fluorecon.server.jobtypes import JOB_TYPES, models_folder
 
-router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_token)], responses=error_responses(401))
 
 
 def _cards(folder: Path | None) -> list[ModelInfo]:

@@ -1,0 +1,116 @@
+"""`fluorecon deconvolve`: Richardson–Lucy, RL-TV, Wiener locally or on the server; learned via ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _fail(err: Exception | str) -> None:
+    typer.echo(f"Error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+def deconvolve_command(
+    input: Path = typer.Argument(..., help="Input TIFF (YX, ZYX or any TZCYX hyperstack)."),
+    output: Path = typer.Argument(..., help="Output TIFF (float32, calibration and axes kept)."),
+    method: str = typer.Option("rl-accel", "--method", help="rl, rl-accel (fast default), rltv, wiener or learned."),
+    iterations: int = typer.Option(20, "--iterations", help="Iterations (rl, rl-accel, rltv)."),
+    tv_lambda: float = typer.Option(0.002, "--tv-lambda", help="Total-variation weight (rltv)."),
+    balance: float = typer.Option(0.01, "--balance", help="Regularisation weight (wiener)."),
+    background: float = typer.Option(0.0, "--background", help="Camera offset + background to subtract."),
+    psf: Optional[Path] = typer.Option(None, "--psf", help="Measured PSF TIFF (bead image); else theoretical."),
+    psf_pixel_size_nm: Optional[str] = typer.Option(None, "--psf-pixel-size-nm", help="PSF sampling, 'xy' or 'z,xy' nm "
+                                                    "(default: the PSF TIFF's calibration)."),
+    na: Optional[float] = typer.Option(None, "--na", help="Numerical aperture (theoretical PSF)."),
+    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="Emission wavelength, nm."),
+    microscope: str = typer.Option("widefield", "--microscope", help="widefield or confocal."),
+    excitation_nm: Optional[float] = typer.Option(None, "--excitation-nm", help="Excitation wavelength (confocal)."),
+    pinhole_au: float = typer.Option(0.0, "--pinhole-au", help="Confocal pinhole, Airy units."),
+    ni: float = typer.Option(1.515, "--ni", help="Immersion refractive index."),
+    ns: float = typer.Option(1.33, "--ns", help="Sample refractive index."),
+    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size, nm (default: calibration)."),
+    z_step_nm: Optional[float] = typer.Option(None, "--z-step-nm", help="Z step, nm (default: calibration)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
+    chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in dask chunks of this size (large data)."),
+    dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the chunks on this dask cluster."),
+    server: Optional[str] = typer.Option(None, "--server", help="Run on a fluorecon server (URL, e.g. http://127.0.0.1:8765)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (local runs)."),
+) -> None:
+    """Deconvolve an image; the PSF is theoretical (defaults from the TIFF calibration) or measured.
+
+    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --iterations 20 --na 1.4 --wavelength-nm 520
+    """
+    from pydantic import ValidationError
+
+    from fluorecon.core.io import TiffError, read_tiff, write_tiff
+    from fluorecon.tasks.deconvolve.classical import DeconvolutionCancelled, DeconvolveSpec, PSFParams, deconvolve_image
+
+    from fluorecon.core.io import image_format
+
+    stream = image_format(output) == "zarr" and method != "learned" and not server
+    try:
+        if stream:  # OME-Zarr output: read lazily, chunk by chunk, never the whole volume (core/streaming.py)
+            from contextlib import ExitStack
+
+            from fluorecon.core.streaming import open_lazy
+
+            stack = ExitStack()
+            image, meta = stack.enter_context(open_lazy(input))
+        else:
+            image, meta = read_tiff(input)
+        if method == "learned":
+            if model is None:
+                _fail("--method learned needs --model MODEL.onnx (a deconvolution model from models/).")
+            from fluorecon.infer import predict
+
+            result = predict(image, model, axes=meta.axes, device=device, task="deconvolve")
+            write_tiff(output, result, meta, info=f"fluorecon learned deconvolution, model {model.name}")
+            typer.echo(f"Wrote {output}")
+            return
+        psf_params = None
+        if psf is None:
+            if na is None or wavelength_nm is None:
+                _fail("Give --psf PSF.tif, or --na and --wavelength-nm for a theoretical PSF.")
+            psf_params = PSFParams(kind=microscope, na=na, wavelength_nm=wavelength_nm, excitation_nm=excitation_nm,
+                                   pinhole_au=pinhole_au, ni=ni, ns=ns, pixel_size_nm=pixel_size_nm, z_step_nm=z_step_nm)
+        elif pixel_size_nm or z_step_nm:
+            meta.pixel_size_um = pixel_size_nm / 1000 if pixel_size_nm else meta.pixel_size_um
+            meta.z_step_um = z_step_nm / 1000 if z_step_nm else meta.z_step_um
+        sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
+        spec = DeconvolveSpec(method=method, num_iter=iterations, tv_lambda=tv_lambda, balance=balance,
+                              background=background, psf=psf_params, psf_pixel_size_nm=sampling)
+        if stream:
+            from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
+
+            with stack:
+                psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+                deconvolve_to_zarr(image, meta, spec, output, psf_image=psf_image, psf_meta=psf_meta,
+                                   chunks=chunks or 256, device=None if device == "auto" else device,
+                                   progress=_bar())
+        elif server:
+            from fluorecon.server.client import run_remote
+
+            run_remote(server, input, output, spec, psf_path=psf, progress=_bar())
+        else:
+            psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+            result, info = deconvolve_image(
+                image, meta, spec, psf_image=psf_image, psf_meta=psf_meta,
+                device=None if device == "auto" else device, chunks=chunks, scheduler=dask_scheduler, progress=_bar(),
+            )
+            write_tiff(output, result, meta, info=info)
+    except (ValidationError, ValueError, TiffError, DeconvolutionCancelled, RuntimeError) as err:
+        _fail(err)
+    typer.echo(f"Wrote {output}")
+
+
+def _bar():
+    from fluorecon.core.progress import progress_callback
+
+    return progress_callback("deconvolve", unit=" iterations")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deconvolve")(deconvolve_command)

@@ -1,0 +1,122 @@
+"""Self-supervised training on the user's own image (fluorecon.tasks.denoise.selfsupervised.train_selfsupervised,
+as `fluorecon train denoise --method n2v|n2v2|n2s`). An ONNX file is not a TIFF: the model goes to the
+server's models folder, its path is in the job's message (model_file = …), and the result TIFF
+is the uploaded image denoised by the new model, so the user sees what it does at once. While it
+trains, the job's progress is the share of steps done and its message "step S/N, loss L"; a cancel
+stops it before the next step and nothing is written to the models folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from fluorecon.infer import predict
+from fluorecon.nets.unet import UNetConfig
+from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress, models_folder
+from fluorecon.server.settings import Settings
+from fluorecon.tasks.denoise.selfsupervised import TrainingCancelled, train_selfsupervised
+from fluorecon.tasks.denoise.spec import DenoiseConfig
+from fluorecon.train import TrainConfig
+
+
+class TrainDenoiseSpec(BaseModel):
+    """Train a Noise2Void / Noise2Self denoiser on the uploaded noisy image(s)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["train-denoise"] = Field("train-denoise", description="Task name.")
+    method: Literal["n2v", "n2s", "n2v2"] = Field(
+        "n2v", description="n2v: Noise2Void; n2v2: N2V2 (no checkerboard artefacts); n2s: Noise2Self (noisy images only).")
+    steps: int = Field(1000, ge=1, le=100_000, description="Optimizer steps (one batch of random patches each).")
+    ndim: Literal[2, 3] = Field(2, description="2: a plane model (every plane of a stack is a training image); "
+                                "3: a z-stack model.")
+    name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default "
+                      "'Noise2Void denoising' / 'Noise2Self denoising'.")
+    seed: int = Field(0, description="Seed for weights and patch sampling.")
+
+
+def _train_images(inputs: JobInputs, spec: TrainDenoiseSpec) -> list[np.ndarray]:
+    data, axes = inputs.image, inputs.meta.axes
+    if "C" in axes or not np.issubdtype(data.dtype, np.number) or not np.isfinite(data).all():
+        raise ValueError(f"Training takes one channel of finite grey values; got axes {axes!r}. Split the channels "
+                         "and replace NaNs (Process › Math › Remove NaNs…) first.")
+    spatial = "ZYX" if spec.ndim == 3 else "YX"
+    if spec.ndim == 3 and "Z" not in axes:
+        raise ValueError(f"ndim=3 needs a z-stack but the image has axes {axes!r}; use ndim=2 or a z-stack.")
+    loop = [a for a in axes if a not in spatial]
+    blocks = np.moveaxis(data, [axes.index(a) for a in loop], list(range(len(loop))))
+    blocks = blocks.reshape(-1, *blocks.shape[len(loop):]).astype(np.float32)
+    small = [s for s in blocks.shape[-2:] if s < 32]
+    if small:
+        raise ValueError(f"The image is {blocks.shape[-2:]} pixels in y, x; training needs at least 32 x 32.")
+    return list(blocks)
+
+
+def _train_config(spec: TrainDenoiseSpec, images: list[np.ndarray]):
+    # As `fluorecon train denoise`: depth 2, 16 filters, blind-spot nets without the residual add;
+    # patches shrink to the image (multiples of 2**depth) so a small image still trains.
+    unet = UNetConfig(ndim=spec.ndim, depth=2, filters=16).model_copy(update={"residual": False})
+    shape = images[0].shape
+    want = (64, 64) if spec.ndim == 2 else (32, 64, 64)
+    patch = tuple(max(4, min(w, s) // 4 * 4) for w, s in zip(want, shape))
+    train = TrainConfig(steps=spec.steps, batch_size=16 if spec.ndim == 2 else 4, patch_size=patch, seed=spec.seed,
+                        loss="l2")
+    label = {"n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}[spec.method]
+    return DenoiseConfig(method=spec.method, ndim=spec.ndim, unet=unet, train=train,
+                         name=spec.name.strip() or f"{label} denoising")
+
+
+def _check_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Settings) -> None:
+    _train_config(spec, _train_images(inputs, spec))
+
+
+
+def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Settings, device: str,
+                       progress: Progress, cancel: Cancel) -> JobOutput:
+    images = _train_images(inputs, spec)
+    config = _train_config(spec, images)
+    config = config.model_copy(update={"train": config.train.model_copy(update={"device": device})})
+    steps = config.train.steps
+    progress(0, steps + 1, f"step 0/{steps}: starting")
+    if cancel():
+        raise TrainingCancelled("Training was cancelled before it started.")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        progress(step, total + 1, f"step {step}/{total}, loss {loss:.4g}")
+    folder = models_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.name).strip("_.") or "denoise"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
+        # A cancel inside training raises before export; the temporary folder (and anything in it) goes.
+        card, onnx = train_selfsupervised(config, Path(tmp) / f"{stem}.onnx", data=images, progress=on_step,
+                                          cancel=cancel)
+        if cancel():
+            raise TrainingCancelled("Training was cancelled; the new model was discarded.")
+        progress(steps, steps + 1, f"step {steps}/{steps}: exported, denoising the image")
+        target, k = folder / f"{stem}.onnx", 1
+        while target.exists():
+            k += 1
+            target = folder / f"{stem}-{k}.onnx"
+        result = predict(inputs.image, onnx, axes=inputs.meta.axes, device=device)
+        pt = onnx.with_suffix(".pt")
+        if pt.is_file():
+            shutil.move(pt, target.with_suffix(".pt"))
+        shutil.move(onnx, target)
+    progress(steps + 1, steps + 1, "done")
+    info = (f"fluorecon train-denoise\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.method = {card.method}\n"
+            f"train.spec = {spec.model_dump_json()}\noutput: the uploaded image denoised by the new model")
+    return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}")
+
+
+JOB = JobType(
+    task="train-denoise", listed=4, spec=TrainDenoiseSpec, methods=("n2v", "n2v2", "n2s"),
+    description="Noise2Void / Noise2Self training on the uploaded noisy image; the model is saved in the server's "
+    "models folder (model_file = path in the job's message) and the result is the image denoised by it.",
+    check=_check_train_denoise,
+    run=_run_train_denoise, cancelled=(TrainingCancelled,),
+)

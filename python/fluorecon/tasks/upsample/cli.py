@@ -1,0 +1,92 @@
+"""`fluorecon simulate|train upsample`: thin wrappers over fluorecon.tasks.upsample.learned. Apply the
+models with `fluorecon predict` (it divides the calibration by the card's scale)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fluorecon.commands import ERRORS, fail as _fail, print_metrics as _print_metrics, subgroup, train_config as _train_config
+
+
+# --- simulate -------------------------------------------------------------------------------
+
+
+def simulate_upsample(
+    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/low/*.tif (inputs, coarse pixels), "
+                             "OUT/high/*.tif (noise-free targets, factor× finer), OUT/simulation.json."),
+    ndim: int = typer.Option(2, "--ndim", help="2 for YX planes, 3 for ZYX stacks."),
+    factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
+    n: int = typer.Option(16, "--n", help="Number of pairs."),
+    size: Optional[int] = typer.Option(None, "--size", help="High-resolution side (default 256; 128 with 32 planes in 3D)."),
+    photons: float = typer.Option(50.0, "--photons", help="Peak photons per low-resolution pixel."),
+    na_low: float = typer.Option(0.8, "--na-low", help="NA of the low-resolution system."),
+    na_high: float = typer.Option(1.4, "--na-high", help="NA of the high-resolution system."),
+    pixel_size_nm: float = typer.Option(50.0, "--pixel-size-nm", help="High-resolution pixel size (nm)."),
+    kind: str = typer.Option("mixed", "--kind", help="Phantom: mixed, filaments, vesicles, membranes or nuclei."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
+) -> None:
+    """Simulate low/high-resolution pairs (lower-NA blur, coarser pixels, camera noise).
+
+    Example: fluorecon simulate upsample --out data/up2 --factor 2 --n 16
+    """
+    from pydantic import ValidationError
+
+    from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs, write_pairs
+
+    try:
+        shape = None if size is None else ((size, size) if ndim == 2 else (max(8, size // 4), size, size))
+        sim = UpsampleSimulation(ndim=ndim, factor=factor, shape=shape, n_images=n, photons=photons, na_low=na_low,
+                                 na_high=na_high, pixel_size_nm=pixel_size_nm, kind=kind, seed=seed)
+        write_pairs(out, simulate_pairs(sim), sim)
+    except (ValidationError, *ERRORS) as err:
+        _fail(err)
+    typer.echo(f"Wrote {n} pairs to {out}/low and {out}/high.")
+
+
+# --- train ----------------------------------------------------------------------------------
+
+
+def train_upsample_command(
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder with low/ and high/ (factor× larger) TIFF pairs; "
+                                        "omit to train on freshly simulated pairs."),
+    out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
+    ndim: int = typer.Option(2, "--ndim", help="2: planes; 3: z-stacks (every axis upsampled)."),
+    factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
+    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Patches per step."),
+    patch: int = typer.Option(32, "--patch", help="Patch side in INPUT pixels (3D: patch/4 planes)."),
+    filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
+    sigma_extra_px: Optional[str] = typer.Option(None, "--sigma-extra-px", help="Forward-model blur σ per axis in output "
+                                                 "pixels, comma list (for the consistency check on your own data)."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
+    name: str = typer.Option("CARE upsampling", "--name", help="Model name shown in Fiji."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights and patches."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Train an upsampling model (×2/×4) and export it with `scale` in its card.
+
+    Example: fluorecon train upsample --data data/up2 --out models/my_up2.onnx --factor 2
+    """
+    from pydantic import ValidationError
+
+    from fluorecon.nets.unet import UNetConfig
+    from fluorecon.tasks.upsample.learned import UpsampleConfig, train_upsample
+
+    try:
+        sigma = tuple(float(v) for v in sigma_extra_px.split(",")) if sigma_extra_px else None
+        config = UpsampleConfig(ndim=ndim, factor=factor, name=name, sigma_extra_px=sigma,
+                                unet=UNetConfig(ndim=ndim, depth=2, filters=filters),
+                                train=_train_config(steps, batch_size, patch, ndim, lr, seed, device))
+        card, path = train_upsample(config, out, data=data)
+    except (ValidationError, *ERRORS) as err:
+        _fail(err)
+    _print_metrics(card, [("bicubic", "bicubic"), ("rl", "RL-TV (blur + downsample)"), ("care", "CARE")])
+    typer.echo(f"Wrote {path} (scale {','.join(map(str, card.scale))}).")
+
+
+def register(app: typer.Typer) -> None:
+    subgroup(app, "simulate", "Simulate training data for a task.").command("upsample")(simulate_upsample)
+    subgroup(app, "train", "Train a model for a task and export it to ONNX.").command("upsample")(train_upsample_command)
