@@ -85,7 +85,7 @@ def _isotropic(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]
 
 def _localize(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
     """One camera frame (ADU) each; the density is drawn per frame from the card's range."""
-    from fluorecon.imaging.smlm import SMLMConfig, simulate_smlm
+    from fluorecon.tasks.localize.physics import SMLMConfig, simulate_smlm
 
     t = card.train
     lo, hi = (float(v) for v in t["density_per_um2"].split("-"))
@@ -101,7 +101,7 @@ def _localize(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
 def _unmix(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
     """Lambda stacks (C, Y, X) as in tasks.unmix.train_unmix_network (photons 5–300, background 0–3)."""
     from fluorecon.imaging.noise import CameraNoise, apply_noise
-    from fluorecon.imaging.spectra import simulate_labels
+    from fluorecon.tasks.unmix.physics import simulate_labels
 
     mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
     rng = np.random.default_rng(seed)
