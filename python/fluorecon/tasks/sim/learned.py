@@ -47,7 +47,7 @@ from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.tasks.sim.predict import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
                                                pattern_from_data, predict_sim, select_planes, sim_consistency,
                                                sim_ood, sim_training_statistics, stack_layout)
-from fluorecon.train import TrainConfig, match_to_input, optimizer_and_schedule, resolve_device
+from fluorecon.train import TrainConfig, fit_batches, match_to_input, resolve_device
 from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks.sim.classical import reconstruct_sim
@@ -275,34 +275,19 @@ def _train(network: SIMNet, pairs: list[tuple[np.ndarray, np.ndarray]], config: 
            progress: bool) -> list[float]:
     """Random patches (same place on both grids), L1 loss, AdamW with cosine decay. No flips or
     rotations: they would turn the pattern away from the angles the model is made for."""
-    from tqdm.auto import tqdm
-
     patch = tuple(config.patch_size)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    network.to(device).train()
-    opt, sched = optimizer_and_schedule(network, config)
-    losses = []
-    for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
+
+    def batch(rng):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]
             oy, ox = (int(rng.integers(0, s - p + 1)) for s, p in zip(x.shape[-2:], patch))
             xs.append(x[:, oy:oy + patch[0], ox:ox + patch[1]])
             ys.append(y[2 * oy:2 * (oy + patch[0]), 2 * ox:2 * (ox + patch[1])])
-        xb = torch.from_numpy(np.stack(xs)).to(device)
-        yb = torch.from_numpy(np.stack(ys)[:, None]).to(device)
-        loss = F.l1_loss(network(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        # raw frames carry sharp moiré; without clipping, single batches threw training off (loss ×10)
-        nn.utils.clip_grad_norm_(network.parameters(), 0.5)
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    network.eval().cpu()
-    return losses
+        return np.stack(xs), np.stack(ys)[:, None]
+
+    # raw frames carry sharp moiré; without clipping, single batches threw training off (loss ×10)
+    return fit_batches(network, config, batch, loss=F.l1_loss, clip_grad_norm=0.5, progress=progress)
 
 
 def fit_network(config: SIMLearnedConfig, triples: list[SIMTriple], *, progress: bool = True) -> tuple[SIMNet, list[float]]:

@@ -44,7 +44,7 @@ from fluorecon.qc.consistency import consistency_map
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
 from fluorecon.qc.report import check_result
-from fluorecon.train import TrainConfig, loss_fn, match_to_input, optimizer_and_schedule, resolve_device
+from fluorecon.train import TrainConfig, fit_batches, loss_fn, match_to_input
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
         "Nat. Methods 15, 1090 (2018)")
@@ -268,21 +268,14 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
                  factor: int, *, progress: bool = True) -> list[float]:
     """Train `network` (input grid → factor× grid) on normalized (low, high) pairs; patches are cut
     at the same place in both (patch_size in low-res pixels). Returns the loss per step."""
-    from tqdm.auto import tqdm
-
     patch = tuple(config.patch_size)
     for x, y in pairs:
         if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
             raise ValueError(f"Training input of shape {x.shape} is smaller than patch_size {patch}.")
         if tuple(s * factor for s in x.shape) != y.shape:
             raise ValueError(f"Target shape {y.shape} is not factor {factor} × input shape {x.shape}.")
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    network.to(device).train()
-    opt, sched = optimizer_and_schedule(network, config)
-    losses = []
-    for _ in tqdm(range(config.steps), desc="training", disable=not progress, leave=False):
+
+    def batch(rng):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]
@@ -296,16 +289,10 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
                     px, py = px[..., ::-1], py[..., ::-1]
             xs.append(np.ascontiguousarray(px))
             ys.append(np.ascontiguousarray(py))
-        xb = torch.from_numpy(np.stack(xs)[:, None]).to(device)
-        yb = torch.from_numpy(np.stack(ys)[:, None]).to(device)
-        loss = loss_fn(config.loss, network(xb).float(), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    network.eval().cpu()
-    return losses
+        return np.stack(xs)[:, None], np.stack(ys)[:, None]
+
+    return fit_batches(network, config, batch, loss=lambda out, yb: loss_fn(config.loss, out.float(), yb),
+                       progress=progress)
 
 
 @torch.no_grad()
