@@ -18,23 +18,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "python" / "fluorecon" / "data"
 MACRO = ROOT / "demo" / "denoise_sample.ijm"
+TIMEOUT_S = 600  # one small denoising takes seconds; anything longer is a hang (e.g. a modal dialog)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ijrun  # noqa: E402
 
 
-def run_headless(imagej: Path, macro: Path, arg: str) -> subprocess.CompletedProcess:
+def run_headless(imagej: Path, macro: Path, arg: str) -> ijrun.Run:
     """The macro through ij1-patcher's LegacyEnvironment in a headless JVM."""
-    cp = [imagej / "ij.jar", *sorted((imagej / "jars").glob("*.jar")), *sorted((imagej / "patcher").glob("*.jar"))]
-    cmd = ["java", "--add-opens=java.base/java.lang=ALL-UNNAMED", "-Djava.awt.headless=true", "-Xmx4g",
-           f"-Dplugins.dir={imagej}", f"-Dij.dir={imagej}", "-cp", ":".join(map(str, cp)),
-           str(ROOT / "scripts" / "HeadlessMacro.java"), str(macro), arg]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return ijrun.run(ijrun.headless_command(imagej, [macro], arg, heap="4g"), what="headless ImageJ (ij1-patcher)",
+                     timeout=TIMEOUT_S)
 
 
-def run_xvfb(imagej: Path, macro: Path, arg: str) -> subprocess.CompletedProcess:
-    """The macro in plain ImageJ's -batch mode; ImageJ1's menus need a display, so under Xvfb."""
-    cmd = [str(imagej / "run-macro"), str(macro), arg]
-    if not os.environ.get("DISPLAY") and shutil.which("xvfb-run") is None:
-        raise SystemExit("Neither headless ImageJ nor Xvfb could run the macro: install Xvfb with `make setup`.")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+def run_xvfb(imagej: Path, macro: Path, arg: str) -> ijrun.Run:
+    """The macro in plain ImageJ's -batch mode; ImageJ1's menus need a display, so under Xvfb
+    (watched: a modal dialog there would wait forever, so it ends the run with its title)."""
+    if shutil.which("xvfb-run") is None:
+        if not os.environ.get("DISPLAY"):
+            raise SystemExit("Neither headless ImageJ nor Xvfb could run the macro: install Xvfb with `make setup`.")
+        return ijrun.run([str(imagej / "run-macro"), str(macro), arg], what="ImageJ -batch on $DISPLAY",
+                         timeout=TIMEOUT_S)
+    return ijrun.run(ijrun.xvfb_batch_command(imagej, macro, arg, heap="4g"), what="ImageJ -batch under Xvfb",
+                     timeout=TIMEOUT_S, watch_dialogs=True)
 
 
 def figure(noisy, denoised, clean, out_png: Path, *, model_name: str) -> tuple[float, float]:
@@ -89,12 +94,13 @@ def main(argv=None) -> int:
     log = ""
     for mode in (["headless", "xvfb"] if args.mode == "auto" else [args.mode]):
         print(f"[demo] running {MACRO.relative_to(ROOT)} in ImageJ ({mode}) ...", flush=True)
-        proc = (run_headless if mode == "headless" else run_xvfb)(imagej, MACRO, arg)
-        log = proc.stdout + proc.stderr
-        if proc.returncode == 0 and out_tif.is_file():
+        run = (run_headless if mode == "headless" else run_xvfb)(imagej, MACRO, arg)
+        log = run.log
+        failure = run.failure(expect_end=False)
+        if failure is None and out_tif.is_file():
             print("\n".join(ln for ln in log.splitlines() if "fluorecon" in ln.lower()))
             break
-        print(f"[demo] {mode} run failed (exit {proc.returncode}); log tail:\n{log[-1500:]}", flush=True)
+        print(f"[demo] {mode} run failed: {failure or 'no output file was written'}", flush=True)
     else:
         raise SystemExit("The ImageJ macro did not produce an output; see the log above.")
 

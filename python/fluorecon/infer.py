@@ -17,7 +17,7 @@ import numpy as np
 
 from fluorecon.core.modelcard import ModelCard, ModelCardError, read_card
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
-from fluorecon.core.tiling import plan_tiles, predict_tiled
+from fluorecon.core.tiling import check_requested_tile, plan_tiles, predict_tiled
 
 ALLOWED_AXES = "TZCYX"
 
@@ -98,6 +98,13 @@ class Predictor:
         work = np.transpose(image, order)
         loop_shape = work.shape[: len(loop_axes)]
         blocks = work.reshape((-1,) + work.shape[len(loop_axes):])
+        if isinstance(tile, int) and tile == 0:
+            tile = None  # 0 means the card's default, as in Fiji
+        if tile is not None:
+            try:
+                check_requested_tile(tile, card.tile_halo, card.tile_multiple)
+            except ValueError as err:
+                raise InputError(str(err)) from None
         plan = plan_tiles(blocks.shape[1:], tile=tile if tile is not None else card.tile_default,
                           halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
         low, high = parse_norm(card.norm)
@@ -220,3 +227,79 @@ def predict(image: np.ndarray, model_path: str | os.PathLike, *, axes: str | Non
     """
     predictor = get_predictor(model_path, device=device, threads=threads)
     return predictor.predict(image, axes=axes, tile=tile, progress=progress, task=task, return_scale=return_scale)
+
+
+def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, progress: Progress | None = None,
+                    task: str | None = None, info: str = "", block_bytes: int | None = None) -> TiffMeta:
+    """Predict a lazy image tile by tile into OME-Zarr `out_path`; returns the output's TiffMeta.
+
+    Same-grid and upsampling models (card ``scale``); one channel per block, as ``Predictor.predict``.
+    Blocks up to `block_bytes` (default :func:`block_budget_bytes`) are read once; larger ones tile by tile.
+    """
+    from dataclasses import replace
+
+    from fluorecon.core.io import output_meta
+    from fluorecon.core.streaming import NON_FINITE, _read_reflected, block_budget_bytes, streaming_percentiles, zarr_writer
+    from fluorecon.core.tiling import _per_axis, tile_origins
+
+    card = predictor.card
+    if task is not None and card.task != task:
+        raise InputError(f"Model '{card.name}' is a '{card.task}' model; this command needs a '{task}' model. "
+                         "Pick another model (fluorecon models lists them).")
+    if card.task == "isotropic" or card.channels_in > 1:
+        raise InputError(f"Model '{card.name}' ({card.task}) does not run block-wise; write a TIFF output instead.")
+    axes = meta.axes
+    spatial = "ZYX" if card.ndim == 3 else "YX"
+    if not set(spatial) <= set(axes):
+        raise InputError(f"Model '{card.name}' needs axes {spatial}; the image has {axes}.")
+    loop_axes = [a for a in axes if a not in spatial]
+    order = [axes.index(a) for a in loop_axes] + [axes.index(a) for a in spatial]
+    work = source.transpose(order)
+    loop_shape = work.shape[: len(loop_axes)]
+    plan = plan_tiles(work.shape[len(loop_axes):], tile=tile if tile is not None else card.tile_default,
+                      halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
+    multiples = _per_axis(card.tile_multiple, len(plan.shape), "multiple")
+    for a, n, m in zip(spatial, plan.shape, multiples):
+        if n < m:
+            raise InputError(f"Image is {n} pixel(s) along {a}; model '{card.name}' needs at least {m} (its "
+                             "tile.multiple). Use a larger image.")
+    out_spatial = tuple(s * k for s, k in zip(plan.shape, plan.scale))
+    out_meta = meta
+    if any(k != 1 for k in card.scale):
+        out_meta = output_meta(meta, card.scale, ndim=card.ndim)
+    # output array in the input's axis order
+    out_shape_work = loop_shape + out_spatial
+    inverse = np.argsort(order)
+    out_shape = tuple(out_shape_work[i] for i in inverse)
+    chunks_work = (1,) * len(loop_shape) + tuple(c * s for c, s in zip(plan.core, plan.scale))
+    chunks = tuple(chunks_work[i] for i in inverse)
+    low, high = parse_norm(card.norm)
+    origins = tile_origins(plan)
+    total = int(np.prod(loop_shape)) * len(origins)
+    done = 0
+    with zarr_writer(out_path, out_shape, replace(out_meta, axes=axes), chunks=chunks, info=info) as out:
+        budget = block_budget_bytes() if block_bytes is None else block_bytes
+        for lead in np.ndindex(*loop_shape):
+            block = work[lead]
+            if int(np.prod(block.shape)) * 4 <= budget:
+                block = np.asarray(block.compute(scheduler="synchronous"), np.float32)
+                if not np.isfinite(block).all():
+                    raise InputError(NON_FINITE)
+                lo, hi = percentile_range(block, low, high)
+            else:
+                lo, hi = streaming_percentiles(block, low, high)
+            for origin in origins:
+                tile_in = _read_reflected(block, plan, origin)
+                result = np.asarray(predictor._run(normalize(tile_in, lo, hi)[None, None]))[0]
+                core = tuple(slice(h * s, (h + c) * s) for h, c, s in zip(plan.halo, plan.core, plan.scale))
+                mean = denormalize(result[: card.mean_channels][0][core], lo, hi)
+                dst = [slice(o * s, min((o + c) * s, n)) for o, c, s, n in
+                       zip(origin, plan.core, plan.scale, out_spatial)]
+                mean = mean[tuple(slice(0, d.stop - d.start) for d in dst)]
+                index_work = tuple(slice(i, i + 1) for i in lead) + tuple(dst)
+                out[tuple(index_work[i] for i in inverse)] = np.transpose(
+                    mean.reshape((1,) * len(lead) + mean.shape), inverse)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    return replace(out_meta, axes=axes)

@@ -185,9 +185,9 @@ def fit_batches(network: nn.Module, config: TrainConfig, next_batch: Batches, *,
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     losses: list[float] = []
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
-    bar = tqdm(range(config.steps), desc="training", disable=not progress, leave=False)
+    bar = progress_bar(range(config.steps), desc="training", disable=not progress, leave=False)
     for _ in bar:
         xb, yb = next_batch(rng)
         xb, yb = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)

@@ -13,12 +13,15 @@ JPype starts one JVM per process, so every function here works in the JVM that
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import ijrun  # noqa: E402  (the macro runner the demo uses too: timeouts, no hang on dialogs)
 IMAGEJ_AXES = "TZCYX"
 
 
@@ -238,9 +241,10 @@ def run_cli(*args) -> str:
     return result.output
 
 
-def run_plugin(plugin_jar, command, imp, options):
+def run_plugin(plugin_jar, command, imp, options, created=None):
     """The command's class on this thread as ImageJ's macro runner calls it (headless: `Run$_` thread
-    name + Macro.setOptions); returns the plugin object for its getters."""
+    name + Macro.setOptions); returns the plugin object for its getters. ``created(plugin)``, when given,
+    is called before the run (for a test thread that watches the run, e.g. ``getProgressShown()``)."""
     from jpype import JClass
 
     Thread, Macro, Interpreter = JClass("java.lang.Thread"), JClass("ij.Macro"), JClass("ij.macro.Interpreter")
@@ -250,6 +254,8 @@ def run_plugin(plugin_jar, command, imp, options):
     Macro.setOptions(thread, options + " ")
     Interpreter.batchMode = True
     plugin = JClass(command_class(plugin_jar, command))()
+    if created is not None:
+        created(plugin)
     try:
         if imp is not None:
             plugin.setImage(imp)

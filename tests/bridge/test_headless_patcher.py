@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +23,10 @@ def test_macro_headless_through_ij1_patcher(imagej_dir, model_2d, tmp_path):
     opts = ijbridge.options_string(model_file=model_2d, tile=TILE, threads=2, save=out)
     macro = tmp_path / "denoise.ijm"
     macro.write_text(f'open("{sample}");\nrun("Denoise...", "{opts}");\n')
-    cp = ijbridge.plugin_classpath(imagej_dir) + [str(p) for p in sorted((imagej_dir / "patcher").glob("*.jar"))]
-    proc = subprocess.run(
-        ["java", "--add-opens=java.base/java.lang=ALL-UNNAMED", "-Djava.awt.headless=true", "-Xmx2g",
-         f"-Dplugins.dir={imagej_dir}", f"-Dij.dir={imagej_dir}", "-cp", ":".join(cp),
-         str(ijbridge.ROOT / "scripts" / "HeadlessMacro.java"), str(macro)],
-        capture_output=True, text=True, timeout=180,
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
+    run = ijbridge.ijrun.run(ijbridge.ijrun.headless_command(imagej_dir, [macro], heap="2g"),
+                             what="headless denoise.ijm", timeout=180)
+    log = run.log
+    assert run.failure(expect_end=False) is None, run.failure(expect_end=False)
     assert out.is_file(), f"headless macro wrote nothing:\n{log}"
     result, meta = read_tiff(out)
     assert meta.axes == "ZYX" and meta.z_step_um == pytest.approx(0.4)

@@ -7,7 +7,6 @@ Each scenario is its own JVM (a subprocess), so the file it writes is the only r
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -46,14 +45,10 @@ def test_macro_batch_under_xvfb(imagej_dir, xvfb_run, model_2d, sample_tif, tmp_
     macro = tmp_path / "denoise.ijm"
     opts = ijbridge.options_string(model_file=model_2d, tile=TILE, threads=2, save=out)
     macro.write_text(f'open("{sample_tif}");\nrun("Denoise...", "{opts}");\nprint("title=" + getTitle());\n')
-    cp = ":".join(ijbridge.plugin_classpath(imagej_dir))
-    proc = subprocess.run(
-        [xvfb_run, "-a", "java", "-Xmx2g", f"-Dplugins.dir={imagej_dir}", "-cp", cp, "ij.ImageJ",
-         "-ijpath", str(imagej_dir), "-batch", str(macro)],
-        capture_output=True, text=True, timeout=180,
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
+    run = ijbridge.ijrun.run(ijbridge.ijrun.xvfb_batch_command(imagej_dir, macro, heap="2g"),
+                             what="ImageJ -batch denoise.ijm", timeout=180, watch_dialogs=True)
+    log = run.log
+    assert run.failure(expect_end=False) is None, run.failure(expect_end=False)
     assert "title=cells-denoised" in log, log
     check_written(out, expected_for(sample_tif, model_2d))
 
@@ -61,13 +56,11 @@ def test_macro_batch_under_xvfb(imagej_dir, xvfb_run, model_2d, sample_tif, tmp_
 def test_ij_run_in_non_headless_jvm_under_xvfb(imagej_dir, xvfb_run, model_2d, sample_tif, tmp_path):
     out = tmp_path / "ijrun-out.tif"
     opts = ijbridge.options_string(model_file=model_2d, tile=TILE, threads=2, save=out)
-    proc = subprocess.run(
-        [xvfb_run, "-a", sys.executable, str(HERE / "ij_run_child.py"), str(imagej_dir), str(sample_tif), opts],
-        capture_output=True, text=True, timeout=180,
-    )
-    log = proc.stdout + proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert proc.returncode == 0 and lines, log
+    run = ijbridge.ijrun.run([xvfb_run, "-a", sys.executable, str(HERE / "ij_run_child.py"), str(imagej_dir),
+                              str(sample_tif), opts], what="IJ.run under Xvfb", timeout=180, watch_dialogs=True)
+    log = run.log
+    lines = [ln for ln in log.splitlines() if ln.startswith("{")]
+    assert run.failure(expect_end=False) is None and lines, run.failure(expect_end=False) or log
     report = json.loads(lines[-1])
     assert report.get("title") == "cells-denoised", log
     check_written(out, expected_for(sample_tif, model_2d))

@@ -18,7 +18,7 @@ import ijbridge
 from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
 sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server, free_port  # noqa: E402
+from server_helpers import Hold, Server, free_port, wait_job  # noqa: E402
 
 PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY: the JVM's stand-in for $FLUORECON_CONFIG_DIR
 
@@ -99,17 +99,64 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     assert plugin.getProgressShown()[-1] == pytest.approx(1.0)
 
 
+def _watch(action):
+    """Runs ``action`` on a thread; ``join()`` re-raises what it raised."""
+    errors = []
+
+    def target():
+        try:
+            action()
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            errors.append(err)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def join():
+        thread.join(60)
+        assert not thread.is_alive(), "the watching thread did not finish"
+        if errors:
+            raise errors[0]
+
+    return join
+
+
+def _wait_until(predicate, what, timeout=180):
+    deadline = time.monotonic() + timeout  # a bound on a failure, not a synchronisation
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _intermediate(shown) -> bool:
+    return any(0 < f < 1 for f in shown)
+
+
 def test_hyperstack_keeps_dimensions_and_shows_progress(config_dir, plugin_jar, server):
     image = np.stack([blurred_spots((96, 96), seed=s) for s in range(4)]).reshape(2, 2, 96, 96)  # T, C, Y, X
     imp = ijbridge.to_imageplus(image, "TCYX", title="movie", pixel_size_um=0.1, frame_interval_s=2.0)
-    plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
-                        ijbridge.options_string(method="rltv", iterations=150, **{"lambda": 0.002}, **OPTS))
+    made = {}
+    with Hold() as hold:
+        def release_once_the_plugin_shows_intermediate_progress():
+            try:
+                made["held"] = hold.wait_held()
+                _wait_until(lambda: "plugin" in made and _intermediate(made["plugin"].getProgressShown()),
+                            "the plugin to show the held job's progress")
+            finally:
+                hold.release()
+
+        join = _watch(release_once_the_plugin_shows_intermediate_progress)
+        plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                            ijbridge.options_string(method="rltv", iterations=5, **{"lambda": 0.002}, **OPTS),
+                            created=lambda p: made.update(plugin=p))
+        join()
+    assert str(plugin.getJobId()) == made["held"]
     out = plugin.getResult()
     assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (2, 1, 2)
     assert out.getCalibration().frameInterval == pytest.approx(2.0)
     shown = np.array(plugin.getProgressShown())
     assert shown[-1] == pytest.approx(1.0)
-    assert np.any((shown > 0) & (shown < 1)), f"no intermediate progress was shown: {shown}"
+    assert _intermediate(shown), f"no intermediate progress was shown: {shown}"
     assert np.all(np.diff(shown) >= 0)
     with server.client() as client:  # a fetched job is deleted from the server
         assert client.get(f"/v1/jobs/{plugin.getJobId()}").status_code == 404
@@ -118,27 +165,31 @@ def test_hyperstack_keeps_dimensions_and_shows_progress(config_dir, plugin_jar, 
 def test_escape_cancels_the_server_job(config_dir, plugin_jar, server, tmp_path):
     from jpype import JClass
 
-    imp = ijbridge.to_imageplus(blurred_spots((256, 256), seed=2), "YX", title="big", pixel_size_um=0.1)
+    IJ, KeyEvent = JClass("ij.IJ"), JClass("java.awt.event.KeyEvent")
+    imp = ijbridge.to_imageplus(blurred_spots((64, 64), seed=2), "YX", title="big", pixel_size_um=0.1)
     save = tmp_path / "never.tif"
+    held, returned = {}, threading.Event()
+    with Hold() as hold:
+        def press_escape_once_the_job_is_held():
+            try:
+                held["job"] = hold.wait_held()  # running, 1 of 5 iterations done, and it cannot finish
+                IJ.setKeyDown(KeyEvent.VK_ESCAPE)  # what ImageJ does when the user presses Esc
+                returned.wait(120)
+            finally:
+                hold.release()  # a no-op after a cancel; if Esc was ignored, the job ends and the test fails
 
-    def press_escape():
-        time.sleep(2.0)
-        JClass("ij.IJ").setKeyDown(JClass("java.awt.event.KeyEvent").VK_ESCAPE)
-
-    presser = threading.Thread(target=press_escape)
-    presser.start()
-    started = time.monotonic()
-    plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
-                        ijbridge.options_string(method="rl", iterations=1000, save=save, **OPTS))
-    presser.join()
-    JClass("ij.IJ").resetEscape()
-    assert plugin.getResult() is None and not save.exists()
-    assert time.monotonic() - started < 30
-    with server.client() as client:
-        deadline = time.monotonic() + 30
-        while (job := client.get(f"/v1/jobs/{plugin.getJobId()}").json())["state"] in ("queued", "running"):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.1)
+        join = _watch(press_escape_once_the_job_is_held)
+        try:
+            plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                                ijbridge.options_string(method="rl", iterations=5, save=save, **OPTS))
+        finally:
+            returned.set()
+            IJ.resetEscape()
+        join()
+        assert plugin.getResult() is None and not save.exists()
+        assert str(plugin.getJobId()) == held["job"]
+        with server.client() as client:
+            job = wait_job(client, held["job"], timeout=60)
     assert job["state"] == "cancelled", job
 
 

@@ -68,3 +68,53 @@ def test_progress_and_bad_plans():
         plan_tiles((0, 10), tile=8, halo=0, multiple=1)
     with pytest.raises(ValueError, match="one per axis"):
         plan_tiles((10, 10), tile=(8, 8, 8), halo=0, multiple=1)
+
+
+def test_tile_minimum_vectors(vectors):
+    """Rule 0 (DESIGN.md "Tiling"): the same minimum and message as Java's Tiling.checkRequestedTile."""
+    from fluorecon.core.tiling import check_requested_tile, min_tile
+
+    cases = json.loads((vectors / "tile_minimum.json").read_text())["cases"]
+    assert len(cases) >= 10
+    for case in cases:
+        assert min_tile(case["halo"], case["multiple"]) == case["minimum"], case
+        if case["refused"]:
+            with pytest.raises(ValueError) as err:
+                check_requested_tile(case["tile"], case["halo"], case["multiple"])
+            assert str(err.value) == case["message"]
+        else:
+            check_requested_tile(case["tile"], case["halo"], case["multiple"])
+
+
+def test_predict_refuses_a_tile_below_the_minimum(vectors):
+    """The infer path (CLI `--tile`, Python predict) refuses before any tile runs; 0 means the default."""
+    import numpy as np
+
+    from fluorecon.infer import InputError, predict
+
+    model = vectors / "tiny_unet2d.onnx"
+    image = np.random.default_rng(0).random((40, 48), dtype=np.float32)
+    from fluorecon.core.modelcard import read_card
+
+    card = read_card(model)
+    minimum = 2 * -(-card.tile_halo[0] // card.tile_multiple[0]) * card.tile_multiple[0] + card.tile_multiple[0]
+    with pytest.raises(InputError, match=rf"tile = {minimum - 1} is too small .* at least {minimum} px"):
+        predict(image, model, axes="YX", tile=minimum - 1)
+    assert predict(image, model, axes="YX", tile=0).shape == image.shape
+    assert predict(image, model, axes="YX", tile=minimum).shape == image.shape
+
+
+def test_cli_predict_refuses_a_small_tile_without_output(vectors, tmp_path):
+    import numpy as np
+    import tifffile
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    tifffile.imwrite(src, np.random.default_rng(1).random((40, 48), dtype=np.float32))
+    result = CliRunner().invoke(app, ["predict", str(vectors / "tiny_unet2d.onnx"), str(src), str(out), "--tile", "8"])
+    assert result.exit_code != 0
+    assert "tile = 8 is too small for this model" in result.output and "at least 18 px" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -100,6 +100,46 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 120) -> dict:
     raise TimeoutError(f"job {job_id} still {job['state']}")
 
 
+class Hold:
+    """The server's test-only hold (``FLUORECON_TEST_HOLD_DIR``, set for the whole suite in tests/conftest.py;
+    see fluorecon.server.settings.test_hold_dir). While it is on, every job on every test server stops at its
+    first report of intermediate progress until the hold is released or the job is cancelled, so a test can
+    cancel, kill or watch a job that is certainly running. Use as a context manager: on, then off at exit."""
+
+    def __init__(self) -> None:
+        self.dir = Path(os.environ["FLUORECON_TEST_HOLD_DIR"])
+        self._seen: set[str] = set()
+
+    def __enter__(self) -> "Hold":
+        for old in self.dir.glob("*.held"):
+            old.unlink()
+        (self.dir / "hold").touch()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        (self.dir / "hold").unlink(missing_ok=True)
+
+    def wait_held(self, timeout: float = 180) -> str:
+        """The id of the job that the hold stopped (the first not yet returned by this call); fails after
+        ``timeout`` seconds (a bound on a failure, not a synchronisation)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = sorted({p.stem for p in self.dir.glob("*.held")} - self._seen)
+            if new:
+                self._seen.add(new[0])
+                return new[0]
+            time.sleep(0.02)
+        raise TimeoutError(f"no job reached the test hold in {timeout} s")
+
+    def forget(self, job_id: str) -> None:
+        """Lets ``wait_held`` return ``job_id`` again (a job that runs a second time, after a restart)."""
+        (self.dir / f"{job_id}.held").unlink()
+        self._seen.discard(job_id)
+
+
 UNMIX_LABELS = ["DAPI", "EGFP", "mCherry"]
 
 

@@ -3,12 +3,11 @@
 import json
 import os
 import stat
-import time
 
 import numpy as np
 import pytest
 import tifffile
-from server_helpers import spec_json, tiff_bytes, wait_job
+from server_helpers import Hold, spec_json, tiff_bytes, wait_job
 
 from fluorecon.core.io import read_tiff
 from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, deconvolve_image
@@ -123,14 +122,13 @@ def test_job_result_equals_local_run(server, image, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * expected.max())
 
 
-def test_cancel_running_job_and_result_of_unfinished(server):
-    big = np.random.default_rng(1).random((256, 256)).astype(np.float32)
-    with server.client() as client:
-        r = submit(client, tiff_bytes(big), spec_json(method="rl", num_iter=1000))
-        job_id = r.json()["id"]
+def test_cancel_running_job_and_result_of_unfinished(server, image):
+    with Hold() as hold, server.client() as client:
+        job_id = submit(client, tiff_bytes(image), spec_json(method="rl", num_iter=5)).json()["id"]
+        assert hold.wait_held() == job_id  # running, 1 of 5 iterations done, and it cannot finish
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert job["state"] == "running" and job["progress"] == pytest.approx(0.2), job
         assert client.get(f"/v1/jobs/{job_id}/result").status_code == 409
-        while client.get(f"/v1/jobs/{job_id}").json()["state"] == "queued":
-            time.sleep(0.05)
         assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
         job = wait_job(client, job_id)
         assert job["state"] == "cancelled", job
@@ -153,22 +151,23 @@ def test_hyperstack_3d_with_channels_keeps_axes(server, tmp_path):
     assert meta.axes == "ZCYX" and out.shape == stack.shape and meta.z_step_um == pytest.approx(0.3)
 
 
-def test_full_queue_is_503_with_retry_after(server):
-    slow = np.random.default_rng(4).random((256, 256)).astype(np.float32)
+def test_full_queue_is_503_with_retry_after(server, image):
     ids = []
-    with server.client() as client:
+    with Hold() as hold, server.client() as client:
         try:
-            for _ in range(12):  # 1 running + max_queue (8) queued, then refusals
-                r = submit(client, tiff_bytes(slow), spec_json(method="rl", num_iter=1000))
+            ids.append(submit(client, tiff_bytes(image)).json()["id"])
+            assert hold.wait_held() == ids[0]  # 1 running, held; then max_queue (8) queued, then refusals
+            for _ in range(9):
+                r = submit(client, tiff_bytes(image))
                 if r.status_code == 503:
                     break
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["id"])
             assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
             assert "queue is full" in r.json()["detail"]
-            assert 8 <= len(ids) <= 10
+            assert len(ids) == 9
         finally:
-            for job_id in ids:
+            for job_id in reversed(ids):  # the queued ones first, so none starts
                 client.delete(f"/v1/jobs/{job_id}")
             for job_id in ids:
-                assert wait_job(client, job_id)["state"] in ("cancelled", "succeeded")
+                assert wait_job(client, job_id)["state"] == "cancelled"

@@ -47,17 +47,21 @@ def predict_command(
 
     Example: fluorecon predict models/care_denoise_2d.onnx noisy.tif denoised.tif --tile 128
     """
-    from tqdm.auto import tqdm
-
     from fluorecon.core.io import read_tiff, write_tiff
     from fluorecon.core.modelcard import ModelCardError
+    from fluorecon.core.progress import progress_bar
     from fluorecon.infer import get_predictor
 
+    from fluorecon.core.io import image_format
+
+    if image_format(output) == "zarr" and not (ensemble or qc_dir or scale_out):
+        _predict_streaming(model, image, output, tile=tile, threads=threads, device=device, task=task)
+        return
     try:
         predictor = get_predictor(model, device=device, threads=threads)
         data, meta = read_tiff(image)
         in_meta = meta  # the QC maps live on the input's grid
-        bar = tqdm(desc="predict", unit="tile", leave=False)
+        bar = progress_bar(desc="predict", unit="tile", leave=False)
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -93,6 +97,33 @@ def predict_command(
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
         _write_qc(qc_dir, data, mean, scale, in_meta, card)
+
+
+def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task) -> None:
+    """OME-Zarr output: the input is read lazily and predicted tile by tile (core/streaming.py), so a
+    volume larger than memory works; the result equals the in-memory path's."""
+    from tqdm.auto import tqdm
+
+    from fluorecon.core.modelcard import ModelCardError
+    from fluorecon.core.streaming import open_lazy
+    from fluorecon.infer import predict_to_zarr
+    from fluorecon.infer import get_predictor
+
+    try:
+        predictor = get_predictor(model, device=device, threads=threads)
+        settings = {"tile": tile or ",".join(map(str, predictor.card.tile_default)), "threads": threads or "default",
+                    "device": device, "input": image.name, "mode": "block-wise"}
+        with open_lazy(image) as (data, meta), tqdm(desc="predict", unit="tile", leave=False) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            predict_to_zarr(predictor, data, meta, output, tile=tile, progress=progress, task=task,
+                            info=describe(predictor, settings))
+    except (ModelCardError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Wrote {output} ({predictor.provider}, block-wise).")
 
 
 def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import tifffile
 
 from fluorecon.core.io import TiffError, TiffMeta, read_tiff
+from fluorecon.core.units import NANOMETRES_PER, UnitError, normalize_unit
 from fluorecon.server.settings import Settings
 
 
@@ -56,36 +57,27 @@ def check_declared_size(path: Path, name: str, settings: Settings) -> None:
 
 
 # The result is written as an ImageJ TIFF, whose metadata is ASCII: the calibration is normalised to
-# micrometres ('micron') at submission. Micrometres per unit, by ImageJ's and OME's spellings.
-# (The io lane's core/units.py will hold the one table for the reader; this edge then only checks.)
-_MICROMETRES_PER = {
-    **dict.fromkeys(("micron", "microns", "um", "µm", "μm", "\\u00b5m", "\\u03bcm", "micrometer", "micrometre",
-                     "micrometers", "micrometres"), 1.0),
-    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers", "nanometres"), 1e-3),
-    **dict.fromkeys(("å", "\\u00c5", "angstrom", "angstroms"), 1e-4),
-    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters", "millimetres"), 1e3),
-    **dict.fromkeys(("cm", "centimeter", "centimetre", "centimeters", "centimetres"), 1e4),
-    **dict.fromkeys(("inch", "inches"), 25400.0),
-}
-_UNCALIBRATED = {"", "pixel", "pixels", "px"}
+# micrometres ('micron') at submission. The reader (core/io.py) already converts every unit through
+# core/units.py, the one unit table; this edge checks what is left.
 
 
 def accepted_unit(meta: TiffMeta, name: str) -> TiffMeta:
     """``meta`` in micrometres with the unit 'micron' (or ImageJ's 'pixel' when uncalibrated);
     InputRefused (422) for a unit that is not a known length."""
     unit = unicodedata.normalize("NFC", (meta.unit or "").strip())
-    key = unit.lower()
-    if key in _UNCALIBRATED:
+    try:
+        canonical = normalize_unit(unit)
+    except UnitError:
+        raise InputRefused(422, f"{name} is calibrated in {unit!r}, which is not a length unit the server knows "
+                                "(µm, nm, Å, mm, cm, inch). Set the unit and pixel size with Image › Properties… in "
+                                "Fiji, and save it again.") from None
+    if canonical is None:
         meta.unit = "pixel"
-    elif key in _MICROMETRES_PER:
-        factor = _MICROMETRES_PER[key]
+    else:
+        factor = NANOMETRES_PER[canonical] / 1000.0
         meta.pixel_size_um = None if meta.pixel_size_um is None else meta.pixel_size_um * factor
         meta.z_step_um = None if meta.z_step_um is None else meta.z_step_um * factor
         meta.unit = "micron"
-    else:
-        raise InputRefused(422, f"{name} is calibrated in {unit!r}, which is not a length unit the server knows "
-                                "(µm, nm, Å, mm, cm, inch). Set the unit and pixel size with Image › Properties… in "
-                                "Fiji, and save it again.")
     return meta
 
 
@@ -102,6 +94,8 @@ def read_input(path: Path, name: str, settings: Settings) -> tuple[np.ndarray, T
     check_declared_size(path, name, settings)
     try:
         image, meta = read_tiff(path)
+    except UnitError as err:  # calibrated in something that is not a length: the request, not the file, is wrong
+        raise InputRefused(422, public_message(str(err), path, name, settings.data_dir)) from None
     except TiffError as err:
         message = public_message(str(err), path, name, settings.data_dir)
         raise InputRefused(400, message if name in message else f"{name} is not a usable TIFF: {message}") from None

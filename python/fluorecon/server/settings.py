@@ -20,6 +20,16 @@ def config_dir() -> Path:
     return path
 
 
+def test_hold_dir() -> Path | None:
+    """``$FLUORECON_TEST_HOLD_DIR``: for the test suite only, never a CLI flag. While the file ``hold``
+    exists in that folder, every job stops at its first report of intermediate progress (0 < done < total,
+    stored first), writes ``<job id>.held`` there and waits until ``hold`` is removed, the job is cancelled
+    or the server stops, so a test can cancel, kill or watch a job that is certainly running, with no race
+    against the clock. Without the variable the worker never looks for the file."""
+    value = os.environ.get("FLUORECON_TEST_HOLD_DIR")
+    return Path(value) if value else None
+
+
 def load_or_create_token(directory: Path | None = None) -> str:
     """The bearer token shared with the plugin and CLI; created on first start, mode 0600."""
     path = (directory or config_dir()) / TOKEN_FILE

@@ -12,7 +12,7 @@ import traceback
 from fluorecon.core.io import TiffError, write_tiff
 from fluorecon.server.inputs import public_message, read_input
 from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
-from fluorecon.server.settings import Settings
+from fluorecon.server.settings import Settings, test_hold_dir
 from fluorecon.server.store import JobStore
 
 log = logging.getLogger("fluorecon.server")
@@ -25,6 +25,7 @@ class Workers:
         self.device = settings.resolved_device()
         self.wake = threading.Event()
         self.stopping = threading.Event()
+        self.hold_dir = test_hold_dir()
         self.threads = [
             threading.Thread(target=self._loop, name=f"fluorecon-worker-{i}", daemon=True)
             for i in range(settings.workers)
@@ -49,19 +50,35 @@ class Workers:
                 continue
             self._run(job)
 
+    def _hold(self, job_id: str, cancel) -> None:
+        """Test-only (``FLUORECON_TEST_HOLD_DIR``, see settings.test_hold_dir): while ``<dir>/hold``
+        exists, the job waits here, at its first report of intermediate progress (stored), after announcing
+        ``<job id>.held``, until the file goes or the job is cancelled or the server stops."""
+        gate = self.hold_dir / "hold"
+        if not gate.exists():
+            return
+        (self.hold_dir / f"{job_id}.held").touch()
+        while gate.exists() and not cancel():
+            self.stopping.wait(0.02)
+
     def _run(self, job: dict) -> None:
         job_id = job["id"]
         folder = self.store.job_dir(job_id)
         last = [0.0]
-
-        def progress(done: int, total: int, message: str | None = None) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.1 or done == total:
-                last[0] = now
-                self.store.update(job_id, progress=done / max(total, 1), message=message or f"{done}/{total}")
+        hold_pending = [self.hold_dir is not None]  # test-only, see _hold
 
         def cancel() -> bool:
             return self.stopping.is_set() or self.store.cancel_requested(job_id)
+
+        def progress(done: int, total: int, message: str | None = None) -> None:
+            now = time.monotonic()
+            hold = hold_pending[0] and 0 < done < total
+            if now - last[0] > 0.1 or done == total or hold:
+                last[0] = now
+                self.store.update(job_id, progress=done / max(total, 1), message=message or f"{done}/{total}")
+            if hold:
+                hold_pending[0] = False
+                self._hold(job_id, cancel)
 
         job_type = JOB_TYPES.get(job["task"])
         if job_type is None:  # a job stored by a server that knew more tasks

@@ -54,8 +54,19 @@ def deconvolve_command(
     from fluorecon.core.io import TiffError, read_tiff, write_tiff
     from fluorecon.tasks.deconvolve.classical import DeconvolutionCancelled, DeconvolveSpec, PSFParams, deconvolve_image
 
+    from fluorecon.core.io import image_format
+
+    stream = image_format(output) == "zarr" and method != "learned" and not server
     try:
-        image, meta = read_tiff(input)
+        if stream:  # OME-Zarr output: read lazily, chunk by chunk, never the whole volume (core/streaming.py)
+            from contextlib import ExitStack
+
+            from fluorecon.core.streaming import open_lazy
+
+            stack = ExitStack()
+            image, meta = stack.enter_context(open_lazy(input))
+        else:
+            image, meta = read_tiff(input)
         if method == "learned":
             if model is None:
                 _fail("--method learned needs --model MODEL.onnx (a deconvolution model from models/).")
@@ -77,7 +88,15 @@ def deconvolve_command(
         sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
         spec = DeconvolveSpec(method=method, num_iter=iterations, tv_lambda=tv_lambda, balance=balance,
                               background=background, psf=psf_params, psf_pixel_size_nm=sampling)
-        if server:
+        if stream:
+            from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
+
+            with stack:
+                psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+                deconvolve_to_zarr(image, meta, spec, output, psf_image=psf_image, psf_meta=psf_meta,
+                                   chunks=chunks or 256, device=None if device == "auto" else device,
+                                   progress=_bar())
+        elif server:
             from fluorecon.server.client import run_remote
 
             run_remote(server, input, output, spec, psf_path=psf, progress=_bar())
@@ -94,10 +113,9 @@ def deconvolve_command(
 
 
 def _bar():
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\r{done}/{total}", nl=done == total, err=True)
+    from fluorecon.core.progress import progress_callback
 
-    return progress
+    return progress_callback("deconvolve", unit=" iterations")
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,12 @@ def denoise_classical_command(
 
     try:
         data, meta = read_tiff(image)
+        if not np.isfinite(data).all():
+            raise ValueError(f"{image.name} contains NaN or infinite pixels; replace them (Process › Math › Remove "
+                             "NaNs…) first.")
+        if min(data.shape[-2:]) < 8:
+            raise ValueError(f"{image.name} is too small to denoise ({data.shape[-2]}×{data.shape[-1]} pixels); "
+                             "the noise estimate and the patches need at least 8×8.")
         spatial = 3 if "Z" in meta.axes and method == "nlm" else 2
         blocks = data.reshape((-1,) + data.shape[data.ndim - spatial:])
         out = np.stack([denoise_classical(b, method=method) for b in blocks]).reshape(data.shape)

@@ -124,9 +124,9 @@ def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, nois
 
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
+        from fluorecon.core.progress import progress_bar
 
-        bar = tqdm(total=config.num_iter, desc="deep image prior", leave=False)
+        bar = progress_bar(total=config.num_iter, desc="deep image prior", leave=False)
     for it in range(1, config.num_iter + 1):
         zin = z + config.input_noise * torch.randn(z.shape, generator=gen).to(device) if config.input_noise else z
         out = net(zin)

@@ -196,7 +196,7 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     -------
     fluorecon.train.TrainResult
     """
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
     if method not in SELF_SUPERVISED:
         raise ValueError(f"method must be one of {SELF_SUPERVISED}, got {method!r}.")
@@ -225,7 +225,7 @@ def train_blind_spot(network: torch.nn.Module, images: Sequence[np.ndarray], con
     pairs = [(x, x) for x in images]
     result = TrainResult(device=str(device))
     callback = progress if callable(progress) else None
-    bar = tqdm(total=config.steps, desc=f"training {method}", disable=callback is not None or not progress,
+    bar = progress_bar(total=config.steps, desc=f"training {method}", disable=callback is not None or not progress,
                leave=False)
     # Losses stay on the device and are read back in blocks: a float() per step would wait for the
     # GPU every step (no cost on the CPU, where the step is synchronous anyway).

@@ -212,9 +212,10 @@ def reconstruct_command(
         if num_iter == 0:
             volume = backproject(lf, physics, background=background)
         else:
-            with typer.progressbar(length=num_iter, label="Richardson–Lucy") as bar:
-                volume = richardson_lucy_lightfield(lf, physics, num_iter=num_iter, background=background,
-                                                    progress=lambda done, total: bar.update(1))
+            from fluorecon.core.progress import progress_callback
+
+            volume = richardson_lucy_lightfield(lf, physics, num_iter=num_iter, background=background,
+                                                progress=progress_callback("Richardson–Lucy", unit=" iterations"))
     except (TiffError, ValueError) as err:
         _fail(err)
     from fluorecon import __version__

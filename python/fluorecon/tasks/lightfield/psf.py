@@ -27,7 +27,8 @@ focal plane and its rectified pixel grid is aligned with the lenslet grid (``nnu
 lenslet). The image inversion of the objective is not modelled (object and image share axes).
 
 The PSF is the costly step (seconds to minutes), so :func:`lightfield_psf` caches it on disk
-under a file named by the SHA-256 of the optics' JSON.
+under a file named by the SHA-256 of the optics' JSON, in fluorecon's cache (:mod:`fluorecon.core.cache`:
+size cap, least recently used entries removed; ``fluorecon cache list`` / ``clear``).
 
 References
 ----------
@@ -47,6 +48,8 @@ import numpy as np
 import scipy.special
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fluorecon.core import cache
 
 __all__ = ["LightFieldOptics", "lightfield_psf", "psf_cache_dir", "auto_radius", "auto_oversampling"]
 
@@ -144,11 +147,11 @@ def auto_oversampling(optics: LightFieldOptics) -> int:
 
 
 def psf_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$FLUORECON_CACHE_DIR/lightfield``, else ``~/.cache/fluorecon/lightfield``."""
+    """``cache_dir``, else the ``lightfield`` folder of fluorecon's cache (:mod:`fluorecon.core.cache`:
+    ``$FLUORECON_CACHE_DIR``, ``$XDG_CACHE_HOME/fluorecon`` or ``~/.cache/fluorecon``)."""
     if cache_dir is not None:
         return Path(cache_dir)
-    root = os.environ.get("FLUORECON_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "fluorecon") / "lightfield"
+    return cache.cache_dir("lightfield")
 
 
 def _debye_table(optics: LightFieldOptics, z_um: float, r_um: np.ndarray) -> np.ndarray:
@@ -274,7 +277,9 @@ def lightfield_psf(
     path = folder / f"lfpsf-{optics.cache_key()}.npy"
     if path.is_file():
         try:
-            return np.load(path)
+            psf = np.load(path)
+            cache.touch(path)
+            return psf
         except (OSError, ValueError):
             pass  # a truncated cache file: recompute and replace it
     if device is None:
@@ -290,4 +295,6 @@ def lightfield_psf(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # The size cap (LRU): over the whole cache, or over the folder the caller chose.
+    cache.enforce_cap(cache.cache_root() if cache_dir is None else folder, keep=path)
     return psf

@@ -30,7 +30,8 @@ def localize_command(
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model (deepstorm/decode); default: the shipped one."),
     render: Optional[Path] = typer.Option(None, "--render", help="Also write a Gaussian rendering (TIFF)."),
     render_pixel_nm: float = typer.Option(10.0, "--render-pixel-nm", help="Pixel size of the rendering."),
-    pixel_nm: Optional[float] = typer.Option(None, "--pixel-nm", help="Camera pixel size; default: the TIFF's calibration, else 100."),
+    pixel_nm: Optional[float] = typer.Option(None, "--pixel-nm", "--pixel-size-nm",
+                                            help="Camera pixel size, nm; default: the TIFF's calibration."),
     camera_offset: float = typer.Option(100.0, "--camera-offset", help="Camera offset in ADU."),
     camera_gain: float = typer.Option(1.0, "--camera-gain", help="ADU per electron (after EM gain)."),
     em_gain: Optional[float] = typer.Option(None, "--em-gain", help="EMCCD multiplication gain (omit for sCMOS)."),
@@ -41,19 +42,21 @@ def localize_command(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detection threshold (default: 5 for MLE, the card's for networks)."),
 ) -> None:
     """Localise single molecules in a time stack; write a ThunderSTORM CSV (and a rendering)."""
-    from tqdm.auto import tqdm
-
     from fluorecon import __version__
-    from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+    from fluorecon.core.io import TiffMeta, read_tiff, require_pixel_size_nm, write_tiff
     from fluorecon.tasks.localize.physics import AstigmaticPSF, render_localizations
     from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizeConfig, localize, write_thunderstorm_csv
+    from fluorecon.core.progress import progress_bar
 
     if method not in ("mle", "deepstorm", "decode"):
         raise typer.BadParameter(f"got {method!r}; use mle, deepstorm or decode.", param_hint="--method")
     image, meta = read_tiff(stack)
     frames = _frames(image, meta.axes, stack)
-    if pixel_nm is None:
-        pixel_nm = meta.pixel_size_um * 1000.0 if meta.pixel_size_um and meta.unit == "micron" else 100.0
+    try:  # positions in nm need the pixel size: never a guessed one
+        pixel_nm = require_pixel_size_nm(meta, pixel_nm, what="localization (positions in nm)", name=stack.name)
+    except ValueError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from None
     astig = None
     if astigmatism:
         try:
@@ -65,7 +68,7 @@ def localize_command(
     config = LocalizeConfig(method=method, model=str(model) if model else None, pixel_size_nm=pixel_nm,
                             camera_offset=camera_offset, camera_gain=camera_gain, em_gain=em_gain, qe=qe,
                             read_noise_e=read_noise, sigma_nm=sigma_nm, astigmatism=astig, threshold=threshold)
-    bar = tqdm(total=len(frames), desc=f"localize ({method})", unit="frame")
+    bar = progress_bar(total=len(frames), desc=f"localize ({method})", unit="frame")
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)

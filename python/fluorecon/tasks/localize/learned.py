@@ -376,9 +376,9 @@ def train_localization_net(config: TrainLocalizeConfig, *, progress: bool = Fals
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(i, config.steps) / config.steps)))
     losses = []
-    from tqdm.auto import tqdm
+    from fluorecon.core.progress import progress_bar
 
-    for _ in tqdm(range(config.steps), desc=f"training {net_cfg.method}", disable=not progress, leave=False):
+    for _ in progress_bar(range(config.steps), desc=f"training {net_cfg.method}", disable=not progress, leave=False):
         idx = rng.integers(len(inputs), size=config.batch_size)
         x = torch.from_numpy(inputs[idx]).to(device)
         if net_cfg.method == "deepstorm":

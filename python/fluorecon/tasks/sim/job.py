@@ -63,11 +63,11 @@ def flat_frames(image: np.ndarray, axes: str) -> np.ndarray:
 def pixel_size_nm_from_meta(meta, given: float | None) -> float:
     if given is not None:
         return float(given)
-    unit = (meta.unit or "").lower()
-    scale = {"micron": 1000.0, "um": 1000.0, "µm": 1000.0, "microns": 1000.0, "nm": 1.0, "nanometer": 1.0}.get(unit)
-    if meta.pixel_size_um is None or scale is None:
-        raise ValueError("The raw stack has no pixel size: set it (Image › Properties…) or give pixel_size_nm.")
-    return float(meta.pixel_size_um) * scale
+    # TiffMeta holds µm whatever unit the file stated (fluorecon.core.io converts on reading)
+    if not meta.pixel_size_um:
+        raise ValueError("The raw stack has no pixel size (uncalibrated), and SIM reconstruction depends on it: give "
+                         "it with --pixel-size-nm (server: pixel_size_nm) or set it in Fiji with Image › Properties….")
+    return float(meta.pixel_size_um) * 1000.0
 
 
 def psf_for_config(psf: np.ndarray, psf_meta, config) -> np.ndarray:

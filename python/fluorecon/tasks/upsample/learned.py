@@ -32,7 +32,7 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
-from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.export import export_onnx, unet_card
@@ -141,23 +141,6 @@ def simulate_pairs(sim: UpsampleSimulation, *, n: int | None = None, seed: int |
 
 
 # --- calibration ----------------------------------------------------------------------------
-
-
-def output_meta(meta: TiffMeta, scale: Sequence[int], *, ndim: int) -> TiffMeta:
-    """Calibration of a result `scale`× finer than the input: pixel size (and z step for a 3D
-    model) divided by the scale. `scale` is the card's, one entry per spatial axis ((y, x) or (z, y, x))."""
-    from dataclasses import replace
-
-    scale = tuple(int(s) for s in scale)
-    if len(scale) != ndim:
-        raise ValueError(f"scale {scale} needs {ndim} entries (one per spatial axis).")
-    if scale[-1] != scale[-2]:
-        raise ValueError(f"scale {scale}: Y and X must be scaled alike (ImageJ has one pixel width/height pair here).")
-    pixel = meta.pixel_size_um / scale[-1] if meta.pixel_size_um else meta.pixel_size_um
-    z = meta.z_step_um
-    if ndim == 3 and z:
-        z = z / scale[0]
-    return replace(meta, pixel_size_um=pixel, z_step_um=z)
 
 
 def predict_superres(predictor, image: np.ndarray, meta: TiffMeta, *, tile=None, progress=None, task=None):

@@ -91,6 +91,8 @@ public final class LightFieldJob extends LocalModelJob<ImagePlus> {
         int[] shape = {h / nnum, w / nnum};
         int[] request = card.tileDefault.clone();
         if (tile > 0) {
+            Tiling.checkRequestedTile(tile, card.tileHalo[0], card.tileMultiple[0]);
+            Tiling.checkRequestedTile(tile, card.tileHalo[1], card.tileMultiple[1]);
             request[0] = tile;
             request[1] = tile;
         }

@@ -186,6 +186,9 @@ public abstract class LocalModelJob<R> implements Job {
         int[] request = card.tileDefault.clone();
         for (int a = 0; a < nd; a++) {
             if (tile > 0 && a >= nd - 2) {
+                if (fixed[a] == 0) {
+                    Tiling.checkRequestedTile(tile, card.tileHalo[a], card.tileMultiple[a]);
+                }
                 request[a] = tile;
             }
             request[a] = fixed[a] > 0 ? fixed[a]

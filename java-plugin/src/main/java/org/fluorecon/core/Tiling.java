@@ -145,6 +145,29 @@ public final class Tiling {
         return even + 2 * h;
     }
 
+    /**
+     * Smallest tile a user may ask for on an axis: the halo (rounded up to the multiple) on both sides
+     * plus a core of one multiple (DESIGN.md "Tiling", rule 0; tests/vectors/tile_minimum.json).
+     */
+    public static int minTile(int halo, int multiple) {
+        return 2 * roundUp(halo, multiple) + multiple;
+    }
+
+    /**
+     * Refuses a user's {@code tile} below {@link #minTile} with the message Python's
+     * {@code check_requested_tile} gives: such tiles compute mostly halo (3D tile=48 with halo 24
+     * made 1024 tiles, 145 s instead of 3 s). The model's own default and balanced tiles are not checked.
+     */
+    public static void checkRequestedTile(int tile, int halo, int multiple) {
+        int minimum = minTile(halo, multiple);
+        if (tile < minimum) {
+            throw new FluoreconException("tile = " + tile + " is too small for this model: with its halo of " + halo
+                    + " px on both sides and tiles in multiples of " + multiple + ", a tile must be at least "
+                    + minimum + " px, and tiles near that size multiply the work. Use tile = " + minimum
+                    + " or more, or leave tile unset (0) for the model's default.");
+        }
+    }
+
     /** Rounds {@code v} up to a multiple of {@code m}. */
     static int roundUp(int v, int m) {
         return ((v + m - 1) / m) * m;

@@ -1,12 +1,18 @@
 package org.fluorecon.ij;
 
 import ij.IJ;
+import ij.ImageJ;
 import ij.ImagePlus;
 import ij.Macro;
+import ij.io.FileInfo;
+import ij.io.OpenDialog;
 import ij.macro.Interpreter;
 import java.awt.GraphicsEnvironment;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
@@ -23,18 +29,133 @@ final class Commands {
         return GraphicsEnvironment.isHeadless() || Macro.getOptions() != null || Interpreter.isBatchMode();
     }
 
+    /** System property: {@code true} makes a failed command end the JVM with exit status 1, {@code false} never. */
+    static final String EXIT_ON_ERROR = "fluorecon.exit_on_error";
+
     /**
-     * Reports {@code message}: a dialog in the GUI; in batch runs ({@link #isBatch()}) it goes to
-     * the Log and is thrown as a {@link FluoreconException} with the same text.
+     * Reports an expected error, {@code message}, the way ImageJ commands do:
+     * <ul>
+     * <li>with a display and no macro running: an error dialog;</li>
+     * <li>in a macro ({@code run("Denoise...", ...)}): the message in the Log, no stack trace, and the
+     * macro aborted, so its next line does not run. In ImageJ's {@code -batch} launcher, which exits 0
+     * after any macro, the JVM then exits with status 1 (see {@link #exitsOnError()});</li>
+     * <li>called as a Java object (scripts, tests): the message in the Log and thrown as a
+     * {@link FluoreconException} with the same text, for the caller to handle.</li>
+     * </ul>
      */
     static void fail(String title, String message) {
         IJ.showProgress(1.0);
         IJ.showStatus("");
-        if (isBatch()) {
-            IJ.log(title + ": " + message);
-            throw new FluoreconException(message);
+        if (!isBatch()) {
+            IJ.error(title, message);
+            return;
         }
-        IJ.error(title, message);
+        if (message.startsWith("No image is open")) {
+            message = withOpenerError(message); // in a macro, open() may have failed without stopping it
+        }
+        IJ.log(title + ": " + message);
+        abort(message);
+    }
+
+    /**
+     * Reports an unexpected exception (a bug, not the user's input) as {@link #fail} does, with its
+     * stack trace in the Log so that it can be reported.
+     */
+    static void failUnexpected(String title, RuntimeException e) {
+        if (Macro.MACRO_CANCELED.equals(e.getMessage())) {
+            throw e;
+        }
+        IJ.showProgress(1.0);
+        IJ.showStatus("");
+        StringWriter trace = new StringWriter();
+        e.printStackTrace(new PrintWriter(trace));
+        String message = "unexpected error (please report it with the trace below): " + e;
+        if (!isBatch()) {
+            IJ.log(title + ": " + trace);
+            IJ.error(title, message);
+            return;
+        }
+        IJ.log(title + ": " + message + "\n" + trace);
+        abort(message);
+    }
+
+    /** Ends the run after a logged error: exit status 1, or the macro aborted, or a FluoreconException. */
+    private static void abort(String message) {
+        if (exitsOnError()) {
+            System.out.flush();
+            System.exit(1);
+        }
+        Interpreter macro = Interpreter.getInstance();
+        if (!IJ.macroRunning()) {
+            throw new FluoreconException(message); // called as a Java object: the caller gets the message
+        }
+        if (macro != null) {
+            // the public way to stop an interpreter without its modal "Macro Error" dialog: the macro ends
+            // at its next statement, and the interpreter keeps the message (getErrorMessage()) for a runner
+            macro.setIgnoreErrors(true);
+            macro.abort(message);
+        }
+        Macro.abort(); // a script's IJ.run(...) throws "Macro canceled" (ImageJ's convention)
+        throw new RuntimeException(Macro.MACRO_CANCELED); // unwinds the command; ImageJ prints nothing for it
+    }
+
+    /**
+     * True when a failure should end the JVM with status 1: property {@value #EXIT_ON_ERROR} when set,
+     * else in a macro run by ImageJ's own {@code -batch} launcher ({@code ij.ImageJ -batch m.ijm}), which
+     * ends the JVM with status 0 right after the macro whatever happened, so only the command can make
+     * the failure visible to the shell. Never in a GUI, a script or a JVM someone else started.
+     */
+    static boolean exitsOnError() {
+        String forced = System.getProperty(EXIT_ON_ERROR);
+        if (forced != null && !forced.isBlank()) {
+            return Boolean.parseBoolean(forced.trim());
+        }
+        if (IJ.getInstance() != null || Interpreter.getInstance() == null) {
+            return false;
+        }
+        String[] args = ImageJ.getArgs();
+        return args != null && Arrays.stream(args).anyMatch(a -> a != null && a.startsWith("-batch"));
+    }
+
+    /** ImageJ's error pending when the command started on this thread (read once: reading clears it). */
+    private static final ThreadLocal<String> PENDING_ERROR = new ThreadLocal<>();
+
+    /**
+     * At the start of a command in a macro: takes the error ImageJ reported since the last command
+     * ({@code IJ.getErrorMessage()}) and refuses to go on when it says that the macro's last
+     * {@code open()} failed while another image is current. In {@code -batch} and headless macros a
+     * failed {@code open()} does not stop the macro (a macro started from the GUI is aborted), so the
+     * command would otherwise process the image that was open before, under the new file's output name.
+     */
+    static void checkLastOpen(ImagePlus imp) {
+        String error = isBatch() ? IJ.getErrorMessage() : null;
+        PENDING_ERROR.set(error);
+        String name = OpenDialog.getLastName();
+        if (error == null || imp == null || name == null || name.isEmpty() || !error.contains(name)) {
+            return;
+        }
+        String dir = OpenDialog.getLastDirectory();
+        FileInfo fi = imp.getOriginalFileInfo();
+        boolean same = fi != null && name.equals(fi.fileName) && dir != null && fi.directory != null
+                && Path.of(dir).toAbsolutePath().normalize().equals(Path.of(fi.directory).toAbsolutePath().normalize());
+        if (!same) {
+            throw new FluoreconException("ImageJ could not open '" + name + "' (" + oneLine(error) + "), so the "
+                    + "current image is still '" + imp.getTitle() + "'; fluorecon will not process it in that "
+                    + "file's place. Fix or remove '" + name + "'.");
+        }
+    }
+
+    /** "No image is open" plus the error ImageJ's opener reported, when it reported one (open() failed). */
+    private static String withOpenerError(String message) {
+        String opener = PENDING_ERROR.get();
+        if (opener == null || opener.isBlank()) {
+            return message;
+        }
+        return message + " (ImageJ's last error: " + oneLine(opener) + ")";
+    }
+
+    private static String oneLine(String text) {
+        return text.replaceAll("\\s+", " ").trim();
     }
 
     /** Checks {@code job}'s input; a {@link FluoreconException} with its message when it is bad. */

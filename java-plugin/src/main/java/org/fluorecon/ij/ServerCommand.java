@@ -6,6 +6,7 @@ import ij.WindowManager;
 import ij.plugin.PlugIn;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
+import org.fluorecon.core.OpenedFiles;
 import org.fluorecon.server.RemoteTask;
 import org.fluorecon.server.ServerClient;
 
@@ -21,6 +22,7 @@ public abstract class ServerCommand implements PlugIn {
     ImagePlus result;
     String jobId;
     double[] progressShown = new double[0];
+    private volatile StatusProgress running;
 
     /**
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
@@ -46,9 +48,10 @@ public abstract class ServerCommand implements PlugIn {
         return jobId;
     }
 
-    /** Progress fractions the last run showed. */
+    /** Progress fractions the last run showed (while a run is going on: those shown so far). */
     public double[] getProgressShown() {
-        return progressShown.clone();
+        StatusProgress live = running;
+        return live != null ? live.history() : progressShown.clone();
     }
 
     @Override
@@ -58,9 +61,14 @@ public abstract class ServerCommand implements PlugIn {
         progressShown = new double[0];
         clearOutputs();
         try {
-            execute(image != null ? image : WindowManager.getCurrentImage());
+            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
+            Commands.checkLastOpen(imp);
+            OpenedFiles.check(imp);
+            execute(imp);
         } catch (FluoreconException e) {
             Commands.fail(title, e.getMessage());
+        } catch (RuntimeException e) {
+            Commands.failUnexpected(title, e);
         }
     }
 
@@ -107,10 +115,12 @@ public abstract class ServerCommand implements PlugIn {
         if (status != null) {
             IJ.showStatus(status);
         }
+        running = progress;
         try {
             return Commands.process(title, job, progress);
         } finally {
             progressShown = progress.history();
+            running = null;
             if (job instanceof RemoteTask) {
                 jobId = ((RemoteTask<?>) job).getJobId();
             }

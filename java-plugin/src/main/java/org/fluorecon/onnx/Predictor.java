@@ -103,6 +103,13 @@ public final class Predictor implements Model {
         if (!Files.isRegularFile(model)) {
             throw new FluoreconException("Model file not found: " + model);
         }
+        try {
+            if (Files.size(model) == 0) {
+                throw new FluoreconException("Model file " + model + " is empty (0 bytes); re-download or re-export it.");
+            }
+        } catch (IOException e) {
+            throw new FluoreconException("Cannot read model file " + model + ": " + e.getMessage(), e);
+        }
         Path abs = model.toAbsolutePath().normalize();
         Key key;
         try {
@@ -161,12 +168,25 @@ public final class Predictor implements Model {
         }
     }
 
+    /**
+     * ONNX Runtime's reason without its error code, the path it repeats and the C++ frame, e.g.
+     * "Protobuf parsing failed." or "ModelProto does not have a graph.".
+     */
+    static String ortReason(String message) {
+        String m = firstLine(message);
+        int failed = m.lastIndexOf(" failed:");
+        if (failed >= 0) {
+            m = m.substring(failed + " failed:".length());
+        }
+        return m.replaceFirst("^\\S+\\.(cc|cpp|h):\\d+ \\S+\\(.*?\\) (?=[A-Z])", "").trim();
+    }
+
     private static OrtSession createSession(OrtEnvironment env, Path path, OrtSession.SessionOptions opts) {
         try {
             return env.createSession(path.toString(), opts);
         } catch (OrtException e) {
             throw new FluoreconException("Model file " + path + " is not a readable ONNX model ("
-                    + firstLine(e.getMessage()) + "); re-download or re-export it.", e);
+                    + ortReason(e.getMessage()) + "); re-download or re-export it.", e);
         }
     }
 

@@ -139,8 +139,14 @@ public final class RemoteDeconvolution extends RemoteTask<RemoteDeconvolution> {
             case "micron": case "microns": case "um": case "µm": case "\u03bcm": case "micrometer":
             case "micrometers": case "micrometre":
                 return value * 1000;
-            case "mm": case "millimeter":
+            case "mm": case "millimeter": case "millimetre":
                 return value * 1e6;
+            case "cm": case "centimeter": case "centimetre":
+                return value * 1e7;
+            case "inch": case "inches": case "in":
+                return value * 25.4e6;
+            case "\u00c5": case "a": case "angstrom":
+                return value * 0.1;
             default:
                 return Double.NaN;
         }

@@ -127,7 +127,7 @@ class DenoiseJobTest {
     @Test
     void identityModelGivesBackTheImageWithProvenance() {
         ImagePlus imp = IJ.createImage("cells.tif", "16-bit ramp", 40, 30, 3);
-        DenoiseJob j = new DenoiseJob(imp, model2d, 16, 1, false, Predictor::open);
+        DenoiseJob j = new DenoiseJob(imp, model2d, 20, 1, false, Predictor::open);
         assertTrue(j.checkInput(), j.getErrorMessage());
         assertTrue(j.process(Progress.NONE), j.getErrorMessage());
         ImagePlus out = j.getResult();
@@ -144,7 +144,7 @@ class DenoiseJobTest {
         String info = (String) out.getProperty("Info");
         assertTrue(info.contains("model.sha256 = " + Predictor.sha256(model2d)), info);
         assertTrue(info.contains("execution.provider = CPUExecutionProvider"), info);
-        assertTrue(info.contains("settings.tile = 20,20"), info); // 16 -> at least 2*halo + multiple
+        assertTrue(info.contains("settings.tile = 20,20"), info); // the smallest tile a user may ask for: 2*halo + multiple
         assertTrue(info.contains("fluorecon.version = "), info);
     }
 
@@ -166,7 +166,7 @@ class DenoiseJobTest {
     @Test
     void cancellingLeavesNoResult() throws Exception {
         ImagePlus imp = IJ.createImage("c", "8-bit ramp", 64, 64, 1);
-        DenoiseJob j = new DenoiseJob(imp, model2d, 8, 1, false, Predictor::open);
+        DenoiseJob j = new DenoiseJob(imp, model2d, 20, 1, false, Predictor::open);
         Progress cancel = Progresses.CANCELLED;
         assertFalse(j.process(cancel));
         assertTrue(j.isCancelled());
@@ -175,7 +175,7 @@ class DenoiseJobTest {
         Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
         card.put("task", "deconvolve");
         Path m = OnnxModels.write(tmp.resolve("deconv.onnx"), card, 2, 1);
-        DenoiseJob d = new DenoiseJob(imp, m, 8, 1, false, Predictor::open)
+        DenoiseJob d = new DenoiseJob(imp, m, 20, 1, false, Predictor::open)
                 .forTask("deconvolve", "Deconvolve", "-deconvolved");
         assertFalse(d.process(cancel));
         assertEquals("Deconvolve was cancelled; no output was made.", d.getErrorMessage());

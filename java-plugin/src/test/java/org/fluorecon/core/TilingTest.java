@@ -33,6 +33,28 @@ class TilingTest {
         assertTrue(n >= 5, "expected several tiling cases, got " + n);
     }
 
+    @Test
+    void sharedTileMinimumVectors() throws Exception {
+        Map<String, Object> root = Json.obj(Vectors.json("tile_minimum.json"));
+        int n = 0;
+        for (Object o : Json.arr(root.get("cases"))) {
+            Map<String, Object> c = Json.obj(o);
+            int tile = ((Number) c.get("tile")).intValue();
+            int halo = ((Number) c.get("halo")).intValue();
+            int multiple = ((Number) c.get("multiple")).intValue();
+            assertEquals(((Number) c.get("minimum")).intValue(), Tiling.minTile(halo, multiple), c.toString());
+            if (Boolean.TRUE.equals(c.get("refused"))) {
+                FluoreconException e = assertThrows(FluoreconException.class,
+                        () -> Tiling.checkRequestedTile(tile, halo, multiple), c.toString());
+                assertEquals(c.get("message"), e.getMessage());
+            } else {
+                Tiling.checkRequestedTile(tile, halo, multiple);
+            }
+            n++;
+        }
+        assertTrue(n >= 10, "expected the tile-minimum cases, got " + n);
+    }
+
     private static int[] ints(Object o) {
         return o instanceof Number ? new int[] {((Number) o).intValue()} : Json.ints(o);
     }

@@ -50,7 +50,7 @@ class DenoiseCommandTest extends CommandTestBase {
     /** Runs Denoise with the identity model and checks shape, calibration, title, values and the saved file. */
     private static ImagePlus denoiseAndCheck(ImagePlus imp, Path model, String name) throws Exception {
         Path out = tmp.resolve(name + ".tif");
-        Run<Denoise_> r = denoise(imp, "model=[file] model_file=[" + model + "] tile=16 threads=1 save=[" + out + "]");
+        Run<Denoise_> r = denoise(imp, "model=[file] model_file=[" + model + "] tile=20 threads=1 save=[" + out + "]");
         if (r.error != null) {
             throw r.error;
         }

@@ -1,0 +1,160 @@
+"""Images larger than memory: read lazily, process block by block, write OME-Zarr incrementally.
+
+:func:`open_lazy` gives a dask array in ImageJ axis order (a subset of TZCYX) over an OME-Zarr store or a
+TIFF (tifffile's Zarr view of its pages) without reading pixels. :func:`zarr_writer` creates the output
+store in a temporary folder beside the target and renames it only when every block is written, so an
+interrupted run (Ctrl-C, error) never leaves a store that looks complete.
+
+Two tasks stream and give the same result as their in-memory paths:
+
+- :func:`predict_to_zarr`: the tiling contract (core.tiling) tile by tile; the normalization percentiles
+  come from one streaming pass with the same fixed-stride subsample as ``percentile_range``, so every
+  tile sees the same input and the result equals ``Predictor.predict`` exactly;
+- :func:`deconvolve_to_zarr`: ``tasks.deconvolve``'s overlapping dask chunks (``map_overlap``, PSF halo),
+  computed one chunk at a time and written as it finishes; equals ``deconvolve_image(..., chunks=…)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _check_complete, _quiet_tifffile,
+                               atomic_store, image_format, ngff_multiscales, open_zarr, read_image, sniff)
+
+__all__ = ["open_lazy", "zarr_writer", "streaming_percentiles", "predict_to_zarr", "deconvolve_to_zarr"]
+
+Progress = Callable[[int, int], None]
+NON_FINITE = "Image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) first."
+
+
+def _imagej_order(darr, axes: str, path: Path):
+    axes = axes.upper().replace("I", "Z").replace("Q", "Z")
+    if "S" in axes:
+        if darr.shape[axes.index("S")] != 1:
+            raise TiffError(f"{path.name} is an RGB image; convert it with Image › Type › 32-bit first.")
+        darr = darr[tuple(0 if a == "S" else slice(None) for a in axes)]
+        axes = axes.replace("S", "")
+    if len(set(axes)) != len(axes) or any(a not in IMAGEJ_AXES for a in axes):
+        raise TiffError(f"{path.name} has axes {axes!r} that fluorecon cannot map to ImageJ's TZCYX.")
+    order = sorted(range(len(axes)), key=lambda i: IMAGEJ_AXES.index(axes[i]))
+    return darr.transpose(order), "".join(axes[i] for i in order)
+
+
+@contextlib.contextmanager
+def open_lazy(path: str | os.PathLike) -> Iterator[tuple[object, TiffMeta]]:
+    """Yield (dask array in ImageJ axis order, TiffMeta) for an image, reading no pixels yet.
+
+    OME-Zarr and TIFF are lazy; PNG/JPEG (always small) are read whole. Compute with the synchronous
+    scheduler: a TIFF's file handle is not shared between threads.
+    """
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    path = Path(path)
+    fmt = image_format(path)
+    if fmt == "zarr":
+        if not path.is_dir():
+            raise TiffError(f"Input not found: {path} (an OME-Zarr store is a folder).")
+        array, axes, meta = open_zarr(path)
+        darr, meta.axes = _imagej_order(da.from_zarr(array), axes, path)
+        _check_kind(path, darr.dtype)
+        yield darr, meta
+        return
+    if sniff(path) == "pillow":  # PNG/JPEG: small, read whole
+        image, meta = read_image(path)
+        yield da.from_array(image), meta
+        return
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            series_list = [s for s in tif.series if s.kind != "reduced"]
+            if len(series_list) != 1:
+                read_image(path, max_bytes=0)  # raises the reader's message (several images, no image)
+            series = series_list[0]
+            _check_kind(path, series.dtype)
+            _check_complete(path, tif, series)
+            page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+            meta = _calibration(path, tif, page)
+            store = series.aszarr()
+            darr = da.from_zarr(zarr.open(store, mode="r"))
+            darr, meta.axes = _imagej_order(darr, series.axes, path)
+            if darr.dtype == bool:  # a 1-bit mask reads as 0/255, as in memory
+                darr = darr.astype(np.uint8) * np.uint8(255)
+            meta.unit = "micron" if meta.pixel_size_um else "pixel"
+            yield darr, meta
+    except (tifffile.TiffFileError, OSError, KeyError, IndexError) as err:
+        raise TiffError(f"Cannot read {path.name} as a TIFF ({err}); check that the file is complete.") from None
+
+
+def _check_kind(path: Path, dtype) -> None:
+    if np.dtype(dtype).kind not in "uifb":
+        raise TiffError(f"{path.name} has pixel type {dtype}; fluorecon streams 8, 16 or 32-bit grey levels.")
+
+
+@contextlib.contextmanager
+def zarr_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, chunks, info: str = "", dtype=np.float32):
+    """Yield a zarr array (level 0 of a new OME-Zarr store) to fill block by block; on success the
+    NGFF 0.4 metadata is written and the temporary store renamed to `path`."""
+    import zarr
+
+    path = Path(path)
+    if image_format(path) != "zarr":
+        raise ValueError(f"{path.name}: block-wise output is written as OME-Zarr; name it OUT.zarr.")
+    with atomic_store(path) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        array = root.create_array("0", shape=tuple(shape), dtype=dtype,
+                                  chunks=tuple(min(c, n) for c, n in zip(chunks, shape)),
+                                  chunk_key_encoding={"name": "v2", "separator": "/"})
+        yield array
+        root.attrs["multiscales"] = [ngff_multiscales(meta.axes, meta, [1], name=path.stem)]
+        if info:
+            root.attrs["fluorecon"] = {"info": info}
+
+
+def streaming_percentiles(block, low: float, high: float) -> tuple[float, float]:
+    """``core.normalize.percentile_range`` of a lazy block in one pass over its first axis: the same
+    fixed-stride subsample of the C-order flattened block, so the values are identical."""
+    from fluorecon.core.normalize import MAX_SAMPLES
+
+    size = int(np.prod(block.shape))
+    if size == 0:
+        raise ValueError("Image is empty; there is nothing to normalize.")
+    stride = math.ceil(size / MAX_SAMPLES) if size > MAX_SAMPLES else 1
+    per_row = int(np.prod(block.shape[1:]))
+    samples, start = [], 0
+    for rows in block.chunks[0]:  # one stored chunk row at a time
+        first = (-start * per_row) % stride  # the first flat index ≡ 0 (mod stride) in this slab
+        slab = np.asarray(block[start:start + rows].compute(scheduler="synchronous")).reshape(-1)
+        if not np.isfinite(slab).all():
+            raise ValueError(NON_FINITE)
+        samples.append(slab[first::stride])
+        start += rows
+    flat = np.concatenate(samples)
+    lo, hi = np.percentile(flat.astype(np.float64), [low, high])
+    return float(lo), float(hi)
+
+
+def _read_reflected(block, plan, origin) -> np.ndarray:
+    """The padded tile at `origin` (reflect padding, as ``predict_tiled``), read from the lazy block."""
+    from fluorecon.core.tiling import reflect_indices
+
+    index = []
+    for n, b, a, o, t in zip(plan.shape, plan.pad_before, plan.pad_after, origin, plan.tile):
+        index.append(reflect_indices(n, b, a)[o:o + t])
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in index)
+    region = block[box]
+    region = np.asarray(region if isinstance(region, np.ndarray) else region.compute(scheduler="synchronous"),
+                        dtype=np.float32)
+    return region[np.ix_(*[i - i.min() for i in index])]
+
+
+def block_budget_bytes() -> int:
+    """A block (one plane for a 2D model, one stack for a 3D model) up to this size is read whole, once;
+    larger ones are read tile by tile. FLUORECON_BLOCK_MB, default 256."""
+    return int(float(os.environ.get("FLUORECON_BLOCK_MB", "256")) * 2**20)
