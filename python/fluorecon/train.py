@@ -208,6 +208,14 @@ def fit_batches(network: nn.Module, config: TrainConfig, next_batch: Batches, *,
     return losses
 
 
+def card_train_info(config: TrainConfig, history: TrainResult) -> dict[str, str]:
+    """The optimisation figures every U-Net card records under ``train.*`` (steps … loss_last), as strings."""
+    first, last = history.smoothed()
+    return {"steps": str(config.steps), "batch_size": str(config.batch_size),
+            "patch_size": ",".join(map(str, config.patch_size)), "lr": str(config.lr), "loss": config.loss,
+            "seed": str(config.seed), "device": history.device, "loss_first": f"{first:.5f}", "loss_last": f"{last:.5f}"}
+
+
 @torch.no_grad()
 def predict_torch(network: nn.Module, image: np.ndarray) -> np.ndarray:
     """Whole-image prediction of a normalized (Y, X) or (Z, Y, X) image with the torch network

@@ -25,7 +25,7 @@ from scipy.signal import fftconvolve
 from fluorecon.core.io import read_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx, unet_card
+from fluorecon.export import save_model, unet_card
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.imaging.psf import psf_confocal, psf_widefield
@@ -193,8 +193,4 @@ def train_crossmodal(config: CrossModalConfig, out_path: str | os.PathLike, *,
     card = unet_card(config.unet, task="crossmodal", method=config.method, name=config.name, norm=config.norm,
                      cite=CITE, train=train_info, metrics=metrics,
                      description=f"Paired translation {config.modality_in} → {config.modality_out} (2D U-Net).")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

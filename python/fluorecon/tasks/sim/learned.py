@@ -51,7 +51,7 @@ from fluorecon.train import TrainConfig, fit_batches, match_to_input, resolve_de
 from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks.sim.classical import reconstruct_sim
-from fluorecon.export import export_onnx
+from fluorecon.export import save_model
 
 CITE = ("Jin et al., Deep learning enables structured illumination microscopy with low light levels and enhanced "
         "speed, Nat. Commun. 11, 1934 (2020); Gustafsson, J. Microsc. 198, 82 (2000)")
@@ -423,8 +423,4 @@ def train_sim(config: SIMLearnedConfig, out_path: str | os.PathLike, *, progress
                     description=f"Learned 2D SIM from {len(frames)} of {sim.n_angles}×{sim.n_phases} raw frames "
                                 f"(frames {','.join(map(str, frames))}): U-Net on the camera grid, pixel shuffle ×2; "
                                 "output in the raw frames' units, pixel size / 2.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx, unet_card
+from fluorecon.export import save_model, unet_card
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
@@ -495,11 +495,7 @@ def train_upsample(config: UpsampleConfig, out_path: str | os.PathLike, *,
                          cite=CITE, train=train_info, metrics=metrics, qc=qc,
                          description=f"CARE upsampling ×{f} ({config.ndim}D): {network.mode} interpolation + residual "
                                      "U-Net; output in the input's intensity units, pixel size / scale.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)
 
 
 def physics_from_card(card: ModelCard, output_shape: Sequence[int], *, noise: CameraNoise | None = None) -> BlurDownsample:
