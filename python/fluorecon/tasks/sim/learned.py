@@ -40,8 +40,8 @@ from torch.nn import functional as F
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm
-from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.imaging.noise import SimulatedAcquisition
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.unet import UNetConfig, build_network
 # Use-time half (frame order, prediction, data consistency), re-exported as this task's API.
 from fluorecon.tasks.sim.predict import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
@@ -60,14 +60,11 @@ CITE = ("Jin et al., Deep learning enables structured illumination microscopy wi
 # --- simulation -----------------------------------------------------------------------------
 
 
-class SIMLearnedSimulation(BaseModel):
+class SIMLearnedSimulation(SimulatedAcquisition):
     """How training triples (raw frames, SIM-resolution target, widefield) are simulated (2D SIM)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     raw_shape: tuple[int, int] = Field((64, 64), description="Raw frame shape (Y, X); the object is 2× finer.")
     n_stacks: int = Field(48, ge=2, description="Number of simulated raw stacks.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     n_angles: int = Field(3, ge=1, description="Pattern angles.")
     n_phases: int = Field(3, ge=1, description="Phases per angle.")
     pixel_size_nm: float = Field(80.0, gt=0, description="Raw camera pixel in sample space, nm (result: half).")
@@ -81,8 +78,6 @@ class SIMLearnedSimulation(BaseModel):
     photons: float = Field(30.0, gt=0, description="Peak photons per raw pixel and frame (low light).")
     photons_spread: float = Field(2.0, ge=1, description="Photons drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.05, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5),
-                                description="Camera (photons and background are set per stack).")
     seed: int = Field(0, description="Seed of phantoms, patterns and noise.")
 
     def sim_config(self, *, angle_offset_deg: float | None = None, line_spacing_nm: float | None = None,

@@ -36,8 +36,8 @@ from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.export import save_model, unet_card
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.imaging.noise import CameraNoise, SimulatedAcquisition, apply_noise
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.consistency import consistency_map
@@ -53,16 +53,13 @@ CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of 
 # --- optics ---------------------------------------------------------------------------------
 
 
-class UpsampleSimulation(BaseModel):
+class UpsampleSimulation(SimulatedAcquisition):
     """How `fluorecon simulate upsample` makes (low-resolution, high-resolution) pairs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     ndim: Literal[2, 3] = Field(2, description="2D planes or 3D stacks (3D upsamples every axis).")
     factor: Literal[2, 4] = Field(2, description="Upsampling factor per axis.")
     shape: tuple[int, ...] | None = Field(None, description="High-resolution shape; default (256, 256) or (32, 128, 128).")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(50.0, gt=0, description="High-resolution pixel size, nm (low-res pixels are factor× larger).")
     z_step_nm: float = Field(100.0, gt=0, description="High-resolution z step, nm (3D).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")
@@ -72,9 +69,6 @@ class UpsampleSimulation(BaseModel):
     photons: float = Field(50.0, gt=0, description="Peak photons per low-resolution pixel of the input.")
     photons_spread: float = Field(2.0, ge=1, description="Photons drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.05, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5),
-                                description="Camera (photons and background are set per image).")
-    seed: int = Field(0, description="Seed of phantoms and noise.")
 
     @model_validator(mode="after")
     def _check(self) -> "UpsampleSimulation":
