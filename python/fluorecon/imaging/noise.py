@@ -111,3 +111,13 @@ class SimulatedAcquisition(BaseModel):
     camera: CameraNoise = Field(default_factory=lab_camera,
                                 description="Camera (photons and background are set per image or stack).")
     seed: int = Field(0, description="Seed of phantoms and noise.")
+
+
+def simulation_shape(shape, ndim: int) -> tuple[int, ...]:
+    """The image shape a simulation makes: `shape` (checked against `ndim`), else (256, 256) in 2D, (32, 128, 128)
+    in 3D."""
+    if shape is not None:
+        if len(shape) != ndim:
+            raise ValueError(f"shape {shape} has {len(shape)} axes but ndim is {ndim}.")
+        return tuple(shape)
+    return (256, 256) if ndim == 2 else (32, 128, 128)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorecon.core.normalize import parse_norm
-from fluorecon.imaging.noise import SimulatedAcquisition
+from fluorecon.imaging.noise import SimulatedAcquisition, simulation_shape
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.train import TrainConfig
 
@@ -65,11 +65,7 @@ class DenoiseSimulation(SimulatedAcquisition):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        if self.shape is not None:
-            if len(self.shape) != self.ndim:
-                raise ValueError(f"shape {self.shape} has {len(self.shape)} axes but ndim is {self.ndim}.")
-            return tuple(self.shape)
-        return (256, 256) if self.ndim == 2 else (32, 128, 128)
+        return simulation_shape(self.shape, self.ndim)
 
 
 class DenoiseConfig(BaseModel):

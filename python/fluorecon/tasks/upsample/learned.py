@@ -36,7 +36,7 @@ from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.export import save_model, unet_card
-from fluorecon.imaging.noise import CameraNoise, SimulatedAcquisition, apply_noise
+from fluorecon.imaging.noise import CameraNoise, SimulatedAcquisition, apply_noise, simulation_shape
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
 from fluorecon.nets.unet import UNetConfig, build_network
@@ -81,11 +81,7 @@ class UpsampleSimulation(SimulatedAcquisition):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        if self.shape is not None:
-            if len(self.shape) != self.ndim:
-                raise ValueError(f"shape {self.shape} has {len(self.shape)} axes but ndim is {self.ndim}.")
-            return tuple(self.shape)
-        return (256, 256) if self.ndim == 2 else (32, 128, 128)
+        return simulation_shape(self.shape, self.ndim)
 
     def _sigmas_px(self, na: float) -> tuple[float, ...]:
         lat, ax = gaussian_sigma_nm(na=na, wavelength_nm=self.wavelength_nm, ns=self.ns)
