@@ -4,11 +4,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-
-from fluorecon.core.modelcard import DEFAULT_MODEL_VERSION, graph_sha256
 import torch
 
-from fluorecon.core.modelcard import read_card
+from fluorecon.core.modelcard import DEFAULT_MODEL_VERSION, graph_sha256, read_card
 from fluorecon.export import ExportError, export_onnx, unet_card
 from fluorecon.nets.unet import UNetConfig, build_network
 
