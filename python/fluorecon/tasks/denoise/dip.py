@@ -64,6 +64,10 @@ class DIPConfig(BaseModel):
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda'.")
 
 
+class DIPCancelled(RuntimeError):
+    """Raised when `cancel()` turned True during a run."""
+
+
 @dataclass
 class DIPResult:
     """The denoised image (input units), when and why the run stopped, and the history."""
@@ -85,7 +89,7 @@ def stop_iteration(discrepancy: list[tuple[int, float]], *, tau: float = 1.0) ->
 
 def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, noise: NoiseModel | None = None,
                      progress: bool | Callable[[int, int, float], None] = True,
-                     keep_snapshots: bool = False) -> DIPResult:
+                     keep_snapshots: bool = False, cancel: Callable[[], bool] | None = None) -> DIPResult:
     """Denoise one 2D (Y, X) or 3D (Z, Y, X) raw image with the deep image prior.
 
     Parameters
@@ -99,6 +103,8 @@ def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, nois
         A tqdm bar (True), nothing (False), or a callback (e.g. a server job's progress).
     keep_snapshots : bool
         Keep the averaged iterate at every check (for studying the stopping rule).
+    cancel : callable() -> bool, optional
+        Polled every iteration; True raises :class:`DIPCancelled` (a server job's cancel).
 
     Returns
     -------
@@ -145,6 +151,8 @@ def deep_image_prior(image: np.ndarray, *, config: DIPConfig | None = None, nois
 
         bar = progress_bar(total=config.num_iter, desc="deep image prior", leave=False)
     for it in range(1, config.num_iter + 1):
+        if cancel is not None and cancel():
+            raise DIPCancelled(f"The deep image prior was cancelled at iteration {it - 1}.")
         zin = z + config.input_noise * torch.randn(z.shape, generator=gen).to(device) if config.input_noise else z
         out = net(zin)
         loss = torch.mean((out - target) ** 2)
