@@ -98,3 +98,21 @@ def test_dip_and_classical_commands(data):
         assert np.abs(den - clean).mean() < np.abs(noisy - clean).mean()
     r = runner.invoke(app, ["denoise-classical", str(src), str(data / "x.tif"), "--method", "magic"])
     assert r.exit_code == 2 and "nlm, bm3d" in r.output
+
+
+def test_qc_checks_an_upsampled_result_like_predict_qc(data, tmp_path):
+    """Issue 16: `qc low.tif sr.tif --model care_upsample2x_2d.onnx` refused the 2× result (shape mismatch)
+    while `predict --qc` checked it on the input's grid; both now write the same consistency map."""
+    import tifffile
+
+    from pathlib import Path
+    model = Path(__file__).resolve().parents[2] / "models" / "care_upsample2x_2d.onnx"
+    low = sorted((data / "data" / "low").glob("*.tif"))[0]
+    _ok(["predict", model, low, tmp_path / "sr.tif", "--qc", tmp_path / "pqc"])
+    out = _ok(["qc", low, tmp_path / "sr.tif", "--model", model, "--out", tmp_path / "qc"])
+    assert "Wrote" in out
+    got = tifffile.imread(tmp_path / "qc" / "consistency.tif")
+    assert got.shape == read_tiff(low)[0].shape
+    np.testing.assert_allclose(got, tifffile.imread(tmp_path / "pqc" / "consistency.tif"), atol=1e-5)
+    r = runner.invoke(app, [str(a) for a in ("qc", low, tmp_path / "sr.tif", "--out", tmp_path / "qc2")])
+    assert r.exit_code == 2 and "give the model that made it (--model)" in r.output
