@@ -116,3 +116,14 @@ def test_qc_checks_an_upsampled_result_like_predict_qc(data, tmp_path):
     np.testing.assert_allclose(got, tifffile.imread(tmp_path / "pqc" / "consistency.tif"), atol=1e-5)
     r = runner.invoke(app, [str(a) for a in ("qc", low, tmp_path / "sr.tif", "--out", tmp_path / "qc2")])
     assert r.exit_code == 2 and "give the model that made it (--model)" in r.output
+
+
+def test_n2v_on_noisy_images_alone_prints_no_empty_validation_table(data, tmp_path):
+    """Issue 16: training on a folder without clean/ printed an empty "Validation (None images)" table."""
+    import shutil
+
+    shutil.copytree(data / "data" / "low", tmp_path / "noisy")
+    out = _ok(["train", "denoise", "--method", "n2v", "--data", tmp_path / "noisy", "--out", tmp_path / "n2v.onnx",
+               *TINY])
+    assert "Validation" not in out and "None" not in out and "Wrote" in out
+    assert "val_psnr_input" not in read_card(tmp_path / "n2v.onnx").metrics
