@@ -86,7 +86,7 @@ def test_predict_ensemble_writes_spread(data):
 
 def test_dip_and_classical_commands(data):
     src = data / "data" / "low" / "002.tif"
-    out = _ok(["dip", src, data / "dip.tif", "--iterations", "20", "--qc", data / "qc_dip"])
+    out = _ok(["dip", src, data / "dip.tif", "--num-iter", "20", "--qc", data / "qc_dip"])
     assert "Stopped at iteration" in out and (data / "qc_dip" / "qc.json").is_file()
     image, meta = read_tiff(data / "dip.tif")
     assert image.shape == (64, 64) and "deep image prior" in meta.info

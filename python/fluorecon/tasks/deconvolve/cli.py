@@ -17,7 +17,7 @@ def deconvolve_command(
     input: Path = typer.Argument(..., help="Input TIFF (YX, ZYX or any TZCYX hyperstack)."),
     output: Path = typer.Argument(..., help="Output TIFF (float32, calibration and axes kept)."),
     method: str = typer.Option("rl-accel", "--method", help="rl, rl-accel (fast default), rltv, wiener or learned."),
-    iterations: int = typer.Option(20, "--iterations", help="Iterations (rl, rl-accel, rltv)."),
+    iterations: int = typer.Option(20, "--num-iter", help="Iterations (rl, rl-accel, rltv)."),
     tv_lambda: float = typer.Option(0.002, "--tv-lambda", help="Total-variation weight (rltv)."),
     balance: float = typer.Option(0.01, "--balance", help="Regularisation weight (wiener)."),
     background: float = typer.Option(0.0, "--background", help="Camera offset + background to subtract."),
@@ -41,7 +41,7 @@ def deconvolve_command(
 ) -> None:
     """Deconvolve an image; the PSF is theoretical (defaults from the TIFF calibration) or measured.
 
-    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --iterations 20 --na 1.4 --wavelength-nm 520
+    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --num-iter 20 --na 1.4 --wavelength-nm 520
     """
     from pydantic import ValidationError
 
