@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from fluorecon import __version__
-from fluorecon.commands import bench, cache, models, predict, qc, serve
+from fluorecon.commands import bench, bioimageio, cache, models, predict, qc, serve
 from fluorecon.commands.aliases import AliasGroup
 from fluorecon.tasks import all_tasks
 
@@ -34,7 +34,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _assemble() -> None:
-    for module in (models, predict, serve, bench, qc, cache):
+    for module in (models, predict, serve, bench, qc, cache, bioimageio):
         module.register(app)
     for task in all_tasks():
         if task.cli is not None:

@@ -26,7 +26,7 @@ LEARNED3_OVER_CLASSICAL9_DB = 1.0
 
 
 def test_frame_order_matches_the_plugin():
-    # the same numbers as java-plugin/.../core/SimStackTest.java
+    # the same numbers as java-plugin/.../tasks/sim/SimStackTest.java
     assert frame_index("angle-phase-z", 1, 2, 1, n_angles=3, n_phases=3, n_z=2) == 11
     assert frame_index("z-angle-phase", 1, 2, 1, n_angles=3, n_phases=3, n_z=2) == 14
     assert frame_index("angle-phase", 1, 2, 0, n_angles=3, n_phases=3, n_z=1) == 5

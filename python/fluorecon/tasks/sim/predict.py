@@ -1,7 +1,7 @@
 """Learned SIM at use time: where each raw frame sits in a flat stack (frame order, the model's
 frames, full or reduced stacks), tiled prediction with one percentile pair over all frames of a z
 plane, and the data-consistency map against re-simulated raw frames. Mirrors the plugin's
-``org.fluorecon.core.SimStack`` and ``SimLearnedJob``; training lives in
+``org.fluorecon.tasks.sim.SimStack`` and ``SimLearnedJob``; training lives in
 :mod:`fluorecon.tasks.sim.learned`.
 """
 
@@ -45,7 +45,7 @@ def _axes_order(order: str) -> list[str]:
 
 def frame_index(order: str, angle: int, phase: int, z: int, *, n_angles: int, n_phases: int, n_z: int) -> int:
     """Index in a flat raw stack of frame (angle, phase, z) for `order` (axes outermost → innermost).
-    Mirrors ``org.fluorecon.core.SimStack.frameIndex``."""
+    Mirrors ``org.fluorecon.tasks.sim.SimStack.frameIndex``."""
     sizes = {"angle": n_angles, "phase": n_phases, "z": n_z}
     pos = {"angle": angle, "phase": phase, "z": z}
     index = 0

@@ -1,6 +1,9 @@
 package org.fluorecon.core;
 
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -16,6 +19,37 @@ import java.nio.file.attribute.PosixFilePermissions;
 public final class AtomicFiles {
 
     private AtomicFiles() {
+    }
+
+    /** What goes into a file. */
+    public interface Content {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /**
+     * Writes {@code path} through a temporary file beside it that is renamed into place, so a failure
+     * leaves no partial file; an IOException in the user's words when the folder does not exist.
+     */
+    public static void write(Path path, Content content) throws IOException {
+        Path target = path.toAbsolutePath();
+        Path dir = target.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new IOException("Folder " + dir + " does not exist; create it or choose another save= path.");
+        }
+        Path tmp = tempBeside(target);
+        try {
+            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
+                content.writeTo(out);
+            }
+            moveInto(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** {@link #write} of a UTF-8 text. */
+    public static void writeText(Path path, String text) throws IOException {
+        write(path, out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
     }
 
     /** A new, empty temporary file in {@code target}'s folder, readable like an ordinary file. */

@@ -61,11 +61,6 @@ public abstract class LocalModelJob<R> implements Job {
     /** Runs the model (called after a successful {@link #check()}); the result. */
     protected abstract R run(Progress progress) throws Exception;
 
-    /** How a model failure names the input, e.g. {@code image 'title'}. */
-    protected String failedOn() {
-        return "image '" + input.getTitle() + "'";
-    }
-
     @Override
     public boolean checkInput() {
         try {
@@ -98,7 +93,7 @@ public abstract class LocalModelJob<R> implements Job {
         } catch (OutOfMemoryError e) {
             errorMessage = String.format(outOfMemory, input.getTitle());
         } catch (Exception e) {
-            errorMessage = "Model '" + modelFile.getFileName() + "' failed on " + failedOn() + ": "
+            errorMessage = "Model '" + modelFile.getFileName() + "' failed on image '" + input.getTitle() + "': "
                     + e.getClass().getSimpleName() + ": " + e.getMessage();
         }
         return false;
@@ -111,7 +106,7 @@ public abstract class LocalModelJob<R> implements Job {
         }
         int bits = input.getBitDepth();
         if (bits == 24) {
-            throw new FluoreconException(DenoiseJob.RGB_MESSAGE);
+            throw new FluoreconException(ImageToImageJob.RGB_MESSAGE);
         }
         if (bits != 8 && bits != 16 && bits != 32) {
             throw new FluoreconException("Image '" + input.getTitle() + "' is " + bits
@@ -138,23 +133,22 @@ public abstract class LocalModelJob<R> implements Job {
         }
     }
 
-    /**
-     * The first NaN or infinite pixel of a 32-bit input as {@code {slice (1-based), index in the plane}};
-     * null when there is none or the input is not 32-bit.
-     */
-    protected int[] firstNonFinite() {
+    /** Refuses a 32-bit input with a NaN or infinite pixel, naming the first one (x, y, 1-based slice). */
+    protected void checkFinite() {
         if (input.getBitDepth() != 32) {
-            return null;
+            return;
         }
+        int w = input.getWidth();
         for (int s = 1; s <= input.getStackSize(); s++) {
             float[] px = (float[]) input.getStack().getPixels(s);
             for (int i = 0; i < px.length; i++) {
                 if (!Float.isFinite(px[i])) {
-                    return new int[] {s, i};
+                    throw new FluoreconException("Image '" + input.getTitle() + "' has NaN or infinite pixels (first at x="
+                            + (i % w) + ", y=" + (i / w) + ", slice " + s + "); replace them, e.g. with Process › "
+                            + "Math › Remove NaNs…, first.");
                 }
             }
         }
-        return null;
     }
 
     /** Loads the model ({@code noModel} when none was chosen) and returns its card. */

@@ -20,12 +20,12 @@ import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiffFiles;
 
 /** The check-run-save-show flow and the error reporting shared by the commands. */
-final class Commands {
+public final class Commands {
     private Commands() {
     }
 
     /** True in headless, macro, script or batch runs, where a modal dialog would hang or abort the caller. */
-    static boolean isBatch() {
+    public static boolean isBatch() {
         return GraphicsEnvironment.isHeadless() || Macro.getOptions() != null || Interpreter.isBatchMode();
     }
 
@@ -43,7 +43,7 @@ final class Commands {
      * {@link FluoreconException} with the same text, for the caller to handle.</li>
      * </ul>
      */
-    static void fail(String title, String message) {
+    public static void fail(String title, String message) {
         IJ.showProgress(1.0);
         IJ.showStatus("");
         if (!isBatch()) {
@@ -159,7 +159,7 @@ final class Commands {
     }
 
     /** Checks {@code job}'s input; a {@link FluoreconException} with its message when it is bad. */
-    static void check(Job job) {
+    public static void check(Job job) {
         if (!job.checkInput()) {
             throw new FluoreconException(job.getErrorMessage());
         }
@@ -169,7 +169,7 @@ final class Commands {
      * Processes {@code job}: true when it made its output; false when the user cancelled (reported
      * in the status bar and the Log); a {@link FluoreconException} when it failed.
      */
-    static boolean process(String title, Job job, Progress progress) {
+    public static boolean process(String title, Job job, Progress progress) {
         boolean ok;
         try {
             ok = job.process(progress);
@@ -188,12 +188,12 @@ final class Commands {
     }
 
     /** Writes {@code out} to the {@code save=} path, when one was given. */
-    static void save(ImagePlus out, String save) {
+    public static void save(ImagePlus out, String save) {
         save(out, save, "the result");
     }
 
     /** Writes {@code out} ({@code what}, for the message) to the {@code save=} path, when one was given. */
-    static void save(ImagePlus out, String save, String what) {
+    public static void save(ImagePlus out, String save, String what) {
         if (save == null || save.isBlank()) {
             return;
         }
@@ -205,21 +205,21 @@ final class Commands {
     }
 
     /** Shows {@code out} with a display, and in macros (whose next lines expect it open). */
-    static void show(ImagePlus out, Params params) {
+    public static void show(ImagePlus out, Params params) {
         if (!params.isHeadless() || IJ.isMacro() || Interpreter.isBatchMode()) {
             out.show();
         }
     }
 
     /** Item of every model choice that means "the file in model_file=". */
-    static final String FILE_CHOICE = "[file]";
+    public static final String FILE_CHOICE = "[file]";
 
     /**
      * The model a command's {@code model=} / {@code model_file=} options name.
      *
      * @param noModel the message when neither an installed model nor a file is given
      */
-    static Path resolveModel(String choice, String file, Map<String, Path> models, String noModel) {
+    public static Path resolveModel(String choice, String file, Map<String, Path> models, String noModel) {
         // Macro.getValue strips one pair of brackets, so "model=[file]" arrives as "file"
         boolean fileChoice = choice == null || choice.equals(FILE_CHOICE)
                 || (choice.equals("file") && !models.containsKey("file"));

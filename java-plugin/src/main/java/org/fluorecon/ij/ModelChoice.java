@@ -13,24 +13,24 @@ import org.fluorecon.core.ModelLibrary;
  * model, or {@code [file]}, which a macro giving only {@code model_file=} gets) and
  * {@code model_file}, then optionally {@code tile}, {@code threads} and {@code use_gpu}.
  */
-final class ModelChoice {
-    final Map<String, Path> models;
+public final class ModelChoice {
+    public final Map<String, Path> models;
     private final List<String> names;
     private String choice;
     private String file;
-    int tile;
-    int threads;
-    boolean useGpu;
+    public int tile;
+    public int threads;
+    public boolean useGpu;
 
     /** The models installed in the plugin's folders. */
-    ModelChoice() {
+    public ModelChoice() {
         models = ModelLibrary.list(ModelLibrary.folders(IJ.getDirectory("imagej")));
         names = new ArrayList<>(models.keySet());
         names.add(Commands.FILE_CHOICE);
     }
 
     /** The first choice that {@code preferred} accepts, else the first choice. */
-    String first(Predicate<String> preferred) {
+    public String first(Predicate<String> preferred) {
         for (String n : names) {
             if (preferred.test(n)) {
                 return n;
@@ -39,54 +39,39 @@ final class ModelChoice {
         return names.get(0);
     }
 
-    /** Adds {@code model} (preselecting {@code preselect}) and {@code model_file}. */
-    void addModel(Params params, String preselect) {
+    /** Adds {@code model} (preselecting {@code preselect}) and {@code model_file}, read into this choice. */
+    public void addModel(Params params, String preselect) {
         boolean fileGiven = params.hasOption("model_file") && !params.hasOption("model");
-        params.addChoice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : preselect);
-        params.addFile("model_file", "");
+        params.choice("model", names.toArray(new String[0]), fileGiven ? Commands.FILE_CHOICE : preselect,
+                v -> choice = v);
+        params.file("model_file", "", v -> file = v.trim());
     }
 
-    void readModel(Params params) {
-        choice = params.nextChoice("model");
-        file = params.nextFile("model_file").trim();
-    }
-
-    /** Adds {@code tile} and {@code threads} (0 = automatic) and {@code use_gpu}. */
-    void addRuntime(Params params) {
-        params.addNumber("tile", 0);
-        params.addNumber("threads", 0);
-        params.addCheckbox("use_gpu", false);
-    }
-
-    void readRuntime(Params params) {
-        tile = params.nextInt("tile");
-        threads = params.nextInt("threads");
-        useGpu = params.nextBoolean("use_gpu");
+    /** Adds {@code tile} and {@code threads} (0 = automatic) and {@code use_gpu}, read into this choice. */
+    public void addRuntime(Params params) {
+        params.integer("tile", 0, v -> tile = v);
+        params.integer("threads", 0, v -> threads = v);
+        params.checkbox("use_gpu", false, v -> useGpu = v);
     }
 
     /**
      * The whole dialog of a command that only runs a model: {@code model} (preselecting
-     * {@code preselect}), {@code model_file}, {@code tile}, {@code threads}, {@code use_gpu}, read
-     * back in that order. False when the user cancelled.
+     * {@code preselect}), {@code model_file}, {@code tile}, {@code threads}, {@code use_gpu}. False
+     * when the user cancelled.
      */
-    boolean ask(Params params, String preselect) {
+    public boolean ask(Params params, String preselect) {
         addModel(params, preselect);
         addRuntime(params);
-        if (!params.show()) {
-            return false;
-        }
-        readModel(params);
-        readRuntime(params);
-        return true;
+        return params.show();
     }
 
     /** The chosen model file; {@code noModel} when there is none. */
-    Path resolve(String noModel) {
+    public Path resolve(String noModel) {
         return Commands.resolveModel(choice, file, models, noModel);
     }
 
     /** The folders searched for models, for messages. */
-    static List<Path> folders() {
+    public static List<Path> folders() {
         return ModelLibrary.folders(IJ.getDirectory("imagej"));
     }
 }

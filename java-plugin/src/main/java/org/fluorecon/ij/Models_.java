@@ -10,6 +10,7 @@ import org.fluorecon.core.ModelCatalog;
 import org.fluorecon.core.ModelLibrary;
 
 /** Plugins › fluorecon › Models…  Lists installed models and their cards. Macro option: {@code save=/path/models.csv}. */
+@Menu(label = "Models...")
 public class Models_ implements PlugIn {
     static final String TITLE = "fluorecon models";
 

@@ -4,171 +4,238 @@ import ij.Macro;
 import ij.gui.GenericDialog;
 import java.awt.GraphicsEnvironment;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.DoubleConsumer;
+import java.util.function.IntConsumer;
 import org.fluorecon.core.FluoreconException;
 
 /**
  * Command parameters from one place: a GenericDialog (which also reads macro options) when a
  * display exists, or the macro options alone when headless, where building a dialog throws.
  * Field labels are the macro keys, so both paths read the same {@code key=value} options.
+ *
+ * <p>Each field is declared once: {@link #decimal}, {@link #integer}, {@link #choice}, {@link #text},
+ * {@link #file} and {@link #checkbox} take the setter that receives the value; {@link #show()} reads
+ * every field in the order it was added (as GenericDialog requires) and calls the setters. Fields
+ * added without a setter ({@code add*}) are read by key afterwards with {@code next*}.
  */
-final class Params {
+public final class Params {
+    private enum Kind { CHOICE, INT, DOUBLE, TEXT, BOOLEAN }
+
+    private static final class Field {
+        final String key;
+        final Kind kind;
+        final Object def;
+        final Consumer<Object> set;
+
+        Field(String key, Kind kind, Object def, Consumer<Object> set) {
+            this.key = key;
+            this.kind = kind;
+            this.def = def;
+            this.set = set;
+        }
+    }
+
     private final boolean headless;
     private final String options;
     private final GenericDialog gd;
     private final String usage;
-    private final List<Object> defaults = new ArrayList<>();
-    private int index;
+    private final List<Field> fields = new ArrayList<>();
+    private final Map<String, Object> values = new HashMap<>();
 
     /**
      * @param title dialog title
      * @param usage example options for the headless error message
      */
-    Params(String title, String usage) {
+    public Params(String title, String usage) {
         this.headless = GraphicsEnvironment.isHeadless();
         this.options = Macro.getOptions();
         this.usage = usage;
         this.gd = headless ? null : new GenericDialog(title);
     }
 
-    boolean isHeadless() {
+    public boolean isHeadless() {
         return headless;
     }
 
     /** The raw macro option (e.g. {@code save}), or {@code def}; works in every mode. */
-    String option(String key, String def) {
+    public String option(String key, String def) {
         return options == null ? def : Macro.getValue(options, key, def);
     }
 
-    boolean hasOption(String key) {
+    public boolean hasOption(String key) {
         return options != null && Macro.getValue(options, key, null) != null;
     }
 
-    void addChoice(String key, String[] items, String def) {
+    /** A choice whose value goes to {@code set} when the dialog is read. */
+    public void choice(String key, String[] items, String def, Consumer<String> set) {
         if (gd != null) {
             gd.addChoice(key, items, def);
         }
-        defaults.add(def);
+        field(key, Kind.CHOICE, def, set == null ? null : v -> set.accept((String) v));
     }
 
-    void addNumber(String key, double def) {
+    /** A whole number whose value goes to {@code set} when the dialog is read. */
+    public void integer(String key, double def, IntConsumer set) {
         if (gd != null) {
             gd.addNumericField(key, def, 0);
         }
-        defaults.add(def);
+        field(key, Kind.INT, def, set == null ? null : v -> set.accept((Integer) v));
     }
 
-    void addDecimal(String key, double def, int digits) {
+    /** A decimal number with {@code digits} shown, whose value goes to {@code set} when the dialog is read. */
+    public void decimal(String key, double def, int digits, DoubleConsumer set) {
         if (gd != null) {
             gd.addNumericField(key, def, digits);
         }
-        defaults.add(def);
+        field(key, Kind.DOUBLE, def, set == null ? null : v -> set.accept((Double) v));
     }
 
-    void addString(String key, String def) {
+    /** A text field whose value goes to {@code set} when the dialog is read. */
+    public void text(String key, String def, Consumer<String> set) {
         if (gd != null) {
             gd.addStringField(key, def, 20);
         }
-        defaults.add(def);
+        field(key, Kind.TEXT, def, set == null ? null : v -> set.accept((String) v));
     }
 
-    void addFile(String key, String def) {
+    /** A file field whose value goes to {@code set} when the dialog is read. */
+    public void file(String key, String def, Consumer<String> set) {
         if (gd != null) {
             gd.addFileField(key, def);
         }
-        defaults.add(def);
+        field(key, Kind.TEXT, def, set == null ? null : v -> set.accept((String) v));
     }
 
-    void addCheckbox(String key, boolean def) {
+    /** A checkbox whose value goes to {@code set} when the dialog is read. */
+    public void checkbox(String key, boolean def, Consumer<Boolean> set) {
         if (gd != null) {
             gd.addCheckbox(key, def);
         }
-        defaults.add(def);
+        field(key, Kind.BOOLEAN, def, set == null ? null : v -> set.accept((Boolean) v));
     }
 
+    public void addChoice(String key, String[] items, String def) {
+        choice(key, items, def, null);
+    }
 
-    /** Shows the dialog (or checks that headless options exist); false when the user cancelled. */
-    boolean show() {
+    public void addNumber(String key, double def) {
+        integer(key, def, null);
+    }
+
+    public void addDecimal(String key, double def, int digits) {
+        decimal(key, def, digits, null);
+    }
+
+    public void addString(String key, String def) {
+        text(key, def, null);
+    }
+
+    public void addFile(String key, String def) {
+        file(key, def, null);
+    }
+
+    public void addCheckbox(String key, boolean def) {
+        checkbox(key, def, null);
+    }
+
+    private void field(String key, Kind kind, Object def, Consumer<Object> set) {
+        fields.add(new Field(key, kind, def, set));
+    }
+
+    /**
+     * Shows the dialog (or checks that headless options exist), then reads every field in order and
+     * hands the bound ones their values; false when the user cancelled (nothing is read then).
+     */
+    public boolean show() {
         if (gd != null) {
             gd.showDialog();
-            return !gd.wasCanceled();
-        }
-        if (options == null) {
+            if (gd.wasCanceled()) {
+                return false;
+            }
+        } else if (options == null) {
             throw new FluoreconException("Running headless: give the parameters as macro options, e.g. " + usage);
+        }
+        for (Field f : fields) {
+            Object v = read(f);
+            values.put(f.key, v);
+            if (f.set != null) {
+                f.set.accept(v);
+            }
         }
         return true;
     }
 
-    String nextChoice(String key) {
-        if (gd != null) {
-            return gd.getNextChoice();
-        }
-        return Macro.getValue(options, key, (String) nextDefault());
+    public String nextChoice(String key) {
+        return (String) value(key);
     }
 
-    String nextFile(String key) {
-        if (gd != null) {
-            return gd.getNextString();
-        }
-        return Macro.getValue(options, key, (String) nextDefault());
+    public String nextFile(String key) {
+        return (String) value(key);
     }
 
-    int nextInt(String key) {
+    public String nextString(String key) {
+        return (String) value(key);
+    }
+
+    public int nextInt(String key) {
+        return (Integer) value(key);
+    }
+
+    public double nextDouble(String key) {
+        return ((Number) value(key)).doubleValue();
+    }
+
+    public boolean nextBoolean(String key) {
+        return (Boolean) value(key);
+    }
+
+    private Object value(String key) {
+        if (!values.containsKey(key)) {
+            throw new IllegalStateException("no field '" + key + "' was added and read");
+        }
+        return values.get(key);
+    }
+
+    private Object read(Field f) {
+        switch (f.kind) {
+            case CHOICE:
+                return gd != null ? gd.getNextChoice() : Macro.getValue(options, f.key, (String) f.def);
+            case TEXT:
+                return gd != null ? gd.getNextString() : Macro.getValue(options, f.key, (String) f.def);
+            case BOOLEAN:
+                if (gd != null) {
+                    return gd.getNextBoolean();
+                }
+                // as GenericDialog in macro mode: a checkbox is on when its key appears as a word
+                return (" " + options.trim() + " ").contains(" " + f.key + " ");
+            case INT:
+                return checkInt(f.key, number(f, "a whole number of pixels or threads", "a whole number"));
+            default:
+                return number(f, "a decimal number", "a decimal number, e.g. " + f.def);
+        }
+    }
+
+    private double number(Field f, String guiHint, String macroHint) {
         if (gd != null) {
             double v = gd.getNextNumber();
             if (gd.invalidNumber()) {
-                throw new FluoreconException(key + " is not a number; give a whole number of pixels or threads.");
-            }
-            return checkInt(key, v);
-        }
-        double def = (Double) nextDefault();
-        String s = Macro.getValue(options, key, null);
-        if (s == null) {
-            return (int) def;
-        }
-        try {
-            return checkInt(key, Double.parseDouble(s.trim()));
-        } catch (NumberFormatException e) {
-            throw new FluoreconException(key + " = '" + s + "' is not a number; give a whole number.");
-        }
-    }
-
-    String nextString(String key) {
-        return nextFile(key);
-    }
-
-    double nextDouble(String key) {
-        if (gd != null) {
-            double v = gd.getNextNumber();
-            if (gd.invalidNumber()) {
-                throw new FluoreconException(key + " is not a number; give a decimal number.");
+                throw new FluoreconException(f.key + " is not a number; give " + guiHint + ".");
             }
             return v;
         }
-        double def = (Double) nextDefault();
-        String s = Macro.getValue(options, key, null);
+        String s = Macro.getValue(options, f.key, null);
         if (s == null) {
-            return def;
+            return (Double) f.def;
         }
         try {
             return Double.parseDouble(s.trim());
         } catch (NumberFormatException e) {
-            throw new FluoreconException(key + " = '" + s + "' is not a number; give a decimal number, e.g. " + def + ".");
+            throw new FluoreconException(f.key + " = '" + s + "' is not a number; give " + macroHint + ".");
         }
-    }
-
-    boolean nextBoolean(String key) {
-        if (gd != null) {
-            return gd.getNextBoolean();
-        }
-        nextDefault();
-        // as GenericDialog in macro mode: a checkbox is on when its key appears as a word
-        String padded = " " + options.trim() + " ";
-        return padded.contains(" " + key + " ");
-    }
-
-    private Object nextDefault() {
-        return defaults.get(index++);
     }
 
     private static int checkInt(String key, double v) {

@@ -14,6 +14,7 @@ import org.fluorecon.server.ServerProcess;
  * {@code "action=start python=/path/to/venv/bin/python port=0"}, {@code "action=stop"}.
  * The Python is remembered in IJ_Prefs as {@value #PYTHON_PREF}.
  */
+@Menu(label = "Server...")
 public class Server_ implements PlugIn {
     static final String TITLE = "fluorecon Server";
     static final String PYTHON_PREF = "fluorecon.python";

@@ -6,7 +6,7 @@ import java.util.List;
 import org.fluorecon.core.Progress;
 
 /** Progress in ImageJ's bar and status line (at most every 100 ms); Esc cancels. Keeps the fractions shown. */
-final class StatusProgress implements Progress {
+public final class StatusProgress implements Progress {
     private final String label;
     private final String unit;
     private final List<Double> shown = new ArrayList<>();
@@ -18,7 +18,7 @@ final class StatusProgress implements Progress {
      * @param label e.g. "Deconvolve"
      * @param unit  what is counted, e.g. "frame"; null shows a percentage
      */
-    StatusProgress(String label, String unit) {
+    public StatusProgress(String label, String unit) {
         this.label = label;
         this.unit = unit;
     }
@@ -50,7 +50,7 @@ final class StatusProgress implements Progress {
     }
 
     /** The messages received so far (consecutive repeats once). */
-    String[] messages() {
+    public String[] messages() {
         synchronized (messages) {
             return messages.toArray(new String[0]);
         }
@@ -62,7 +62,7 @@ final class StatusProgress implements Progress {
     }
 
     /** The fractions shown so far. */
-    double[] history() {
+    public double[] history() {
         synchronized (shown) {
             return shown.stream().mapToDouble(Double::doubleValue).toArray();
         }

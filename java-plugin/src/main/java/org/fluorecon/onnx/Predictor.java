@@ -23,9 +23,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
 import org.fluorecon.core.ModelCardException;
-import org.fluorecon.core.Model;
 
 /**
  * A fluorecon model loaded in ONNX Runtime: its card, its tensor names (read from the session,

@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
@@ -20,7 +20,7 @@ class ModelCardTest {
 
     private static Map<String, String> strings(Object o) {
         Map<String, String> m = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : Json.obj(o).entrySet()) {
+        for (Map.Entry<String, Object> e : JsonValues.obj(o).entrySet()) {
             m.put(e.getKey(), (String) e.getValue());
         }
         return m;
@@ -28,12 +28,12 @@ class ModelCardTest {
 
     @Test
     void sharedGoodCards() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("modelcard.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("modelcard.json"));
         int n = 0;
-        for (Object o : Json.arr(root.get("good"))) {
-            Map<String, Object> c = Json.obj(o);
+        for (Object o : JsonValues.arr(root.get("good"))) {
+            Map<String, Object> c = JsonValues.obj(o);
             ModelCard card = ModelCard.fromMetadata(strings(c.get("metadata")));
-            Map<String, Object> e = Json.obj(c.get("expected"));
+            Map<String, Object> e = JsonValues.obj(c.get("expected"));
             assertEquals(e.get("task"), card.task);
             assertEquals(e.get("method"), card.method);
             assertEquals(e.get("name"), card.name);
@@ -41,10 +41,10 @@ class ModelCardTest {
             assertEquals(e.get("axes_in"), card.axesIn);
             assertEquals(((Number) e.get("channels_in")).intValue(), card.channelsIn);
             assertEquals(((Number) e.get("channels_out")).intValue(), card.channelsOut);
-            assertArrayEquals(Json.ints(e.get("tile_multiple")), card.tileMultiple);
-            assertArrayEquals(Json.ints(e.get("tile_halo")), card.tileHalo);
-            assertArrayEquals(Json.ints(e.get("tile_default")), card.tileDefault);
-            assertArrayEquals(Json.ints(e.get("scale")), card.scale);
+            assertArrayEquals(JsonValues.ints(e.get("tile_multiple")), card.tileMultiple);
+            assertArrayEquals(JsonValues.ints(e.get("tile_halo")), card.tileHalo);
+            assertArrayEquals(JsonValues.ints(e.get("tile_default")), card.tileDefault);
+            assertArrayEquals(JsonValues.ints(e.get("scale")), card.scale);
             assertEquals(((Number) e.get("norm_low")).doubleValue(), card.normLow(), 0);
             assertEquals(((Number) e.get("norm_high")).doubleValue(), card.normHigh(), 0);
             assertEquals(e.get("has_scale_output"), card.hasScaleOutput());
@@ -55,10 +55,10 @@ class ModelCardTest {
 
     @Test
     void sharedBadCards() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("modelcard.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("modelcard.json"));
         int n = 0;
-        for (Object o : Json.arr(root.get("bad"))) {
-            Map<String, Object> c = Json.obj(o);
+        for (Object o : JsonValues.arr(root.get("bad"))) {
+            Map<String, Object> c = JsonValues.obj(o);
             ModelCardException e = assertThrows(ModelCardException.class,
                     () -> ModelCard.fromMetadata(strings(c.get("metadata"))));
             String want = (String) c.get("error_contains");
@@ -121,7 +121,7 @@ class ModelCardTest {
 
     @Test
     void photonNormOfSmlmModels() {
-        java.util.Map<String, String> m = LocalizeJobTest.card("deepstorm", 1, 1, 4);
+        java.util.Map<String, String> m = org.fluorecon.tasks.localize.LocalizeJobTest.card("deepstorm", 1, 1, 4);
         ModelCard c = ModelCard.fromMetadata(m);
         org.junit.jupiter.api.Assertions.assertTrue(c.isPhotonNorm());
         org.junit.jupiter.api.Assertions.assertEquals(100.0, c.photonScale(), 0);

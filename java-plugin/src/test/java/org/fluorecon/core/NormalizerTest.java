@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Random;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -16,16 +16,16 @@ class NormalizerTest {
 
     @Test
     void sharedNormalizeVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("normalize.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("normalize.json"));
         int n = 0;
         boolean sawSubsampled = false;
-        for (Object o : Json.arr(root.get("cases"))) {
-            Map<String, Object> c = Json.obj(o);
+        for (Object o : JsonValues.arr(root.get("cases"))) {
+            Map<String, Object> c = JsonValues.obj(o);
             float[] values;
             if (c.containsKey("values")) {
-                values = Json.floats(c.get("values"));
+                values = JsonValues.floats(c.get("values"));
             } else {
-                Map<String, Object> g = Json.obj(c.get("generator"));
+                Map<String, Object> g = JsonValues.obj(c.get("generator"));
                 assertEquals("mod", g.get("kind"));
                 int len = ((Number) g.get("n")).intValue();
                 long a = ((Number) g.get("a")).longValue();

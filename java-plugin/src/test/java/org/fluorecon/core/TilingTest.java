@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.Test;
 
@@ -14,20 +14,20 @@ class TilingTest {
 
     @Test
     void sharedTilingVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("tiling.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("tiling.json"));
         int n = 0;
-        for (Object o : Json.arr(root.get("cases"))) {
-            Map<String, Object> c = Json.obj(o);
-            Tiling.Plan p = Tiling.plan(Json.ints(c.get("shape")), Json.ints(c.get("tile")), Json.ints(c.get("halo")),
+        for (Object o : JsonValues.arr(root.get("cases"))) {
+            Map<String, Object> c = JsonValues.obj(o);
+            Tiling.Plan p = Tiling.plan(JsonValues.ints(c.get("shape")), JsonValues.ints(c.get("tile")), JsonValues.ints(c.get("halo")),
                     ints(c.get("multiple")), ints(c.get("scale")));
-            Map<String, Object> e = Json.obj(c.get("expected"));
+            Map<String, Object> e = JsonValues.obj(c.get("expected"));
             String id = "case " + n + " " + c;
-            assertArrayEquals(Json.ints(e.get("tile")), p.tile, id);
-            assertArrayEquals(Json.ints(e.get("halo")), p.halo, id);
-            assertArrayEquals(Json.ints(e.get("core")), p.core, id);
-            assertArrayEquals(Json.ints(e.get("count")), p.count, id);
-            assertArrayEquals(Json.ints(e.get("pad_before")), p.padBefore, id);
-            assertArrayEquals(Json.ints(e.get("pad_after")), p.padAfter, id);
+            assertArrayEquals(JsonValues.ints(e.get("tile")), p.tile, id);
+            assertArrayEquals(JsonValues.ints(e.get("halo")), p.halo, id);
+            assertArrayEquals(JsonValues.ints(e.get("core")), p.core, id);
+            assertArrayEquals(JsonValues.ints(e.get("count")), p.count, id);
+            assertArrayEquals(JsonValues.ints(e.get("pad_before")), p.padBefore, id);
+            assertArrayEquals(JsonValues.ints(e.get("pad_after")), p.padAfter, id);
             n++;
         }
         assertTrue(n >= 5, "expected several tiling cases, got " + n);
@@ -35,10 +35,10 @@ class TilingTest {
 
     @Test
     void sharedTileMinimumVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("tile_minimum.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("tile_minimum.json"));
         int n = 0;
-        for (Object o : Json.arr(root.get("cases"))) {
-            Map<String, Object> c = Json.obj(o);
+        for (Object o : JsonValues.arr(root.get("cases"))) {
+            Map<String, Object> c = JsonValues.obj(o);
             int tile = ((Number) c.get("tile")).intValue();
             int halo = ((Number) c.get("halo")).intValue();
             int multiple = ((Number) c.get("multiple")).intValue();
@@ -56,18 +56,18 @@ class TilingTest {
     }
 
     private static int[] ints(Object o) {
-        return o instanceof Number ? new int[] {((Number) o).intValue()} : Json.ints(o);
+        return o instanceof Number ? new int[] {((Number) o).intValue()} : JsonValues.ints(o);
     }
 
     @Test
     void sharedReflectVectors() throws Exception {
-        Map<String, Object> root = Json.obj(Vectors.json("reflect.json"));
+        Map<String, Object> root = JsonValues.obj(Vectors.json("reflect.json"));
         int n = 0;
-        for (Object o : Json.arr(root.get("cases"))) {
-            Map<String, Object> c = Json.obj(o);
-            float[] got = Tiling.reflectPad(Json.floats(c.get("input")), ((Number) c.get("pad_before")).intValue(),
+        for (Object o : JsonValues.arr(root.get("cases"))) {
+            Map<String, Object> c = JsonValues.obj(o);
+            float[] got = Tiling.reflectPad(JsonValues.floats(c.get("input")), ((Number) c.get("pad_before")).intValue(),
                     ((Number) c.get("pad_after")).intValue());
-            assertArrayEquals(Json.floats(c.get("expected")), got, 0f, c.toString());
+            assertArrayEquals(JsonValues.floats(c.get("expected")), got, 0f, c.toString());
             n++;
         }
         assertTrue(n >= 3);

@@ -21,7 +21,7 @@ import org.fluorecon.core.Normalizer;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiledInference;
 import org.fluorecon.core.Tiling;
-import org.fluorecon.server.Json;
+import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.AfterAll;
@@ -47,7 +47,7 @@ class PredictorTest {
 
     /** The Python tiled and whole-image predictions, reproduced by Java tiled and whole-image runs. */
     private static void checkVector(String name) throws Exception {
-        Map<String, Object> v = Json.obj(Vectors.json(name));
+        Map<String, Object> v = JsonValues.obj(Vectors.json(name));
         Path dir = Vectors.dir();
         Predictor p = Predictor.open(dir.resolve((String) v.get("model")), ((Number) v.get("threads")).intValue(),
                 false);
@@ -63,7 +63,7 @@ class PredictorTest {
         int[] shape = in.spatialShape(nd);
         double tol = ((Number) v.get("tolerance")).doubleValue();
         for (String key : new String[] {"whole", "tiled"}) {
-            int[] tile = key.equals("whole") ? new int[] {1_000_000} : Json.ints(v.get("tile"));
+            int[] tile = key.equals("whole") ? new int[] {1_000_000} : JsonValues.ints(v.get("tile"));
             Tiling.Plan plan = Tiling.plan(shape, tile, card.tileHalo, card.tileMultiple, card.scale);
             Block out = TiledInference.predict(p, in, plan, new double[] {r[0]}, new double[] {r[1]},
                     card.outputKinds(), card.channelsOut, Progress.NONE);

@@ -209,7 +209,12 @@ class ServerClientTest {
         spec.put("na", 1.4);
         spec.put("num_iter", 20);
         spec.put("s", "a\\b");
-        assertEquals("{\"na\": 1.4, \"num_iter\": 20, \"s\": \"a\\\\b\"}", Json.write(spec));
+        assertEquals("{\"na\":1.4,\"num_iter\":20,\"s\":\"a\\\\b\"}", Json.write(spec));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("{\"a\": tru}"));
+        assertThrows(IllegalArgumentException.class, () -> Json.parse("{\"a\": 1} x")); // trailing text
+        assertThrows(IllegalArgumentException.class, () -> Json.parse("{a: 1}")); // strict: names are quoted
+        assertThrows(IllegalArgumentException.class, () -> Json.parseObject("[1]"));
+        assertThrows(IllegalArgumentException.class, () -> Json.write(Map.of("x", Double.NaN)));
+        assertEquals("{\"t\":\"<a&b>=\"}", Json.write(Map.of("t", "<a&b>="))); // no HTML escapes
     }
 }

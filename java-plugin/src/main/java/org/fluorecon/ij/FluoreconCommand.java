@@ -1,0 +1,147 @@
+package org.fluorecon.ij;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.plugin.PlugIn;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Job;
+import org.fluorecon.core.OpenedFiles;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
+
+/**
+ * A command whose work is a {@link Job}, on the server or local: the scripting getters, the server
+ * connection, progress with Esc cancel, and the error reporting, once. A subclass reads its
+ * parameters in {@link #execute(ImagePlus)}, runs its job with {@link #runJob} and keeps its output.
+ */
+public abstract class FluoreconCommand implements PlugIn {
+    protected final String title;
+    protected final String label;
+    protected ImagePlus image;
+    protected ImagePlus result;
+    protected String jobId;
+    protected double[] progressShown = new double[0];
+    private volatile StatusProgress running;
+
+    /**
+     * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
+     * @param label the status-line prefix, e.g. "Unmix"
+     */
+    protected FluoreconCommand(String title, String label) {
+        this.title = title;
+        this.label = label;
+    }
+
+    /** Image to process instead of the current one (for scripts). */
+    public void setImage(ImagePlus imp) {
+        this.image = imp;
+    }
+
+    /** The output image of the last successful run; null otherwise. */
+    public ImagePlus getResult() {
+        return result;
+    }
+
+    /** The server job of the last run (null when nothing was submitted, or for local work). */
+    public String getJobId() {
+        return jobId;
+    }
+
+    /** Progress fractions the last run showed (while a run is going on: those shown so far). */
+    public double[] getProgressShown() {
+        StatusProgress live = running;
+        return live != null ? live.history() : progressShown.clone();
+    }
+
+    @Override
+    public final void run(String arg) {
+        result = null;
+        jobId = null;
+        progressShown = new double[0];
+        clearOutputs();
+        try {
+            ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
+            Commands.checkLastOpen(imp);
+            OpenedFiles.check(imp);
+            execute(imp);
+        } catch (FluoreconException e) {
+            Commands.fail(title, e.getMessage());
+        } catch (RuntimeException e) {
+            Commands.failUnexpected(title, e);
+        }
+    }
+
+    /** Forgets the subclass's own outputs of the previous run. */
+    protected void clearOutputs() {
+    }
+
+    /**
+     * Reads the parameters, runs the work and keeps its output; a {@link FluoreconException} is
+     * reported as the command's error.
+     *
+     * @param imp the image set for scripts, else the current image (may be null)
+     */
+    protected abstract void execute(ImagePlus imp);
+
+    /** The server recorded in the user's config folder. */
+    protected static ServerClient server() {
+        return ServerClient.fromConfig();
+    }
+
+    /**
+     * Checks and processes {@code job} with progress in the status bar (Esc cancels), after
+     * showing {@code "<label>: <sending>..."}. True when it made its output; false when the user
+     * cancelled. Keeps the progress shown and the server job's id whatever happens.
+     */
+    protected boolean runJob(Job job, String sending) {
+        return runJob(job, null, label + ": " + sending + "...");
+    }
+
+    /**
+     * Checks and processes a local model job (loading its model) after showing
+     * {@code "<label>: loading model..."}; {@code unit} is what the status counts, e.g. "tile"
+     * (null: a percentage). True when it made its output; false when the user cancelled.
+     */
+    protected boolean runLocal(Job job, String unit) {
+        IJ.showStatus(label + ": loading model...");
+        return runJob(job, unit, null);
+    }
+
+    private boolean runJob(Job job, String unit, String status) {
+        Commands.check(job);
+        IJ.resetEscape();
+        StatusProgress progress = new StatusProgress(label, unit);
+        if (status != null) {
+            IJ.showStatus(status);
+        }
+        running = progress;
+        try {
+            return Commands.process(title, job, progress);
+        } finally {
+            progressShown = progress.history();
+            running = null;
+            if (job instanceof ServerJob) {
+                jobId = ((ServerJob<?>) job).getJobId();
+            }
+        }
+    }
+
+    /** Writes {@code out} to {@code save=} (when given) and keeps it as the result. */
+    protected ImagePlus keep(ImagePlus out, String save) {
+        Commands.save(out, save);
+        result = out;
+        return out;
+    }
+
+    /** "<label>: done" in the status line, and {@code out} shown (with a display or in a macro). */
+    protected void done(ImagePlus out, Params params) {
+        done(out, params, "");
+    }
+
+    /** "<label>: done" + {@code where} (e.g. " on CPUExecutionProvider") in the status line, and {@code out} shown. */
+    protected void done(ImagePlus out, Params params, String where) {
+        IJ.showStatus(label + ": done" + where);
+        Commands.show(out, params);
+    }
+}

@@ -1,0 +1,118 @@
+package org.fluorecon.tasks.deconvolve;
+
+import ij.ImagePlus;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageChecks;
+import org.fluorecon.core.ImageConversion;
+import org.fluorecon.core.Sampling;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
+
+/**
+ * Richardson–Lucy, RL-TV and Wiener deconvolution of an ImageJ image on the model server,
+ * TrackMate style: {@link #checkInput()}, {@link #process(Progress)}, {@link #getErrorMessage()}.
+ *
+ * <p>The whole (hyper)stack goes up as one ImageJ TIFF (the server deconvolves each channel and
+ * frame on its (Z)YX axes); the PSF is theoretical, from {@link Settings} and the image's
+ * calibration, or a PSF image uploaded beside it (the job's {@code psf} part). Progress is the
+ * server's; cancelling deletes the job and leaves no output.
+ */
+public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
+    public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
+
+    /** What the user chose; names as in {@code fluorecon.tasks.deconvolve.DeconvolveSpec}. */
+    public static final class Settings {
+        public String method = "rl-accel";
+        public int iterations = 20;
+        public double tvLambda = 0.002;
+        public double balance = 0.01;
+        public double background = 0;
+        public double na = 1.4;
+        public double wavelengthNm = 520;
+        public double ni = 1.515;
+        public double ns = 1.33;
+    }
+
+    private final ImagePlus psfImage;
+    private final Settings settings;
+
+    /**
+     * @param input    image to deconvolve (8-, 16- or 32-bit, any hyperstack)
+     * @param psfImage measured PSF, or null for a theoretical one
+     */
+    public DeconvolveServerJob(ImagePlus input, ImagePlus psfImage, Settings settings, ServerClient client) {
+        super(client, "Deconvolution", input, "Image", "an image");
+        this.psfImage = psfImage;
+        this.settings = settings;
+    }
+
+    @Override
+    protected Map<String, Object> spec() {
+        if (!METHODS.contains(settings.method)) {
+            throw new FluoreconException("method = '" + settings.method + "' is not a server method; use one of "
+                    + METHODS + " (or learned with a model).");
+        }
+        if (settings.iterations < 1 || settings.iterations > 1000) {
+            throw new FluoreconException("iterations = " + settings.iterations + " is out of range; use 1 to 1000.");
+        }
+        if (!(settings.tvLambda >= 0 && settings.tvLambda < 1)) {
+            throw new FluoreconException("lambda = " + settings.tvLambda + " is out of range; use 0 ≤ λ < 1 "
+                    + "(0.002 is a good start).");
+        }
+        if (!(settings.background >= 0)) {
+            throw new FluoreconException("background = " + settings.background + " is negative; give the camera "
+                    + "offset + background in image units, or 0.");
+        }
+        int nz = ImageConversion.dimensions(input)[1];
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("task", "deconvolve");
+        spec.put("method", settings.method);
+        spec.put("num_iter", settings.iterations);
+        spec.put("tv_lambda", settings.tvLambda);
+        spec.put("balance", settings.balance);
+        spec.put("background", settings.background);
+        if (psfImage != null) {
+            ImageChecks.checkType(psfImage, "PSF image");
+            return spec; // sampling of both images travels in their TIFF calibration
+        }
+        Sampling.checkOptics(settings.na, settings.ni, settings.wavelengthNm);
+        Map<String, Object> psf = new LinkedHashMap<>();
+        psf.put("na", settings.na);
+        psf.put("wavelength_nm", settings.wavelengthNm);
+        psf.put("ni", settings.ni);
+        psf.put("ns", settings.ns);
+        psf.put("pixel_size_nm", Sampling.requirePixelNm(input, "a theoretical PSF"));
+        if (nz > 1) {
+            psf.put("z_step_nm", Sampling.requireZStepNm(input, "a theoretical PSF"));
+        }
+        spec.put("psf", psf);
+        return spec;
+    }
+
+    @Override
+    protected ImagePlus uploadPsf() {
+        return psfImage;
+    }
+
+    @Override
+    protected ImagePlus finish(ImagePlus out) {
+        int[] d = ImageConversion.dimensions(input);
+        checkResultSize(out, input.getWidth(), input.getHeight(), input.getStackSize(), "the input's");
+        out.setDimensions(d[0], d[1], d[2]);
+        if (d[0] > 1 || d[2] > 1) {
+            out.setOpenAsHyperStack(true);
+        }
+        out.setCalibration(inputCalibration());
+        out.setTitle(input.getShortTitle() + "-deconvolved");
+        return withInfo(out, info());
+    }
+
+    /** Provenance for the output's Info. */
+    public String info() {
+        return provenance("Deconvolve", "deconvolve", "deconvolve.method = " + settings.method,
+                "deconvolve.psf = " + (psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'"));
+    }
+}

@@ -1,0 +1,118 @@
+package org.fluorecon.tasks.lightfield;
+
+import ij.ImagePlus;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
+
+/**
+ * Iterative light-field reconstruction on the model server (job task {@code lightfield},
+ * {@code fluorecon.tasks.lightfield.LightFieldSpec}: Richardson–Lucy over the wave-optics
+ * projector), TrackMate style. The result is the volume as a z-stack on the light field's
+ * lateral grid, calibrated in µm from the optics (voxel = pitch / (nnum · M), z step, z origin at
+ * {@code z_min}), titled {@code <title>-volume}.
+ */
+public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
+
+    /** The optics and iteration settings; names as in {@code LightFieldOptics} / {@code LightFieldSpec}. */
+    public static final class Settings {
+        public int numIter = 8;
+        public double background = 0;
+        public int nnum = 11;
+        public double magnification = 20;
+        public double na = 0.5;
+        public double nImmersion = 1.33;
+        public double wavelengthNm = 520;
+        public double lensletPitchUm = 100;
+        public double lensletFocalUm = 2000;
+        public double zMinUm = -16;
+        public double zMaxUm = 16;
+        public double zStepUm = 4;
+        /** The calibration JSON (as parsed), or null when the image is already rectified. */
+        public Map<String, Object> calibration;
+
+        public int planes() {
+            return (int) Math.round((zMaxUm - zMinUm) / zStepUm) + 1;
+        }
+
+        public double voxelUm() {
+            return lensletPitchUm / nnum / magnification;
+        }
+    }
+
+    private final Settings settings;
+
+    public LightFieldServerJob(ImagePlus input, Settings settings, ServerClient client) {
+        super(client, "Light-field reconstruction", input, "Image", "a light-field image");
+        this.settings = settings;
+    }
+
+    @Override
+    protected Map<String, Object> spec() {
+        if (input.getStackSize() != 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + input.getStackSize() + " planes; a "
+                    + "light field is one 2D image (Image › Duplicate… one plane first).");
+        }
+        Settings s = settings;
+        if (s.numIter < 1) {
+            throw new FluoreconException("num_iter = " + s.numIter + ": use at least 1 iteration (4–16 is usual).");
+        }
+        if (s.nnum < 3 || s.nnum % 2 == 0) {
+            throw new FluoreconException("nnum = " + s.nnum + ": pixels per lenslet must be odd and at least 3.");
+        }
+        if (!(s.zStepUm > 0) || s.zMaxUm < s.zMinUm) {
+            throw new FluoreconException("z range " + s.zMinUm + "…" + s.zMaxUm + " µm every " + s.zStepUm
+                    + " µm is not valid; give z_min ≤ z_max and a positive z_step.");
+        }
+        if (s.calibration == null && (input.getWidth() % s.nnum != 0 || input.getHeight() % s.nnum != 0)) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' (" + input.getWidth() + "x"
+                    + input.getHeight() + ") is not a whole number of " + s.nnum + "-pixel lenslets; give the "
+                    + "calibration of a white image (calibration=/path/cal.json) or a rectified light field.");
+        }
+        Map<String, Object> optics = new LinkedHashMap<>();
+        optics.put("magnification", s.magnification);
+        optics.put("na", s.na);
+        optics.put("n_immersion", s.nImmersion);
+        optics.put("wavelength_nm", s.wavelengthNm);
+        optics.put("lenslet_pitch_um", s.lensletPitchUm);
+        optics.put("lenslet_focal_um", s.lensletFocalUm);
+        optics.put("nnum", s.nnum);
+        optics.put("z_min_um", s.zMinUm);
+        optics.put("z_max_um", s.zMaxUm);
+        optics.put("z_step_um", s.zStepUm);
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("task", "lightfield");
+        spec.put("method", "rl");
+        spec.put("num_iter", s.numIter);
+        spec.put("optics", optics);
+        spec.put("calibration", s.calibration);
+        spec.put("background", s.background);
+        return spec;
+    }
+
+    @Override
+    protected ImagePlus finish(ImagePlus out) {
+        int planes = settings.planes();
+        if (out.getStackSize() != planes) {
+            throw new FluoreconException("The server returned " + out.getStackSize() + " planes, expected " + planes
+                    + " (z " + settings.zMinUm + "…" + settings.zMaxUm + " µm every " + settings.zStepUm + " µm).");
+        }
+        out.setDimensions(1, planes, 1);
+        out.setOpenAsHyperStack(false);
+        for (int z = 0; z < planes; z++) {
+            out.getStack().setSliceLabel(String.format(Locale.ROOT, "z=%.3f um", settings.zMinUm + z * settings.zStepUm),
+                    z + 1);
+        }
+        out.setCalibration(LightFieldJob.volumeCalibration(settings.zMinUm, settings.zStepUm, settings.voxelUm()));
+        out.setTitle(input.getShortTitle() + "-volume");
+        return withInfo(out, info());
+    }
+
+    /** Provenance for the output's Info. */
+    public String info() {
+        return provenance("Light-field", "lightfield", "lightfield.method = iterative (Richardson-Lucy, server)");
+    }
+}

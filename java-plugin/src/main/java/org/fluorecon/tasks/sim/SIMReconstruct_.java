@@ -1,0 +1,81 @@
+package org.fluorecon.tasks.sim;
+
+import ij.ImagePlus;
+import java.nio.file.Path;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.ModelChoice;
+import org.fluorecon.ij.Params;
+import org.fluorecon.onnx.Predictor;
+
+/**
+ * Plugins › fluorecon › SIM reconstruction…  A raw SIM stack (angles × phases frames per z plane)
+ * to an image on a 2× finer grid, whose calibration carries the halved pixel size.
+ * {@code method=classical}: generalised Wiener SIM on the model server, pattern estimated
+ * ({@code estimate}) or given ({@code angle_offset}, {@code line_spacing}); {@code method=learned}:
+ * a SIM model (card task=sim) run locally by ONNX Runtime, taking all frames or the reduced set
+ * its card lists. Macro:
+ * {@code run("SIM reconstruction...", "method=classical order=angle-phase-z angles=3 phases=3 estimate na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05")},
+ * {@code run("SIM reconstruction...", "method=learned order=angle-phase-z angles=3 phases=3 model=[file] model_file=/path/sim_2d_3frames.onnx")};
+ * {@code save=/path/out.tif} also writes the result.
+ */
+@Menu(label = "SIM reconstruction...")
+public class SIMReconstruct_ extends FluoreconCommand {
+    static final String TITLE = "fluorecon SIM reconstruction";
+    static final String[] METHODS = {"classical", "learned"};
+
+    public SIMReconstruct_() {
+        super(TITLE, "SIM reconstruction");
+    }
+
+    @Override
+    protected void execute(ImagePlus imp) {
+        ModelChoice m = new ModelChoice();
+        SimServerJob.Settings s = new SimServerJob.Settings();
+        Params params = new Params(TITLE, "method=classical order=angle-phase-z angles=3 phases=3 estimate "
+                + "na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05");
+        params.addChoice("method", METHODS, "classical");
+        params.choice("order", SimStack.ORDERS, s.order, v -> s.order = v);
+        params.integer("angles", s.angles, v -> s.angles = v);
+        params.integer("phases", s.phases, v -> s.phases = v);
+        params.checkbox("estimate", s.estimate, v -> s.estimate = v);
+        params.decimal("na", s.na, 2, v -> s.na = v);
+        params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
+        params.decimal("pixel_size", s.pixelSizeNm, 2, v -> s.pixelSizeNm = v);
+        params.decimal("line_spacing", s.lineSpacingNm, 1, v -> s.lineSpacingNm = v);
+        params.decimal("angle_offset", s.angleOffsetDeg, 2, v -> s.angleOffsetDeg = v);
+        params.decimal("wiener", s.wiener, 3, v -> s.wiener = v);
+        m.addModel(params, m.first(n -> n.startsWith("sim_")));
+        m.addRuntime(params);
+        if (!params.show()) {
+            return;
+        }
+        String method = params.nextChoice("method");
+        String save = params.option("save", null);
+
+        ImagePlus out;
+        String where;
+        if ("learned".equals(method)) {
+            Path model = m.resolve("No SIM model chosen; install sim_2d_9frames.onnx / sim_2d_3frames.onnx in "
+                    + ModelChoice.folders() + " or give model_file=/path/to/model.onnx.");
+            SimLearnedJob job = new SimLearnedJob(imp, model, s.order, s.angles, s.phases, m.tile, m.threads, m.useGpu,
+                    Predictor::open);
+            if (!runLocal(job, null)) {
+                return;
+            }
+            out = job.getResult();
+            where = " on " + job.getModel().provider();
+        } else if ("classical".equals(method)) {
+            SimServerJob job = new SimServerJob(imp, s, server());
+            if (!runJob(job, "sending the raw stack to the server")) {
+                return;
+            }
+            out = job.getResult();
+            where = " on the server";
+        } else {
+            throw new FluoreconException("method = '" + method + "' is not a SIM method; use classical or learned.");
+        }
+        done(keep(out, save), params, where);
+    }
+}

@@ -1,0 +1,117 @@
+package org.fluorecon.tasks.sim;
+
+import ij.ImagePlus;
+import ij.measure.Calibration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.Sampling;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
+
+/**
+ * Classical (generalised Wiener, fairSIM-style) SIM reconstruction of a raw stack on the model
+ * server (job task {@code sim}, {@code fluorecon.tasks.sim_job.SimSpec}). The stack size is checked
+ * against angles × phases here, before anything is uploaded. The result has one slice per z plane,
+ * twice the width and height, half the input's pixel size, and is titled {@code <title>-SIM}; the
+ * server's pattern table (angles, spacing, phases, modulation) is kept in its Info.
+ */
+public final class SimServerJob extends ServerJob<SimServerJob> {
+
+    /** What the user chose; names as in {@code SimSpec}. */
+    public static final class Settings {
+        public String order = "angle-phase-z";
+        public int angles = 3;
+        public int phases = 3;
+        /** Estimate the pattern from the data; false uses {@link #angleOffsetDeg} and {@link #lineSpacingNm}. */
+        public boolean estimate = true;
+        public double na = 1.4;
+        public double wavelengthNm = 520;
+        /** Raw pixel size in nm; 0 = from the image's calibration. */
+        public double pixelSizeNm = 0;
+        public double lineSpacingNm = 210;
+        public double angleOffsetDeg = 8;
+        public double wiener = 0.05;
+        /** Camera offset + background to subtract; NaN = estimated by the server. */
+        public double background = Double.NaN;
+    }
+
+    private final Settings settings;
+    private int planes;
+
+    public SimServerJob(ImagePlus input, Settings settings, ServerClient client) {
+        super(client, "SIM reconstruction", input, "Raw stack", "a raw SIM stack");
+        this.settings = settings;
+    }
+
+    @Override
+    protected Map<String, Object> spec() {
+        Settings s = settings;
+        planes = SimStack.planes(input.getStackSize(), s.angles, s.phases, s.order);
+        if (!(s.na > 0 && s.na < 1.7)) {
+            throw new FluoreconException("na = " + s.na + " is out of range; give the objective's NA, e.g. 1.4.");
+        }
+        if (!(s.wavelengthNm > 200 && s.wavelengthNm < 2000)) {
+            throw new FluoreconException("wavelength = " + s.wavelengthNm + " is not an emission wavelength; give it "
+                    + "in nm, e.g. 520.");
+        }
+        double limit = s.wavelengthNm / (2 * s.na);
+        if (!(s.lineSpacingNm > limit && s.lineSpacingNm < 5000)) {
+            throw new FluoreconException("line_spacing = " + s.lineSpacingNm + " nm cannot pass the objective "
+                    + "(λ/2NA = " + Math.round(limit) + " nm); give the pattern period in the sample, e.g. 210.");
+        }
+        if (!(s.wiener > 0 && s.wiener <= 10)) {
+            throw new FluoreconException("wiener = " + s.wiener + " is out of range; use a value in (0, 10], "
+                    + "e.g. 0.05 (larger = smoother).");
+        }
+        double pixel = s.pixelSizeNm > 0 ? s.pixelSizeNm : pixelNm(input);
+        if (Double.isNaN(pixel)) {
+            throw new FluoreconException("Raw stack '" + input.getTitle() + "' has no pixel size (unit '"
+                    + input.getCalibration().getUnit() + "'); set it with Image › Properties… or give pixel_size "
+                    + "in nm.");
+        }
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("task", "sim");
+        spec.put("method", "wiener");
+        spec.put("mode", "2d");
+        spec.put("order", s.order);
+        spec.put("n_angles", s.angles);
+        spec.put("n_phases", s.phases);
+        spec.put("pixel_size_nm", pixel);
+        spec.put("na", s.na);
+        spec.put("wavelength_nm", s.wavelengthNm);
+        spec.put("line_spacing_nm", s.lineSpacingNm);
+        spec.put("angle_offset_deg", s.angleOffsetDeg);
+        spec.put("estimate", s.estimate);
+        spec.put("wiener", s.wiener);
+        if (!Double.isNaN(s.background)) {
+            spec.put("background", s.background);
+        }
+        return spec;
+    }
+
+    /** The raw pixel size in nm from the calibration; NaN when uncalibrated. */
+    public static double pixelNm(ImagePlus imp) {
+        return Sampling.pixelNm(imp);
+    }
+
+    @Override
+    protected ImagePlus finish(ImagePlus out) {
+        checkResultSize(out, 2 * input.getWidth(), 2 * input.getHeight(), planes, "the expected");
+        out.setDimensions(1, planes, 1);
+        Calibration cal = inputCalibration();
+        cal.pixelWidth /= 2;
+        cal.pixelHeight /= 2;
+        cal.xOrigin *= 2;
+        cal.yOrigin *= 2;
+        out.setCalibration(cal);
+        out.setTitle(input.getShortTitle() + "-SIM");
+        return withInfo(out, info());
+    }
+
+    /** Provenance for the output's Info. */
+    public String info() {
+        return provenance("SIM reconstruction", "sim", "sim.method = classical (server, wiener)",
+                "sim.z_planes = " + planes);
+    }
+}

@@ -1,0 +1,77 @@
+package org.fluorecon.tasks.deconvolve;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ij.ImagePlus;
+import ij.process.FloatProcessor;
+import java.nio.file.Path;
+import java.util.Map;
+import org.fluorecon.testutil.CommandTestBase;
+import org.fluorecon.testutil.OnnxModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Deconvolve… headless: the learned path runs locally; the server path fails with a clear message. */
+class DeconvolveCommandTest extends CommandTestBase {
+    @TempDir
+    Path tmp;
+
+    private static ImagePlus image() {
+        FloatProcessor fp = new FloatProcessor(40, 36);
+        for (int i = 0; i < 40 * 36; i++) {
+            fp.setf(i, (i * 37) % 101);
+        }
+        ImagePlus imp = new ImagePlus("cells", fp);
+        imp.getCalibration().pixelWidth = 0.1;
+        imp.getCalibration().setUnit("micron");
+        return imp;
+    }
+
+    @Test
+    void learnedRunsLocallyWithADeconvolutionModel() throws Exception {
+        Map<String, String> card = OnnxModels.card(2, 4, 8, 32);
+        card.put("task", "deconvolve");
+        Path model = OnnxModels.write(tmp.resolve("deconv.onnx"), card, 2, 1);
+        Path save = tmp.resolve("out.tif");
+        Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=learned model=[file] model_file=" + model
+                + " save=" + save);
+        assertNull(r.error, () -> r.error.getMessage());
+        ImagePlus out = r.command.getResult();
+        assertNotNull(out);
+        assertEquals("cells-deconvolved", out.getTitle());
+        assertEquals(0.1, out.getCalibration().pixelWidth, 1e-12);
+        assertTrue(((String) out.getProperty("Info")).contains("fluorecon.command = Deconvolve"));
+        assertTrue(save.toFile().isFile());
+        // the identity network gives the input back (normalize, run, de-normalize)
+        assertEquals(image().getProcessor().getf(123), out.getProcessor().getf(123), 1e-3);
+    }
+
+    @Test
+    void learnedRefusesADenoisingModel() throws Exception {
+        Path model = OnnxModels.write(tmp.resolve("denoise.onnx"), OnnxModels.card(2, 4, 8, 32), 2, 1);
+        Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=learned model_file=" + model);
+        assertNotNull(r.error);
+        assertTrue(r.error.getMessage().contains("Deconvolve needs a model with task=deconvolve"), r.error.getMessage());
+    }
+
+    @Test
+    void serverMethodsWithoutAServerSayHowToStartIt() throws Exception {
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        java.nio.file.Files.writeString(tmp.resolve("server.json"), "{\"url\": \"http://127.0.0.1:" + port + "\"}");
+        System.setProperty(org.fluorecon.server.ServerConfig.PROPERTY, tmp.toString());
+        try {
+            Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=3 psf=[theoretical] na=1.2");
+            assertNotNull(r.error);
+            assertTrue(r.error.getMessage().startsWith("The fluorecon server is not running at http://127.0.0.1:" + port),
+                    r.error.getMessage());
+        } finally {
+            System.clearProperty(org.fluorecon.server.ServerConfig.PROPERTY);
+        }
+    }
+}

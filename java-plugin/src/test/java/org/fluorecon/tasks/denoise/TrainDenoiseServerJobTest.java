@@ -1,0 +1,62 @@
+package org.fluorecon.tasks.denoise;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ij.ImagePlus;
+import ij.process.FloatProcessor;
+import java.nio.file.Path;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.server.ServerClient;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Train on this image…: the spec sent, what is refused before upload, the model path read back. */
+class TrainDenoiseServerJobTest {
+    @TempDir
+    Path tmp;
+
+    private TrainDenoiseServerJob job(TrainDenoiseServerJob.Settings s) {
+        return new TrainDenoiseServerJob(new ImagePlus("noisy", new FloatProcessor(64, 64)), s, tmp,
+                new ServerClient("http://127.0.0.1:9", tmp.resolve("token")));
+    }
+
+    @Test
+    void spec_carries_the_choices() {
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
+        s.method = "n2s";
+        s.steps = 50;
+        s.name = " mine ";
+        Map<String, Object> spec = job(s).spec();
+        assertEquals("train-denoise", spec.get("task"));
+        assertEquals("n2s", spec.get("method"));
+        assertEquals(50, spec.get("steps"));
+        assertEquals(2, spec.get("ndim"));
+        assertEquals("mine", spec.get("name"));
+    }
+
+    @Test
+    void a_3d_model_on_a_plane_and_bad_steps_are_refused_in_words() {
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
+        s.ndim = 3;
+        TrainDenoiseServerJob plane = job(s);
+        assertFalse(plane.checkInput());
+        assertTrue(plane.getErrorMessage().startsWith("ndim = 3 needs a z-stack but 'noisy' has one slice"),
+                plane.getErrorMessage());
+        TrainDenoiseServerJob.Settings t = new TrainDenoiseServerJob.Settings();
+        t.steps = 0;
+        TrainDenoiseServerJob steps = job(t);
+        assertFalse(steps.checkInput());
+        assertTrue(steps.getErrorMessage().contains("steps = 0 is out of range"), steps.getErrorMessage());
+    }
+
+    @Test
+    void model_path_is_read_from_the_job_message() {
+        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainDenoiseServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
+        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainDenoiseServerJob.modelPath("Done."));
+        assertTrue(e.getMessage().contains("names no trained model"));
+    }
+}
