@@ -113,4 +113,7 @@ def _bar():
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.deconvolve import cli_simulate
+
     app.command("deconvolve")(deconvolve_command)
+    cli_simulate.register(app)
