@@ -38,3 +38,28 @@ def test_simulate_deconvolve_writes_inputs_truth_psf_and_parameters(tmp_path):
 def test_simulate_help_lists_deconvolve():
     r = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200)
     assert r.exit_code == 0 and "deconvolve" in r.output and "denoise" in r.output
+
+
+def test_train_deconvolve_writes_a_carded_model_that_predict_runs(tmp_path):
+    """Fiji's error text tells users to run `fluorecon train deconvolve`; it now exists (issue 16)."""
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.core.io import TiffMeta, write_tiff
+
+    r = CliRunner().invoke(app, ["train", "deconvolve", "--out", str(tmp_path / "d.onnx"), "--steps", "2", "--n", "2",
+                                 "--size", "64", "--filters", "4", "--na", "1.4", "--ni", "1.515"])
+    assert r.exit_code == 0, r.output
+    card = read_card(tmp_path / "d.onnx")
+    assert card.task == "deconvolve" and '"na":1.4' in card.train["psf"].replace(" ", "")
+    assert "val_psnr_rl" in card.metrics and "Richardson–Lucy" in r.output
+    write_tiff(tmp_path / "in.tif", np.random.default_rng(0).poisson(50, (64, 64)).astype(np.float32) + 100,
+               TiffMeta(axes="YX", pixel_size_um=0.1))
+    p = CliRunner().invoke(app, ["predict", str(tmp_path / "d.onnx"), str(tmp_path / "in.tif"), str(tmp_path / "o.tif")])
+    assert p.exit_code == 0, p.output
+    assert read_tiff(tmp_path / "o.tif")[0].shape == (64, 64)
+    bad = CliRunner().invoke(app, ["train", "deconvolve", "--out", str(tmp_path / "x.onnx"), "--size", "32"])
+    assert bad.exit_code == 2 and "--size 64 or more" in bad.output and not (tmp_path / "x.onnx").exists()
+
+
+def test_train_help_lists_deconvolve():
+    r = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
+    assert r.exit_code == 0 and "deconvolve" in r.output
