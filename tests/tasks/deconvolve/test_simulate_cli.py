@@ -35,9 +35,17 @@ def test_simulate_deconvolve_writes_inputs_truth_psf_and_parameters(tmp_path):
     assert np.corrcoef(low.ravel(), blurred.ravel())[0, 1] > np.corrcoef(low.ravel(), clean.ravel())[0, 1]
 
 
-def test_simulate_help_lists_deconvolve():
+def test_simulate_help_lists_deconvolve_sim_and_lightfield():
     r = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200)
-    assert r.exit_code == 0 and "deconvolve" in r.output and "denoise" in r.output
+    listed = {line.split()[1] for line in r.output.splitlines() if line.startswith("│ ") and len(line.split()) > 1}
+    assert r.exit_code == 0 and {"deconvolve", "denoise", "sim", "lightfield"} <= listed, listed
+
+
+def test_simulate_sim_is_sim_simulate(tmp_path):
+    args = ["--size", "64", "--photons", "800", "--pixel-size-nm", "80"]
+    assert CliRunner().invoke(app, ["simulate", "sim", str(tmp_path / "a.tif"), *args]).exit_code == 0
+    assert CliRunner().invoke(app, ["sim", "simulate", str(tmp_path / "b.tif"), *args]).exit_code == 0
+    np.testing.assert_array_equal(read_tiff(tmp_path / "a.tif")[0], read_tiff(tmp_path / "b.tif")[0])
 
 
 def test_train_deconvolve_writes_a_carded_model_that_predict_runs(tmp_path):
@@ -60,6 +68,7 @@ def test_train_deconvolve_writes_a_carded_model_that_predict_runs(tmp_path):
     assert bad.exit_code == 2 and "--size 64 or more" in bad.output and not (tmp_path / "x.onnx").exists()
 
 
-def test_train_help_lists_deconvolve():
+def test_train_help_lists_deconvolve_and_lightfield():
     r = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
-    assert r.exit_code == 0 and "deconvolve" in r.output
+    listed = {line.split()[1] for line in r.output.splitlines() if line.startswith("│ ") and len(line.split()) > 1}
+    assert r.exit_code == 0 and {"deconvolve", "denoise", "lightfield", "upsample"} <= listed, listed

@@ -190,5 +190,9 @@ def estimate_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.commands import subgroup
+
     app.add_typer(sim_app, name="sim")
     cli_learned.register(app)
+    # the same command as `fluorecon sim simulate`, beside the other tasks' (issue 16)
+    subgroup(app, "simulate", "Simulate training data for a task.").command("sim")(simulate_command)
