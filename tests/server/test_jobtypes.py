@@ -38,7 +38,7 @@ def test_unmix_job_equals_cli_with_residual_channels(server, tmp_path, method):
     src = tmp_path / "in.tif"
     write_tiff(src, series, TiffMeta(axes="TCYX", pixel_size_um=0.1, frame_interval_s=2.0))
     source = ["--spectra", ",".join(UNMIX_LABELS)] if method == "nnls" else ["--blind", "3"]
-    _cli("unmix", src, tmp_path / "cli.tif", *source, "--offset", 100, "--residual", tmp_path / "res.tif")
+    _cli("unmix", src, tmp_path / "cli.tif", *source, "--background", 100, "--residual", tmp_path / "res.tif")
     spec = {"task": "unmix", "method": method, "offset": 100, "residual": True}
     spec.update({"spectra": UNMIX_LABELS} if method == "nnls" else {"blind": 3})
     got, meta, _ = _run(server, src, spec, tmp_path)

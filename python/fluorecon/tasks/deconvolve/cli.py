@@ -19,10 +19,10 @@ def _fail(err: Exception | str) -> None:
 def deconvolve_command(
     input: Path = typer.Argument(..., help="Input TIFF (YX, ZYX or any TZCYX hyperstack)."),
     output: Path = typer.Argument(..., help="Output TIFF (float32, calibration and axes kept)."),
-    # Generated from the contract (tasks/deconvolve/spec.py): flag names, defaults and help; the older flag names
-    # (--iterations, --microscope) stay as aliases.
+    # Generated from the contract (tasks/deconvolve/spec.py): flag names, defaults and help; --microscope stays as an
+    # alias of --kind; --iterations is rewritten to --num-iter by commands.aliases.
     method: str = spec_option(DeconvolveSpec, "method", help_extra="learned: an ONNX model (--model)."),
-    iterations: int = spec_option(DeconvolveSpec, "num_iter", "--iterations"),
+    iterations: int = spec_option(DeconvolveSpec, "num_iter"),
     tv_lambda: float = spec_option(DeconvolveSpec, "tv_lambda"),
     balance: float = spec_option(DeconvolveSpec, "balance"),
     background: float = spec_option(DeconvolveSpec, "background"),
@@ -47,7 +47,7 @@ def deconvolve_command(
 ) -> None:
     """Deconvolve an image; the PSF is theoretical (defaults from the TIFF calibration) or measured.
 
-    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --iterations 20 --na 1.4 --wavelength-nm 520
+    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --num-iter 20 --na 1.4 --wavelength-nm 520
     """
     from pydantic import ValidationError
 
@@ -119,4 +119,7 @@ def _bar():
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.deconvolve import cli_simulate
+
     app.command("deconvolve")(deconvolve_command)
+    cli_simulate.register(app)
