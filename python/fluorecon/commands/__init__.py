@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import typing
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import typer
 
@@ -49,6 +52,70 @@ def train_config(steps: int, batch_size: int, patch: int, ndim: int, lr: float, 
 
     patch_size = (patch,) * 2 if ndim == 2 else (max(4, patch // 4), patch, patch)
     return TrainConfig(steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed, device=device)
+
+
+def option_group(param: str, options: dict[str, tuple[type, Any]], build: Callable[..., Any]):
+    """A decorator that puts the typer `options` ({name: (type, typer.Option(...))}, in order) into the command's
+    signature where its parameter `param` stands, and calls the command with ``param=build(**their values)``: one
+    definition of a group of options that several commands share (names, defaults and help written once)."""
+
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+        hints = typing.get_type_hints(func)
+        params: list[inspect.Parameter] = []
+        for p in inspect.signature(func).parameters.values():
+            if p.name == param:
+                params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option,
+                                             annotation=kind) for name, (kind, option) in options.items()]
+            else:
+                params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+
+        @functools.wraps(func)
+        def command(**values: Any) -> None:
+            grouped = {name: values.pop(name) for name in options}
+            return func(**values, **{param: build(**grouped)})
+
+        command.__signature__ = inspect.Signature(params, return_annotation=None)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The values of the shared training options (see `train_options`)."""
+
+    steps: int
+    batch_size: int
+    patch: int
+    filters: int
+    lr: float
+    seed: int
+    device: str
+    name: str = ""
+
+    def config(self, ndim: int):
+        return train_config(self.steps, self.batch_size, self.patch, ndim, self.lr, self.seed, self.device)
+
+
+def train_options(*, patch: int, patch_help: str, name: str | None = None, steps: int = 1000, batch_size: int = 16,
+                  filters: int = 16, filters_help: str = "U-Net filters at the first level.", lr: float = 1e-3,
+                  seed_help: str = "Seed for weights and patches.", param: str = "train"):
+    """The training options of `fluorecon train <task>` (--steps --batch-size --patch --filters --lr [--name]
+    --seed --device) in place of the command's parameter `param`, which receives a `TrainOptions`; the
+    task gives its defaults and the help that is its own."""
+    options: dict[str, tuple[type, Any]] = {
+        "steps": (int, typer.Option(steps, "--steps", help="Optimizer steps.")),
+        "batch_size": (int, typer.Option(batch_size, "--batch-size", help="Patches per step.")),
+        "patch": (int, typer.Option(patch, "--patch", help=patch_help)),
+        "filters": (int, typer.Option(filters, "--filters", help=filters_help)),
+        "lr": (float, typer.Option(lr, "--lr", help="Peak learning rate.")),
+    }
+    if name is not None:
+        options["name"] = (str, typer.Option(name, "--name", help="Model name shown in Fiji."))
+    options["seed"] = (int, typer.Option(0, "--seed", help=seed_help))
+    options["device"] = (str, typer.Option("auto", "--device", help="auto, cpu or cuda."))
+    return option_group(param, options, TrainOptions)
 
 
 def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, fail as _fail, print_metrics as _print_metrics, subgroup, train_config as _train_config
+from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
 
 
 def simulate_crossmodal(
@@ -38,6 +38,7 @@ def simulate_crossmodal(
     typer.echo(f"Wrote {n} pairs to {out}/input and {out}/target.")
 
 
+@train_options(patch=64, patch_help="Patch side (multiple of 4).", name="Widefield to confocal")
 def train_crossmodal_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder with input/ and target/ registered TIFF pairs; "
                                         "omit to train on simulated widefield → confocal pairs."),
@@ -46,14 +47,7 @@ def train_crossmodal_command(
     modality_out: str = typer.Option("confocal", "--modality-out", help="Output modality (recorded in the card)."),
     match_units: bool = typer.Option(True, "--match-units/--no-match-units", help="Map targets into the input's units "
                                      "(same fluorophore); --no-match-units for unrelated contrasts."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Patches per step."),
-    patch: int = typer.Option(64, "--patch", help="Patch side (multiple of 4)."),
-    filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
-    name: str = typer.Option("Widefield to confocal", "--name", help="Model name shown in Fiji."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights and patches."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    train: TrainOptions = None,
 ) -> None:
     """Train a paired cross-modality translation model.
 
@@ -65,9 +59,8 @@ def train_crossmodal_command(
     from fluorecon.tasks.crossmodal.learned import CrossModalConfig, train_crossmodal
 
     try:
-        config = CrossModalConfig(modality_in=modality_in, modality_out=modality_out, match_units=match_units, name=name,
-                                  unet=UNetConfig(ndim=2, depth=2, filters=filters),
-                                  train=_train_config(steps, batch_size, patch, 2, lr, seed, device))
+        config = CrossModalConfig(modality_in=modality_in, modality_out=modality_out, match_units=match_units, name=train.name,
+                                  unet=UNetConfig(ndim=2, depth=2, filters=train.filters), train=train.config(2))
         card, path = train_crossmodal(config, out, data=data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, fail as _fail, print_metrics as _print_metrics, subgroup, train_config as _train_config
+from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
 
 
 def simulate_isotropic(
@@ -50,6 +50,7 @@ def simulate_isotropic(
     typer.echo(f"Wrote {n} stacks to {out}/stacks (truth in {out}/truth).")
 
 
+@train_options(patch=48, patch_help="Patch side of lateral planes (multiple of 4).", name="CARE isotropic restoration")
 def train_isotropic_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder of anisotropic ZYX TIFF stacks (or with stacks/); "
                                         "omit to train on simulated stacks."),
@@ -57,14 +58,7 @@ def train_isotropic_command(
     z_factor: int = typer.Option(4, "--z-factor", help="z step / lateral pixel size of the stacks."),
     sigma_extra_px: Optional[float] = typer.Option(None, "--sigma-extra-px", help="sqrt(σz² − σxy²) in lateral pixels "
                                                    "(default: from the simulation's optics)."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Patches per step."),
-    patch: int = typer.Option(48, "--patch", help="Patch side of lateral planes (multiple of 4)."),
-    filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
-    name: str = typer.Option("CARE isotropic restoration", "--name", help="Model name shown in Fiji."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights and patches."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    train: TrainOptions = None,
 ) -> None:
     """Train an isotropic-restoration model on degraded lateral planes (Weigert et al. 2017).
 
@@ -76,11 +70,10 @@ def train_isotropic_command(
     from fluorecon.tasks.isotropic.learned import IsotropicConfig, train_isotropic
 
     try:
-        config = IsotropicConfig(z_factor=z_factor, sigma_extra_px=sigma_extra_px, name=name,
-                                 unet=UNetConfig(ndim=2, depth=2, filters=filters),
+        config = IsotropicConfig(z_factor=z_factor, sigma_extra_px=sigma_extra_px, name=train.name,
+                                 unet=UNetConfig(ndim=2, depth=2, filters=train.filters),
                                  # L2: L1's conditional median read ~7 % dark (DESIGN.md, isotropic training).
-                                 train=_train_config(steps, batch_size, patch, 2, lr, seed, device)
-                                 .model_copy(update={"loss": "l2"}))
+                                 train=train.config(2).model_copy(update={"loss": "l2"}))
         card, path = train_isotropic(config, out, data=data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, fail as _fail, print_metrics as _print_metrics, subgroup, train_config as _train_config
+from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
 
 
 # --- simulate -------------------------------------------------------------------------------
@@ -49,22 +49,16 @@ def simulate_upsample(
 # --- train ----------------------------------------------------------------------------------
 
 
+@train_options(patch=32, patch_help="Patch side in INPUT pixels (3D: patch/4 planes).", name="CARE upsampling")
 def train_upsample_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder with low/ and high/ (factor× larger) TIFF pairs; "
                                         "omit to train on freshly simulated pairs."),
     out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
     ndim: int = typer.Option(2, "--ndim", help="2: planes; 3: z-stacks (every axis upsampled)."),
     factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Patches per step."),
-    patch: int = typer.Option(32, "--patch", help="Patch side in INPUT pixels (3D: patch/4 planes)."),
-    filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
     sigma_extra_px: Optional[str] = typer.Option(None, "--sigma-extra-px", help="Forward-model blur σ per axis in output "
                                                  "pixels, comma list (for the consistency check on your own data)."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
-    name: str = typer.Option("CARE upsampling", "--name", help="Model name shown in Fiji."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights and patches."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    train: TrainOptions = None,
 ) -> None:
     """Train an upsampling model (×2/×4) and export it with `scale` in its card.
 
@@ -77,9 +71,8 @@ def train_upsample_command(
 
     try:
         sigma = tuple(float(v) for v in sigma_extra_px.split(",")) if sigma_extra_px else None
-        config = UpsampleConfig(ndim=ndim, factor=factor, name=name, sigma_extra_px=sigma,
-                                unet=UNetConfig(ndim=ndim, depth=2, filters=filters),
-                                train=_train_config(steps, batch_size, patch, ndim, lr, seed, device))
+        config = UpsampleConfig(ndim=ndim, factor=factor, name=train.name, sigma_extra_px=sigma,
+                                unet=UNetConfig(ndim=ndim, depth=2, filters=train.filters), train=train.config(ndim))
         card, path = train_upsample(config, out, data=data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
