@@ -6,7 +6,8 @@ import functools
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -85,6 +86,8 @@ def option_group(param: str, options: dict[str, tuple[type, Any]], build: Callab
 class TrainOptions:
     """The values of the shared training options (see `train_options`)."""
 
+    data: Path | None
+    out: Path
     steps: int
     batch_size: int
     patch: int
@@ -98,13 +101,16 @@ class TrainOptions:
         return train_config(self.steps, self.batch_size, self.patch, ndim, self.lr, self.seed, self.device)
 
 
-def train_options(*, patch: int, patch_help: str, name: str | None = None, steps: int = 1000, batch_size: int = 16,
-                  filters: int = 16, filters_help: str = "U-Net filters at the first level.", lr: float = 1e-3,
+def train_options(*, data_help: str, patch: int, patch_help: str, name: str | None = None,
+                  out_help: str = "ONNX model to write.", steps: int = 1000, batch_size: int = 16, filters: int = 16,
+                  filters_help: str = "U-Net filters at the first level.", lr: float = 1e-3,
                   seed_help: str = "Seed for weights and patches.", param: str = "train"):
-    """The training options of `fluorecon train <task>` (--steps --batch-size --patch --filters --lr [--name]
+    """The options of `fluorecon train <task>` (--data --out --steps --batch-size --patch --filters --lr [--name]
     --seed --device) in place of the command's parameter `param`, which receives a `TrainOptions`; the
     task gives its defaults and the help that is its own."""
     options: dict[str, tuple[type, Any]] = {
+        "data": (Optional[Path], typer.Option(None, "--data", help=data_help)),
+        "out": (Path, typer.Option(..., "--out", help=out_help)),
         "steps": (int, typer.Option(steps, "--steps", help="Optimizer steps.")),
         "batch_size": (int, typer.Option(batch_size, "--batch-size", help="Patches per step.")),
         "patch": (int, typer.Option(patch, "--patch", help=patch_help)),
@@ -116,6 +122,25 @@ def train_options(*, patch: int, patch_help: str, name: str | None = None, steps
     options["seed"] = (int, typer.Option(0, "--seed", help=seed_help))
     options["device"] = (str, typer.Option("auto", "--device", help="auto, cpu or cuda."))
     return option_group(param, options, TrainOptions)
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    """The values of the options every `fluorecon simulate <task>` has (see `simulate_options`)."""
+
+    out: Path
+    n: int
+    seed: int
+
+
+def simulate_options(*, out_help: str, n: int, n_help: str, param: str = "target"):
+    """--out (the folder to create), --n and --seed of `fluorecon simulate <task>` in place of the command's
+    parameter `param`, which receives a `SimulateOptions`."""
+    return option_group(param, {
+        "out": (Path, typer.Option(..., "--out", help=out_help)),
+        "n": (int, typer.Option(n, "--n", help=n_help)),
+        "seed": (int, typer.Option(0, "--seed", help="Same seed, same data.")),
+    }, SimulateOptions)
 
 
 def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> None:

@@ -8,15 +8,15 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
+from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, simulate_options, subgroup, train_options
 
 
+@simulate_options(out_help="Folder to create: OUT/input/*.tif (widefield), OUT/target/*.tif (confocal).", n=16,
+                  n_help="Number of pairs.")
 def simulate_crossmodal(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/input/*.tif (widefield), OUT/target/*.tif (confocal)."),
-    n: int = typer.Option(16, "--n", help="Number of pairs."),
+    target: SimulateOptions = None,
     size: int = typer.Option(256, "--size", help="Side in pixels."),
     photons_in: float = typer.Option(100.0, "--photons-in", help="Peak photons of the widefield input."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate registered widefield → confocal pairs (same phantom, two PSFs, independent noise).
 
@@ -27,8 +27,9 @@ def simulate_crossmodal(
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.tasks.crossmodal.learned import CrossModalSimulation, simulate_pairs
 
+    out, n = target.out, target.n
     try:
-        sim = CrossModalSimulation(shape=(size, size), n_images=n, photons_in=photons_in, seed=seed)
+        sim = CrossModalSimulation(shape=(size, size), n_images=n, photons_in=photons_in, seed=target.seed)
         meta = TiffMeta(axes="YX", pixel_size_um=sim.pixel_size_nm / 1000)
         for i, p in enumerate(simulate_pairs(sim)):
             write_tiff(out / "input" / f"{i:03d}.tif", p.source, meta, info="fluorecon simulate crossmodal: widefield")
@@ -38,16 +39,14 @@ def simulate_crossmodal(
     typer.echo(f"Wrote {n} pairs to {out}/input and {out}/target.")
 
 
-@train_options(patch=64, patch_help="Patch side (multiple of 4).", name="Widefield to confocal")
+@train_options(data_help="Folder with input/ and target/ registered TIFF pairs; omit to train on simulated widefield "
+               "→ confocal pairs.", patch=64, patch_help="Patch side (multiple of 4).", name="Widefield to confocal")
 def train_crossmodal_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder with input/ and target/ registered TIFF pairs; "
-                                        "omit to train on simulated widefield → confocal pairs."),
-    out: Path = typer.Option(..., "--out", help="ONNX model to write."),
+    train: TrainOptions = None,
     modality_in: str = typer.Option("widefield", "--modality-in", help="Input modality (recorded in the card)."),
     modality_out: str = typer.Option("confocal", "--modality-out", help="Output modality (recorded in the card)."),
     match_units: bool = typer.Option(True, "--match-units/--no-match-units", help="Map targets into the input's units "
                                      "(same fluorophore); --no-match-units for unrelated contrasts."),
-    train: TrainOptions = None,
 ) -> None:
     """Train a paired cross-modality translation model.
 
@@ -61,7 +60,7 @@ def train_crossmodal_command(
     try:
         config = CrossModalConfig(modality_in=modality_in, modality_out=modality_out, match_units=match_units, name=train.name,
                                   unet=UNetConfig(ndim=2, depth=2, filters=train.filters), train=train.config(2))
-        card, path = train_crossmodal(config, out, data=data)
+        card, path = train_crossmodal(config, train.out, data=train.data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
     _print_metrics(card, [("input", modality_in + " input"), ("care", "CARE translation")])

@@ -8,19 +8,18 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
+from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, simulate_options, subgroup, train_options
 
 
+@simulate_options(out_help="Folder to create: OUT/stacks/*.tif (anisotropic acquisitions), OUT/truth/*.tif "
+                  "(isotropic ground truth).", n=4, n_help="Number of stacks.")
 def simulate_isotropic(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/stacks/*.tif (anisotropic acquisitions), "
-                             "OUT/truth/*.tif (isotropic ground truth)."),
+    target: SimulateOptions = None,
     z_factor: int = typer.Option(4, "--z-factor", help="z step / lateral pixel size of the stacks."),
-    n: int = typer.Option(4, "--n", help="Number of stacks."),
     size: int = typer.Option(128, "--size", help="Lateral side in pixels (isotropic depth = size / 2)."),
     photons: float = typer.Option(200.0, "--photons", help="Peak photons per pixel."),
     na: float = typer.Option(1.0, "--na", help="Numerical aperture."),
     pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Lateral pixel size (nm)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate anisotropic z-stacks (wide axial PSF, z step = z_factor × pixel) and their isotropic truth.
 
@@ -32,6 +31,7 @@ def simulate_isotropic(
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.tasks.isotropic.learned import IsotropicSimulation, simulate_stack
 
+    out, n, seed = target.out, target.n, target.seed
     try:
         depth = max(z_factor, (size // 2) // z_factor * z_factor)
         sim = IsotropicSimulation(shape=(depth, size, size), z_factor=z_factor, n_stacks=n, photons=photons, na=na,
@@ -50,15 +50,13 @@ def simulate_isotropic(
     typer.echo(f"Wrote {n} stacks to {out}/stacks (truth in {out}/truth).")
 
 
-@train_options(patch=48, patch_help="Patch side of lateral planes (multiple of 4).", name="CARE isotropic restoration")
+@train_options(data_help="Folder of anisotropic ZYX TIFF stacks (or with stacks/); omit to train on simulated stacks.",
+               patch=48, patch_help="Patch side of lateral planes (multiple of 4).", name="CARE isotropic restoration")
 def train_isotropic_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of anisotropic ZYX TIFF stacks (or with stacks/); "
-                                        "omit to train on simulated stacks."),
-    out: Path = typer.Option(..., "--out", help="ONNX model to write."),
+    train: TrainOptions = None,
     z_factor: int = typer.Option(4, "--z-factor", help="z step / lateral pixel size of the stacks."),
     sigma_extra_px: Optional[float] = typer.Option(None, "--sigma-extra-px", help="sqrt(σz² − σxy²) in lateral pixels "
                                                    "(default: from the simulation's optics)."),
-    train: TrainOptions = None,
 ) -> None:
     """Train an isotropic-restoration model on degraded lateral planes (Weigert et al. 2017).
 
@@ -74,7 +72,7 @@ def train_isotropic_command(
                                  unet=UNetConfig(ndim=2, depth=2, filters=train.filters),
                                  # L2: L1's conditional median read ~7 % dark (DESIGN.md, isotropic training).
                                  train=train.config(2).model_copy(update={"loss": "l2"}))
-        card, path = train_isotropic(config, out, data=data)
+        card, path = train_isotropic(config, train.out, data=train.data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
     _print_metrics(card, [("interp", "linear z interpolation"), ("care", "CARE isotropic")], extra=("axial FRC (nm)",))

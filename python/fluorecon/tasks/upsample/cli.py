@@ -8,25 +8,24 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, TrainOptions, fail as _fail, print_metrics as _print_metrics, subgroup, train_options
+from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, simulate_options, subgroup, train_options
 
 
 # --- simulate -------------------------------------------------------------------------------
 
 
+@simulate_options(out_help="Folder to create: OUT/low/*.tif (inputs, coarse pixels), OUT/high/*.tif (noise-free "
+                  "targets, factor× finer), OUT/simulation.json.", n=16, n_help="Number of pairs.")
 def simulate_upsample(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/low/*.tif (inputs, coarse pixels), "
-                             "OUT/high/*.tif (noise-free targets, factor× finer), OUT/simulation.json."),
+    target: SimulateOptions = None,
     ndim: int = typer.Option(2, "--ndim", help="2 for YX planes, 3 for ZYX stacks."),
     factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
-    n: int = typer.Option(16, "--n", help="Number of pairs."),
     size: Optional[int] = typer.Option(None, "--size", help="High-resolution side (default 256; 128 with 32 planes in 3D)."),
     photons: float = typer.Option(50.0, "--photons", help="Peak photons per low-resolution pixel."),
     na_low: float = typer.Option(0.8, "--na-low", help="NA of the low-resolution system."),
     na_high: float = typer.Option(1.4, "--na-high", help="NA of the high-resolution system."),
     pixel_size_nm: float = typer.Option(50.0, "--pixel-size-nm", help="High-resolution pixel size (nm)."),
     kind: str = typer.Option("mixed", "--kind", help="Phantom: mixed, filaments, vesicles, membranes or nuclei."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate low/high-resolution pairs (lower-NA blur, coarser pixels, camera noise).
 
@@ -36,10 +35,11 @@ def simulate_upsample(
 
     from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs, write_pairs
 
+    out, n = target.out, target.n
     try:
         shape = None if size is None else ((size, size) if ndim == 2 else (max(8, size // 4), size, size))
         sim = UpsampleSimulation(ndim=ndim, factor=factor, shape=shape, n_images=n, photons=photons, na_low=na_low,
-                                 na_high=na_high, pixel_size_nm=pixel_size_nm, kind=kind, seed=seed)
+                                 na_high=na_high, pixel_size_nm=pixel_size_nm, kind=kind, seed=target.seed)
         write_pairs(out, simulate_pairs(sim), sim)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
@@ -49,16 +49,15 @@ def simulate_upsample(
 # --- train ----------------------------------------------------------------------------------
 
 
-@train_options(patch=32, patch_help="Patch side in INPUT pixels (3D: patch/4 planes).", name="CARE upsampling")
+@train_options(data_help="Folder with low/ and high/ (factor× larger) TIFF pairs; omit to train on freshly simulated "
+               "pairs.", out_help="ONNX model to write (a .pt checkpoint is saved beside it).", patch=32,
+               patch_help="Patch side in INPUT pixels (3D: patch/4 planes).", name="CARE upsampling")
 def train_upsample_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder with low/ and high/ (factor× larger) TIFF pairs; "
-                                        "omit to train on freshly simulated pairs."),
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
+    train: TrainOptions = None,
     ndim: int = typer.Option(2, "--ndim", help="2: planes; 3: z-stacks (every axis upsampled)."),
     factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
     sigma_extra_px: Optional[str] = typer.Option(None, "--sigma-extra-px", help="Forward-model blur σ per axis in output "
                                                  "pixels, comma list (for the consistency check on your own data)."),
-    train: TrainOptions = None,
 ) -> None:
     """Train an upsampling model (×2/×4) and export it with `scale` in its card.
 
@@ -73,7 +72,7 @@ def train_upsample_command(
         sigma = tuple(float(v) for v in sigma_extra_px.split(",")) if sigma_extra_px else None
         config = UpsampleConfig(ndim=ndim, factor=factor, name=train.name, sigma_extra_px=sigma,
                                 unet=UNetConfig(ndim=ndim, depth=2, filters=train.filters), train=train.config(ndim))
-        card, path = train_upsample(config, out, data=data)
+        card, path = train_upsample(config, train.out, data=train.data)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
     _print_metrics(card, [("bicubic", "bicubic"), ("rl", "RL-TV (blur + downsample)"), ("care", "CARE")])
