@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from fluorecon.core.atomic import atomic_path
-from fluorecon.core.modelcard import ModelCard, read_card
+from fluorecon.core.modelcard import ModelCard, read_card, save_with_card
 from fluorecon.core.normalize import EPS, parse_norm
 
 FORMAT_VERSION = "0.5.4"
@@ -351,6 +351,16 @@ def _layout(tensor: dict, what: str) -> tuple[list[str], list[dict]]:
     return names, axes
 
 
+def _axes_node(graph, op: str, source: str, axes: list[int], result: str):
+    """An ONNX `op` (Squeeze/Unsqueeze) node over `axes`, whose axes tensor is added to `graph`."""
+    import onnx
+    from onnx import helper
+
+    axes_t = helper.make_tensor(f"fluorecon_{op.lower()}_axes", onnx.TensorProto.INT64, [len(axes)], axes)
+    graph.initializer.append(axes_t)
+    return helper.make_node(op, [source, axes_t.name], [result])
+
+
 def _wrap_graph(proto, in_names: list[str], out_names: list[str], ndim: int):
     """Give the graph fluorecon's layout: input 'input' (1, 1, [Z,] Y, X) → output 'output' alike."""
     import onnx
@@ -370,9 +380,7 @@ def _wrap_graph(proto, in_names: list[str], out_names: list[str], ndim: int):
     cur = "fluorecon_input"  # fresh names: the wrapped graph may use 'input'/'output' inside
     missing = [i for i, a in enumerate(canon) if a not in in_names]
     if missing:
-        axes_t = helper.make_tensor("fluorecon_squeeze_axes", onnx.TensorProto.INT64, [len(missing)], missing)
-        graph.initializer.append(axes_t)
-        nodes_before.append(helper.make_node("Squeeze", [cur, axes_t.name], ["fluorecon_in_squeezed"]))
+        nodes_before.append(_axes_node(graph, "Squeeze", cur, missing, "fluorecon_in_squeezed"))
         cur = "fluorecon_in_squeezed"
     perm = [kept.index(a) for a in in_names]
     if perm != list(range(len(perm))):
@@ -389,9 +397,7 @@ def _wrap_graph(proto, in_names: list[str], out_names: list[str], ndim: int):
         cur = "fluorecon_out_perm"
     missing = [i for i, a in enumerate(canon) if a not in out_names]
     if missing:
-        axes_t = helper.make_tensor("fluorecon_unsqueeze_axes", onnx.TensorProto.INT64, [len(missing)], missing)
-        graph.initializer.append(axes_t)
-        nodes_after.append(helper.make_node("Unsqueeze", [cur, axes_t.name], ["fluorecon_out_unsq"]))
+        nodes_after.append(_axes_node(graph, "Unsqueeze", cur, missing, "fluorecon_out_unsq"))
         cur = "fluorecon_out_unsq"
     if nodes_after:
         nodes_after.append(helper.make_node("Identity", [cur], ["fluorecon_output"]))
@@ -510,10 +516,5 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> 
     canon = ["batch", "channel"] + list(SPATIAL[ndim])
     if in_names != canon or out_names != canon:
         proto = _wrap_graph(proto, in_names, out_names, ndim)
-    del proto.metadata_props[:]
-    for key, value in card.to_metadata().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    with atomic_path(out, suffix=".onnx.part") as tmp:
-        onnx.save(proto, tmp)
+    save_with_card(proto, card, out)
     return read_card(out)

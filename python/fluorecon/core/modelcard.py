@@ -179,12 +179,17 @@ def read_card(onnx_path: str | os.PathLike) -> ModelCard:
 def write_card(onnx_path: str | os.PathLike, card: ModelCard) -> None:
     """Replace the metadata_props of an ONNX file with `card` (atomic rewrite); ``model.sha256`` is
     set from the graph, ``model.version`` to 1.0.0 when the card has none."""
-    import onnx
-
     path = Path(onnx_path)
     model = _load_onnx(path)
     card = card.model_copy(update={"model_sha256": graph_sha256(model),
                                    "model_version": card.model_version or DEFAULT_MODEL_VERSION})
+    save_with_card(model, card, path)
+
+
+def save_with_card(model, card: ModelCard, path: Path) -> None:
+    """Write the ONNX `model` to `path` (atomically) with `card` as its only metadata_props."""
+    import onnx
+
     del model.metadata_props[:]
     for key, value in card.to_metadata().items():
         entry = model.metadata_props.add()

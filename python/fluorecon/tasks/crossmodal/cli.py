@@ -3,8 +3,6 @@ models with `fluorecon predict`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
 
 import typer
 

@@ -3,7 +3,6 @@ models with `fluorecon predict` (it runs isotropic models on XZ and YZ views).""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer

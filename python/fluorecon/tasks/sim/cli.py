@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from fluorecon.commands import option_group
 from fluorecon.tasks.sim import cli_learned
 
 sim_app = typer.Typer(name="sim", help="Structured illumination (SIM): simulate, estimate the pattern, reconstruct.",
@@ -29,6 +30,21 @@ def _spec(mode, order, angles, phases, pixel_nm, z_step_nm, na, wavelength, exci
                        line_spacing_nm=spacing, **extra)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+
+
+def _pattern_options(*, phases_help: str, mode_help: str, pixel_help: str, spacing_help: str):
+    """The acquisition options `sim reconstruct` and `sim estimate` share (the arguments of `_spec`), in place
+    of the command's parameter `pattern`, which receives them as a dict."""
+    return option_group("pattern", {
+        "order": (str, typer.Option("angle-phase-z", "--order", help=_ORDER_HELP)),
+        "angles": (int, typer.Option(3, "--angles", help="Pattern angles.")),
+        "phases": (Optional[int], typer.Option(None, "--phases", help=phases_help)),
+        "mode": (str, typer.Option("2d", "--mode", help=mode_help)),
+        "pixel_nm": (Optional[float], typer.Option(None, "--pixel-size-nm", help=pixel_help)),
+        "na": (float, typer.Option(1.4, "--na", help="Numerical aperture.")),
+        "wavelength": (float, typer.Option(520.0, "--wavelength-nm", help="Emission wavelength, nm.")),
+        "spacing": (float, typer.Option(210.0, "--spacing-nm", help=spacing_help)),
+    }, dict)
 
 
 @sim_app.command("simulate")
@@ -95,19 +111,15 @@ def _print_table(rows: list[dict]) -> None:
 
 
 @sim_app.command("reconstruct")
+@_pattern_options(phases_help="Phases per angle (default 3 for 2d, 5 for 3d).", mode_help="2d (per plane) | 3d (three-beam).",
+                  pixel_help="Raw pixel, nm (default: the TIFF's calibration).",
+                  spacing_help="Expected line spacing, nm (searched ±25 %).")
 def reconstruct_command(
     raw_path: Path = typer.Argument(..., help="Raw SIM frames TIFF."),
     out_path: Path = typer.Argument(..., help="Reconstruction TIFF (float32, half the pixel size, written atomically)."),
-    order: str = typer.Option("angle-phase-z", "--order", help=_ORDER_HELP),
-    angles: int = typer.Option(3, "--angles", help="Pattern angles."),
-    phases: Optional[int] = typer.Option(None, "--phases", help="Phases per angle (default 3 for 2d, 5 for 3d)."),
-    mode: str = typer.Option("2d", "--mode", help="2d (per plane) | 3d (three-beam)."),
-    pixel_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's calibration)."),
+    pattern: dict = None,
     z_step_nm: Optional[float] = typer.Option(None, "--z-step-nm", help="z step, nm (3d; default: the TIFF's)."),
-    na: float = typer.Option(1.4, "--na", help="Numerical aperture."),
-    wavelength: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength, nm."),
     excitation: float = typer.Option(488.0, "--excitation-nm", help="Excitation wavelength, nm (3d)."),
-    spacing: float = typer.Option(210.0, "--spacing-nm", help="Expected line spacing, nm (searched ±25 %)."),
     wiener: float = typer.Option(0.05, "--wiener", help="Wiener parameter."),
     apodization: float = typer.Option(2.0, "--apodization", help="Apodization cutoff in OTF cutoffs."),
     attenuation: float = typer.Option(0.0, "--otf-attenuation", help="OTF attenuation strength (0 = off, e.g. 0.99)."),
@@ -125,8 +137,8 @@ def reconstruct_command(
     from fluorecon.tasks.sim.job import config_from_spec, psf_for_config
 
     frames, meta = _read(raw_path)
-    spec = _spec(mode, order, angles, phases, pixel_nm, z_step_nm, na, wavelength, excitation, spacing,
-                 wiener=wiener, apodization_cutoff=apodization, otf_attenuation=attenuation, background=background)
+    order = pattern["order"]
+    spec = _spec(**pattern, z_step_nm=z_step_nm, excitation=excitation, wiener=wiener, apodization_cutoff=apodization, otf_attenuation=attenuation, background=background)
     try:
         config = config_from_spec(frames, meta, spec)
         psf = psf_for_config(*read_tiff(psf_path), config) if psf_path is not None else None
@@ -155,16 +167,11 @@ def reconstruct_command(
 
 
 @sim_app.command("estimate")
+@_pattern_options(phases_help="Phases per angle.", mode_help="2d | 3d.", pixel_help="Raw pixel, nm (default: the TIFF's).",
+                  spacing_help="Expected line spacing, nm.")
 def estimate_command(
     raw_path: Path = typer.Argument(..., help="Raw SIM frames TIFF."),
-    order: str = typer.Option("angle-phase-z", "--order", help=_ORDER_HELP),
-    angles: int = typer.Option(3, "--angles", help="Pattern angles."),
-    phases: Optional[int] = typer.Option(None, "--phases", help="Phases per angle."),
-    mode: str = typer.Option("2d", "--mode", help="2d | 3d."),
-    pixel_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's)."),
-    na: float = typer.Option(1.4, "--na", help="Numerical aperture."),
-    wavelength: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength, nm."),
-    spacing: float = typer.Option(210.0, "--spacing-nm", help="Expected line spacing, nm."),
+    pattern: dict = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Estimate and print the illumination pattern (angle, line spacing, phase, modulation) per angle."""
@@ -172,7 +179,8 @@ def estimate_command(
     from fluorecon.tasks.sim.job import config_from_spec
 
     frames, meta = _read(raw_path)
-    spec = _spec(mode, order, angles, phases, pixel_nm, None, na, wavelength, 488.0, spacing)
+    order = pattern["order"]
+    spec = _spec(**pattern, z_step_nm=None, excitation=488.0)
     try:
         config = config_from_spec(frames, meta, spec)
         params = estimate_pattern(frames, config, order=order)

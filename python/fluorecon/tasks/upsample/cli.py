@@ -3,7 +3,6 @@ models with `fluorecon predict` (it divides the calibration by the card's scale)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
