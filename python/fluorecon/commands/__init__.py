@@ -130,17 +130,43 @@ class SimulateOptions:
 
     out: Path
     n: int
+    size: Optional[int]
+    photons: float
     seed: int
+    kind: str = "mixed"
 
 
-def simulate_options(*, out_help: str, n: int, n_help: str, param: str = "target"):
-    """--out (the folder to create), --n and --seed of `fluorecon simulate <task>` in place of the command's
-    parameter `param`, which receives a `SimulateOptions`."""
-    return option_group(param, {
+PHANTOM_HELP = "Phantom: mixed, filaments, vesicles, membranes or nuclei."
+
+
+def simulate_options(*, out_help: str, n: int, n_help: str, size: Optional[int], size_help: str, photons: float,
+                     photons_help: str, photons_flag: str = "--photons", kind: bool = False, param: str = "target"):
+    """--out (the folder to create), --n, --size, the peak photons, [--kind] and --seed of `fluorecon simulate
+    <task>` in place of the command's parameter `param`, which receives a `SimulateOptions`."""
+    options: dict[str, tuple[Any, Any]] = {
         "out": (Path, typer.Option(..., "--out", help=out_help)),
         "n": (int, typer.Option(n, "--n", help=n_help)),
-        "seed": (int, typer.Option(0, "--seed", help="Same seed, same data.")),
-    }, SimulateOptions)
+        "size": (int if size is not None else Optional[int], typer.Option(size, "--size", help=size_help)),
+        "photons": (float, typer.Option(photons, photons_flag, help=photons_help)),
+    }
+    if kind:
+        options["kind"] = (str, typer.Option("mixed", "--kind", help=PHANTOM_HELP))
+    options["seed"] = (int, typer.Option(0, "--seed", help="Same seed, same data."))
+    return option_group(param, options, SimulateOptions)
+
+
+def psf_settings_options(*, na_help: str, wavelength: bool = True, param: str = "psf"):
+    """The optics options of the simulated widefield PSF (`PSFSettings` fields: --pixel-size-nm --na
+    [--wavelength-nm --ni]) in place of the command's parameter `param`, which receives them as a dict."""
+    options: dict[str, tuple[Any, Any]] = {
+        "pixel_size_nm": (float, typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm).")),
+        "na": (float, typer.Option(1.2, "--na", help=na_help)),
+    }
+    if wavelength:
+        options["wavelength_nm"] = (float, typer.Option(520.0, "--wavelength-nm", help="Emission wavelength (nm)."))
+        options["ni"] = (float, typer.Option(1.33, "--ni", help="Immersion refractive index (1.515 oil, 1.33 water, "
+                                             "1.0 air)."))
+    return option_group(param, options, dict)
 
 
 def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> None:

@@ -10,12 +10,9 @@ from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _f
 
 
 @simulate_options(out_help="Folder to create: OUT/input/*.tif (widefield), OUT/target/*.tif (confocal).", n=16,
-                  n_help="Number of pairs.")
-def simulate_crossmodal(
-    target: SimulateOptions = None,
-    size: int = typer.Option(256, "--size", help="Side in pixels."),
-    photons_in: float = typer.Option(100.0, "--photons-in", help="Peak photons of the widefield input."),
-) -> None:
+                  n_help="Number of pairs.", size=256, size_help="Side in pixels.", photons=100.0,
+                  photons_help="Peak photons of the widefield input.", photons_flag="--photons-in")
+def simulate_crossmodal(target: SimulateOptions = None) -> None:
     """Simulate registered widefield → confocal pairs (same phantom, two PSFs, independent noise).
 
     Example: fluorecon simulate crossmodal --out data/wf2cf
@@ -25,9 +22,9 @@ def simulate_crossmodal(
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.tasks.crossmodal.learned import CrossModalSimulation, simulate_pairs
 
-    out, n = target.out, target.n
+    out, n, size = target.out, target.n, target.size
     try:
-        sim = CrossModalSimulation(shape=(size, size), n_images=n, photons_in=photons_in, seed=target.seed)
+        sim = CrossModalSimulation(shape=(size, size), n_images=n, photons_in=target.photons, seed=target.seed)
         meta = TiffMeta(axes="YX", pixel_size_um=sim.pixel_size_nm / 1000)
         for i, p in enumerate(simulate_pairs(sim)):
             write_tiff(out / "input" / f"{i:03d}.tif", p.source, meta, info="fluorecon simulate crossmodal: widefield")

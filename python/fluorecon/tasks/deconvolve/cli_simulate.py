@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from fluorecon.commands import SimulateOptions, psf_settings_options, simulate_options
 
-def simulate_deconvolve(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/low/*.tif (blurred, noisy, ADU), OUT/clean/*.tif "
-                             "(sharp phantoms: ground truth), OUT/psf.tif, OUT/simulation.json (the parameters used)."),
-    n: int = typer.Option(8, "--n", help="Number of images."),
-    size: int = typer.Option(128, "--size", help="Side in pixels."),
-    photons: float = typer.Option(50.0, "--photons", help="Peak photons per pixel (each image drawn log-uniformly "
-                                  "within ×/÷ 2 of it)."),
-    kind: str = typer.Option("mixed", "--kind", help="Phantom: mixed, filaments, vesicles, membranes or nuclei."),
-    pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm)."),
-    na: float = typer.Option(1.2, "--na", help="Numerical aperture of the simulated objective."),
-    wavelength_nm: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength (nm)."),
-    ni: float = typer.Option(1.33, "--ni", help="Immersion refractive index (1.515 oil, 1.33 water, 1.0 air)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
-) -> None:
+
+@simulate_options(out_help="Folder to create: OUT/low/*.tif (blurred, noisy, ADU), OUT/clean/*.tif (sharp phantoms: "
+                  "ground truth), OUT/psf.tif, OUT/simulation.json (the parameters used).", n=8,
+                  n_help="Number of images.", size=128, size_help="Side in pixels.", photons=50.0,
+                  photons_help="Peak photons per pixel (each image drawn log-uniformly within ×/÷ 2 of it).", kind=True)
+@psf_settings_options(na_help="Numerical aperture of the simulated objective.", param="optics")
+def simulate_deconvolve(target: SimulateOptions = None, optics: dict = None) -> None:
     """Simulate deconvolution data: blurred noisy images, sharp ground truth, the PSF and the parameters.
 
     Example: fluorecon simulate deconvolve --out data/deconvolve --n 8
@@ -35,15 +28,15 @@ def simulate_deconvolve(
     from fluorecon.tasks.deconvolve.learned import simulate_deconvolution_pairs
     from fluorecon.tasks.denoise.learned import DenoiseSimulation, PSFSettings
 
+    out, n, size, seed = target.out, target.n, target.size, target.seed
     try:
-        sim = DenoiseSimulation(ndim=2, n_images=n, shape=(size, size), photons_low=photons, kind=kind, seed=seed,
-                                psf=PSFSettings(na=na, pixel_size_nm=pixel_size_nm, wavelength_nm=wavelength_nm,
-                                                ni=ni))
+        sim = DenoiseSimulation(ndim=2, n_images=n, shape=(size, size), photons_low=target.photons, kind=target.kind,
+                                seed=seed, psf=PSFSettings(**optics))
         pairs, psf = simulate_deconvolution_pairs(sim, n=n, seed=seed)
     except (ValidationError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
-    meta = TiffMeta(axes="YX", pixel_size_um=pixel_size_nm / 1000)
+    meta = TiffMeta(axes="YX", pixel_size_um=optics["pixel_size_nm"] / 1000)
     for sub in ("low", "clean"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     for i, (low, clean) in enumerate(pairs):
@@ -66,16 +59,14 @@ def register(app: typer.Typer) -> None:
     subgroup(app, "train", "Train a model for a task and export it to ONNX.").command("deconvolve")(train_deconvolve)
 
 
+@psf_settings_options(na_help="Numerical aperture of the PSF.", param="optics")
 def train_deconvolve(
     out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
     steps: int = typer.Option(400, "--steps", help="Optimizer steps."),
     n: int = typer.Option(16, "--n", help="Simulated images (one in five held out for validation)."),
     size: int = typer.Option(256, "--size", help="Side of the simulated images in pixels (≥ 64)."),
     photons: float = typer.Option(60.0, "--photons", help="Peak photons per pixel of the inputs."),
-    pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm)."),
-    na: float = typer.Option(1.2, "--na", help="Numerical aperture of the PSF."),
-    wavelength_nm: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength (nm)."),
-    ni: float = typer.Option(1.33, "--ni", help="Immersion refractive index (1.515 oil, 1.33 water, 1.0 air)."),
+    optics: dict = None,
     filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
     name: str = typer.Option("CARE deconvolution 2D", "--name", help="Model name shown in Fiji."),
     seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
@@ -94,9 +85,7 @@ def train_deconvolve(
         if size < 64:
             raise ValueError(f"--size {size}: training patches are 64 × 64; give --size 64 or more.")
         sim = DenoiseSimulation(ndim=2, n_images=max(2, n), shape=(size, size), photons_low=photons,
-                                photons_spread=1.5, seed=seed,
-                                psf=PSFSettings(na=na, pixel_size_nm=pixel_size_nm, wavelength_nm=wavelength_nm,
-                                                ni=ni))
+                                photons_spread=1.5, seed=seed, psf=PSFSettings(**optics))
         config = LearnedDeconvolveConfig(name=name, simulation=sim, steps=steps, filters=filters, seed=seed)
         card, path = train_learned_deconvolution(config, out)
     except (ValidationError, ValueError) as err:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import subgroup
+from fluorecon.commands import SimulateOptions, psf_settings_options, simulate_options, subgroup
 from fluorecon.tasks.denoise import cli_classical, cli_dip
 
 
@@ -16,19 +16,17 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+@simulate_options(out_help="Folder to create: OUT/low/*.tif (noisy inputs), OUT/high/*.tif (high-photon targets), "
+                  "OUT/clean/*.tif (noise-free truth), OUT/simulation.json.", n=16, n_help="Number of image pairs.",
+                  size=None, size_help="Side in pixels (default 256 in 2D; 128 with 32 planes in 3D).", photons=15.0,
+                  photons_help="Peak photons per pixel of the noisy input (5 = very noisy, 50 = moderate).",
+                  photons_flag="--photons-low", kind=True)
+@psf_settings_options(na_help="Numerical aperture of the simulated objective.", wavelength=False, param="optics")
 def simulate_denoise(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/low/*.tif (noisy inputs), OUT/high/*.tif "
-                             "(high-photon targets), OUT/clean/*.tif (noise-free truth), OUT/simulation.json."),
+    target: SimulateOptions = None,
     ndim: int = typer.Option(2, "--ndim", help="2 for YX planes, 3 for ZYX stacks."),
-    n: int = typer.Option(16, "--n", help="Number of image pairs."),
-    size: Optional[int] = typer.Option(None, "--size", help="Side in pixels (default 256 in 2D; 128 with 32 planes in 3D)."),
-    photons_low: float = typer.Option(15.0, "--photons-low", help="Peak photons per pixel of the noisy input "
-                                      "(5 = very noisy, 50 = moderate)."),
     photons_high: float = typer.Option(1000.0, "--photons-high", help="Peak photons per pixel of the target."),
-    kind: str = typer.Option("mixed", "--kind", help="Phantom: mixed, filaments, vesicles, membranes or nuclei."),
-    pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm)."),
-    na: float = typer.Option(1.2, "--na", help="Numerical aperture of the simulated objective."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
+    optics: dict = None,
 ) -> None:
     """Simulate low/high-photon training pairs of blurred phantoms (calibrated ImageJ TIFFs).
 
@@ -38,12 +36,14 @@ def simulate_denoise(
 
     from fluorecon.tasks.denoise.learned import DenoiseSimulation, PSFSettings, simulate_pairs, write_pairs
 
+    out, n, size = target.out, target.n, target.size
     try:
         shape = None
         if size is not None:
             shape = (size, size) if ndim == 2 else (max(8, size // 4), size, size)
-        sim = DenoiseSimulation(ndim=ndim, n_images=n, shape=shape, photons_low=photons_low, photons_high=photons_high,
-                                kind=kind, seed=seed, psf=PSFSettings(na=na, pixel_size_nm=pixel_size_nm))
+        sim = DenoiseSimulation(ndim=ndim, n_images=n, shape=shape, photons_low=target.photons,
+                                photons_high=photons_high, kind=target.kind, seed=target.seed,
+                                psf=PSFSettings(**optics))
         write_pairs(out, simulate_pairs(sim), sim)
     except (ValidationError, ValueError) as err:
         _fail(err)

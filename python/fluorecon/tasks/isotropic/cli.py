@@ -11,12 +11,12 @@ from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _f
 
 
 @simulate_options(out_help="Folder to create: OUT/stacks/*.tif (anisotropic acquisitions), OUT/truth/*.tif "
-                  "(isotropic ground truth).", n=4, n_help="Number of stacks.")
+                  "(isotropic ground truth).", n=4, n_help="Number of stacks.", size=128,
+                  size_help="Lateral side in pixels (isotropic depth = size / 2).", photons=200.0,
+                  photons_help="Peak photons per pixel.")
 def simulate_isotropic(
     target: SimulateOptions = None,
     z_factor: int = typer.Option(4, "--z-factor", help="z step / lateral pixel size of the stacks."),
-    size: int = typer.Option(128, "--size", help="Lateral side in pixels (isotropic depth = size / 2)."),
-    photons: float = typer.Option(200.0, "--photons", help="Peak photons per pixel."),
     na: float = typer.Option(1.0, "--na", help="Numerical aperture."),
     pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Lateral pixel size (nm)."),
 ) -> None:
@@ -30,7 +30,7 @@ def simulate_isotropic(
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.tasks.isotropic.learned import IsotropicSimulation, simulate_stack
 
-    out, n, seed = target.out, target.n, target.seed
+    out, n, size, photons, seed = target.out, target.n, target.size, target.photons, target.seed
     try:
         depth = max(z_factor, (size // 2) // z_factor * z_factor)
         sim = IsotropicSimulation(shape=(depth, size, size), z_factor=z_factor, n_stacks=n, photons=photons, na=na,

@@ -14,17 +14,16 @@ from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _f
 
 
 @simulate_options(out_help="Folder to create: OUT/low/*.tif (inputs, coarse pixels), OUT/high/*.tif (noise-free "
-                  "targets, factor× finer), OUT/simulation.json.", n=16, n_help="Number of pairs.")
+                  "targets, factor× finer), OUT/simulation.json.", n=16, n_help="Number of pairs.", size=None,
+                  size_help="High-resolution side (default 256; 128 with 32 planes in 3D).", photons=50.0,
+                  photons_help="Peak photons per low-resolution pixel.", kind=True)
 def simulate_upsample(
     target: SimulateOptions = None,
     ndim: int = typer.Option(2, "--ndim", help="2 for YX planes, 3 for ZYX stacks."),
     factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
-    size: Optional[int] = typer.Option(None, "--size", help="High-resolution side (default 256; 128 with 32 planes in 3D)."),
-    photons: float = typer.Option(50.0, "--photons", help="Peak photons per low-resolution pixel."),
     na_low: float = typer.Option(0.8, "--na-low", help="NA of the low-resolution system."),
     na_high: float = typer.Option(1.4, "--na-high", help="NA of the high-resolution system."),
     pixel_size_nm: float = typer.Option(50.0, "--pixel-size-nm", help="High-resolution pixel size (nm)."),
-    kind: str = typer.Option("mixed", "--kind", help="Phantom: mixed, filaments, vesicles, membranes or nuclei."),
 ) -> None:
     """Simulate low/high-resolution pairs (lower-NA blur, coarser pixels, camera noise).
 
@@ -34,11 +33,11 @@ def simulate_upsample(
 
     from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs, write_pairs
 
-    out, n = target.out, target.n
+    out, n, size = target.out, target.n, target.size
     try:
         shape = None if size is None else ((size, size) if ndim == 2 else (max(8, size // 4), size, size))
-        sim = UpsampleSimulation(ndim=ndim, factor=factor, shape=shape, n_images=n, photons=photons, na_low=na_low,
-                                 na_high=na_high, pixel_size_nm=pixel_size_nm, kind=kind, seed=target.seed)
+        sim = UpsampleSimulation(ndim=ndim, factor=factor, shape=shape, n_images=n, photons=target.photons, na_low=na_low,
+                                 na_high=na_high, pixel_size_nm=pixel_size_nm, kind=target.kind, seed=target.seed)
         write_pairs(out, simulate_pairs(sim), sim)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
