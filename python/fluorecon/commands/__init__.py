@@ -86,41 +86,45 @@ def option_group(param: str, options: dict[str, tuple[type, Any]], build: Callab
 class TrainOptions:
     """The values of the shared training options (see `train_options`)."""
 
-    data: Path | None
     out: Path
     steps: int
-    batch_size: int
-    patch: int
+    batch_size: Optional[int]
+    patch: Optional[int]
     filters: int
     lr: float
     seed: int
     device: str
+    data: Optional[Path] = None
     name: str = ""
 
     def config(self, ndim: int):
         return train_config(self.steps, self.batch_size, self.patch, ndim, self.lr, self.seed, self.device)
 
 
-def train_options(*, data_help: str, patch: int, patch_help: str, name: str | None = None,
-                  out_help: str = "ONNX model to write.", steps: int = 1000, batch_size: int = 16, filters: int = 16,
+def train_options(*, patch: Optional[int], patch_help: str, data_help: Optional[str] = None, name: Optional[str] = None,
+                  out_help: str = "ONNX model to write.", steps: int = 1000, steps_help: str = "Optimizer steps.",
+                  batch_size: Optional[int] = 16, batch_help: str = "Patches per step.", filters: int = 16,
                   filters_help: str = "U-Net filters at the first level.", lr: float = 1e-3,
-                  seed_help: str = "Seed for weights and patches.", param: str = "train"):
-    """The options of `fluorecon train <task>` (--data --out --steps --batch-size --patch --filters --lr [--name]
+                  seed_help: str = "Seed for weights and patches.", device_help: str = "auto, cpu or cuda.",
+                  param: str = "train"):
+    """The options of `fluorecon train <task>` ([--data] --out --steps --batch-size --patch --filters --lr [--name]
     --seed --device) in place of the command's parameter `param`, which receives a `TrainOptions`; the
-    task gives its defaults and the help that is its own."""
-    options: dict[str, tuple[type, Any]] = {
-        "data": (Optional[Path], typer.Option(None, "--data", help=data_help)),
+    task gives its defaults and the help that is its own (--data only with `data_help`, --name with `name`)."""
+    options: dict[str, tuple[Any, Any]] = {}
+    if data_help is not None:
+        options["data"] = (Optional[Path], typer.Option(None, "--data", help=data_help))
+    options.update({
         "out": (Path, typer.Option(..., "--out", help=out_help)),
-        "steps": (int, typer.Option(steps, "--steps", help="Optimizer steps.")),
-        "batch_size": (int, typer.Option(batch_size, "--batch-size", help="Patches per step.")),
-        "patch": (int, typer.Option(patch, "--patch", help=patch_help)),
+        "steps": (int, typer.Option(steps, "--steps", help=steps_help)),
+        "batch_size": (int if batch_size is not None else Optional[int], typer.Option(batch_size, "--batch-size", help=batch_help)),
+        "patch": (int if patch is not None else Optional[int], typer.Option(patch, "--patch", help=patch_help)),
         "filters": (int, typer.Option(filters, "--filters", help=filters_help)),
         "lr": (float, typer.Option(lr, "--lr", help="Peak learning rate.")),
-    }
+    })
     if name is not None:
         options["name"] = (str, typer.Option(name, "--name", help="Model name shown in Fiji."))
     options["seed"] = (int, typer.Option(0, "--seed", help=seed_help))
-    options["device"] = (str, typer.Option("auto", "--device", help="auto, cpu or cuda."))
+    options["device"] = (str, typer.Option("auto", "--device", help=device_help))
     return option_group(param, options, TrainOptions)
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
 
 import typer
 
-from fluorecon.commands import SimulateOptions, psf_settings_options, simulate_options, subgroup
+from fluorecon.commands import SimulateOptions, TrainOptions, psf_settings_options, simulate_options, subgroup, train_options
 from fluorecon.tasks.denoise import cli_classical, cli_dip
 
 
@@ -50,26 +48,22 @@ def simulate_denoise(
     typer.echo(f"Wrote {n} pairs to {out}/low and {out}/high (ground truth in {out}/clean).")
 
 
+@train_options(data_help="care: folder with low/ and high/ TIFF pairs (same file names); n2n: two folders of matched "
+               "noisy acquisitions, a/ and b/ (or low/ and high/); n2v/n2s: a folder of noisy TIFFs (DIR/low/*.tif or "
+               "DIR/*.tif). Omit to train on freshly simulated data.",
+               out_help="ONNX model to write (a .pt checkpoint is saved beside it).",
+               steps_help="Optimizer steps (one batch of random patches each).", batch_size=None,
+               batch_help="Patches per step (default 16 in 2D, 4 in 3D).", patch=None,
+               patch_help="Patch side (default 64; 3D patches use 32 planes).", name="CARE denoising",
+               seed_help="Seed for weights and patch sampling.", device_help="auto (CUDA if present), cpu or cuda.")
 def train_denoise_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="care: folder with low/ and high/ TIFF pairs (same file names); "
-                                        "n2n: two folders of matched noisy acquisitions, a/ and b/ (or low/ and high/); "
-                                        "n2v/n2s: a folder of noisy TIFFs (DIR/low/*.tif or DIR/*.tif). "
-                                        "Omit to train on freshly simulated data."),
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is saved beside it)."),
+    train: TrainOptions = None,
     method: str = typer.Option("care", "--method", help="care: supervised U-Net on low/high pairs; n2n: Noise2Noise; "
                                "n2v: Noise2Void; n2v2: N2V2 (Noise2Void without checkerboard artefacts); n2s: Noise2Self "
                                "(the last three need only noisy images)."),
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps (one batch of random patches each)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per step (default 16 in 2D, 4 in 3D)."),
-    patch: Optional[int] = typer.Option(None, "--patch", help="Patch side (default 64; 3D patches use 32 planes)."),
     depth: int = typer.Option(2, "--depth", help="U-Net depth (tiles must be multiples of 2**depth)."),
-    filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
     probabilistic: bool = typer.Option(False, "--probabilistic", help="Also predict a per-pixel uncertainty (Laplace scale)."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
-    name: str = typer.Option("CARE denoising", "--name", help="Model name shown in Fiji."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights and patch sampling."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu or cuda."),
 ) -> None:
     """Train a denoising model and export it to ONNX with its model card.
 
@@ -86,19 +80,20 @@ def train_denoise_command(
     from fluorecon.tasks.denoise.learned import DenoiseConfig, train_denoise
     from fluorecon.train import TrainConfig
 
+    opts, name = train, train.name
     try:
-        unet = UNetConfig(ndim=ndim, depth=depth, filters=filters, probabilistic=probabilistic)
-        side = patch or 64
+        unet = UNetConfig(ndim=ndim, depth=depth, filters=opts.filters, probabilistic=probabilistic)
+        side = opts.patch or 64
         patch_size = (side, side) if ndim == 2 else (min(32, side), side, side)
-        train = TrainConfig(steps=steps, batch_size=batch_size or (16 if ndim == 2 else 4), patch_size=patch_size,
-                            lr=lr, seed=seed, device=device,
+        train = TrainConfig(steps=opts.steps, batch_size=opts.batch_size or (16 if ndim == 2 else 4),
+                            patch_size=patch_size, lr=opts.lr, seed=opts.seed, device=opts.device,
                             loss="laplace" if probabilistic else ("l1" if method == "care" else "l2"))
         if method in ("n2v", "n2s", "n2v2"):  # blind-spot nets must not add the input back (tasks/selfsupervised.py)
             unet = unet.model_copy(update={"residual": False})
         if method != "care" and name == "CARE denoising":
             name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}.get(method, method) + " denoising"
         config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name)
-        card, path = train_denoise(config, out, data=data)
+        card, path = train_denoise(config, opts.out, data=opts.data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
         _fail(err)
     console = Console()

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import fftconvolve
 
-from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+from fluorecon.core import pairs as core_pairs
+from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.imaging.noise import apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.tasks.denoise.spec import DenoiseSimulation
@@ -92,22 +93,5 @@ def write_pairs(out_dir: str | os.PathLike, pairs: list[Pair], sim: DenoiseSimul
 
 def load_pairs(data_dir: str | os.PathLike, *, ndim: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Read aligned pairs DIR/low/*.tif and DIR/high/*.tif (matched by file name)."""
-    root = Path(data_dir)
-    low_dir, high_dir = root / "low", root / "high"
-    if not low_dir.is_dir() or not high_dir.is_dir():
-        raise FileNotFoundError(f"{root} must contain the folders low/ (noisy inputs) and high/ (targets); "
-                                "make one with `fluorecon simulate denoise --out DIR`.")
-    names = sorted(p.name for p in low_dir.glob("*.tif*"))
-    missing = [n for n in names if not (high_dir / n).is_file()]
-    if not names or missing:
-        raise FileNotFoundError(f"No matching low/high TIFF pairs in {root}" + (f" (no high/{missing[0]})" if missing else "") + ".")
-    pairs = []
-    for name in names:
-        low, meta = read_tiff(low_dir / name)
-        high, _ = read_tiff(high_dir / name)
-        if low.shape != high.shape:
-            raise ValueError(f"low/{name} {low.shape} and high/{name} {high.shape} differ in shape; pairs must be aligned.")
-        if ndim is not None and low.ndim != ndim:
-            raise ValueError(f"low/{name} has {low.ndim} axes ({meta.axes}) but a {ndim}D model was requested.")
-        pairs.append((low.astype(np.float32), high.astype(np.float32)))
-    return pairs
+    return core_pairs.load_pairs(data_dir, ndim=ndim, no_folders="{root} must contain the folders low/ (noisy inputs) "
+                                 "and high/ (targets); make one with `fluorecon simulate denoise --out DIR`.")

@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from fluorecon.commands import TrainOptions, train_options
+
 ERRORS = (ValueError, FileNotFoundError)
 DEFAULT_MODEL = Path(__file__).resolve().parents[4] / "models" / "lightfield_vcd.onnx"
 
@@ -23,8 +25,11 @@ def _fail(err: Exception) -> None:
 
 
 @group.command("train")
+@train_options(out_help="ONNX model to write (a .pt checkpoint is written beside it).", steps=600, batch_size=8,
+               patch=12, patch_help="Patch side in lenslets (multiple of 2).", filters=32,
+               filters_help="Features at the first U-Net level.", lr=3e-3, seed_help="Seed of data and weights.")
 def train_command(
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (a .pt checkpoint is written beside it)."),
+    train: TrainOptions = None,
     nnum: int = typer.Option(11, "--nnum", help="Pixels per lenslet (odd)."),
     z_min: float = typer.Option(-16.0, "--z-min", help="First z plane, µm (0 = focal plane)."),
     z_max: float = typer.Option(16.0, "--z-max", help="Last z plane, µm."),
@@ -35,14 +40,7 @@ def train_command(
     focal: float = typer.Option(2000.0, "--focal", help="Lenslet focal length, µm."),
     volumes: int = typer.Option(24, "--volumes", help="Simulated training volumes (beads + filaments)."),
     lenslets: int = typer.Option(12, "--lenslets", help="Lenslets per side of each simulated light field."),
-    steps: int = typer.Option(600, "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Patches per step."),
-    patch: int = typer.Option(12, "--patch", help="Patch side in lenslets (multiple of 2)."),
-    filters: int = typer.Option(32, "--filters", help="Features at the first U-Net level."),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate."),
     rl_iter: int = typer.Option(8, "--rl-iter", help="Richardson–Lucy iterations of the validation baseline."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Train a view → volume network on simulated light fields and export it with its card.
 
@@ -53,18 +51,16 @@ def train_command(
     from fluorecon.nets.vcd import VCDConfig
     from fluorecon.tasks.lightfield.learned import LearnedLightFieldConfig, LearnedLightFieldSimulation, card_record
     from fluorecon.tasks.lightfield.train import train_lightfield_learned
-    from fluorecon.train import TrainConfig
 
     try:
         optics = dict(nnum=nnum, z_min_um=z_min, z_max_um=z_max, z_step_um=z_step, magnification=magnification, na=na,
                       lenslet_pitch_um=pitch, lenslet_focal_um=focal)
         config = LearnedLightFieldConfig(
             optics=optics, rl_iter=rl_iter,
-            net=VCDConfig(nnum=nnum, z_planes=1, filters=filters),
-            train=TrainConfig(steps=steps, batch_size=batch_size, patch_size=(patch, patch), lr=lr, seed=seed,
-                              device=device, loss="l2"),
-            simulation=LearnedLightFieldSimulation(n_volumes=volumes, n_lenslets=(lenslets, lenslets), seed=seed))
-        card, path = train_lightfield_learned(config, out)
+            net=VCDConfig(nnum=nnum, z_planes=1, filters=train.filters),
+            train=train.config(2).model_copy(update={"loss": "l2"}),
+            simulation=LearnedLightFieldSimulation(n_volumes=volumes, n_lenslets=(lenslets, lenslets), seed=train.seed))
+        card, path = train_lightfield_learned(config, train.out)
     except (ValidationError, *ERRORS) as err:
         _fail(err)
     m = card.metrics

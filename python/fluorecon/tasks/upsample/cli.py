@@ -7,7 +7,16 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, simulate_options, subgroup, train_options
+from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, option_group, simulate_options, subgroup, train_options
+
+
+def _scale_options(ndim_help: str):
+    """--ndim and --factor of `simulate upsample` and `train upsample`, in place of the parameter `scale`, which
+    receives them as a dict."""
+    return option_group("scale", {
+        "ndim": (int, typer.Option(2, "--ndim", help=ndim_help)),
+        "factor": (int, typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4.")),
+    }, dict)
 
 
 # --- simulate -------------------------------------------------------------------------------
@@ -17,10 +26,10 @@ from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _f
                   "targets, factor× finer), OUT/simulation.json.", n=16, n_help="Number of pairs.", size=None,
                   size_help="High-resolution side (default 256; 128 with 32 planes in 3D).", photons=50.0,
                   photons_help="Peak photons per low-resolution pixel.", kind=True)
+@_scale_options(ndim_help="2 for YX planes, 3 for ZYX stacks.")
 def simulate_upsample(
     target: SimulateOptions = None,
-    ndim: int = typer.Option(2, "--ndim", help="2 for YX planes, 3 for ZYX stacks."),
-    factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
+    scale: dict = None,
     na_low: float = typer.Option(0.8, "--na-low", help="NA of the low-resolution system."),
     na_high: float = typer.Option(1.4, "--na-high", help="NA of the high-resolution system."),
     pixel_size_nm: float = typer.Option(50.0, "--pixel-size-nm", help="High-resolution pixel size (nm)."),
@@ -33,10 +42,10 @@ def simulate_upsample(
 
     from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs, write_pairs
 
-    out, n, size = target.out, target.n, target.size
+    out, n, size, ndim = target.out, target.n, target.size, scale["ndim"]
     try:
         shape = None if size is None else ((size, size) if ndim == 2 else (max(8, size // 4), size, size))
-        sim = UpsampleSimulation(ndim=ndim, factor=factor, shape=shape, n_images=n, photons=target.photons, na_low=na_low,
+        sim = UpsampleSimulation(**scale, shape=shape, n_images=n, photons=target.photons, na_low=na_low,
                                  na_high=na_high, pixel_size_nm=pixel_size_nm, kind=target.kind, seed=target.seed)
         write_pairs(out, simulate_pairs(sim), sim)
     except (ValidationError, *ERRORS) as err:
@@ -50,10 +59,10 @@ def simulate_upsample(
 @train_options(data_help="Folder with low/ and high/ (factor× larger) TIFF pairs; omit to train on freshly simulated "
                "pairs.", out_help="ONNX model to write (a .pt checkpoint is saved beside it).", patch=32,
                patch_help="Patch side in INPUT pixels (3D: patch/4 planes).", name="CARE upsampling")
+@_scale_options(ndim_help="2: planes; 3: z-stacks (every axis upsampled).")
 def train_upsample_command(
     train: TrainOptions = None,
-    ndim: int = typer.Option(2, "--ndim", help="2: planes; 3: z-stacks (every axis upsampled)."),
-    factor: int = typer.Option(2, "--factor", help="Upsampling factor per axis: 2 or 4."),
+    scale: dict = None,
     sigma_extra_px: Optional[str] = typer.Option(None, "--sigma-extra-px", help="Forward-model blur σ per axis in output "
                                                  "pixels, comma list (for the consistency check on your own data)."),
 ) -> None:
@@ -68,7 +77,8 @@ def train_upsample_command(
 
     try:
         sigma = tuple(float(v) for v in sigma_extra_px.split(",")) if sigma_extra_px else None
-        config = UpsampleConfig(ndim=ndim, factor=factor, name=train.name, sigma_extra_px=sigma,
+        ndim = scale["ndim"]
+        config = UpsampleConfig(**scale, name=train.name, sigma_extra_px=sigma,
                                 unet=UNetConfig(ndim=ndim, depth=2, filters=train.filters), train=train.config(ndim))
         card, path = train_upsample(config, train.out, data=train.data)
     except (ValidationError, *ERRORS) as err:

@@ -32,7 +32,8 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
-from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
+from fluorecon.core import pairs as core_pairs
+from fluorecon.core.io import TiffMeta, output_meta, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.export import save_model, unet_card
@@ -358,24 +359,8 @@ def interior(array: np.ndarray, border: int) -> np.ndarray:
 
 def load_pairs(data_dir: str | os.PathLike, *, factor: int, ndim: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Read DIR/low/*.tif (inputs) and DIR/high/*.tif (targets, factor× larger per axis), matched by name."""
-    root = Path(data_dir)
-    low_dir, high_dir = root / "low", root / "high"
-    if not low_dir.is_dir() or not high_dir.is_dir():
-        raise FileNotFoundError(f"{root} must contain low/ (inputs) and high/ (factor× larger targets); "
-                                "make one with `fluorecon simulate upsample --out DIR`.")
-    names = sorted(p.name for p in low_dir.glob("*.tif*"))
-    if not names or any(not (high_dir / n).is_file() for n in names):
-        raise FileNotFoundError(f"No matching low/high TIFF pairs in {root}.")
-    pairs = []
-    for name in names:
-        low, meta = read_tiff(low_dir / name)
-        high, _ = read_tiff(high_dir / name)
-        if tuple(s * factor for s in low.shape) != high.shape:
-            raise ValueError(f"high/{name} {high.shape} must be factor {factor} × low/{name} {low.shape} on every axis.")
-        if ndim is not None and low.ndim != ndim:
-            raise ValueError(f"low/{name} has {low.ndim} axes ({meta.axes}) but a {ndim}D model was requested.")
-        pairs.append((low.astype(np.float32), high.astype(np.float32)))
-    return pairs
+    return core_pairs.load_pairs(data_dir, factor=factor, ndim=ndim, no_folders="{root} must contain low/ (inputs) and "
+                                 "high/ (factor× larger targets); make one with `fluorecon simulate upsample --out DIR`.")
 
 
 def write_pairs(out_dir: str | os.PathLike, pairs: list[ScalePair], sim: UpsampleSimulation) -> Path:
