@@ -261,6 +261,27 @@ def localize(frames: np.ndarray, config: LocalizeConfig | None = None, *,
                             threshold=config.threshold, progress=progress)
 
 
+def localize_checked(frames: np.ndarray, config: LocalizeConfig | None = None, *,
+                     progress: Callable[[int, int], None] | None = None, **options) -> tuple[np.ndarray, dict]:
+    """:func:`localize`, plus the self-checks of a network (``fluorecon.tasks.localize.checks``).
+
+    Returns (table, qc): qc is JSON-ready, with ``warnings`` (a list of sentences; always empty for
+    the MLE fit, which is the reference the checks compare with).
+    """
+    from fluorecon.tasks.localize.checks import network_self_checks
+
+    config = LocalizeConfig.model_validate({**(config.model_dump() if config else {}), **options})
+    table = localize(frames, config, progress=progress)
+    if config.method == "mle":
+        return table, {"warnings": []}
+    frames = np.asarray(frames)
+    frames = frames[None] if frames.ndim == 2 else frames
+    card = read_card(config.model or DEFAULT_MODELS[config.method])
+    qc = network_self_checks(frames, table, card, camera=config.camera(), pixel_size_nm=config.pixel_size_nm,
+                             sigma_nm=config.sigma_nm)
+    return table, qc
+
+
 # --------------------------------------------------------------------------- ThunderSTORM CSV
 
 def _fmt(v: float) -> str:
