@@ -87,7 +87,7 @@ def test_cli_prints_the_warnings_and_writes_qc_json(tmp_path):
     register(app)
     app.command("noop")(lambda: None)  # keeps typer in multi-command mode, as in the real CLI
     res = CliRunner().invoke(app, ["localize", str(tmp_path / "f.tif"), str(tmp_path / "out.csv"), "--method", "deepstorm",
-                              "--camera-offset", "100", "--qc", str(tmp_path / "qc"), "--render", str(tmp_path / "r.tif")])
+                              "--background", "100", "--qc", str(tmp_path / "qc"), "--render", str(tmp_path / "r.tif")])
     assert res.exit_code == 0, res.output
     assert "Warning: the network found" in res.output and "Warning: pixel size 150 nm" in res.output
     qc = json.loads((tmp_path / "qc" / "qc.json").read_text())
