@@ -99,6 +99,26 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     assert plugin.getProgressShown()[-1] == pytest.approx(1.0)
 
 
+def test_wiener_balance_from_fiji_equals_cli(config_dir, plugin_jar, tmp_path):
+    """Deconvolve…'s balance= reaches the server: Wiener at balance 0.5 equals the CLI's, and differs from 0.01."""
+    image = blurred_spots((48, 56), seed=2)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
+    run_cli(*["deconvolve", str(src), str(tmp_path / "cli.tif"), "--method", "wiener", "--balance", "0.5",
+              "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"])
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    imp = ijbridge.to_imageplus(image, "YX", title="cells", pixel_size_um=0.1)
+    outs = {}
+    for balance in (0.5, 0.01):
+        plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                            ijbridge.options_string(method="wiener", balance=balance, **OPTS))
+        outs[balance] = ijbridge.from_imageplus(plugin.getResult())[0, 0, 0]
+    assert_matches(outs[0.5], expected)
+    assert np.abs(outs[0.5] - outs[0.01]).max() > 0.05 * np.ptp(expected)
+    with pytest.raises(Exception, match="balance = -1.0 is out of range"):
+        run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="wiener", balance=-1, **OPTS))
+
+
 def _watch(action):
     """Runs ``action`` on a thread; ``join()`` re-raises what it raised."""
     errors = []
