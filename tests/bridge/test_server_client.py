@@ -119,6 +119,27 @@ def test_wiener_balance_from_fiji_equals_cli(config_dir, plugin_jar, tmp_path):
         run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="wiener", balance=-1, **OPTS))
 
 
+@pytest.mark.parametrize("method", ["nlm", "bm3d"])
+def test_classical_denoise_from_fiji_equals_cli(config_dir, plugin_jar, tmp_path, method):
+    """Denoise… model=nlm|bm3d runs the server's denoise-classical job: per plane, equal to `fluorecon denoise-classical`."""
+    planes = np.stack([blurred_spots((40, 48), seed=s) for s in (3, 4)])  # two frames
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, planes, imagej=True, metadata={"axes": "TYX", "unit": "micron"}, resolution=(10.0, 10.0))
+    run_cli("denoise-classical", src, tmp_path / "cli.tif", "--method", method)
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    imp = ijbridge.to_imageplus(planes, "TYX", title="noisy", pixel_size_um=0.1)
+    save = tmp_path / "plugin.tif"
+    plugin = run_plugin(plugin_jar, "Denoise...", imp, ijbridge.options_string(model=method, save=save))
+    out = plugin.getResult()
+    assert out.getTitle() == f"noisy-{method}" and out.getNFrames() == 2
+    assert out.getCalibration().pixelWidth == pytest.approx(0.1)
+    got = ijbridge.from_imageplus(out)[:, 0, 0]
+    assert_matches(got, expected)
+    assert_matches(tifffile.imread(save), expected)
+    assert np.std(got - planes) > 0  # it did denoise
+    assert "denoise.method = " + method in str(out.getProperty("Info"))
+
+
 def _watch(action):
     """Runs ``action`` on a thread; ``join()`` re-raises what it raised."""
     errors = []
