@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 MVN    := mvn -q -B -f java-plugin/pom.xml
 JAR    := java-plugin/target/fluorecon_.jar
 
-.PHONY: setup build demo test test-python test-java bench vectors models clean
+.PHONY: setup build dist demo test test-python test-java bench realdata vectors models clean
 
 setup: $(VENV)/.installed system-deps
 
@@ -29,6 +29,10 @@ build: $(JAR)
 $(JAR): $(shell find java-plugin/src -type f 2>/dev/null) java-plugin/pom.xml
 	$(MVN) -DskipTests package
 
+# The Fiji update-site tree (plugins/, jars/, models/fluorecon/) and dist/fluorecon-fiji.zip to unpack into Fiji.app.
+dist: setup build
+	$(PY) scripts/make_dist.py
+
 demo: setup build
 	$(PY) scripts/demo.py
 
@@ -50,6 +54,12 @@ bench: setup build
 	$(PY) bench/lightfield.py
 	$(PY) bench/sim.py
 	$(PY) bench/denoise.py
+
+# Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed
+# with provenance in data/realdata/SOURCES.md); writes bench/results/realdata.json and docs/realdata/*.png.
+# Not part of `make test` (~40 min on a shared 2-core machine, most of it N2V training).
+realdata: setup
+	$(PY) bench/realdata.py
 
 # Regenerate tests/vectors/ (committed; Python and Java tests both read them).
 vectors: setup

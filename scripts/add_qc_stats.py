@@ -1,20 +1,31 @@
-"""Add the out-of-distribution reference statistics (``qc.*``) to the cards of the shipped learned
-SIM and light-field models, in place, without retraining: the statistics are computed on freshly
-simulated training-like inputs drawn with the settings the card records (``qc.source`` says so).
-Only metadata changes; the weights are untouched (the script checks the graph bytes).
+"""Add the out-of-distribution reference statistics (``qc.*``, fluorecon.qc.ood) to the card of every
+shipped model, in place, without retraining: the statistics are computed on freshly simulated
+training-like inputs drawn with the settings each card records (fluorecon.qc.training_inputs;
+``qc.source`` says so). A reference set gives each feature's mean, spread and correlations; a second,
+independent held-out set calibrates the alarm threshold (``qc.feature_threshold``). Only metadata
+changes; the weights are untouched (the script checks the graph bytes).
 
-Run: .venv/bin/python scripts/add_qc_stats.py [--stacks 16] [--volumes 12]
+Run: .venv/bin/python scripts/add_qc_stats.py [--only care_denoise_2d.onnx,...] [--reference 96 --held-out 48]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = 20261126  # not the training seed: a fresh draw from the same distribution
+SEED = 20261126  # not a training seed: fresh draws from the same distribution
+
+#: model file → (reference inputs, held-out inputs); slow simulations get fewer.
+MODELS = {
+    "care_denoise_2d.onnx": (96, 48), "care_denoise_3d.onnx": (32, 24), "care_deconvolve_2d.onnx": (96, 48),
+    "care_crossmodal_2d.onnx": (96, 48), "care_upsample2x_2d.onnx": (96, 48), "care_isotropic_2d.onnx": (24, 16),
+    "deepstorm_2d.onnx": (96, 48), "decode_2d.onnx": (96, 48), "unmix_4label.onnx": (32, 24),
+    "register_deform_2d.onnx": (96, 48), "sim_2d_9frames.onnx": (48, 32), "sim_2d_3frames.onnx": (48, 32),
+    "lightfield_vcd.onnx": (16, 12),
+}
 
 
 def _graph_sha(path: Path) -> str:
@@ -23,60 +34,45 @@ def _graph_sha(path: Path) -> str:
     return hashlib.sha256(onnx.load(str(path)).graph.SerializeToString()).hexdigest()
 
 
-def _rewrite(path: Path, qc: dict[str, str]) -> None:
+def model_statistics(path: Path, n_ref: int, n_cal: int) -> dict[str, str]:
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.qc.ood import training_statistics
+    from fluorecon.qc.training_inputs import EXCLUDE, pixel_size_nm, training_inputs
+
+    card = read_card(path)
+    ref = training_inputs(card, n=n_ref, seed=SEED)
+    cal = training_inputs(card, n=n_cal, seed=SEED + 1)
+    qc = training_statistics(ref, norm=card.norm, pixel_size_nm=pixel_size_nm(card), calibration=cal,
+                             exclude=EXCLUDE.get((card.task, card.method), ()))
+    qc["source"] = (f"{n_ref} + {n_cal} inputs simulated afresh (seeds {SEED}, {SEED + 1}) with the card's recorded "
+                    "training settings (fluorecon.qc.training_inputs, scripts/add_qc_stats.py); the model was not retrained")
+    return qc
+
+
+def rewrite(path: Path, qc: dict[str, str]) -> None:
     from fluorecon.core.modelcard import read_card, write_card
 
     before = _graph_sha(path)
     card = read_card(path)
-    card = card.model_copy(update={"qc": {**card.qc, **qc}})
-    write_card(path, card)
+    stale = ("input_quantiles", "quantile_levels", "noise_std_norm", "pixel_size_nm", "source")
+    kept = {k: v for k, v in card.qc.items() if not k.startswith("feature") and k not in stale}
+    write_card(path, card.model_copy(update={"qc": {**kept, **qc}}))
     assert _graph_sha(path) == before, f"{path}: weights changed"
-    print(f"{path.name}: " + json.dumps({k: v for k, v in qc.items()}))
-
-
-def sim_stats(path: Path, stacks: int) -> dict[str, str]:
-    from fluorecon.core.modelcard import read_card
-    from fluorecon.imaging.noise import CameraNoise
-    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, card_frames, sim_training_statistics, simulate_triples
-
-    card = read_card(path)
-    t = card.train
-    frames, n_a, n_p = card_frames(card)
-    photons, spread = t["photons"].split(" (x/÷")
-    sim = SIMLearnedSimulation(
-        raw_shape=tuple(int(v) for v in t["raw_shape"].split(",")), photons=float(photons),
-        photons_spread=float(spread.rstrip(")")), background=float(t["background"]), n_angles=n_a, n_phases=n_p,
-        pixel_size_nm=float(t["pixel_size_nm"]), na=float(t["na"]), wavelength_nm=float(t["wavelength_nm"]),
-        line_spacing_nm=float(t["line_spacing_nm"]), angle_offset_deg=float(t["angle_offset_deg"]),
-        kind=t["phantom"], angle_jitter_deg=float(t["angle_jitter_deg"]), spacing_jitter=float(t["spacing_jitter"]),
-        modulation=tuple(float(v) for v in t["modulation"].split("-")),
-        camera=CameraNoise.model_validate_json(t["noise_model"]), seed=SEED)
-    triples = simulate_triples(sim, n=stacks)
-    qc = sim_training_statistics(triples, frames, norm=card.norm, pixel_size_nm=sim.pixel_size_nm)
-    qc["source"] = (f"{stacks} raw stacks simulated afresh (seed {SEED}) with the card's recorded training settings "
-                    "(scripts/add_qc_stats.py); the model was not retrained")
-    return qc
-
-
-def lightfield_stats(path: Path, volumes: int) -> dict[str, str]:
-    from fluorecon.core.modelcard import read_card
-    from fluorecon.tasks.lightfield.qc import training_inputs_statistics
-
-    qc = training_inputs_statistics(read_card(path), n=volumes, seed=SEED)
-    qc["source"] = (f"{volumes} light fields simulated afresh (seed {SEED}) with the card's recorded train.simulation "
-                    "and optics (scripts/add_qc_stats.py); the model was not retrained")
-    return qc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", type=int, default=16)
-    parser.add_argument("--volumes", type=int, default=12)
+    parser.add_argument("--only", default="", help="Comma-separated model files (default: all shipped).")
+    parser.add_argument("--scale", type=float, default=1.0, help="Multiply the numbers of simulated inputs.")
     args = parser.parse_args()
-    for name in ("sim_2d_9frames.onnx", "sim_2d_3frames.onnx"):
-        _rewrite(ROOT / "models" / name, sim_stats(ROOT / "models" / name, args.stacks))
-    _rewrite(ROOT / "models" / "lightfield_vcd.onnx", lightfield_stats(ROOT / "models" / "lightfield_vcd.onnx",
-                                                                       args.volumes))
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(MODELS)
+    for name in names:
+        n_ref, n_cal = (max(8, int(v * args.scale)) for v in MODELS[name])
+        t = time.time()
+        qc = model_statistics(ROOT / "models" / name, n_ref, n_cal)
+        rewrite(ROOT / "models" / name, qc)
+        print(f"{name}: threshold {qc['feature_threshold']} ({qc['feature_calibration']}), {time.time() - t:.0f} s",
+              flush=True)
 
 
 if __name__ == "__main__":

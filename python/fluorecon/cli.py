@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from fluorecon.commands import bench, cache, models, predict, qc, serve
+from fluorecon.commands import bench, bioimageio, cache, models, predict, qc, serve
 from fluorecon.tasks import all_tasks
 
 app = typer.Typer(
@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _assemble() -> None:
-    for module in (models, predict, serve, bench, qc, cache):
+    for module in (models, predict, serve, bench, qc, cache, bioimageio):
         module.register(app)
     for task in all_tasks():
         if task.cli is not None:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fluorecon.core.modelcard import ModelCard, ModelCardError, read_card
-from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
+from fluorecon.core.normalize import map_output, norm_range, normalize, parse_norm, percentile_range
 from fluorecon.core.tiling import check_requested_tile, plan_tiles, predict_tiled
 
 ALLOWED_AXES = "TZCYX"
@@ -107,18 +107,18 @@ class Predictor:
                 raise InputError(str(err)) from None
         plan = plan_tiles(blocks.shape[1:], tile=tile if tile is not None else card.tile_default,
                           halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
-        low, high = parse_norm(card.norm)
+        norm_range(np.zeros(1, np.float32), card.norm)  # an unknown norm fails here, before any work
         total = len(blocks) * plan.num_tiles
         out_shape = tuple(s * k for s, k in zip(blocks.shape[1:], card.scale))
         mean = np.empty((len(blocks),) + out_shape, np.float32)
         scale = np.empty_like(mean) if card.has_scale_output and return_scale else None
         for b, block in enumerate(blocks):
-            lo, hi = percentile_range(block, low, high)
+            lo, hi = norm_range(block, card.norm)
             tick = (lambda i, n, b=b: progress(b * plan.num_tiles + i, total)) if progress else None
             result = predict_tiled(self._run, normalize(block, lo, hi)[None], plan, progress=tick)
-            mean[b] = denormalize(result[: card.mean_channels][0], lo, hi)
+            mean[b] = map_output(result[: card.mean_channels][0], lo, hi, card.denorm)
             if scale is not None:
-                scale[b] = denormalize(result[card.mean_channels:][0], lo, hi, is_scale=True)
+                scale[b] = map_output(result[card.mean_channels:][0], lo, hi, card.denorm, is_scale=True)
         inverse = np.argsort(order)
 
         def back(arr: np.ndarray | None) -> np.ndarray | None:
@@ -273,7 +273,8 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
     out_shape = tuple(out_shape_work[i] for i in inverse)
     chunks_work = (1,) * len(loop_shape) + tuple(c * s for c, s in zip(plan.core, plan.scale))
     chunks = tuple(chunks_work[i] for i in inverse)
-    low, high = parse_norm(card.norm)
+    percentile = card.norm.startswith("percentile:")
+    low, high = parse_norm(card.norm) if percentile else norm_range(np.zeros(1, np.float32), card.norm)
     origins = tile_origins(plan)
     total = int(np.prod(loop_shape)) * len(origins)
     done = 0
@@ -285,14 +286,19 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
                 block = np.asarray(block.compute(scheduler="synchronous"), np.float32)
                 if not np.isfinite(block).all():
                     raise InputError(NON_FINITE)
-                lo, hi = percentile_range(block, low, high)
-            else:
+                lo, hi = percentile_range(block, low, high) if percentile else norm_range(block, card.norm)
+            elif percentile:
                 lo, hi = streaming_percentiles(block, low, high)
+            elif card.norm.startswith("fixed:"):
+                lo, hi = low, high
+            else:
+                raise InputError(f"Model '{card.name}' normalises with '{card.norm}', which fluorecon computes on "
+                                 "blocks that fit in memory only; predict a smaller image.")
             for origin in origins:
                 tile_in = _read_reflected(block, plan, origin)
                 result = np.asarray(predictor._run(normalize(tile_in, lo, hi)[None, None]))[0]
                 core = tuple(slice(h * s, (h + c) * s) for h, c, s in zip(plan.halo, plan.core, plan.scale))
-                mean = denormalize(result[: card.mean_channels][0][core], lo, hi)
+                mean = map_output(result[: card.mean_channels][0][core], lo, hi, card.denorm)
                 dst = [slice(o * s, min((o + c) * s, n)) for o, c, s, n in
                        zip(origin, plan.core, plan.scale, out_spatial)]
                 mean = mean[tuple(slice(0, d.stop - d.start) for d in dst)]

@@ -19,7 +19,8 @@ def default_models_dir() -> Path:
 def models_command(
     folder: Optional[Path] = typer.Argument(None, help="Folder with .onnx models (default: ./models, else the shipped models)."),
 ) -> None:
-    """List the fluorecon models in a folder: task, method, axes, tile settings and validation PSNR."""
+    """List the fluorecon models in a folder: task, method, model version, sha256 (first 12 hex digits of the
+    card's model.sha256, the network's fingerprint), axes, tile settings and validation PSNR."""
     from rich.console import Console
     from rich.table import Table
 
@@ -30,7 +31,8 @@ def models_command(
         typer.echo(f"Error: {folder} is not a folder.", err=True)
         raise typer.Exit(2)
     table = Table(title=f"fluorecon models in {folder}")
-    for col in ("file", "task", "method", "name", "axes", "tile (default/halo/multiple)", "outputs", "val PSNR", "MB"):
+    for col in ("file", "task", "method", "name", "version", "sha256", "axes", "tile (default/halo/multiple)",
+                "outputs", "val PSNR", "MB"):
         table.add_column(col)
     files = sorted(folder.glob("*.onnx"))
     for path in files:
@@ -38,11 +40,12 @@ def models_command(
         try:
             card = read_card(path)
         except ModelCardError as err:
-            table.add_row(path.name, "-", "-", f"[red]{err}[/red]", "", "", "", "", size)
+            table.add_row(path.name, "-", "-", f"[red]{err}[/red]", "", "", "", "", "", "", size)
             continue
         tile = "/".join(",".join(map(str, v)) for v in (card.tile_default, card.tile_halo, card.tile_multiple))
         psnr = ", ".join(f"{k.removeprefix('val_psnr_')} {v}" for k, v in card.metrics.items() if k.startswith("val_psnr_"))
-        table.add_row(path.name, card.task, card.method, card.name, card.axes_in, tile, card.outputs, psnr or "-", size)
+        table.add_row(path.name, card.task, card.method, card.name, card.model_version or "-",
+                      card.model_sha256[:12] or "-", card.axes_in, tile, card.outputs, psnr or "-", size)
     Console(width=200).print(table)
     if not files:
         typer.echo(f"No .onnx files in {folder}.")

@@ -131,17 +131,29 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
     from fluorecon.qc.report import check_result
 
     resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
-    if meta.axes not in ("YX", "ZYX") or (mean.shape != data.shape and not resampled):
+    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
+    if meta.axes not in ("YX", "ZYX") and not resampled and mean.shape == data.shape:
+        from fluorecon.qc.report import check_hyperstack
+
+        report = check_hyperstack(data, mean, axes=meta.axes, card=card, ndim=card.ndim, pixel_size_nm=pixel_nm,
+                                  out_dir=qc_dir, meta=meta)
+    elif meta.axes not in ("YX", "ZYX") or (mean.shape != data.shape and not resampled):
         typer.echo(f"QC: skipped (checks one YX plane or ZYX stack at the input's size; image axes {meta.axes}).")
         return
-    pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
-    if resampled:
+    elif resampled:
         from fluorecon.tasks.upsample.learned import check_superres
 
         report = check_superres(data, mean, card=card, pixel_size_nm=pixel_nm, out_dir=qc_dir, meta=meta)
     else:
         report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
                               meta=meta)
+    if card.task == "denoise" and meta.axes in ("YX", "ZYX"):
+        from fluorecon.qc.report import compare_classical
+
+        note = compare_classical(data, report)
+        report.write(qc_dir, meta)  # with the classical figures
+        if note:
+            typer.echo(f"Note: {note}")
     s = report.summary
     typer.echo(f"QC: standardised residual mean {s['residual_mean']:.3f}, std {s['residual_std']:.3f}; "
                f"wrote {qc_dir}/qc.json")

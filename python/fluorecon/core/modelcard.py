@@ -12,6 +12,7 @@ from fluorecon.core.atomic import atomic_path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 FORMAT_VERSION = "1"
+DEFAULT_MODEL_VERSION = "1.0.0"
 REQUIRED_KEYS = (
     "fluorecon.format", "task", "method", "name", "axes.in", "axes.out", "channels.in", "channels.out",
     "tile.multiple", "tile.halo", "tile.default", "scale", "norm", "outputs",
@@ -40,9 +41,15 @@ class ModelCard(BaseModel):
     tile_halo: tuple[int, ...] = Field(description="Overlap in input pixels per spatial axis (covers the receptive field).")
     tile_default: tuple[int, ...] = Field(description="Default tile size per spatial axis.")
     scale: tuple[int, ...] = Field(description="Output/input size ratio per spatial axis.")
-    norm: str = "percentile:1:99.8"
+    norm: str = Field("percentile:1:99.8", description="Input normalisation per block: 'percentile:LOW:HIGH', "
+                      "'zscore' (mean → 0, std → 1) or 'fixed:MEAN:STD' (core.normalize.norm_range).")
+    denorm: str = Field("input", description="Output mapping: 'input' (back to the input's units with the same "
+                        "range), 'none' (as the network gives it) or 'linear:GAIN:OFFSET' (y·GAIN + OFFSET).")
     outputs: str = Field("mean", description="'mean', or 'mean,scale' when a per-pixel uncertainty is predicted.")
     fluorecon_version: str = ""
+    model_version: str = Field("", description="Version of this model (semver), key 'model.version'.")
+    model_sha256: str = Field("", description="sha256 of the model's graph and weights (core.modelcard.graph_sha256), "
+                              "key 'model.sha256'.")
     created: str = ""
     license: str = "BSD-3-Clause"
     cite: str = ""
@@ -86,6 +93,12 @@ class ModelCard(BaseModel):
             "norm": self.norm, "outputs": self.outputs, "license": self.license,
             "cite": self.cite, "description": self.description,
         }
+        if self.model_version:
+            meta["model.version"] = self.model_version
+        if self.model_sha256:
+            meta["model.sha256"] = self.model_sha256
+        if self.denorm != "input":  # written only where it differs, so older readers see the cards they know
+            meta["denorm"] = self.denorm
         for key, attr in _LIST_FIELDS.items():
             meta[key] = ",".join(str(v) for v in getattr(self, attr))
         for prefix in _PREFIXES:
@@ -145,18 +158,33 @@ def _load_onnx(path: Path):
                              "re-download or re-export it.") from None
 
 
+def graph_sha256(model) -> str:
+    """sha256 of an ONNX model's graph (operators and weights), not of its metadata: the card's
+    ``model.sha256`` identifies the network, and stays valid when the card is rewritten."""
+    import hashlib
+
+    return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
 def read_card(onnx_path: str | os.PathLike) -> ModelCard:
-    """Read the card of an ONNX model file."""
+    """Read the card of an ONNX model file; a ``model.sha256`` that does not match the graph is refused."""
     model = _load_onnx(Path(onnx_path))
-    return ModelCard.from_metadata({p.key: p.value for p in model.metadata_props})
+    card = ModelCard.from_metadata({p.key: p.value for p in model.metadata_props})
+    if card.model_sha256 and card.model_sha256 != graph_sha256(model):
+        raise ModelCardError(f"Model {Path(onnx_path).name}: its network does not match the card's model.sha256 "
+                             "(the weights were changed after the card was written); re-export or re-download it.")
+    return card
 
 
 def write_card(onnx_path: str | os.PathLike, card: ModelCard) -> None:
-    """Replace the metadata_props of an ONNX file with `card` (atomic rewrite)."""
+    """Replace the metadata_props of an ONNX file with `card` (atomic rewrite); ``model.sha256`` is
+    set from the graph, ``model.version`` to 1.0.0 when the card has none."""
     import onnx
 
     path = Path(onnx_path)
     model = _load_onnx(path)
+    card = card.model_copy(update={"model_sha256": graph_sha256(model),
+                                   "model_version": card.model_version or DEFAULT_MODEL_VERSION})
     del model.metadata_props[:]
     for key, value in card.to_metadata().items():
         entry = model.metadata_props.add()

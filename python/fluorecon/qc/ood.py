@@ -2,11 +2,25 @@
 
 A network asked to restore an image unlike its training data can still return a confident-looking
 result (Belthangady & Royer 2019, "generalization"). Before trusting a result, fluorecon compares
-three things with what the model saw in training, all stored in the card under ``qc.*``:
+the input with what the model saw in training, all stored in the card under ``qc.*``:
 
-- the intensity distribution after the model's own normalization (quantiles),
+- the intensity scale (log10 of the raw 1–99.8 percentile range, camera units): an image 1000×
+  brighter than anything in training is flagged even though the normalized input looks the same,
 - the noise level in normalized units (Poisson–Gaussian estimate, qc/noise_estimate.py),
-- the pixel size (a model trained at 100 nm sees structures twice as large at 50 nm).
+- the intensity distribution after the model's own normalization (quantiles),
+- the structure / texture: the share of the image's signal power (white noise floor removed) in
+  spatial-frequency bands and the power-spectrum slope; diffuse cytoplasm, filaments, vesicles and
+  nuclei, and the same specimen at another pixel size, differ here,
+- the pixel size, when the image is calibrated (a model trained at 100 nm sees structures twice as
+  large at 50 nm).
+
+Each feature becomes a z-score against the training inputs (``qc.feature_center`` /
+``qc.feature_scale``), and the z-vector a Mahalanobis distance (``qc.feature_precision``: the
+inverse of the features' correlation matrix, shrunk towards the identity). The input is flagged
+when the distance exceeds ``qc.feature_threshold``, calibrated on a second, held-out set of
+simulated training inputs (1.25 × the largest of their distances, at least 4); the
+warning names the group of features that strays furthest.
+Cards written before these keys existed fall back to the quantile and noise checks.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.qc.noise_estimate import estimate_noise
@@ -43,18 +58,157 @@ def _fmt(values) -> str:
     return ",".join(f"{v:.6g}" for v in values)
 
 
+def _parse(text: str) -> np.ndarray:
+    return np.array([float(v) for v in text.split(",")], dtype=np.float64)
+
+
+def _norm_percentiles(norm: str) -> tuple[float, float]:
+    """The card's percentile pair; SMLM cards (``photons:…``) are judged on the 1/99.8 percentiles."""
+    try:
+        return parse_norm(norm)
+    except ValueError:
+        return 1.0, 99.8
+
+
 def image_statistics(image: np.ndarray, norm: str) -> tuple[np.ndarray, float]:
     """Normalized-intensity quantiles and noise standard deviation (normalized units) of one image."""
     image = np.asarray(image, dtype=np.float32)
-    lo, hi = percentile_range(image, *parse_norm(norm))
+    lo, hi = percentile_range(image, *_norm_percentiles(norm))
     quantiles = np.percentile(normalize(image, lo, hi), QUANTILES)
     model = estimate_noise(image.reshape((-1,) + image.shape[-2:]))
     noise = float(np.sqrt(model.variance(np.median(image)))) / max(hi - lo, 1e-6)
     return quantiles, noise
 
 
-def training_statistics(images: list[np.ndarray], *, norm: str, pixel_size_nm: float | None = None) -> dict[str, str]:
-    """The ``qc.*`` card entries for a set of raw training inputs."""
+# --- features (version 2) -------------------------------------------------------------------
+
+#: Spatial-frequency bands (cycles per pixel) whose share of the signal power describes structure.
+BANDS = ((0.01, 0.03), (0.03, 0.06), (0.06, 0.12), (0.12, 0.25))
+FEATURE_QUANTILES = (5, 25, 50, 75, 95)
+#: Feature name → (group shown in the warning, smallest robust scale: a floor for near-constant features).
+FEATURES: dict[str, tuple[str, float]] = {
+    "log10_range": ("intensity scale", 0.05),
+    "log10_noise": ("noise level", 0.03),
+    **{f"q{q}": ("intensity distribution", 0.02) for q in FEATURE_QUANTILES},
+    **{f"band_{lo:g}_{hi:g}": ("structure", 0.05) for lo, hi in BANDS},
+    "spectral_slope": ("structure", 0.1),
+    **{f"acf_{k}px": ("structure", 0.02) for k in (1, 2, 4, 8, 16)},
+    **{f"log10_gradient_s{s:g}": ("structure", 0.05) for s in (1.0, 2.0)},
+}
+SHRINKAGE = 0.1
+THRESHOLD_MIN = 4.0
+_MAX_PLANES = 16
+
+
+def _radial_spectrum(planes: np.ndarray, noise_var: float) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum (Hann-windowed, white-noise floor removed) of YX planes."""
+    ny, nx = planes.shape[-2:]
+    window = np.outer(np.hanning(ny), np.hanning(nx))
+    power = np.zeros((ny, nx))
+    for plane in planes:
+        p = plane - plane.mean()
+        power += np.abs(np.fft.fft2(p * window)) ** 2
+    power /= len(planes)
+    fy = np.fft.fftfreq(ny)[:, None]
+    fx = np.fft.fftfreq(nx)[None, :]
+    radius = np.sqrt(fy ** 2 + fx ** 2)
+    floor = noise_var * float(np.sum(window ** 2))
+    return radius.ravel(), np.maximum(power.ravel() - floor, 0.0)
+
+
+def image_features(image: np.ndarray, norm: str) -> dict[str, float]:
+    """The OOD features (``FEATURES``) of one model input: a (Y, X) plane, or a stack (..., Y, X)
+    whose planes are pooled (a ZYX volume, or the channels a multi-channel model takes together)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim < 2:
+        raise ValueError(f"OOD features need an image with Y and X axes, got shape {image.shape}.")
+    planes = image.reshape((-1,) + image.shape[-2:])
+    if len(planes) > _MAX_PLANES:  # a long stack: evenly spaced planes describe it
+        planes = planes[np.linspace(0, len(planes) - 1, _MAX_PLANES).round().astype(int)]
+    lo, hi = percentile_range(image, *_norm_percentiles(norm))
+    scale = max(hi - lo, 1e-6)
+    noise = estimate_noise(planes)
+    sigma_median = float(np.sqrt(noise.variance(np.median(planes)))) / scale
+    feats = {"log10_range": float(np.log10(scale)), "log10_noise": float(np.log10(max(sigma_median, 1e-6)))}
+    xn = (planes - np.float32(lo)) / np.float32(scale)
+    for q, v in zip(FEATURE_QUANTILES, np.percentile(xn, FEATURE_QUANTILES)):
+        feats[f"q{q}"] = float(v)
+    noise_var = float(np.mean(noise.variance(planes))) / scale ** 2
+    radius, power = _radial_spectrum(xn.astype(np.float64), noise_var)
+    inside = (radius >= BANDS[0][0]) & (radius < BANDS[-1][1])
+    total = max(float(power[inside].sum()), 1e-12)
+    for lo_f, hi_f in BANDS:
+        share = float(power[(radius >= lo_f) & (radius < hi_f)].sum()) / total
+        feats[f"band_{lo_f:g}_{hi_f:g}"] = float(np.log10(max(share, 1e-4)))
+    # Slope of log power against log frequency between 0.02 and 0.2 cycles/pixel (binned).
+    edges = np.geomspace(0.02, 0.2, 9)
+    fx, py = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        sel = (radius >= a) & (radius < b)
+        if sel.any():
+            fx.append(np.log10(np.sqrt(a * b)))
+            py.append(np.log10(max(float(power[sel].mean()), 1e-12)))
+    feats["spectral_slope"] = float(np.polyfit(fx, py, 1)[0]) if len(fx) >= 2 else 0.0
+    # Signal autocorrelation (the white noise only adds to lag 0) at lags of 1–16 pixels, and the
+    # gradient energy of the smoothed image relative to its variance: the structures' size in pixels.
+    acf = np.zeros(planes.shape[-2:])
+    grads = {1.0: 0.0, 2.0: 0.0}
+    for plane in xn.astype(np.float64):
+        x = plane - plane.mean()
+        acf += np.real(np.fft.ifft2(np.abs(np.fft.fft2(x)) ** 2)) / x.size
+        for s in grads:
+            g = ndimage.gaussian_filter(plane, s)
+            gy, gx = np.gradient(g)
+            grads[s] += float(np.mean(gy ** 2 + gx ** 2)) / max(float(g.var()), 1e-12)
+    acf /= len(xn)
+    signal_var = max(float(acf[0, 0]) - noise_var, 1e-12)
+    for k in (1, 2, 4, 8, 16):
+        k_y, k_x = min(k, acf.shape[0] - 1), min(k, acf.shape[1] - 1)
+        feats[f"acf_{k}px"] = float(np.clip((acf[k_y, 0] + acf[0, k_x]) / 2 / signal_var, -2, 2))
+    for s, v in grads.items():
+        feats[f"log10_gradient_s{s:g}"] = float(np.log10(max(v / len(xn), 1e-12)))
+    return feats
+
+
+def _zscores(feats: dict[str, float], names: list[str], center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return np.array([(feats[n] - c) / s for n, c, s in zip(names, center, scale)])
+
+
+def _distance(z: np.ndarray, precision: np.ndarray) -> float:
+    return float(np.sqrt(max(float(z @ precision @ z), 0.0)))
+
+
+def feature_statistics(images: list[np.ndarray], *, norm: str, calibration: list[np.ndarray] | None = None,
+                       exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """``qc.feature_*`` entries: mean and standard deviation of each feature over `images`, the
+    inverse of their correlation matrix (shrunk towards the identity by ``SHRINKAGE``), and the
+    threshold on the Mahalanobis distance calibrated on `calibration` (held-out inputs from the
+    same distribution; without them the second half of `images` is held out)."""
+    if calibration is None:
+        if len(images) < 8:
+            raise ValueError(f"Need at least 8 training inputs to calibrate the OOD check, got {len(images)}.")
+        images, calibration = images[: len(images) // 2], images[len(images) // 2:]
+    names = [n for n in FEATURES if n not in exclude]
+    ref = np.array([[f[n] for n in names] for f in (image_features(im, norm) for im in images)])
+    center = ref.mean(axis=0)
+    floor = np.array([FEATURES[n][1] for n in names])
+    scale = np.maximum(ref.std(axis=0), floor)
+    corr = np.atleast_2d(np.cov(((ref - center) / scale).T))
+    precision = np.linalg.inv((1 - SHRINKAGE) * corr + SHRINKAGE * np.eye(len(names)))
+    cal = [_distance(_zscores(image_features(im, norm), names, center, scale), precision) for im in calibration]
+    threshold = max(THRESHOLD_MIN, 1.25 * float(np.max(cal)))
+    return {"features": ",".join(names), "feature_center": _fmt(center), "feature_scale": _fmt(scale),
+            "feature_precision": _fmt(precision.ravel()), "feature_threshold": f"{threshold:.4g}",
+            "feature_calibration": f"Mahalanobis distance over {len(names)} features; {len(images)} reference + "
+                                   f"{len(calibration)} held-out inputs; threshold 1.25 x the held-out maximum "
+                                   f"(held-out median {np.median(cal):.3g}, max {np.max(cal):.3g})"}
+
+
+def training_statistics(images: list[np.ndarray], *, norm: str, pixel_size_nm: float | None = None,
+                        calibration: list[np.ndarray] | None = None, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """The ``qc.*`` card entries for a set of raw training inputs: quantiles and noise, and, given a
+    held-out `calibration` set from the same distribution, the calibrated features (as
+    scripts/add_qc_stats.py does for the shipped models)."""
     stats = [image_statistics(im, norm) for im in images]
     out = {
         "input_quantiles": _fmt(np.mean([q for q, _ in stats], axis=0)),
@@ -63,31 +217,77 @@ def training_statistics(images: list[np.ndarray], *, norm: str, pixel_size_nm: f
     }
     if pixel_size_nm:
         out["pixel_size_nm"] = f"{pixel_size_nm:.6g}"
+    if calibration is not None:
+        out.update(feature_statistics(images, norm=norm, calibration=calibration, exclude=exclude))
     return out
+
+
+_ADVICE = {
+    "intensity scale": "the camera, gain or exposure differs from training (e.g. far brighter); "
+                       "the model was trained on other photon counts",
+    "noise level": "the model may remove real structure or leave noise",
+    "intensity distribution": "e.g. much more background or saturated regions than in training",
+    "structure": "the texture (spatial-frequency content) is unlike the training phantoms (filaments, vesicles, "
+                 "membranes, nuclei at the training pixel size): the model may invent or remove structure",
+}
 
 
 def check_input(image: np.ndarray, qc: dict[str, str], *, norm: str, pixel_size_nm: float | None = None) -> OODReport:
     """Compare one raw input with a card's ``qc`` statistics; the report says what differs and by how much."""
     report = OODReport()
-    if "input_quantiles" not in qc:
+    if "input_quantiles" not in qc and "features" not in qc:
         report.warnings.append("The model card has no training statistics; this input cannot be checked "
                                "against the training data (re-export the model with fluorecon ≥ 0.1).")
         return report
-    quantiles, noise = image_statistics(image, norm)
-    train_q = np.array([float(v) for v in qc["input_quantiles"].split(",")])
-    shift = float(np.max(np.abs(quantiles - train_q)))
-    report.scores["quantile_shift"] = shift
-    if shift > QUANTILE_TOLERANCE:
-        report.warnings.append(f"Intensity distribution differs from the training data (normalized quantiles "
-                               f"differ by up to {shift:.2f}, tolerance {QUANTILE_TOLERANCE}); e.g. much more "
-                               "background or saturated regions than in training.")
-    if "noise_std_norm" in qc:
-        ratio = noise / max(float(qc["noise_std_norm"]), 1e-12)
-        report.scores["noise_ratio"] = ratio
-        if not NOISE_RATIO_RANGE[0] <= ratio <= NOISE_RATIO_RANGE[1]:
-            report.warnings.append(f"Noise level is {ratio:.2f}× that of the training data (accepted "
-                                   f"{NOISE_RATIO_RANGE[0]}–{NOISE_RATIO_RANGE[1]}×); the model may remove real "
-                                   "structure or leave noise. Train on images like this one.")
+    if "features" in qc:
+        names = qc["features"].split(",")
+        center, scale = _parse(qc["feature_center"]), _parse(qc["feature_scale"])
+        threshold = float(qc["feature_threshold"])
+        feats = image_features(image, norm)
+        z = _zscores(feats, names, center, scale)
+        precision = _parse(qc["feature_precision"]).reshape(len(names), len(names))
+        distance = _distance(z, precision)
+        report.scores["distance"] = distance
+        report.scores["threshold"] = threshold
+        groups: dict[str, list[tuple[str, float]]] = {}
+        for n, v in zip(names, z):
+            report.scores[f"z.{n}"] = float(v)
+            if distance > threshold:
+                groups.setdefault(FEATURES.get(n, ("other", 0))[0], []).append((n, float(v)))
+        if "input_quantiles" in qc:  # the older figures, for reference (the distance decides)
+            quantiles, noise = image_statistics(image, norm)
+            report.scores["quantile_shift"] = float(np.max(np.abs(quantiles - _parse(qc["input_quantiles"]))))
+            report.scores["noise_ratio"] = noise / max(float(qc.get("noise_std_norm", "nan")), 1e-12)
+        # Name every group with a feature 3 SD or more off (and always the one that strays furthest).
+        top = max((abs(v) for items in groups.values() for _, v in items), default=0.0)
+        groups = {g: items for g, items in groups.items() if max(abs(v) for _, v in items) >= min(3.0, top)}
+        for group, items in groups.items():
+            n, v = max(items, key=lambda t: abs(t[1]))
+            detail = (f"distance {distance:.1f} > {threshold:.2g} from the training inputs; largest: {n} "
+                      f"{'above' if v > 0 else 'below'} the training mean by {abs(v):.1f} SD")
+            if n == "log10_range":
+                detail += f"; intensity range {10 ** feats[n]:.4g} vs training {10 ** center[names.index(n)]:.4g}"
+            if n == "log10_noise":
+                detail += f"; noise {10 ** (feats[n] - center[names.index(n)]):.2f}× that of training"
+            report.warnings.append(f"{group[0].upper() + group[1:]} differs from the training data ({detail}): "
+                                   f"{_ADVICE.get(group, '')}. Train on images like this one "
+                                   "(e.g. Noise2Void on this image).")
+    else:
+        quantiles, noise = image_statistics(image, norm)
+        train_q = _parse(qc["input_quantiles"])
+        shift = float(np.max(np.abs(quantiles - train_q)))
+        report.scores["quantile_shift"] = shift
+        if shift > QUANTILE_TOLERANCE:
+            report.warnings.append(f"Intensity distribution differs from the training data (normalized quantiles "
+                                   f"differ by up to {shift:.2f}, tolerance {QUANTILE_TOLERANCE}); e.g. much more "
+                                   "background or saturated regions than in training.")
+        if "noise_std_norm" in qc:
+            ratio = noise / max(float(qc["noise_std_norm"]), 1e-12)
+            report.scores["noise_ratio"] = ratio
+            if not NOISE_RATIO_RANGE[0] <= ratio <= NOISE_RATIO_RANGE[1]:
+                report.warnings.append(f"Noise level is {ratio:.2f}× that of the training data (accepted "
+                                       f"{NOISE_RATIO_RANGE[0]}–{NOISE_RATIO_RANGE[1]}×); the model may remove real "
+                                       "structure or leave noise. Train on images like this one.")
     if pixel_size_nm and "pixel_size_nm" in qc:
         rel = pixel_size_nm / float(qc["pixel_size_nm"])
         report.scores["pixel_size_ratio"] = rel

@@ -32,6 +32,10 @@ from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
 
 LOCAL_WINDOW = 7
 LOCAL_THRESHOLD = 4.0
+#: A connected flagged region warns, whatever its share of the image, when it covers more than the
+#: PSF's area and its peak |local| exceeds this (|local| > 4 alone occurs in pure noise on large
+#: images; > 5.5 has a per-pixel chance of 4e-8 under white noise).
+REGION_PEAK = 5.5
 METHOD = ("consistency = (input - A(result)) / sqrt(a*A(result) + b), A = identity for denoising; "
           "a, b: Poisson-Gaussian model estimated from the input (fluorecon.qc.noise_estimate, after Foi et al. 2008); "
           f"local = box mean of consistency over {LOCAL_WINDOW}^n pixels times sqrt({LOCAL_WINDOW}^n), "
@@ -89,6 +93,39 @@ def local_deviation(consistency: np.ndarray, *, window: int = LOCAL_WINDOW) -> n
     """Box mean of the standardised residual times sqrt(window volume): N(0, 1) where it is white."""
     z = np.asarray(consistency, np.float32)
     return (ndimage.uniform_filter(z, window, mode="reflect") * np.sqrt(float(window) ** z.ndim)).astype(np.float32)
+
+
+def psf_area_px(card=None) -> float:
+    """Area (pixels) of the PSF's half-maximum disc: from the card's recorded PSF (Gaussian
+    approximation σ = 0.21 λ / NA) when it has one, else σ = 1 pixel."""
+    import json
+
+    sigma = 1.0
+    if card is not None and "psf" in card.train:
+        try:
+            p = json.loads(card.train["psf"])
+            sigma = 0.21 * p["wavelength_nm"] / p["na"] / p["pixel_size_nm"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    return float(np.pi * (1.1774 * sigma) ** 2)
+
+
+def flagged_regions(local: np.ndarray, *, psf_area_px: float, peak: float = REGION_PEAK) -> list[dict]:
+    """Connected regions of |local| > LOCAL_THRESHOLD larger than the PSF whose peak exceeds `peak`."""
+    labels, n = ndimage.label(np.abs(local) > LOCAL_THRESHOLD)
+    out = []
+    if n == 0:
+        return out
+    idx = np.arange(1, n + 1)
+    areas = ndimage.sum_labels(np.ones_like(local), labels, idx)
+    peaks = ndimage.maximum(np.abs(local), labels, idx)
+    for i, area, pk in zip(idx, areas, peaks):
+        if area > psf_area_px and pk > peak:
+            where = np.argwhere(labels == i)
+            centre = [int(v) for v in where.mean(axis=0).round()]
+            sign = float(np.sign(local[tuple(where[np.argmax(np.abs(local[labels == i]))])]))
+            out.append({"area_px": int(area), "peak_abs_local": float(pk), "centre": centre, "sign": sign})
+    return out
 
 
 def lag1_autocorrelation(consistency: np.ndarray) -> list[float]:
@@ -159,6 +196,14 @@ def check_result(input: np.ndarray, result: np.ndarray, *, card=None, uncertaint
     if summary["local_flagged_fraction"] > 0.01:
         warnings.append(f"{100 * summary['local_flagged_fraction']:.1f}% of pixels disagree locally with the input "
                         f"(|local| > {LOCAL_THRESHOLD:g}): structure was removed or invented there; see consistency_local.tif.")
+    regions = flagged_regions(local, psf_area_px=psf_area_px(card))
+    summary["regions_flagged"] = regions
+    if regions:
+        worst = max(regions, key=lambda r: r["peak_abs_local"])
+        kind = "invented" if worst["sign"] < 0 else "removed"
+        warnings.append(f"{len(regions)} connected region(s) larger than the PSF disagree with the input (largest "
+                        f"|local| {worst['peak_abs_local']:.1f} at {worst['centre']}, {worst['area_px']} px): structure "
+                        f"was likely {kind} there, however small its share of the image; see consistency_local.tif.")
     if card is not None:
         from fluorecon.qc.ood import check_input
 
@@ -177,3 +222,82 @@ def check_result(input: np.ndarray, result: np.ndarray, *, card=None, uncertaint
     if out_dir is not None:
         report.write(out_dir, meta)
     return report
+
+
+def check_units(axes: str, *, ndim: int = 2) -> str:
+    """The axes one check covers: ``YX`` for a 2D model, ``ZYX`` for a 3D model when the image has Z."""
+    return "ZYX" if ndim == 3 and "Z" in axes else "YX"
+
+
+def iter_units(data: np.ndarray, axes: str, unit_axes: str):
+    """Yield (label, index, sub-array) for every unit (e.g. every YX plane of every channel and
+    frame) of an image with `axes`; `index` selects the unit in `data` (a tuple of ints and slices)."""
+    other = [i for i, a in enumerate(axes) if a not in unit_axes]
+    names = {"T": "frame", "C": "channel", "Z": "plane"}
+    for pos in np.ndindex(*[data.shape[i] for i in other]):
+        index = [slice(None)] * data.ndim
+        for i, p in zip(other, pos):
+            index[i] = p
+        label = ", ".join(f"{names.get(axes[i], axes[i])} {p + 1}" for i, p in zip(other, pos))
+        yield label, tuple(index), data[tuple(index)]
+
+
+def check_hyperstack(input: np.ndarray, result: np.ndarray, *, axes: str, card=None, ndim: int = 2,
+                     pixel_size_nm: float | None = None, out_dir=None, meta=None) -> QCReport:
+    """:func:`check_result` for every channel and frame (and, for a 2D model, every z plane) of a
+    hyperstack; the maps keep the input's shape and axes, qc.json lists each unit's figures and
+    every warning names its channel / frame."""
+    unit_axes = check_units(axes, ndim=ndim)
+    if axes == unit_axes or (axes == "ZYX" and ndim == 2):
+        return check_result(input, result, card=card, pixel_size_nm=pixel_size_nm, out_dir=out_dir, meta=meta)
+    y, r = np.asarray(input, np.float32), np.asarray(result, np.float32)
+    if y.shape != r.shape:
+        raise ValueError(f"The result (shape {r.shape}) does not match the input (shape {y.shape}).")
+    z_map, local_map = np.zeros_like(y), np.zeros_like(y)
+    units, warnings = {}, []
+    for label, index, unit in iter_units(y, axes, unit_axes):
+        rep = check_result(unit, r[index], card=card, pixel_size_nm=pixel_size_nm)
+        z_map[index], local_map[index] = rep.consistency, rep.local
+        units[label] = {k: v for k, v in rep.summary.items() if k not in ("method", "model")}
+        warnings += [f"{label}: {w}" for w in rep.warnings]
+    flagged = np.abs(local_map) > LOCAL_THRESHOLD
+    summary = {"method": METHOD + "; checked per " + ("stack" if unit_axes == "ZYX" else "plane") +
+                         " for every channel and frame", "axes": axes, "units_checked": len(units),
+               "residual_mean": float(z_map.mean()), "residual_std": float(z_map.std()),
+               "local_max_abs": float(np.abs(local_map).max()), "local_flagged_fraction": float(flagged.mean()),
+               "local_threshold": LOCAL_THRESHOLD, "local_window": LOCAL_WINDOW, "units": units}
+    if card is not None:
+        summary["model"] = {"name": card.name, "task": card.task, "method": card.method}
+        summary["ood"] = {"in_distribution": all(u.get("ood", {}).get("in_distribution", True) for u in units.values())}
+    report = QCReport(consistency=z_map, local=local_map, summary=summary, warnings=warnings)
+    if out_dir is not None:
+        report.write(out_dir, meta)
+    return report
+
+
+def compare_classical(input: np.ndarray, report: QCReport, *, method: str = "vst-bm3d",
+                      max_pixels: int = 4_000_000) -> str | None:
+    """Run the strongest classical denoiser on `input` and compare its data consistency with the
+    learned result's (`report`, from :func:`check_result`): the figures go into
+    ``report.summary["classical"]``; returns a sentence when the classical result is as good
+    (standardised residual std as close to 1, no more pixels flagged, no flagged region), else None."""
+    from fluorecon.qc.classical import denoise_vst
+
+    y = np.asarray(input, np.float32)
+    if y.size > max_pixels:
+        report.summary["classical"] = {"method": method, "skipped": f"image larger than {max_pixels} pixels"}
+        return None
+    recorded = report.summary.get("noise_model", {})
+    noise = NoiseModel(a=recorded["a"], b=recorded["b"]) if "a" in recorded else estimate_noise(y)
+    classical = check_result(y, denoise_vst(y, method=method, noise=noise), noise=noise)
+    s, c = report.summary, classical.summary
+    as_good = (abs(c["residual_std"] - 1) <= abs(s["residual_std"] - 1) + 0.02
+               and c["local_flagged_fraction"] <= s["local_flagged_fraction"] + 1e-4 and not c["regions_flagged"])
+    s["classical"] = {"method": method, "residual_std": c["residual_std"],
+                      "local_flagged_fraction": c["local_flagged_fraction"], "as_good": bool(as_good)}
+    if not as_good:
+        return None
+    return (f"The classical {method} result explains the input as well as the model's (standardised residual std "
+            f"{c['residual_std']:.2f} vs {s['residual_std']:.2f}, {100 * c['local_flagged_fraction']:.2f}% vs "
+            f"{100 * s['local_flagged_fraction']:.2f}% of pixels flagged): prefer it when the model is out of "
+            f"distribution (fluorecon denoise-classical --method {method}).")

@@ -38,10 +38,17 @@ CLASSICAL = {"nlm": nlm, "bm3d": bm3d}
 
 
 def denoise_classical(image: np.ndarray, *, method: str = "nlm", norm: str = "percentile:1:99.8") -> np.ndarray:
-    """Classical denoising of a raw image in its own units: normalize with the image's percentiles,
-    run NLM or BM3D, map back. (Y, X) or (Z, Y, X); float32 out."""
+    """Classical denoising of a raw image in its own units. ``nlm`` / ``bm3d``: normalize with the
+    image's percentiles, filter with one σ, map back. ``vst-bm3d`` / ``vst-nlm`` (the strongest:
+    generalised Anscombe transform with the Poisson–Gaussian noise estimated from the image, the
+    filter, exact unbiased inverse), ``gaussian`` (σ by the discrepancy principle) and ``median``:
+    fluorecon.qc.classical. (Y, X) or (Z, Y, X); float32 out."""
+    from fluorecon.qc.classical import METHODS, denoise_vst
+
+    if method in METHODS:
+        return denoise_vst(image, method=method)
     if method not in CLASSICAL:
-        raise ValueError(f"method must be one of {', '.join(CLASSICAL)}, got {method!r}.")
+        raise ValueError(f"method must be one of {', '.join((*CLASSICAL, *METHODS))}, got {method!r}.")
     image = np.asarray(image, np.float32)
     lo, hi = percentile_range(image, *parse_norm(norm))
     return denormalize(CLASSICAL[method](normalize(image, lo, hi)), lo, hi)

@@ -1,4 +1,4 @@
-"""`fluorecon denoise-classical IN OUT --method nlm|bm3d`: the classical baselines on a TIFF."""
+"""`fluorecon denoise-classical IN OUT --method vst-bm3d|vst-nlm|bm3d|nlm|gaussian|median`: the classical baselines on a TIFF."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import typer
 def denoise_classical_command(
     image: Path = typer.Argument(..., help="Noisy input TIFF (YX planes; ZYX stacks are denoised plane by plane for bm3d)."),
     output: Path = typer.Argument(..., help="Denoised TIFF to write (float32, input's calibration)."),
-    method: str = typer.Option("nlm", "--method", help="nlm: non-local means (scikit-image); bm3d: BM3D (bm3d package)."),
+    method: str = typer.Option("nlm", "--method", help="vst-bm3d (strongest): generalised Anscombe transform with the "
+                               "camera's Poisson-Gaussian noise estimated from the image, BM3D, exact unbiased inverse; "
+                               "vst-nlm: the same with non-local means; nlm / bm3d: one noise level on the normalized "
+                               "image; gaussian: blur with the largest sigma the noise allows; median: 3x3."),
 ) -> None:
-    """Denoise with non-local means or BM3D (noise level estimated from the image).
+    """Denoise with a classical method (noise model estimated from the image).
 
     Example: fluorecon denoise-classical noisy.tif nlm.tif --method bm3d
     """
@@ -30,7 +33,7 @@ def denoise_classical_command(
         if min(data.shape[-2:]) < 8:
             raise ValueError(f"{image.name} is too small to denoise ({data.shape[-2]}×{data.shape[-1]} pixels); "
                              "the noise estimate and the patches need at least 8×8.")
-        spatial = 3 if "Z" in meta.axes and method == "nlm" else 2
+        spatial = 3 if "Z" in meta.axes and method in ("nlm", "vst-nlm") else 2
         blocks = data.reshape((-1,) + data.shape[data.ndim - spatial:])
         out = np.stack([denoise_classical(b, method=method) for b in blocks]).reshape(data.shape)
     except ValueError as err:

@@ -32,6 +32,8 @@ public final class ModelCatalog {
                 rt.addValue("norm", c.norm);
                 rt.addValue("outputs", c.outputs);
                 rt.addValue("version", c.fluoreconVersion);
+                rt.addValue("model.version", c.metadata().getOrDefault("model.version", ""));
+                rt.addValue("model.sha256", c.metadata().getOrDefault("model.sha256", ""));
                 rt.addValue("license", c.license);
                 for (Map.Entry<String, String> m : c.metrics.entrySet()) {
                     rt.addValue("metrics." + m.getKey(), m.getValue());

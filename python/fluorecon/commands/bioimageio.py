@@ -1,0 +1,57 @@
+"""`fluorecon bioimageio export|import`: bioimage.io model packages out of and into carded ONNX models
+(the mapping and its limits: fluorecon.core.bioimageio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+group = typer.Typer(help="bioimage.io model packages (rdf.yaml format 0.5): export a fluorecon model, import one.",
+                    no_args_is_help=True)
+
+
+@group.command("export")
+def export_command(
+    model: Path = typer.Argument(..., help="fluorecon ONNX model (image-to-image: denoise, upsample, isotropic, "
+                                 "deconvolve, crossmodal)."),
+    out: Path = typer.Argument(..., help="Package to write (.zip: rdf.yaml, ONNX weights, test tensors, cover, README)."),
+) -> None:
+    """Write a bioimage.io package of a fluorecon model; `bioimageio test OUT.zip` checks it.
+
+    Example: fluorecon bioimageio export models/care_denoise_2d.onnx care_denoise_2d.bioimageio.zip
+    """
+    from fluorecon.core.bioimageio import PackageError, export_package
+    from fluorecon.core.modelcard import ModelCardError
+
+    try:
+        rdf = export_package(model, out)
+    except (PackageError, ModelCardError) as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Wrote {out} (bioimage.io model format {rdf['format_version']}, '{rdf['name']}').")
+
+
+@group.command("import")
+def import_command(
+    package: Path = typer.Argument(..., help="bioimage.io package (.zip) with ONNX weights."),
+    out: Path = typer.Argument(..., help="fluorecon model to write (.onnx with a card synthesised from the rdf)."),
+) -> None:
+    """Make a carded fluorecon model from a bioimage.io package, runnable by `fluorecon predict`.
+
+    Example: fluorecon bioimageio import n2v.zip models/n2v_imported.onnx
+    """
+    from fluorecon.core.bioimageio import PackageError, import_package
+    from fluorecon.core.modelcard import ModelCardError
+
+    try:
+        card = import_package(package, out)
+    except (PackageError, ModelCardError) as err:
+        typer.echo(f"Error: cannot import {package.name}: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Wrote {out}: task {card.task}, norm {card.norm}, output {card.denorm}, "
+               f"tile multiple {','.join(map(str, card.tile_multiple))}, halo {','.join(map(str, card.tile_halo))}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="bioimageio")
