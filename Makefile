@@ -45,6 +45,7 @@ test-python:
 	$(PY) -m pytest -q tests
 
 bench: setup build
+	FLUORECON_BENCH_RESULTS=bench/results $(PY) -m pytest -q -p no:cacheprovider tests/qc/test_report.py tests/qc/test_cross_class.py
 	$(PY) bench/predict.py
 	$(PY) bench/deconvolve.py
 	$(PY) bench/localize.py

@@ -176,7 +176,7 @@ def plugin_speed(args, camera) -> dict:
     py_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     cli = subprocess.run([sys.executable, "-m", "fluorecon.cli", "localize", str(work / "stack.tif"),
-                          str(work / "cli.csv"), "--method", "deepstorm", "--camera-offset", "100",
+                          str(work / "cli.csv"), "--method", "deepstorm", "--background", "100",
                           "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9"],
                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
     cli_s = time.perf_counter() - t0

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fluorecon.core.modelcard import read_card
+from fluorecon.core.modelcard import DEFAULT_MODEL_VERSION, graph_sha256, read_card
 from fluorecon.export import ExportError, export_onnx, unet_card
 from fluorecon.nets.unet import UNetConfig, build_network
 
@@ -27,7 +27,10 @@ def test_export_roundtrip_and_dynamic_axes(tmp_path, ndim):
                      train={"seed": "0"})
     path = export_onnx(net, tmp_path / "m.onnx", card)
     back = read_card(path)
-    assert back.model_dump(exclude={"created", "fluorecon_version"}) == card.model_dump(exclude={"created", "fluorecon_version"})
+    stamped = {"created", "fluorecon_version", "model_version", "model_sha256"}
+    assert back.model_dump(exclude=stamped) == card.model_dump(exclude=stamped)
+    # export stamps the version and the hash of the graph it wrote
+    assert back.model_version == DEFAULT_MODEL_VERSION and back.model_sha256 == graph_sha256(onnx.load(str(path)))
     assert back.tile_multiple == (2,) * ndim and back.tile_halo == (cfg.halo(),) * ndim
     assert back.outputs == ("mean,scale" if ndim == 3 else "mean")
     model = onnx.load(str(path))

@@ -122,3 +122,13 @@ def check_parity(model: nn.Module, onnx_path: str | os.PathLike, card: ModelCard
     if not np.isfinite(diff) or diff > tolerance:
         raise ExportError(f"ONNX Runtime and torch disagree (max abs diff {diff:.3g} > {tolerance:g}); export refused.")
     return diff
+
+
+def save_model(network: nn.Module, out_path: str | os.PathLike, card: ModelCard, config, **export: object) -> Path:
+    """Export `network` to ONNX at `out_path` with `card` (:func:`export_onnx`; `export` goes to it) and keep the
+    torch checkpoint beside it (``.pt``: the task config, the weights and the card) for fine-tuning. Returns the path."""
+    out_path = Path(out_path)
+    export_onnx(network, out_path, card, **export)
+    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
+                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
+    return out_path

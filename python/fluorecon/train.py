@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -161,32 +161,59 @@ def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarr
         if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
             raise ValueError(f"Training image of shape {x.shape} is smaller than patch_size {patch}; "
                              "use a smaller patch_size or larger images.")
+    losses = fit_batches(
+        network, config, lambda rng: _sample_batch(pairs, patch, config.batch_size, rng, config.augment),
+        loss=lambda out, yb: loss_fn(config.loss, out.float(), yb), amp=config.amp, progress=progress)
+    return TrainResult(losses=losses, device=str(resolve_device(config.device)))
+
+
+Batches = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def fit_batches(network: nn.Module, config: TrainConfig, next_batch: Batches, *,
+                loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], amp: bool = False,
+                clip_grad_norm: float | None = None, optimizer=None, progress: bool = True) -> list[float]:
+    """The one optimisation loop every trainer runs: seed torch and a NumPy generator with ``config.seed``,
+    ``config.steps`` times draw ``next_batch(rng)`` (input, target arrays, batch first), step AdamW (or
+    ``optimizer``: an (optimizer, scheduler) pair) on ``loss(network(x), y)``, optionally with mixed precision
+    (CUDA only) and gradient-norm clipping. The network ends in eval mode on the CPU; returns the loss per step."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     network.to(device).train()
-    opt, sched = optimizer_and_schedule(network, config)
-    use_amp = config.amp and device.type == "cuda"
+    opt, sched = optimizer if optimizer is not None else optimizer_and_schedule(network, config)
+    use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    result = TrainResult(device=str(device))
+    losses: list[float] = []
     from fluorecon.core.progress import progress_bar
 
     bar = progress_bar(range(config.steps), desc="training", disable=not progress, leave=False)
     for _ in bar:
-        xb, yb = _sample_batch(pairs, patch, config.batch_size, rng, config.augment)
+        xb, yb = next_batch(rng)
         xb, yb = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             out = network(xb)
-        loss = loss_fn(config.loss, out.float(), yb)
+        value = loss(out, yb)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(value).backward()
+        if clip_grad_norm is not None:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(network.parameters(), clip_grad_norm)
         scaler.step(opt)
         scaler.update()
         sched.step()
-        result.losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{result.losses[-1]:.4f}")
+        losses.append(float(value.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
     network.eval().cpu()
-    return result
+    return losses
+
+
+def card_train_info(config: TrainConfig, history: TrainResult) -> dict[str, str]:
+    """The optimisation figures every U-Net card records under ``train.*`` (steps … loss_last), as strings."""
+    first, last = history.smoothed()
+    return {"steps": str(config.steps), "batch_size": str(config.batch_size),
+            "patch_size": ",".join(map(str, config.patch_size)), "lr": str(config.lr), "loss": config.loss,
+            "seed": str(config.seed), "device": history.device, "loss_first": f"{first:.5f}", "loss_last": f"{last:.5f}"}
 
 
 @torch.no_grad()

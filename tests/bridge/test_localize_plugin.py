@@ -28,7 +28,7 @@ def stack(tmp_path_factory):
 def cli_localize(stack_path, out_dir, method):
     csv, render = out_dir / f"cli-{method}.csv", out_dir / f"cli-{method}.tif"
     run_cli(*["localize", str(stack_path), str(csv), "--method", method,
-             "--model", str(ROOT / "models" / f"{method}_2d.onnx"), "--camera-offset", "100",
+             "--model", str(ROOT / "models" / f"{method}_2d.onnx"), "--background", "100",
              "--camera-gain", "0.1", "--em-gain", "100", "--qe", "0.9", "--render", str(render),
              "--render-pixel-nm", "20"])
     return csv, render

@@ -79,7 +79,7 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
     cli_out = tmp_path / "cli.tif"
-    run_cli(*["deconvolve", str(src), str(cli_out), "--method", "rl", "--iterations", "5", "--na", "1.2",
+    run_cli(*["deconvolve", str(src), str(cli_out), "--method", "rl", "--num-iter", "5", "--na", "1.2",
              "--wavelength-nm", "520", "--device", "cpu"])
     expected = tifffile.imread(cli_out)
 

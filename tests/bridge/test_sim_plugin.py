@@ -86,7 +86,7 @@ def test_classical_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):
     raw = tmp_path / "raw.tif"
     run_cli("sim", "simulate", raw, "--size", 96, "--photons", 500, "--seed", 3)
     frames = tifffile.imread(raw).astype(np.float32).reshape(-1, 96, 96)
-    run_cli("sim", "reconstruct", raw, tmp_path / "cli.tif", "--order", "angle-phase-z", "--pixel-nm", 80,
+    run_cli("sim", "reconstruct", raw, tmp_path / "cli.tif", "--order", "angle-phase-z", "--pixel-size-nm", 80,
             "--device", "cpu")
     expected = tifffile.imread(tmp_path / "cli.tif")
     imp = ijbridge.to_imageplus(frames, "ZYX", title="raw", pixel_size_um=PIXEL_UM)

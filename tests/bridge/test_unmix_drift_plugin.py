@@ -26,7 +26,7 @@ def test_unmix_equals_cli_with_residual(config_dir, plugin_jar, tmp_path, method
     src = tmp_path / "in.tif"
     write_tiff(src, series, TiffMeta(axes="TCYX", pixel_size_um=0.1))
     source = ["--spectra", ",".join(UNMIX_LABELS)] if method == "nnls" else ["--blind", 3]
-    run_cli("unmix", src, tmp_path / "cli.tif", *source, "--offset", 100, "--residual", tmp_path / "res.tif")
+    run_cli("unmix", src, tmp_path / "cli.tif", *source, "--background", 100, "--residual", tmp_path / "res.tif")
     labels, residual = tifffile.imread(tmp_path / "cli.tif"), tifffile.imread(tmp_path / "res.tif")
 
     imp = ijbridge.to_imageplus(series, "TCYX", title="lambda", pixel_size_um=0.1)

@@ -70,8 +70,8 @@ def test_unmix_with_roi_spectra_equals_cli(config_dir, plugin_jar, tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(mixing.tolist()))
     src = tmp_path / "in.tif"
     write_tiff(src, image, TiffMeta(axes="CYX", pixel_size_um=0.1))
-    run_cli("unmix", src, tmp_path / "cli.tif", "--mixing", tmp_path / "m.json", "--offset", 100,
-            "--background", ",".join(repr(float(v)) for v in background))
+    run_cli("unmix", src, tmp_path / "cli.tif", "--mixing", tmp_path / "m.json",
+            "--background", ",".join(repr(100 + float(v)) for v in background))  # offset + per-channel background
     expected = tifffile.imread(tmp_path / "cli.tif")
     got = ijbridge.from_imageplus(out)[0, 0]
     assert_matches(got, expected)
@@ -95,7 +95,7 @@ def test_spectral_phasor_plot_and_roi_mask_equal_cli(config_dir, plugin_jar, tmp
     # ROI around the green label's phasor, in ImageJ coordinates on the plot
     xs, ys = [30.0, 44.5, 44.0, 31.0], [6.0, 7.0, 22.0, 21.5]
     vertices = ";".join(f"{x * 2 / 64 - 1!r},{1 - y * 2 / 64!r}" for x, y in zip(xs, ys))
-    run_cli("phasor", src, tmp_path / "plot.tif", "--offset", 100, "--threshold", 5, "--bins", 64,
+    run_cli("phasor", src, tmp_path / "plot.tif", "--background", 100, "--threshold", 5, "--bins", 64,
             "--roi", vertices, "--mask", tmp_path / "mask.tif")
     expected_plot = tifffile.imread(tmp_path / "plot.tif")
     # NumPy's float32 BLAS sums and Java's differ in the last bit of G, S: a phasor lying on a bin edge
@@ -129,7 +129,7 @@ def test_correct_drift_of_a_table_file_equals_cli(config_dir, plugin_jar, tmp_pa
     values, columns, truth = _locs_table(1500, seed=21)
     locs = tmp_path / "locs.csv"
     RT.write_table_csv(locs, values, columns)
-    run_cli("register-table", locs, tmp_path / "cli.csv", "--segments", 10, "--pixel-nm", 20,
+    run_cli("register-table", locs, tmp_path / "cli.csv", "--segments", 10, "--pixel-size-nm", 20,
             "--drift-csv", tmp_path / "drift.csv")
     save = tmp_path / "plugin.csv"
     plugin = run_plugin(plugin_jar, "Correct drift...", None, ijbridge.options_string(
@@ -187,7 +187,7 @@ def test_spectral_phasor_macro_under_xvfb(imagej_dir, xvfb_run, tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "plot=lambda-phasor" in log and "mask=lambda-phasor-mask" in log, log
     vertices = ";".join(f"{x * 2 / 64 - 1!r},{1 - y * 2 / 64!r}" for x, y in zip(xs, ys))
-    run_cli("phasor", src, tmp_path / "cli_plot.tif", "--offset", 100, "--threshold", 5, "--bins", 64,
+    run_cli("phasor", src, tmp_path / "cli_plot.tif", "--background", 100, "--threshold", 5, "--bins", 64,
             "--roi", vertices, "--mask", tmp_path / "cli_mask.tif")
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "mask.tif"), tifffile.imread(tmp_path / "cli_mask.tif"))
     differ = np.abs(tifffile.imread(tmp_path / "plot.tif") - tifffile.imread(tmp_path / "cli_plot.tif")) > 1e-6

@@ -67,11 +67,11 @@ BAD_FILES = {
 COMMANDS = {
     "predict": lambda i, o: ["predict", str(MODEL), str(i), str(o)],
     "denoise-classical": lambda i, o: ["denoise-classical", str(i), str(o)],
-    "deconvolve": lambda i, o: ["deconvolve", str(i), str(o), "--method", "rl", "--iterations", "2", "--na", "1.2",
+    "deconvolve": lambda i, o: ["deconvolve", str(i), str(o), "--method", "rl", "--num-iter", "2", "--na", "1.2",
                                 "--wavelength-nm", "520", "--pixel-size-nm", "100"],
     # OME-Zarr output: the block-wise paths (core/streaming.py) read lazily and must refuse the same files
     "predict-zarr": lambda i, o: ["predict", str(MODEL), str(i), f"{o}.zarr"],
-    "deconvolve-zarr": lambda i, o: ["deconvolve", str(i), f"{o}.zarr", "--method", "rl", "--iterations", "2",
+    "deconvolve-zarr": lambda i, o: ["deconvolve", str(i), f"{o}.zarr", "--method", "rl", "--num-iter", "2",
                                      "--na", "1.2", "--wavelength-nm", "520", "--pixel-size-nm", "100"],
 }
 

@@ -34,7 +34,7 @@ def _run(*args):
     return result
 
 
-DECONV = ["--method", "rl", "--iterations", "5", "--na", "1.4", "--wavelength-nm", "520"]
+DECONV = ["--method", "rl", "--num-iter", "5", "--na", "1.4", "--wavelength-nm", "520"]
 
 
 def test_nm_and_um_calibrated_files_deconvolve_alike(tmp_path):

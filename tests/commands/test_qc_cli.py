@@ -86,7 +86,7 @@ def test_predict_ensemble_writes_spread(data):
 
 def test_dip_and_classical_commands(data):
     src = data / "data" / "low" / "002.tif"
-    out = _ok(["dip", src, data / "dip.tif", "--iterations", "20", "--qc", data / "qc_dip"])
+    out = _ok(["dip", src, data / "dip.tif", "--num-iter", "20", "--qc", data / "qc_dip"])
     assert "Stopped at iteration" in out and (data / "qc_dip" / "qc.json").is_file()
     image, meta = read_tiff(data / "dip.tif")
     assert image.shape == (64, 64) and "deep image prior" in meta.info
@@ -98,3 +98,32 @@ def test_dip_and_classical_commands(data):
         assert np.abs(den - clean).mean() < np.abs(noisy - clean).mean()
     r = runner.invoke(app, ["denoise-classical", str(src), str(data / "x.tif"), "--method", "magic"])
     assert r.exit_code == 2 and "nlm, bm3d" in r.output
+
+
+def test_qc_checks_an_upsampled_result_like_predict_qc(data, tmp_path):
+    """Issue 16: `qc low.tif sr.tif --model care_upsample2x_2d.onnx` refused the 2× result (shape mismatch)
+    while `predict --qc` checked it on the input's grid; both now write the same consistency map."""
+    import tifffile
+
+    from pathlib import Path
+    model = Path(__file__).resolve().parents[2] / "models" / "care_upsample2x_2d.onnx"
+    low = sorted((data / "data" / "low").glob("*.tif"))[0]
+    _ok(["predict", model, low, tmp_path / "sr.tif", "--qc", tmp_path / "pqc"])
+    out = _ok(["qc", low, tmp_path / "sr.tif", "--model", model, "--out", tmp_path / "qc"])
+    assert "Wrote" in out
+    got = tifffile.imread(tmp_path / "qc" / "consistency.tif")
+    assert got.shape == read_tiff(low)[0].shape
+    np.testing.assert_allclose(got, tifffile.imread(tmp_path / "pqc" / "consistency.tif"), atol=1e-5)
+    r = runner.invoke(app, [str(a) for a in ("qc", low, tmp_path / "sr.tif", "--out", tmp_path / "qc2")])
+    assert r.exit_code == 2 and "give the model that made it (--model)" in r.output
+
+
+def test_n2v_on_noisy_images_alone_prints_no_empty_validation_table(data, tmp_path):
+    """Issue 16: training on a folder without clean/ printed an empty "Validation (None images)" table."""
+    import shutil
+
+    shutil.copytree(data / "data" / "low", tmp_path / "noisy")
+    out = _ok(["train", "denoise", "--method", "n2v", "--data", tmp_path / "noisy", "--out", tmp_path / "n2v.onnx",
+               *TINY])
+    assert "Validation" not in out and "None" not in out and "Wrote" in out
+    assert "val_psnr_input" not in read_card(tmp_path / "n2v.onnx").metrics

@@ -46,7 +46,7 @@ def test_deconvolve_cli_progress_in_a_log(tmp_path):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
     result = CliRunner().invoke(app, ["deconvolve", str(src), str(tmp_path / "out.tif"), "--method", "rl",
-                                      "--iterations", "30", "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"])
+                                      "--num-iter", "30", "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "\r" not in result.stderr and "1/302/30" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("deconvolve")]

@@ -73,7 +73,7 @@ def test_deconvolve_block_wise_equals_in_memory_chunks(tmp_path, volume):
     spec = DeconvolveSpec(method="rl", num_iter=4, psf=PSFParams(na=1.2, wavelength_nm=520))
     chunked, _ = deconvolve_image(volume, META, spec, chunks=128)
     result = runner.invoke(app, ["deconvolve", str(tmp_path / "in.zarr"), str(tmp_path / "out.zarr"), "--method",
-                                 "rl", "--iterations", "4", "--na", "1.2", "--wavelength-nm", "520", "--chunks", "128"])
+                                 "rl", "--num-iter", "4", "--na", "1.2", "--wavelength-nm", "520", "--chunks", "128"])
     assert result.exit_code == 0, result.output
     out, meta = read_image(tmp_path / "out.zarr")
     assert np.abs(out - chunked).max() <= 1e-5 * np.ptp(chunked)

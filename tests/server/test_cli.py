@@ -25,7 +25,7 @@ def run(*args, env=None):
 
 
 def test_cli_local_equals_server(server, stack):
-    common = ["--method", "rl", "--iterations", "5", "--na", "1.1", "--wavelength-nm", "600", "--ni", "1.33"]
+    common = ["--method", "rl", "--num-iter", "5", "--na", "1.1", "--wavelength-nm", "600", "--ni", "1.33"]
     code, out = run("deconvolve", stack / "in.tif", stack / "local.tif", *common, "--device", "cpu")
     assert code == 0, out
     env = {"FLUORECON_CONFIG_DIR": str(server.config_dir)}
@@ -41,10 +41,10 @@ def test_cli_measured_psf_and_chunks(stack):
     psf = psf_widefield((9, 31, 31), na=1.1, wavelength_nm=600, pixel_size_nm=50, z_step_nm=300, ni=1.33)
     (stack / "psf.tif").write_bytes(tiff_bytes(psf * 1e4 + 10, pixel_size_um=0.05, z_step_um=0.3))
     code, out = run("deconvolve", stack / "in.tif", stack / "m.tif", "--psf", stack / "psf.tif",
-                    "--method", "rltv", "--iterations", "3", "--background", "0", "--device", "cpu")
+                    "--method", "rltv", "--num-iter", "3", "--background", "0", "--device", "cpu")
     assert code == 0, out
     code, out = run("deconvolve", stack / "in.tif", stack / "mc.tif", "--psf", stack / "psf.tif", "--method", "rltv",
-                    "--iterations", "3", "--chunks", "24", "--device", "cpu")
+                    "--num-iter", "3", "--chunks", "24", "--device", "cpu")
     assert code == 0, out
     whole, _ = read_tiff(stack / "m.tif")
     chunked, _ = read_tiff(stack / "mc.tif")

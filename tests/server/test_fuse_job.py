@@ -47,6 +47,8 @@ def test_fuse_job_equals_cli_and_improves_isotropy(server, tmp_path):
         job = wait_job(client, r.json()["id"])
         assert job["state"] == "succeeded", job
         assert "shifts_px = " in job["message"]
+        assert job["values"]["shifts_px"] == json.loads(job["message"].split("shifts_px = ")[1])
+        assert len(job["values"]["shifts_px"]) == 2 and job["values"]["shifts_px"][0] == [0.0, 0.0, 0.0]
         (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
     fused, meta = read_tiff(tmp_path / "server.tif")
     assert meta.axes == "ZYX" and fused.shape == truth.shape and meta.pixel_size_um == pytest.approx(0.2)

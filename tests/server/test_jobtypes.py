@@ -38,7 +38,7 @@ def test_unmix_job_equals_cli_with_residual_channels(server, tmp_path, method):
     src = tmp_path / "in.tif"
     write_tiff(src, series, TiffMeta(axes="TCYX", pixel_size_um=0.1, frame_interval_s=2.0))
     source = ["--spectra", ",".join(UNMIX_LABELS)] if method == "nnls" else ["--blind", "3"]
-    _cli("unmix", src, tmp_path / "cli.tif", *source, "--offset", 100, "--residual", tmp_path / "res.tif")
+    _cli("unmix", src, tmp_path / "cli.tif", *source, "--background", 100, "--residual", tmp_path / "res.tif")
     spec = {"task": "unmix", "method": method, "offset": 100, "residual": True}
     spec.update({"spectra": UNMIX_LABELS} if method == "nnls" else {"blind": 3})
     got, meta, _ = _run(server, src, spec, tmp_path)
@@ -69,6 +69,8 @@ def test_register_job_equals_cli_and_reports_the_drift(server, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-4 * np.ptp(expected))
     drift = np.array(json.loads(meta.info.split("drift_px = ")[1].splitlines()[0]))
     assert json.loads(job["message"].split("drift_px = ")[1]) == drift.tolist()
+    # The same figures travel structured: no client parses them back out of the text.
+    assert job["values"] == {"drift_axes": ["y", "x"], "drift_px": drift.tolist()}
     cli_drift = np.loadtxt(tmp_path / "d.csv", delimiter=",", skiprows=1)[:, 1:3]
     np.testing.assert_allclose(drift, cli_drift, atol=1e-3)
     assert np.abs(drift - (truth - truth[0])).max() < 0.25

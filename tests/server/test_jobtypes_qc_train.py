@@ -137,6 +137,7 @@ def test_train_denoise_job_saves_a_model_and_returns_its_prediction(trainer, tmp
         assert job["state"] == "succeeded", job
         (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
     model = Path(job["message"].split("model_file = ", 1)[1].strip())
+    assert job["values"]["model_file"] == str(model) and job["values"]["model_name"] == "my n2v"
     assert model.name == "my_n2v.onnx" and model.is_file() and model.with_suffix(".pt").is_file()
     assert model.parent == trainer.models_dir
     with trainer.client() as client:  # listed like any installed model

@@ -40,6 +40,7 @@ def test_register_table_job_equals_cli(server, tmp_path):
     server_drift = np.array(json.loads(meta.info.split("drift_nm = ", 1)[1].splitlines()[0]))
     cli_drift = np.loadtxt(tmp_path / "drift.csv", delimiter=",", skiprows=1)[:, 1:]
     np.testing.assert_allclose(server_drift, cli_drift, atol=1e-3)
+    assert job["values"]["drift_nm"] == server_drift.tolist() and job["values"]["localisations"] == len(got)
     assert np.sqrt(np.mean(np.sum((server_drift - drift) ** 2, axis=1))) < 5.0
 
 

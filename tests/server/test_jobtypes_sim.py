@@ -44,6 +44,7 @@ def test_sim_job_equals_cli_and_halves_the_pixel(server, raw_tif, tmp_path):
     assert got.shape == (256, 256) and meta.pixel_size_um == pytest.approx(0.04)
     np.testing.assert_allclose(got, expected, atol=1e-4 * np.ptp(expected))
     rows = json.loads(job["message"].split("sim_params = ")[1])
+    assert job["values"] == {"sim_params": rows}
     assert [round(r["angle_deg"]) for r in rows] == [8, 68, 128]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import typing
+from typing import Any
+
 import typer
 
 
@@ -14,6 +17,23 @@ def subgroup(app: typer.Typer, name: str, help: str) -> typer.Typer:
     group = typer.Typer(name=name, help=help, no_args_is_help=True)
     app.add_typer(group, name=name, help=help)
     return group
+
+
+def spec_option(spec: type, name: str, *aliases: str, help_extra: str = "", default: Any = ...) -> Any:
+    """A typer option generated from field `name` of the pydantic `spec` (the task's contract): the flag
+    ``--name-with-dashes`` (plus `aliases`, the flags the CLI had before), the field's default (None where the
+    field is required: the command then asks for it) and the field's description as help. The spec validates
+    the value, with the same bounds and messages as the server."""
+    from pydantic_core import PydanticUndefined
+
+    field = spec.model_fields[name]
+    value = field.default if default is ... else default
+    if value is PydanticUndefined:
+        value = None
+    choices = typing.get_args(field.annotation) if typing.get_origin(field.annotation) is typing.Literal else ()
+    text = " ".join(t for t in (field.description or "", f"({' | '.join(map(str, choices))})" if choices else "",
+                                help_extra) if t)
+    return typer.Option(value, f"--{name.replace('_', '-')}", *aliases, help=text)
 
 
 ERRORS = (ValueError, FileNotFoundError)

@@ -10,7 +10,8 @@ import typer
 
 def qc_command(
     image: Path = typer.Argument(..., help="The raw input TIFF the result was made from (camera units)."),
-    result: Path = typer.Argument(..., help="The result TIFF (same size, input's intensity units)."),
+    result: Path = typer.Argument(..., help="The result TIFF (input's intensity units; same size, or a finer grid "
+                                  "when --model is an upsampling/isotropic model)."),
     out: Path = typer.Option(..., "--out", help="Folder for consistency.tif, consistency_local.tif, "
                              "uncertainty.tif (when given) and qc.json."),
     model: Optional[Path] = typer.Option(None, "--model", help="The ONNX model that made the result: enables the "
@@ -39,7 +40,19 @@ def qc_command(
             raise ValueError(f"{image.name} has axes {meta.axes}; fluorecon qc checks one YX plane or ZYX stack "
                              "(split channels and time points first).")
         pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
-        report = check_result(data, res, card=card, uncertainty=unc, pixel_size_nm=pixel_nm, out_dir=out, meta=meta)
+        if res.shape != data.shape and card is not None and card.qc.get("forward_model"):
+            # a result on a finer grid (upsampling, isotropic): the same check as `predict --qc`, through the
+            # card's forward model back onto the input's grid
+            from fluorecon.tasks.upsample.learned import check_superres
+
+            report = check_superres(data, res, card=card, pixel_size_nm=pixel_nm, out_dir=out, meta=meta)
+        else:
+            if res.shape != data.shape and card is None:
+                raise ValueError(f"The result has shape {res.shape}, the input {data.shape}; for a result on a "
+                                 "finer grid give the model that made it (--model) so that its forward model maps "
+                                 "the result back onto the input's grid.")
+            report = check_result(data, res, card=card, uncertainty=unc, pixel_size_nm=pixel_nm, out_dir=out,
+                                  meta=meta)
     except (ModelCardError, ValueError, FileNotFoundError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None

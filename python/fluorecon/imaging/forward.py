@@ -53,6 +53,14 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def checked_operand(x, shape: tuple[int, ...], name: str, device) -> torch.Tensor:
+    """An operator's argument `x` as float32 on `device`; ValueError naming `name` unless its shape is `shape`."""
+    x = torch.as_tensor(x)
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {tuple(shape)}.")
+    return x.to(device=device, dtype=torch.float32)
+
+
 # --- typed configs -------------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from fluorecon.imaging.phantoms import Kind as PhantomKind
+
 
 class CameraNoise(BaseModel):
     """A camera and an illumination level.
@@ -91,3 +93,31 @@ def apply_noise(image: np.ndarray, camera: CameraNoise, *, seed: int | None = No
     if camera.quantize:
         adu = np.round(adu)
     return adu.astype(np.float32)
+
+
+def lab_camera() -> CameraNoise:
+    """The camera simulations use unless told otherwise: gain 2 ADU/e⁻, offset 100 ADU, read noise 1.5 e⁻."""
+    return CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5)
+
+
+class SimulatedAcquisition(BaseModel):
+    """What every phantom simulation config shares, written once: the phantom family, the camera and the seed.
+    The tasks' simulation configs (denoise, upsample, isotropic, crossmodal, learned SIM) subclass it, so their JSON
+    keeps the same flat keys (``kind``, ``camera``, ``seed``) and cards written before still read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: PhantomKind = Field("mixed", description="Phantom family.")
+    camera: CameraNoise = Field(default_factory=lab_camera,
+                                description="Camera (photons and background are set per image or stack).")
+    seed: int = Field(0, description="Seed of phantoms and noise.")
+
+
+def simulation_shape(shape, ndim: int) -> tuple[int, ...]:
+    """The image shape a simulation makes: `shape` (checked against `ndim`), else (256, 256) in 2D, (32, 128, 128)
+    in 3D."""
+    if shape is not None:
+        if len(shape) != ndim:
+            raise ValueError(f"shape {shape} has {len(shape)} axes but ndim is {ndim}.")
+        return tuple(shape)
+    return (256, 256) if ndim == 2 else (32, 128, 128)

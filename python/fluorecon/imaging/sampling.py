@@ -21,7 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-from fluorecon.imaging.forward import ArrayPSF, Blur, PSFConfig, default_device, register_operator
+from fluorecon.imaging.forward import ArrayPSF, Blur, PSFConfig, checked_operand, default_device, register_operator
 from fluorecon.imaging.noise import CameraNoise
 
 __all__ = ["BlurDownsample", "BlurDownsampleConfig", "gaussian_kernel", "gaussian_sigma_nm", "physics_for", "degrade"]
@@ -136,10 +136,7 @@ class BlurDownsample:
         return cls(psf / psf.sum(), image_shape=shape, factor=factor, device=device)
 
     def _check(self, x, shape, name: str) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if tuple(x.shape) != shape:
-            raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {shape}.")
-        return x.to(device=self.device, dtype=torch.float32)
+        return checked_operand(x, shape, name, self.device)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         """Blur, then block mean: (fine shape) → (measurement_shape), float32."""

@@ -5,7 +5,7 @@ collects them from the tasks by discovery. This module imports no task."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ class JobOutput:
     meta: TiffMeta
     info: str
     message: str = "Done."
+    #: Structured results (JSON-serialisable: numbers, lists, dicts), e.g. ``{"drift_px": [[…], …]}``; the job's
+    #: status carries them as ``values``, so a client never parses them back out of ``message`` or ``info``.
+    values: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

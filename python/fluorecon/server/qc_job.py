@@ -81,12 +81,13 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
         report = check_superres(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
     else:
         report = check_result(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
-    summary = json.dumps(report.to_dict(), ensure_ascii=False)
+    figures = report.to_dict()
+    summary = json.dumps(figures, ensure_ascii=False)
     info = (f"fluorecon qc\nchannels = {','.join(QC_CHANNELS)}\nqc.spec = {spec.model_dump_json()}\n"
             f"qc = {summary}")
     maps = np.stack([report.consistency, report.local], axis=0 if axes == "YX" else 1)
     return JobOutput(maps.astype(np.float32), _like(inputs.meta, "CYX" if axes == "YX" else "ZCYX"), info,
-                     message=f"Done. qc = {summary}")
+                     message=f"Done. qc = {summary}", values={"qc": figures, "channels": list(QC_CHANNELS)})
 
 
 JOB = JobType(

@@ -5,7 +5,7 @@ definition per task."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -79,6 +79,10 @@ class JobPublic(BaseModel):
     started: float | None = None
     finished: float | None = None
     result_url: str | None = Field(None, description="Where to GET the result TIFF once succeeded.")
+    values: dict[str, Any] = Field(default_factory=dict, description="Structured results of a succeeded job, e.g. "
+                                   "drift_px (register), shifts_px (fuse), drift_nm (register-table), sim_params (sim), "
+                                   "qc (qc), model_file (train-denoise), channels: the figures the message and the "
+                                   "result's Info show as text.")
 
     @classmethod
     def from_row(cls, row: dict) -> "JobPublic":
@@ -92,6 +96,7 @@ class JobPublic(BaseModel):
             started=row["started"],
             finished=row["finished"],
             result_url=f"/v1/jobs/{row['id']}/result" if row["state"] == "succeeded" else None,
+            values=json.loads(row.get("result_values") or "{}"),
         )
 
 

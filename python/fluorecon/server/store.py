@@ -3,6 +3,7 @@ so a killed server finds every accepted job again on restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    result_values TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 """
@@ -45,6 +47,9 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "result_values" not in columns:  # a store written before results carried structured values
+            self._db.execute("ALTER TABLE jobs ADD COLUMN result_values TEXT NOT NULL DEFAULT '{}'")
 
     def job_dir(self, job_id: str) -> Path:
         return self.data_dir / "jobs" / job_id
@@ -91,10 +96,12 @@ class JobStore:
         names = ", ".join(f"{k}=?" for k in fields)
         self._exec(f"UPDATE jobs SET {names} WHERE id=?", (*fields.values(), job_id))
 
-    def finish(self, job_id: str, state: str, message: str) -> None:
+    def finish(self, job_id: str, state: str, message: str, values: dict | None = None) -> None:
+        """End a job; ``values`` are its structured results (JSON-serialisable), shown as the job's ``values``."""
         self._exec(
-            "UPDATE jobs SET state=?, message=?, finished=?, progress=CASE WHEN ?='succeeded' THEN 1 ELSE progress END WHERE id=?",
-            (state, message, time.time(), state, job_id),
+            "UPDATE jobs SET state=?, message=?, finished=?, progress=CASE WHEN ?='succeeded' THEN 1 ELSE progress END,"
+            " result_values=? WHERE id=?",
+            (state, message, time.time(), state, json.dumps(values or {}), job_id),
         )
 
     def request_cancel(self, job_id: str) -> str | None:

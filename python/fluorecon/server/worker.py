@@ -103,7 +103,7 @@ class Workers:
                     self.store.finish(job_id, "cancelled", str(err))
                 return
             write_tiff(folder / "result.tif", output.result, output.meta, info=output.info)
-            self.store.finish(job_id, "succeeded", output.message)
+            self.store.finish(job_id, "succeeded", output.message, output.values)
         except (ValueError, TiffError) as err:
             self.store.finish(job_id, "failed", self._public(str(err), folder))
         except Exception as err:  # a job must never take the worker down

@@ -4,19 +4,24 @@ torch float32 on CUDA when present, CPU otherwise, 2D and 3D.
 Every loop is written once against a physics object (:mod:`fluorecon.imaging.forward`, ``A``/``A_adjoint``); with
 :class:`~fluorecon.imaging.forward.Blur` the boundary handling is that of ``skimage.restoration.richardson_lucy``
 (zero-padded linear convolution cropped to the image), so with ``init=0.5, clip=True`` plain RL reproduces
-scikit-image to float round-off. Deconvolution (:mod:`fluorecon.tasks.deconvolve.classical`) drives these.
+scikit-image to float round-off. The multiplicative update itself lives in one place,
+:func:`richardson_lucy_iterations` (one or more views, optional ``Aᵀ1`` normalisation, optional background
+estimate); deconvolution (:mod:`fluorecon.tasks.deconvolve.classical`), light-field reconstruction
+(:mod:`fluorecon.tasks.lightfield.classical`) and multiview fusion (:mod:`fluorecon.tasks.fuse.classical`)
+all drive it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from fluorecon.imaging.forward import Blur, default_device
 
-__all__ = ["DeconvolutionCancelled", "richardson_lucy", "richardson_lucy_accelerated", "richardson_lucy_tv"]
+__all__ = ["DeconvolutionCancelled", "richardson_lucy", "richardson_lucy_accelerated", "richardson_lucy_tv",
+           "richardson_lucy_iterations", "richardson_lucy_multiview", "sensitivity"]
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -65,22 +70,123 @@ def _counts(array: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device).clamp_(min=0)
 
 
-def _step(physics, image, estimate, background, filter_epsilon, eps=1e-12):
-    """One multiplicative RL factor ``A^T(y / (A x + b))``."""
+def _ratio(physics, image, estimate, background, filter_epsilon, eps=1e-12):
+    """``y / (A x + b)`` (0 where ``A x + b < filter_epsilon``, when given)."""
     blurred = physics.A(estimate)
     blurred.add_(background + eps)
     if filter_epsilon:
-        ratio = torch.where(blurred < filter_epsilon, torch.zeros_like(blurred), image / blurred)
-    else:
-        ratio = torch.div(image, blurred, out=blurred)
-    return physics.A_adjoint(ratio)
+        return torch.where(blurred < filter_epsilon, torch.zeros_like(blurred), image / blurred)
+    return torch.div(image, blurred, out=blurred)
 
 
-def _tick(progress: Progress | None, cancel: Cancel | None, done: int, total: int) -> None:
+def _step(physics, image, estimate, background, filter_epsilon, eps=1e-12):
+    """One multiplicative RL factor ``A^T(y / (A x + b))``."""
+    return physics.A_adjoint(_ratio(physics, image, estimate, background, filter_epsilon, eps))
+
+
+def _tick(progress: Progress | None, cancel: Cancel | None, done: int, total: int,
+          cancelled: type[Exception] = None) -> None:
     if progress is not None:
         progress(done, total)
     if cancel is not None and done < total and cancel():
-        raise DeconvolutionCancelled(f"Cancelled after {done} of {total} iterations.")
+        raise (cancelled or DeconvolutionCancelled)(f"Cancelled after {done} of {total} iterations.")
+
+
+def sensitivity(physics) -> torch.Tensor:
+    """``Aᵀ1`` (kept ≥ 1e-6): the normalisation of RL when the operator does not keep the flux everywhere."""
+    shape = getattr(physics, "measurement_shape", None) or physics.image_shape
+    ones = torch.ones(tuple(shape), device=physics.device)
+    return physics.A_adjoint(ones).clamp_(min=1e-6)
+
+
+def richardson_lucy_iterations(
+    data: Sequence[torch.Tensor],
+    operators: Sequence,
+    estimate: torch.Tensor,
+    *,
+    num_iter: int,
+    background: float = 0.0,
+    sensitivities: Sequence[torch.Tensor] | None = None,
+    update_background: bool = False,
+    filter_epsilon: float | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    cancelled: type[Exception] = DeconvolutionCancelled,
+) -> tuple[torch.Tensor, float]:
+    """The Richardson–Lucy update, written once: ``x ← x · A_vᵀ(y_v / (A_v x + b)) / s_v`` for every view
+    ``v`` in turn (the sequential multiview scheme of Preibisch et al. 2014; one view is plain RL).
+
+    Parameters
+    ----------
+    data : tensors, one per view
+        Non-negative measurements (counts).
+    operators : physics objects, one per view
+        Anything with ``A``/``A_adjoint`` (:mod:`fluorecon.imaging.forward`).
+    estimate : tensor
+        Positive start; updated in place.
+    background : float
+        Additive background ``b`` in ``y ~ Poisson(A x + b)``.
+    sensitivities : tensors, one per view, optional
+        ``s_v = A_vᵀ1`` (:func:`sensitivity`); None divides by nothing (the flux-keeping ``Blur`` of
+        scikit-image's RL).
+    update_background : bool
+        Estimate ``b`` along as one more non-negative flat component: ``b ← b · mean(y / (A x + b))``.
+    filter_epsilon : float, optional
+        Ratio set to 0 where ``A x + b`` is below it (scikit-image's semantics).
+    progress, cancel
+        ``progress(done, total)`` after every iteration; ``cancel()`` checked between iterations, True raises
+        ``cancelled("Cancelled after k of n iterations.")``.
+
+    Returns
+    -------
+    (estimate, background)
+    """
+    norms = list(sensitivities) if sensitivities is not None else [None] * len(operators)
+    if not len(data) == len(operators) == len(norms):
+        raise ValueError(f"Give one operator per view: {len(data)} view(s), {len(operators)} operator(s).")
+    with torch.no_grad():
+        for i in range(num_iter):
+            for op, y, norm in zip(operators, data, norms):
+                ratio = _ratio(op, y, estimate, background, filter_epsilon)
+                if update_background:
+                    mean_ratio = float(ratio.mean())
+                factor = op.A_adjoint(ratio)
+                if norm is not None:
+                    factor.div_(norm)
+                estimate.mul_(factor)
+                if update_background:
+                    background *= mean_ratio
+            _tick(progress, cancel, i + 1, num_iter, cancelled)
+    return estimate, background
+
+
+def richardson_lucy_multiview(
+    views: Sequence,
+    operators: Sequence,
+    *,
+    num_iter: int = 30,
+    background: float = 0.0,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    cancelled: type[Exception] = DeconvolutionCancelled,
+) -> np.ndarray:
+    """Multiview Richardson–Lucy of registered views, one forward model per view, each update normalised by
+    ``A_vᵀ1``; started flat at the views' mean. Returns float32 of the views' shape.
+
+    References
+    ----------
+    Preibisch et al., "Efficient Bayesian-based multiview deconvolution", Nat. Methods 11, 645 (2014).
+    """
+    if len(views) < 1 or len(views) != len(operators):
+        raise ValueError(f"Give one operator per view: {len(views)} view(s), {len(operators)} operator(s).")
+    device = operators[0].device
+    data = [torch.as_tensor(np.clip(np.asarray(v, np.float32), 0, None), device=device) for v in views]
+    start = max(float(np.mean([d.mean().item() for d in data])), 1e-6)
+    estimate = torch.full(tuple(data[0].shape), start, device=device)
+    estimate, _ = richardson_lucy_iterations(data, operators, estimate, num_iter=num_iter, background=background,
+                                             sensitivities=[sensitivity(op) for op in operators],
+                                             progress=progress, cancel=cancel, cancelled=cancelled)
+    return estimate.cpu().numpy().astype(np.float32)
 
 
 def _finish(estimate: torch.Tensor, clip: bool) -> np.ndarray:
@@ -143,10 +249,8 @@ def richardson_lucy(
     array = _as_image(image)
     op = _physics(array, psf, physics, device)
     y = _counts(array, op.device)
-    estimate = _init(y, init)
-    for i in range(num_iter):
-        estimate.mul_(_step(op, y, estimate, background, filter_epsilon))
-        _tick(progress, cancel, i + 1, num_iter)
+    estimate, _ = richardson_lucy_iterations([y], [op], _init(y, init), num_iter=num_iter, background=background,
+                                             filter_epsilon=filter_epsilon, progress=progress, cancel=cancel)
     return _finish(estimate, clip)
 
 

@@ -9,6 +9,7 @@ that checks every task's parts all read this registry. Nothing here lists the ta
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,3 +81,21 @@ def get_task(key: str) -> Task:
     if key not in tasks:
         raise KeyError(f"Unknown task {key!r}; known tasks: {', '.join(sorted(tasks)) or 'none'}.")
     return tasks[key]
+
+
+#: Where the Fiji plugin finds each job type's contract (``<task>.json``), relative to the repository root.
+SPEC_RESOURCES = "java-plugin/src/main/resources/org/fluorecon/specs"
+
+
+def spec_resources() -> dict[str, str]:
+    """The JSON files the Fiji plugin reads its defaults and bounds from: one ``<job task>.json`` per job type of
+    every task, the job spec's JSON Schema as pydantic writes it (``properties.<field>``: ``default``,
+    ``minimum``/``exclusiveMinimum``/``maximum``/``exclusiveMaximum``, ``enum``, ``description``, ``examples`` for
+    a required field's usual value; nested specs under ``$defs``). ``scripts/make_spec_resources.py`` writes them,
+    ``tests/tasks/test_spec_resources.py`` checks that they are up to date."""
+    files = {}
+    for task in all_tasks():
+        for job in task.jobs:
+            schema = job.spec.model_json_schema()
+            files[f"{job.task}.json"] = json.dumps(schema, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return files

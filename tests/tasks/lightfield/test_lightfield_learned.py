@@ -323,3 +323,20 @@ def test_cli_refine_equals_the_api_and_is_recorded(held_out_lf, tmp_path):
                                       "--model", str(path), "--refine", "-2"])
     assert result.exit_code == 2 and "--refine -2: use a non-negative number" in result.output
     assert not (tmp_path / "w.tif").exists()
+
+
+def test_cli_says_the_model_nnum_when_the_calibration_has_another(tiny_model, tmp_path):
+    """Issue 16: a calibration of another lenslet count got "rectify … then --calibration" although
+    --calibration was given; the message now names both lenslet counts."""
+    from fluorecon.tasks.lightfield.calibration import LensletGrid
+
+    _, path = tiny_model  # trained for nnum 5
+    grid = LensletGrid(pitch_px=7.0, rotation_deg=0.0, origin_yx_px=(3.5, 3.5), n_lenslets=(8, 8), nnum=7,
+                       image_shape=(56, 56))
+    (tmp_path / "cal.json").write_text(grid.model_dump_json())
+    write_tiff(tmp_path / "raw.tif", np.ones((56, 56), np.float32), TiffMeta(axes="YX"))
+    result = CliRunner().invoke(app, ["lightfield-learned", "predict", str(tmp_path / "raw.tif"), str(tmp_path / "v.tif"),
+                                      "--model", str(path), "--calibration", str(tmp_path / "cal.json")])
+    assert result.exit_code == 2, result.output
+    assert "was trained for nnum 5" in result.output and "rectifies to nnum 7" in result.output
+    assert "then --calibration" not in result.output and not (tmp_path / "v.tif").exists()

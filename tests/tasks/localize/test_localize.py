@@ -104,7 +104,7 @@ def test_cli_localize_writes_csv_and_rendering(tmp_path):
     write_tiff(stack, data.frames, TiffMeta(axes="TYX", pixel_size_um=0.1))
     out, render = tmp_path / "locs.csv", tmp_path / "render.tif"
     result = CliRunner().invoke(_cli(), ["localize", str(stack), str(out), "--render", str(render),
-                                         "--render-pixel-nm", "20", "--camera-offset", "100", "--camera-gain", "0.1",
+                                         "--render-pixel-nm", "20", "--background", "100", "--camera-gain", "0.1",
                                          "--em-gain", "100", "--qe", "0.9", "--read-noise", "50"])
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines()[0] == THUNDERSTORM_HEADER

@@ -14,7 +14,7 @@ def test_sim_cli_round_trip(tmp_path):
     runner = CliRunner()
     raw, out, qc, mcnr = (tmp_path / n for n in ("raw.tif", "out.tif", "qc.csv", "m.tif"))
     res = runner.invoke(app, ["sim", "simulate", str(raw), "--size", "128", "--order", "z-angle-phase",
-                              "--photons", "800", "--pixel-nm", "80"])
+                              "--photons", "800", "--pixel-size-nm", "80"])
     assert res.exit_code == 0, res.output
     frames, meta = read_tiff(raw)
     assert frames.shape == (9, 128, 128) and meta.pixel_size_um == pytest.approx(0.08)

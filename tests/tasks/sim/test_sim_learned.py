@@ -179,3 +179,23 @@ def test_shipped_cards_carry_training_statistics_and_warn_out_of_distribution(he
         sigma = float(np.sqrt(2.0 * np.median(raw - 100.0) + 9.0))  # gain 2, offset 100, read 1.5 e
         noisy = raw + np.random.default_rng(0).normal(0, 10 * sigma, raw.shape).astype(np.float32)
         assert any("Noise level" in w for w in sim_ood(noisy, card, pixel_size_nm=80.0).warnings)
+
+
+def test_cli_writes_the_result_when_the_pattern_cannot_be_estimated_and_says_why(tmp_path):
+    """Issue 16: with only the model's 3 frames (the low-light case) --consistency discarded the
+    reconstruction; now it is written, exit 0, and the warning says why there is no map."""
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+    from fluorecon.core.io import TiffMeta, read_tiff, write_tiff
+
+    sim = SIMLearnedSimulation(raw_shape=(64, 64), photons=300.0, photons_spread=1.0, seed=22)
+    t = simulate_triples(sim, n=1)[0]
+    write_tiff(tmp_path / "three.tif", t.raw[[0, 3, 6]], TiffMeta(axes="ZYX", pixel_size_um=0.08))
+    res = CliRunner().invoke(app, ["sim", "learned", str(MODELS / "sim_2d_3frames.onnx"), str(tmp_path / "three.tif"),
+                                   str(tmp_path / "out.tif"), "--consistency", str(tmp_path / "c.tif")])
+    assert res.exit_code == 0, res.output
+    out, _ = read_tiff(tmp_path / "out.tif")
+    assert out.shape == (128, 128) and np.isfinite(out).all()
+    assert not (tmp_path / "c.tif").exists()
+    assert "no consistency map was written (c.tif)" in res.output and "3 angles × 3 phases = 9" in res.output

@@ -168,7 +168,7 @@ def test_cli_unmix_writes_labels_and_residual(tmp_path):
     write_tiff(tmp_path / "in.tif", series, TiffMeta(axes="TCYX", pixel_size_um=0.1))
     result = CliRunner().invoke(app, ["unmix", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"),
                                       "--spectra", ",".join(SETS[3]), "--lambda-start", "420", "--lambda-stop", "720",
-                                      "--offset", "100", "--residual", str(tmp_path / "res.tif")])
+                                      "--background", "100", "--residual", str(tmp_path / "res.tif")])
     assert result.exit_code == 0, result.output
     out, meta = read_tiff(tmp_path / "out.tif")
     assert meta.axes == "TCYX" and out.shape == (2, 3, 32, 40) and abs(meta.pixel_size_um - 0.1) < 1e-6

@@ -50,7 +50,7 @@ def test_cli_phasor_writes_plot_mask_and_maps(tmp_path):
     write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="ZCYX", pixel_size_um=0.2, z_step_um=0.5))
     g, s, intensity = U.phasor(np.moveaxis(image, 1, 0), offset=10)
     centre = float(np.nanmean(g[:, :8])), float(np.nanmean(s[:, :8]))
-    r = _cli("phasor", tmp_path / "in.tif", tmp_path / "plot.tif", "--offset", 10, "--bins", 64, "--threshold", 1,
+    r = _cli("phasor", tmp_path / "in.tif", tmp_path / "plot.tif", "--background", 10, "--bins", 64, "--threshold", 1,
              "--roi", f"{centre[0]},{centre[1]},0.08", "--mask", tmp_path / "mask.tif", "--maps", tmp_path / "maps.tif")
     assert r.exit_code == 0, r.output
     plot = tifffile.imread(tmp_path / "plot.tif")
@@ -81,8 +81,8 @@ def test_measured_spectra_with_names_and_background(tmp_path):
     # the CLI, given the same spectra and background, gives the same numbers
     write_tiff(tmp_path / "in.tif", image, meta)
     (tmp_path / "m.json").write_text(json.dumps(mixing.tolist()))
-    r = _cli("unmix", tmp_path / "in.tif", tmp_path / "out.tif", "--mixing", tmp_path / "m.json", "--offset", 100,
-             "--background", ",".join(str(v) for v in background))
+    r = _cli("unmix", tmp_path / "in.tif", tmp_path / "out.tif", "--mixing", tmp_path / "m.json",
+             "--background", ",".join(str(100 + v) for v in background))  # offset + per-channel background
     assert r.exit_code == 0, r.output
     np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), out, atol=1e-5)
     with pytest.raises(ValueError, match="label_names has 1 names but mixing has 2"):

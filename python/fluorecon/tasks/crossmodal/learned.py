@@ -25,9 +25,9 @@ from scipy.signal import fftconvolve
 from fluorecon.core.io import read_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx, unet_card
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.export import save_model, unet_card
+from fluorecon.imaging.noise import SimulatedAcquisition, apply_noise
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.psf import psf_confocal, psf_widefield
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr, ssim
@@ -37,14 +37,11 @@ CITE = ("Ounkomol et al., Label-free prediction of three-dimensional fluorescenc
         "microscopy, Nat. Methods 15, 917 (2018); Weigert et al., Nat. Methods 15, 1090 (2018)")
 
 
-class CrossModalSimulation(BaseModel):
+class CrossModalSimulation(SimulatedAcquisition):
     """How `fluorecon simulate crossmodal` makes registered widefield/confocal pairs (2D)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     shape: tuple[int, int] = Field((256, 256), description="Image shape (Y, X).")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(65.0, gt=0, description="Pixel size, nm.")
     na: float = Field(1.2, gt=0, description="Numerical aperture (both modalities).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")
@@ -52,8 +49,6 @@ class CrossModalSimulation(BaseModel):
     pinhole_au: float = Field(1.0, ge=0, description="Confocal pinhole, Airy units.")
     photons_in: float = Field(100.0, gt=0, description="Peak photons per pixel of the widefield input.")
     photons_out: float = Field(1000.0, gt=0, description="Peak photons per pixel of the confocal target.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5))
-    seed: int = Field(0, description="Seed of phantoms and noise.")
 
 
 @dataclass
@@ -193,8 +188,4 @@ def train_crossmodal(config: CrossModalConfig, out_path: str | os.PathLike, *,
     card = unet_card(config.unet, task="crossmodal", method=config.method, name=config.name, norm=config.norm,
                      cite=CITE, train=train_info, metrics=metrics,
                      description=f"Paired translation {config.modality_in} → {config.modality_out} (2D U-Net).")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

@@ -13,12 +13,10 @@ overlapping dask chunks, locally or on a ``dask.distributed`` cluster.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal
 
 import numpy as np
 import scipy.fft
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import fluorecon
 from fluorecon.core.io import TiffMeta
@@ -43,6 +41,7 @@ from fluorecon.solvers.richardson_lucy import (  # noqa: F401  (re-exported: the
     Cancel, DeconvolutionCancelled, Progress, _as_image, richardson_lucy, richardson_lucy_accelerated, richardson_lucy_tv,
 )
 from fluorecon.solvers.wiener import wiener
+from fluorecon.tasks.deconvolve.spec import DeconvolveSpec, PSFParams  # noqa: F401  (re-exported)
 
 
 
@@ -206,52 +205,7 @@ def _assemble(chunks, pieces) -> np.ndarray:
     return out
 
 
-# --- job spec: the one typed config shared by the CLI, the server and provenance --------------
-
-
-class PSFParams(BaseModel):
-    """Theoretical PSF parameters; pixel size and z step default to the image calibration."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["widefield", "confocal"] = Field("widefield", description="Microscope type.")
-    na: float = Field(gt=0, le=1.7, description="Numerical aperture of the objective.")
-    wavelength_nm: float = Field(gt=200, lt=2000, description="Emission wavelength, nm.")
-    excitation_nm: float | None = Field(None, gt=200, lt=2000, description="Excitation wavelength, nm (confocal).")
-    pinhole_au: float = Field(0.0, ge=0, le=10, description="Confocal pinhole diameter, Airy units.")
-    ni: float = Field(1.515, ge=1.0, le=2.0, description="Immersion refractive index.")
-    ns: float = Field(1.33, ge=1.0, le=2.0, description="Sample refractive index.")
-    pixel_size_nm: float | None = Field(None, gt=0, le=100000, description="Lateral pixel size, nm; default: image calibration.")
-    z_step_nm: float | None = Field(None, gt=0, le=100000, description="Z step, nm; default: image calibration.")
-
-    @model_validator(mode="after")
-    def _check(self) -> "PSFParams":
-        if self.na >= self.ni:
-            raise ValueError(f"na={self.na} must be below the immersion index ni={self.ni}.")
-        if self.kind == "confocal" and self.excitation_nm is None:
-            raise ValueError("A confocal PSF needs excitation_nm (e.g. 488).")
-        return self
-
-
-class DeconvolveSpec(BaseModel):
-    """A deconvolution job: method, iterations and where the PSF comes from.
-
-    With an uploaded/measured PSF image, ``psf`` is ignored and ``psf_pixel_size_nm`` (default:
-    the PSF image's calibration, else the image's) gives its sampling.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    task: Literal["deconvolve"] = Field("deconvolve", description="Task name.")
-    method: Literal["rl", "rl-accel", "rltv", "wiener"] = Field(
-        "rl-accel", description="rl: Richardson–Lucy; rl-accel: Biggs–Andrews accelerated RL; rltv: RL + total variation; wiener: Wiener/Tikhonov."
-    )
-    num_iter: int = Field(20, ge=1, le=1000, description="Iterations (iterative methods).")
-    tv_lambda: float = Field(0.002, ge=0, lt=1, description="Total-variation weight (rltv).")
-    balance: float = Field(0.01, gt=0, le=1e6, description="Regularisation weight (wiener).")
-    background: float = Field(0.0, ge=0, le=1e9, description="Offset + background subtracted before deconvolution, in image units.")
-    psf: PSFParams | None = Field(None, description="Theoretical PSF; omit when a PSF image is given.")
-    psf_pixel_size_nm: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
-        None, min_length=1, max_length=3, description="Sampling of a measured PSF, nm: (xy), (z, xy) or (z, y, x)."
-    )
+# --- job spec (tasks/deconvolve/spec.py: the one typed config of the CLI, the server and the plugin) ----
 
 
 def pixel_sizes_nm(meta: TiffMeta, spec_psf: PSFParams | None, ndim: int) -> tuple[float, ...]:

@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 
+from fluorecon.commands import spec_option
+from fluorecon.tasks.deconvolve.spec import DeconvolveSpec, PSFParams
+
 
 def _fail(err: Exception | str) -> None:
     typer.echo(f"Error: {err}", err=True)
@@ -16,23 +19,26 @@ def _fail(err: Exception | str) -> None:
 def deconvolve_command(
     input: Path = typer.Argument(..., help="Input TIFF (YX, ZYX or any TZCYX hyperstack)."),
     output: Path = typer.Argument(..., help="Output TIFF (float32, calibration and axes kept)."),
-    method: str = typer.Option("rl-accel", "--method", help="rl, rl-accel (fast default), rltv, wiener or learned."),
-    iterations: int = typer.Option(20, "--iterations", help="Iterations (rl, rl-accel, rltv)."),
-    tv_lambda: float = typer.Option(0.002, "--tv-lambda", help="Total-variation weight (rltv)."),
-    balance: float = typer.Option(0.01, "--balance", help="Regularisation weight (wiener)."),
-    background: float = typer.Option(0.0, "--background", help="Camera offset + background to subtract."),
+    # Generated from the contract (tasks/deconvolve/spec.py): flag names, defaults and help; --microscope stays as an
+    # alias of --kind; --iterations is rewritten to --num-iter by commands.aliases.
+    method: str = spec_option(DeconvolveSpec, "method", help_extra="learned: an ONNX model (--model)."),
+    iterations: int = spec_option(DeconvolveSpec, "num_iter"),
+    tv_lambda: float = spec_option(DeconvolveSpec, "tv_lambda"),
+    balance: float = spec_option(DeconvolveSpec, "balance"),
+    background: float = spec_option(DeconvolveSpec, "background"),
     psf: Optional[Path] = typer.Option(None, "--psf", help="Measured PSF TIFF (bead image); else theoretical."),
-    psf_pixel_size_nm: Optional[str] = typer.Option(None, "--psf-pixel-size-nm", help="PSF sampling, 'xy' or 'z,xy' nm "
-                                                    "(default: the PSF TIFF's calibration)."),
-    na: Optional[float] = typer.Option(None, "--na", help="Numerical aperture (theoretical PSF)."),
-    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="Emission wavelength, nm."),
-    microscope: str = typer.Option("widefield", "--microscope", help="widefield or confocal."),
-    excitation_nm: Optional[float] = typer.Option(None, "--excitation-nm", help="Excitation wavelength (confocal)."),
-    pinhole_au: float = typer.Option(0.0, "--pinhole-au", help="Confocal pinhole, Airy units."),
-    ni: float = typer.Option(1.515, "--ni", help="Immersion refractive index."),
-    ns: float = typer.Option(1.33, "--ns", help="Sample refractive index."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size, nm (default: calibration)."),
-    z_step_nm: Optional[float] = typer.Option(None, "--z-step-nm", help="Z step, nm (default: calibration)."),
+    psf_pixel_size_nm: Optional[str] = spec_option(DeconvolveSpec, "psf_pixel_size_nm",
+                                                   help_extra="Comma list, e.g. '65' or '200,65' (default: the PSF "
+                                                   "TIFF's calibration)."),
+    na: Optional[float] = spec_option(PSFParams, "na", help_extra="(theoretical PSF)"),
+    wavelength_nm: Optional[float] = spec_option(PSFParams, "wavelength_nm"),
+    microscope: str = spec_option(PSFParams, "kind", "--microscope"),
+    excitation_nm: Optional[float] = spec_option(PSFParams, "excitation_nm"),
+    pinhole_au: float = spec_option(PSFParams, "pinhole_au"),
+    ni: float = spec_option(PSFParams, "ni"),
+    ns: float = spec_option(PSFParams, "ns"),
+    pixel_size_nm: Optional[float] = spec_option(PSFParams, "pixel_size_nm"),
+    z_step_nm: Optional[float] = spec_option(PSFParams, "z_step_nm"),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in dask chunks of this size (large data)."),
     dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the chunks on this dask cluster."),
@@ -41,7 +47,7 @@ def deconvolve_command(
 ) -> None:
     """Deconvolve an image; the PSF is theoretical (defaults from the TIFF calibration) or measured.
 
-    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --iterations 20 --na 1.4 --wavelength-nm 520
+    Example: fluorecon deconvolve cells.tif cells-deconvolved.tif --method rl-accel --num-iter 20 --na 1.4 --wavelength-nm 520
     """
     from pydantic import ValidationError
 
@@ -113,4 +119,7 @@ def _bar():
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.deconvolve import cli_simulate
+
     app.command("deconvolve")(deconvolve_command)
+    cli_simulate.register(app)

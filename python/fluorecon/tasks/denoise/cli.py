@@ -101,15 +101,18 @@ def train_denoise_command(
         card, path = train_denoise(config, out, data=data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
         _fail(err)
-    table = Table(title=f"Validation ({card.metrics.get('val_images')} images)")
-    for col in ("", "PSNR (dB)", "SSIM"):
-        table.add_column(col)
-    for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("care", "CARE"), ("n2n", "Noise2Noise"),
-                       ("n2v", "Noise2Void"), ("n2v2", "N2V2"), ("n2s", "Noise2Self")):
-        if f"val_psnr_{key}" in card.metrics:
-            table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
     console = Console()
-    console.print(table)
+    rows = [(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
+            for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("care", "CARE"),
+                               ("n2n", "Noise2Noise"), ("n2v", "Noise2Void"), ("n2v2", "N2V2"), ("n2s", "Noise2Self"))
+            if f"val_psnr_{key}" in card.metrics]
+    if rows:  # self-supervised training on noisy images alone has no clean validation: no empty table
+        table = Table(title=f"Validation ({card.metrics.get('val_images', '?')} images)")
+        for col in ("", "PSNR (dB)", "SSIM"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     console.print(f"Wrote {path} (checkpoint {path.with_suffix('.pt')}).")
 
 

@@ -11,7 +11,7 @@ import typer
 def dip_command(
     image: Path = typer.Argument(..., help="Noisy input TIFF (a YX plane or a ZYX stack, camera units)."),
     output: Path = typer.Argument(..., help="Denoised TIFF to write (float32, input's calibration)."),
-    iterations: int = typer.Option(2000, "--iterations", help="Upper bound on iterations; the discrepancy "
+    iterations: int = typer.Option(2000, "--num-iter", help="Upper bound on iterations; the discrepancy "
                                    "principle usually stops earlier."),
     tau: float = typer.Option(1.0, "--tau", help="Stop when the residual variance falls to tau × the noise variance "
                               "estimated from the image (larger: smoother, earlier)."),
@@ -22,7 +22,7 @@ def dip_command(
 ) -> None:
     """Denoise one image with the deep image prior (Ulyanov et al., CVPR 2018): no training data.
 
-    Example: fluorecon dip noisy.tif dip.tif --iterations 3000
+    Example: fluorecon dip noisy.tif dip.tif --num-iter 3000
     """
     from fluorecon import __version__
     from fluorecon.core.io import read_tiff, write_tiff

@@ -110,7 +110,8 @@ def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Sett
     progress(steps + 1, steps + 1, "done")
     info = (f"fluorecon train-denoise\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.method = {card.method}\n"
             f"train.spec = {spec.model_dump_json()}\noutput: the uploaded image denoised by the new model")
-    return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}")
+    return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}",
+                     values={"model_file": str(target), "model_name": card.name, "model_method": card.method})
 
 
 JOB = JobType(

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fluorecon.core.modelcard import ModelCard
-from fluorecon.export import export_onnx, unet_card
+from fluorecon.export import save_model, unet_card
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.unet import build_network
 from fluorecon.qc.ood import training_statistics
@@ -27,7 +27,7 @@ from fluorecon.tasks.denoise.qc import evaluate, input_statistics  # noqa: F401 
 from fluorecon.tasks.denoise.selfsupervised import train_selfsupervised
 from fluorecon.tasks.denoise.simulate import Pair, load_pairs, make_psf, simulate_pairs, write_pairs  # noqa: F401  (re-exported)
 from fluorecon.tasks.denoise.spec import CITE, DenoiseConfig, DenoiseSimulation, PSFSettings  # noqa: F401  (re-exported)
-from fluorecon.train import normalize_pair, predict_torch, train_network
+from fluorecon.train import card_train_info, normalize_pair, predict_torch, train_network
 
 
 def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
@@ -79,12 +79,8 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
     history = train_network(network, train_pairs, config.train, progress=progress)
     metrics = evaluate(val_pairs, lambda x: predict_torch(network, x), multiple=config.unet.multiple,
                        nlm_baseline=config.nlm_baseline)
-    first, last = history.smoothed()
     train_info = {
-        "data": source, "pairs": str(len(train_raw)), "steps": str(config.train.steps),
-        "batch_size": str(config.train.batch_size), "patch_size": ",".join(map(str, config.train.patch_size)),
-        "lr": str(config.train.lr), "loss": config.train.loss, "seed": str(config.train.seed),
-        "device": history.device, "loss_first": f"{first:.5f}", "loss_last": f"{last:.5f}",
+        "data": source, "pairs": str(len(train_raw)), **card_train_info(config.train, history),
         "unet": config.unet.model_dump_json(), "target_units": "input (affine fit of target to input)",
         "commit": commit,
     }
@@ -101,8 +97,4 @@ def train_denoise(config: DenoiseConfig, out_path: str | os.PathLike, *,
                      cite=CITE, train=train_info, metrics=metrics, qc=qc,
                      description=f"CARE denoising U-Net ({config.ndim}D), residual, trained on low/high pairs; "
                                  "output in the input's intensity units.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

@@ -17,11 +17,20 @@ def evaluate(pairs: list[tuple[np.ndarray, np.ndarray]], predict_fn: Callable[[n
     """PSNR/SSIM of the raw input, NLM and the network on normalized validation pairs
     (reference = target mapped to input units; data_range from the reference; images cropped to
     a multiple of the network's 2**depth)."""
+    return score_pairs(pairs, predict_fn, multiple=multiple, nlm_baseline=nlm_baseline, method="care",
+                       reference="target mapped to input units, normalized with the input's percentiles")
+
+
+def score_pairs(pairs, predict_fn: Callable[[np.ndarray], np.ndarray], *, multiple: int, nlm_baseline: bool,
+                method: str, reference: str) -> dict[str, str]:
+    """``val_psnr_<key>``/``val_ssim_<key>`` (mean over `pairs`) of the input, the network (`method`) and NLM on
+    normalized (input, reference) pairs cropped to a multiple of the network's 2**depth, plus ``val_images`` and
+    ``val_reference`` (what the reference is)."""
     scores: dict[str, list[float]] = {}
     for x, y in pairs:
         crop = tuple(slice(0, (s // multiple) * multiple) for s in x.shape)
         x, y = x[crop], y[crop]
-        candidates = {"input": x, "care": predict_fn(x)}
+        candidates = {"input": x, method: predict_fn(x)}
         if nlm_baseline:
             candidates["nlm"] = nlm(x)
         for key, est in candidates.items():
@@ -29,7 +38,7 @@ def evaluate(pairs: list[tuple[np.ndarray, np.ndarray]], predict_fn: Callable[[n
             scores.setdefault(f"val_ssim_{key}", []).append(ssim(est, y))
     out = {k: f"{np.mean(v):.4f}" for k, v in scores.items()}
     out["val_images"] = str(len(pairs))
-    out["val_reference"] = "target mapped to input units, normalized with the input's percentiles"
+    out["val_reference"] = reference
     return out
 
 

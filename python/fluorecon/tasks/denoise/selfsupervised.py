@@ -39,15 +39,13 @@ from torch.nn import functional as F
 
 from fluorecon.core.io import read_tiff
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx, unet_card
+from fluorecon.export import save_model, unet_card
 from fluorecon.nets.unet import build_network
-from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.qc.ood import training_statistics
-from fluorecon.tasks.denoise.classical import nlm
-from fluorecon.tasks.denoise.qc import input_statistics
+from fluorecon.tasks.denoise.qc import input_statistics, score_pairs
 from fluorecon.tasks.denoise.simulate import simulate_pairs
 from fluorecon.tasks.denoise.spec import N2V2_UNET, SELF_SUPERVISED, DenoiseSimulation, MaskingConfig  # noqa: F401  (re-exported)
-from fluorecon.train import TrainResult, _sample_batch, normalize_pair, optimizer_and_schedule, predict_torch, resolve_device, train_network
+from fluorecon.train import TrainResult, _sample_batch, card_train_info, normalize_pair, optimizer_and_schedule, predict_torch, resolve_device, train_network
 
 N2V_CITE = "Krull, Buchholz & Jug, Noise2Void - learning denoising from single noisy images, CVPR 2019"
 N2S_CITE = "Batson & Royer, Noise2Self: blind denoising by self-supervision, ICML 2019"
@@ -374,21 +372,9 @@ def evaluate_against_clean(images: Sequence[np.ndarray], clean: Sequence[np.ndar
                            method: str, norm: str, nlm_baseline: bool = True) -> dict[str, str]:
     """PSNR/SSIM of the raw input, NLM and the network against the noise-free truth, all normalized
     with the input's percentiles (clean is already in the input's units)."""
-    scores: dict[str, list[float]] = {}
-    for raw, truth in zip(images, clean):
-        x, y = normalize_pair(raw, truth, norm=norm, match=False)
-        crop = tuple(slice(0, (s // multiple) * multiple) for s in x.shape)
-        x, y = x[crop], y[crop]
-        candidates = {"input": x, method: predict_fn(x)}
-        if nlm_baseline:
-            candidates["nlm"] = nlm(x)
-        for key, est in candidates.items():
-            scores.setdefault(f"val_psnr_{key}", []).append(psnr(est, y))
-            scores.setdefault(f"val_ssim_{key}", []).append(ssim(est, y))
-    out = {k: f"{np.mean(v):.4f}" for k, v in scores.items()}
-    out["val_images"] = str(len(images))
-    out["val_reference"] = "noise-free truth (simulation), normalized with the input's percentiles"
-    return out
+    pairs = [normalize_pair(raw, truth, norm=norm, match=False) for raw, truth in zip(images, clean)]
+    return score_pairs(pairs, predict_fn, multiple=multiple, nlm_baseline=nlm_baseline, method=method,
+                       reference="noise-free truth (simulation), normalized with the input's percentiles")
 
 
 def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None,
@@ -454,12 +440,8 @@ def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None,
         metrics = evaluate_against_clean(inputs, clean, lambda x: predict_torch(network, x),
                                          multiple=config.unet.multiple, method=method, norm=config.norm,
                                          nlm_baseline=config.nlm_baseline)
-    first, last = history.smoothed()
     train_info = {
-        "data": source, "images": str(len(inputs)), "steps": str(config.train.steps),
-        "batch_size": str(config.train.batch_size), "patch_size": ",".join(map(str, config.train.patch_size)),
-        "lr": str(config.train.lr), "loss": config.train.loss, "seed": str(config.train.seed),
-        "device": history.device, "loss_first": f"{first:.5f}", "loss_last": f"{last:.5f}",
+        "data": source, "images": str(len(inputs)), **card_train_info(config.train, history),
         "unet": config.unet.model_dump_json(), "target_units": "input (self-supervised: the noisy data themselves)",
         "commit": commit,
     }
@@ -475,8 +457,4 @@ def train_selfsupervised(config, out_path: str | os.PathLike, *, data=None,
                      cite=CITES[method], train=train_info, metrics=metrics, qc=qc,
                      description=f"{label} denoising U-Net ({config.ndim}D), trained without clean images; "
                                  "output in the input's intensity units.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

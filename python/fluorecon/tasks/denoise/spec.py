@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorecon.core.normalize import parse_norm
-from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.phantoms import Kind as PhantomKind
+from fluorecon.imaging.noise import SimulatedAcquisition, simulation_shape
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.train import TrainConfig
 
@@ -51,32 +50,22 @@ class PSFSettings(BaseModel):
     size: int = Field(21, ge=3, description="PSF side in pixels (odd).")
 
 
-class DenoiseSimulation(BaseModel):
+class DenoiseSimulation(SimulatedAcquisition):
     """How `fluorecon simulate denoise` makes training pairs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     ndim: Literal[2, 3] = Field(2, description="2D planes or 3D stacks.")
     shape: tuple[int, ...] | None = Field(None, description="Image shape; default (256, 256) in 2D, (32, 128, 128) in 3D.")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     photons_low: float = Field(15.0, gt=0, description="Peak photons per pixel of the noisy input.")
     photons_high: float = Field(1000.0, gt=0, description="Peak photons per pixel of the target acquisition.")
     photons_spread: float = Field(2.0, ge=1, description="Each pair's photons are drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.02, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5),
-                                description="Camera (photons and background are set per image).")
     psf: PSFSettings = Field(default_factory=PSFSettings)
     target: Literal["high", "clean"] = Field("high", description="'high': high-photon acquisition; 'clean': noise-free.")
-    seed: int = Field(0, description="Seed of phantoms and noise.")
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        if self.shape is not None:
-            if len(self.shape) != self.ndim:
-                raise ValueError(f"shape {self.shape} has {len(self.shape)} axes but ndim is {self.ndim}.")
-            return tuple(self.shape)
-        return (256, 256) if self.ndim == 2 else (32, 128, 128)
+        return simulation_shape(self.shape, self.ndim)
 
 
 class DenoiseConfig(BaseModel):

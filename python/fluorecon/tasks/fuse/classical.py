@@ -15,11 +15,12 @@ from scipy import ndimage
 import fluorecon
 from fluorecon.imaging.forward import Blur, default_device
 from fluorecon.imaging.psf import psf_confocal, psf_from_image, psf_widefield
+from fluorecon.solvers.richardson_lucy import richardson_lucy_multiview
 from fluorecon.tasks.deconvolve.classical import PSFParams, pixel_sizes_nm, theoretical_psf_shape
 from fluorecon.tasks.register.correlate import phase_correlation
 
 __all__ = ["register_views", "fuse_multiview", "directional_correlation", "view_psf", "FuseSpec", "fuse_views",
-           "check_job", "run_job", "FusionCancelled"]
+           "check_job", "run_job", "run_job_values", "FusionCancelled"]
 
 
 class FusionCancelled(RuntimeError):
@@ -46,7 +47,8 @@ def fuse_multiview(views: Sequence[np.ndarray], psfs: Sequence[np.ndarray], *, n
     (:class:`~fluorecon.imaging.forward.Blur`) per view with its own PSF.
 
     Each iteration updates the estimate view after view (the sequential scheme of Preibisch et
-    al.): ``x ← x · A_vᵀ(y_v / (A_v x + b)) / A_vᵀ1``. Views with complementary PSFs (e.g. a
+    al.): ``x ← x · A_vᵀ(y_v / (A_v x + b)) / A_vᵀ1``, through the one RL loop
+    (:func:`fluorecon.solvers.richardson_lucy.richardson_lucy_multiview`). Views with complementary PSFs (e.g. a
     light-sheet imaged from two orthogonal directions) give a nearly isotropic result.
 
     Parameters
@@ -58,7 +60,7 @@ def fuse_multiview(views: Sequence[np.ndarray], psfs: Sequence[np.ndarray], *, n
         Iterations (each visits every view once).
     progress : callable(done, total), optional
     cancel : callable() -> bool, optional
-        Checked after every iteration; True raises :class:`FusionCancelled`.
+        Checked between iterations; True raises :class:`FusionCancelled`.
 
     Returns
     -------
@@ -75,19 +77,8 @@ def fuse_multiview(views: Sequence[np.ndarray], psfs: Sequence[np.ndarray], *, n
         raise ValueError(f"All views must have the same shape after registration; got {[np.shape(v) for v in views]}.")
     device = torch.device(device) if device is not None else default_device()
     physics = [Blur(np.asarray(p, np.float32), image_shape=shape, device=device) for p in psfs]
-    data = [torch.as_tensor(np.clip(np.asarray(v, np.float32), 0, None), device=device) for v in views]
-    ones = torch.ones(shape, device=device)
-    norms = [torch.clamp(p.A_adjoint(ones), min=1e-6) for p in physics]
-    estimate = torch.full(shape, max(float(np.mean([d.mean().item() for d in data])), 1e-6), device=device)
-    for it in range(num_iter):
-        for p, y, norm in zip(physics, data, norms):
-            ratio = y / (p.A(estimate) + background + 1e-12)
-            estimate = estimate * p.A_adjoint(ratio) / norm
-        if progress:
-            progress(it + 1, num_iter)
-        if cancel is not None and cancel():
-            raise FusionCancelled(f"Cancelled after {it + 1} of {num_iter} iterations.")
-    return estimate.cpu().numpy().astype(np.float32)
+    return richardson_lucy_multiview(views, physics, num_iter=num_iter, background=background, progress=progress,
+                                     cancel=cancel, cancelled=FusionCancelled)
 
 
 def directional_correlation(estimate: np.ndarray, truth: np.ndarray, *, axis: int = 0, n_bins: int = 16,
@@ -288,6 +279,13 @@ def check_job(image: np.ndarray, meta, spec: FuseSpec, psf_image: np.ndarray | N
 def run_job(image: np.ndarray, meta, spec: FuseSpec, psf_image=None, psf_meta=None, device=None, progress=None,
             cancelled=None) -> tuple[np.ndarray, str, str]:
     """Fuse the views (channels) of `image`; equal to ``fluorecon fuse``. Returns (fused, axes, info)."""
+    return run_job_values(image, meta, spec, psf_image, psf_meta, device=device, progress=progress,
+                          cancelled=cancelled)[:3]
+
+
+def run_job_values(image: np.ndarray, meta, spec: FuseSpec, psf_image=None, psf_meta=None, device=None,
+                   progress=None, cancelled=None) -> tuple[np.ndarray, str, str, dict]:
+    """:func:`run_job` plus the structured values of the server job: ``{"shifts_px": [[…], …]}`` (view 1 first)."""
     import json
 
     views = _views(image, meta.axes)
@@ -295,7 +293,8 @@ def run_job(image: np.ndarray, meta, spec: FuseSpec, psf_image=None, psf_meta=No
     fused, shifts = fuse_views(views, psfs, num_iter=spec.num_iter, background=spec.background,
                                register=spec.align, device=device, progress=progress, cancel=cancelled)
     axes = "".join(a for a in "ZYX" if a in meta.axes)
+    values = {"shifts_px": np.round(shifts, 4).tolist()}
     info = (f"fluorecon {fluorecon.__version__} fuse multiview-RL views={len(views)} num_iter={spec.num_iter}\n"
             f"settings = {json.dumps(spec.model_dump())}\n"
-            f"shifts_px = {json.dumps(np.round(shifts, 4).tolist())}")
-    return np.ascontiguousarray(fused, np.float32), axes, info
+            f"shifts_px = {json.dumps(values['shifts_px'])}")
+    return np.ascontiguousarray(fused, np.float32), axes, info, values

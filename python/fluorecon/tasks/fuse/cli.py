@@ -41,8 +41,8 @@ def fuse_command(
     sheet_fwhm_nm: Optional[float] = typer.Option(None, "--sheet-fwhm-nm", help="Light-sheet thickness (FWHM, nm)."),
     pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Lateral pixel size, nm (default: TIFF)."),
     z_step_nm: Optional[float] = typer.Option(None, "--z-step-nm", help="Z step, nm (default: TIFF)."),
-    num_iter: int = typer.Option(20, "--num-iter", "--iterations", help="Multiview RL iterations."),
-    background: float = typer.Option(0.0, "--background", "--offset", help="Camera offset subtracted from every view."),
+    num_iter: int = typer.Option(20, "--num-iter", help="Multiview RL iterations."),
+    background: float = typer.Option(0.0, "--background", help="Camera offset (+ background) in ADU, subtracted from every view."),
     align: bool = typer.Option(True, "--register/--no-register", help="Translate views onto view 1 first."),
 ) -> None:
     """Fuse views of one specimen by multiview Richardson–Lucy (Preibisch et al. 2014)."""

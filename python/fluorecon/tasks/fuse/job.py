@@ -4,6 +4,8 @@ task's ``TASK.jobs``. The views travel as the channels of one image (CZYX); the 
 
 from __future__ import annotations
 
+import json
+
 from fluorecon.server.job import JobInputs, JobOutput, JobType, like as _like
 from fluorecon.tasks.fuse import classical as FU
 
@@ -15,16 +17,16 @@ def _check(inputs: JobInputs, spec: FU.FuseSpec, settings) -> None:
 
 
 def _run(inputs: JobInputs, spec: FU.FuseSpec, settings, device: str, progress, cancel) -> JobOutput:
-    fused, axes, info = FU.run_job(inputs.image, inputs.meta, spec, inputs.psf_image, inputs.psf_meta, device=device,
-                                   progress=progress, cancelled=cancel)
-    shifts = info.rsplit("shifts_px = ", 1)[1]
-    return JobOutput(fused, _like(inputs.meta, axes), info, message=f"Done. shifts_px = {shifts}")
+    fused, axes, info, values = FU.run_job_values(inputs.image, inputs.meta, spec, inputs.psf_image, inputs.psf_meta,
+                                                  device=device, progress=progress, cancelled=cancel)
+    return JobOutput(fused, _like(inputs.meta, axes), info,
+                     message=f"Done. shifts_px = {json.dumps(values['shifts_px'])}", values=values)
 
 
 JOB = JobType(
     task="fuse", listed=8, spec=FU.FuseSpec, methods=("multiview-rl",), accepts_psf=True,
     description="Multiview fusion (Preibisch et al. 2014): upload the views as channels (CZYX) on one grid, with "
     "psf + view_axes (theoretical PSF per view along its detection axis) or a 'psf' stack with one PSF per channel; "
-    "the result is the fused ZYX stack, the view shifts are in the job's message (shifts_px = JSON).",
+    "the result is the fused ZYX stack, the view shifts are in the job's message (shifts_px = JSON) and values (shifts_px).",
     check=_check, run=_run, cancelled=(FU.FusionCancelled,),
 )

@@ -32,8 +32,8 @@ from fluorecon.core.io import TiffMeta, read_tiff
 from fluorecon.core.modelcard import ModelCard, write_card
 from fluorecon.core.normalize import parse_norm
 from fluorecon.export import export_onnx, unet_card
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.imaging.noise import SimulatedAcquisition, apply_noise
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.sampling import degrade, gaussian_sigma_nm
 from fluorecon.infer import InputError, get_predictor
 from fluorecon.nets.unet import UNetConfig, build_network
@@ -62,23 +62,18 @@ def stretch(image: np.ndarray, factor: int, *, axis: int = 0) -> np.ndarray:
     return (np.take(image, i0, axis=axis) * (1 - w) + np.take(image, i1, axis=axis) * w).astype(np.float32)
 
 
-class IsotropicSimulation(BaseModel):
+class IsotropicSimulation(SimulatedAcquisition):
     """How `fluorecon simulate isotropic` makes anisotropic stacks (and their isotropic truth)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     shape: tuple[int, int, int] = Field((64, 128, 128), description="Isotropic (Z, Y, X) field; Z a multiple of z_factor.")
     z_factor: int = Field(4, ge=2, le=10, description="z step / pixel size of the acquired stack.")
     n_stacks: int = Field(4, ge=1, description="Number of stacks.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(100.0, gt=0, description="Lateral pixel size, nm.")
     na: float = Field(1.0, gt=0, description="Numerical aperture (sets σ_xy and σ_z).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")
     ns: float = Field(1.33, gt=0, description="Sample refractive index.")
     photons: float = Field(200.0, gt=0, description="Peak photons per pixel.")
     background: float = Field(0.02, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5))
-    seed: int = Field(0, description="Seed of phantoms and noise.")
 
     @model_validator(mode="after")
     def _check(self) -> "IsotropicSimulation":

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import fluorecon
 from fluorecon.core.io import TiffMeta
 from fluorecon.imaging.noise import CameraNoise, apply_noise
+from fluorecon.solvers.richardson_lucy import richardson_lucy_iterations, sensitivity
 from fluorecon.tasks.lightfield.calibration import LensletGrid, calibrate, odd_nnum, rectify, unrectify, white_image
 from fluorecon.tasks.lightfield.physics import LightField, LightFieldConfig, LightFieldOptics, extract_views
 
@@ -199,11 +200,6 @@ def _measurement(lf, physics: LightField, background: float) -> torch.Tensor:
     return (y - background).clamp_(min=0) if background else y.clamp(min=0)
 
 
-def _sensitivity(physics: LightField) -> torch.Tensor:
-    ones = torch.ones(physics.measurement_shape, device=physics.device)
-    return physics.A_adjoint(ones).clamp_(min=1e-6)
-
-
 def backproject(lf, physics: LightField, *, background: float = 0.0) -> np.ndarray:
     """One normalised back-projection ``Aᵀ(lf) / Aᵀ(1)``: the refocused focal stack.
 
@@ -221,7 +217,7 @@ def backproject(lf, physics: LightField, *, background: float = 0.0) -> np.ndarr
     """
     y = _measurement(lf, physics, background)
     with torch.no_grad():
-        return (physics.A_adjoint(y) / _sensitivity(physics)).cpu().numpy()
+        return (physics.A_adjoint(y) / sensitivity(physics)).cpu().numpy()
 
 
 def richardson_lucy_lightfield(
@@ -265,15 +261,16 @@ def richardson_lucy_lightfield(
     if num_iter < 0:
         raise ValueError(f"num_iter={num_iter}: use a non-negative number of iterations.")
     y = _measurement(lf, physics, 0.0)
-    sensitivity = _sensitivity(physics)
     with torch.no_grad():
+        norm = sensitivity(physics)
         if init is None:
-            x = physics.A_adjoint((y - background).clamp(min=0)) / sensitivity
+            x = physics.A_adjoint((y - background).clamp(min=0)) / norm
             x.clamp_(min=1e-6 * max(float(x.max()), 1e-12))
         else:
             x = _start(init, physics)
-        x, _ = _rl_iterations(y, x, physics, sensitivity, background, num_iter, update_background=False,
-                              progress=progress, cancel=cancel)
+    x, _ = richardson_lucy_iterations([y], [physics], x, num_iter=num_iter, background=background,
+                                      sensitivities=[norm], progress=progress, cancel=cancel,
+                                      cancelled=LightFieldCancelled)
     return x.cpu().numpy()
 
 
@@ -289,8 +286,10 @@ def richardson_lucy_background(lf: np.ndarray, physics: LightField, *, init: np.
     """
     y = _measurement(lf, physics, 0.0)
     with torch.no_grad():
-        x, background = _rl_iterations(y, _start(init, physics), physics, _sensitivity(physics), background,
-                                       num_iter, update_background=True, progress=progress, cancel=cancel)
+        norm = sensitivity(physics)
+    x, background = richardson_lucy_iterations([y], [physics], _start(init, physics), num_iter=num_iter,
+                                                background=background, sensitivities=[norm], update_background=True,
+                                                progress=progress, cancel=cancel, cancelled=LightFieldCancelled)
     return x.cpu().numpy(), float(background)
 
 
@@ -299,21 +298,6 @@ def _start(init, physics: LightField) -> torch.Tensor:
     if tuple(x.shape) != tuple(physics.image_shape):
         raise ValueError(f"init has shape {tuple(x.shape)}, expected {tuple(physics.image_shape)}.")
     return x
-
-
-def _rl_iterations(y, x, physics, sensitivity, background: float, num_iter: int, *, update_background: bool,
-                   progress, cancel) -> tuple[torch.Tensor, float]:
-    """The multiplicative RL updates shared by both entry points (x in place)."""
-    for i in range(num_iter):
-        if cancel is not None and cancel():
-            raise LightFieldCancelled(f"Cancelled after {i} of {num_iter} iterations.")
-        ratio = y / physics.A(x).add_(background + 1e-12)
-        x.mul_(physics.A_adjoint(ratio).div_(sensitivity))
-        if update_background:
-            background *= float(ratio.mean())
-        if progress is not None:
-            progress(i + 1, num_iter)
-    return x, background
 
 
 def locate_beads(volume: np.ndarray, positions: np.ndarray, *, radius_px: float) -> np.ndarray:

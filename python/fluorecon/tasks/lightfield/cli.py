@@ -231,5 +231,9 @@ def reconstruct_command(
 
 
 def register(root: typer.Typer) -> None:
+    from fluorecon.commands import subgroup
+
     root.add_typer(app, name="lightfield")
     cli_learned.register(root)
+    # the same command as `fluorecon simulate lightfield`, beside the other tasks' (issue 16)
+    subgroup(root, "simulate", "Simulate training data for a task.").command("lightfield")(simulate_command)

@@ -109,4 +109,8 @@ def predict_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.commands import subgroup
+
     app.add_typer(group, name="lightfield-learned")
+    # the same command as `fluorecon train lightfield`, beside the other tasks' (issue 16)
+    subgroup(app, "train", "Train a model for a task and export it to ONNX.").command("lightfield")(train_command)

@@ -55,7 +55,8 @@ def _run(inputs: JobInputs, spec: LightFieldCalibrateSpec, settings, device: str
     rectified = rectify(white, grid)
     meta = TiffMeta(axes="YX", pixel_size_um=inputs.meta.pixel_size_um, unit=inputs.meta.unit)
     info = f"fluorecon lightfield calibrate\ncalibration = {text}"
-    return JobOutput(rectified, meta, info, message=f"Done. calibration = {text}")
+    return JobOutput(rectified, meta, info, message=f"Done. calibration = {text}",
+                     values={"calibration": grid.model_dump(mode="json")})
 
 
 JOB = JobType(

@@ -151,6 +151,16 @@ def predict_to_file(image_path: str | os.PathLike, out_path: str | os.PathLike, 
     (:func:`lightfield_consistency`). Returns the lines to print."""
     if refine < 0:
         raise ValueError(f"--refine {refine}: use a non-negative number of Richardson–Lucy iterations (0 = none).")
+    if calibration is not None:
+        from fluorecon.tasks.lightfield.classical import LensletGrid
+
+        grid = LensletGrid.model_validate_json(Path(calibration).read_text())
+        trained = card_geometry(get_predictor(model, device=device, threads=threads).card)["nnum"]
+        if grid.nnum != trained:
+            raise ValueError(f"Model '{Path(model).name}' was trained for nnum {trained} pixels per lenslet, but the "
+                             f"calibration {Path(calibration).name} rectifies to nnum {grid.nnum}. Calibrate again "
+                             f"with --nnum {trained} (`fluorecon lightfield calibrate WHITE.tif CAL.json --nnum "
+                             f"{trained}`), or train a model for nnum {grid.nnum}.")
     lf, in_meta = read_lightfield(image_path, calibration=calibration)
     start = time.perf_counter()
     volume = predict_learned(lf, model, tile=tile, threads=threads, device=device)

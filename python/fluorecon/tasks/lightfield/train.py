@@ -15,7 +15,7 @@ import torch
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx
+from fluorecon.export import save_model
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.vcd import build_vcd
 from fluorecon.qc.ood import training_statistics
@@ -198,10 +198,7 @@ def train_lightfield_learned(config: LearnedLightFieldConfig, out_path: str | os
     out_path = Path(out_path)
     m = config.net.multiple
     side = max(2 * card.tile_halo[0] + m, 2 * m)
-    export_onnx(network, out_path, card, example_shape=(1, optics.nnum**2, side, side))
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config, example_shape=(1, optics.nnum**2, side, side))
 
 
 def load_checkpoint(path: str | os.PathLike):

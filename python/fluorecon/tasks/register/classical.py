@@ -322,11 +322,17 @@ def check_job(image: np.ndarray, axes: str, spec: RegisterSpec) -> None:
 
 
 def run_job(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelled=None):
-    """Drift-correct a time series (the server's job function); equal to ``fluorecon register``.
+    """Drift-correct a time series; equal to ``fluorecon register``.
 
     Returns ``(corrected, axes, info)``; `info` carries the drift per frame as JSON
     (``drift_px = [[d…], …]`` in the order of ``drift_axes``).
     """
+    return run_job_values(image, meta, spec, progress=progress, cancelled=cancelled)[:3]
+
+
+def run_job_values(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelled=None):
+    """:func:`run_job` plus the structured values the server job returns: ``(corrected, axes, info, values)`` with
+    ``values = {"drift_axes": [...], "drift_px": [[d…], …]}``."""
     import json
 
     check_job(np.asarray(image), meta.axes, spec)
@@ -344,12 +350,13 @@ def run_job(image: np.ndarray, meta, spec: RegisterSpec, progress=None, cancelle
     if progress is not None:
         progress(n_frames + 1, n_frames + 1)
     names = [a.lower() for a in "ZYX" if a in meta.axes]
+    values = {"drift_axes": names, "drift_px": np.round(drift, 6).tolist()}
     info = (f"fluorecon {fluorecon.__version__} register reference={spec.reference} channel={spec.channel} "
             f"upsample={spec.upsample} mode={spec.mode}\n"
             f"settings = {json.dumps(spec.model_dump())}\n"
             f"drift_axes = {','.join(names)}\n"
-            f"drift_px = {json.dumps(np.round(drift, 6).tolist())}")
-    return np.ascontiguousarray(corrected, dtype=np.float32), meta.axes, info
+            f"drift_px = {json.dumps(values['drift_px'])}")
+    return np.ascontiguousarray(corrected, dtype=np.float32), meta.axes, info, values
 
 
 # Deformable registration and multiview fusion moved to their own modules; their names stay

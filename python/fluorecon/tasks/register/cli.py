@@ -86,7 +86,7 @@ def register_table_command(
     locs: Path = typer.Argument(..., help="Localisation table (ThunderSTORM CSV: frame, x [nm], y [nm], ...)."),
     out_csv: Path = typer.Argument(..., help="Drift-corrected table (ThunderSTORM CSV, written atomically)."),
     segments: int = typer.Option(15, "--segments", help="Number of time bins cross-correlated pairwise."),
-    pixel_nm: float = typer.Option(20.0, "--pixel-nm", help="Pixel size of the renderings that are correlated."),
+    pixel_nm: float = typer.Option(20.0, "--pixel-size-nm", help="Pixel size of the renderings that are correlated."),
     drift_csv: Optional[Path] = typer.Option(None, "--drift-csv", help="Write the drift per frame (CSV, nm)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a drift plot (PNG)."),
 ) -> None:

@@ -185,16 +185,25 @@ def run_job(image: np.ndarray, meta, spec: RegisterTableSpec, progress=None, can
 
     Returns ``(packed corrected table, "CYX", info, message)``; `info` carries ``columns`` and the
     drift per frame (``drift_nm = [[dx, dy], …]`` for frames 1 .. max) as JSON."""
+    return run_job_values(image, meta, spec, progress=progress, cancelled=cancelled)[:4]
+
+
+def run_job_values(image: np.ndarray, meta, spec: RegisterTableSpec, progress=None, cancelled=None):
+    """:func:`run_job` plus the structured values of the server job: ``(…, message, values)`` with ``drift_nm``,
+    ``localisations``, ``max_drift_nm``, ``rms_drift_nm``."""
     check_job(image, meta.axes, spec)
     if cancelled is not None and cancelled():
         raise TableDriftCancelled("Cancelled before the drift was measured.")
     corrected, drift = correct_table_drift(unpack_table(image), spec.columns, segments=spec.segments,
                                            pixel_nm=spec.pixel_nm, progress=progress)
     rms = float(np.sqrt(np.mean(np.sum(drift**2, axis=1))))
+    values = {"drift_nm": np.round(drift, 4).tolist()}
     info = (f"fluorecon {fluorecon.__version__} register-table method=rcc segments={spec.segments} "
             f"pixel_nm={spec.pixel_nm:g}\n"
             f"columns = {json.dumps(spec.columns)}\n"
-            f"drift_nm = {json.dumps(np.round(drift, 4).tolist())}")
+            f"drift_nm = {json.dumps(values['drift_nm'])}")
     message = (f"Done. {len(corrected)} localisations, {len(drift)} frames, max drift "
                f"{float(np.abs(drift).max()):.1f} nm (rms {rms:.1f} nm)")
-    return pack_table(corrected), "CYX", info, message
+    values.update(localisations=len(corrected), max_drift_nm=round(float(np.abs(drift).max()), 4),
+                  rms_drift_nm=round(rms, 4))
+    return pack_table(corrected), "CYX", info, message, values

@@ -33,7 +33,7 @@ def _spec(mode, order, angles, phases, pixel_nm, z_step_nm, na, wavelength, exci
 
 @sim_app.command("simulate")
 def simulate_command(
-    out_path: Path = typer.Argument(..., help="Raw frames TIFF (N = angles × phases × z, in --order; pixel = --pixel-nm)."),
+    out_path: Path = typer.Argument(..., help="Raw frames TIFF (N = angles × phases × z, in --order; pixel = --pixel-size-nm)."),
     truth: Optional[Path] = typer.Option(None, "--truth", help="Also write the object (2× grid)."),
     widefield: Optional[Path] = typer.Option(None, "--widefield", help="Also write the widefield equivalent."),
     mode: str = typer.Option("2d", "--mode", help="2d | 3d."),
@@ -41,7 +41,7 @@ def simulate_command(
     planes: int = typer.Option(16, "--planes", help="z planes (3d)."),
     order: str = typer.Option("angle-phase-z", "--order", help=_ORDER_HELP),
     kind: str = typer.Option("line_pairs", "--kind", help="line_pairs | filaments | mixed | … (phantom)."),
-    pixel_nm: float = typer.Option(80.0, "--pixel-nm", help="Raw pixel in the sample, nm."),
+    pixel_nm: float = typer.Option(80.0, "--pixel-size-nm", help="Raw pixel in the sample, nm."),
     z_step_nm: float = typer.Option(125.0, "--z-step-nm", help="z step, nm (3d)."),
     spacing: float = typer.Option(210.0, "--spacing-nm", help="Pattern line spacing, nm."),
     modulation: float = typer.Option(0.8, "--modulation", help="Modulation depth (0–1]."),
@@ -102,7 +102,7 @@ def reconstruct_command(
     angles: int = typer.Option(3, "--angles", help="Pattern angles."),
     phases: Optional[int] = typer.Option(None, "--phases", help="Phases per angle (default 3 for 2d, 5 for 3d)."),
     mode: str = typer.Option("2d", "--mode", help="2d (per plane) | 3d (three-beam)."),
-    pixel_nm: Optional[float] = typer.Option(None, "--pixel-nm", "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's calibration)."),
+    pixel_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's calibration)."),
     z_step_nm: Optional[float] = typer.Option(None, "--z-step-nm", help="z step, nm (3d; default: the TIFF's)."),
     na: float = typer.Option(1.4, "--na", help="Numerical aperture."),
     wavelength: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength, nm."),
@@ -161,7 +161,7 @@ def estimate_command(
     angles: int = typer.Option(3, "--angles", help="Pattern angles."),
     phases: Optional[int] = typer.Option(None, "--phases", help="Phases per angle."),
     mode: str = typer.Option("2d", "--mode", help="2d | 3d."),
-    pixel_nm: Optional[float] = typer.Option(None, "--pixel-nm", "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's)."),
+    pixel_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Raw pixel, nm (default: the TIFF's)."),
     na: float = typer.Option(1.4, "--na", help="Numerical aperture."),
     wavelength: float = typer.Option(520.0, "--wavelength-nm", help="Emission wavelength, nm."),
     spacing: float = typer.Option(210.0, "--spacing-nm", help="Expected line spacing, nm."),
@@ -190,5 +190,9 @@ def estimate_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.commands import subgroup
+
     app.add_typer(sim_app, name="sim")
     cli_learned.register(app)
+    # the same command as `fluorecon sim simulate`, beside the other tasks' (issue 16)
+    subgroup(app, "simulate", "Simulate training data for a task.").command("sim")(simulate_command)

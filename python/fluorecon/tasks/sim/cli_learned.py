@@ -51,14 +51,22 @@ def sim_learned_command(
         first = select_planes(frames, order=order, frames=used, n_angles=n_a, n_phases=n_p)[0]
         ood = sim_ood(first, predictor.card,
                       pixel_size_nm=meta.pixel_size_um * 1000 if meta.pixel_size_um else None)
-        maps = None
+        maps, no_map = None, None
         if consistency is not None:
-            if not meta.pixel_size_um:
-                raise ValueError(f"{raw.name} has no pixel size; the consistency map needs it (Image › Properties…).")
-            full = select_planes(frames, order=order, frames=tuple(range(n_a * n_p)), n_angles=n_a, n_phases=n_p)
-            maps = [sim_consistency(plane[used], res, pattern_from_data(plane, predictor.card,
-                                                                         pixel_size_nm=meta.pixel_size_um * 1000),
-                                    frames=used) for plane, res in zip(full, result)]
+            # The map needs the illumination pattern, estimated from all frames of a plane: a reduced-frame
+            # stack (the low-light case the learned model is for) or a missing pixel size leaves the
+            # reconstruction valid; it is written and the reason for no map is said (exit 0).
+            try:
+                if not meta.pixel_size_um:
+                    raise ValueError(f"{raw.name} has no pixel size; the pattern estimate needs it "
+                                     "(Image › Properties…).")
+                full = select_planes(frames, order=order, frames=tuple(range(n_a * n_p)), n_angles=n_a,
+                                     n_phases=n_p)
+                maps = [sim_consistency(plane[used], res,
+                                        pattern_from_data(plane, predictor.card, pixel_size_nm=meta.pixel_size_um * 1000),
+                                        frames=used) for plane, res in zip(full, result)]
+            except ValueError as err:
+                no_map = str(err)
     except (ModelCardError, ValueError, FileNotFoundError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -76,6 +84,9 @@ def sim_learned_command(
     typer.echo(f"Wrote {output} ({out.shape[-1]}×{out.shape[-2]}, {len(result)} plane(s), {predictor.provider}).")
     for line in ood_lines:
         typer.echo(line)
+    if no_map is not None:
+        typer.echo(f"Warning: no consistency map was written ({consistency.name}): the illumination pattern could "
+                   f"not be estimated: {no_map}")
     if maps is not None:
         import numpy as np
 

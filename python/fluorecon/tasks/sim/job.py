@@ -167,7 +167,8 @@ def _check_sim(inputs: JobInputs, spec, settings: Settings) -> None:
 def _run_sim(inputs: JobInputs, spec, settings: Settings, device: str, progress: Progress, cancel: Cancel) -> JobOutput:
     result, meta, info, table = run_job(inputs.image, inputs.meta, spec, progress=progress, cancelled=cancel,
                          device=device, psf_image=inputs.psf_image, psf_meta=inputs.psf_meta)
-    return JobOutput(result, meta, info, message=f"Done. sim_params = {json.dumps(table)}")
+    return JobOutput(result, meta, info, message=f"Done. sim_params = {json.dumps(table)}",
+                     values={"sim_params": table})
 
 
 JOB = JobType(

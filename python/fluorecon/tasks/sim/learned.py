@@ -40,18 +40,18 @@ from torch.nn import functional as F
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import denormalize, normalize, parse_norm
-from fluorecon.imaging.noise import CameraNoise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.imaging.noise import SimulatedAcquisition
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.unet import UNetConfig, build_network
 # Use-time half (frame order, prediction, data consistency), re-exported as this task's API.
 from fluorecon.tasks.sim.predict import (TASK, card_frames, frame_index, normalize_frames,  # noqa: F401
                                                pattern_from_data, predict_sim, select_planes, sim_consistency,
                                                sim_ood, sim_training_statistics, stack_layout)
-from fluorecon.train import TrainConfig, match_to_input, optimizer_and_schedule, resolve_device
+from fluorecon.train import TrainConfig, fit_batches, match_to_input, resolve_device
 from fluorecon.tasks.sim.physics import SIMConfig, simulate_sim
 from fluorecon.qc.metrics import psnr
 from fluorecon.tasks.sim.classical import reconstruct_sim
-from fluorecon.export import export_onnx
+from fluorecon.export import save_model
 
 CITE = ("Jin et al., Deep learning enables structured illumination microscopy with low light levels and enhanced "
         "speed, Nat. Commun. 11, 1934 (2020); Gustafsson, J. Microsc. 198, 82 (2000)")
@@ -60,14 +60,11 @@ CITE = ("Jin et al., Deep learning enables structured illumination microscopy wi
 # --- simulation -----------------------------------------------------------------------------
 
 
-class SIMLearnedSimulation(BaseModel):
+class SIMLearnedSimulation(SimulatedAcquisition):
     """How training triples (raw frames, SIM-resolution target, widefield) are simulated (2D SIM)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     raw_shape: tuple[int, int] = Field((64, 64), description="Raw frame shape (Y, X); the object is 2× finer.")
     n_stacks: int = Field(48, ge=2, description="Number of simulated raw stacks.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     n_angles: int = Field(3, ge=1, description="Pattern angles.")
     n_phases: int = Field(3, ge=1, description="Phases per angle.")
     pixel_size_nm: float = Field(80.0, gt=0, description="Raw camera pixel in sample space, nm (result: half).")
@@ -81,8 +78,6 @@ class SIMLearnedSimulation(BaseModel):
     photons: float = Field(30.0, gt=0, description="Peak photons per raw pixel and frame (low light).")
     photons_spread: float = Field(2.0, ge=1, description="Photons drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.05, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5),
-                                description="Camera (photons and background are set per stack).")
     seed: int = Field(0, description="Seed of phantoms, patterns and noise.")
 
     def sim_config(self, *, angle_offset_deg: float | None = None, line_spacing_nm: float | None = None,
@@ -275,34 +270,19 @@ def _train(network: SIMNet, pairs: list[tuple[np.ndarray, np.ndarray]], config: 
            progress: bool) -> list[float]:
     """Random patches (same place on both grids), L1 loss, AdamW with cosine decay. No flips or
     rotations: they would turn the pattern away from the angles the model is made for."""
-    from fluorecon.core.progress import progress_bar
-
     patch = tuple(config.patch_size)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    network.to(device).train()
-    opt, sched = optimizer_and_schedule(network, config)
-    losses = []
-    for _ in progress_bar(range(config.steps), desc="training", disable=not progress, leave=False):
+
+    def batch(rng):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]
             oy, ox = (int(rng.integers(0, s - p + 1)) for s, p in zip(x.shape[-2:], patch))
             xs.append(x[:, oy:oy + patch[0], ox:ox + patch[1]])
             ys.append(y[2 * oy:2 * (oy + patch[0]), 2 * ox:2 * (ox + patch[1])])
-        xb = torch.from_numpy(np.stack(xs)).to(device)
-        yb = torch.from_numpy(np.stack(ys)[:, None]).to(device)
-        loss = F.l1_loss(network(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        # raw frames carry sharp moiré; without clipping, single batches threw training off (loss ×10)
-        nn.utils.clip_grad_norm_(network.parameters(), 0.5)
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    network.eval().cpu()
-    return losses
+        return np.stack(xs), np.stack(ys)[:, None]
+
+    # raw frames carry sharp moiré; without clipping, single batches threw training off (loss ×10)
+    return fit_batches(network, config, batch, loss=F.l1_loss, clip_grad_norm=0.5, progress=progress)
 
 
 def fit_network(config: SIMLearnedConfig, triples: list[SIMTriple], *, progress: bool = True) -> tuple[SIMNet, list[float]]:
@@ -438,8 +418,4 @@ def train_sim(config: SIMLearnedConfig, out_path: str | os.PathLike, *, progress
                     description=f"Learned 2D SIM from {len(frames)} of {sim.n_angles}×{sim.n_phases} raw frames "
                                 f"(frames {','.join(map(str, frames))}): U-Net on the camera grid, pixel shuffle ×2; "
                                 "output in the raw frames' units, pixel size / 2.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)

@@ -50,9 +50,9 @@ def unmix_command(
     lambda_start: float = typer.Option(430.0, "--lambda-start", help="Lambda stack: first band's lower edge, nm."),
     lambda_stop: float = typer.Option(710.0, "--lambda-stop", help="Lambda stack: last band's upper edge, nm."),
     mixing_json: Optional[Path] = typer.Option(None, "--mixing", help="JSON (channels × labels) mixing / bleed-through matrix."),
-    offset: float = typer.Option(0.0, "--offset", help="Camera offset (+ background) in ADU, subtracted first."),
-    background: Optional[str] = typer.Option(None, "--background", help="Per-channel background in ADU, comma "
-                                             "separated (e.g. a background ROI's spectrum), subtracted with --offset."),
+    background: Optional[str] = typer.Option(None, "--background", help="Camera offset (+ background) in ADU, "
+                                             "subtracted first: one value for every channel, or one per channel, "
+                                             "comma separated (e.g. a background ROI's spectrum)."),
     gain: float = typer.Option(1.0, "--gain", help="ADU per photo-electron (residual map)."),
     read_noise: float = typer.Option(0.0, "--read-noise", help="Read noise in ADU (residual map)."),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX unmix model (--method learned); default: the shipped one."),
@@ -102,13 +102,16 @@ def unmix_command(
         mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
     loop_shape = work.shape[: axes.index("C")]
     blocks = work.reshape((-1,) + work.shape[axes.index("C"):])
-    subtract = offset
+    subtract = 0.0
     if background is not None:
         values = _parse_floats(background, "--background")
-        if len(values) != n_channels:
-            raise typer.BadParameter(f"{len(values)} values for {n_channels} channels; give one per channel.",
-                                     param_hint="--background")
-        subtract = np.float32(offset) + np.asarray(values, np.float32)  # as UnmixSpec.background on the server
+        if len(values) == 1:
+            subtract = float(values[0])
+        elif len(values) != n_channels:
+            raise typer.BadParameter(f"{len(values)} values for {n_channels} channels; give one for every channel "
+                                     "or one per channel.", param_hint="--background")
+        else:
+            subtract = np.asarray(values, np.float32)  # as UnmixSpec.background on the server
     try:
         results, residuals, found = U.unmix_blocks(blocks, method=method, mixing=mixing, blind=blind, offset=subtract,
                                                    model=model, residual=residual is not None, gain=gain,
@@ -119,7 +122,7 @@ def unmix_command(
     out, out_axes = imagej_order(np.stack(results).reshape(loop_shape + results[0].shape), axes)
     out_meta = TiffMeta(axes=out_axes, pixel_size_um=meta.pixel_size_um, z_step_um=meta.z_step_um, unit=meta.unit,
                         frame_interval_s=meta.frame_interval_s)
-    info = (f"fluorecon {__version__} unmix method={method} labels={','.join(labels)} offset={offset}"
+    info = (f"fluorecon {__version__} unmix method={method} labels={','.join(labels)} background={background or 0}"
             + (f" model={Path(model).name}" if method == "learned" else ""))
     write_tiff(out_path, out.astype(np.float32), out_meta, info=info)
     if residual is not None:
@@ -141,7 +144,7 @@ def phasor_command(
     image_path: Path = typer.Argument(..., help="Lambda-stack TIFF (ImageJ hyperstack with a C axis of ≥ 3 channels)."),
     plot_path: Path = typer.Argument(..., help="Phasor plot image (float32 BINS × BINS, S upwards) to write."),
     harmonic: int = typer.Option(1, "--harmonic", min=1, help="Harmonic n of the phasor transform."),
-    offset: float = typer.Option(0.0, "--offset", help="Camera offset in ADU, subtracted first."),
+    offset: float = typer.Option(0.0, "--background", help="Camera offset (+ background) in ADU, subtracted first."),
     threshold: float = typer.Option(0.0, "--threshold", help="Leave out pixels whose mean intensity (above offset) "
                                     "is at or below this, from the plot and the mask."),
     bins: int = typer.Option(256, "--bins", min=8, max=4096, help="Plot size in pixels (G, S ∈ [−1, 1])."),

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fluorecon.imaging.forward import default_device, register_operator
+from fluorecon.imaging.forward import checked_operand, default_device, register_operator
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 
@@ -272,10 +272,7 @@ class SpectralMixing:
         return cls(m, image_shape=(11, 13) if ndim == 2 else (5, 7, 6), device=device)
 
     def _check(self, x, shape: tuple[int, ...], name: str) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if tuple(x.shape) != shape:
-            raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {shape}.")
-        return x.to(device=self.device, dtype=torch.float32)
+        return checked_operand(x, shape, name, self.device)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         """Mix: (labels, *spatial) → (channels, *spatial), float32."""

@@ -35,16 +35,16 @@ from torch.nn import functional as F
 from fluorecon.core.io import TiffMeta, output_meta, read_tiff, write_tiff
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
-from fluorecon.export import export_onnx, unet_card
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import Kind as PhantomKind, phantom
+from fluorecon.export import save_model, unet_card
+from fluorecon.imaging.noise import CameraNoise, SimulatedAcquisition, apply_noise, simulation_shape
+from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.consistency import consistency_map
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
 from fluorecon.qc.report import check_result
-from fluorecon.train import TrainConfig, loss_fn, match_to_input, optimizer_and_schedule, resolve_device
+from fluorecon.train import TrainConfig, fit_batches, loss_fn, match_to_input
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
         "Nat. Methods 15, 1090 (2018)")
@@ -53,16 +53,13 @@ CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of 
 # --- optics ---------------------------------------------------------------------------------
 
 
-class UpsampleSimulation(BaseModel):
+class UpsampleSimulation(SimulatedAcquisition):
     """How `fluorecon simulate upsample` makes (low-resolution, high-resolution) pairs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     ndim: Literal[2, 3] = Field(2, description="2D planes or 3D stacks (3D upsamples every axis).")
     factor: Literal[2, 4] = Field(2, description="Upsampling factor per axis.")
     shape: tuple[int, ...] | None = Field(None, description="High-resolution shape; default (256, 256) or (32, 128, 128).")
     n_images: int = Field(16, ge=1, description="Number of pairs.")
-    kind: PhantomKind = Field("mixed", description="Phantom family.")
     pixel_size_nm: float = Field(50.0, gt=0, description="High-resolution pixel size, nm (low-res pixels are factor× larger).")
     z_step_nm: float = Field(100.0, gt=0, description="High-resolution z step, nm (3D).")
     wavelength_nm: float = Field(520.0, gt=0, description="Emission wavelength, nm.")
@@ -72,9 +69,6 @@ class UpsampleSimulation(BaseModel):
     photons: float = Field(50.0, gt=0, description="Peak photons per low-resolution pixel of the input.")
     photons_spread: float = Field(2.0, ge=1, description="Photons drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.05, ge=0, description="Background photons per pixel as a fraction of the peak.")
-    camera: CameraNoise = Field(default_factory=lambda: CameraNoise(gain=2.0, offset=100.0, read_noise_e=1.5),
-                                description="Camera (photons and background are set per image).")
-    seed: int = Field(0, description="Seed of phantoms and noise.")
 
     @model_validator(mode="after")
     def _check(self) -> "UpsampleSimulation":
@@ -87,11 +81,7 @@ class UpsampleSimulation(BaseModel):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        if self.shape is not None:
-            if len(self.shape) != self.ndim:
-                raise ValueError(f"shape {self.shape} has {len(self.shape)} axes but ndim is {self.ndim}.")
-            return tuple(self.shape)
-        return (256, 256) if self.ndim == 2 else (32, 128, 128)
+        return simulation_shape(self.shape, self.ndim)
 
     def _sigmas_px(self, na: float) -> tuple[float, ...]:
         lat, ax = gaussian_sigma_nm(na=na, wavelength_nm=self.wavelength_nm, ns=self.ns)
@@ -251,21 +241,14 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
                  factor: int, *, progress: bool = True) -> list[float]:
     """Train `network` (input grid → factor× grid) on normalized (low, high) pairs; patches are cut
     at the same place in both (patch_size in low-res pixels). Returns the loss per step."""
-    from fluorecon.core.progress import progress_bar
-
     patch = tuple(config.patch_size)
     for x, y in pairs:
         if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
             raise ValueError(f"Training input of shape {x.shape} is smaller than patch_size {patch}.")
         if tuple(s * factor for s in x.shape) != y.shape:
             raise ValueError(f"Target shape {y.shape} is not factor {factor} × input shape {x.shape}.")
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    network.to(device).train()
-    opt, sched = optimizer_and_schedule(network, config)
-    losses = []
-    for _ in progress_bar(range(config.steps), desc="training", disable=not progress, leave=False):
+
+    def batch(rng):
         xs, ys = [], []
         for _ in range(config.batch_size):
             x, y = pairs[rng.integers(len(pairs))]
@@ -279,16 +262,10 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
                     px, py = px[..., ::-1], py[..., ::-1]
             xs.append(np.ascontiguousarray(px))
             ys.append(np.ascontiguousarray(py))
-        xb = torch.from_numpy(np.stack(xs)[:, None]).to(device)
-        yb = torch.from_numpy(np.stack(ys)[:, None]).to(device)
-        loss = loss_fn(config.loss, network(xb).float(), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    network.eval().cpu()
-    return losses
+        return np.stack(xs)[:, None], np.stack(ys)[:, None]
+
+    return fit_batches(network, config, batch, loss=lambda out, yb: loss_fn(config.loss, out.float(), yb),
+                       progress=progress)
 
 
 @torch.no_grad()
@@ -508,11 +485,7 @@ def train_upsample(config: UpsampleConfig, out_path: str | os.PathLike, *,
                          cite=CITE, train=train_info, metrics=metrics, qc=qc,
                          description=f"CARE upsampling ×{f} ({config.ndim}D): {network.mode} interpolation + residual "
                                      "U-Net; output in the input's intensity units, pixel size / scale.")
-    out_path = Path(out_path)
-    export_onnx(network, out_path, card)
-    torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
-                "card": card.to_metadata()}, out_path.with_suffix(".pt"))
-    return card, out_path
+    return card, save_model(network, out_path, card, config)
 
 
 def physics_from_card(card: ModelCard, output_shape: Sequence[int], *, noise: CameraNoise | None = None) -> BlurDownsample:
