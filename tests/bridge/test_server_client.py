@@ -99,6 +99,47 @@ def test_rl_on_server_equals_cli(config_dir, plugin_jar, tmp_path):
     assert plugin.getProgressShown()[-1] == pytest.approx(1.0)
 
 
+def test_wiener_balance_from_fiji_equals_cli(config_dir, plugin_jar, tmp_path):
+    """Deconvolve…'s balance= reaches the server: Wiener at balance 0.5 equals the CLI's, and differs from 0.01."""
+    image = blurred_spots((48, 56), seed=2)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, image, imagej=True, metadata={"axes": "YX", "unit": "micron"}, resolution=(10.0, 10.0))
+    run_cli(*["deconvolve", str(src), str(tmp_path / "cli.tif"), "--method", "wiener", "--balance", "0.5",
+              "--na", "1.2", "--wavelength-nm", "520", "--device", "cpu"])
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    imp = ijbridge.to_imageplus(image, "YX", title="cells", pixel_size_um=0.1)
+    outs = {}
+    for balance in (0.5, 0.01):
+        plugin = run_plugin(plugin_jar, "Deconvolve...", imp,
+                            ijbridge.options_string(method="wiener", balance=balance, **OPTS))
+        outs[balance] = ijbridge.from_imageplus(plugin.getResult())[0, 0, 0]
+    assert_matches(outs[0.5], expected)
+    assert np.abs(outs[0.5] - outs[0.01]).max() > 0.05 * np.ptp(expected)
+    with pytest.raises(Exception, match="balance = -1.0 is out of range"):
+        run_plugin(plugin_jar, "Deconvolve...", imp, ijbridge.options_string(method="wiener", balance=-1, **OPTS))
+
+
+@pytest.mark.parametrize("method", ["nlm", "bm3d"])
+def test_classical_denoise_from_fiji_equals_cli(config_dir, plugin_jar, tmp_path, method):
+    """Denoise… model=nlm|bm3d runs the server's denoise-classical job: per plane, equal to `fluorecon denoise-classical`."""
+    planes = np.stack([blurred_spots((40, 48), seed=s) for s in (3, 4)])  # two frames
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, planes, imagej=True, metadata={"axes": "TYX", "unit": "micron"}, resolution=(10.0, 10.0))
+    run_cli("denoise-classical", src, tmp_path / "cli.tif", "--method", method)
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    imp = ijbridge.to_imageplus(planes, "TYX", title="noisy", pixel_size_um=0.1)
+    save = tmp_path / "plugin.tif"
+    plugin = run_plugin(plugin_jar, "Denoise...", imp, ijbridge.options_string(model=method, save=save))
+    out = plugin.getResult()
+    assert out.getTitle() == f"noisy-{method}" and out.getNFrames() == 2
+    assert out.getCalibration().pixelWidth == pytest.approx(0.1)
+    got = ijbridge.from_imageplus(out)[:, 0, 0]
+    assert_matches(got, expected)
+    assert_matches(tifffile.imread(save), expected)
+    assert np.std(got - planes) > 0  # it did denoise
+    assert "denoise.method = " + method in str(out.getProperty("Info"))
+
+
 def _watch(action):
     """Runs ``action`` on a thread; ``join()`` re-raises what it raised."""
     errors = []

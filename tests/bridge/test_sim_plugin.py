@@ -5,6 +5,8 @@ angles × phases is refused in words before any work."""
 
 from __future__ import annotations
 
+import json
+
 
 import numpy as np
 import pytest
@@ -98,3 +100,33 @@ def test_classical_on_the_server_equals_cli(config_dir, plugin_jar, tmp_path):
     assert out.getCalibration().pixelWidth == pytest.approx(PIXEL_UM / 2)
     assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], expected.reshape(192, 192))
     assert "sim_params" in str(out.getInfoProperty())
+
+
+def test_classical_3d_on_the_server_equals_cli_and_keeps_z(config_dir, plugin_jar, tmp_path):
+    """mode=3d reaches the server (three-beam, 5 phases by default in a macro) with the stack's z step."""
+    raw = tmp_path / "raw3d.tif"
+    run_cli("sim", "simulate", raw, "--mode", "3d", "--size", 48, "--planes", 6, "--photons", 500, "--seed", 4)
+    frames = tifffile.imread(raw).astype(np.float32)
+    frames = frames.reshape(-1, *frames.shape[-2:])
+    assert frames.shape[0] == 3 * 5 * 6
+    run_cli("sim", "reconstruct", raw, tmp_path / "cli.tif", "--mode", "3d", "--order", "angle-phase-z",
+            "--pixel-nm", 80, "--z-step-nm", 125, "--device", "cpu")
+    expected = tifffile.imread(tmp_path / "cli.tif")
+    imp = ijbridge.to_imageplus(frames, "ZYX", title="raw3d", pixel_size_um=0.08)
+    imp.getCalibration().pixelDepth = 0.125
+    opts = ijbridge.options_string(method="classical", mode="3d", order="angle-phase-z", angles=3, estimate=True,
+                                   na=1.4, wavelength=520, pixel_size=0, line_spacing=210, angle_offset=8,
+                                   wiener=0.05)
+    plugin = run_plugin(plugin_jar, "SIM reconstruction...", imp, opts)
+    out = plugin.getResult()
+    assert (out.getWidth(), out.getHeight(), out.getNSlices()) == (96, 96, 6)
+    assert out.getCalibration().pixelDepth == pytest.approx(0.125)
+    spec = next(ln for ln in str(out.getInfoProperty()).splitlines() if ln.startswith("sim.spec = "))
+    spec = json.loads(spec.removeprefix("sim.spec = "))
+    assert (spec["mode"], spec["n_phases"], spec["z_step_nm"]) == ("3d", 5, pytest.approx(125))
+    assert_matches(ijbridge.from_imageplus(out)[0, :, 0], expected.reshape(6, 96, 96))
+    # without a z step (and none given): a clear message
+    imp.getCalibration().pixelDepth = 1.0
+    imp.getCalibration().setZUnit("pixel")
+    with pytest.raises(Exception, match="without a z step"):
+        run_plugin(plugin_jar, "SIM reconstruction...", imp, opts)

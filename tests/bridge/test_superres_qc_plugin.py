@@ -213,7 +213,7 @@ def test_train_on_this_image_installs_the_model_and_shows_its_prediction(config_
     installed = tmp_path / "models"
     plugin = run_plugin(plugin_jar, "Train on this image...", imp,
                         ijbridge.options_string(method="n2v", steps=5, ndim=2, name="bridge n2v",
-                                                models_dir=installed))
+                                                models_dir=installed, save=tmp_path / "denoised.tif"))
     out = plugin.getResult()
     assert out is not None
     model = Path(str(plugin.getInstalledModel()))
@@ -223,6 +223,7 @@ def test_train_on_this_image_installs_the_model_and_shows_its_prediction(config_
     assert out.getTitle() == "noisy-n2v" and out.getCalibration().pixelWidth == pytest.approx(0.1)
     expected = predict(image.astype(np.float32), model, axes="YX")
     assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], expected)
+    assert_matches(tifffile.imread(tmp_path / "denoised.tif"), expected)  # save= writes the shown image
     # A second run keeps the first model: a new name, nothing overwritten.
     again = run_plugin(plugin_jar, "Train on this image...", imp,
                        ijbridge.options_string(method="n2s", steps=2, name="bridge n2v", models_dir=installed))

@@ -17,7 +17,7 @@ import numpy as np
 import psfmodels
 from scipy import ndimage
 
-__all__ = ["psf_widefield", "psf_confocal", "psf_from_image", "airy_units_nm"]
+__all__ = ["psf_widefield", "psf_confocal", "psf_from_image", "psf_border_background", "airy_units_nm"]
 
 
 def _shape_tuple(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -254,22 +254,55 @@ def _centred_box(width: float) -> np.ndarray:
     return overlap / overlap.sum()
 
 
+MIN_SHIFT_PX = 0.05
+
+
+def psf_border_background(data: np.ndarray) -> tuple[float, str]:
+    """The background ``"auto"`` subtracts from a bead image, and why, in words.
+
+    The lateral (y, x) border (a z-cropped widefield bead still has signal in its end planes) is
+    a pedestal — camera offset or background — when its 10th percentile is above zero by more
+    than 3 × (median − 10th percentile), i.e. the border sits well above zero compared with how
+    much it varies (noise, PSF tails); the median of the border is then subtracted. Otherwise
+    (a clean or already prepared PSF: its border is PSF tails and noise around zero) nothing is
+    subtracted, so no PSF energy is lost and preparing twice changes nothing.
+    """
+    border = np.concatenate(
+        [np.moveaxis(data, ax, 0)[[0, -1]].ravel() for ax in (data.ndim - 2, data.ndim - 1)]
+    ).astype(np.float64)
+    median = float(np.median(border))
+    low = float(np.percentile(border, 10))
+    if low > 0 and low > 3 * (median - low):
+        # Pedestal = 10th percentile + 1.2816 σ (σ of the noise from second differences along the
+        # border): the median for a flat noisy border, lower where PSF tails lift part of it.
+        faces = [np.moveaxis(data, ax, -1)[..., [0, -1]] for ax in (data.ndim - 2, data.ndim - 1)]
+        d2 = np.concatenate([np.diff(np.moveaxis(f, -1, 0), 2, axis=-1).ravel() for f in faces])
+        sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6) if d2.size else 0.0
+        value = min(median, low + 1.2816 * sigma)
+        return value, (f"{value:.6g} subtracted (auto: the border is a pedestal — its 10th percentile "
+                       f"{low:.6g} is above zero by more than 3x its spread {median - low:.3g}; value = 10th "
+                       f"percentile + 1.28 x noise σ {sigma:.3g})")
+    return 0.0, (f"none subtracted (auto: border median {median:.3g}, 10th percentile {low:.3g} — not a "
+                 "pedestal above zero; give --psf-background VALUE to subtract one)")
+
+
 def psf_from_image(
     image: np.ndarray,
     *,
     image_pixel_size_nm: float | Sequence[float],
     psf_pixel_size_nm: float | Sequence[float],
-    background: float | None = None,
+    background: float | str | None = "auto",
     shape: Sequence[int] | None = None,
+    report: dict | None = None,
 ) -> np.ndarray:
     """A measured PSF (a bead image) made ready for deconvolution.
 
-    Steps: subtract the background (``background`` or, when None, the median of the pixels on
-    the lateral (y, x) border — a bead image is dark there; give ``background`` explicitly when
-    the crop is tight), clip negatives, shift by the centroid of the core above half maximum
-    (linear interpolation) so the bead sits at ``n // 2``, resample from ``psf_pixel_size_nm``
-    to ``image_pixel_size_nm`` (box-averaging first when the target pixels are coarser),
-    normalise to sum 1.
+    Steps: subtract the background (``background``: a value, ``"none"``, or ``"auto"``/None —
+    see :func:`psf_border_background`), clip negatives, shift by the centroid of the core above
+    half maximum (linear interpolation; skipped when under :data:`MIN_SHIFT_PX` on every axis, so
+    preparing a prepared PSF changes nothing) so the bead sits at ``n // 2``, resample from
+    ``psf_pixel_size_nm`` to ``image_pixel_size_nm`` (box-averaging first when the target pixels
+    are coarser), normalise to sum 1.
 
     Parameters
     ----------
@@ -279,10 +312,14 @@ def psf_from_image(
         Pixel size (and z step, for 3D) of the images to deconvolve.
     psf_pixel_size_nm : float or per-axis sequence
         Pixel size (and z step) at which the bead was recorded.
-    background : float, optional
-        Camera offset + background to subtract.
+    background : float, "auto", "none" or None
+        Camera offset + background to subtract; "auto" (or None) subtracts the border median only
+        when the border is a pedestal (:func:`psf_border_background`); "none" subtracts nothing.
     shape : sequence of int, optional
-        Output shape; by default the resampled size made odd on every axis.
+        Output shape; by default the resampled size made odd on every axis (an odd size at the
+        same sampling is kept).
+    report : dict, optional
+        Filled with ``background`` (the value subtracted) and ``background_reason`` (in words).
 
     Returns
     -------
@@ -303,13 +340,20 @@ def psf_from_image(
     target = _per_axis(image_pixel_size_nm, data.ndim, "image_pixel_size_nm")
     source = _per_axis(psf_pixel_size_nm, data.ndim, "psf_pixel_size_nm")
 
-    if background is None:
-        # Lateral faces only: a z-cropped widefield bead still has signal in its end planes.
-        border = np.concatenate(
-            [np.moveaxis(data, ax, 0)[[0, -1]].ravel() for ax in (data.ndim - 2, data.ndim - 1)]
-        )
-        background = float(np.median(border))
-    data = np.clip(data - background, 0, None)
+    if background is None or (isinstance(background, str) and background.strip().lower() == "auto"):
+        background, reason = psf_border_background(data)
+    elif isinstance(background, str) and background.strip().lower() == "none":
+        background, reason = 0.0, "none subtracted (background 'none')"
+    else:
+        try:
+            background = float(background)
+        except (TypeError, ValueError):
+            raise ValueError(f"PSF background {background!r}: give 'auto', 'none' or a number (image units).") from None
+        reason = f"{background:g} subtracted (given)"
+    if report is not None:
+        report["background"] = float(background)
+        report["background_reason"] = reason
+    data = np.clip(data - background, 0, None) if background else np.clip(data, 0, None)
     total = data.sum()
     if not total > 0:
         raise ValueError(
@@ -322,11 +366,12 @@ def psf_from_image(
     grids = np.indices(data.shape, dtype=np.float64)
     centroid = np.array([(g * core).sum() / core.sum() for g in grids])
     centre = np.array([n // 2 for n in data.shape], dtype=np.float64)
-    data = ndimage.shift(data, centre - centroid, order=1, mode="constant")
+    if np.abs(centre - centroid).max() >= MIN_SHIFT_PX:
+        data = ndimage.shift(data, centre - centroid, order=1, mode="constant")
 
     zoom = np.array(source) / np.array(target)
     if shape is None:
-        shape = tuple(2 * int(round(n * z / 2)) + 1 for n, z in zip(data.shape, zoom))
+        shape = tuple(n if z == 1 and n % 2 else 2 * int(round(n * z / 2)) + 1 for n, z in zip(data.shape, zoom))
     shape = tuple(int(s) for s in shape)
     if min(shape) < 1 or max(shape) > 4097 or int(np.prod(shape, dtype=np.int64)) > 2**27:
         raise ValueError(

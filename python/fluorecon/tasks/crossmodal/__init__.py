@@ -11,5 +11,5 @@ TASK = Task(
     spec=CrossModalConfig, config=CrossModalConfig, methods=("care",),
     simulate=simulate_pairs, train=train_crossmodal,
     # The plugin runs these same-grid image-to-image models through Denoise...
-    cli=cli.register, fiji_commands=("Denoise...",),
+    cli=cli.register, fiji_commands=("Image-to-image...",),
 )

@@ -263,9 +263,12 @@ def build_psf(
     spec: DeconvolveSpec,
     psf_image: np.ndarray | None = None,
     psf_meta: TiffMeta | None = None,
+    report: dict | None = None,
 ) -> np.ndarray:
     """The PSF for a job: measured (``psf_image``) or theoretical (``spec.psf``), at the image's
-    sampling. Raises ValueError with what to change."""
+    sampling. A measured PSF's background follows ``spec.psf_background``; `report` (optional) is
+    filled with what was subtracted and why (:func:`fluorecon.imaging.psf.psf_from_image`).
+    Raises ValueError with what to change."""
     ndim = len(image_shape)
     if psf_image is not None:
         psf_image = np.squeeze(np.asarray(psf_image))
@@ -286,8 +289,10 @@ def build_psf(
             source = (target[0], source[1]) if target else None
         if target is None or source is None:
             # No calibration on one side: take the PSF as sampled like the image.
-            return psf_from_image(psf_image, image_pixel_size_nm=1.0, psf_pixel_size_nm=1.0)
-        return psf_from_image(psf_image, image_pixel_size_nm=target, psf_pixel_size_nm=_per_axis_nm(source, ndim))
+            return psf_from_image(psf_image, image_pixel_size_nm=1.0, psf_pixel_size_nm=1.0,
+                                  background=spec.psf_background, report=report)
+        return psf_from_image(psf_image, image_pixel_size_nm=target, psf_pixel_size_nm=_per_axis_nm(source, ndim),
+                              background=spec.psf_background, report=report)
     if spec.psf is None:
         raise ValueError("No PSF: give PSF parameters (na, wavelength_nm, …) or a measured PSF image.")
     sizes = pixel_sizes_nm(meta, spec.psf, ndim)
@@ -347,7 +352,8 @@ def deconvolve_image(
     moved = np.transpose(image, order)
     lead_shape = moved.shape[: len(other)]
     blocks = moved.reshape((-1,) + moved.shape[len(other):]).astype(np.float32)
-    psf = build_psf(blocks.shape[1:], meta, spec, psf_image, psf_meta)
+    psf_report: dict = {}
+    psf = build_psf(blocks.shape[1:], meta, spec, psf_image, psf_meta, report=psf_report)
     steps = spec.num_iter if spec.method in ITERATIVE else 1
     total = steps * len(blocks)
     out = np.empty_like(blocks)
@@ -372,6 +378,7 @@ def deconvolve_image(
         f"fluorecon {fluorecon.__version__} deconvolve\n"
         f"settings: {json.dumps(details)}\n"
         f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
+        + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") +
         f"device: {device}{' (dask ' + scheduler + ')' if scheduler else ''}"
     )
     return np.ascontiguousarray(result, dtype=np.float32), info

@@ -30,6 +30,7 @@ def deconvolve_command(
     psf_pixel_size_nm: Optional[str] = spec_option(DeconvolveSpec, "psf_pixel_size_nm",
                                                    help_extra="Comma list, e.g. '65' or '200,65' (default: the PSF "
                                                    "TIFF's calibration)."),
+    psf_background: str = spec_option(DeconvolveSpec, "psf_background"),
     na: Optional[float] = spec_option(PSFParams, "na", help_extra="(theoretical PSF)"),
     wavelength_nm: Optional[float] = spec_option(PSFParams, "wavelength_nm"),
     microscope: str = spec_option(PSFParams, "kind", "--microscope"),
@@ -87,7 +88,8 @@ def deconvolve_command(
             meta.z_step_um = z_step_nm / 1000 if z_step_nm else meta.z_step_um
         sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
         spec = DeconvolveSpec(method=method, num_iter=iterations, tv_lambda=tv_lambda, balance=balance,
-                              background=background, psf=psf_params, psf_pixel_size_nm=sampling)
+                              background=background, psf=psf_params, psf_pixel_size_nm=sampling,
+                              psf_background=psf_background)
         if stream:
             from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
 

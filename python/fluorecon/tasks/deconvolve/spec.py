@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class PSFParams(BaseModel):
@@ -53,3 +53,23 @@ class DeconvolveSpec(BaseModel):
     psf_pixel_size_nm: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
         None, min_length=1, max_length=3, description="Sampling of a measured PSF, nm: (xy), (z, xy) or (z, y, x)."
     )
+    psf_background: str = Field(
+        "auto", examples=["auto", "none", "100"],
+        description="Background subtracted from a measured PSF: auto (the border's level, only when the border is a "
+                    "pedestal well above zero; a clean or prepared PSF is left as it is), none, or a value in the PSF "
+                    "image's units. The Info of the output says what was subtracted.",
+    )
+
+    @field_validator("psf_background", mode="before")
+    @classmethod
+    def _psf_background(cls, value):
+        text = str(value).strip().lower()
+        if text in ("auto", "none"):
+            return text
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"psf_background {value!r}: give auto, none or a number (PSF image units).") from None
+        if not (number >= 0 and number < float("inf")):
+            raise ValueError(f"psf_background {value!r}: give a finite value >= 0, auto or none.")
+        return f"{number:g}"

@@ -36,7 +36,8 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
     order = other + [axes.index(a) for a in spatial]
     work = source.transpose(order)
     lead_shape = work.shape[: len(other)]
-    psf = build_psf(work.shape[len(other):], meta, spec, psf_image, psf_meta)
+    psf_report: dict = {}
+    psf = build_psf(work.shape[len(other):], meta, spec, psf_image, psf_meta, report=psf_report)
     device = str(device) if device is not None else str(default_device())
     options = {"tv_lambda": spec.tv_lambda} if spec.method == "rltv" else {}
     if spec.method == "wiener":
@@ -48,7 +49,8 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
     details = spec.model_dump(exclude_none=True)
     info = (f"fluorecon {fluorecon.__version__} deconvolve (block-wise, chunks {chunks})\n"
             f"settings: {json.dumps(details)}\n"
-            f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\ndevice: {device}")
+            f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
+            + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") + f"device: {device}")
     done, total = 0, None
     with zarr_writer(out_path, source.shape, meta, chunks=tuple(out_chunks_work[i] for i in inverse),
                      info=info) as out:

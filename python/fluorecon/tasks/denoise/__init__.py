@@ -16,7 +16,7 @@ TASK = Task(
     spec=job.TrainDenoiseSpec, config=DenoiseConfig,
     methods=("care", "n2n", "n2v", "n2s", "n2v2"),
     simulate=simulate_pairs, classical=denoise_classical, train=train_denoise, qc=evaluate,
-    jobs=(job.JOB, job_dip.JOB), cli=cli.register,
+    jobs=(job.JOB, job.CLASSICAL_JOB, job_dip.JOB), cli=cli.register,
     # Denoise... runs every same-grid image-to-image model; "Train on this image..." is the train-denoise job.
     fiji_commands=("Denoise...", "Train on this image..."),
 )

@@ -121,3 +121,71 @@ JOB = JobType(
     check=_check_train_denoise,
     run=_run_train_denoise, cancelled=(TrainingCancelled,),
 )
+
+
+# --- classical denoising (NLM / BM3D and whatever fluorecon.tasks.denoise.classical offers) ----------------
+
+class ClassicalCancelled(Exception):
+    """The denoise-classical job was cancelled between planes."""
+
+
+def _classical_methods() -> tuple[str, ...]:
+    from fluorecon.tasks.denoise.classical import CLASSICAL
+
+    return tuple(CLASSICAL)
+
+
+class DenoiseClassicalSpec(BaseModel):
+    """Classical denoising of the uploaded image in its own units (as `fluorecon denoise-classical`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["denoise-classical"] = Field("denoise-classical", description="Task name.")
+    method: str = Field("nlm", description="nlm: non-local means; bm3d: BM3D; any other method of "
+                        "fluorecon.tasks.denoise.classical.CLASSICAL (e.g. vst-bm3d).")
+
+
+def _classical_blocks(data: np.ndarray, axes: str, method: str) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
+    """``data`` with its other axes first and its spatial ones last (ZYX for nlm on a stack, else YX), flattened
+    to (blocks, *spatial); with the permutation and the permuted shape to undo it."""
+    spatial = [a for a in ("Z", "Y", "X") if a in axes and (a != "Z" or method == "nlm")]
+    order = [i for i, a in enumerate(axes) if a not in spatial] + [axes.index(a) for a in spatial]
+    moved = np.transpose(data, order)
+    return moved.reshape((-1,) + moved.shape[moved.ndim - len(spatial):]), tuple(order), moved.shape
+
+
+def _check_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, settings: Settings) -> None:
+    methods = _classical_methods()
+    if spec.method not in methods:
+        raise ValueError(f"method = '{spec.method}' is not a classical denoiser; use one of {', '.join(methods)}.")
+    data, axes = inputs.image, inputs.meta.axes
+    if "Y" not in axes or "X" not in axes or min(data.shape[axes.index("Y")], data.shape[axes.index("X")]) < 8:
+        raise ValueError("The image is too small to denoise; the noise estimate and the patches need at least 8×8 "
+                         "pixels.")
+    if not np.isfinite(data).all():
+        raise ValueError("The image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) "
+                         "first.")
+
+
+def _run_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, settings: Settings, device: str,
+                           progress: Progress, cancel: Cancel) -> JobOutput:
+    from fluorecon.tasks.denoise.classical import denoise_classical
+
+    blocks, order, shape = _classical_blocks(inputs.image, inputs.meta.axes, spec.method)
+    out = np.empty(blocks.shape, np.float32)
+    for i, block in enumerate(blocks):
+        if cancel():
+            raise ClassicalCancelled()
+        progress(i, len(blocks), f"{spec.method}: block {i + 1}/{len(blocks)}")
+        out[i] = denoise_classical(block, method=spec.method)
+    progress(len(blocks), len(blocks), "done")
+    result = np.transpose(out.reshape(shape), np.argsort(order))
+    info = f"fluorecon denoise-classical\nmethod: {spec.method} (classical)\nspec = {spec.model_dump_json()}"
+    return JobOutput(np.ascontiguousarray(result, np.float32), inputs.meta, info)
+
+
+CLASSICAL_JOB = JobType(
+    task="denoise-classical", spec=DenoiseClassicalSpec, methods=_classical_methods(),
+    description="Classical denoising (non-local means, BM3D, …) of the uploaded image in its own units, plane by "
+    "plane (NLM: z-stacks in 3D), as `fluorecon denoise-classical`.",
+    check=_check_denoise_classical, run=_run_denoise_classical, cancelled=(ClassicalCancelled,),
+)

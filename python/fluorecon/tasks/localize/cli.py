@@ -40,12 +40,14 @@ def localize_command(
     sigma_nm: float = typer.Option(130.0, "--sigma-nm", help="PSF σ in nm (MLE)."),
     astigmatism: Optional[str] = typer.Option(None, "--astigmatism", help="3D MLE calibration 'SIGMA0_NM,C_NM,D_NM'."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detection threshold (default: 5 for MLE, the card's for networks)."),
+    qc_dir: Optional[Path] = typer.Option(None, "--qc", help="Also write qc.json here (networks: the self-checks "
+                                          "against the model card and the MLE fit, with their warnings)."),
 ) -> None:
     """Localise single molecules in a time stack; write a ThunderSTORM CSV (and a rendering)."""
     from fluorecon import __version__
     from fluorecon.core.io import TiffMeta, read_tiff, require_pixel_size_nm, write_tiff
     from fluorecon.tasks.localize.physics import AstigmaticPSF, render_localizations
-    from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizeConfig, localize, write_thunderstorm_csv
+    from fluorecon.tasks.localize.learned import DEFAULT_MODELS, LocalizeConfig, localize_checked, write_thunderstorm_csv
     from fluorecon.core.progress import progress_bar
 
     if method not in ("mle", "deepstorm", "decode"):
@@ -74,7 +76,7 @@ def localize_command(
         bar.update(done - bar.n)
 
     try:
-        table = localize(frames, config, progress=progress)
+        table, qc = localize_checked(frames, config, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         bar.close()
         typer.echo(f"Error: {err}", err=True)
@@ -82,11 +84,20 @@ def localize_command(
     bar.close()
     write_thunderstorm_csv(out_csv, table)
     typer.echo(f"{len(table)} localisations in {len(frames)} frames -> {out_csv}")
+    for warning in qc["warnings"]:
+        typer.echo(f"Warning: {warning}")
+    if qc_dir is not None:
+        from fluorecon.core.atomic import atomic_path
+
+        qc_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(qc_dir / "qc.json", suffix=".json.part") as tmp:
+            Path(tmp).write_text(json.dumps({"task": "localize", "method": method, **qc}, indent=2), encoding="utf-8")
+        typer.echo(f"self-checks -> {qc_dir / 'qc.json'}")
     if render is not None:
         model_path = Path(config.model) if config.model else (DEFAULT_MODELS.get(method) if method != "mle" else None)
         info = {"fluorecon.version": __version__, "task": "localize", "method": method,
                 "model": model_path.name if model_path else "", "settings": config.model_dump(mode="json"),
-                "localizations": len(table), "render_pixel_nm": render_pixel_nm}
+                "localizations": len(table), "render_pixel_nm": render_pixel_nm, "qc": qc}
         if model_path is not None:
             from fluorecon.infer import sha256_of
 

@@ -11,7 +11,9 @@ the camera calibration gives a fixed one). Peak extraction, the part a Fiji comm
 
 * Deep-STORM (output (1, s·Y, s·X) density): fine pixels that are the maximum of their 5×5
   neighbourhood (edge-replicated) and exceed ``train.threshold``; position = fine-pixel centre + the centroid of
-  the 3×3 neighbourhood (negative values clipped to 0); x_nm = (j + 0.5 + cx)·p/s.
+  the (2h+1)×(2h+1) neighbourhood, h = :func:`centroid_half_width` (3 at s = 4: the output blob has σ ≈ 1.2
+  fine pixels, and a 3×3 centroid truncates it, which snapped positions to the fine grid), negative values
+  clipped to 0; x_nm = (j + 0.5 + cx)·p/s.
 * DECODE (output (10, Y, X), channels ``train.output_channels``): pixels where p is the maximum of
   its 3×3 neighbourhood (zero outside the frame) and p > 0.05, kept when the 3×3 sum of p exceeds
   ``train.threshold``, plus every pixel with p > 0.6;
@@ -80,10 +82,16 @@ class LocalizeConfig(BaseModel):
 
 # --------------------------------------------------------------------------- peak extraction
 
-def _centroid3(image: np.ndarray, t: np.ndarray, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centroid offsets (dx, dy) of the clipped 3×3 neighbourhood around (t, r, c) (edge-replicated)."""
+def centroid_half_width(scale: int) -> int:
+    """Half-width h (fine pixels) of the Deep-STORM centroid window: 0.75 camera pixel, at least 1."""
+    return max(1, int(round(0.75 * scale)))
+
+
+def _centroid(image: np.ndarray, t: np.ndarray, r: np.ndarray, c: np.ndarray,
+              half: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid offsets (dx, dy) of the clipped (2·half+1)² neighbourhood around (t, r, c) (edge-replicated)."""
     ny, nx = image.shape[1:]
-    off = np.arange(-1, 2)
+    off = np.arange(-half, half + 1)
     rr = np.clip(r[:, None, None] + off[None, :, None], 0, ny - 1)
     cc = np.clip(c[:, None, None] + off[None, None, :], 0, nx - 1)
     w = np.clip(image[t[:, None, None], rr, cc], 0, None).astype(np.float64)
@@ -100,7 +108,7 @@ def deepstorm_peaks(density: np.ndarray, *, scale: int, pixel_size_nm: float, th
     # 5×5 fine pixels (1.25 camera pixels at ×4): one emitter's blob can show two 3×3 maxima.
     peaks = (density == ndimage.maximum_filter(density, size=(1, 5, 5), mode="nearest")) & (density > threshold)
     t, r, c = np.nonzero(peaks)
-    dx, dy = _centroid3(density, t, r, c)
+    dx, dy = _centroid(density, t, r, c, centroid_half_width(scale))
     table = empty_table(len(t))
     fine = pixel_size_nm / scale
     table["frame"] = t + frame_offset
@@ -251,6 +259,27 @@ def localize(frames: np.ndarray, config: LocalizeConfig | None = None, *,
                          f"use --method {model.method} or another model.")
     return localize_network(frames, model, camera=config.camera(), pixel_size_nm=config.pixel_size_nm,
                             threshold=config.threshold, progress=progress)
+
+
+def localize_checked(frames: np.ndarray, config: LocalizeConfig | None = None, *,
+                     progress: Callable[[int, int], None] | None = None, **options) -> tuple[np.ndarray, dict]:
+    """:func:`localize`, plus the self-checks of a network (``fluorecon.tasks.localize.checks``).
+
+    Returns (table, qc): qc is JSON-ready, with ``warnings`` (a list of sentences; always empty for
+    the MLE fit, which is the reference the checks compare with).
+    """
+    from fluorecon.tasks.localize.checks import network_self_checks
+
+    config = LocalizeConfig.model_validate({**(config.model_dump() if config else {}), **options})
+    table = localize(frames, config, progress=progress)
+    if config.method == "mle":
+        return table, {"warnings": []}
+    frames = np.asarray(frames)
+    frames = frames[None] if frames.ndim == 2 else frames
+    card = read_card(config.model or DEFAULT_MODELS[config.method])
+    qc = network_self_checks(frames, table, card, camera=config.camera(), pixel_size_nm=config.pixel_size_nm,
+                             sigma_nm=config.sigma_nm)
+    return table, qc
 
 
 # --------------------------------------------------------------------------- ThunderSTORM CSV
@@ -453,7 +482,7 @@ def localization_card(net_cfg, config: TrainLocalizeConfig, *, name: str, thresh
         "camera": sim.camera,
         "steps": str(config.steps), "batch_size": str(config.batch_size), "seed": str(config.seed),
         "threshold": f"{threshold:g}",
-        "peak_extraction": ("5x5 local maxima of the density above threshold, 3x3 centroid" if net_cfg.method == "deepstorm"
+        "peak_extraction": ("5x5 local maxima of the density above threshold, centroid over +-0.75 camera px" if net_cfg.method == "deepstorm"
                             else "3x3 local maxima of p (p>0.05) whose 3x3 sum of p exceeds threshold, plus every pixel with "
                                  "p>0.6; position = pixel centre + offset"),
     }

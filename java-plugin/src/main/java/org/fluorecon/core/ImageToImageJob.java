@@ -56,6 +56,20 @@ public final class ImageToImageJob extends LocalModelJob<ImagePlus> {
         return this;
     }
 
+    /** Tasks whose models do not map an image to an image on its grid (frames, tables, views, labels). */
+    public static final java.util.Set<String> NOT_IMAGE_TO_IMAGE = java.util.Set.of("localize", "sim", "lightfield",
+            "unmix", "register");
+
+    /**
+     * Runs any carded image-to-image model, whatever its task (denoise, deconvolve, upsample, isotropic,
+     * crossmodal, or a model imported from elsewhere), with the card's checks; the title's suffix is
+     * {@code -<task>}. Models of {@link #NOT_IMAGE_TO_IMAGE} tasks are refused, naming their command.
+     */
+    public ImageToImageJob forAnyTask(String command) {
+        forTask(null, command, null);
+        return this;
+    }
+
     private static String outOfMemory(String command) {
         return "Out of memory while running " + command + " on '%s'; use a smaller tile, fewer images, or give ImageJ "
                 + "more memory (Edit › Options › Memory & Threads).";
@@ -71,7 +85,13 @@ public final class ImageToImageJob extends LocalModelJob<ImagePlus> {
         dims = ImageConversion.dimensions(input);
         ModelCard card = openModel("No model chosen; pick an installed model or give model_file=/path/to/model.onnx.");
         String name = modelName();
-        if (!task.equals(card.task)) {
+        if (task == null) {
+            if (NOT_IMAGE_TO_IMAGE.contains(card.task)) {
+                throw new FluoreconException("Model '" + name + "' has task=" + card.task + ", which does not map an image "
+                        + "to an image; run it with its own command (Plugins › fluorecon), not " + command + ".");
+            }
+            suffix = "-" + card.task.replaceAll("[^A-Za-z0-9_-]", "");
+        } else if (!task.equals(card.task)) {
             if ("upsample".equals(task) && "isotropic".equals(card.task)) {
                 throw new FluoreconException("Model '" + name + "' is an isotropic-restoration model (task="
                         + card.task + "): use Plugins › fluorecon › Isotropic restoration… on the z-stack; " + command

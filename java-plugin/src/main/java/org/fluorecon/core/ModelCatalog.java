@@ -14,6 +14,7 @@ public final class ModelCatalog {
     public static ResultsTable table(Map<String, Path> models) {
         ResultsTable rt = new ResultsTable();
         rt.showRowNumbers(false);
+        rt.setNaNEmptyCells(true); // a metric a card lacks is absent, not 0
         for (Map.Entry<String, Path> e : models.entrySet()) {
             rt.incrementCounter();
             rt.addValue("model", e.getKey());

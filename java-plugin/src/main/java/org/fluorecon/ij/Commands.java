@@ -6,6 +6,7 @@ import ij.ImagePlus;
 import ij.Macro;
 import ij.io.FileInfo;
 import ij.io.OpenDialog;
+import ij.measure.ResultsTable;
 import ij.macro.Interpreter;
 import java.awt.GraphicsEnvironment;
 import java.io.IOException;
@@ -14,6 +15,7 @@ import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
+import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
@@ -202,6 +204,72 @@ public final class Commands {
         } catch (IOException e) {
             throw new FluoreconException("Cannot save " + what + " to " + save + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Writes {@code table} ({@code what}, for the message) as CSV to {@code path} (a {@code table=} option),
+     * when one was given, through a temporary file (no partial file): one header line of the column
+     * headings (with {@code Label} first when the table has row labels), then one line per row, numbers at
+     * full precision. Headless, this is how a macro gets a command's table.
+     */
+    public static void saveTable(ResultsTable table, String path, String what) {
+        if (path == null || path.isBlank() || table == null) {
+            return;
+        }
+        try {
+            AtomicFiles.writeText(Path.of(path.trim()), csv(table));
+        } catch (IOException e) {
+            throw new FluoreconException("Cannot save " + what + " to " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code table} as CSV text (see {@link #saveTable}). */
+    public static String csv(ResultsTable table) {
+        String[] headings = table.getHeadings();
+        StringBuilder out = new StringBuilder();
+        java.util.List<String> columns = new java.util.ArrayList<>();
+        for (String h : headings) {
+            if (!h.isBlank()) {
+                columns.add(h);
+            }
+        }
+        boolean labels = false;
+        for (int row = 0; row < table.size() && !labels; row++) {
+            labels = table.getLabel(row) != null;
+        }
+        java.util.List<String> head = new java.util.ArrayList<>();
+        if (labels) {
+            head.add("Label");
+        }
+        for (String c : columns) {
+            head.add(quote(c));
+        }
+        out.append(String.join(",", head)).append('\n');
+        for (int row = 0; row < table.size(); row++) {
+            java.util.List<String> cells = new java.util.ArrayList<>();
+            if (labels) {
+                String l = table.getLabel(row);
+                cells.add(quote(l == null ? "" : l));
+            }
+            for (String c : columns) {
+                double v = table.getValue(c, row);
+                String text = table.getStringValue(c, row);
+                cells.add(Double.isNaN(v) && text != null && !text.equals("NaN") ? quote(text) : number(v));
+            }
+            out.append(String.join(",", cells)).append('\n');
+        }
+        return out.toString();
+    }
+
+    private static String number(double v) {
+        if (Double.isNaN(v)) {
+            return "";
+        }
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    private static String quote(String s) {
+        return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
     }
 
     /** Shows {@code out} with a display, and in macros (whose next lines expect it open). */

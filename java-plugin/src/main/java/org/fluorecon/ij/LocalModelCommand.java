@@ -2,6 +2,8 @@ package org.fluorecon.ij;
 
 import ij.ImagePlus;
 import java.nio.file.Path;
+import java.util.List;
+import org.fluorecon.core.FluoreconException;
 import java.util.function.Predicate;
 import org.fluorecon.core.LocalModelJob;
 
@@ -30,14 +32,29 @@ public abstract class LocalModelCommand extends FluoreconCommand {
     /** The job that runs {@code model} on {@code imp} with the tile, threads and GPU choice of {@code m}. */
     protected abstract LocalModelJob<ImagePlus> job(ImagePlus imp, Path model, ModelChoice m);
 
+    /** Items offered beside the models in the {@code model} choice, run by {@link #runOther}; none by default. */
+    protected List<String> otherChoices() {
+        return List.of();
+    }
+
+    /** Runs {@code choice}, one of {@link #otherChoices()}, on {@code imp}; the command's own (e.g. a server job). */
+    protected void runOther(ImagePlus imp, String choice, Params params, String save) {
+        throw new FluoreconException("model = '" + choice + "' is not a model.");
+    }
+
     @Override
     protected void execute(ImagePlus imp) {
         ModelChoice m = new ModelChoice();
+        m.alsoOffer(otherChoices());
         Params params = new Params(title, "model_file=/path/to/model.onnx tile=0 threads=0 save=/path/to/out.tif");
         if (!m.ask(params, m.first(preferred))) {
             return;
         }
         String save = params.option("save", null);
+        if (otherChoices().contains(m.chosen())) {
+            runOther(imp, m.chosen(), params, save);
+            return;
+        }
 
         Path model = m.resolve("No model chosen; install " + modelKind + " in " + ModelChoice.folders()
                 + " or give model_file=/path/to/model.onnx.");

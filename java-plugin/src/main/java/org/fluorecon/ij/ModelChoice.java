@@ -29,6 +29,23 @@ public final class ModelChoice {
         names.add(Commands.FILE_CHOICE);
     }
 
+    /**
+     * Also offers {@code extra} (e.g. a command's classical methods, run without a model file) before
+     * {@code [file]}; {@link #chosen()} tells which was picked.
+     */
+    public void alsoOffer(List<String> extra) {
+        for (String e : extra) {
+            if (!names.contains(e)) {
+                names.add(names.size() - 1, e);
+            }
+        }
+    }
+
+    /** The {@code model} item chosen (a model's name, {@code [file]} or an item of {@link #alsoOffer}). */
+    public String chosen() {
+        return choice;
+    }
+
     /** The first choice that {@code preferred} accepts, else the first choice. */
     public String first(Predicate<String> preferred) {
         for (String n : names) {

@@ -6,6 +6,7 @@ import ij.plugin.PlugIn;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ModelCatalog;
 import org.fluorecon.core.ModelLibrary;
 
@@ -34,20 +35,24 @@ public class Models_ implements PlugIn {
         String save = params.option("save", null);
         if (save != null && !save.isBlank()) {
             try {
-                table.saveAs(save.trim());
-            } catch (java.io.IOException e) {
-                Commands.fail(TITLE, "Cannot save the model table to " + save + ": " + e.getMessage());
+                Commands.saveTable(table, save, "the model table"); // CSV; absent metrics stay empty
+            } catch (FluoreconException e) {
+                Commands.fail(TITLE, e.getMessage());
                 return;
             }
         }
         if (params.isHeadless()) {
             for (int i = 0; i < table.size(); i++) {
-                IJ.log(table.getStringValue("model", i) + "\t" + table.getStringValue("task", i) + "\t"
-                        + table.getStringValue("file", i));
+                IJ.log(cell(table, "model", i) + "\t" + cell(table, "task", i) + "\t" + cell(table, "file", i));
             }
         } else {
             table.show(TITLE);
         }
     }
 
+    /** The text of a cell; "" for an empty one (the table's empty cells read "NaN"). */
+    private static String cell(ResultsTable table, String column, int row) {
+        String v = table.columnExists(column) ? table.getStringValue(column, row) : null;
+        return v == null || v.equals("NaN") ? "" : v;
+    }
 }

@@ -62,6 +62,10 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
             throw new FluoreconException("lambda = " + settings.tvLambda + " is out of range; use 0 ≤ λ < 1 "
                     + "(0.002 is a good start).");
         }
+        if (!(settings.balance > 0 && settings.balance <= 1e6)) {
+            throw new FluoreconException("balance = " + settings.balance + " is out of range; use 0 < balance ≤ 1e6 "
+                    + "(Wiener's regularisation; 0.01 is a good start, larger is smoother).");
+        }
         if (!(settings.background >= 0)) {
             throw new FluoreconException("background = " + settings.background + " is negative; give the camera "
                     + "offset + background in image units, or 0.");

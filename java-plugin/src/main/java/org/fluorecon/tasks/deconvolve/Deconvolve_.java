@@ -18,6 +18,7 @@ import org.fluorecon.onnx.Predictor;
  * Plugins › fluorecon › Deconvolve…  RL, RL-accel, RL-TV and Wiener run on the model server;
  * learned runs locally through ONNX Runtime. Macro:
  * {@code run("Deconvolve...", "method=rl iterations=20 lambda=0.002 psf=[theoretical] na=1.4 wavelength_nm=520 ni=1.515 ns=1.33")},
+ * Wiener's regularisation: {@code method=wiener balance=0.01} (larger: smoother, less ringing);
  * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
  * {@code save=/path/out.tif} also writes the result.
  */
@@ -48,6 +49,7 @@ public class Deconvolve_ extends FluoreconCommand {
         params.choice("method", methods.toArray(new String[0]), s.method, v -> s.method = v);
         params.integer("iterations", s.iterations, v -> s.iterations = v);
         params.decimal("lambda", s.tvLambda, 4, v -> s.tvLambda = v);
+        params.decimal("balance", s.balance, 4, v -> s.balance = v);
         params.decimal("background", s.background, 1, v -> s.background = v);
         params.addChoice("psf", psfChoices.toArray(new String[0]), THEORETICAL);
         params.decimal("na", s.na, 2, v -> s.na = v);

@@ -13,7 +13,8 @@ import org.fluorecon.ij.Params;
  * Plugins › fluorecon › Train on this image…  Trains a Noise2Void / Noise2Self denoiser on the current
  * (noisy) image on the model server, installs the model in the plugin's models folder (Denoise…
  * lists it) and shows the image denoised by it. Macro:
- * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")}.
+ * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")};
+ * {@code save=/path/out.tif} also writes the denoised image.
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train on this image...")
 public class TrainDenoise_ extends FluoreconCommand {
@@ -49,12 +50,13 @@ public class TrainDenoise_ extends FluoreconCommand {
             return;
         }
         String dir = params.nextString("models_dir").trim();
+        String save = params.option("save", null);
 
         TrainDenoiseServerJob job = new TrainDenoiseServerJob(imp, s, dir.isEmpty() ? null : Path.of(dir), server());
         if (!runJob(job, "sending the image to the server (training runs there; Esc cancels)")) {
             return;
         }
-        result = job.getResult();
+        result = keep(job.getResult(), save);
         installedModel = job.getInstalledModel();
         IJ.log(TITLE + ": model installed as " + installedModel + " (Denoise… lists it as '"
                 + installedModel.getFileName().toString().replaceFirst("\\.onnx$", "") + "').");

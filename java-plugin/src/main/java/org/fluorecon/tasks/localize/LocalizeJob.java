@@ -219,7 +219,7 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
                     channels[k] = crop(full, ow, ny * s, nx * s);
                 }
                 if (deepstorm) {
-                    deepstormPeaks(channels[0], ny * s, nx * s, pixelNm / s, thr, start + f, out);
+                    deepstormPeaks(channels[0], ny * s, nx * s, pixelNm / s, thr, start + f, centroidHalfWidth(s), out);
                 } else {
                     decodePeaks(channels, ny, nx, pixelNm, thr, start + f, out);
                 }
@@ -270,9 +270,20 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
 
     /**
      * Deep-STORM: fine pixels equal to the maximum of their 5×5 neighbourhood (indices clamped)
-     * and above the threshold; position = pixel centre + centroid of the clipped 3×3 neighbourhood.
+     * and above the threshold; position = pixel centre + centroid of the clipped (2·half+1)² neighbourhood
+     * (indices clamped); half = {@link #centroidHalfWidth(int)} (fluorecon.tasks.localize.learned.centroid_half_width).
      */
     static void deepstormPeaks(float[] d, int h, int w, double fineNm, float thr, int frame, Localizations out) {
+        deepstormPeaks(d, h, w, fineNm, thr, frame, 1, out);
+    }
+
+    /** Half-width (fine pixels) of the Deep-STORM centroid window: 0.75 camera pixel, at least 1. */
+    static int centroidHalfWidth(int scale) {
+        return Math.max(1, (int) Math.rint(0.75 * scale));
+    }
+
+    static void deepstormPeaks(float[] d, int h, int w, double fineNm, float thr, int frame, int half,
+                               Localizations out) {
         for (int r = 0; r < h; r++) {
             for (int c = 0; c < w; c++) {
                 float v = d[r * w + c];
@@ -282,9 +293,9 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
                 double sum = 0;
                 double sx = 0;
                 double sy = 0;
-                for (int dr = -1; dr <= 1; dr++) {
+                for (int dr = -half; dr <= half; dr++) {
                     int rr = Math.min(Math.max(r + dr, 0), h - 1);
-                    for (int dc = -1; dc <= 1; dc++) {
+                    for (int dc = -half; dc <= half; dc++) {
                         int cc = Math.min(Math.max(c + dc, 0), w - 1);
                         double wgt = Math.max(d[rr * w + cc], 0f);
                         sum += wgt;

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.TiffFiles;
+import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
@@ -20,7 +21,8 @@ import org.fluorecon.onnx.Predictor;
  * stack: a ResultsTable, a ThunderSTORM CSV and a Gaussian rendering. Macro:
  * {@code run("Localize (SMLM)...", "model=deepstorm_2d camera_offset=100 camera_gain=1 em_gain=1 qe=1 threshold=0 render_pixel_nm=10 save=/path/locs.csv")};
  * {@code threshold=0} takes the model card's, {@code camera_pixel_nm=0} the image calibration;
- * {@code render=/path/render.tif} also saves the rendering.
+ * {@code render=/path/render.tif} also saves the rendering; {@code table=/path/table.csv} the Localizations
+ * table as CSV (its columns as shown; headless, the way to get it).
  */
 @Menu(label = "Localize (SMLM)...")
 public class Localize_ extends FluoreconCommand {
@@ -76,6 +78,7 @@ public class Localize_ extends FluoreconCommand {
         }
         String save = params.option("save", null);
         String renderSave = params.option("render", null);
+        String tableSave = params.option("table", null);
 
         Path model = m.resolve("No model chosen; install deepstorm_2d.onnx or decode_2d.onnx in "
                 + ModelChoice.folders() + " or give model_file=/path/to/model.onnx.");
@@ -98,6 +101,7 @@ public class Localize_ extends FluoreconCommand {
                 throw new FluoreconException("Cannot save the rendering to " + renderSave + ": " + e.getMessage(), e);
             }
         }
+        Commands.saveTable(locs.toResultsTable(), tableSave, "the localisation table");
         table = locs;
         rendering = job.getRendering();
         seconds = job.seconds();

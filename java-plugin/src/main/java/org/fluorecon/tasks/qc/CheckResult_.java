@@ -16,7 +16,8 @@ import org.fluorecon.ij.Params;
  * the model server (as {@code fluorecon qc}): shows the consistency map ({@code <title>-consistency},
  * channels consistency and its local score), a table of the figures, and the warnings in the Log.
  * Macro: {@code run("Check result (QC)...", "input=raw.tif result=raw-denoised model_file=/path/model.onnx")};
- * {@code save=/path/map.tif} also writes the map.
+ * {@code save=/path/map.tif} also writes the map, {@code table=/path/qc.csv} the table of figures as CSV
+ * (headless, the way to get it).
  */
 @Menu(label = "Check result (QC)...")
 public class CheckResult_ extends FluoreconCommand {
@@ -65,6 +66,7 @@ public class CheckResult_ extends FluoreconCommand {
         String resultTitle = params.nextChoice("result");
         String modelFile = params.nextFile("model_file").trim();
         String save = params.option("save", null);
+        String tableSave = params.option("table", null);
         ImagePlus in = inputImage != null ? inputImage : image("input", inputTitle);
         ImagePlus res = resultImage != null ? resultImage : image("result", resultTitle);
 
@@ -74,6 +76,7 @@ public class CheckResult_ extends FluoreconCommand {
             return;
         }
         ImagePlus out = job.getResult();
+        Commands.saveTable(job.table(), tableSave, "the QC table");
         Commands.save(out, save, "the map");
         result = out;
         table = job.table();

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.Params;
@@ -26,6 +27,7 @@ import org.fluorecon.tasks.localize.LocalizationTable;
  * same columns ({@code save=/path/out.csv}; shown as a table with a display), the drift per frame
  * (table) and a plot of the x/y drift in nm. Macro:
  * {@code run("Correct drift...", "input=table_file locs=/p/locs.csv segments=15 bin_nm=20 save=/p/out.csv")}.
+ * Both: {@code table=/path/drift.csv} saves the drift-per-frame table as CSV (headless, the way to get it).
  */
 @Menu(label = "Correct drift...")
 public class CorrectDrift_ extends FluoreconCommand {
@@ -34,6 +36,7 @@ public class CorrectDrift_ extends FluoreconCommand {
     private static final Color[] COLOURS = {Color.BLUE, Color.RED, new Color(0, 150, 0)};
 
     private ResultsTable table;
+    private String tableSave;
     private LocalizationTable correctedTable;
     private Plot driftPlot;
 
@@ -82,6 +85,7 @@ public class CorrectDrift_ extends FluoreconCommand {
         String input = params.nextChoice("input");
         String locs = params.nextFile("locs");
         String save = params.option("save", null);
+        tableSave = params.option("table", null);
         if (!"image".equals(input)) {
             correctTable(input, locs, ts, save, params);
             return;
@@ -91,6 +95,7 @@ public class CorrectDrift_ extends FluoreconCommand {
         if (!runJob(job, "sending the image to the server")) {
             return;
         }
+        Commands.saveTable(job.driftTable(), tableSave, "the drift table");
         ImagePlus out = keep(job.getResult(), save);
         table = job.driftTable();
         driftPlot = plot(job, imp.getTitle());
@@ -135,6 +140,7 @@ public class CorrectDrift_ extends FluoreconCommand {
             return;
         }
         LocalizationTable out = job.getCorrected();
+        Commands.saveTable(job.driftTable(), tableSave, "the drift table");
         if (save != null && !save.isBlank()) {
             try {
                 out.write(Path.of(save.trim()));

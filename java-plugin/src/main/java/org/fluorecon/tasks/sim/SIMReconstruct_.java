@@ -3,6 +3,7 @@ package org.fluorecon.tasks.sim;
 import ij.ImagePlus;
 import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
@@ -18,6 +19,8 @@ import org.fluorecon.onnx.Predictor;
  * its card lists. Macro:
  * {@code run("SIM reconstruction...", "method=classical order=angle-phase-z angles=3 phases=3 estimate na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05")},
  * {@code run("SIM reconstruction...", "method=learned order=angle-phase-z angles=3 phases=3 model=[file] model_file=/path/sim_2d_3frames.onnx")};
+ * 3D SIM (three-beam, classical): {@code mode=3d phases=5 excitation=488 z_step=0} (z step in nm;
+ * 0 = the stack's calibration, which the result keeps; phases default to 5 in a 3d macro).
  * {@code save=/path/out.tif} also writes the result.
  */
 @Menu(label = "SIM reconstruction...")
@@ -36,6 +39,7 @@ public class SIMReconstruct_ extends FluoreconCommand {
         Params params = new Params(TITLE, "method=classical order=angle-phase-z angles=3 phases=3 estimate "
                 + "na=1.4 wavelength=520 pixel_size=0 line_spacing=210 angle_offset=8 wiener=0.05");
         params.addChoice("method", METHODS, "classical");
+        params.choice("mode", SimServerJob.MODES.toArray(new String[0]), s.mode, v -> s.mode = v);
         params.choice("order", SimStack.ORDERS, s.order, v -> s.order = v);
         params.integer("angles", s.angles, v -> s.angles = v);
         params.integer("phases", s.phases, v -> s.phases = v);
@@ -43,6 +47,8 @@ public class SIMReconstruct_ extends FluoreconCommand {
         params.decimal("na", s.na, 2, v -> s.na = v);
         params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
         params.decimal("pixel_size", s.pixelSizeNm, 2, v -> s.pixelSizeNm = v);
+        params.decimal("z_step", s.zStepNm, 1, v -> s.zStepNm = v);
+        params.decimal("excitation", s.excitationNm, 1, v -> s.excitationNm = v);
         params.decimal("line_spacing", s.lineSpacingNm, 1, v -> s.lineSpacingNm = v);
         params.decimal("angle_offset", s.angleOffsetDeg, 2, v -> s.angleOffsetDeg = v);
         params.decimal("wiener", s.wiener, 3, v -> s.wiener = v);
@@ -53,6 +59,12 @@ public class SIMReconstruct_ extends FluoreconCommand {
         }
         String method = params.nextChoice("method");
         String save = params.option("save", null);
+        if ("3d".equals(s.mode) && Commands.isBatch() && !params.hasOption("phases")) {
+            s.phases = 5; // three-beam SIM: 5 phases unless the macro says otherwise
+        }
+        if ("3d".equals(s.mode) && "learned".equals(method)) {
+            throw new FluoreconException("mode = 3d runs with method=classical; the learned SIM models are 2D.");
+        }
 
         ImagePlus out;
         String where;

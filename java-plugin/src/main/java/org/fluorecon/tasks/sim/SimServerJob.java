@@ -3,6 +3,7 @@ package org.fluorecon.tasks.sim;
 import ij.ImagePlus;
 import ij.measure.Calibration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Sampling;
@@ -19,7 +20,15 @@ import org.fluorecon.server.ServerJob;
 public final class SimServerJob extends ServerJob<SimServerJob> {
 
     /** What the user chose; names as in {@code SimSpec}. */
+    public static final List<String> MODES = List.of("2d", "3d");
+
     public static final class Settings {
+        /** "2d": two-beam SIM, each z plane on its own; "3d": three-beam 3D SIM of the z-stack. */
+        public String mode = "2d";
+        /** z step in nm for 3d; 0: the raw stack's calibration. */
+        public double zStepNm = 0;
+        /** Excitation wavelength in nm (3d). */
+        public double excitationNm = 488;
         public String order = "angle-phase-z";
         public int angles = 3;
         public int phases = 3;
@@ -70,10 +79,26 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
                     + input.getCalibration().getUnit() + "'); set it with Image › Properties… or give pixel_size "
                     + "in nm.");
         }
+        if (!MODES.contains(s.mode)) {
+            throw new FluoreconException("mode = '" + s.mode + "'; use 2d (two-beam, per plane) or 3d (three-beam).");
+        }
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("task", "sim");
         spec.put("method", "wiener");
-        spec.put("mode", "2d");
+        spec.put("mode", s.mode);
+        if ("3d".equals(s.mode)) {
+            if (planes < 2) {
+                throw new FluoreconException("3D SIM needs a z-stack: raw stack '" + input.getTitle() + "' holds "
+                        + planes + " plane of " + s.angles + " angles × " + s.phases + " phases; use mode=2d.");
+            }
+            double z = s.zStepNm > 0 ? s.zStepNm : Sampling.requireZStepNm(input, "3D SIM (or give z_step in nm)");
+            if (!(s.excitationNm > 200 && s.excitationNm < 2000)) {
+                throw new FluoreconException("excitation = " + s.excitationNm + " is not an excitation wavelength; "
+                        + "give it in nm, e.g. 488.");
+            }
+            spec.put("z_step_nm", z);
+            spec.put("excitation_nm", s.excitationNm);
+        }
         spec.put("order", s.order);
         spec.put("n_angles", s.angles);
         spec.put("n_phases", s.phases);
@@ -111,7 +136,7 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
 
     /** Provenance for the output's Info. */
     public String info() {
-        return provenance("SIM reconstruction", "sim", "sim.method = classical (server, wiener)",
+        return provenance("SIM reconstruction", "sim", "sim.method = classical (server, wiener, " + settings.mode + ")",
                 "sim.z_planes = " + planes);
     }
 }

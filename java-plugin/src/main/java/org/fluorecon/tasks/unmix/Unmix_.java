@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import ij.gui.Overlay;
 import ij.gui.Roi;
 import ij.plugin.frame.RoiManager;
+import java.awt.GraphicsEnvironment;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
@@ -30,9 +31,13 @@ public class Unmix_ extends FluoreconCommand {
         super(TITLE, "Unmix");
     }
 
-    /** The ROI Manager's ROIs when it holds any, else the image's overlay (headless and scripts). */
-    private static Roi[] rois(ImagePlus imp) {
-        RoiManager manager = RoiManager.getInstance();
+    /**
+     * The ROI Manager's ROIs when it holds any, else the image's overlay (headless and scripts).
+     * Headless there is no ROI Manager: {@link RoiManager#getInstance()} would build a batch-mode one
+     * in a macro, a Frame, and throw a HeadlessException, so only the overlay is read.
+     */
+    static Roi[] rois(ImagePlus imp) {
+        RoiManager manager = GraphicsEnvironment.isHeadless() ? null : RoiManager.getInstance();
         if (manager != null && manager.getCount() > 0) {
             return manager.getRoisAsArray();
         }

@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.ij.Models_;
+import java.util.Map;
+import java.util.List;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.testutil.CommandTestBase;
 import org.fluorecon.testutil.OnnxModels;
@@ -159,6 +161,25 @@ class DenoiseCommandTest extends CommandTestBase {
             Run<Models_> m = run(new Models_(), null, "");
             assertEquals("denoise", m.command.getTable().getStringValue("task", 0));
             assertEquals("12.5", m.command.getTable().getStringValue("metrics.val_psnr", 0));
+            // A card without metrics: its metric cells in the CSV stay empty, not 0.
+            Map<String, String> plain = OnnxModels.card(2, 4, 0, 32);
+            plain.remove("metrics.val_psnr");
+            OnnxModels.write(dir.resolve("plain.onnx"), plain, 2, 1);
+            Path csv = tmp.resolve("models.csv");
+            Run<Models_> saved = run(new Models_(), null, "save=" + csv);
+            List<String> lines = Files.readAllLines(csv);
+            String cell = ",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)"; // commas outside quotes
+            List<String> head = List.of(lines.get(0).split(cell, -1));
+            int col = head.indexOf("metrics.val_psnr");
+            int model = head.indexOf("model");
+            assertTrue(col >= 0, lines.get(0));
+            for (String line : lines.subList(1, lines.size())) {
+                String[] cells = line.split(cell, -1);
+                assertEquals("", cells[head.indexOf("error")], line);
+                assertEquals(cells[model].equals("plain") ? "" : "12.5", cells[col], line);
+            }
+            assertEquals(3, lines.size(), String.valueOf(lines));
+            assertEquals(2, saved.command.getTable().size());
         } finally {
             if (old == null) {
                 System.clearProperty("fluorecon.models");
