@@ -5,6 +5,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonParseException;
 import com.google.gson.Strictness;
 import com.google.gson.ToNumberPolicy;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -40,6 +41,21 @@ public final class Json {
             throw new IllegalArgumentException("expected a JSON object");
         }
         return (Map<String, Object>) v;
+    }
+
+    /**
+     * An object in insertion order from alternating keys and values (values may be null), e.g. a
+     * job's spec: {@code Json.object("task", "fuse", "num_iter", 20)}.
+     */
+    public static Map<String, Object> object(Object... keysAndValues) {
+        if (keysAndValues.length % 2 != 0) {
+            throw new IllegalArgumentException("keys and values must come in pairs");
+        }
+        Map<String, Object> map = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            map.put((String) keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return map;
     }
 
     /** Maps, lists, strings, numbers, booleans and null as compact JSON; NaN and infinities are refused. */

@@ -1,13 +1,13 @@
 package org.fluorecon.tasks.deconvolve;
 
 import ij.ImagePlus;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -71,24 +71,17 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
                     + "offset + background in image units, or 0.");
         }
         int nz = ImageConversion.dimensions(input)[1];
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "deconvolve");
-        spec.put("method", settings.method);
-        spec.put("num_iter", settings.iterations);
-        spec.put("tv_lambda", settings.tvLambda);
-        spec.put("balance", settings.balance);
-        spec.put("background", settings.background);
+        Map<String, Object> spec = Json.object("task", "deconvolve", "method", settings.method,
+                "num_iter", settings.iterations, "tv_lambda", settings.tvLambda, "balance", settings.balance,
+                "background", settings.background);
         if (psfImage != null) {
             ImageChecks.checkType(psfImage, "PSF image");
             return spec; // sampling of both images travels in their TIFF calibration
         }
         Sampling.checkOptics(settings.na, settings.ni, settings.wavelengthNm);
-        Map<String, Object> psf = new LinkedHashMap<>();
-        psf.put("na", settings.na);
-        psf.put("wavelength_nm", settings.wavelengthNm);
-        psf.put("ni", settings.ni);
-        psf.put("ns", settings.ns);
-        psf.put("pixel_size_nm", Sampling.requirePixelNm(input, "a theoretical PSF"));
+        Map<String, Object> psf = Json.object("na", settings.na, "wavelength_nm", settings.wavelengthNm,
+                "ni", settings.ni, "ns", settings.ns,
+                "pixel_size_nm", Sampling.requirePixelNm(input, "a theoretical PSF"));
         if (nz > 1) {
             psf.put("z_step_nm", Sampling.requireZStepNm(input, "a theoretical PSF"));
         }

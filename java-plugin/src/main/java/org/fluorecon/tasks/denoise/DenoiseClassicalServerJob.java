@@ -1,11 +1,11 @@
 package org.fluorecon.tasks.denoise;
 
 import ij.ImagePlus;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -32,10 +32,7 @@ public final class DenoiseClassicalServerJob extends ServerJob<DenoiseClassicalS
             throw new FluoreconException("model = '" + method + "' is not a classical denoiser; use one of " + METHODS
                     + ".");
         }
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "denoise-classical");
-        spec.put("method", method);
-        return spec;
+        return Json.object("task", "denoise-classical", "method", method);
     }
 
     @Override

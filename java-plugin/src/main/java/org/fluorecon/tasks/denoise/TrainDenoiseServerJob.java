@@ -5,12 +5,12 @@ import ij.measure.Calibration;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -69,13 +69,8 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
         if (modelsFolder == null) {
             throw new FluoreconException("No models folder to install the trained model in; set -Dfluorecon.models=DIR.");
         }
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "train-denoise");
-        spec.put("method", settings.method);
-        spec.put("steps", settings.steps);
-        spec.put("ndim", settings.ndim);
-        spec.put("name", settings.name == null ? "" : settings.name.trim());
-        return spec;
+        return Json.object("task", "train-denoise", "method", settings.method, "steps", settings.steps,
+                "ndim", settings.ndim, "name", settings.name == null ? "" : settings.name.trim());
     }
 
     @Override

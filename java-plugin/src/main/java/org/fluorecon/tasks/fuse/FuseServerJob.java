@@ -2,13 +2,13 @@ package org.fluorecon.tasks.fuse;
 
 import ij.ImagePlus;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -77,17 +77,11 @@ public final class FuseServerJob extends ServerJob<FuseServerJob> {
         if (!(settings.background >= 0) || !(settings.sheetFwhmNm >= 0)) {
             throw new FluoreconException("background and sheet_fwhm_nm must be 0 or positive.");
         }
-        Map<String, Object> psf = new LinkedHashMap<>();
-        psf.put("na", settings.na);
-        psf.put("wavelength_nm", settings.wavelengthNm);
-        psf.put("ni", settings.ni);
-        psf.put("pixel_size_nm", Sampling.requirePixelNm(input, "theoretical view PSFs"));
-        psf.put("z_step_nm", Sampling.requireZStepNm(input, "theoretical view PSFs"));
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "fuse");
-        spec.put("num_iter", settings.iterations);
-        spec.put("psf", psf);
-        spec.put("view_axes", axes);
+        Map<String, Object> psf = Json.object("na", settings.na, "wavelength_nm", settings.wavelengthNm,
+                "ni", settings.ni, "pixel_size_nm", Sampling.requirePixelNm(input, "theoretical view PSFs"),
+                "z_step_nm", Sampling.requireZStepNm(input, "theoretical view PSFs"));
+        Map<String, Object> spec = Json.object("task", "fuse", "num_iter", settings.iterations, "psf", psf,
+                "view_axes", axes);
         if (settings.sheetFwhmNm > 0) {
             spec.put("sheet_fwhm_nm", settings.sheetFwhmNm);
         }

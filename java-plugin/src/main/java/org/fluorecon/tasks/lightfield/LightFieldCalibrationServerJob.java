@@ -1,7 +1,6 @@
 package org.fluorecon.tasks.lightfield;
 
 import ij.ImagePlus;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageChecks;
@@ -43,10 +42,7 @@ public final class LightFieldCalibrationServerJob extends ServerJob<LightFieldCa
             throw new FluoreconException("nnum = " + nnum + ": give an odd number of pixels per lenslet (≥ 3), or 0 to "
                     + "take the one nearest the measured pitch.");
         }
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "lightfield-calibrate");
-        spec.put("nnum", nnum == 0 ? null : nnum);
-        return spec;
+        return Json.object("task", "lightfield-calibrate", "nnum", nnum == 0 ? null : nnum);
     }
 
     @Override

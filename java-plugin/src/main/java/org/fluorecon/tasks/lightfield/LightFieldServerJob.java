@@ -1,10 +1,10 @@
 package org.fluorecon.tasks.lightfield;
 
 import ij.ImagePlus;
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -72,25 +72,12 @@ public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
                     + input.getHeight() + ") is not a whole number of " + s.nnum + "-pixel lenslets; give the "
                     + "calibration of a white image (calibration=/path/cal.json) or a rectified light field.");
         }
-        Map<String, Object> optics = new LinkedHashMap<>();
-        optics.put("magnification", s.magnification);
-        optics.put("na", s.na);
-        optics.put("n_immersion", s.nImmersion);
-        optics.put("wavelength_nm", s.wavelengthNm);
-        optics.put("lenslet_pitch_um", s.lensletPitchUm);
-        optics.put("lenslet_focal_um", s.lensletFocalUm);
-        optics.put("nnum", s.nnum);
-        optics.put("z_min_um", s.zMinUm);
-        optics.put("z_max_um", s.zMaxUm);
-        optics.put("z_step_um", s.zStepUm);
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "lightfield");
-        spec.put("method", "rl");
-        spec.put("num_iter", s.numIter);
-        spec.put("optics", optics);
-        spec.put("calibration", s.calibration);
-        spec.put("background", s.background);
-        return spec;
+        Map<String, Object> optics = Json.object("magnification", s.magnification, "na", s.na,
+                "n_immersion", s.nImmersion, "wavelength_nm", s.wavelengthNm, "lenslet_pitch_um", s.lensletPitchUm,
+                "lenslet_focal_um", s.lensletFocalUm, "nnum", s.nnum, "z_min_um", s.zMinUm, "z_max_um", s.zMaxUm,
+                "z_step_um", s.zStepUm);
+        return Json.object("task", "lightfield", "method", "rl", "num_iter", s.numIter, "optics", optics,
+                "calibration", s.calibration, "background", s.background);
     }
 
     @Override

@@ -2,11 +2,11 @@ package org.fluorecon.tasks.sim;
 
 import ij.ImagePlus;
 import ij.measure.Calibration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
 
@@ -82,10 +82,7 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
         if (!MODES.contains(s.mode)) {
             throw new FluoreconException("mode = '" + s.mode + "'; use 2d (two-beam, per plane) or 3d (three-beam).");
         }
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("task", "sim");
-        spec.put("method", "wiener");
-        spec.put("mode", s.mode);
+        Map<String, Object> spec = Json.object("task", "sim", "method", "wiener", "mode", s.mode);
         if ("3d".equals(s.mode)) {
             if (planes < 2) {
                 throw new FluoreconException("3D SIM needs a z-stack: raw stack '" + input.getTitle() + "' holds "
@@ -99,16 +96,9 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
             spec.put("z_step_nm", z);
             spec.put("excitation_nm", s.excitationNm);
         }
-        spec.put("order", s.order);
-        spec.put("n_angles", s.angles);
-        spec.put("n_phases", s.phases);
-        spec.put("pixel_size_nm", pixel);
-        spec.put("na", s.na);
-        spec.put("wavelength_nm", s.wavelengthNm);
-        spec.put("line_spacing_nm", s.lineSpacingNm);
-        spec.put("angle_offset_deg", s.angleOffsetDeg);
-        spec.put("estimate", s.estimate);
-        spec.put("wiener", s.wiener);
+        spec.putAll(Json.object("order", s.order, "n_angles", s.angles, "n_phases", s.phases, "pixel_size_nm", pixel,
+                "na", s.na, "wavelength_nm", s.wavelengthNm, "line_spacing_nm", s.lineSpacingNm,
+                "angle_offset_deg", s.angleOffsetDeg, "estimate", s.estimate, "wiener", s.wiener));
         if (!Double.isNaN(s.background)) {
             spec.put("background", s.background);
         }
