@@ -7,6 +7,7 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageChecks;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -23,17 +24,20 @@ import org.fluorecon.server.ServerJob;
 public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
     public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
 
-    /** What the user chose; names as in {@code fluorecon.tasks.deconvolve.DeconvolveSpec}. */
+    /** The job's spec ({@code fluorecon.tasks.deconvolve.DeconvolveSpec}): defaults and bounds. */
+    public static final JobSpec SPEC = JobSpec.of("deconvolve");
+
+    /** What the user chose; the defaults are the spec's. */
     public static final class Settings {
-        public String method = "rl-accel";
-        public int iterations = 20;
-        public double tvLambda = 0.002;
-        public double balance = 0.01;
-        public double background = 0;
-        public double na = 1.4;
-        public double wavelengthNm = 520;
-        public double ni = 1.515;
-        public double ns = 1.33;
+        public String method = SPEC.string("method");
+        public int iterations = SPEC.integer("num_iter");
+        public double tvLambda = SPEC.number("tv_lambda");
+        public double balance = SPEC.number("balance");
+        public double background = SPEC.number("background");
+        public double na = SPEC.number("psf.na");
+        public double wavelengthNm = SPEC.number("psf.wavelength_nm");
+        public double ni = SPEC.number("psf.ni");
+        public double ns = SPEC.number("psf.ns");
     }
 
     private final ImagePlus psfImage;
@@ -55,9 +59,7 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
             throw new FluoreconException("method = '" + settings.method + "' is not a server method; use one of "
                     + METHODS + " (or learned with a model).");
         }
-        if (settings.iterations < 1 || settings.iterations > 1000) {
-            throw new FluoreconException("iterations = " + settings.iterations + " is out of range; use 1 to 1000.");
-        }
+        SPEC.checkRange("num_iter", "iterations", settings.iterations, "");
         if (!(settings.tvLambda >= 0 && settings.tvLambda < 1)) {
             throw new FluoreconException("lambda = " + settings.tvLambda + " is out of range; use 0 ≤ λ < 1 "
                     + "(0.002 is a good start).");

@@ -10,6 +10,7 @@ import java.util.Map;
 import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -23,12 +24,15 @@ import org.fluorecon.server.ServerJob;
 public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob> {
     public static final List<String> METHODS = List.of("n2v", "n2v2", "n2s");
 
-    /** What the user chose; names as in {@code TrainDenoiseSpec}. */
+    /** The job's spec ({@code TrainDenoiseSpec}): defaults and bounds. */
+    public static final JobSpec SPEC = JobSpec.of("train-denoise");
+
+    /** What the user chose; the defaults are the spec's. */
     public static final class Settings {
-        public String method = "n2v";
-        public int steps = 1000;
-        public int ndim = 2;
-        public String name = "";
+        public String method = SPEC.string("method");
+        public int steps = SPEC.integer("steps");
+        public int ndim = SPEC.integer("ndim");
+        public String name = SPEC.string("name");
     }
 
     private final Settings settings;
@@ -55,10 +59,7 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
         if (!METHODS.contains(settings.method)) {
             throw new FluoreconException("method = '" + settings.method + "' is not known; use one of " + METHODS + ".");
         }
-        if (settings.steps < 1 || settings.steps > 100_000) {
-            throw new FluoreconException("steps = " + settings.steps + " is out of range; use 1 to 100000 (1000 is a "
-                    + "good start).");
-        }
+        SPEC.checkRange("steps", "steps", settings.steps, " (" + SPEC.integer("steps") + " is a good start)");
         if (settings.ndim != 2 && settings.ndim != 3) {
             throw new FluoreconException("ndim = " + settings.ndim + "; use 2 (a plane model) or 3 (a z-stack model).");
         }

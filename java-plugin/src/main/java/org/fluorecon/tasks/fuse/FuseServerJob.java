@@ -8,6 +8,7 @@ import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -23,7 +24,7 @@ public final class FuseServerJob extends ServerJob<FuseServerJob> {
 
     /** What the user chose; names as in {@code FuseSpec}. */
     public static final class Settings {
-        public int iterations = 20;
+        public int iterations = JobSpec.of("fuse").integer("num_iter");
         public double na = 0.8;
         public double wavelengthNm = 520;
         public double ni = 1.33;
@@ -70,9 +71,7 @@ public final class FuseServerJob extends ServerJob<FuseServerJob> {
             throw new FluoreconException("view_axes = '" + settings.viewAxes + "' names " + axes.size() + " view(s) "
                     + "but the image has " + d[0] + " channels; give one axis per view.");
         }
-        if (settings.iterations < 1 || settings.iterations > 1000) {
-            throw new FluoreconException("num_iter = " + settings.iterations + " is out of range; use 1 to 1000.");
-        }
+        JobSpec.of("fuse").checkRange("num_iter", "num_iter", settings.iterations, "");
         Sampling.checkOptics(settings.na, settings.ni, settings.wavelengthNm);
         if (!(settings.background >= 0) || !(settings.sheetFwhmNm >= 0)) {
             throw new FluoreconException("background and sheet_fwhm_nm must be 0 or positive.");

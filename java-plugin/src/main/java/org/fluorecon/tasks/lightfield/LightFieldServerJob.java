@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -17,20 +18,23 @@ import org.fluorecon.server.ServerJob;
  */
 public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
 
-    /** The optics and iteration settings; names as in {@code LightFieldOptics} / {@code LightFieldSpec}. */
+    /** The job's spec ({@code LightFieldSpec} with its {@code LightFieldOptics}): defaults and bounds. */
+    public static final JobSpec SPEC = JobSpec.of("lightfield");
+
+    /** The optics and iteration settings; the defaults are the spec's. */
     public static final class Settings {
-        public int numIter = 8;
-        public double background = 0;
-        public int nnum = 11;
-        public double magnification = 20;
-        public double na = 0.5;
-        public double nImmersion = 1.33;
-        public double wavelengthNm = 520;
-        public double lensletPitchUm = 100;
-        public double lensletFocalUm = 2000;
-        public double zMinUm = -16;
-        public double zMaxUm = 16;
-        public double zStepUm = 4;
+        public int numIter = SPEC.integer("num_iter");
+        public double background = SPEC.number("background");
+        public int nnum = SPEC.integer("optics.nnum");
+        public double magnification = SPEC.number("optics.magnification");
+        public double na = SPEC.number("optics.na");
+        public double nImmersion = SPEC.number("optics.n_immersion");
+        public double wavelengthNm = SPEC.number("optics.wavelength_nm");
+        public double lensletPitchUm = SPEC.number("optics.lenslet_pitch_um");
+        public double lensletFocalUm = SPEC.number("optics.lenslet_focal_um");
+        public double zMinUm = SPEC.number("optics.z_min_um");
+        public double zMaxUm = SPEC.number("optics.z_max_um");
+        public double zStepUm = SPEC.number("optics.z_step_um");
         /** The calibration JSON (as parsed), or null when the image is already rectified. */
         public Map<String, Object> calibration;
 

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerJob;
@@ -19,28 +20,31 @@ import org.fluorecon.server.ServerJob;
  */
 public final class SimServerJob extends ServerJob<SimServerJob> {
 
-    /** What the user chose; names as in {@code SimSpec}. */
+    /** The job's spec ({@code SimSpec}): defaults and bounds. */
+    public static final JobSpec SPEC = JobSpec.of("sim");
     public static final List<String> MODES = List.of("2d", "3d");
 
+    /** What the user chose; the defaults are the spec's. */
     public static final class Settings {
         /** "2d": two-beam SIM, each z plane on its own; "3d": three-beam 3D SIM of the z-stack. */
-        public String mode = "2d";
+        public String mode = SPEC.string("mode");
         /** z step in nm for 3d; 0: the raw stack's calibration. */
         public double zStepNm = 0;
         /** Excitation wavelength in nm (3d). */
-        public double excitationNm = 488;
-        public String order = "angle-phase-z";
-        public int angles = 3;
+        public double excitationNm = SPEC.number("excitation_nm");
+        public String order = SPEC.string("order");
+        public int angles = SPEC.integer("n_angles");
+        /** The spec's default depends on the mode (3 for 2d); 3 here, the dialog's start. */
         public int phases = 3;
         /** Estimate the pattern from the data; false uses {@link #angleOffsetDeg} and {@link #lineSpacingNm}. */
-        public boolean estimate = true;
-        public double na = 1.4;
-        public double wavelengthNm = 520;
+        public boolean estimate = SPEC.bool("estimate");
+        public double na = SPEC.number("na");
+        public double wavelengthNm = SPEC.number("wavelength_nm");
         /** Raw pixel size in nm; 0 = from the image's calibration. */
         public double pixelSizeNm = 0;
-        public double lineSpacingNm = 210;
-        public double angleOffsetDeg = 8;
-        public double wiener = 0.05;
+        public double lineSpacingNm = SPEC.number("line_spacing_nm");
+        public double angleOffsetDeg = SPEC.number("angle_offset_deg");
+        public double wiener = SPEC.number("wiener");
         /** Camera offset + background to subtract; NaN = estimated by the server. */
         public double background = Double.NaN;
     }
