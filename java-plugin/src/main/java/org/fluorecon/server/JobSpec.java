@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
 import org.fluorecon.core.FluoreconException;
 
 /**
@@ -108,6 +109,15 @@ public final class JobSpec {
             throw new IllegalArgumentException("the " + job + " spec gives " + path + " no default");
         }
         return v;
+    }
+
+    /** The values the field's {@code enum} allows, in the spec's order, as text. */
+    public List<String> choices(String path) {
+        Object values = field(path).get("enum");
+        if (!(values instanceof List)) {
+            throw new IllegalArgumentException("the " + job + " spec's " + path + " is not a choice");
+        }
+        return ((List<?>) values).stream().map(String::valueOf).collect(Collectors.toUnmodifiableList());
     }
 
     /** The field's {@code minimum} (or {@code exclusiveMinimum}); NaN when unbounded. */

@@ -43,6 +43,8 @@ class JobSpecTest {
                 () -> spec.checkRange("steps", "steps", 0, " (1000 is a good start)"));
         assertEquals("steps = 0 is out of range; use 1 to 100000 (1000 is a good start).", e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> spec.field("no_such_field"));
+        assertEquals(java.util.List.of("rl", "rl-accel", "rltv", "wiener"), DeconvolveServerJob.METHODS);
+        assertEquals(java.util.List.of("2", "3"), spec.choices("ndim"));
     }
 
     @Test

@@ -22,10 +22,10 @@ import org.fluorecon.server.ServerJob;
  * server's; cancelling deletes the job and leaves no output.
  */
 public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
-    public static final List<String> METHODS = List.of("rl", "rl-accel", "rltv", "wiener");
-
     /** The job's spec ({@code fluorecon.tasks.deconvolve.DeconvolveSpec}): defaults and bounds. */
     public static final JobSpec SPEC = JobSpec.of("deconvolve");
+    /** The server's methods; the learned one runs here, with a model. */
+    public static final List<String> METHODS = SPEC.choices("method");
 
     /** What the user chose; the defaults are the spec's. */
     public static final class Settings {
