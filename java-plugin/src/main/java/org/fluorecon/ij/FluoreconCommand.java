@@ -4,6 +4,8 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import ij.plugin.PlugIn;
+import java.util.ArrayList;
+import java.util.List;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
 import org.fluorecon.core.OpenedFiles;
@@ -23,6 +25,7 @@ public abstract class FluoreconCommand implements PlugIn {
     protected String jobId;
     protected double[] progressShown = new double[0];
     private volatile StatusProgress running;
+    private final List<Output<?>> outputs = new ArrayList<>();
 
     /**
      * @param title the title of dialogs and Log lines, e.g. "fluorecon Unmix"
@@ -59,7 +62,9 @@ public abstract class FluoreconCommand implements PlugIn {
         result = null;
         jobId = null;
         progressShown = new double[0];
-        clearOutputs();
+        for (Output<?> o : outputs) {
+            o.set(null);
+        }
         try {
             ImagePlus imp = image != null ? image : WindowManager.getCurrentImage();
             Commands.checkLastOpen(imp);
@@ -72,8 +77,11 @@ public abstract class FluoreconCommand implements PlugIn {
         }
     }
 
-    /** Forgets the subclass's own outputs of the previous run. */
-    protected void clearOutputs() {
+    /** A new output of this command's runs, forgotten when a run starts; for a field of the subclass. */
+    protected final <T> Output<T> output() {
+        Output<T> o = new Output<>();
+        outputs.add(o);
+        return o;
     }
 
     /**

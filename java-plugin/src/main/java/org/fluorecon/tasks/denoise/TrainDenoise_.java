@@ -7,6 +7,7 @@ import java.util.List;
 import org.fluorecon.core.ModelLibrary;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
 
 /**
@@ -20,7 +21,7 @@ import org.fluorecon.ij.Params;
 public class TrainDenoise_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Train on this image";
 
-    private Path installedModel;
+    private final Output<Path> installedModel = output();
 
     public TrainDenoise_() {
         super(TITLE, "Train");
@@ -28,12 +29,7 @@ public class TrainDenoise_ extends FluoreconCommand {
 
     /** Where the last trained model was installed; null otherwise. The image denoised by it is {@link #getResult()}. */
     public Path getInstalledModel() {
-        return installedModel;
-    }
-
-    @Override
-    protected void clearOutputs() {
-        installedModel = null;
+        return installedModel.get();
     }
 
     @Override
@@ -57,9 +53,9 @@ public class TrainDenoise_ extends FluoreconCommand {
             return;
         }
         result = keep(job.getResult(), save);
-        installedModel = job.getInstalledModel();
-        IJ.log(TITLE + ": model installed as " + installedModel + " (Denoise… lists it as '"
-                + installedModel.getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
+        installedModel.set(job.getInstalledModel());
+        IJ.log(TITLE + ": model installed as " + installedModel.get() + " (Denoise… lists it as '"
+                + installedModel.get().getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
         done(result, params);
     }
 }

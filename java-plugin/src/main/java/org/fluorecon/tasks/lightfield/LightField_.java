@@ -11,6 +11,7 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
+import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.server.Json;
@@ -32,7 +33,7 @@ public class LightField_ extends FluoreconCommand {
     static final String[] ACTIONS = {"reconstruct", "calibrate"};
     static final String[] METHODS = {"learned", "iterative"};
 
-    private String calibrationJson;
+    private final Output<String> calibrationJson = output();
 
     public LightField_() {
         super(TITLE, "Light-field");
@@ -40,12 +41,7 @@ public class LightField_ extends FluoreconCommand {
 
     /** The lenslet grid JSON after {@code action=calibrate}. */
     public String getCalibrationJson() {
-        return calibrationJson;
-    }
-
-    @Override
-    protected void clearOutputs() {
-        calibrationJson = null;
+        return calibrationJson.get();
     }
 
     @Override
@@ -106,11 +102,11 @@ public class LightField_ extends FluoreconCommand {
             return null;
         }
         ImagePlus out = job.getResult();
-        calibrationJson = job.getCalibrationJson();
-        IJ.log("Light-field calibration: " + calibrationJson);
+        calibrationJson.set(job.getCalibrationJson());
+        IJ.log("Light-field calibration: " + calibrationJson.get());
         if (!saveJson.isEmpty()) {
             try {
-                AtomicFiles.writeText(Path.of(saveJson), calibrationJson);
+                AtomicFiles.writeText(Path.of(saveJson), calibrationJson.get());
             } catch (IOException e) {
                 throw new FluoreconException("Cannot write the calibration to " + saveJson + ": " + e.getMessage(), e);
             }

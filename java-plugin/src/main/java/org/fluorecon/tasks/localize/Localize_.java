@@ -13,6 +13,7 @@ import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
 import org.fluorecon.ij.ModelChoice;
+import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
 import org.fluorecon.onnx.Predictor;
 
@@ -28,8 +29,8 @@ import org.fluorecon.onnx.Predictor;
 public class Localize_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Localize";
 
-    private Localizations table;
-    private ImagePlus rendering;
+    private final Output<Localizations> table = output();
+    private final Output<ImagePlus> rendering = output();
     private double seconds;
 
     public Localize_() {
@@ -38,22 +39,16 @@ public class Localize_ extends FluoreconCommand {
 
     /** Localisations of the last successful run; null otherwise. */
     public Localizations getTable() {
-        return table;
+        return table.get();
     }
 
     public ImagePlus getRendering() {
-        return rendering;
+        return rendering.get();
     }
 
     /** Seconds the last run's localisation took (model + peaks + rendering). */
     public double getSeconds() {
         return seconds;
-    }
-
-    @Override
-    protected void clearOutputs() {
-        table = null;
-        rendering = null;
     }
 
     @Override
@@ -102,8 +97,8 @@ public class Localize_ extends FluoreconCommand {
             }
         }
         Commands.saveTable(locs.toResultsTable(), tableSave, "the localisation table");
-        table = locs;
-        rendering = job.getRendering();
+        table.set(locs);
+        rendering.set(job.getRendering());
         seconds = job.seconds();
         String done = String.format(Locale.ROOT, "Localize: %d localisations in %d frames (%.1f frames/s, %s)",
                 locs.size(), job.frames(), job.frames() / Math.max(job.seconds(), 1e-9), job.getModel().provider());
@@ -113,7 +108,7 @@ public class Localize_ extends FluoreconCommand {
             if (!params.isHeadless()) {
                 rt.show("Localizations");
             }
-            rendering.show();
+            rendering.get().show();
         }
     }
 }

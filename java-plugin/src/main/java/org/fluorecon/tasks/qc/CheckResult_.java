@@ -9,6 +9,7 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
 
 /**
@@ -24,7 +25,7 @@ public class CheckResult_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Check result";
 
     private ImagePlus resultImage;
-    private ResultsTable table;
+    private final Output<ResultsTable> table = output();
 
     public CheckResult_() {
         super(TITLE, "Check result");
@@ -38,12 +39,7 @@ public class CheckResult_ extends FluoreconCommand {
 
     /** The figures of the last successful run; null otherwise. The consistency maps are {@link #getResult()}. */
     public ResultsTable getTable() {
-        return table;
-    }
-
-    @Override
-    protected void clearOutputs() {
-        table = null;
+        return table.get();
     }
 
     @Override
@@ -79,13 +75,13 @@ public class CheckResult_ extends FluoreconCommand {
         Commands.saveTable(job.table(), tableSave, "the QC table");
         Commands.save(out, save, "the map");
         result = out;
-        table = job.table();
+        table.set(job.table());
         for (String w : job.warnings()) {
             IJ.log(TITLE + " (" + res.getTitle() + "): warning: " + w);
         }
         IJ.showStatus("Check result: done, " + job.warnings().size() + " warning(s)");
         if (!params.isHeadless()) {
-            table.show("QC of " + res.getTitle());
+            table.get().show("QC of " + res.getTitle());
         }
         Commands.show(out, params);
     }

@@ -12,6 +12,7 @@ import org.fluorecon.core.FluoreconException;
 import org.fluorecon.ij.Commands;
 import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
 import org.fluorecon.tasks.localize.LocalizationTable;
 
@@ -35,10 +36,10 @@ public class CorrectDrift_ extends FluoreconCommand {
     static final String[] INPUTS = {"image", "table_file", "results_table"};
     private static final Color[] COLOURS = {Color.BLUE, Color.RED, new Color(0, 150, 0)};
 
-    private ResultsTable table;
+    private final Output<ResultsTable> table = output();
     private String tableSave;
-    private LocalizationTable correctedTable;
-    private Plot driftPlot;
+    private final Output<LocalizationTable> correctedTable = output();
+    private final Output<Plot> driftPlot = output();
 
     public CorrectDrift_() {
         super(TITLE, "Correct drift");
@@ -46,24 +47,17 @@ public class CorrectDrift_ extends FluoreconCommand {
 
     /** The drift per frame of the last successful run (columns as `fluorecon register --drift-csv`). */
     public ResultsTable getDriftTable() {
-        return table;
+        return table.get();
     }
 
     /** The corrected localisation table of the last successful table run; null otherwise. */
     public LocalizationTable getCorrectedTable() {
-        return correctedTable;
+        return correctedTable.get();
     }
 
     /** The drift plot of the last successful run (x/y drift in nm for tables). */
     public Plot getDriftPlot() {
-        return driftPlot;
-    }
-
-    @Override
-    protected void clearOutputs() {
-        table = null;
-        correctedTable = null;
-        driftPlot = null;
+        return driftPlot.get();
     }
 
     @Override
@@ -97,11 +91,11 @@ public class CorrectDrift_ extends FluoreconCommand {
         }
         Commands.saveTable(job.driftTable(), tableSave, "the drift table");
         ImagePlus out = keep(job.getResult(), save);
-        table = job.driftTable();
-        driftPlot = plot(job, imp.getTitle());
+        table.set(job.driftTable());
+        driftPlot.set(plot(job, imp.getTitle()));
         if (!params.isHeadless()) {
-            table.show("Drift of " + imp.getTitle());
-            driftPlot.show();
+            table.get().show("Drift of " + imp.getTitle());
+            driftPlot.get().show();
         }
         done(out, params);
     }
@@ -148,15 +142,15 @@ public class CorrectDrift_ extends FluoreconCommand {
                 throw new FluoreconException("Cannot save the corrected table to " + save + ": " + e.getMessage(), e);
             }
         }
-        correctedTable = out;
-        table = job.driftTable();
-        driftPlot = tablePlot(job.getDrift(), name);
+        correctedTable.set(out);
+        table.set(job.driftTable());
+        driftPlot.set(tablePlot(job.getDrift(), name));
         IJ.log(TITLE + ": " + name + ": " + job.getMessage());
         IJ.showStatus("Correct drift: done");
         if (!params.isHeadless()) {
             out.toResultsTable().show(name + "-corrected");
-            table.show("Drift of " + name);
-            driftPlot.show();
+            table.get().show("Drift of " + name);
+            driftPlot.get().show();
         }
     }
 
