@@ -32,12 +32,16 @@ def test_each_block_equals_denoise_classical(tmp_path, method, axes, shape):
     done = []
     out = JOB.run(inputs, spec, settings, "cpu", lambda d, t, m="": done.append((d, t)), lambda: False)
     assert out.result.shape == image.shape and out.meta.axes == axes and done[-1][0] == done[-1][1]
+    # The bm3d library is not bit-reproducible: the same call twice differs by up to ~1e-5 of the image range
+    # (measured 0.0023 on a range of ~300), so "equal" is the project's usual 1e-4 of the output range.
     if method == "nlm":  # NLM: each channel's z-stack in 3D
         for c in range(shape[1]):
-            np.testing.assert_allclose(out.result[:, c], denoise_classical(image[:, c], method="nlm"), rtol=1e-6)
+            want = denoise_classical(image[:, c], method="nlm")
+            np.testing.assert_allclose(out.result[:, c], want, rtol=0, atol=1e-4 * np.ptp(want))
     else:
         for c in range(shape[0]):
-            np.testing.assert_allclose(out.result[c], denoise_classical(image[c], method=method), rtol=1e-6)
+            want = denoise_classical(image[c], method=method)
+            np.testing.assert_allclose(out.result[c], want, rtol=0, atol=1e-4 * np.ptp(want))
 
 
 def test_bad_method_and_tiny_image_are_refused(tmp_path):
