@@ -7,8 +7,4 @@ public class ModelCardException extends FluoreconException {
     public ModelCardException(String message) {
         super(message);
     }
-
-    public ModelCardException(String message, Throwable cause) {
-        super(message, cause);
-    }
 }

@@ -54,9 +54,11 @@ public final class OnnxMetadata {
             if (e instanceof ModelCardException) {
                 throw (ModelCardException) e;
             }
-            throw new ModelCardException("Model file " + file + " is not a readable ONNX model ("
-                    + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
-                    + "); re-download or re-export it.", e);
+            ModelCardException unreadable = new ModelCardException("Model file " + file
+                    + " is not a readable ONNX model (" + e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()) + "); re-download or re-export it.");
+            unreadable.initCause(e);
+            throw unreadable;
         }
     }
 
