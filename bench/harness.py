@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -199,6 +200,55 @@ def check_peer_output(name: str, output: np.ndarray, *, reference: np.ndarray | 
             f"{name}: output PSNR {output_psnr_db:.2f} dB is below its input's {input_psnr_db:.2f} dB — a restoration "
             "worse than its input means the harness fed or read the peer wrongly (units, axes, normalization); "
             "fix the harness before quoting a ratio")
+
+
+class PeerWorker:
+    """A peer kept alive in its own process (its own venv) so that it can take part in interleaved
+    rounds without paying process start-up each round: one JSON request per line on stdin, one JSON
+    reply per line on stdout (lines not starting with "{" are the peer's chatter and are skipped)."""
+
+    def __init__(self, cmd: Sequence[str], *, env: dict | None = None, cwd: Path | None = None):
+        self.cmd = [str(c) for c in cmd]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env, cwd=cwd)
+
+    def call(self, request: dict) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                reply = json.loads(line)
+                if "error" in reply:
+                    raise RuntimeError(f"{self.cmd[1]}: {reply['error']}")
+                return reply
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        raise RuntimeError(f"{' '.join(self.cmd[:2])} ended (exit {self.proc.wait()}): {err[-2000:]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def serve_requests(handle: Callable[[dict], dict]) -> None:
+    """The worker side of ``PeerWorker``: answer each JSON line on stdin with one JSON line."""
+    for line in sys.stdin:
+        if line.strip():
+            try:
+                reply = handle(json.loads(line))
+            except Exception as err:  # the bench shows the peer's error instead of hanging
+                reply = {"error": f"{type(err).__name__}: {err}"}
+            print(json.dumps(reply), flush=True)
 
 
 class Bench:

@@ -136,3 +136,19 @@ def test_bench_writes_json_with_load_and_verdicts(tmp_path):
         assert len(data[key]["load_avg"]) == 3 and data[key]["nproc"] >= 1
     md = (tmp_path / "fake.md").read_text()
     assert "| `x_over_y` | 2.50 (min–max 2.00–3.00, IQR 2.25–2.75, n 2) | ≥ 1.5 | met |" in md
+
+
+def test_peer_worker_round_trip(tmp_path):
+    # A real child process speaking the line protocol (this interpreter, the harness's serve_requests).
+    script = tmp_path / "worker.py"
+    script.write_text(
+        f"import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('h', {str(ROOT / 'bench' / 'harness.py')!r})\n"
+        "h = importlib.util.module_from_spec(spec); sys.modules['h'] = h; spec.loader.exec_module(h)\n"
+        "print('chatter that is not json')\n"
+        "h.serve_requests(lambda r: {'twice': 2 * r['n']} if r['n'] >= 0 else 1 / 0)\n")
+    with harness.PeerWorker([sys.executable, str(script)]) as worker:
+        assert worker.call({"n": 21}) == {"twice": 42}
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            worker.call({"n": -1})
+        assert worker.call({"n": 1}) == {"twice": 2}
