@@ -98,8 +98,10 @@ def machine() -> dict:
 def interleave(contenders: Sequence[Contender], *, work: int, rounds: int = DEFAULT_ROUNDS, unit: str = "run",
                warmup_work: int | None = None, clock: Callable[[], float] = time.perf_counter,
                log: Callable[[str], None] | None = print, keep_outputs: bool = False) -> Timings:
-    """Warm every contender up once (not timed), then run them A B A B … for ``rounds`` rounds, each
-    doing ``work`` units; the timing of a run is its whole wall time (or its own ``timed``) / work."""
+    """Warm every contender up once (not timed; ``warmup_work`` units, default ``work``; 0 only for
+    contenders that leave out their own warm-up inside every run, e.g. a fresh training process that
+    times the steps after its first ones), then run them A B A B … for ``rounds`` rounds, each doing
+    ``work`` units; the timing of a run is its whole wall time (or its own ``timed``) / work."""
     if rounds < 1 or work < 1:
         raise ValueError(f"rounds and work must be ≥ 1 (got rounds={rounds}, work={work})")
     names = [c.name for c in contenders]
@@ -108,6 +110,8 @@ def interleave(contenders: Sequence[Contender], *, work: int, rounds: int = DEFA
     out = Timings(work=work, unit=unit, rounds=rounds, order=[], threads={c.name: c.threads for c in contenders},
                   per_unit_s={c.name: [] for c in contenders})
     for c in contenders:
+        if warmup_work == 0:
+            break
         if c.prepare:
             c.prepare()
         start = clock()

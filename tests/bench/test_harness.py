@@ -53,6 +53,13 @@ def test_rounds_interleave_and_warmup_is_left_out():
     assert t.warmup_s == {"A": 400.0, "B": 400.0}
 
 
+def test_no_outer_warmup_when_asked():
+    clock = FakeClock()
+    a, calls = fake("A", clock, lambda i: 1.0)
+    t = harness.interleave([a], work=3, rounds=5, warmup_work=0, clock=clock, log=None)
+    assert calls == [3] * 5 and t.warmup_s == {}
+
+
 def test_timing_is_whole_run_over_work_including_setup():
     # A set-up cost is part of a whole run: t_n / n = per_unit + setup / n, never a difference of runs.
     clock = FakeClock()
