@@ -101,9 +101,10 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the drift methods")
+    parser.add_argument("--name", default="register", help="results/<name>.json (e.g. register-rerun)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    bench = Bench("register", {"rounds": args.rounds, "frames": 50, "shape": [256, 256], "photons": [100, 1000],
+    bench = Bench(args.name, {"rounds": args.rounds, "frames": 50, "shape": [256, 256], "photons": [100, 1000],
                                "threads": 1})
     report: dict = {"drift": {}}
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -199,7 +200,7 @@ def main() -> int:
             bench.add_figure(f"drift_speedup_over_pystackreg_{photons}_photons", row["speedup_over_pystackreg"])
     bench.add_figure("drift_max_error_px_1000_photons", figure([report["drift_error_px"]], target=0.1, higher_is_better=False))
     bench.write(markdown(report), **report)
-    print((RESULTS / "register.md").read_text())
+    print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
 

@@ -115,9 +115,10 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--name", default="unmix", help="results/<name>.json (e.g. unmix-rerun)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    bench = Bench("unmix", {"rounds": args.rounds, "shape": [256, 256], "channels": 16, "threads": 1})
+    bench = Bench(args.name, {"rounds": args.rounds, "shape": [256, 256], "channels": 16, "threads": 1})
     labels = ["DAPI", "EGFP", "tdTomato", "Alexa647"]
     detector = Detector.lambda_stack(start_nm=420, stop_nm=720, channels=16)
     m = mixing_matrix(labels, detector)
@@ -257,7 +258,7 @@ def main() -> int:
         [learned["20"]["error_learned"] / learned["20"]["error_nnls"]], target=0.8, higher_is_better=False,
         note="mean relative RMS abundance error over 3 seeded specimens"))
     bench.write(markdown(report), **report)
-    print((RESULTS / "unmix.md").read_text())
+    print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
 
