@@ -9,7 +9,7 @@ from fluorecon.tasks.localize.learned import LocalizeConfig, _simulate, localize
 TASK = Task(
     key="localize", name="Localize (SMLM)",
     description="Single-molecule localisation: MLE Gaussian fit, Deep-STORM, DECODE-style; ThunderSTORM CSV.",
-    spec=LocalizeConfig, config=LocalizeConfig, methods=("mle", "deepstorm", "decode"), simulate=_simulate,
+    spec=job.LocalizeJobSpec, config=LocalizeConfig, methods=("mle", "deepstorm", "decode"), simulate=_simulate,
     classical=localize_mle, train=train_localization_net, predict=localize,
     jobs=(job.JOB,), cli=cli.register, fiji_commands=("Localize (SMLM)...",),
 )
