@@ -74,14 +74,10 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         checkImage("open an SMLM time stack first.");
         nFrames = frames(input);
         checkSettings(settings);
-        double calNm = Sampling.pixelNm(input);
-        if (settings.pixelNm > 0) {
-            pixelNm = settings.pixelNm;
-            pixelSource = "given";
-        } else if (!Double.isNaN(calNm)) {
-            pixelNm = calNm;
-            pixelSource = "image calibration";
-        } else {
+        String[] source = new String[1];
+        pixelNm = cameraPixelNm(input, settings, source);
+        pixelSource = source[0];
+        if (Double.isNaN(pixelNm)) {
             pixelNm = 100;
             pixelSource = "default (the image has no pixel size; set it in Image › Properties…)";
         }
@@ -138,6 +134,19 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
                     + "Reduce Dimensionality…) first.");
         }
         return Math.max(d[1], d[2]);
+    }
+
+    /**
+     * The camera pixel size in nm: {@code settings.pixelNm} when positive, else the image calibration, else NaN;
+     * {@code source[0]} says which ("given", "image calibration").
+     */
+    static double cameraPixelNm(ImagePlus input, Settings settings, String[] source) {
+        if (settings.pixelNm > 0) {
+            source[0] = "given";
+            return settings.pixelNm;
+        }
+        source[0] = "image calibration";
+        return Sampling.pixelNm(input);
     }
 
     /** The camera, rendering and batch settings every method shares, or a {@link FluoreconException}. */

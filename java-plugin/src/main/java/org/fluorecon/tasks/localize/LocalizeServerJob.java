@@ -4,7 +4,6 @@ import ij.ImagePlus;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.core.Sampling;
 import org.fluorecon.server.JobSession;
 import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
@@ -41,14 +40,10 @@ public final class LocalizeServerJob extends ServerJob<LocalizeServerJob> {
     protected Map<String, Object> spec() {
         frames = LocalizeJob.frames(input);
         LocalizeJob.checkSettings(settings);
-        double calNm = Sampling.pixelNm(input);
-        if (settings.pixelNm > 0) {
-            pixelNm = settings.pixelNm;
-            pixelSource = "given";
-        } else if (!Double.isNaN(calNm)) {
-            pixelNm = calNm;
-            pixelSource = "image calibration";
-        } else { // the fit's σ and the positions are in nm: no guessed pixel size (as the CLI)
+        String[] source = new String[1];
+        pixelNm = LocalizeJob.cameraPixelNm(input, settings, source);
+        pixelSource = source[0];
+        if (Double.isNaN(pixelNm)) { // the fit's σ and the positions are in nm: no guessed pixel size (as the CLI)
             throw new FluoreconException("Image '" + input.getTitle() + "' has no pixel size, and the MLE fit's "
                     + "positions and PSF width are in nm. Set it in Image › Properties… or give camera_pixel_nm=.");
         }
