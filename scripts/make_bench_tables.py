@@ -48,7 +48,7 @@ def spread(f: dict, digits: int = 2, unit: str = "") -> str:
     """A harness figure as 'median (min–max)' plus its verdict when it has one."""
     text = f"{f['median']:.{digits}f}{unit}"
     if f.get("n", 1) > 1:
-        text += f" ({f['min']:.{digits}f}–{f['max']:.{digits}f})"
+        text += f" ({f['min']:.{digits}f}–{f['max']:.{digits}f}{unit})"
     return text + (f", {f['verdict']}" if f.get("verdict") else "")
 
 
@@ -79,7 +79,7 @@ def predict_cells() -> tuple[str, str]:
         r = predict_row(s)["ratios"]
         parts = [f"Python ORT same tiles {mpix(s, 'ort_tiled')}, whole {mpix(s, 'ort_whole')}"]
         if "csbdeep" in predict_row(s)["timings"]["median_per_unit_s"]:
-            parts.append(f"csbdeep {mpix(s, 'csbdeep')} (plugin ÷ csbdeep {spread(r['plugin_over_csbdeep'])})")
+            parts.append(f"csbdeep {mpix(s, 'csbdeep')} (plugin ÷ csbdeep {spread(r['plugin_over_csbdeep'], unit='×')})")
         peers.append(f"{s}²: " + ", ".join(parts))
     return ours, "; ".join(peers)
 
@@ -95,7 +95,7 @@ def n2v_speed_cells() -> tuple[str, str]:
     for dim in ("2D", "3D"):
         if dim in get("denoise", "dims") and "speed" in get("denoise", f"dims.{dim}"):
             f = get("denoise", f"figures.n2v_steps_over_careamics_{dim.lower()}")
-            ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} ({spread(f)} × CAREamics, target ≥ {f['target']:g})")
+            ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} ({spread(f, unit='×')} CAREamics, target ≥ {f['target']:g})")
             peer.append(f"{dim} {steps(dim, 'careamics:n2v')}")
     return "; ".join(ours), "CAREamics " + "; ".join(peer)
 
@@ -125,12 +125,15 @@ def budget_cells(ours: str, peers: list[tuple[str, str]]) -> tuple[str, str]:
 def rl_cells() -> tuple[str, str]:
     figs = {k: v for k, v in get("deconvolve", "figures").items() if k.startswith("rl_over_skimage_")}
     one = [v for k, v in figs.items() if k.endswith("_t1")]
+    many = [v for k, v in figs.items() if not k.endswith("_t1")]
     cases = get("deconvolve", "config.cases")
     sizes = sorted({"×".join(map(str, s)) for s, _ in cases}, key=len)
     psfs = sorted({k for _, k in cases})
     low, high = min(f["median"] for f in one), max(f["median"] for f in one)
     verdicts = sorted({f["verdict"] for f in one})
-    return (f"{low:.2f}–{high:.2f}× scikit-image per iteration (medians, 1 thread each; {', '.join(sizes)}, "
+    all_cores = (f"; {min(f['median'] for f in many):.2f}–{max(f['median'] for f in many):.2f}× at "
+                 f"{get('deconvolve', 'config.threads')[-1]} threads each") if many else ""
+    return (f"{low:.2f}–{high:.2f}× scikit-image per iteration (medians, 1 thread each{all_cores}; {', '.join(sizes)}, "
             f"PSF {psfs[0]}–{psfs[-1]}; verdicts vs ≥ 3: {', '.join(verdicts)})",
             "scikit-image `richardson_lucy`, same boundary and result")
 
@@ -143,14 +146,14 @@ def rl_row(shape: str, psf: int) -> tuple[str, str]:
     peer = f"scikit-image {med['skimage_t1']:.2f}"
     if "redlionfish" in med:
         peer += f", RedLionfish CPU {med['redlionfish']:.2f}"
-    return f"{med['fluorecon_t1']:.2f} ({spread(f)}× scikit-image)", peer
+    return f"{med['fluorecon_t1']:.2f} (speed-up {spread(f, unit='×')})", peer
 
 
 def ttp_cells() -> tuple[str, str]:
     t = get("deconvolve", "time_to_psnr")
     f = get("deconvolve", "figures.rl_time_to_psnr_over_skimage")
     med = t["timings"]["median_per_unit_s"]
-    return (f"{med[f['subject']]:.2f} s (accelerated RL, {t['accelerated_iterations']} iterations; {spread(f)}×)",
+    return (f"{med[f['subject']]:.2f} s (accelerated RL, {t['accelerated_iterations']} iterations; {spread(f, unit='×')})",
             f"{med['skimage_rl_50']:.2f} s")
 
 
