@@ -97,6 +97,8 @@ def n2v_speed_cells() -> tuple[str, str]:
             f = get("denoise", f"figures.n2v_steps_over_careamics_{dim.lower()}")
             ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} ({spread(f, unit='×')} CAREamics, target ≥ {f['target']:g})")
             peer.append(f"{dim} {steps(dim, 'careamics:n2v')}")
+    if not ours:
+        return "not measured on the harness yet (`bench/denoise.py`)", "—"
     return "; ".join(ours), "CAREamics " + "; ".join(peer)
 
 
@@ -116,6 +118,8 @@ def budget_cells(ours: str, peers: list[tuple[str, str]]) -> tuple[str, str]:
             continue
         left.append(f"{dim} {psnr(dim, ours)}")
         right.append(f"{dim} " + ", ".join(f"{label} {psnr(dim, key)}" for label, key in peers))
+    if not left:
+        return "not measured on the harness yet (`bench/denoise.py`)", "—"
     budget = get("denoise", "config.budget_min")
     return f"{budget:g} min each: " + "; ".join(left), "; ".join(right)
 
@@ -208,7 +212,7 @@ def snippets() -> dict:
              f"scikit-image {get('register', 'drift_error_px') / reg['error_over_skimage']:.2f} px, "
              f"pystackreg ({1 / reg['time_over_pystackreg']:.0f}× our time)")),
     ]
-    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve"))
+    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve") if "load_start" in load(b))
     gpu = get("gpu", "deconvolution.cuda_speedup_over_cpu"), get("gpu", "training.n2v_steps_per_s_cuda"), \
         get("gpu", "training.n2v_cuda_speedup_over_cpu"), get("gpu", "lightfield.cuda_speedup_over_cpu")
     return {
