@@ -18,11 +18,15 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def main() -> None:
+    stop = Path(__file__).resolve().parent / ".work" / "denoise" / "STOP"  # bench/denoise.py check_stop()
+    if stop.exists():
+        raise SystemExit(f"not run: {stop} exists (the run was ended early; remove it to train)")
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
     p.add_argument("--pred", required=True)

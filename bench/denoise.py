@@ -82,6 +82,13 @@ def scores(preds: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict:
             "checkerboard_energy": float(f"{np.mean(cb):.3g}")}
 
 
+def check_stop() -> None:
+    """`touch bench/.work/denoise/STOP` ends a long run early: every trainer started after it exits at
+    once, so its row is recorded as not run (with this message) and the json is still written."""
+    if (WORK / "STOP").exists():
+        raise SystemExit(f"not run: {WORK / 'STOP'} exists (the run was ended early; remove it to train)")
+
+
 # --- our trainers (run as a worker process: `denoise.py --worker ours ...`) ----------------------
 
 def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
@@ -391,10 +398,12 @@ def main(argv=None) -> int:
     p.add_argument("--opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
+        check_stop()
         print(json.dumps(ours_worker(args.data, args.pred, json.loads(args.opts))), flush=True)
         return 0
 
     WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "STOP").unlink(missing_ok=True)
     config = {k: v for k, v in vars(args).items() if k not in ("worker", "data", "pred", "opts")}
     bench = Bench(args.name, config)
     report = {"dims": {}}

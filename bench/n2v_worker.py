@@ -18,6 +18,7 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +41,9 @@ def patches(images: np.ndarray, patch: tuple[int, ...], *, augment: bool = True)
 
 
 def main() -> None:
+    stop = Path(__file__).resolve().parent / ".work" / "denoise" / "STOP"  # bench/denoise.py check_stop()
+    if stop.exists():
+        raise SystemExit(f"not run: {stop} exists (the run was ended early; remove it to train)")
     p = argparse.ArgumentParser()
     p.add_argument("--tool", choices=["n2v", "csbdeep"], required=True)
     p.add_argument("--data", required=True)
