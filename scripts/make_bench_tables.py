@@ -131,7 +131,7 @@ def rl_cells() -> tuple[str, str]:
     one = [v for k, v in figs.items() if k.endswith("_t1")]
     many = [v for k, v in figs.items() if not k.endswith("_t1")]
     cases = get("deconvolve", "config.cases")
-    sizes = sorted({"×".join(map(str, s)) for s, _ in cases}, key=len)
+    sizes = ["×".join(map(str, s)) for s in sorted({tuple(s) for s, _ in cases}, key=lambda s: (len(s), s))]
     psfs = sorted({k for _, k in cases})
     low, high = min(f["median"] for f in one), max(f["median"] for f in one)
     verdicts = sorted({f["verdict"] for f in one})
@@ -216,10 +216,10 @@ def snippets() -> dict:
     gpu = get("gpu", "deconvolution.cuda_speedup_over_cpu"), get("gpu", "training.n2v_steps_per_s_cuda"), \
         get("gpu", "training.n2v_cuda_speedup_over_cpu"), get("gpu", "lightfield.cuda_speedup_over_cpu")
     return {
-        "readme-table": "\n" + "\n".join(table) + "\n\nRows 1–7 come from `bench/harness.py` (medians over ≥ 5 "
+        "readme-table": "\n" + "\n".join(table) + "\n\nRows 1–7 and the drift row come from `bench/harness.py` (medians over ≥ 5 "
                         "interleaved rounds, min–max in brackets, a verdict only when the whole spread clears the "
-                        f"target; {loads} on 2 cores); the other rows are single-run figures of benches not yet on the "
-                        "harness.\n",
+                        f"target; {loads} on 2 cores); the SIM, light-field, SMLM and super-resolution rows are "
+                        "single-run figures of benches not yet on the harness.\n",
         "readme-gpu": f"Richardson–Lucy {gpu[0]:.0f}× faster than the 16-core CPU of the same machine, N2V training "
                       f"{gpu[1]:.0f} steps/s ({gpu[2]:.0f}×), light-field RL {gpu[3]:.0f}×",
         "models-smlm": f"Jaccard low/high density: Deep-STORM {jaccard('deepstorm', 'low'):.3f}/{jaccard('deepstorm', 'high'):.3f}, "

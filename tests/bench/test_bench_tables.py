@@ -25,7 +25,7 @@ def test_every_marker_in_the_readmes_is_filled():
 
 
 def test_missing_key_and_unknown_marker_say_what_to_do():
-    with pytest.raises(SystemExit, match=r"deconvolve.json has no key 'figures.no_such_figure'"):
+    with pytest.raises(SystemExit, match=r"deconvolve.json has no key 'figures.no_such_figure.median' \(at 'no_such_figure'\)"):
         tables.get("deconvolve", "figures.no_such_figure.median")
     with pytest.raises(SystemExit, match="unknown bench marker 'nope'"):
         tables.render("<!-- bench:nope -->x<!-- /bench -->", {"known": "y"})
