@@ -206,11 +206,15 @@ def speed(ndim: int, files: dict, opts: dict, args) -> dict:
     return out
 
 
+MIN_STEPS_TO_JUDGE = 200  # below this a flat training loss says nothing: N2V/CARE need thousands of steps
+
+
 def converged(losses: list[float]) -> dict:
     """Loss plateau: the mean loss of the last fifth of the run against the fifth before it; under 2 %
-    lower counts as converged (a heuristic on training loss, stated as such)."""
-    if len(losses) < 10:
-        return {"converged": None, "note": f"only {len(losses)} loss values"}
+    lower counts as converged (a heuristic on training loss, stated as such). Runs shorter than
+    MIN_STEPS_TO_JUDGE steps are not judged (None): far too short to have converged."""
+    if len(losses) < MIN_STEPS_TO_JUDGE:
+        return {"converged": None, "note": f"only {len(losses)} steps: too few to judge (not converged)"}
     k = len(losses) // 5
     last, before = float(np.mean(losses[-k:])), float(np.mean(losses[-2 * k:-k]))
     change = (before - last) / abs(before) if before else 0.0
@@ -325,6 +329,12 @@ LABELS = {"fluorecon:n2v": "fluorecon N2V", "careamics:n2v@recommended": "CAREam
           "nlm": "non-local means (scikit-image)"}
 
 
+def error_line(error: str) -> str:
+    """The line of a failed row that says why (a trainer ended by the STOP file says "not run: ...")."""
+    why = next((ln for ln in error.splitlines() if "not run:" in ln), error.splitlines()[0])
+    return why[why.find("not run:"):][:160] if "not run:" in why else why[:160]
+
+
 def markdown(report: dict) -> str:
     lines = ["# Denoising benchmark", ""]
     for dim, block in report["dims"].items():
@@ -355,17 +365,19 @@ def markdown(report: dict) -> str:
                 if r is None:
                     continue
                 if "error" in r:
-                    lines.append(f"| {label} | — | — | — | — | — | {r['error'].splitlines()[0][:160]} |")
+                    lines.append(f"| {label} | — | — | — | — | — | {error_line(r['error'])} |")
                 elif key == "nlm":
                     lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
                                  f"{r['seconds_per_image']:.1f} s/image | — |")
                 else:
-                    conv = {True: "yes", False: "no", None: "—"}[r.get("converged")]
-                    drop = f" (last fifth −{100 * r['last_fifth_drop']:.1f} %)" if "last_fifth_drop" in r else ""
+                    conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
+                    drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
+                            else f" ({r['note']})" if "note" in r else "")
                     lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
                                  f"{r['train_wall_s']:.0f} | {conv}{drop} |")
             lines.append("")
-    lines += ["Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic). "
+    lines += [f"Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
+              f"for runs of at least {MIN_STEPS_TO_JUDGE} steps. "
               "A peer that scores below its own noisy input fails its row (harness units check) instead of giving a figure."]
     return "\n".join(lines) + "\n"
 
@@ -392,11 +404,15 @@ def main(argv=None) -> int:
                    help="leave out: careamics csbdeep (peers), n2v care (methods), nlm, speed, or a row key")
     p.add_argument("--timeout", type=int, default=1800)
     p.add_argument("--name", default="denoise")
+    p.add_argument("--rejudge", action="store_true", help="rewrite results/<name>.json/.md with the current convergence "
+                   "rule (runs shorter than MIN_STEPS_TO_JUDGE steps are not judged)")
     p.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--pred", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.rejudge:  # re-apply converged() and markdown() to a written json (losses not kept: step counts decide)
+        return rejudge(RESULTS / f"{args.name}.json")
     if args.worker:
         check_stop()
         print(json.dumps(ours_worker(args.data, args.pred, json.loads(args.opts))), flush=True)
@@ -411,6 +427,20 @@ def main(argv=None) -> int:
         report["dims"][f"{ndim}D"] = bench_dim(ndim, args, bench)
     bench.write(markdown(report), dims=report["dims"])
     print((RESULTS / f"{args.name}.md").read_text())
+    return 0
+
+
+def rejudge(path: Path) -> int:
+    from harness import figures_table, load_line
+
+    data = json.loads(path.read_text())
+    for block in data["dims"].values():
+        for row in block.get("budget", {}).get("results", {}).values():
+            if "steps" in row and row["steps"] < MIN_STEPS_TO_JUDGE:
+                row.pop("last_fifth_drop", None)
+                row.update(converged=None, note=f"only {row['steps']} steps: too few to judge (not converged)")
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    path.with_suffix(".md").write_text(load_line(data) + "\n\n" + markdown(data).rstrip() + "\n\n" + figures_table(data) + "\n")
     return 0
 
 

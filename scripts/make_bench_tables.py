@@ -95,7 +95,7 @@ def n2v_speed_cells() -> tuple[str, str]:
     for dim in ("2D", "3D"):
         if dim in get("denoise", "dims") and "speed" in get("denoise", f"dims.{dim}"):
             f = get("denoise", f"figures.n2v_steps_over_careamics_{dim.lower()}")
-            ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} ({spread(f, unit='×')} CAREamics, target ≥ {f['target']:g})")
+            ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} (vs CAREamics {spread(f, unit='×')}; target ≥ {f['target']:g})")
             peer.append(f"{dim} {steps(dim, 'careamics:n2v')}")
     if not ours:
         return "not measured on the harness yet (`bench/denoise.py`)", "—"
@@ -105,8 +105,9 @@ def n2v_speed_cells() -> tuple[str, str]:
 def psnr(dim: str, key: str) -> str:
     r = get("denoise", f"dims.{dim}.budget.results").get(key, {})
     if "psnr_db" not in r:
-        return f"failed: {r.get('error', 'not run').splitlines()[0][:80]}"
-    conv = {True: "converged", False: "not converged", None: "convergence unknown"}[r.get("converged")]
+        error = r.get("error", "not run")
+        return "not run (run ended early for time)" if "not run:" in error else f"failed: {error.splitlines()[0][:80]}"
+    conv = {True: "converged", False: "not converged", None: f"{r.get('steps')} steps, not converged"}[r.get("converged")]
     return f"{r['psnr_db']:.2f} dB ({conv})"
 
 
