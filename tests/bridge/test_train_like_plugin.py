@@ -4,33 +4,19 @@ and saved (save=) image is the frame denoised by it, and a macro without the NA 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import tifffile
 
 import ijbridge
-from ijbridge import ROOT, assert_matches, run_plugin
-
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
-
-PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY
+from ijbridge import assert_matches, run_plugin
 
 
 @pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    """A real server with its own models folder (a trained model must not land in the shipped models/)."""
-    from jpype import JClass
-
-    server = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir",
-                    str(tmp_path_factory.mktemp("server-models"))).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
+def config_dir(trainer_config_dir):
+    """A real server with its own models folder (conftest.trainer_server)."""
+    return trainer_config_dir
 
 
 def _frame():

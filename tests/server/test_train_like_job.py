@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_helpers import Server, tiff_bytes, wait_job
+from server_helpers import tiff_bytes, wait_job
 
 from fluorecon.core.io import read_tiff
 from fluorecon.core.modelcard import read_card
@@ -17,16 +17,6 @@ from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.infer import predict
 from fluorecon.tasks.denoise.like import fit_camera
-
-
-@pytest.fixture(scope="module")
-def trainer(tmp_path_factory):
-    """A server whose models folder is temporary: trained models must not land in the shipped models/."""
-    models = tmp_path_factory.mktemp("models")
-    srv = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir", str(models)).start()
-    srv.models_dir = models
-    yield srv
-    srv.stop()
 
 
 def _frame(seed=2):

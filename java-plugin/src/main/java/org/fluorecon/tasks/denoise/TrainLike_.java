@@ -58,8 +58,7 @@ public class TrainLike_ extends FluoreconCommand {
         }
         result = keep(job.getResult(), save);
         installedModel.set(job.getInstalledModel());
-        IJ.log(TITLE + ": model installed as " + installedModel.get() + " (Denoise… lists it as '"
-                + installedModel.get().getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
+        TrainDenoise_.logInstalled(TITLE, installedModel.get());
         done(result, params);
     }
 }
