@@ -69,7 +69,8 @@ def train_denoise_command(
     like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
                                         "image (pixel size from its calibration, camera gain/offset/read noise and "
                                         "photons estimated from it, nearest phantom structure) and fine-tune the "
-                                        "shipped CARE model on it. Needs --na and --wavelength-nm."),
+                                        "shipped CARE model on it. Needs --na and --wavelength-nm; --steps, --batch-size (default 8) and --lr "
+                                        "(5e-4 suits fine-tuning, as the server job uses) apply."),
     na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
     wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
     pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size in the sample, nm "
