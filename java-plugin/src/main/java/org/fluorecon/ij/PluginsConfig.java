@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
@@ -101,7 +102,7 @@ public final class PluginsConfig {
                         return rel.substring(0, rel.length() - ".class".length()).replace('/', '.');
                     })
                     .sorted()
-                    .toList();
+                    .collect(Collectors.toList());  // Stream.toList() is Java 16+; the plugin targets 11
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
