@@ -25,6 +25,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "bridge"))
 
 pytestmark = pytest.mark.skipif(not JAR.is_file() or ORT_JAR is None, reason="plugin jar not built (make build)")
+# The plugin's classes are Java 11 (Launch: Java 8); the install test runs on the java on PATH (17 here) and on a
+# Java 25 where one is installed (/usr/lib/jvm), there with the flag that silences ONNX Runtime's restricted-method
+# warning (System::load) on Java 24+.
+JAVA25 = next(iter(sorted(Path("/usr/lib/jvm").glob("*25*/bin/java"))), None)
+JAVAS = [pytest.param(("java", []), id="java-on-path"),
+         pytest.param((str(JAVA25), ["--enable-native-access=ALL-UNNAMED"]), id="java-25",
+                      marks=pytest.mark.skipif(JAVA25 is None, reason="no Java 25 in /usr/lib/jvm"))]
 needs_imagej = pytest.mark.skipif(shutil.which("java") is None or shutil.which("xvfb-run") is None,
                                   reason="needs java and xvfb-run (make setup)")
 
@@ -98,7 +105,8 @@ def test_onnxruntime_is_split_per_platform_without_debug_symbols(dist):
 
 
 @needs_imagej
-def test_dist_zip_installs_into_a_clean_imagej_and_runs_models_and_denoise(dist, tmp_path):
+@pytest.mark.parametrize("java", JAVAS)
+def test_dist_zip_installs_into_a_clean_imagej_and_runs_models_and_denoise(dist, tmp_path, java):
     import install_imagej
     from ijbridge import TILE, assert_matches, noisy_planes, python_reference
 
@@ -119,11 +127,13 @@ def test_dist_zip_installs_into_a_clean_imagej_and_runs_models_and_denoise(dist,
     macro.write_text(f'run("Models...", "save=[{table}]");\n'
                      f'open("{sample}");\nrun("Denoise...", "model_file=[{model}] tile={TILE} threads=2 save=[{out}]");\n')
     # plain ImageJ1 has no Fiji launcher: put jars/ and this platform's jars/linux64/ on the class path as Fiji does
-    cmd = ["xvfb-run", "-a", "java", "-Xmx1g", f"-Dij.dir={ij}", f"-Dplugins.dir={ij}", "-cp",
+    java_exe, java_flags = java
+    cmd = ["xvfb-run", "-a", java_exe, *java_flags, "-Xmx1g", f"-Dij.dir={ij}", f"-Dplugins.dir={ij}", "-cp",
            f"{ij / 'ij.jar'}:{ij / 'jars'}/*:{ij / 'jars' / 'linux64'}/*", "ij.ImageJ", "-ijpath", str(ij),
            "-batch", str(macro)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert table.is_file(), run.stdout + run.stderr
+    assert "restricted method" not in run.stderr, run.stderr
     rows = list(csv.DictReader(table.open()))
     models = sorted((ROOT / "models").glob("*.onnx"))
     assert sorted(Path(r["file"]).name for r in rows) == [m.name for m in models]

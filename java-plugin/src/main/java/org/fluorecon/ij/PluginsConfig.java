@@ -24,6 +24,11 @@ import java.util.stream.Stream;
 public final class PluginsConfig {
     /** The plugin's own menu. */
     public static final String MENU = "Plugins>fluorecon";
+    /**
+     * Every entry's class: org.fluorecon.ij.Launch (src/main/java8, compiled for Java 8) checks that the
+     * running Java can load the command, then runs it. Named, not referenced: it is compiled separately.
+     */
+    public static final String LAUNCHER = "org.fluorecon.ij.Launch";
     static final String HEADER = "# fluorecon: deep-learning fluorescence image reconstruction (ONNX Runtime)\n"
             + "# Generated at build from the @Menu annotations (org.fluorecon.ij.PluginsConfig); do not edit.\n"
             + "# Name: fluorecon\n";
@@ -43,9 +48,9 @@ public final class PluginsConfig {
             this.className = className;
         }
 
-        /** The plugins.config line. */
+        /** The plugins.config line: ImageJ runs {@link #LAUNCHER} with the command's class as its argument. */
         public String line() {
-            return path + ", \"" + label + "\", " + className;
+            return path + ", \"" + label + "\", " + LAUNCHER + "(\"" + className + "\")";
         }
     }
 
@@ -67,6 +72,9 @@ public final class PluginsConfig {
                 c = Class.forName(name, false, PluginsConfig.class.getClassLoader());
             } catch (ClassNotFoundException | LinkageError e) {
                 throw new IllegalStateException("cannot load " + name + ": " + e, e);
+            }
+            if (name.equals(LAUNCHER)) {
+                continue;
             }
             boolean command = (PlugIn.class.isAssignableFrom(c) || PlugInFilter.class.isAssignableFrom(c))
                     && !Modifier.isAbstract(c.getModifiers()) && Modifier.isPublic(c.getModifiers());
