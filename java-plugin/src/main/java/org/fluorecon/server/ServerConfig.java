@@ -40,14 +40,34 @@ public final class ServerConfig {
         return dir().resolve("server.json");
     }
 
-    /** {@code server.json} as a map; empty when absent or unreadable (no server has started yet). */
+    /**
+     * {@code server.json} as a map; empty when absent or unreadable (no server has started yet), and
+     * empty when the PID it records has exited: then the file is removed (a server killed outright
+     * cannot remove it itself; one stopped normally does).
+     */
     public static Map<String, Object> serverInfo() {
         Path f = serverFile();
+        String text;
+        Map<String, Object> info;
         try {
-            return Json.parseObject(new String(Files.readAllBytes(f), StandardCharsets.UTF_8));
+            text = new String(Files.readAllBytes(f), StandardCharsets.UTF_8);
+            info = Json.parseObject(text);
         } catch (IOException | IllegalArgumentException e) {
             return Map.of();
         }
+        Object pid = info.get("pid");
+        if (pid instanceof Number && !ProcessHandle.of(((Number) pid).longValue()).map(ProcessHandle::isAlive).orElse(false)) {
+            try {
+                // only the file we read: a server that started meanwhile has written a new one
+                if (text.equals(new String(Files.readAllBytes(f), StandardCharsets.UTF_8))) {
+                    Files.deleteIfExists(f);
+                }
+            } catch (IOException e) {
+                // unreadable or not removable now: still report no server
+            }
+            return Map.of();
+        }
+        return info;
     }
 
     /** The URL the last started server wrote to {@code server.json}, else {@link #DEFAULT_URL}. */

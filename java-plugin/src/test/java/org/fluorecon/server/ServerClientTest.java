@@ -2,6 +2,7 @@ package org.fluorecon.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -181,13 +182,14 @@ class ServerClientTest {
 
     @Test
     void configFolderFromPropertyGivesUrlPidAndToken() throws IOException {
-        Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + url() + "\", \"pid\": 4242, \"token_file\": \""
-                + tokenFile.toString().replace("\\", "\\\\") + "\"}");
+        long alive = ProcessHandle.current().pid(); // a live PID: server.json of a dead one is cleared
+        Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + url() + "\", \"pid\": " + alive
+                + ", \"token_file\": \"" + tokenFile.toString().replace("\\", "\\\\") + "\"}");
         String old = System.getProperty(ServerConfig.PROPERTY);
         System.setProperty(ServerConfig.PROPERTY, tmp.toString());
         try {
             assertEquals(url(), ServerConfig.url());
-            assertEquals(4242, ServerConfig.pid());
+            assertEquals(alive, ServerConfig.pid());
             assertEquals(tokenFile, ServerConfig.tokenPath());
             assertEquals("abc", ServerClient.fromConfig().status("abc").id);
         } finally {
@@ -197,6 +199,38 @@ class ServerClientTest {
                 System.setProperty(ServerConfig.PROPERTY, old);
             }
         }
+    }
+
+    @Test
+    void serverJsonOfAnExitedServerIsCleared() throws Exception {
+        Process gone = new ProcessBuilder("java", "-version").start();
+        gone.waitFor();
+        Path info = tmp.resolve("server.json");
+        Files.writeString(info, "{\"url\": \"http://127.0.0.1:9\", \"pid\": " + gone.pid() + "}");
+        String old = System.getProperty(ServerConfig.PROPERTY);
+        System.setProperty(ServerConfig.PROPERTY, tmp.toString());
+        try {
+            assertEquals(-1, ServerConfig.pid());
+            assertEquals(ServerConfig.DEFAULT_URL, ServerConfig.url());
+            assertFalse(Files.exists(info), "server.json with the dead PID " + gone.pid() + " is still there");
+            assertEquals("No fluorecon server is running.", ServerProcess.stop(1));
+        } finally {
+            if (old == null) {
+                System.clearProperty(ServerConfig.PROPERTY);
+            } else {
+                System.setProperty(ServerConfig.PROPERTY, old);
+            }
+        }
+    }
+
+    @Test
+    void aResultOpenedFromTheServerDoesNotNameItsDeletedTemporaryFile() {
+        ij.ImagePlus imp = ij.IJ.createImage("r", "32-bit ramp", 8, 6, 1);
+        byte[] tiff = new ij.io.FileSaver(imp).serialize();
+        ij.ImagePlus out = JobSession.open(tiff);
+        assertEquals(8, out.getWidth());
+        String info = new ij.plugin.ImageInfo().getImageInfo(out);
+        assertFalse(info.contains("fluorecon-result-"), info);
     }
 
     @Test
