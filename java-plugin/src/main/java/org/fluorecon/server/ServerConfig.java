@@ -82,6 +82,36 @@ public final class ServerConfig {
         return pid instanceof Number ? ((Number) pid).longValue() : -1;
     }
 
+    /** What Server… › Set up recorded: {@code {"python", "venv", "wheel", "torch"}}. */
+    public static Path setupFile() {
+        return dir().resolve("setup.json");
+    }
+
+    /** Records the Python that Set up made (written to a temporary file, then renamed). */
+    public static void recordSetup(String python, Path venv, Path wheel, String torch) {
+        Path f = setupFile();
+        Path tmp = f.resolveSibling(".setup.json.part");
+        try {
+            Files.createDirectories(f.getParent());
+            Files.writeString(tmp, Json.write(Json.object("python", python, "venv", venv.toString(), "wheel",
+                    wheel.toString(), "torch", torch)), StandardCharsets.UTF_8);
+            Files.move(tmp, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new org.fluorecon.core.FluoreconException("Cannot write " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The Python Set up recorded, when it still exists; else null. */
+    public static String setupPython() {
+        try {
+            Object p = Json.parseObject(new String(Files.readAllBytes(setupFile()), StandardCharsets.UTF_8)).get("python");
+            return p instanceof String && Files.isRegularFile(Path.of((String) p)) ? (String) p : null;
+        } catch (IOException | IllegalArgumentException e) {
+            return null;
+        }
+    }
+
     /** The token file the server says it uses, else {@link #tokenFile()}. */
     public static Path tokenPath() {
         Object t = serverInfo().get("token_file");

@@ -137,7 +137,8 @@ class ServerClientTest {
         ServerClient c = new ServerClient("http://127.0.0.1:" + port, tokenFile);
         ServerException e = assertThrows(ServerException.class, c::health);
         assertEquals("The fluorecon server is not running at http://127.0.0.1:" + port + ". Start it with "
-                + "`fluorecon serve` or Plugins › fluorecon › Server…", e.getMessage());
+                + "Plugins › fluorecon › Server… (action=start; the first time action=[set up], which makes its Python "
+                + "environment), or with `fluorecon serve` in a terminal.", e.getMessage());
         assertEquals(0, e.status());
         assertTrue(assertThrows(ServerException.class, () -> c.status("abc")).getMessage().contains("not running"));
     }
