@@ -186,13 +186,20 @@ class ServerClientTest {
         long alive = ProcessHandle.current().pid(); // a live PID: server.json of a dead one is cleared
         Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + url() + "\", \"pid\": " + alive
                 + ", \"token_file\": \"" + tokenFile.toString().replace("\\", "\\\\") + "\"}");
-        String old = System.getProperty(ServerConfig.PROPERTY);
-        System.setProperty(ServerConfig.PROPERTY, tmp.toString());
-        try {
+        inConfigDir(() -> {
             assertEquals(url(), ServerConfig.url());
             assertEquals(alive, ServerConfig.pid());
             assertEquals(tokenFile, ServerConfig.tokenPath());
             assertEquals("abc", ServerClient.fromConfig().status("abc").id);
+        });
+    }
+
+    /** Runs {@code body} with {@link ServerConfig#PROPERTY} pointing at {@code tmp}. */
+    private void inConfigDir(Runnable body) {
+        String old = System.getProperty(ServerConfig.PROPERTY);
+        System.setProperty(ServerConfig.PROPERTY, tmp.toString());
+        try {
+            body.run();
         } finally {
             if (old == null) {
                 System.clearProperty(ServerConfig.PROPERTY);
@@ -208,20 +215,12 @@ class ServerClientTest {
         gone.waitFor();
         Path info = tmp.resolve("server.json");
         Files.writeString(info, "{\"url\": \"http://127.0.0.1:9\", \"pid\": " + gone.pid() + "}");
-        String old = System.getProperty(ServerConfig.PROPERTY);
-        System.setProperty(ServerConfig.PROPERTY, tmp.toString());
-        try {
+        inConfigDir(() -> {
             assertEquals(-1, ServerConfig.pid());
             assertEquals(ServerConfig.DEFAULT_URL, ServerConfig.url());
             assertFalse(Files.exists(info), "server.json with the dead PID " + gone.pid() + " is still there");
             assertEquals("No fluorecon server is running.", ServerProcess.stop(1));
-        } finally {
-            if (old == null) {
-                System.clearProperty(ServerConfig.PROPERTY);
-            } else {
-                System.setProperty(ServerConfig.PROPERTY, old);
-            }
-        }
+        });
     }
 
     @Test
