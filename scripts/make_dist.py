@@ -92,7 +92,11 @@ def build_wheel(out_dir: Path) -> Path:
         old.unlink()
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir), str(ROOT)]
     run = subprocess.run(cmd, capture_output=True, text=True)
-    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' scratch folder in the checkout
+    # setuptools' scratch folders in the checkout (build/ itself may hold Gradle's output: leave the rest)
+    for scratch in [ROOT / "build" / "lib", *(ROOT / "build").glob("bdist.*")]:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if (ROOT / "build").is_dir() and not any((ROOT / "build").iterdir()):
+        (ROOT / "build").rmdir()
     wheels = sorted(out_dir.glob("fluorecon-*.whl"))
     if run.returncode != 0 or len(wheels) != 1:
         sys.exit(f"pip wheel failed ({' '.join(cmd)}):\n{run.stdout}{run.stderr}")
