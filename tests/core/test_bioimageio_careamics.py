@@ -26,10 +26,11 @@ PAD = PROVENANCE["pad"]
 
 
 def assert_equals_bioimageio_core(model: Path) -> None:
-    """fluorecon's prediction vs bioimageio.core's, in raw units (counts ~100-180): within 1e-4 of the range."""
+    """fluorecon's prediction vs bioimageio.core's, in raw units (counts ~100-135): within 1e-4 counts
+    (measured: 1.5e-5, float32's spacing at 100)."""
     image, expected_padded = np.load(DATA / "image.npy"), np.load(DATA / "expected_bioimageio_padded.npy")
     got = predict(image, model)  # one tile, reflect-padded by the card's halo (32 px) as bioimageio.core's input was
-    tol = 1e-4 * float(np.ptp(expected_padded))
+    tol = 1e-4
     np.testing.assert_allclose(got, expected_padded, atol=tol, rtol=0)
     # on the bare 128 x 128 export image, beyond the halo both see the same pixels
     export, expected = np.load(DATA / "export_image.npy"), np.load(DATA / "expected_bioimageio.npy")
