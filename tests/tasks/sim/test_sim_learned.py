@@ -199,3 +199,25 @@ def test_cli_writes_the_result_when_the_pattern_cannot_be_estimated_and_says_why
     assert out.shape == (128, 128) and np.isfinite(out).all()
     assert not (tmp_path / "c.tif").exists()
     assert "no consistency map was written (c.tif)" in res.output and "3 angles × 3 phases = 9" in res.output
+
+
+def test_cli_reproduces_the_shared_vector_the_plugin_is_held_to(tmp_path):
+    """`fluorecon sim learned` on tests/vectors/sim_learned_input.tif equals the committed result that
+    java-plugin's SimLearnedJobTest reproduces (scripts/make_vectors.py wrote both)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+    from fluorecon.core.io import read_tiff
+
+    vectors = Path(__file__).resolve().parents[2] / "vectors"
+    v = json.loads((vectors / "sim_learned.json").read_text())
+    res = CliRunner().invoke(app, ["sim", "learned", str(vectors / v["model"]), str(vectors / v["input"]),
+                                   str(tmp_path / "out.tif"), "--order", v["order"], "--threads", "1",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    out, meta = read_tiff(tmp_path / "out.tif")
+    expected, _ = read_tiff(vectors / v["expected"])
+    assert out.shape == tuple(v["expected_shape"]) and meta.pixel_size_um == pytest.approx(v["expected_pixel_size_um"])
+    np.testing.assert_allclose(out, expected, atol=v["tolerance"] * float(np.ptp(expected)))
