@@ -19,10 +19,12 @@ from fluorecon.tasks.sim.learned import (SIMLearnedConfig, SIMLearnedSimulation,
 from fluorecon.train import TrainConfig
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
-# Stated figure: on held-out low-light stacks (15–60 peak photons) the shipped 3-frame model is at
-# least this many dB above the classical Wiener SIM of all 9 frames (measured: +2.3 dB mean over 3
-# stacks, +2.7 dB over the card's 8 validation stacks).
-LEARNED3_OVER_CLASSICAL9_DB = 1.0
+# The cards' validation figures (8 stacks; models/README) recomputed on 3 held-out stacks: each mean
+# PSNR within ABS_TOL_DB of the card (per-stack PSNRs spread ±2 dB over phantoms; measured: within
+# 0.5 dB), and each published lead (learned 9 − widefield 3.8 dB, learned 3 − classical 9 2.7 dB,
+# learned 9 − learned 3 2.3 dB, learned 3 − widefield 1.5 dB) held to the card's minus GAP_TOL_DB.
+ABS_TOL_DB = 1.5
+GAP_TOL_DB = 1.0
 
 
 def test_frame_order_matches_the_plugin():
@@ -70,10 +72,16 @@ def test_shipped_models_beat_widefield_and_classical(held_out):
             scores[key].append(fit_psnr(est, t.reference))
         assert scores["learned3"][-1] >= scores["classical9"][-1]
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
-    assert mean["learned3"] >= mean["classical9"] + LEARNED3_OVER_CLASSICAL9_DB, mean
-    assert mean["learned3"] > mean["widefield"] + 0.3, mean  # 3 frames vs the widefield of all 9
-    assert mean["learned9"] > mean["widefield"] + 1.5, mean
-    assert mean["learned9"] > mean["learned3"], mean
+    card = {k: float(v) for k, v in p9.card.metrics.items() if k.startswith("val_psnr")}
+    card["val_psnr_learned3"] = float(p3.card.metrics["val_psnr_learned"])
+    published = {"widefield": card["val_psnr_widefield"], "classical9": card["val_psnr_classical"],
+                 "learned9": card["val_psnr_learned"], "learned3": card["val_psnr_learned3"]}
+    assert float(p3.card.metrics["val_psnr_classical"]) == published["classical9"]  # one validation set
+    for key, value in mean.items():
+        assert abs(value - published[key]) <= ABS_TOL_DB, (key, published[key], mean)
+    for a, b in (("learned9", "widefield"), ("learned3", "classical9"), ("learned9", "learned3"),
+                 ("learned3", "widefield")):
+        assert mean[a] - mean[b] >= published[a] - published[b] - GAP_TOL_DB, (a, b, published, mean)
 
 
 def test_card_records_frames_and_sim_parameters():
