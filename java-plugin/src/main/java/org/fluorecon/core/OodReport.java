@@ -17,9 +17,9 @@ public final class OodReport {
     /** Appended to the output's title when an input unit is out of the training distribution. */
     public static final String FLAG = " [OOD]";
     /** The macro call that trains Noise2Void on the current image (Plugins › fluorecon › Denoise › Train on this image…). */
-    public static final String TRAIN_MACRO = "run(\"Train on this image...\", \"method=n2v steps=1000 ndim=2 name=[n2v this image]\");";
+    public static final String TRAIN_MACRO = "run(\"Train on this image...\", \"method=n2v steps=1000 ndim=2 name=[n2v this image]\")";
     public static final String WAY_FORWARD = "Way forward: train on images like this one, e.g. Noise2Void on this image "
-            + "(Plugins › fluorecon › Denoise › Train on this image…; macro: " + TRAIN_MACRO + "), then run Denoise… "
+            + "(Plugins › fluorecon › Denoise › Train on this image…, or in a macro: " + TRAIN_MACRO + "), then run Denoise… "
             + "with the model it installs.";
     /** At most this many units are listed one by one in the Info and the Log. */
     static final int MAX_LISTED = 8;
