@@ -120,6 +120,8 @@ public abstract class LocalModelJob<R> implements Job {
             r = OodCheck.check(planes, width, card.qc, card.norm, pixelNm);
         } catch (FluoreconException e) { // e.g. a plane smaller than one noise block: the model still runs
             r = OodCheck.Result.unchecked(e.getMessage());
+        } catch (RuntimeException e) { // the check never stops a run; it says it could not look
+            r = OodCheck.Result.unchecked("The OOD check failed on this input (" + e + "); the result is unchecked.");
         }
         ood.add(unit, r);
     }

@@ -23,6 +23,8 @@ public final class OodReport {
             + "with the model it installs.";
     /** At most this many units are listed one by one in the Info and the Log. */
     static final int MAX_LISTED = 8;
+    /** The Log names the warnings of this many units (the Info lists {@link #MAX_LISTED}). */
+    static final int MAX_LOGGED = 2;
 
     private final Map<String, OodCheck.Result> units = new LinkedHashMap<>();
 
@@ -133,13 +135,13 @@ public final class OodReport {
             return lines;
         }
         lines.add("WARNING: input " + summary + ". The result may contain invented or missing structure.");
-        for (int i = 0; i < bad.size() && i < MAX_LISTED; i++) {
+        for (int i = 0; i < bad.size() && i < MAX_LOGGED; i++) {
             for (String w : bad.get(i).getValue().warnings) {
                 lines.add("  " + bad.get(i).getKey() + ": " + w);
             }
         }
-        if (bad.size() > MAX_LISTED) {
-            lines.add("  … and " + (bad.size() - MAX_LISTED) + " more inputs out of distribution (see the output's Info).");
+        if (bad.size() > MAX_LOGGED) {
+            lines.add("  … and " + (bad.size() - MAX_LOGGED) + " more inputs out of distribution (see the output's Info).");
         }
         lines.add(WAY_FORWARD);
         return lines;
