@@ -90,3 +90,17 @@ def test_image_to_image_checks_every_frame(headless_jvm, plugin_jar, capfd):
     assert "fluorecon.qc.ood = out of distribution: " in info and " of 2 inputs checked" in info
     assert "fluorecon.qc.ood.warning = frame 2: " in info
     assert "frame 2: " in log
+
+
+def test_localize_checks_a_sample_of_frames_and_flags_the_rendering(headless_jvm, plugin_jar, capfd):
+    frames = np.stack([_camera()[64 * k:64 * k + 64, 64:128] for k in range(3)]).astype(np.float32)
+    capfd.readouterr()
+    imp = ijbridge.to_imageplus(frames, "TYX", title="photo", pixel_size_um=0.1)
+    plugin = run_plugin(plugin_jar, "Localize (SMLM)...", imp, ijbridge.options_string(
+        model_file=ROOT / "models" / "deepstorm_2d.onnx", threshold=0, render_pixel_nm=20, threads=2))
+    render, log = plugin.getRendering(), capfd.readouterr().out
+    info = str(render.getProperty("Info"))
+    assert render.getTitle() == "photo-localizations [OOD]"
+    assert "fluorecon.qc.ood = out of distribution: 3 of 3 inputs checked" in info
+    assert "fluorecon.qc.ood.warning = frame 1: " in info
+    assert "fluorecon Localize: WARNING: input out of distribution" in log and TRAIN_CALL in log
