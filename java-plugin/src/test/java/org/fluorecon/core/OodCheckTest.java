@@ -134,4 +134,48 @@ class OodCheckTest {
             }
         }
     }
+
+    private static OodCheck.Result result(double distance, double threshold, String warning) {
+        OodCheck.Result r = new OodCheck.Result();
+        r.distance = distance;
+        r.threshold = threshold;
+        r.z.put("log10_range", distance > threshold ? 12.5 : 0.4);
+        if (warning != null) {
+            r.warnings.add(warning);
+        }
+        return r;
+    }
+
+    @Test
+    void reportFlagsTheTitleOnceAndOffersNoise2Void() {
+        OodReport report = new OodReport();
+        report.add(OodReport.label(new int[] {1, 1, 2}, 0, 0, 0), result(2.0, 5.0, null));
+        report.add(OodReport.label(new int[] {1, 1, 2}, 0, 0, 1), result(40.0, 5.0, "Intensity scale differs."));
+        ImagePlus out = new ImagePlus("x-denoised", new ij.process.FloatProcessor(4, 4));
+        out.setProperty("Info", "fluorecon.command = Denoise");
+        report.mark(out);
+        report.mark(out); // a second mark does not flag twice
+        assertEquals("x-denoised" + OodReport.FLAG, out.getTitle());
+        String info = (String) out.getProperty("Info");
+        assertTrue(info.startsWith("fluorecon.command = Denoise\nfluorecon.qc.ood = out of distribution: 1 of 2 inputs "
+                + "checked (largest distance 40.00 > threshold 5; features out: log10_range +12.5 SD)\n"), info);
+        assertTrue(info.contains("fluorecon.qc.ood.warning = frame 2: Intensity scale differs.\n"), info);
+        List<String> log = report.logLines();
+        assertEquals("  frame 2: Intensity scale differs.", log.get(1));
+        assertEquals(OodReport.WAY_FORWARD, log.get(log.size() - 1));
+        assertTrue(OodReport.WAY_FORWARD.contains(OodReport.TRAIN_MACRO));
+    }
+
+    @Test
+    void inDistributionGetsInfoButNoFlagAndNoLog() {
+        OodReport report = new OodReport();
+        report.add("image", result(2.0, 5.84, null));
+        ImagePlus out = new ImagePlus("x-denoised", new ij.process.FloatProcessor(4, 4));
+        report.mark(out);
+        assertEquals("x-denoised", out.getTitle());
+        assertTrue(((String) out.getProperty("Info")).startsWith("fluorecon.qc.ood = in distribution: 1 input checked "
+                + "(largest distance 2.00 <= threshold 5.84)"));
+        assertTrue(report.logLines().isEmpty());
+        assertFalse(report.outOfDistribution());
+    }
 }
