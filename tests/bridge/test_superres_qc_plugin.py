@@ -41,7 +41,7 @@ def test_super_resolve_equals_cli_and_halves_the_pixel_size(headless_jvm, plugin
                         ijbridge.options_string(model="[file]", model_file=UPSAMPLE_2D, save=save))
     out = plugin.getResult()
     assert out is not None and save.is_file()
-    assert out.getTitle() == "cells-superres"
+    assert out.getTitle() == "cells-superres [OOD]"  # synthetic input, unlike the model's training data: flagged (test_ood_plugin.py)
     assert (out.getWidth(), out.getHeight(), out.getNSlices()) == (112, 96, 2)
     cal = out.getCalibration()
     assert cal.pixelWidth == pytest.approx(0.05) and cal.pixelHeight == pytest.approx(0.05)
