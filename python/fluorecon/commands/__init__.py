@@ -186,3 +186,25 @@ def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()
             table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"], *frc)
     Console().print(table)
 
+
+
+def write_simulation_json(out: Path, task: str, seed: int, files: dict[str, str], **parameters: Any) -> Path:
+    """OUT/simulation.json of `fluorecon simulate <task>`: the task, the seed, where the inputs and the ground
+    truth are (`files`, globs relative to OUT) and every parameter used (pydantic models as their JSON), written
+    atomically — the record that, with the same fluorecon, remakes the data."""
+    import json
+
+    from pydantic import BaseModel
+
+    from fluorecon import __version__
+    from fluorecon.core.atomic import atomic_path
+
+    def plain(value: Any) -> Any:
+        return json.loads(value.model_dump_json()) if isinstance(value, BaseModel) else value
+
+    record = {"task": task, "fluorecon_version": __version__, "seed": seed, "files": files,
+              **{k: plain(v) for k, v in parameters.items()}}
+    path = out / "simulation.json"
+    with atomic_path(path, suffix=".json.part") as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
+    return path
