@@ -1,6 +1,6 @@
 """structN2V (Broaddus et al., ISBI 2020) on noise correlated along one axis: plain Noise2Void predicts each blind
 spot from its correlated neighbours and so reproduces the noise; hiding the neighbours along that axis
-(``struct_n2v_axis``) removes it. Seeded and tiny (4 × 64² images, 120 steps, 4 filters, one thread)."""
+(``struct_n2v_axis``) removes it. Seeded and tiny (4 × 64² images, 200 steps, 4 filters, one thread)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,13 @@ def striped():
     return clean, [(c + n).astype(np.float32) for c, n in zip(clean, noise)], noise
 
 
-def _denoise(noisy, masking: MaskingConfig) -> list[np.ndarray]:
+def _denoise(noisy, masking: MaskingConfig, seed: int = 0, steps: int = 200) -> list[np.ndarray]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # deterministic and quick on a shared machine
     try:
+        torch.manual_seed(seed)  # the initial weights too, whatever ran before
         net = build_network(UNetConfig(ndim=2, depth=2, filters=4, residual=False))
-        cfg = TrainConfig(steps=120, batch_size=4, patch_size=(32, 32), lr=5e-3, seed=0, device="cpu", augment=False,
+        cfg = TrainConfig(steps=steps, batch_size=4, patch_size=(32, 32), lr=5e-3, seed=seed, device="cpu", augment=False,
                           loss="l2")
         train_blind_spot(net, noisy, cfg, method="n2v", masking=masking, progress=False)
         with torch.no_grad():
@@ -52,9 +53,10 @@ def test_struct_n2v_removes_noise_that_plain_n2v_reproduces(striped):
         results[label] = (float(np.mean([psnr(o, c, data_range=1.0) for o, c in zip(out, clean)])),
                           float(np.corrcoef(residual, np.concatenate(noise).ravel())[0, 1]))
     (p_n2v, c_n2v), (p_struct, c_struct) = results["n2v"], results["struct"]
-    # measured (seeded): plain N2V 17.9 dB, its error correlates 0.54 with the noise; structN2V 20.7 dB, 0.38
-    assert c_n2v > 0.45 and c_struct < c_n2v - 0.12, results
-    assert p_struct > p_n2v + 2.0, results
+    # measured (seed 0): plain N2V 11.6 dB, its error correlates 0.86 with the noise; structN2V 22.3 dB, 0.39.
+    # Seeds 1 and 2: N2V 17.8 / 11.6 dB (0.63 / 0.86), structN2V 21.2 / 22.1 dB (0.37 / 0.35).
+    assert c_n2v > 0.55 and c_struct < c_n2v - 0.2, results
+    assert p_struct > p_n2v + 3.0, results
 
 
 def test_struct_n2v_settings_are_checked_and_reach_the_config():
