@@ -10,7 +10,6 @@ that is cheap (the drift that was simulated, the abundances that were mixed, a l
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 from pathlib import Path
 

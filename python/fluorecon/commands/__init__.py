@@ -143,6 +143,13 @@ class SimulateOptions:
 PHANTOM_HELP = "Phantom: mixed, filaments, vesicles, membranes or nuclei."
 
 
+def qc_inputs_option(default: int, what: str) -> Any:
+    """--qc-inputs of `fluorecon train <task>`: how many fresh simulated inputs (`what`) give the card's
+    out-of-distribution statistics (fluorecon.qc.training_inputs.add_card_statistics)."""
+    return typer.Option(default, "--qc-inputs", help=f"Fresh simulated {what} for the card's out-of-distribution "
+                        "statistics (half as many more calibrate the alarm).")
+
+
 def simulate_options(*, out_help: str, n: int, n_help: str, size: Optional[int], size_help: str, photons: float,
                      photons_help: str, photons_flag: str = "--photons", kind: bool = False, param: str = "target"):
     """--out (the folder to create), --n, --size, the peak photons, [--kind] and --seed of `fluorecon simulate

@@ -221,6 +221,15 @@ def card_statistics(card: ModelCard, *, n_reference: int, n_held_out: int, seed:
     return qc
 
 
+def add_card_statistics(path, n_reference: int) -> None:
+    """Recompute the ``qc.*`` statistics of the freshly trained model at `path` from `n_reference` simulated inputs
+    (half as many more, at least 2, calibrate the alarm) and write them into its card."""
+    from fluorecon.core.modelcard import read_card
+
+    write_card_statistics(path, card_statistics(read_card(path), n_reference=n_reference,
+                                                n_held_out=max(2, n_reference // 2)))
+
+
 def write_card_statistics(path, qc: dict[str, str]) -> None:
     """Replace the ``qc.*`` statistics in the card of the ONNX model at `path` (metadata only; the weights stay)."""
     from fluorecon.core.modelcard import read_card, write_card

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, subgroup
+from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
 
 STRUCTURE_HELP = "Where emitters sit: filaments, rings or uniform."
 CAMERA_HELP = "Camera noise model: emccd, scmos or ideal."
@@ -74,8 +74,7 @@ def train_localize(
                                       "densities are drawn uniformly from 0.1 to this."),
     validation_frames: int = typer.Option(48, "--validation-frames", help="Held-out filament frames per density "
                                           "(low, high) for the threshold and the card's metrics."),
-    qc_inputs: int = typer.Option(96, "--qc-inputs", help="Fresh simulated frames for the card's out-of-distribution "
-                                  "statistics (half as many more calibrate the alarm)."),
+    qc_inputs: int = qc_inputs_option(96, "frames"),
     name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: method and acquisition)."),
     seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -97,7 +96,7 @@ def train_localize(
                               num_samples=samples, batch_size=batch_size, patch=patch, filters=filters, seed=seed,
                               device=device)
         card = train(cfg, out, progress=True, n_val=validation_frames,
-                     qc_inputs=(qc_inputs, max(2, qc_inputs // 2)), log=lambda line: typer.echo(line, err=True),
+                     qc_inputs=qc_inputs, log=lambda line: typer.echo(line, err=True),
                      name=name or f"{method} 2D ({pixel_size_nm:g} nm px, {camera}, simulated)")
     except (ValidationError, *ERRORS) as err:
         fail(err)

@@ -67,10 +67,10 @@ def calibrate(method: str, run: Callable[[np.ndarray], np.ndarray], scale: int, 
 
 
 def train_localize(cfg: TrainLocalizeConfig, out: str | os.PathLike, *, name: str, progress: bool = False,
-                   n_val: int = 48, qc_inputs: tuple[int, int] = (96, 48), log=print) -> ModelCard:
+                   n_val: int = 48, qc_inputs: int = 96, log=print) -> ModelCard:
     """Train, calibrate the threshold, export `out` (ONNX + card) and add the card's ``qc.*`` statistics from
-    fresh draws of the training simulation (`qc_inputs` = reference, held-out counts). Returns the card."""
-    from fluorecon.qc.training_inputs import card_statistics, write_card_statistics
+    `qc_inputs` fresh draws of the training simulation (and half as many to calibrate). Returns the card."""
+    from fluorecon.qc.training_inputs import add_card_statistics
 
     method = LocalizationNetConfig(**cfg.net).method
     t0 = time.time()
@@ -80,7 +80,7 @@ def train_localize(cfg: TrainLocalizeConfig, out: str | os.PathLike, *, name: st
     thr, metrics = calibrate(method, lambda x: predict_torch(net, x), net_cfg.scale, cfg, n_val=n_val)
     card = localization_card(net_cfg, cfg, name=name, threshold=thr, metrics=metrics)
     path = export_localization_net(net, net_cfg, out, card)
-    write_card_statistics(path, card_statistics(card, n_reference=qc_inputs[0], n_held_out=qc_inputs[1]))
+    add_card_statistics(path, qc_inputs)
     return LocalizationModel(path).card
 
 

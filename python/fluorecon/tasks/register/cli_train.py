@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, PHANTOM_HELP, fail, subgroup
+from fluorecon.commands import ERRORS, PHANTOM_HELP, fail, qc_inputs_option, subgroup
 
 
 def simulate_register(
@@ -72,8 +72,7 @@ def train_register(
     steps: int = typer.Option(1200, "--steps", help="Optimizer steps."),
     validation_size: int = typer.Option(128, "--validation-size", help="Side of the held-out phantoms compared with "
                                         "TV-L1 optical flow."),
-    qc_inputs: int = typer.Option(96, "--qc-inputs", help="Fresh simulated images for the card's out-of-distribution "
-                                  "statistics (half as many more calibrate the alarm)."),
+    qc_inputs: int = qc_inputs_option(96, "images"),
     name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: the file name)."),
     seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
 ) -> None:
@@ -84,9 +83,8 @@ def train_register(
     Example: fluorecon train register --out my_register.onnx --data my_cells/ --steps 1200
     """
     from fluorecon.core.io import read_tiff
-    from fluorecon.core.modelcard import read_card
     from fluorecon.core.progress import progress_callback
-    from fluorecon.qc.training_inputs import card_statistics, write_card_statistics
+    from fluorecon.qc.training_inputs import add_card_statistics
     from fluorecon.tasks.register.learned import build_register_model
 
     images, names = None, []
@@ -105,8 +103,7 @@ def train_register(
                                        data=f"{len(images)} user images ({', '.join(names[:5])}{'…' if len(names) > 5 else ''})"
                                        if images is not None else "", val_size=validation_size, name=name or None,
                                        progress=progress_callback("training register", unit=" steps"))
-        write_card_statistics(out, card_statistics(read_card(out), n_reference=qc_inputs,
-                                                   n_held_out=max(2, qc_inputs // 2)))
+        add_card_statistics(out, qc_inputs)
     except ERRORS as err:
         fail(err)
     typer.echo(f"Validation (displacement RMSE, px): learned {metrics['field_rmse_px_learned']}, TV-L1 "

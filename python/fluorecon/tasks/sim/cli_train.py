@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, subgroup
+from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
 
 
 def train_sim_command(
@@ -33,8 +33,7 @@ def train_sim_command(
     angle_offset_deg: float = typer.Option(8.0, "--angle-offset-deg", help="First pattern angle (degrees)."),
     validation_stacks: int = typer.Option(8, "--validation-stacks", help="Held-out simulated stacks compared with "
                                           "widefield and the classical 9-frame Wiener SIM."),
-    qc_inputs: int = typer.Option(48, "--qc-inputs", help="Fresh simulated stacks for the card's out-of-distribution "
-                                  "statistics (half as many more calibrate the alarm)."),
+    qc_inputs: int = qc_inputs_option(48, "stacks"),
     name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: frames and optics)."),
     seed: int = typer.Option(0, "--seed", help="Seed of weights and patches (the simulation uses seed + 1)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -46,8 +45,7 @@ def train_sim_command(
     """
     from pydantic import ValidationError
 
-    from fluorecon.core.modelcard import read_card
-    from fluorecon.qc.training_inputs import card_statistics, write_card_statistics
+    from fluorecon.qc.training_inputs import add_card_statistics
     from fluorecon.tasks.sim.learned import (SIMLearnedSimulation, load_triples, simulate_triples, train_sim,
                                              training_config)
 
@@ -63,8 +61,7 @@ def train_sim_command(
         val = simulate_triples(sim, n=validation_stacks, seed=sim.seed + 10_000)
         card, path = train_sim(config, out, data=(train, val), progress=True)
         if data is None:  # your own stacks: the card keeps the statistics of those (train_sim computes them)
-                write_card_statistics(path, card_statistics(read_card(path), n_reference=qc_inputs,
-                                                        n_held_out=max(2, qc_inputs // 2)))
+                add_card_statistics(path, qc_inputs)
     except (ValidationError, *ERRORS) as err:
         fail(err)
     m = card.metrics

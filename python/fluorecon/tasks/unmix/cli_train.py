@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, subgroup
+from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
 
 LABELS_HELP = "Comma-separated built-in spectra, one per label (e.g. DAPI,EGFP,tdTomato,mCherry)."
 
@@ -83,8 +83,7 @@ def train_unmix(
     photons_min: float = typer.Option(5.0, "--photons-min", help="Fewest photons per label trained on."),
     photons_max: float = typer.Option(300.0, "--photons-max", help="Most photons per label trained on."),
     validation_size: int = typer.Option(128, "--validation-size", help="Side of the held-out specimens compared with NNLS."),
-    qc_inputs: int = typer.Option(32, "--qc-inputs", help="Fresh simulated stacks for the card's out-of-distribution "
-                                  "statistics (half as many more calibrate the alarm)."),
+    qc_inputs: int = qc_inputs_option(32, "stacks"),
     name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: the file name)."),
     seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
 ) -> None:
@@ -94,8 +93,7 @@ def train_unmix(
     Example: fluorecon train unmix --out my_unmix.onnx --labels EGFP,mCherry --channels 16 --lambda-start 480
     """
     from fluorecon.core.progress import progress_callback
-    from fluorecon.qc.training_inputs import card_statistics, write_card_statistics
-    from fluorecon.core.modelcard import read_card
+    from fluorecon.qc.training_inputs import add_card_statistics
     from fluorecon.tasks.unmix.classical import build_unmix_model
 
     names = _labels(labels)
@@ -104,8 +102,7 @@ def train_unmix(
                                     stop_nm=lambda_stop, channels=channels, photons=(photons_min, photons_max),
                                     eval_shape=(validation_size, validation_size), name=name or None,
                                     log=lambda line: None, progress=progress_callback("training unmix", unit=" steps"))
-        write_card_statistics(out, card_statistics(read_card(out), n_reference=qc_inputs,
-                                                   n_held_out=max(2, qc_inputs // 2)))
+        add_card_statistics(out, qc_inputs)
     except ERRORS as err:
         fail(err)
     rows = ", ".join(f"{k.split('_')[-1]}: learned {metrics[k]} vs NNLS {metrics[k.replace('learned', 'nnls')]}"
