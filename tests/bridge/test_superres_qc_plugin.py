@@ -216,3 +216,9 @@ def test_train_on_this_image_installs_the_model_and_shows_its_prediction(config_
                        ijbridge.options_string(method="n2s", steps=2, name="bridge n2v", models_dir=installed))
     assert Path(str(again.getInstalledModel())) == installed / "bridge_n2v-2.onnx"
     assert read_card(model).method == "n2v"
+    # structN2V from the dialog's struct_n2v_axis: the card records the hidden line along X
+    struct = run_plugin(plugin_jar, "Train on this image...", imp,
+                        ijbridge.options_string(method="n2v", steps=2, name="bridge struct", struct_n2v_axis="horizontal",
+                                                models_dir=installed))
+    masking = json.loads(read_card(Path(str(struct.getInstalledModel()))).train["masking"])
+    assert (masking["struct_axis"], masking["struct_length"]) == (-1, 5)
