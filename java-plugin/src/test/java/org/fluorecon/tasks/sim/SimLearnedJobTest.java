@@ -14,6 +14,7 @@ import org.fluorecon.core.Progress;
 import org.fluorecon.onnx.Predictor;
 import org.fluorecon.testutil.JsonValues;
 import org.fluorecon.testutil.OnnxModels;
+import org.fluorecon.testutil.Progresses;
 import org.fluorecon.testutil.Vectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -55,21 +56,9 @@ class SimLearnedJobTest {
         assertEquals(((Number) v.get("input_pixel_size_um")).doubleValue(), input.getCalibration().pixelWidth, 1e-9);
 
         SimLearnedJob job = job(input, model, 3, 3);
-        long[] last = {0, 0};
-        Progress p = new Progress() {
-            @Override
-            public void update(long done, long total) {
-                last[0] = done;
-                last[1] = total;
-            }
-
-            @Override
-            public boolean isCancelled() {
-                return false;
-            }
-        };
+        Progresses.Recorder p = new Progresses.Recorder();
         assertTrue(job.process(p), job.getErrorMessage());
-        assertTrue(last[1] > 0 && last[0] == last[1], "progress reaches its total");
+        assertTrue(p.total > 0 && p.done == p.total, "progress reaches its total");
         ImagePlus out = job.getResult();
         // one slice per z plane, twice the width and height, half the pixel size
         assertEquals(((Number) shape.get(0)).intValue(), out.getStackSize());
