@@ -11,7 +11,7 @@ no training or validation used, with the task's own classical baseline computed 
   the published claim ("CARE beats NLM by 4.7 dB") holds on data the card never saw.
 
 Small images (128² or 256², 2–4 of them; 3 stacks 32×64² in 3D; 4 light fields) keep the whole file at
-~50 s on a 2-core CPU. Where a card's figure does not hold, the case says so and asserts the measured figure
+~40 s on a 2-core CPU (about half of it building the light-field projector). Where a card's figure does not hold, the case says so and asserts the measured figure
 minus the tolerance instead (the 3D denoiser against NLM). Isotropic,
 SIM, SMLM and unmixing recompute theirs in their own task tests (tests/tasks/*), which already
 simulate held-out data.
@@ -109,13 +109,14 @@ def _lightfield_vcd(p: Predictor) -> dict[str, float]:
     from fluorecon.tasks.lightfield.train import evaluate, simulate_training_pairs
 
     # the card's 16×16-lenslet light fields of beads + 3D filaments (4 fresh volumes; the card: 10), through the
-    # wave-optics projector (~15 s to build here); back-projection and RL (the card's 8 iterations) beside it
+    # wave-optics projector (~15 s to build here), one back-projection beside it. Richardson–Lucy (the card's
+    # val_psnr_rl, 8 iterations) is left out: it triples the time, and the card's VCD lead over it is only
+    # 0.5 dB (measured on these 4 volumes for issue 18: RL 33.0, VCD 33.5 dB; card 32.5, 33.0).
     sim = LearnedLightFieldSimulation.model_validate_json(p.card.train["simulation"]).model_copy(update={"n_volumes": 4})
     nnum = card_geometry(p.card)["nnum"]
     physics = lightfield_physics(p.card, (sim.n_lenslets[0] * nnum, sim.n_lenslets[1] * nnum))
     pairs = simulate_training_pairs(physics, sim, seed=SEED)
-    m = evaluate(pairs, physics, lambda lf: predict_learned(lf, MODELS / "lightfield_vcd.onnx", threads=1),
-                 rl_iter=int(p.card.metrics["val_rl_iter"]))
+    m = evaluate(pairs, physics, lambda lf: predict_learned(lf, MODELS / "lightfield_vcd.onnx", threads=1), rl_iter=0)
     return {k: float(v) for k, v in m.items() if k.startswith("val_psnr")}
 
 
@@ -131,7 +132,7 @@ CASES = {
     "care_deconvolve_2d.onnx": (_deconvolve_2d, "care", {"input": None, "rl": None}),
     "care_upsample2x_2d.onnx": (_upsample_2d, "care", {"bicubic": None}),
     "care_crossmodal_2d.onnx": (_crossmodal_2d, "care", {"input": None}),
-    "lightfield_vcd.onnx": (_lightfield_vcd, "vcd", {"backprojection": None, "rl": None}),
+    "lightfield_vcd.onnx": (_lightfield_vcd, "vcd", {"backprojection": None}),
 }
 
 
