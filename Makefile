@@ -75,6 +75,8 @@ models: setup
 	$(PY) scripts/train_smlm_models.py
 	$(PY) scripts/train_lightfield_model.py
 	$(PY) scripts/train_sim_models.py
+	$(VENV)/bin/fluorecon train unmix --out models/unmix_4label.onnx --steps 700
+	$(VENV)/bin/fluorecon train register --out models/register_deform_2d.onnx --steps 700
 
 # Regenerate tests/data/careamics_n2v/ (committed): a tiny N2V trained and exported to bioimage.io by CAREamics, in
 # its own venv bench/venvs/careamics (made here from bench/requirements-careamics.txt; minutes, torch from pip's cache).

@@ -41,7 +41,7 @@ def test_super_resolve_equals_cli_and_halves_the_pixel_size(headless_jvm, plugin
                         ijbridge.options_string(model="[file]", model_file=UPSAMPLE_2D, save=save))
     out = plugin.getResult()
     assert out is not None and save.is_file()
-    assert out.getTitle() == "cells-superres"
+    assert out.getTitle() == "cells-superres [OOD]"  # synthetic input, unlike the model's training data: flagged (test_ood_plugin.py)
     assert (out.getWidth(), out.getHeight(), out.getNSlices()) == (112, 96, 2)
     cal = out.getCalibration()
     assert cal.pixelWidth == pytest.approx(0.05) and cal.pixelHeight == pytest.approx(0.05)
@@ -216,3 +216,9 @@ def test_train_on_this_image_installs_the_model_and_shows_its_prediction(config_
                        ijbridge.options_string(method="n2s", steps=2, name="bridge n2v", models_dir=installed))
     assert Path(str(again.getInstalledModel())) == installed / "bridge_n2v-2.onnx"
     assert read_card(model).method == "n2v"
+    # structN2V from the dialog's struct_n2v_axis: the card records the hidden line along X
+    struct = run_plugin(plugin_jar, "Train on this image...", imp,
+                        ijbridge.options_string(method="n2v", steps=2, name="bridge struct", struct_n2v_axis="horizontal",
+                                                models_dir=installed))
+    masking = json.loads(read_card(Path(str(struct.getInstalledModel()))).train["masking"])
+    assert (masking["struct_axis"], masking["struct_length"]) == (-1, 5)
