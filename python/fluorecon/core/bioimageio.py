@@ -464,11 +464,11 @@ def _convert_to_onnx(zf: zipfile.ZipFile, rdf: dict, pkg: Path, python: str | No
     import tempfile
 
     weights = rdf.get("weights") or {}
-    kind = next((k for k in TORCH_KINDS if k in weights), None)
-    if kind is None:
-        raise PackageError(f"{pkg.name} has no ONNX weights (it has {', '.join(weights) or 'none'}); fluorecon converts "
-                           "torchscript and pytorch_state_dict weights to ONNX, not these.")
+    kind = next(k for k in TORCH_KINDS if k in weights)  # import_package refused packages with neither
     entry = weights[kind]
+    if kind == "pytorch_state_dict" and not (entry.get("architecture") or {}).get("callable"):
+        raise PackageError(f"{pkg.name}'s pytorch_state_dict weights name no architecture (weights.pytorch_state_dict."
+                           "architecture); there is no network to load them into.")
     needs = ["torch"] + ([_architecture_library(entry)] if kind == "pytorch_state_dict" and
                          _architecture_library(entry) else [])
     interpreter = python or sys.executable
@@ -532,6 +532,9 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32, pyt
             raise PackageError(f"{pkg.name} is format {rdf.get('format_version')}; fluorecon imports format 0.5 "
                                "(bioimageio.spec's update_format converts older packages).")
         weights = rdf.get("weights") or {}
+        if onnx_weights is None and "onnx" not in weights and not any(k in weights for k in TORCH_KINDS):
+            raise PackageError(f"{pkg.name} has no ONNX weights (it has {', '.join(weights) or 'none'}); fluorecon "
+                               "runs ONNX and converts torchscript and pytorch_state_dict weights, not these.")
         inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
         if len(inputs) != 1 or len(outputs) != 1:
             raise PackageError(f"{pkg.name} has {len(inputs)} inputs and {len(outputs)} outputs; fluorecon imports "
