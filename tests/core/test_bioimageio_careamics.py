@@ -70,7 +70,7 @@ def test_a_python_without_torch_is_named(tmp_path):
     import venv
 
     venv.EnvBuilder(with_pip=False).create(bare)
-    with pytest.raises(PackageError, match=f"Python {bare}/bin/python lacks torch and careamics"):
+    with pytest.raises(PackageError, match=f"Python {bare}/bin/python lacks torch, onnx and careamics"):
         import_package(PKG, tmp_path / "m.onnx", python=bare / "bin" / "python")
     assert not (tmp_path / "m.onnx").exists()
 

@@ -456,6 +456,10 @@ def _python_has(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
 
 
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
 def _convert_to_onnx(zf: zipfile.ZipFile, rdf: dict, pkg: Path, python: str | None) -> tuple[bytes, dict]:
     """ONNX weights for a package that has only PyTorch ones, by bioimageio_convert.py run in `python`
     (this Python by default). Returns the ONNX bytes and the converter's report."""
@@ -469,8 +473,8 @@ def _convert_to_onnx(zf: zipfile.ZipFile, rdf: dict, pkg: Path, python: str | No
     if kind == "pytorch_state_dict" and not (entry.get("architecture") or {}).get("callable"):
         raise PackageError(f"{pkg.name}'s pytorch_state_dict weights name no architecture (weights.pytorch_state_dict."
                            "architecture); there is no network to load them into.")
-    needs = ["torch"] + ([_architecture_library(entry)] if kind == "pytorch_state_dict" and
-                         _architecture_library(entry) else [])
+    needs = ["torch", "onnx"] + ([_architecture_library(entry)] if kind == "pytorch_state_dict" and
+                                 _architecture_library(entry) else [])  # torch.onnx.export needs onnx
     interpreter = python or sys.executable
     missing = [m for m in needs if not _python_has(interpreter, m)]
     if missing:
@@ -479,8 +483,8 @@ def _convert_to_onnx(zf: zipfile.ZipFile, rdf: dict, pkg: Path, python: str | No
         raise PackageError(
             f"{pkg.name} has {kind} weights" + (f" whose architecture {arch.get('import_from')}.{arch.get('callable')} "
                                                  f"is code in the library '{missing[-1]}'" if arch else "") +
-            f"; {where} lacks {' and '.join(missing)}. Give --python PATH, a Python where "
-            f"{' and '.join(needs)} are installed (for CAREamics: the venv CAREamics runs in), to convert the weights "
+            f"; {where} lacks {_and(missing)}. Give --python PATH, a Python where "
+            f"{_and(needs)} are installed (for CAREamics: the venv CAREamics runs in), to convert the weights "
             "to ONNX there; the rest of the import runs here.")
     inputs = rdf["inputs"][0]
     dynamic = ",".join(str(i) for i, a in enumerate(inputs["axes"]) if a["type"] != "channel")
