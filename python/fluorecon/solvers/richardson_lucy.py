@@ -84,8 +84,11 @@ class DiscrepancyStop:
     before RL), floored at one photon's variance as there. ``y`` is :attr:`measured` when given: the measurement
     before RL clamps it at 0 (clamping read noise shrinks the residual, χ² ≈ 0.8 at the truth at 5 photons against
     1.00 unclamped); by default the solvers give the image they were called with. At the true object the
-    expectation of χ² is 1; the stop fires
-    at the first iterate with χ² ≤ ``1 + tolerance``. It costs one element-wise pass per iteration (``A x`` is
+    expectation of χ² is 1. For data ≥ 0 (the clamped counts) it is divided by its expectation under the model
+    (:meth:`chi2`). Only the interior counts: ``margin`` pixels from each border (default: the PSF's half-size,
+    ``physics.centre``), where a blur that takes the object as zero outside the image can explain the data at all
+    (a background reaching the border otherwise keeps χ² above 1). The stop fires at the first iterate after
+    ``min_iter`` updates with χ² ≤ ``1 + tolerance``. It costs one element-wise pass per iteration (``A x`` is
     computed by the update anyway) and one more ``A`` at the end when it runs all iterations.
 
     With ``enabled=False`` the misfit is only watched: :attr:`amplifying` then tells that the run went far below the
