@@ -308,7 +308,9 @@ class Blur:
             f = scipy.fft.ifft(f, axis=axis, workers=self.workers, overwrite_x=True)
             f = f[(slice(None),) * axis + (slice(start[axis], start[axis] + self.image_shape[axis]),)]
         out = scipy.fft.irfft(f, n=self.fft_shape[last], axis=last, workers=self.workers)
-        return torch.from_numpy(out[(slice(None),) * last + (slice(start[last], start[last] + self.image_shape[last]),)])
+        # Contiguous, like the torch path's results (callers may rely on C order, e.g. seeded noise drawn over them).
+        crop = out[(slice(None),) * last + (slice(start[last], start[last] + self.image_shape[last]),)]
+        return torch.from_numpy(np.ascontiguousarray(crop))
 
     def _convolve(self, buf: torch.Tensor, otf: torch.Tensor) -> torch.Tensor:
         spectrum = torch.fft.rfftn(buf, dim=self.dims)
