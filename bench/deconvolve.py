@@ -106,12 +106,8 @@ def rl_speed(shape: tuple[int, ...], psf_size: int, args) -> dict:
         if peer is not None:
             contenders.append(Contender("redlionfish", lambda k: peer.call({"iterations": k}), threads=1,
                                         timed=lambda reply: reply["seconds"], notes="CPU method, its own process"))
-        try:
-            print(f"RL {'x'.join(map(str, shape))}, PSF {'x'.join(map(str, psf.shape))}, {n} iterations per run:", flush=True)
-            timings = interleave(contenders, work=n, rounds=args.rounds, unit="iteration")
-        finally:
-            if peer is not None:
-                peer.close()
+        print(f"RL {'x'.join(map(str, shape))}, PSF {'x'.join(map(str, psf.shape))}, {n} iterations per run:", flush=True)
+        timings = interleave(contenders, work=n, rounds=args.rounds, unit="iteration", close=[peer])
     torch.set_num_threads(os.cpu_count())
     row = {"shape": list(shape), "psf_shape": list(psf.shape), "max_abs_difference_over_max": agree,
            "timings": timings.to_json(), "ratios": {}}

@@ -97,11 +97,23 @@ def machine() -> dict:
 
 def interleave(contenders: Sequence[Contender], *, work: int, rounds: int = DEFAULT_ROUNDS, unit: str = "run",
                warmup_work: int | None = None, clock: Callable[[], float] = time.perf_counter,
-               log: Callable[[str], None] | None = print, keep_outputs: bool = False) -> Timings:
+               log: Callable[[str], None] | None = print, keep_outputs: bool = False,
+               close: Sequence[object | None] = ()) -> Timings:
     """Warm every contender up once (not timed; ``warmup_work`` units, default ``work``; 0 only for
     contenders that leave out their own warm-up inside every run, e.g. a fresh training process that
     times the steps after its first ones), then run them A B A B … for ``rounds`` rounds, each doing
-    ``work`` units; the timing of a run is its whole wall time (or its own ``timed``) / work."""
+    ``work`` units; the timing of a run is its whole wall time (or its own ``timed``) / work. The
+    ``PeerWorker``s in ``close`` (None entries skipped) are closed at the end, also on an error."""
+    try:
+        return _interleave(contenders, work=work, rounds=rounds, unit=unit, warmup_work=warmup_work, clock=clock,
+                           log=log, keep_outputs=keep_outputs)
+    finally:
+        for worker in close:
+            if worker is not None:
+                worker.close()
+
+
+def _interleave(contenders, *, work, rounds, unit, warmup_work, clock, log, keep_outputs) -> Timings:
     if rounds < 1 or work < 1:
         raise ValueError(f"rounds and work must be ≥ 1 (got rounds={rounds}, work={work})")
     names = [c.name for c in contenders]

@@ -141,11 +141,7 @@ def main() -> int:
         # Interleaved: every method once per round, so load from other jobs on the shared machine
         # hits all methods alike; medians, and per-round ratios against scikit-image.
         print(f"drift, {photons} photons:", flush=True)
-        try:
-            timings = interleave(contenders, work=1, rounds=args.rounds, unit="series", keep_outputs=True)
-        finally:
-            if peer is not None:
-                peer.close()
+        timings = interleave(contenders, work=1, rounds=args.rounds, unit="series", keep_outputs=True, close=[peer])
         med = timings.to_json()["median_per_unit_s"]
         for name in runs:
             row[name] = {"seconds": med[name], **errors(timings.outputs[name], drift)}

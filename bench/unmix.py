@@ -165,11 +165,7 @@ def main() -> int:
     except Exception as err:  # a peer that cannot be installed is reported, not fatal
         nmf["sklearn_error"] = str(err)[:500]
     print("NMF:", flush=True)
-    try:
-        t = interleave(contenders, work=1, rounds=args.rounds, unit="fit", keep_outputs=True)
-    finally:
-        if sk is not None:
-            sk.close()
+    t = interleave(contenders, work=1, rounds=args.rounds, unit="fit", keep_outputs=True, close=[sk])
     med = t.to_json()["median_per_unit_s"]
     h, w = t.outputs["fluorecon_nmf"]
     order, corr = match_spectra(m / m.sum(0), w)
@@ -205,11 +201,7 @@ def main() -> int:
     except Exception as err:
         phasor["phasorpy_error"] = str(err)[:500]
     print("phasor:", flush=True)
-    try:
-        t = interleave(contenders, work=20, rounds=args.rounds, unit="image", keep_outputs=True)
-    finally:
-        if ph is not None:
-            ph.close()
+    t = interleave(contenders, work=20, rounds=args.rounds, unit="image", keep_outputs=True, close=[ph])
     med = t.to_json()["median_per_unit_s"]
     g, s_, _ = t.outputs["fluorecon_phasor"]
     t_ph = med["fluorecon_phasor"]

@@ -106,6 +106,22 @@ def test_verdict(values, target, higher, expected):
     assert harness.verdict(values, target, higher_is_better=higher) == expected
 
 
+def test_peers_are_closed_also_on_error():
+    class Peer:
+        closed = 0
+
+        def close(self):
+            Peer.closed += 1
+
+    clock = FakeClock()
+    a, _ = fake("A", clock, lambda i: 1.0)
+    harness.interleave([a], work=1, rounds=2, clock=clock, log=None, close=[Peer(), None])
+    broken = harness.Contender("B", lambda n: 1 / 0, threads=1)
+    with pytest.raises(ZeroDivisionError):
+        harness.interleave([broken], work=1, rounds=2, clock=clock, log=None, close=[Peer()])
+    assert Peer.closed == 2
+
+
 def test_bad_arguments():
     clock = FakeClock()
     a, _ = fake("A", clock, lambda i: 1.0)
