@@ -89,6 +89,14 @@ public final class ModelCard {
             } catch (IllegalArgumentException e) {
                 throw new ModelCardException("Model card is invalid: ('norm',): " + e.getMessage());
             }
+            // The plugin maps every per-image-normalised output back to the input's range; any other output
+            // mapping would be silently mis-scaled here, so such a card is refused with where it does run.
+            String denorm = m.getOrDefault("denorm", "input");
+            if (!denorm.equals("input")) {
+                throw new ModelCardException("Model card: denorm = '" + denorm + "' with norm = '" + norm + "' is "
+                        + "not supported by the Fiji plugin (it maps outputs back to the input's range only); run "
+                        + "this model with fluorecon predict.");
+            }
         }
         for (String o : outputs.split(",")) {
             if (!o.equals("mean") && !o.equals("scale")) {

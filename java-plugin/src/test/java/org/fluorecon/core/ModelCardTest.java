@@ -150,4 +150,18 @@ class ModelCardTest {
         e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
         assertTrue(e.getMessage().contains("needs a positive STD"), e.getMessage());
     }
+
+    /** A percentile-normalised card whose output is not mapped back to the input range would be mis-scaled. */
+    @Test
+    void otherOutputMappingsOfPercentileCardsAreRefused() {
+        Map<String, String> m = new HashMap<>(OnnxModels.card(2, 4, 8, 32));
+        for (String denorm : new String[] {"none", "linear:2.0:5.0"}) {
+            m.put("denorm", denorm);
+            ModelCardException e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+            assertTrue(e.getMessage().contains("denorm = '" + denorm + "'")
+                    && e.getMessage().contains("run this model with fluorecon predict"), e.getMessage());
+        }
+        m.put("denorm", "input");
+        assertTrue(ModelCard.fromMetadata(m) != null);
+    }
 }
