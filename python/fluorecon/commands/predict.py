@@ -96,7 +96,7 @@ def predict_command(
         write_tiff(scale_out, scale.astype("float32"), meta, info=info + "\noutput: Laplace scale (uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
-        _write_qc(qc_dir, data, mean, scale, in_meta, card)
+        _write_qc(qc_dir, data, mean, scale, in_meta, card, predictor=predictor, tile=tile)
 
 
 def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task) -> None:
@@ -126,8 +126,9 @@ def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads,
     typer.echo(f"Wrote {output} ({predictor.provider}, block-wise).")
 
 
-def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
-    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings."""
+def _write_qc(qc_dir: Path, data, mean, scale, meta, card, predictor=None, tile=None) -> None:
+    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings; for a
+    denoiser also whether its texture survives re-noising (fluorecon.qc.disagreement)."""
     from fluorecon.qc.report import check_result
 
     resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
@@ -148,8 +149,14 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
         report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
                               meta=meta)
     if card.task == "denoise" and meta.axes in ("YX", "ZYX"):
+        from fluorecon.qc.disagreement import add_for_denoiser
         from fluorecon.qc.report import compare_classical
 
+        d = add_for_denoiser(report, predictor, data, mean, axes=meta.axes, tile=tile) if predictor else None
+        if d is not None:
+            typer.echo(f"QC: {100 * d.summary['unreproducible_fraction']:.0f}% of the fine detail is not reproducible "
+                       f"under re-noising (warns above {100 * d.summary['threshold']:.0f}%); wrote "
+                       f"{qc_dir}/disagreement.tif")
         note = compare_classical(data, report)
         report.write(qc_dir, meta)  # with the classical figures
         if note:
