@@ -143,6 +143,48 @@ def test_check_result_equals_cli_and_flags_the_planted_spot(config_dir, plugin_j
     assert "structure was removed or invented" in warnings
 
 
+def test_check_result_shows_the_disagreement_map_for_a_denoiser(config_dir, plugin_jar, tmp_path):
+    """model_file = the shipped (filament-trained) CARE model, input = diffuse cytoplasm-like signal:
+    the output gains a third channel, the re-noise disagreement map (as `fluorecon qc --model`), and
+    the invented-texture warning reaches the table."""
+    from jpype import JClass
+
+    sys.path.insert(0, str(ROOT / "tests" / "qc"))
+    from ood_shifts import diffuse
+
+    from fluorecon.core.modelcard import read_card
+
+    care = ROOT / "models" / "care_denoise_2d.onnx"
+    image = diffuse(read_card(care), 1, 55)[0][:128, :128]
+    write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="YX", pixel_size_um=0.1))
+    run_cli("predict", care, tmp_path / "in.tif", tmp_path / "res.tif", "--threads", "1")
+    run_cli("qc", tmp_path / "in.tif", tmp_path / "res.tif", "--model", care, "--out", tmp_path / "cli")
+    expected = json.loads((tmp_path / "cli" / "qc.json").read_text())
+
+    Interpreter = JClass("ij.macro.Interpreter")
+    raw = ijbridge.to_imageplus(image, "YX", title="raw", pixel_size_um=0.1)
+    rec = ijbridge.to_imageplus(tifffile.imread(tmp_path / "res.tif"), "YX", title="raw-denoised", pixel_size_um=0.1)
+    Interpreter.batchMode = True
+    for imp in (raw, rec):
+        Interpreter.addBatchModeImage(imp)
+    try:
+        plugin = run_plugin(plugin_jar, "Check result (QC)...", None,
+                            ijbridge.options_string(input="raw", result="raw-denoised", model_file=care))
+    finally:
+        for imp in (raw, rec):
+            Interpreter.removeBatchModeImage(imp)
+    out = plugin.getResult()
+    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (3, 1, 1)
+    assert str(out.getStack().getSliceLabel(3)) == "disagreement"
+    maps = ijbridge.from_imageplus(out)[0, 0]
+    np.testing.assert_allclose(maps[2], tifffile.imread(tmp_path / "cli" / "disagreement.tif"), atol=1e-4)
+    table = plugin.getTable()
+    assert table.getValue("disagreement_flagged_fraction", 0) == pytest.approx(
+        expected["disagreement"]["flagged_fraction"], abs=1e-4)
+    assert "Invented texture" in str(table.getStringValue("warnings", 0))
+    assert "qc.channels = consistency,consistency_local,disagreement" in str(out.getInfoProperty())
+
+
 def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
     raw = ijbridge.to_imageplus(ijbridge.noisy_planes((48, 48), seed=1), "YX", title="raw")
     big = ijbridge.to_imageplus(ijbridge.noisy_planes((96, 96), seed=1), "YX", title="raw-superres")

@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 from scipy.stats import rankdata
 
-from fluorecon.qc.disagreement import UNREPRODUCIBLE_THRESHOLD, renoise_disagreement, tta_disagreement
+from fluorecon.qc.disagreement import AREA_THRESHOLD, renoise_disagreement, tta_disagreement
 from fluorecon.qc.noise_estimate import NoiseModel
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -98,13 +98,13 @@ def test_renoise_quiet_in_distribution(care):
     for image in training_inputs(card, n=2, seed=4242):  # fresh draws of the training simulation
         d = renoise_disagreement(predict, image)
         assert not d.warnings, d.summary
-        assert d.summary["unreproducible_fraction"] < UNREPRODUCIBLE_THRESHOLD
+        assert d.summary["flagged_fraction"] < AREA_THRESHOLD
 
 
 def test_renoise_warns_filament_model_on_diffuse_signal(care):
     card, predict = care
     d = renoise_disagreement(predict, diffuse_cytoplasm(card, 1, 55)[0])
-    assert d.summary["unreproducible_fraction"] > UNREPRODUCIBLE_THRESHOLD
+    assert d.summary["flagged_fraction"] > AREA_THRESHOLD
     assert d.warnings and "Invented texture" in d.warnings[0] and "--method n2v" in d.warnings[0]
     assert "Train on this image" in d.warnings[0]
 

@@ -154,9 +154,9 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card, predictor=None, tile=
 
         d = add_for_denoiser(report, predictor, data, mean, axes=meta.axes, tile=tile) if predictor else None
         if d is not None:
-            typer.echo(f"QC: {100 * d.summary['unreproducible_fraction']:.0f}% of the fine detail is not reproducible "
-                       f"under re-noising (warns above {100 * d.summary['threshold']:.0f}%); wrote "
-                       f"{qc_dir}/disagreement.tif")
+            typer.echo(f"QC: the fine detail is mostly not reproducible under re-noising over "
+                       f"{100 * d.summary['flagged_fraction']:.0f}% of the image (warns above "
+                       f"{100 * d.summary['area_threshold']:.0f}%); wrote {qc_dir}/disagreement.tif")
         note = compare_classical(data, report)
         report.write(qc_dir, meta)  # with the classical figures
         if note:

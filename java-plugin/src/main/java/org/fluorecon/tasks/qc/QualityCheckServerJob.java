@@ -220,9 +220,9 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
             rt.addValue("noise_b", nm.get("b") instanceof Number ? ((Number) nm.get("b")).doubleValue() : Double.NaN);
         }
         Object d = summary.get("disagreement");
-        if (d instanceof Map && ((Map<?, ?>) d).get("unreproducible_fraction") instanceof Number) {
-            rt.addValue("unreproducible_detail_fraction",
-                    ((Number) ((Map<?, ?>) d).get("unreproducible_fraction")).doubleValue());
+        if (d instanceof Map && ((Map<?, ?>) d).get("flagged_fraction") instanceof Number) {
+            rt.addValue("disagreement_flagged_fraction",
+                    ((Number) ((Map<?, ?>) d).get("flagged_fraction")).doubleValue());
         }
         List<String> w = warnings();
         rt.addValue("warnings", w.isEmpty() ? "none" : String.join(" | ", w));
