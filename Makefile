@@ -75,6 +75,8 @@ models: setup
 	$(PY) scripts/train_smlm_models.py
 	$(PY) scripts/train_lightfield_model.py
 	$(PY) scripts/train_sim_models.py
+	$(VENV)/bin/fluorecon train unmix --out models/unmix_4label.onnx --steps 700
+	$(VENV)/bin/fluorecon train register --out models/register_deform_2d.onnx --steps 700
 
 clean:
 	rm -rf $(VENV) java-plugin/target imagej out

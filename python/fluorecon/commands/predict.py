@@ -34,9 +34,10 @@ def predict_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for ONNX Runtime (default: all)."),
     device: str = typer.Option("auto", "--device", help="auto (GPU if onnxruntime-gpu sees one), cpu or cuda."),
     task: Optional[str] = typer.Option(None, "--task", help="Refuse models of another task, e.g. --task denoise."),
-    scale_out: Optional[Path] = typer.Option(None, "--scale-out", "--uncertainty", help="Also write the per-pixel "
-                                             "uncertainty: the Laplace scale (models with outputs = mean,scale) or, "
-                                             "with --ensemble, the spread of the members."),
+    scale_out: Optional[Path] = typer.Option(None, "--uncertainty", "--scale-out", help="Also write the per-pixel "
+                                             "uncertainty as its own image (CSBDeep's `scale`): the Laplace scale "
+                                             "(models with outputs = mean,scale) or, with --ensemble, the spread of "
+                                             "the members; same axes and calibration as OUTPUT."),
     ensemble: Optional[str] = typer.Option(None, "--ensemble", help="More models of the same task, comma-separated: "
                                            "the output is the mean of all members, the uncertainty their spread."),
     qc_dir: Optional[Path] = typer.Option(None, "--qc", help="Write consistency.tif, uncertainty.tif and qc.json "
@@ -93,7 +94,8 @@ def predict_command(
     info = describe(predictor, settings)
     write_tiff(output, mean.astype("float32"), meta, info=info)
     if scale_out is not None:
-        write_tiff(scale_out, scale.astype("float32"), meta, info=info + "\noutput: Laplace scale (uncertainty)")
+        what = "ensemble spread" if ensemble else "Laplace scale"
+        write_tiff(scale_out, scale.astype("float32"), meta, info=info + f"\noutput: scale ({what}, uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
         _write_qc(qc_dir, data, mean, scale, in_meta, card, predictor=predictor, tile=tile)

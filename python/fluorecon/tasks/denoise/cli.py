@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -64,6 +66,24 @@ def train_denoise_command(
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
     depth: int = typer.Option(2, "--depth", help="U-Net depth (tiles must be multiples of 2**depth)."),
     probabilistic: bool = typer.Option(False, "--probabilistic", help="Also predict a per-pixel uncertainty (Laplace scale)."),
+    like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
+                                        "image (pixel size from its calibration, camera gain/offset/read noise and "
+                                        "photons estimated from it, nearest phantom structure) and fine-tune the "
+                                        "shipped CARE model on it. Needs --na and --wavelength-nm; --steps, --batch-size (default 8) and --lr "
+                                        "(5e-4 suits fine-tuning, as the server job uses) apply."),
+    na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
+    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
+    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size in the sample, nm "
+                                                  "(needed when the image is not calibrated; overrides it)."),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
+                                      "shipped model's."),
+    base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D CARE model to fine-tune "
+                                              "(default: the shipped care_denoise_2d.onnx)."),
+    struct_n2v_axis: str = typer.Option("none", "--struct-n2v-axis", help="structN2V (n2v, n2v2): noise correlated "
+                                        "along horizontal (X: line-scan or rolling-shutter stripes) or vertical (Y) is "
+                                        "masked along that axis too, so the network does not learn it (none: plain N2V)."),
+    struct_n2v_span: int = typer.Option(5, "--struct-n2v-span", help="structN2V: pixels hidden along the axis (odd, "
+                                        "blind spot included): about the noise correlation length."),
 ) -> None:
     """Train a denoising model and export it to ONNX with its model card.
 
@@ -71,13 +91,20 @@ def train_denoise_command(
     stored in the card (metrics.*).
 
     Example: fluorecon train denoise --data data/denoise --out models/my_care.onnx --steps 2000
+    Example: fluorecon train denoise --like frame.tif --na 1.4 --wavelength-nm 520 --out models/mine.onnx --steps 300
     """
+    if like is not None:
+        from fluorecon.tasks.denoise.cli_like import train_like_command
+
+        return train_like_command(train, like, na=na, wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm,
+                                  from_scratch=from_scratch, base_model=base_model, method=method)
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
 
     from fluorecon.nets.unet import UNetConfig
     from fluorecon.tasks.denoise.learned import DenoiseConfig, train_denoise
+    from fluorecon.tasks.denoise.spec import struct_masking
     from fluorecon.train import TrainConfig
 
     opts, name = train, train.name
@@ -92,7 +119,9 @@ def train_denoise_command(
             unet = unet.model_copy(update={"residual": False})
         if method != "care" and name == "CARE denoising":
             name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}.get(method, method) + " denoising"
-        config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name)
+            name = name.replace("Noise2Void", "structN2V") if struct_n2v_axis != "none" else name
+        config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name,
+                               masking=struct_masking(struct_n2v_axis, struct_n2v_span))
         card, path = train_denoise(config, opts.out, data=opts.data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
         _fail(err)

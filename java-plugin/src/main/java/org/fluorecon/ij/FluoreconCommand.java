@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
+import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.OpenedFiles;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.server.ServerConfig;
@@ -149,7 +150,12 @@ public abstract class FluoreconCommand implements PlugIn {
         }
         running = progress;
         try {
-            return Commands.process(title, job, progress);
+            boolean ok = Commands.process(title, job, progress);
+            if (ok && job instanceof LocalModelJob) { // every local model run shows its input check
+                LocalModelJob<?> local = (LocalModelJob<?>) job;
+                Commands.reportOod(title, local.getOod(), local.getInput());
+            }
+            return ok;
         } finally {
             progressShown = progress.history();
             running = null;

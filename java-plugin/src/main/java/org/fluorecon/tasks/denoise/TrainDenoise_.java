@@ -15,7 +15,8 @@ import org.fluorecon.ij.Params;
  * (noisy) image on the model server, installs the model in the plugin's models folder (Denoise…
  * lists it) and shows the image denoised by it. Macro:
  * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")};
- * {@code save=/path/out.tif} also writes the denoised image.
+ * {@code save=/path/out.tif} also writes the denoised image. {@code struct_n2v_axis=horizontal} (or vertical)
+ * trains structN2V for noise correlated along X (Y).
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train on this image...")
 public class TrainDenoise_ extends FluoreconCommand {
@@ -41,6 +42,8 @@ public class TrainDenoise_ extends FluoreconCommand {
         params.integer("steps", s.steps, v -> s.steps = v);
         params.integer("ndim", s.ndim, v -> s.ndim = v);
         params.text("name", "", v -> s.name = v);
+        params.choice("struct_n2v_axis", TrainDenoiseServerJob.SPEC.choices("struct_n2v_axis").toArray(new String[0]),
+                s.structN2vAxis, v -> s.structN2vAxis = v);
         params.addString("models_dir", folders.isEmpty() ? "" : folders.get(0).toString());
         if (!params.show()) {
             return;
@@ -54,8 +57,13 @@ public class TrainDenoise_ extends FluoreconCommand {
         }
         result = keep(job.getResult(), save);
         installedModel.set(job.getInstalledModel());
-        IJ.log(TITLE + ": model installed as " + installedModel.get() + " (Denoise… lists it as '"
-                + installedModel.get().getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
+        logInstalled(TITLE, installedModel.get());
         done(result, params);
+    }
+
+    /** Tells the user where a trained model went and the name Denoise… lists it under. */
+    static void logInstalled(String title, Path model) {
+        IJ.log(title + ": model installed as " + model + " (Denoise… lists it as '"
+                + model.getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
     }
 }

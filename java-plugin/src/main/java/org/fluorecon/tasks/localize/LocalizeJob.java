@@ -12,6 +12,7 @@ import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
+import org.fluorecon.core.OodCheck;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.Sampling;
 import org.fluorecon.server.JobSpec;
@@ -174,6 +175,12 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         table = null;
         rendering = null;
         long t0 = System.nanoTime();
+        // The card's statistics describe single camera frames (ADU); a sample of frames stands for the movie.
+        for (int k = 0, n = Math.min(nFrames, OodCheck.MAX_PLANES); k < n; k++) {
+            int f = n == 1 ? 0 : (int) Math.rint(k * (nFrames - 1) / (double) (n - 1));
+            checkOod(nFrames > 1 ? "frame " + (f + 1) : "image", new float[][] {ImageConversion.toFloat(input, f + 1)},
+                    input.getWidth(), pixelNm);
+        }
         table = localize(progress);
         rendering = SmlmRender.image(table, input, pixelNm, settings.renderPixelNm);
         rendering.setProperty("Info", info());
@@ -421,6 +428,12 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
             acc += (line[k + 2] - line[k - 1]) / 3.0;
             dst[offset + k * stride] = (float) acc;
         }
+    }
+
+    /** The rendering carries the OOD verdict (Info, title): the table is not an image. */
+    @Override
+    protected ImagePlus markedImage(Localizations result) {
+        return rendering;
     }
 
     /** Provenance for the rendering's Info. */
