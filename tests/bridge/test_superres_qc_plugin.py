@@ -6,6 +6,7 @@ figures equal `fluorecon qc` on the same pair, and a planted structure is flagge
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np

@@ -161,9 +161,12 @@ def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.
         warnings.append(f"Invented texture: over {100 * flagged:.0f}% of the image most of the result's fine detail "
                         f"changes when the image is re-noised (in-distribution images: under {100 * area:.0f}%): the "
                         "model reads that texture out of the noise, not the sample (see disagreement.tif; bright = "
-                        "not reproducible). The image is probably unlike the model's training data. Way forward: train "
-                        "Noise2Void on this image (fluorecon train denoise --method n2v; Fiji: Denoise › Train on "
-                        "this image…), or compare with the classical result.")
+                        "not reproducible). Do not read fine texture there as structure: the image is probably unlike the "
+                        "model's training data. Way forward: Noise2Void trained on this image (fluorecon train denoise "
+                        "--method n2v; Fiji: Denoise › Train on this image…) learns this image instead of the "
+                        "training phantoms; where the signal's detail is below the noise its fine detail is not "
+                        "determined by the data either (this check says so for it too), so compare at a coarser "
+                        "scale or with the classical result.")
     return Disagreement(mean=again.mean(axis=0), spread=again.std(axis=0), map=unrepro, summary=summary,
                         warnings=warnings)
 
