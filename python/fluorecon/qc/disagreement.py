@@ -187,7 +187,9 @@ def add_for_denoiser(report, predictor, image: np.ndarray, result: np.ndarray, *
                      tile=None) -> Disagreement | None:
     """The check every denoiser result gets (`predict --qc`, `qc --model`, the server's qc job):
     :func:`add_to_report` with `predictor` (fluorecon.infer.Predictor) on one YX plane or ZYX stack
-    of the input's size; None (nothing added) for other tasks or shapes."""
-    if predictor.card.task != "denoise" or np.shape(image) != np.shape(result) or axes not in ("YX", "ZYX"):
+    of the input's size; None (nothing added) for other tasks or shapes, and for 3D models (the
+    thresholds are calibrated on a 2D model; a 2D model on a ZYX stack is checked plane by plane)."""
+    if (predictor.card.task != "denoise" or predictor.card.ndim != 2 or np.shape(image) != np.shape(result)
+            or axes not in ("YX", "ZYX")):
         return None
     return add_to_report(report, lambda x: predictor.predict(x, axes=axes, tile=tile), image, result)
