@@ -59,10 +59,13 @@ def test_defaults_gain_3db_with_the_estimated_noise_and_stop_by_discrepancy():
     default step size, centring and input scale, a seeded 96² image gains ≥ 3 dB, stopped by the
     discrepancy principle against the noise estimated from the image itself."""
     pair = simulate_pairs(DenoiseSimulation(shape=(96, 96), seed=3, photons_low=30, photons_spread=1.0), n=1)[0]
-    run = deep_image_prior(pair.low, config=DIPConfig(num_iter=400, depth=2, tau=1.2), progress=False)
+    # The path is chaotic across torch builds and thread schedules (a loss spike undoes a step and halves
+    # the rate): measured stops at iteration 360 on one run and past 400 on another (torch 2.15, 2 cores),
+    # so the cap leaves room and the assertion is that the discrepancy rule, not the cap, ends the run.
+    run = deep_image_prior(pair.low, config=DIPConfig(num_iter=1000, depth=2, tau=1.2), progress=False)
     assert np.all(np.isfinite(run.image)) and run.image.min() > 0.5 * pair.low.min()
     assert run.image.max() < 1.5 * pair.low.max()
-    assert run.stopped_at < 400 and "tau" in run.reason, run.discrepancy[-3:]
+    assert run.stopped_at < 1000 and "tau" in run.reason, (run.discrepancy[-3:], run.backtracks)
     assert psnr(run.image, pair.clean) >= psnr(pair.low, pair.clean) + 3.0
 
 
