@@ -251,7 +251,7 @@ class PredictBlock:
 def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, progress: Progress | None = None,
                     task: str | None = None, info: str = "", block_bytes: int | None = None, scheduler=None,
                     device: str = "auto", cancel=None) -> TiffMeta:
-    """Predict a lazy image block by block into OME-Zarr `out_path`; returns the output's TiffMeta.
+    """Predict a lazy image block by block into `out_path` (OME-Zarr or ImageJ TIFF); returns the output's TiffMeta.
 
     The block plan (core.blocks) is the model's tiling contract, so the result equals ``Predictor.predict``.
     Same-grid and upsampling models (card ``scale``); one channel per block. The normalization range of each
@@ -263,7 +263,7 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
 
     from fluorecon.core.blocks import plan_blocks, run_blocks
     from fluorecon.core.io import output_meta
-    from fluorecon.core.streaming import NON_FINITE, block_budget_bytes, streaming_percentiles, zarr_writer
+    from fluorecon.core.streaming import NON_FINITE, block_budget_bytes, block_writer, streaming_percentiles
     from fluorecon.core.tiling import _per_axis
 
     card = predictor.card
@@ -311,7 +311,7 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
                              "blocks that fit in memory only; predict a smaller image.")
         del block
     process = PredictBlock(predictor, device=device, ranges=ranges)
-    with zarr_writer(out_path, plan.out_shape, replace(out_meta, axes=axes), chunks=plan.out_chunks(),
+    with block_writer(out_path, plan.out_shape, replace(out_meta, axes=axes), chunks=plan.out_chunks(),
                      info=info) as out:
         run_blocks(source, plan, process, out, progress=progress, cancel=cancel, scheduler=scheduler)
     return replace(out_meta, axes=axes)

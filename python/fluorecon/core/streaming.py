@@ -28,7 +28,7 @@ import numpy as np
 from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _check_complete, _quiet_tifffile,
                                atomic_store, image_format, ngff_multiscales, open_zarr, read_image, sniff)
 
-__all__ = ["open_lazy", "zarr_writer", "streaming_percentiles", "block_budget_bytes"]
+__all__ = ["open_lazy", "zarr_writer", "tiff_writer", "block_writer", "streams", "streaming_percentiles", "block_budget_bytes"]
 
 Progress = Callable[[int, int], None]
 NON_FINITE = "Image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) first."
@@ -116,6 +116,53 @@ def zarr_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, chunks, info:
         root.attrs["multiscales"] = [ngff_multiscales(meta.axes, meta, [1], name=path.stem)]
         if info:
             root.attrs["fluorecon"] = {"info": info}
+
+
+@contextlib.contextmanager
+def tiff_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, info: str = ""):
+    """Yield a memory-mapped ImageJ hyperstack TIFF (float32, uncompressed, contiguous: ImageJ opens it as a
+    virtual stack) to fill block by block; it gets the name `path` only when complete."""
+    import tifffile
+
+    from fluorecon.core.atomic import atomic_path
+    from fluorecon.core.io import imagej_options
+
+    with atomic_path(path, suffix=".tif.part") as tmp:
+        array = tifffile.memmap(tmp, shape=tuple(shape), dtype=np.float32, **imagej_options(meta, info))
+        try:
+            yield array
+            array.flush()
+        finally:
+            del array
+
+
+@contextlib.contextmanager
+def block_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, chunks, info: str = ""):
+    """The block-wise output named by `path`: OME-Zarr (:func:`zarr_writer`) or ImageJ TIFF (:func:`tiff_writer`)."""
+    fmt = image_format(Path(path))
+    if fmt == "zarr":
+        with zarr_writer(path, shape, meta, chunks=chunks, info=info) as out:
+            yield out
+    elif fmt == "tiff":
+        with tiff_writer(path, shape, meta, info=info) as out:
+            yield out
+    else:
+        raise ValueError(f"{Path(path).name}: block-wise output is written as OME-Zarr (OUT.zarr) or ImageJ TIFF "
+                         "(OUT.tif).")
+
+
+def streams(image: str | os.PathLike, output: str | os.PathLike) -> bool:
+    """Whether a command runs block-wise: the output is OME-Zarr, or the input is larger than the in-memory
+    reader accepts (``max_input_bytes``)."""
+    from fluorecon.core.io import max_input_bytes
+
+    if image_format(Path(output)) == "zarr":
+        return True
+    try:
+        with open_lazy(image) as (data, _):
+            return int(np.prod(data.shape, dtype=np.float64)) * max(data.dtype.itemsize, 4) > max_input_bytes()
+    except (TiffError, OSError, ValueError):
+        return False  # the in-memory reader gives its own message
 
 
 def streaming_percentiles(block, low: float, high: float) -> tuple[float, float]:

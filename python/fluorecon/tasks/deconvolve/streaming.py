@@ -8,7 +8,7 @@ import numpy as np
 
 from fluorecon.core.blocks import block_count_message, run_blocks
 from fluorecon.core.io import TiffMeta
-from fluorecon.core.streaming import Progress, zarr_writer
+from fluorecon.core.streaming import Progress, block_writer
 from fluorecon.imaging.forward import default_device
 from fluorecon.tasks.deconvolve.classical import (ITERATIVE, DeconvolutionCancelled, DeconvolveBlock, build_psf,
                                                   chunk_plan, default_overlap, spatial_axes)
@@ -16,7 +16,7 @@ from fluorecon.tasks.deconvolve.classical import (ITERATIVE, DeconvolutionCancel
 
 def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None, psf_meta=None, chunks: int = 256,
                        device=None, progress: Progress | None = None, cancel=None, scheduler=None) -> str:
-    """Deconvolve a lazy image block by block into OME-Zarr `out_path`; returns the provenance info.
+    """Deconvolve a lazy image block by block into `out_path` (OME-Zarr or ImageJ TIFF); returns the provenance info.
 
     Each (t, c) block first gets one streaming pass for the start value (its mean, as in memory) and a finiteness
     check; then the plan's blocks run one at a time here, or on the dask.distributed `scheduler`.
@@ -61,7 +61,7 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
             f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
             + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "")
             + f"{block_count_message(plan)}\ndevice: {device}" + (f" (dask {scheduler})" if scheduler else ""))
-    with zarr_writer(out_path, source.shape, meta, chunks=plan.out_chunks(), info=info) as out:
+    with block_writer(out_path, source.shape, meta, chunks=plan.out_chunks(), info=info) as out:
         run_blocks(source, plan, process, out, progress=progress, cancel=cancel, scheduler=scheduler,
                    cancelled=DeconvolutionCancelled)
     return info
