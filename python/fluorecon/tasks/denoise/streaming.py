@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fluorecon.core.blocks import BlockPlan, plan_blocks, run_blocks
+from fluorecon.core.blocks import BlockPlan, BlocksCancelled, plan_blocks, run_blocks
 from fluorecon.core.io import TiffMeta
 from fluorecon.core.streaming import Progress, block_writer
 
@@ -51,9 +51,9 @@ def denoise_image(image: np.ndarray, meta: TiffMeta, method: str, *, name: str =
 
 
 def denoise_to_zarr(source, meta: TiffMeta, out_path, *, method: str, info: str = "", name: str = "The image",
-                    progress: Progress | None = None, cancel=None, scheduler=None) -> None:
+                    progress: Progress | None = None, cancel=None, cancelled=BlocksCancelled, scheduler=None) -> None:
     """Block-wise from a lazy input into `out_path` (OME-Zarr or ImageJ TIFF), each plane written as it finishes."""
     plan = denoise_plan(source.shape, meta.axes, method)
     with block_writer(out_path, source.shape, meta, chunks=plan.out_chunks(), info=info) as out:
         run_blocks(source, plan, DenoiseBlock(method, name), out, progress=progress, cancel=cancel,
-                   scheduler=scheduler)
+                   cancelled=cancelled, scheduler=scheduler)
