@@ -55,6 +55,7 @@ bench: setup build
 	$(PY) bench/lightfield.py
 	$(PY) bench/sim.py
 	$(PY) bench/denoise.py
+	$(PY) bench/streaming.py
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed
 # with provenance in data/realdata/SOURCES.md); writes bench/results/realdata.json and docs/realdata/*.png.

@@ -3,6 +3,7 @@ is named by path with the token; the job runs block by block and writes the outp
 result; bad paths get a 4xx that says what to fix, before anything is queued."""
 
 import os
+from pathlib import Path
 import stat
 
 import numpy as np
@@ -76,13 +77,13 @@ def test_bad_local_paths_get_4xx(server, big, tmp_path):
         (SPEC, str(tmp_path / "missing.tif"), out, 422, "does not exist"),
         (SPEC, str(tmp_path / "notes.txt"), out, 422, "input_path: notes.txt is not a TIFF"),
         (SPEC, inp, str(tmp_path / "nowhere" / "o.zarr"), 422, "does not exist; create it first"),
-        (SPEC, inp, str(locked / "o.zarr"), 403, "is not writable by the user running the server"),
         (SPEC, inp, inp, 422, "output_path is the input itself"),
         (SPEC, inp, str(tmp_path / "o.png"), 422, "must end in .zarr"),
         ({"task": "register"}, inp, out, 422, "local paths work for deconvolve, denoise-classical"),
     ]
-    if os.geteuid() != 0:  # root reads everything
-        cases.append((SPEC, str(unreadable), out, 403, "is not readable by the user running the server"))
+    if os.geteuid() != 0:  # root reads and writes everything: no 403 to see
+        cases += [(SPEC, str(unreadable), out, 403, "is not readable by the user running the server"),
+                  (SPEC, inp, str(locked / "o.zarr"), 403, "is not writable by the user running the server")]
     with server.client() as client:
         for spec, source, target, status, words in cases:
             r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": source, "output_path": target})
@@ -93,3 +94,17 @@ def test_bad_local_paths_get_4xx(server, big, tmp_path):
         assert r.status_code == 401
     os.chmod(locked, stat.S_IRWXU)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "notes.txt", "secret.tif"]
+
+
+def test_permission_refusals_are_403(tmp_path, monkeypatch):
+    """The 403 branches, in process: this machine runs the suite as root, whom os.access never refuses, so
+    os.access is replaced by one that refuses the named path (the only stand-in in this file)."""
+    from fluorecon.server.local import LocalPathRefused, check_local_paths
+
+    write_image(tmp_path / "in.tif", np.ones((16, 16), np.float32), TiffMeta(axes="YX"))
+    (tmp_path / "out").mkdir()
+    for refused, words in ((tmp_path / "in.tif", "input_path: "), (tmp_path / "out", "output_path: the folder")):
+        monkeypatch.setattr(os, "access", lambda path, mode, refused=refused: Path(path) != refused)
+        with pytest.raises(LocalPathRefused, match=words) as err:
+            check_local_paths(str(tmp_path / "in.tif"), str(tmp_path / "out" / "o.zarr"))
+        assert err.value.status == 403
