@@ -24,6 +24,15 @@ class LocalPathRefused(ValueError):
 
 def check_local_paths(input_path: str, output_path: str) -> tuple[Path, Path]:
     """The two paths, resolved, or LocalPathRefused (422: not usable as given; 403: permissions)."""
+    try:
+        return _check(input_path, output_path)
+    except (OSError, ValueError) as err:  # a NUL byte, a name too long, a loop of links…
+        if isinstance(err, LocalPathRefused):
+            raise
+        raise LocalPathRefused(422, f"The paths cannot be used on the server's machine ({err}).") from None
+
+
+def _check(input_path: str, output_path: str) -> tuple[Path, Path]:
     paths = []
     for what, text in (("input_path", input_path), ("output_path", output_path)):
         path = Path(text).expanduser()

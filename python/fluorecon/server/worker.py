@@ -100,11 +100,7 @@ class Workers:
                 output = job_type.run(JobInputs(image, meta, psf_image, psf_meta), spec, self.settings, self.device,
                                       progress, cancel)
             except job_type.cancelled as err:
-                if self.stopping.is_set() and not self.store.cancel_requested(job_id):
-                    # Server shutting down: the job is not lost, it runs again on the next start.
-                    self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
-                else:
-                    self.store.finish(job_id, "cancelled", str(err))
+                self._cancelled(job_id, err)
                 return
             write_tiff(folder / "result.tif", output.result, output.meta, info=output.info)
             self.store.finish(job_id, "succeeded", output.message, output.values)
@@ -123,13 +119,17 @@ class Workers:
             with open_lazy(paths["input_path"]) as (source, meta):
                 job_type.stream(source, meta, spec, paths["output_path"], self.settings, self.device, progress, cancel)
         except job_type.cancelled as err:
-            if self.stopping.is_set() and not self.store.cancel_requested(job_id):
-                self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
-            else:
-                self.store.finish(job_id, "cancelled", str(err))
+            self._cancelled(job_id, err)
             return
         self.store.finish(job_id, "succeeded", f"Wrote {paths['output_path']}.",
                           {"output_path": paths["output_path"]})
+
+    def _cancelled(self, job_id: str, err: BaseException) -> None:
+        if self.stopping.is_set() and not self.store.cancel_requested(job_id):
+            # Server shutting down: the job is not lost, it runs again on the next start.
+            self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
+        else:
+            self.store.finish(job_id, "cancelled", str(err))
 
     def _public(self, message: str, folder) -> str:
         """A job's message as a client sees it: no paths of the server's files."""
