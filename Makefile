@@ -29,7 +29,8 @@ build: $(JAR)
 $(JAR): $(shell find java-plugin/src -type f 2>/dev/null) java-plugin/pom.xml
 	$(MVN) -DskipTests package
 
-# The Fiji update-site tree (plugins/, jars/, models/fluorecon/) and dist/fluorecon-fiji.zip to unpack into Fiji.app.
+# The Fiji update site (dist/update-site/: db.xml.gz + files), the Fiji.app tree (dist/fiji/: plugins/, jars/ with
+# per-platform ONNX Runtime natives, models/fluorecon/, lib/fluorecon/*.whl), dist/fluorecon-fiji.zip, dist/python/*.whl.
 dist: setup build
 	$(PY) scripts/make_dist.py
 

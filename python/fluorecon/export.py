@@ -132,3 +132,34 @@ def save_model(network: nn.Module, out_path: str | os.PathLike, card: ModelCard,
     torch.save({"config": config.model_dump(mode="json"), "state_dict": network.state_dict(),
                 "card": card.to_metadata()}, out_path.with_suffix(".pt"))
     return out_path
+
+
+def unet_from_onnx(path: str | os.PathLike):
+    """The torch U-Net of an exported model, to fine-tune it: the checkpoint beside it (``.pt``) when there is
+    one, else the ONNX initializers, which :func:`export_onnx` names after the torch ``state_dict`` keys (the
+    shipped models come without checkpoints). The card's ``train.unet`` gives the architecture. Returns
+    (network in eval mode, card); raises ValueError when the file is not a U-Net fluorecon exported."""
+    import onnx
+    from onnx import numpy_helper
+
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.nets.unet import UNetConfig, build_network
+
+    path = Path(path)
+    card = read_card(path)
+    if "unet" not in card.train:
+        raise ValueError(f"{path.name} records no U-Net (card train.unet); only U-Nets fluorecon trained can be "
+                         "fine-tuned.")
+    network = build_network(UNetConfig.model_validate_json(card.train["unet"]))
+    checkpoint = path.with_suffix(".pt")
+    if checkpoint.is_file():
+        network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+        return network.eval(), card
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    state = network.state_dict()
+    missing = [k for k in state if k not in weights or tuple(weights[k].shape) != tuple(state[k].shape)]
+    if missing:
+        raise ValueError(f"{path.name} lacks the weights {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''} "
+                         "of the U-Net its card describes; it cannot be fine-tuned (train from scratch instead).")
+    network.load_state_dict({k: torch.from_numpy(np.array(weights[k], copy=True)) for k in state})
+    return network.eval(), card

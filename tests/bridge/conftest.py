@@ -128,3 +128,27 @@ def config_dir(headless_jvm, plugin_server):
     System.setProperty(CONFIG_PROPERTY, str(plugin_server.config_dir))
     yield plugin_server.config_dir
     System.clearProperty(CONFIG_PROPERTY)
+
+
+@pytest.fixture(scope="session")
+def trainer_server(tmp_path_factory):
+    """A real model server with its own models folder, for the modules whose commands train (a trained model
+    must not land in the shipped models/)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    from server_helpers import Server
+
+    server = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir",
+                    str(tmp_path_factory.mktemp("server-models"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def trainer_config_dir(headless_jvm, trainer_server):
+    """`config_dir` for `trainer_server`."""
+    from jpype import JClass
+
+    System = JClass("java.lang.System")
+    System.setProperty(CONFIG_PROPERTY, str(trainer_server.config_dir))
+    yield trainer_server.config_dir
+    System.clearProperty(CONFIG_PROPERTY)

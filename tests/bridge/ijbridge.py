@@ -43,7 +43,8 @@ def command_class(plugin_jar: Path, command: str) -> str:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) >= 3 and parts[1].strip('"') == command:
-            return parts[2].split("(")[0].strip()
+            entry = parts[2].strip()  # org.fluorecon.ij.Launch("the.command.Class"): the Java-version guard
+            return entry.split('("', 1)[1].rstrip('")') if '("' in entry else entry
     raise LookupError(f"No command {command!r} in {plugin_jar}!plugins.config:\n{config}")
 
 

@@ -81,6 +81,28 @@ def test_localize_table_saved_headless_equals_the_csv(imagej_dir, config_dir, tm
     np.testing.assert_allclose([float(r[x_col]) for r in rows], want["x_nm"], rtol=1e-5, atol=1e-3)
 
 
+def test_localize_mle_from_a_headless_macro_equals_the_cli_fit(imagej_dir, config_dir, tmp_path):
+    """`model=mle` in a real headless macro: the MLE fit on the server, its table saved with table= (issue 16)."""
+    from fluorecon.tasks.localize.learned import read_thunderstorm_csv
+    from fluorecon.tasks.localize.physics import simulate_smlm
+
+    data = simulate_smlm(shape=(30, 34), num_frames=6, structure="uniform", density=1.5, camera="emccd", seed=4)
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, data.frames.astype(np.float32), imagej=True, metadata={"axes": "TYX", "unit": "micron"},
+                     resolution=(10.0, 10.0))
+    run_cli("localize", src, tmp_path / "cli.csv", "--method", "mle", "--background", 100, "--camera-gain", 0.1,
+            "--em-gain", 100, "--qe", 0.9)
+    table = tmp_path / "table.csv"
+    opts = ijbridge.options_string(model="mle", camera_offset=100, camera_gain=0.1, em_gain=100, qe=0.9,
+                                   save=tmp_path / "locs.csv", table=table)
+    run = run_macro(imagej_dir, config_dir, tmp_path, f'open("{src}");\nrun("Localize (SMLM)...", "{opts}");')
+    assert run.failure() is None, run.failure()
+    want, rows = read_thunderstorm_csv(tmp_path / "cli.csv"), read_csv(table)
+    assert len(want) > 10 and len(rows) == len(want)
+    np.testing.assert_allclose([float(r["x [nm]"]) for r in rows], want["x_nm"], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose([float(r["intensity [photon]"]) for r in rows], want["photons"], rtol=1e-5)
+
+
 def test_correct_drift_table_saved_headless_equals_cli(imagej_dir, config_dir, tmp_path):
     from fluorecon.tasks.register import table as RT
     from fluorecon.tasks.register.physics import simulate_drifting_localizations

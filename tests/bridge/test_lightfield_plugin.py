@@ -52,7 +52,7 @@ def test_learned_equals_cli_and_is_z_calibrated(headless_jvm, plugin_jar, card, 
     plugin = run_plugin(plugin_jar, "Light-field...", imp, ijbridge.options_string(
         action="reconstruct", method="learned", model="[file]", model_file=MODEL, save=save))
     out = plugin.getResult()
-    assert out is not None and save.is_file() and out.getTitle() == "lf-volume"
+    assert out is not None and save.is_file() and out.getTitle() == "lf-volume [OOD]"  # synthetic input, unlike the model's training data: flagged (test_ood_plugin.py)
     got = ijbridge.from_imageplus(out)[0, :, 0]  # Z, Y, X
     assert_matches(got, expected)
     _volume_calibration_ok(out, planes=int(card.train["z_planes"]), z_min=float(card.train["z_min_um"]),

@@ -83,3 +83,48 @@ def test_plugin_refuses_channels_and_wrong_task(headless_jvm, plugin_jar, stack,
     with pytest.raises(Exception, match="localize/deepstorm or localize/decode"):
         ijbridge.run_command_direct(cls, imp, ijbridge.options_string(
             model_file=ROOT / "models" / "unmix_4label.onnx", save=tmp_path / "y.csv"))
+
+
+def test_mle_on_the_server_gives_the_cli_fit_and_the_networks_outputs(headless_jvm, plugin_jar, config_dir, stack,
+                                                                       tmp_path):
+    """`model=mle` runs `fluorecon localize --method mle` on the server: the same localisations as the CLI, and the
+    same CSV header, table columns and rendering calibration as the networks."""
+    from fluorecon.tasks.localize.learned import read_thunderstorm_csv
+
+    frames, path = stack
+    cli_csv, cli_render = tmp_path / "cli-mle.csv", tmp_path / "cli-mle.tif"
+    run_cli("localize", path, cli_csv, "--method", "mle", "--background", 100, "--camera-gain", 0.1, "--em-gain", 100,
+            "--qe", 0.9, "--sigma-nm", 130, "--render", cli_render, "--render-pixel-nm", 20)
+    imp = ijbridge.to_imageplus(frames, "TYX", title="stack", pixel_size_um=0.1)
+    csv, render, table = tmp_path / "plugin.csv", tmp_path / "plugin.tif", tmp_path / "table.csv"
+    opts = ijbridge.options_string(model="mle", threshold=0, render_pixel_nm=20, psf_sigma_nm=130, save=csv,
+                                   render=render, table=table, **CAMERA)
+    plugin = ijbridge.run_plugin(plugin_jar, "Localize (SMLM)...", imp, opts)
+    assert plugin.getJobId() is not None, "the MLE fit runs as a server job"
+
+    assert csv.read_text().splitlines()[0] == cli_csv.read_text().splitlines()[0]
+    got, want = read_thunderstorm_csv(csv), read_thunderstorm_csv(cli_csv)
+    assert len(want) > 10 and len(got) == len(want)
+    np.testing.assert_array_equal(got["frame"], want["frame"])
+    for column in ("x_nm", "y_nm", "photons", "background", "sigma_nm", "uncertainty_nm"):
+        np.testing.assert_allclose(got[column], want[column], rtol=1e-5, atol=1e-3, err_msg=column)
+    assert plugin.getTable().size() == len(want)
+
+    rows = table.read_text().splitlines()
+    assert len(rows) == len(want) + 1
+    assert [c.strip('"') for c in rows[0].split(",")][:4] == ["id", "frame", "x [nm]", "y [nm]"]
+
+    rendered, expected = tifffile.imread(render), tifffile.imread(cli_render)
+    assert rendered.shape == expected.shape == (150, 170)
+    np.testing.assert_allclose(rendered, expected, atol=1e-5 * float(expected.max()))
+    info = plugin.getRendering().getInfoProperty()
+    assert "model.method = mle" in info and f"localizations = {len(want)}" in info
+
+
+def test_mle_refuses_an_uncalibrated_stack(headless_jvm, plugin_jar, config_dir, stack, tmp_path):
+    frames, _ = stack
+    imp = ijbridge.to_imageplus(frames[:3], "TYX", title="nocal")
+    with pytest.raises(Exception, match="has no pixel size"):
+        ijbridge.run_command_direct(ijbridge.command_class(plugin_jar, "Localize (SMLM)..."), imp,
+                                    ijbridge.options_string(model="mle", save=tmp_path / "x.csv"))
+    assert not (tmp_path / "x.csv").exists()

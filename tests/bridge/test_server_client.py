@@ -238,7 +238,8 @@ def test_server_down_says_how_to_start_it(headless_jvm, plugin_jar, tmp_path):
     from jpype import JClass
 
     port = free_port()
-    (tmp_path / "server.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": 999999}))
+    # a live PID (this process) that serves nothing at the recorded URL; a dead one's server.json is cleared (below)
+    (tmp_path / "server.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": os.getpid()}))
     System = JClass("java.lang.System")
     System.setProperty(PROPERTY, str(tmp_path))
     try:
@@ -250,6 +251,11 @@ def test_server_down_says_how_to_start_it(headless_jvm, plugin_jar, tmp_path):
         assert "fluorecon serve" in message and "Server…" in message
         status = run_plugin(plugin_jar, "Server...", None, "action=status")
         assert "No fluorecon server is running" in status.getMessage()
+        assert "action=[set up]" in status.getMessage()
+        (tmp_path / "server.json").write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": 999999}))
+        status = run_plugin(plugin_jar, "Server...", None, "action=status")
+        assert not (tmp_path / "server.json").exists(), "server.json of the exited PID 999999 was left"
+        assert "No fluorecon server is running at http://127.0.0.1:8765" in status.getMessage()
     finally:
         System.clearProperty(PROPERTY)
 

@@ -46,7 +46,7 @@ def test_learned_equals_cli_and_halves_the_pixel(headless_jvm, plugin_jar, tmp_p
                                    model_file=model_path, tile=0, threads=1, save=save)
     out = run_plugin(plugin_jar, "SIM reconstruction...", imp, opts).getResult()
     assert out is not None and save.is_file()
-    assert out.getTitle() == "raw-SIM"
+    assert out.getTitle() == "raw-SIM [OOD]"  # synthetic input, unlike the model's training data: flagged (test_ood_plugin.py)
     assert (out.getWidth(), out.getHeight(), out.getStackSize()) == (128, 128, 2)
     assert out.getCalibration().pixelWidth == pytest.approx(PIXEL_UM / 2)
     assert out.getCalibration().pixelHeight == pytest.approx(PIXEL_UM / 2)

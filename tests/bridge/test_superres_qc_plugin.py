@@ -6,7 +6,6 @@ figures equal `fluorecon qc` on the same pair, and a planted structure is flagge
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,10 @@ import tifffile
 import ijbridge
 from ijbridge import ROOT, assert_matches, run_cli, run_plugin
 
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-from server_helpers import Server  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, write_tiff  # noqa: E402
 
 UPSAMPLE_2D = ROOT / "models" / "care_upsample2x_2d.onnx"
-PROPERTY = "fluorecon.config_dir"  # ServerConfig.PROPERTY
 
 
 
@@ -45,7 +41,7 @@ def test_super_resolve_equals_cli_and_halves_the_pixel_size(headless_jvm, plugin
                         ijbridge.options_string(model="[file]", model_file=UPSAMPLE_2D, save=save))
     out = plugin.getResult()
     assert out is not None and save.is_file()
-    assert out.getTitle() == "cells-superres"
+    assert out.getTitle() == "cells-superres [OOD]"  # synthetic input, unlike the model's training data: flagged (test_ood_plugin.py)
     assert (out.getWidth(), out.getHeight(), out.getNSlices()) == (112, 96, 2)
     cal = out.getCalibration()
     assert cal.pixelWidth == pytest.approx(0.05) and cal.pixelHeight == pytest.approx(0.05)
@@ -72,18 +68,9 @@ def test_super_resolve_points_isotropic_models_to_isotropic_restoration(headless
 
 
 @pytest.fixture(scope="module")
-def config_dir(headless_jvm, tmp_path_factory):
-    """A real server; the plugin finds it through the config folder's server.json and token."""
-    from jpype import JClass
-
-    # Its own models folder: a trained model must not land in the shipped models/.
-    server = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir",
-                    str(tmp_path_factory.mktemp("server-models"))).start()
-    System = JClass("java.lang.System")
-    System.setProperty(PROPERTY, str(server.config_dir))
-    yield server.config_dir
-    System.clearProperty(PROPERTY)
-    server.stop()
+def config_dir(trainer_config_dir):
+    """A real server with its own models folder (Train on this image… trains here; conftest.trainer_server)."""
+    return trainer_config_dir
 
 
 def planted_pair(shape=(64, 64), seed=5):

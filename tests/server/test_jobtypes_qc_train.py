@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 from scipy import ndimage
-from server_helpers import Server, tiff_bytes, wait_job
+from server_helpers import tiff_bytes, wait_job
 from typer.testing import CliRunner
 
 from fluorecon.cli import app
@@ -112,16 +112,6 @@ def test_qc_job_checks_a_super_resolved_result_through_the_forward_model(server,
 
 
 # --- train-denoise ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def trainer(tmp_path_factory):
-    """A server whose models folder is temporary: trained models must not land in the shipped models/."""
-    models = tmp_path_factory.mktemp("models")
-    srv = Server(tmp_path_factory.mktemp("fluorecon-config"), "--models-dir", str(models)).start()
-    srv.models_dir = models
-    yield srv
-    srv.stop()
 
 
 def test_train_denoise_job_saves_a_model_and_returns_its_prediction(trainer, tmp_path):

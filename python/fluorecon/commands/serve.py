@@ -55,7 +55,7 @@ def serve(
     settings.write_server_info()
     typer.echo(f"fluorecon server on {settings.url} (device {settings.resolved_device()}); "
                f"token in {settings.config_dir / 'token'}", err=True)
-    uvicorn.run(app, host=settings.host, port=port, log_level="warning")
+    uvicorn.run(app, host=settings.host, port=port, log_level="warning")  # the app's shutdown clears server.json
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,9 @@
 
 Four structure families that cover what a widefield/confocal user images: filaments (actin,
 microtubules: thin smooth curves), vesicles (hollow or filled spheres), membranes (cell outlines
-of a tissue-like Voronoi tessellation) and nuclei (large blobs with a chromatin-like texture).
-All are relative intensities in [0, 1], float32, and a seed fixes them exactly.
+of a tissue-like Voronoi tessellation) and nuclei (large blobs with a chromatin-like texture);
+"mixed" overlays them. Diffuse cytoplasm (alone, or under "mixed") is a fifth family that "mixed" leaves
+out, for fitting a simulation to a user's image (fluorecon.tasks.denoise.like). All are relative intensities in [0, 1], float32, and a seed fixes them exactly.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-Kind = Literal["mixed", "filaments", "vesicles", "membranes", "nuclei"]
+Kind = Literal["mixed", "filaments", "vesicles", "membranes", "nuclei", "diffuse", "diffuse-mixed"]
 KINDS: tuple[str, ...] = ("filaments", "vesicles", "membranes", "nuclei")
+#: Families outside "mixed" (so the shipped models' seeded simulations stay as they were): diffuse cytoplasm,
+#: the texture the shipped denoiser paints filament-like "worms" over (docs/realdata.md), alone or under "mixed".
+EXTRA_KINDS: tuple[str, ...] = ("diffuse", "diffuse-mixed")
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -119,7 +123,22 @@ def nuclei(shape: Sequence[int], *, rng: np.random.Generator, n: int | None = No
     return out.astype(np.float32)
 
 
-_MAKERS = {"filaments": filaments, "vesicles": vesicles, "membranes": membranes, "nuclei": nuclei}
+def diffuse(shape: Sequence[int], *, rng: np.random.Generator, cell_size: float = 60.0) -> np.ndarray:
+    """Diffuse cytoplasm: a smooth log-normal intensity field (correlation length ~cell_size/6 px) with a
+    faint fine grain (σ 1.5 px), inside soft-edged cell regions (~cell_size px) that leave dark gaps."""
+    shape = _check_shape(shape)
+
+    def field(sigma: float) -> np.ndarray:
+        f = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma)
+        return (f - f.mean()) / max(float(f.std()), 1e-6)
+
+    cells = 1 / (1 + np.exp(-(field(cell_size / 3) + 0.4) / 0.25))  # ~65 % of the field is cytoplasm
+    out = cells * np.exp(0.45 * field(cell_size / 6)) * (1 + 0.15 * field(1.5))
+    return np.clip(out, 0, None).astype(np.float32)
+
+
+_MAKERS = {"filaments": filaments, "vesicles": vesicles, "membranes": membranes, "nuclei": nuclei,
+           "diffuse": diffuse}
 
 
 def phantom(shape: Sequence[int], *, kind: Kind = "mixed", seed: int | None = None) -> np.ndarray:
@@ -129,8 +148,9 @@ def phantom(shape: Sequence[int], *, kind: Kind = "mixed", seed: int | None = No
     ----------
     shape : (Y, X) or (Z, Y, X)
         Size in pixels, at least 4 per axis.
-    kind : {"mixed", "filaments", "vesicles", "membranes", "nuclei"}
-        Structure family; "mixed" overlays all four with random weights.
+    kind : {"mixed", "filaments", "vesicles", "membranes", "nuclei", "diffuse", "diffuse-mixed"}
+        Structure family; "mixed" overlays the first four with random weights; "diffuse-mixed" lays
+        "mixed" over diffuse cytoplasm (the cytoplasm at 0.3–0.8 of the structures' peak).
     seed : int, optional
         Same seed, same phantom.
 
@@ -149,10 +169,13 @@ def phantom(shape: Sequence[int], *, kind: Kind = "mixed", seed: int | None = No
         weights[rng.integers(len(KINDS))] = 1.0
         parts = [w * _normalized(_MAKERS[k](shape, rng=rng)) for k, w in zip(KINDS, weights)]
         out = np.max(parts, axis=0) + 0.15 * np.sum(parts, axis=0)
+    elif kind == "diffuse-mixed":
+        base = _normalized(diffuse(shape, rng=rng))
+        out = rng.uniform(0.3, 0.8) * base + phantom(shape, kind="mixed", seed=int(rng.integers(2**31)))
     elif kind in _MAKERS:
         out = _MAKERS[kind](shape, rng=rng)
     else:
-        raise ValueError(f"kind must be one of {('mixed',) + KINDS}, got {kind!r}.")
+        raise ValueError(f"kind must be one of {('mixed',) + KINDS + EXTRA_KINDS}, got {kind!r}.")
     return _normalized(out)
 
 

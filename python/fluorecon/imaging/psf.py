@@ -1,4 +1,5 @@
-"""Point spread functions: theoretical (widefield, confocal) from ``psfmodels`` and measured.
+"""Point spread functions: theoretical (widefield, confocal) from ``psfmodels`` (else the built-in scalar model
+of :mod:`fluorecon.imaging.psf_scalar`) and measured.
 
 Conventions shared by every function here (and by :mod:`fluorecon.imaging.forward`):
 
@@ -13,9 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import numpy as np
-import psfmodels
 from scipy import ndimage
+
+from fluorecon.imaging.psf_scalar import scalar_psf
+
+try:  # wheels for CPython 3.10 and 3.11 only (psfmodels 0.3.3); elsewhere the built-in scalar model stands in
+    import psfmodels
+except ImportError:  # pragma: no cover - depends on the environment
+    psfmodels = None
 
 __all__ = ["psf_widefield", "psf_confocal", "psf_from_image", "psf_border_background", "airy_units_nm"]
 
@@ -70,24 +79,43 @@ def _model_psf(
     # crop the last row/plane so the focus lands on n // 2 for even sizes too.
     nz_odd = 2 * (nz // 2) + 1
     nxy = 2 * (max(shape[-2:]) // 2) + 1
-    kernel = psfmodels.make_psf(
-        nz_odd,
-        nxy,
-        dxy=pixel_size_nm / 1000.0,
-        dz=(z_step_nm or pixel_size_nm) / 1000.0,
-        pz=depth_nm / 1000.0,
-        NA=na,
-        wvl=wavelength_nm / 1000.0,
-        ns=ns,
-        ni=ni,
-        ni0=ni,
-        model=model,
-    )
+    if psfmodels is not None:
+        kernel = psfmodels.make_psf(
+            nz_odd,
+            nxy,
+            dxy=pixel_size_nm / 1000.0,
+            dz=(z_step_nm or pixel_size_nm) / 1000.0,
+            pz=depth_nm / 1000.0,
+            NA=na,
+            wvl=wavelength_nm / 1000.0,
+            ns=ns,
+            ni=ni,
+            ni0=ni,
+            model=model,
+        )
+    else:
+        kernel = _builtin_psf(nz_odd, nxy, na=na, wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm,
+                              z_step_nm=z_step_nm, ni=ni, ns=ns, depth_nm=depth_nm, model=model)
     cz, cxy = nz_odd // 2, nxy // 2
     ny, nx = shape[-2:]
     planes = slice(cz - nz // 2, cz - nz // 2 + nz)
     kernel = kernel[planes, cxy - ny // 2 : cxy - ny // 2 + ny, cxy - nx // 2 : cxy - nx // 2 + nx]
     return kernel if len(shape) == 3 else kernel[0]
+
+
+def _builtin_psf(nz: int, nxy: int, *, na: float, wavelength_nm: float, pixel_size_nm: float,
+                 z_step_nm: float | None, ni: float, ns: float, depth_nm: float, model: str) -> np.ndarray:
+    """The scalar model of :mod:`fluorecon.imaging.psf_scalar`, where psfmodels is not installed."""
+    if model == "gaussian" or (depth_nm > 0 and ns != ni):
+        raise ValueError(
+            f"model={model!r}, depth_nm={depth_nm}: needs the psfmodels package, which has wheels for Python 3.10 "
+            "and 3.11 only; install it (pip install psfmodels) or use the built-in scalar model at depth_nm=0."
+        )
+    if model == "vectorial":
+        warnings.warn("psfmodels is not installed: using the built-in scalar PSF model instead of the vectorial one "
+                      "(slightly narrower at high NA).", stacklevel=4)
+    return scalar_psf(nz, nxy, dxy_um=pixel_size_nm / 1000.0, dz_um=(z_step_nm or pixel_size_nm) / 1000.0,
+                      pz_um=depth_nm / 1000.0, na=na, wavelength_um=wavelength_nm / 1000.0, ni=ni, ns=ns)
 
 
 def _normalised(kernel: np.ndarray) -> np.ndarray:

@@ -91,7 +91,7 @@ def estimate_noise(image: np.ndarray, *, block: int = 8, keep_fraction: float = 
     mean, var, struct = (np.concatenate(v) for v in (means, variances, structure))
     # Structure is judged by the smoothed gradient against the median noise of blocks at a similar
     # intensity, not against the block's own variance (that would select noisy blocks and bias up).
-    order = np.argsort(mean)
+    order = np.argsort(mean, kind="stable")  # ties (8-bit images) ordered as the Java port orders them
     ref = np.empty_like(var)
     for chunk in np.array_split(order, max(1, len(order) // 32)):
         ref[chunk] = np.median(var[chunk])

@@ -37,6 +37,9 @@ QUANTILES = (1, 5, 25, 50, 75, 95, 99)
 QUANTILE_TOLERANCE = 0.15
 NOISE_RATIO_RANGE = (0.5, 2.0)
 PIXEL_SIZE_TOLERANCE = 0.2
+#: What an out-of-distribution warning offers instead (fluorecon.tasks.denoise.like; the Fiji plugin shows the server's text).
+WAY_FORWARD = ("Train for this microscope: fit the simulation to this image and fine-tune the model (fluorecon train "
+               "denoise --like IMAGE; Fiji: Denoise › Train for my microscope…), or train Noise2Void on this image.")
 
 
 @dataclass
@@ -270,8 +273,7 @@ def check_input(image: np.ndarray, qc: dict[str, str], *, norm: str, pixel_size_
             if n == "log10_noise":
                 detail += f"; noise {10 ** (feats[n] - center[names.index(n)]):.2f}× that of training"
             report.warnings.append(f"{group[0].upper() + group[1:]} differs from the training data ({detail}): "
-                                   f"{_ADVICE.get(group, '')}. Train on images like this one "
-                                   "(e.g. Noise2Void on this image).")
+                                   f"{_ADVICE.get(group, '')}. {WAY_FORWARD}")
     else:
         quantiles, noise = image_statistics(image, norm)
         train_q = _parse(qc["input_quantiles"])
@@ -287,7 +289,7 @@ def check_input(image: np.ndarray, qc: dict[str, str], *, norm: str, pixel_size_
             if not NOISE_RATIO_RANGE[0] <= ratio <= NOISE_RATIO_RANGE[1]:
                 report.warnings.append(f"Noise level is {ratio:.2f}× that of the training data (accepted "
                                        f"{NOISE_RATIO_RANGE[0]}–{NOISE_RATIO_RANGE[1]}×); the model may remove real "
-                                       "structure or leave noise. Train on images like this one.")
+                                       "structure or leave noise. " + WAY_FORWARD)
     if pixel_size_nm and "pixel_size_nm" in qc:
         rel = pixel_size_nm / float(qc["pixel_size_nm"])
         report.scores["pixel_size_ratio"] = rel

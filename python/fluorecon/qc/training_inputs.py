@@ -36,6 +36,10 @@ def _denoise_sim(card: ModelCard, **update):
                   shape=(256, 256) if ndim == 2 else (32, 128, 128))
     if "photons_low" in t:
         fields.update(photons_low=float(t["photons_low"]), photons_high=float(t.get("photons_high", 1000)))
+    # A simulation fitted to a user's image (tasks/denoise/like.py) records what it set besides the defaults.
+    fields.update({k: float(t[k]) for k in ("photons_spread", "background", "structure_scale") if k in t})
+    if "target" in t:
+        fields["target"] = t["target"]
     fields.update(update)
     return DenoiseSimulation(**fields)
 

@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store, app.state.workers = store, workers
         workers.start()
         yield
+        # Shutdown (SIGTERM from Server… › stop, Ctrl-C): uvicorn re-raises the signal after this, so clean here.
+        settings.clear_server_info()
         workers.stop()
         store.close()
 

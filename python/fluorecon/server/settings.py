@@ -102,3 +102,16 @@ class Settings(BaseModel):
         tmp = self.config_dir / f".{SERVER_FILE}.{os.getpid()}"
         tmp.write_text(json.dumps(info, indent=2))
         os.replace(tmp, self.config_dir / SERVER_FILE)
+
+    def clear_server_info(self) -> bool:
+        """Remove ``server.json`` when it records this process (a newer server's file stays); True if removed.
+
+        Called when the server stops, so that no client reads a dead PID and URL from it."""
+        path = self.config_dir / SERVER_FILE
+        try:
+            if json.loads(path.read_text()).get("pid") != os.getpid():
+                return False
+            path.unlink()
+            return True
+        except (OSError, ValueError):
+            return False

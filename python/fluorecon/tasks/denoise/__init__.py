@@ -2,7 +2,7 @@
 (:mod:`.selfsupervised`), deep image prior (:mod:`.dip`), non-local means and BM3D baselines (:mod:`.classical`)."""
 
 from fluorecon.tasks import Task
-from fluorecon.tasks.denoise import cli, job, job_dip
+from fluorecon.tasks.denoise import cli, job, job_dip, job_like
 from fluorecon.tasks.denoise.classical import denoise_classical
 from fluorecon.tasks.denoise.learned import train_denoise
 from fluorecon.tasks.denoise.qc import evaluate
@@ -16,7 +16,8 @@ TASK = Task(
     spec=job.TrainDenoiseSpec, config=DenoiseConfig,
     methods=("care", "n2n", "n2v", "n2s", "n2v2"),
     simulate=simulate_pairs, classical=denoise_classical, train=train_denoise, qc=evaluate,
-    jobs=(job.JOB, job.CLASSICAL_JOB, job_dip.JOB), cli=cli.register,
-    # Denoise... runs every same-grid image-to-image model; "Train on this image..." is the train-denoise job.
-    fiji_commands=("Denoise...", "Train on this image..."),
+    jobs=(job.JOB, job.CLASSICAL_JOB, job_dip.JOB, job_like.JOB), cli=cli.register,
+    # Denoise... runs every same-grid image-to-image model; "Train on this image..." is the train-denoise job,
+    # "Train for my microscope..." the train-like job (tasks/denoise/like.py).
+    fiji_commands=("Denoise...", "Train on this image...", "Train for my microscope..."),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -64,6 +66,19 @@ def train_denoise_command(
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
     depth: int = typer.Option(2, "--depth", help="U-Net depth (tiles must be multiples of 2**depth)."),
     probabilistic: bool = typer.Option(False, "--probabilistic", help="Also predict a per-pixel uncertainty (Laplace scale)."),
+    like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
+                                        "image (pixel size from its calibration, camera gain/offset/read noise and "
+                                        "photons estimated from it, nearest phantom structure) and fine-tune the "
+                                        "shipped CARE model on it. Needs --na and --wavelength-nm; --steps, --batch-size (default 8) and --lr "
+                                        "(5e-4 suits fine-tuning, as the server job uses) apply."),
+    na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
+    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
+    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size in the sample, nm "
+                                                  "(needed when the image is not calibrated; overrides it)."),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
+                                      "shipped model's."),
+    base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D CARE model to fine-tune "
+                                              "(default: the shipped care_denoise_2d.onnx)."),
 ) -> None:
     """Train a denoising model and export it to ONNX with its model card.
 
@@ -71,7 +86,13 @@ def train_denoise_command(
     stored in the card (metrics.*).
 
     Example: fluorecon train denoise --data data/denoise --out models/my_care.onnx --steps 2000
+    Example: fluorecon train denoise --like frame.tif --na 1.4 --wavelength-nm 520 --out models/mine.onnx --steps 300
     """
+    if like is not None:
+        from fluorecon.tasks.denoise.cli_like import train_like_command
+
+        return train_like_command(train, like, na=na, wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm,
+                                  from_scratch=from_scratch, base_model=base_model, method=method)
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table

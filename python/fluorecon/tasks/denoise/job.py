@@ -71,6 +71,20 @@ def _train_config(spec: TrainDenoiseSpec, images: list[np.ndarray]):
                          name=spec.name.strip() or f"{label} denoising")
 
 
+def install_model(onnx: Path, folder: Path) -> Path:
+    """Move a trained model (and its ``.pt`` checkpoint) into the server's models folder under an unused name
+    (stem, stem-2, …); returns the new path."""
+    stem, k = onnx.stem, 1
+    target = folder / f"{stem}.onnx"
+    while target.exists():
+        k += 1
+        target = folder / f"{stem}-{k}.onnx"
+    if onnx.with_suffix(".pt").is_file():
+        shutil.move(onnx.with_suffix(".pt"), target.with_suffix(".pt"))
+    shutil.move(onnx, target)
+    return target
+
+
 def _check_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Settings) -> None:
     _train_config(spec, _train_images(inputs, spec))
 
@@ -98,15 +112,8 @@ def _run_train_denoise(inputs: JobInputs, spec: TrainDenoiseSpec, settings: Sett
         if cancel():
             raise TrainingCancelled("Training was cancelled; the new model was discarded.")
         progress(steps, steps + 1, f"step {steps}/{steps}: exported, denoising the image")
-        target, k = folder / f"{stem}.onnx", 1
-        while target.exists():
-            k += 1
-            target = folder / f"{stem}-{k}.onnx"
         result = predict(inputs.image, onnx, axes=inputs.meta.axes, device=device)
-        pt = onnx.with_suffix(".pt")
-        if pt.is_file():
-            shutil.move(pt, target.with_suffix(".pt"))
-        shutil.move(onnx, target)
+        target = install_model(onnx, folder)
     progress(steps + 1, steps + 1, "done")
     info = (f"fluorecon train-denoise\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.method = {card.method}\n"
             f"train.spec = {spec.model_dump_json()}\noutput: the uploaded image denoised by the new model")

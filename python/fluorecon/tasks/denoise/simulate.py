@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from fluorecon.core import pairs as core_pairs
@@ -48,6 +49,17 @@ def make_psf(sim: DenoiseSimulation) -> np.ndarray:
         return (psf / psf.sum()).astype(np.float32)
 
 
+def draw_object(sim: DenoiseSimulation, *, seed: int) -> np.ndarray:
+    """One phantom of ``sim.kind`` at ``sim.image_shape``, its structures ``sim.structure_scale`` times larger in Y
+    and X (drawn on a smaller grid, linearly interpolated up)."""
+    shape = sim.image_shape
+    if sim.structure_scale == 1:
+        return phantom(shape, kind=sim.kind, seed=seed)
+    small = tuple(s if i < len(shape) - 2 else max(4, round(s / sim.structure_scale)) for i, s in enumerate(shape))
+    obj = ndimage.zoom(phantom(small, kind=sim.kind, seed=seed), [t / s for t, s in zip(shape, small)], order=1)
+    return np.clip(obj[tuple(slice(0, t) for t in shape)], 0, None).astype(np.float32)
+
+
 def simulate_pairs(sim: DenoiseSimulation, *, n: int | None = None, seed: int | None = None) -> list[Pair]:
     """Simulate `n` (default ``sim.n_images``) low/high pairs of blurred phantoms.
 
@@ -59,7 +71,7 @@ def simulate_pairs(sim: DenoiseSimulation, *, n: int | None = None, seed: int | 
     psf = make_psf(sim)
     pairs = []
     for i in range(n if n is not None else sim.n_images):
-        obj = phantom(sim.image_shape, kind=sim.kind, seed=int(rng.integers(2**31)))
+        obj = draw_object(sim, seed=int(rng.integers(2**31)))
         blurred = np.clip(fftconvolve(obj, psf, mode="same"), 0, None)
         blurred = (blurred / max(float(blurred.max()), 1e-12)).astype(np.float32)
         photons = float(sim.photons_low * sim.photons_spread ** rng.uniform(-1, 1))

@@ -62,6 +62,9 @@ class DenoiseSimulation(SimulatedAcquisition):
     background: float = Field(0.02, ge=0, description="Background photons per pixel as a fraction of the peak.")
     psf: PSFSettings = Field(default_factory=PSFSettings)
     target: Literal["high", "clean"] = Field("high", description="'high': high-photon acquisition; 'clean': noise-free.")
+    structure_scale: float = Field(1.0, ge=0.25, le=8.0, description="Structures drawn this many times larger in Y "
+                                   "and X (the phantom is drawn on a grid 1/scale the size and interpolated); fitted to "
+                                   "a user's image by tasks/denoise/like.py.")
 
     @property
     def image_shape(self) -> tuple[int, ...]:

@@ -11,16 +11,12 @@ import typer
 
 
 def _frames(image: np.ndarray, axes: str, path: Path) -> np.ndarray:
-    """(T, Y, X) from a TIFF's ImageJ axes; a plain stack's slices (Z) are taken as frames."""
-    squeeze = [i for i, a in enumerate(axes) if a not in "YX" and image.shape[i] == 1]
-    image = np.squeeze(image, axis=tuple(squeeze)) if squeeze else image
-    axes = "".join(a for i, a in enumerate(axes) if i not in squeeze)
-    if axes == "YX":
-        return image[None]
-    if axes in ("TYX", "ZYX"):
-        return image
-    raise typer.BadParameter(f"{path.name} has axes {axes!r}; localisation needs one time series (T or Z, Y, X). "
-                             "Split channels and z first (Image › Stacks › Tools).", param_hint="STACK")
+    try:
+        from fluorecon.tasks.localize.learned import time_series
+
+        return time_series(image, axes, path.name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="STACK") from None
 
 
 def localize_command(

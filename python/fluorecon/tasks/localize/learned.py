@@ -80,6 +80,21 @@ class LocalizeConfig(BaseModel):
                            qe=self.qe, read_noise_e=self.read_noise_e)
 
 
+def time_series(image: np.ndarray, axes: str, name: str) -> np.ndarray:
+    """(T, Y, X) from an image with ImageJ axes; a plain stack's slices (Z) are taken as frames.
+
+    Raises ValueError naming `name` for any other layout (channels, or both z and t)."""
+    squeeze = [i for i, a in enumerate(axes) if a not in "YX" and image.shape[i] == 1]
+    image = np.squeeze(image, axis=tuple(squeeze)) if squeeze else image
+    axes = "".join(a for i, a in enumerate(axes) if i not in squeeze)
+    if axes == "YX":
+        return image[None]
+    if axes in ("TYX", "ZYX"):
+        return image
+    raise ValueError(f"{name} has axes {axes!r}; localisation needs one time series (T or Z, Y, X). "
+                     "Split channels and z first (Image › Stacks › Tools).")
+
+
 # --------------------------------------------------------------------------- peak extraction
 
 def centroid_half_width(scale: int) -> int:

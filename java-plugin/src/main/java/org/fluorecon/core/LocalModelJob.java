@@ -30,6 +30,8 @@ public abstract class LocalModelJob<R> implements Job {
     protected String errorMessage = "";
     private boolean cancelled;
     private R result;
+    /** The out-of-distribution verdicts of the last run, one per input unit ({@link #checkOod}). */
+    protected final OodReport ood = new OodReport();
 
     /**
      * @param verb        what the job does, after "Cannot … with model", e.g. "run learned SIM"
@@ -82,8 +84,10 @@ public abstract class LocalModelJob<R> implements Job {
             return false;
         }
         result = null;
+        ood.clear();
         try {
             result = run(progress == null ? Progress.NONE : progress);
+            ood.mark(markedImage(result));
             return true;
         } catch (CancellationException e) {
             cancelled = true;
@@ -97,6 +101,34 @@ public abstract class LocalModelJob<R> implements Job {
                     + e.getClass().getSimpleName() + ": " + e.getMessage();
         }
         return false;
+    }
+
+    /**
+     * Checks one raw input unit (the planes the model takes together, {@code width} pixels wide, camera
+     * units) against the card's training statistics ({@link OodCheck}); the verdict goes to the
+     * output's Info and title and to the Log. Pixel size from the input's calibration.
+     */
+    protected void checkOod(String unit, float[][] planes, int width) {
+        checkOod(unit, planes, width, input == null ? Double.NaN : Sampling.pixelNm(input));
+    }
+
+    /** {@link #checkOod(String, float[][], int)} with a known pixel size (nm; NaN: none). */
+    protected void checkOod(String unit, float[][] planes, int width, double pixelNm) {
+        ModelCard card = model.card();
+        OodCheck.Result r;
+        try {
+            r = OodCheck.check(planes, width, card.qc, card.norm, pixelNm);
+        } catch (FluoreconException e) { // e.g. a plane smaller than one noise block: the model still runs
+            r = OodCheck.Result.unchecked(e.getMessage());
+        } catch (RuntimeException e) { // the check never stops a run; it says it could not look
+            r = OodCheck.Result.unchecked("The OOD check failed on this input (" + e + "); the result is unchecked.");
+        }
+        ood.add(unit, r);
+    }
+
+    /** The image the OOD verdict marks (Info, title): the result when it is an image. */
+    protected ImagePlus markedImage(R result) {
+        return result instanceof ImagePlus ? (ImagePlus) result : null;
     }
 
     /** No image, RGB, or a bit depth other than 8, 16, 32: {@code "No image is open; " + openHint}. */
@@ -275,6 +307,16 @@ public abstract class LocalModelJob<R> implements Job {
     /** The result after a successful {@link #process}; null otherwise. */
     public R getResult() {
         return result;
+    }
+
+    /** The image the job runs on. */
+    public ImagePlus getInput() {
+        return input;
+    }
+
+    /** The out-of-distribution verdicts of the last run (empty before one). */
+    public OodReport getOod() {
+        return ood;
     }
 
     /** The model, after {@link #checkInput()} loaded it. */

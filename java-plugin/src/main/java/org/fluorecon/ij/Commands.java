@@ -4,6 +4,7 @@ import ij.IJ;
 import ij.ImageJ;
 import ij.ImagePlus;
 import ij.Macro;
+import ij.gui.NonBlockingGenericDialog;
 import ij.io.FileInfo;
 import ij.io.OpenDialog;
 import ij.measure.ResultsTable;
@@ -18,6 +19,7 @@ import java.util.Map;
 import org.fluorecon.core.AtomicFiles;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
+import org.fluorecon.core.OodReport;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiffFiles;
 
@@ -187,6 +189,36 @@ public final class Commands {
             return false;
         }
         throw new FluoreconException(job.getErrorMessage());
+    }
+
+    /**
+     * Shows a local model run's out-of-distribution verdict in the Log (nothing when every input is
+     * in distribution). With a display and no macro, an out-of-distribution input also gets a
+     * non-modal dialog whose button runs Train on this image… on {@code input}; headless and macro
+     * runs only log (the Log line carries the macro call).
+     */
+    public static void reportOod(String title, OodReport report, ImagePlus input) {
+        for (String line : report.logLines()) {
+            IJ.log(title + ": " + line);
+        }
+        if (!report.outOfDistribution() || isBatch() || input == null) {
+            return;
+        }
+        Thread offer = new Thread(() -> {
+            NonBlockingGenericDialog gd = new NonBlockingGenericDialog(title + ": input out of distribution");
+            gd.addMessage("'" + input.getTitle() + "' is unlike the model's training data:\n" + report.summary()
+                    + "\nThe result may contain invented or missing structure (details in the Log and the output's "
+                    + "Info).\n\nNoise2Void trained on this image needs no training data and cannot be out of "
+                    + "distribution.");
+            gd.setOKLabel("Train on this image…");
+            gd.setCancelLabel("Keep the result");
+            gd.showDialog();
+            if (gd.wasOKed()) {
+                IJ.run(input, "Train on this image...", "");
+            }
+        }, "fluorecon OOD offer");
+        offer.setDaemon(true);
+        offer.start();
     }
 
     /** Writes {@code out} to the {@code save=} path, when one was given. */

@@ -2,14 +2,19 @@ package org.fluorecon.ij;
 
 import ij.IJ;
 import ij.ImagePlus;
+import ij.Prefs;
 import ij.WindowManager;
 import ij.plugin.PlugIn;
+import java.awt.GraphicsEnvironment;
 import java.util.ArrayList;
 import java.util.List;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
+import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.OpenedFiles;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerConfig;
+import org.fluorecon.server.ServerProcess;
 import org.fluorecon.server.ServerJob;
 
 /**
@@ -92,8 +97,28 @@ public abstract class FluoreconCommand implements PlugIn {
      */
     protected abstract void execute(ImagePlus imp);
 
-    /** The server recorded in the user's config folder. */
+    /**
+     * The server recorded in the user's config folder. Run from the menu with no server up, this
+     * offers to start it (with the Python that Set up recorded) or to open Server… to set one up; in a
+     * macro or headless it asks nothing and the job's error says how to start it.
+     */
     protected static ServerClient server() {
+        if (!Commands.isBatch() && !IJ.isMacro() && !GraphicsEnvironment.isHeadless() && ServerProcess.status() == null) {
+            String python = ServerConfig.setupPython();
+            if (python == null) {
+                python = Prefs.get(Server_.PYTHON_PREF, "");
+            }
+            if (python.isEmpty()) {
+                if (IJ.showMessageWithCancel("fluorecon", "This command needs the fluorecon server, and none is set "
+                        + "up.\nOpen Server… to set it up now (a Python environment, a few minutes)?")) {
+                    new Server_().run("");
+                }
+            } else if (IJ.showMessageWithCancel("fluorecon", "This command needs the fluorecon server, which is not "
+                    + "running.\nStart it now with " + python + "?")) {
+                IJ.showStatus("Starting the fluorecon server...");
+                ServerProcess.start(python, 0, 90);
+            }
+        }
         return ServerClient.fromConfig();
     }
 
@@ -125,7 +150,12 @@ public abstract class FluoreconCommand implements PlugIn {
         }
         running = progress;
         try {
-            return Commands.process(title, job, progress);
+            boolean ok = Commands.process(title, job, progress);
+            if (ok && job instanceof LocalModelJob) { // every local model run shows its input check
+                LocalModelJob<?> local = (LocalModelJob<?>) job;
+                Commands.reportOod(title, local.getOod(), local.getInput());
+            }
+            return ok;
         } finally {
             progressShown = progress.history();
             running = null;

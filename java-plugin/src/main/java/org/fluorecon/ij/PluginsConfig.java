@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
@@ -23,6 +24,11 @@ import java.util.stream.Stream;
 public final class PluginsConfig {
     /** The plugin's own menu. */
     public static final String MENU = "Plugins>fluorecon";
+    /**
+     * Every entry's class: org.fluorecon.ij.Launch (src/main/java8, compiled for Java 8) checks that the
+     * running Java can load the command, then runs it. Named, not referenced: it is compiled separately.
+     */
+    public static final String LAUNCHER = "org.fluorecon.ij.Launch";
     static final String HEADER = "# fluorecon: deep-learning fluorescence image reconstruction (ONNX Runtime)\n"
             + "# Generated at build from the @Menu annotations (org.fluorecon.ij.PluginsConfig); do not edit.\n"
             + "# Name: fluorecon\n";
@@ -42,9 +48,9 @@ public final class PluginsConfig {
             this.className = className;
         }
 
-        /** The plugins.config line. */
+        /** The plugins.config line: ImageJ runs {@link #LAUNCHER} with the command's class as its argument. */
         public String line() {
-            return path + ", \"" + label + "\", " + className;
+            return path + ", \"" + label + "\", " + LAUNCHER + "(\"" + className + "\")";
         }
     }
 
@@ -66,6 +72,9 @@ public final class PluginsConfig {
                 c = Class.forName(name, false, PluginsConfig.class.getClassLoader());
             } catch (ClassNotFoundException | LinkageError e) {
                 throw new IllegalStateException("cannot load " + name + ": " + e, e);
+            }
+            if (name.equals(LAUNCHER)) {
+                continue;
             }
             boolean command = (PlugIn.class.isAssignableFrom(c) || PlugInFilter.class.isAssignableFrom(c))
                     && !Modifier.isAbstract(c.getModifiers()) && Modifier.isPublic(c.getModifiers());
@@ -101,7 +110,7 @@ public final class PluginsConfig {
                         return rel.substring(0, rel.length() - ".class".length()).replace('/', '.');
                     })
                     .sorted()
-                    .toList();
+                    .collect(Collectors.toList());  // Stream.toList() is Java 16+; the plugin targets 11
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -93,7 +93,7 @@ public final class JobSession {
         return bytes;
     }
 
-    private static ImagePlus open(byte[] tiff) {
+    static ImagePlus open(byte[] tiff) {
         // ImageJ's file reader is the one that knows every ImageJ/tifffile hyperstack layout.
         try {
             Path tmp = Files.createTempFile("fluorecon-result-", ".tif");
@@ -103,6 +103,9 @@ public final class JobSession {
                 if (out == null) {
                     throw new FluoreconException("The server's result is not a TIFF ImageJ can open.");
                 }
+                // the temporary file is deleted below: Image > Show Info must not point to it
+                out.setFileInfo(null);
+                out.setTitle("server result"); // the task's finish() names it
                 return out;
             } finally {
                 Files.deleteIfExists(tmp);

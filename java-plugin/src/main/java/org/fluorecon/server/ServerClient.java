@@ -23,7 +23,8 @@ import java.util.UUID;
  * whose message tells the user what to do.
  */
 public final class ServerClient {
-    public static final String START_HINT = "Start it with `fluorecon serve` or Plugins › fluorecon › Server…";
+    public static final String START_HINT = "Start it with Plugins › fluorecon › Server… (action=start; the first time "
+            + "action=[set up], which makes its Python environment), or with `fluorecon serve` in a terminal.";
 
     private final String url;
     private final Path tokenFile;

@@ -40,14 +40,34 @@ public final class ServerConfig {
         return dir().resolve("server.json");
     }
 
-    /** {@code server.json} as a map; empty when absent or unreadable (no server has started yet). */
+    /**
+     * {@code server.json} as a map; empty when absent or unreadable (no server has started yet), and
+     * empty when the PID it records has exited: then the file is removed (a server killed outright
+     * cannot remove it itself; one stopped normally does).
+     */
     public static Map<String, Object> serverInfo() {
         Path f = serverFile();
+        String text;
+        Map<String, Object> info;
         try {
-            return Json.parseObject(new String(Files.readAllBytes(f), StandardCharsets.UTF_8));
+            text = new String(Files.readAllBytes(f), StandardCharsets.UTF_8);
+            info = Json.parseObject(text);
         } catch (IOException | IllegalArgumentException e) {
             return Map.of();
         }
+        Object pid = info.get("pid");
+        if (pid instanceof Number && !ProcessHandle.of(((Number) pid).longValue()).map(ProcessHandle::isAlive).orElse(false)) {
+            try {
+                // only the file we read: a server that started meanwhile has written a new one
+                if (text.equals(new String(Files.readAllBytes(f), StandardCharsets.UTF_8))) {
+                    Files.deleteIfExists(f);
+                }
+            } catch (IOException e) {
+                // unreadable or not removable now: still report no server
+            }
+            return Map.of();
+        }
+        return info;
     }
 
     /** The URL the last started server wrote to {@code server.json}, else {@link #DEFAULT_URL}. */
@@ -60,6 +80,36 @@ public final class ServerConfig {
     public static long pid() {
         Object pid = serverInfo().get("pid");
         return pid instanceof Number ? ((Number) pid).longValue() : -1;
+    }
+
+    /** What Server… › Set up recorded: {@code {"python", "venv", "wheel", "torch"}}. */
+    public static Path setupFile() {
+        return dir().resolve("setup.json");
+    }
+
+    /** Records the Python that Set up made (written to a temporary file, then renamed). */
+    public static void recordSetup(String python, Path venv, Path wheel, String torch) {
+        Path f = setupFile();
+        Path tmp = f.resolveSibling(".setup.json.part");
+        try {
+            Files.createDirectories(f.getParent());
+            Files.writeString(tmp, Json.write(Json.object("python", python, "venv", venv.toString(), "wheel",
+                    wheel.toString(), "torch", torch)), StandardCharsets.UTF_8);
+            Files.move(tmp, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new org.fluorecon.core.FluoreconException("Cannot write " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The Python Set up recorded, when it still exists; else null. */
+    public static String setupPython() {
+        try {
+            Object p = Json.parseObject(new String(Files.readAllBytes(setupFile()), StandardCharsets.UTF_8)).get("python");
+            return p instanceof String && Files.isRegularFile(Path.of((String) p)) ? (String) p : null;
+        } catch (IOException | IllegalArgumentException e) {
+            return null;
+        }
     }
 
     /** The token file the server says it uses, else {@link #tokenFile()}. */

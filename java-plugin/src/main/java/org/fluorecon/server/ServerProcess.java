@@ -62,15 +62,16 @@ public final class ServerProcess {
                     .toLowerCase().startsWith("windows") ? "NUL" : "/dev/null")));
             proc = pb.start();
         } catch (IOException e) {
-            throw new FluoreconException("Cannot run '" + python + "' (" + e.getMessage() + "); set the Python that "
-                    + "has fluorecon installed with python=/path/to/python (kept in IJ_Prefs as fluorecon.python).", e);
+            throw new FluoreconException("Cannot run '" + python + "' (" + e.getMessage() + "); run Server… with "
+                    + "action=[set up] to make a Python environment for fluorecon, or give one that has it with "
+                    + "python=/path/to/python.", e);
         }
         long deadline = System.nanoTime() + (long) (waitSec * 1e9);
         while (System.nanoTime() < deadline) {
             if (!proc.isAlive()) {
                 throw new FluoreconException("The server stopped right after starting (exit code " + proc.exitValue()
-                        + "): " + tail(log) + " Check that '" + python + "' has fluorecon installed "
-                        + "(" + python + " -m pip install fluorecon).");
+                        + "): " + tail(log) + " Check that '" + python + "' has fluorecon installed; Plugins › fluorecon › "
+                        + "Server… › action=[set up] makes a Python environment that has it.");
             }
             if (ServerConfig.pid() == proc.pid()) {
                 Map<String, Object> health = status();

@@ -2,6 +2,7 @@ package org.fluorecon.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -136,7 +137,8 @@ class ServerClientTest {
         ServerClient c = new ServerClient("http://127.0.0.1:" + port, tokenFile);
         ServerException e = assertThrows(ServerException.class, c::health);
         assertEquals("The fluorecon server is not running at http://127.0.0.1:" + port + ". Start it with "
-                + "`fluorecon serve` or Plugins › fluorecon › Server…", e.getMessage());
+                + "Plugins › fluorecon › Server… (action=start; the first time action=[set up], which makes its Python "
+                + "environment), or with `fluorecon serve` in a terminal.", e.getMessage());
         assertEquals(0, e.status());
         assertTrue(assertThrows(ServerException.class, () -> c.status("abc")).getMessage().contains("not running"));
     }
@@ -181,15 +183,23 @@ class ServerClientTest {
 
     @Test
     void configFolderFromPropertyGivesUrlPidAndToken() throws IOException {
-        Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + url() + "\", \"pid\": 4242, \"token_file\": \""
-                + tokenFile.toString().replace("\\", "\\\\") + "\"}");
+        long alive = ProcessHandle.current().pid(); // a live PID: server.json of a dead one is cleared
+        Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + url() + "\", \"pid\": " + alive
+                + ", \"token_file\": \"" + tokenFile.toString().replace("\\", "\\\\") + "\"}");
+        inConfigDir(() -> {
+            assertEquals(url(), ServerConfig.url());
+            assertEquals(alive, ServerConfig.pid());
+            assertEquals(tokenFile, ServerConfig.tokenPath());
+            assertEquals("abc", ServerClient.fromConfig().status("abc").id);
+        });
+    }
+
+    /** Runs {@code body} with {@link ServerConfig#PROPERTY} pointing at {@code tmp}. */
+    private void inConfigDir(Runnable body) {
         String old = System.getProperty(ServerConfig.PROPERTY);
         System.setProperty(ServerConfig.PROPERTY, tmp.toString());
         try {
-            assertEquals(url(), ServerConfig.url());
-            assertEquals(4242, ServerConfig.pid());
-            assertEquals(tokenFile, ServerConfig.tokenPath());
-            assertEquals("abc", ServerClient.fromConfig().status("abc").id);
+            body.run();
         } finally {
             if (old == null) {
                 System.clearProperty(ServerConfig.PROPERTY);
@@ -197,6 +207,30 @@ class ServerClientTest {
                 System.setProperty(ServerConfig.PROPERTY, old);
             }
         }
+    }
+
+    @Test
+    void serverJsonOfAnExitedServerIsCleared() throws Exception {
+        Process gone = new ProcessBuilder("java", "-version").start();
+        gone.waitFor();
+        Path info = tmp.resolve("server.json");
+        Files.writeString(info, "{\"url\": \"http://127.0.0.1:9\", \"pid\": " + gone.pid() + "}");
+        inConfigDir(() -> {
+            assertEquals(-1, ServerConfig.pid());
+            assertEquals(ServerConfig.DEFAULT_URL, ServerConfig.url());
+            assertFalse(Files.exists(info), "server.json with the dead PID " + gone.pid() + " is still there");
+            assertEquals("No fluorecon server is running.", ServerProcess.stop(1));
+        });
+    }
+
+    @Test
+    void aResultOpenedFromTheServerDoesNotNameItsDeletedTemporaryFile() {
+        ij.ImagePlus imp = ij.IJ.createImage("r", "32-bit ramp", 8, 6, 1);
+        byte[] tiff = new ij.io.FileSaver(imp).serialize();
+        ij.ImagePlus out = JobSession.open(tiff);
+        assertEquals(8, out.getWidth());
+        String info = new ij.plugin.ImageInfo().getImageInfo(out);
+        assertFalse(info.contains("fluorecon-result-"), info);
     }
 
     @Test

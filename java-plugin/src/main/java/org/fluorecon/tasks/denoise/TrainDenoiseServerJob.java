@@ -77,7 +77,7 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
     @Override
     protected ImagePlus finish(ImagePlus out) {
         serverModel = modelPath(job.getMessage());
-        installedModel = install(serverModel);
+        installedModel = install(serverModel, modelsFolder);
         return shape(out);
     }
 
@@ -92,7 +92,7 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
     }
 
     /** Copies the model into the models folder under an unused name; the server keeps its own copy. */
-    private Path install(Path model) {
+    static Path install(Path model, Path modelsFolder) {
         if (!Files.isRegularFile(model)) {
             throw new FluoreconException("The trained model " + model + " is not readable from here; the plugin needs "
                     + "the server on this machine. Copy it into " + modelsFolder + " by hand.");

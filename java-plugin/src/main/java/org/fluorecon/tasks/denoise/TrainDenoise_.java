@@ -54,8 +54,13 @@ public class TrainDenoise_ extends FluoreconCommand {
         }
         result = keep(job.getResult(), save);
         installedModel.set(job.getInstalledModel());
-        IJ.log(TITLE + ": model installed as " + installedModel.get() + " (Denoise… lists it as '"
-                + installedModel.get().getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
+        logInstalled(TITLE, installedModel.get());
         done(result, params);
+    }
+
+    /** Tells the user where a trained model went and the name Denoise… lists it under. */
+    static void logInstalled(String title, Path model) {
+        IJ.log(title + ": model installed as " + model + " (Denoise… lists it as '"
+                + model.getFileName().toString().replaceFirst("\\.onnx$", "") + "').");
     }
 }

@@ -11,6 +11,7 @@ import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
 import org.fluorecon.core.Normalizer;
+import org.fluorecon.core.OodReport;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiledInference;
 import org.fluorecon.core.Tiling;
@@ -176,7 +177,9 @@ public final class IsotropicJob extends LocalModelJob<ImagePlus> {
         String[] labels = new String[planes.length];
         for (int t = 0; t < nT; t++) {
             for (int c = 0; c < nC; c++) {
-                float[][] up = stretch(ImageConversion.block(input, c, -1, t).data[0], zFactor);
+                float[][] stack = ImageConversion.block(input, c, -1, t).data[0];
+                checkOod(OodReport.label(dims, c, -1, t), stack, w);
+                float[][] up = stretch(stack, zFactor);
                 float[][] fused = restore(up, w, h, card, tick);
                 for (int z = 0; z < zs; z++) {
                     int idx = ImageConversion.stackIndex(c, z, t, nC, zs);

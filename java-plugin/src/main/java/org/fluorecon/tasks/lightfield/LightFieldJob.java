@@ -132,6 +132,7 @@ public final class LightFieldJob extends LocalModelJob<ImagePlus> {
             w = grid.rectifiedWidth();
             h = grid.rectifiedHeight();
         }
+        checkOod("light field", new float[][] {lf}, w, Double.NaN); // rectified: the camera pixel is not the card's
         double[] range = Normalizer.percentileRange(lf, card.normLow(), card.normHigh());
         Block views = LightFieldViews.block(lf, w, h, nnum);
         double[] lo = new double[views.channels];

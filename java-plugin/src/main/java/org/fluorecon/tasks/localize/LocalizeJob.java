@@ -1,8 +1,6 @@
 package org.fluorecon.tasks.localize;
 
 import ij.ImagePlus;
-import ij.measure.Calibration;
-import ij.process.FloatProcessor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -14,8 +12,10 @@ import org.fluorecon.core.ImageConversion;
 import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
+import org.fluorecon.core.OodCheck;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.Sampling;
+import org.fluorecon.server.JobSpec;
 
 /**
  * Single-molecule localisation with a Deep-STORM or DECODE-style ONNX model, TrackMate style
@@ -45,6 +45,10 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         public int batchFrames = 16;
         public int threads;
         public boolean useGpu;
+        /** PSF width σ, nm (the MLE fit's start and detection scale; networks ignore it). */
+        public double sigmaNm = JobSpec.of("localize").number("sigma_nm");
+        /** Camera read noise, electrons (the MLE fit's noise model; networks ignore it). */
+        public double readNoiseE = JobSpec.of("localize").number("read_noise_e");
     }
 
     private final Settings settings;
@@ -69,40 +73,12 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
     @Override
     protected void check() {
         checkImage("open an SMLM time stack first.");
-        int[] d = ImageConversion.dimensions(input);
-        if (d[0] > 1) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels; localisation "
-                    + "takes one time series. Split the channels (Image › Color › Split Channels) first.");
-        }
-        if (d[1] > 1 && d[2] > 1) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has both z-slices (" + d[1] + ") and frames ("
-                    + d[2] + "); localisation takes one time series. Reduce it to one axis (Image › Hyperstacks › "
-                    + "Reduce Dimensionality…) first.");
-        }
-        nFrames = Math.max(d[1], d[2]);
-        double gain = settings.gain * settings.emGain * settings.qe;
-        if (!(settings.gain > 0) || !(settings.emGain >= 1) || !(settings.qe > 0 && settings.qe <= 1)) {
-            throw new FluoreconException("Camera settings camera_gain = " + settings.gain + ", em_gain = " + settings.emGain
-                    + ", qe = " + settings.qe + " are out of range; use camera_gain > 0 (ADU per electron), em_gain ≥ 1 "
-                    + "(1 without EM gain) and 0 < qe ≤ 1.");
-        }
-        if (!Double.isFinite(settings.cameraOffset) || !Double.isFinite(gain)) {
-            throw new FluoreconException("camera_offset = " + settings.cameraOffset + " is not a number.");
-        }
-        if (!(settings.renderPixelNm > 0)) {
-            throw new FluoreconException("render_pixel_nm = " + settings.renderPixelNm + " must be positive, e.g. 10.");
-        }
-        if (settings.batchFrames < 1) {
-            throw new FluoreconException("batch = " + settings.batchFrames + " must be at least 1 frame.");
-        }
-        double calNm = Sampling.pixelNm(input);
-        if (settings.pixelNm > 0) {
-            pixelNm = settings.pixelNm;
-            pixelSource = "given";
-        } else if (!Double.isNaN(calNm)) {
-            pixelNm = calNm;
-            pixelSource = "image calibration";
-        } else {
+        nFrames = frames(input);
+        checkSettings(settings);
+        String[] source = new String[1];
+        pixelNm = cameraPixelNm(input, settings, source);
+        pixelSource = source[0];
+        if (Double.isNaN(pixelNm)) {
             pixelNm = 100;
             pixelSource = "default (the image has no pixel size; set it in Image › Properties…)";
         }
@@ -146,14 +122,68 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         }
     }
 
+    /** Frames of an SMLM stack (its z-slices or its time points); refuses channels, and both z and t. */
+    static int frames(ImagePlus input) {
+        int[] d = ImageConversion.dimensions(input);
+        if (d[0] > 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels; localisation "
+                    + "takes one time series. Split the channels (Image › Color › Split Channels) first.");
+        }
+        if (d[1] > 1 && d[2] > 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has both z-slices (" + d[1] + ") and frames ("
+                    + d[2] + "); localisation takes one time series. Reduce it to one axis (Image › Hyperstacks › "
+                    + "Reduce Dimensionality…) first.");
+        }
+        return Math.max(d[1], d[2]);
+    }
+
+    /**
+     * The camera pixel size in nm: {@code settings.pixelNm} when positive, else the image calibration, else NaN;
+     * {@code source[0]} says which ("given", "image calibration").
+     */
+    static double cameraPixelNm(ImagePlus input, Settings settings, String[] source) {
+        if (settings.pixelNm > 0) {
+            source[0] = "given";
+            return settings.pixelNm;
+        }
+        source[0] = "image calibration";
+        return Sampling.pixelNm(input);
+    }
+
+    /** The camera, rendering and batch settings every method shares, or a {@link FluoreconException}. */
+    static void checkSettings(Settings settings) {
+        double gain = settings.gain * settings.emGain * settings.qe;
+        if (!(settings.gain > 0) || !(settings.emGain >= 1) || !(settings.qe > 0 && settings.qe <= 1)) {
+            throw new FluoreconException("Camera settings camera_gain = " + settings.gain + ", em_gain = " + settings.emGain
+                    + ", qe = " + settings.qe + " are out of range; use camera_gain > 0 (ADU per electron), em_gain ≥ 1 "
+                    + "(1 without EM gain) and 0 < qe ≤ 1.");
+        }
+        if (!Double.isFinite(settings.cameraOffset) || !Double.isFinite(gain)) {
+            throw new FluoreconException("camera_offset = " + settings.cameraOffset + " is not a number.");
+        }
+        if (!(settings.renderPixelNm > 0)) {
+            throw new FluoreconException("render_pixel_nm = " + settings.renderPixelNm + " must be positive, e.g. 10.");
+        }
+        if (settings.batchFrames < 1) {
+            throw new FluoreconException("batch = " + settings.batchFrames + " must be at least 1 frame.");
+        }
+    }
+
     /** Runs the model on every frame, then renders the table (the rendering's Info counts it). */
     @Override
     protected Localizations run(Progress progress) throws Exception {
         table = null;
         rendering = null;
         long t0 = System.nanoTime();
+        // The card's statistics describe single camera frames (ADU); a sample of frames stands for the movie.
+        for (int k = 0, n = Math.min(nFrames, OodCheck.MAX_PLANES); k < n; k++) {
+            int f = n == 1 ? 0 : (int) Math.rint(k * (nFrames - 1) / (double) (n - 1));
+            checkOod(nFrames > 1 ? "frame " + (f + 1) : "image", new float[][] {ImageConversion.toFloat(input, f + 1)},
+                    input.getWidth(), pixelNm);
+        }
         table = localize(progress);
-        rendering = render(table);
+        rendering = SmlmRender.image(table, input, pixelNm, settings.renderPixelNm);
+        rendering.setProperty("Info", info());
         seconds = (System.nanoTime() - t0) / 1e9;
         return table;
     }
@@ -400,19 +430,10 @@ public final class LocalizeJob extends LocalModelJob<Localizations> {
         }
     }
 
-    private ImagePlus render(Localizations t) {
-        int[] dims = new int[2];
-        float[] px = SmlmRender.render(t, input.getHeight() * pixelNm, input.getWidth() * pixelNm,
-                settings.renderPixelNm, dims);
-        ImagePlus imp = new ImagePlus(input.getShortTitle() + "-localizations", new FloatProcessor(dims[1], dims[0], px));
-        Calibration cal = new Calibration();
-        cal.pixelWidth = settings.renderPixelNm / 1000.0;
-        cal.pixelHeight = settings.renderPixelNm / 1000.0;
-        cal.setUnit("micron");
-        imp.setCalibration(cal);
-        imp.setProperty("Info", info());
-        imp.getProcessor().resetMinAndMax();
-        return imp;
+    /** The rendering carries the OOD verdict (Info, title): the table is not an image. */
+    @Override
+    protected ImagePlus markedImage(Localizations result) {
+        return rendering;
     }
 
     /** Provenance for the rendering's Info. */

@@ -1,5 +1,8 @@
 package org.fluorecon.tasks.localize;
 
+import ij.ImagePlus;
+import ij.measure.Calibration;
+import ij.process.FloatProcessor;
 import java.util.Arrays;
 import org.fluorecon.core.FluoreconException;
 
@@ -14,6 +17,23 @@ public final class SmlmRender {
     public static final double MIN_SIGMA_NM = 5.0;
 
     private SmlmRender() {
+    }
+
+    /**
+     * The rendering of {@code t} over the field of {@code input} (camera pixels of {@code pixelNm}) as an image
+     * titled {@code <input>-localizations}, calibrated in µm to {@code renderPixelNm}.
+     */
+    public static ImagePlus image(Localizations t, ImagePlus input, double pixelNm, double renderPixelNm) {
+        int[] dims = new int[2];
+        float[] px = render(t, input.getHeight() * pixelNm, input.getWidth() * pixelNm, renderPixelNm, dims);
+        ImagePlus imp = new ImagePlus(input.getShortTitle() + "-localizations", new FloatProcessor(dims[1], dims[0], px));
+        Calibration cal = new Calibration();
+        cal.pixelWidth = renderPixelNm / 1000.0;
+        cal.pixelHeight = renderPixelNm / 1000.0;
+        cal.setUnit("micron");
+        imp.setCalibration(cal);
+        imp.getProcessor().resetMinAndMax();
+        return imp;
     }
 
     /**

@@ -10,6 +10,7 @@ import org.fluorecon.core.LocalModelJob;
 import org.fluorecon.core.Model;
 import org.fluorecon.core.ModelCard;
 import org.fluorecon.core.Normalizer;
+import org.fluorecon.core.OodReport;
 import org.fluorecon.core.Progress;
 import org.fluorecon.core.TiledInference;
 import org.fluorecon.core.Tiling;
@@ -113,6 +114,7 @@ public final class SimLearnedJob extends LocalModelJob<ImagePlus> {
                 data[k][0] = flat[k];
             }
             checkFinite(flat, z);
+            checkOod(nZ > 1 ? "plane " + (z + 1) : "image", flat, w);
             double[] range = Normalizer.percentileRange(flat, card.normLow(), card.normHigh());
             double[] lo = new double[nf];
             double[] hi = new double[nf];

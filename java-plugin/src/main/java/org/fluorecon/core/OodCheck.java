@@ -1,0 +1,533 @@
+package org.fluorecon.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Is a model's input like its training data? The out-of-distribution check of
+ * {@code fluorecon.qc.ood.check_input}, in Java, on the card's {@code qc.*} training statistics:
+ * the same 19 features of one input unit (a YX plane, or the planes a model takes together: a ZYX
+ * stack, SIM frames), the same z-scores, Mahalanobis distance and calibrated threshold, and the
+ * same fallback (normalized quantiles and noise level) for cards without {@code qc.features}.
+ * tests/vectors/ood.json holds Python's figures for a few images; OodCheckTest holds this class to them.
+ * {@link OodReport} collects the verdicts of a run and shows them (Log, Info, title).
+ */
+public final class OodCheck {
+
+    /** Spatial-frequency bands (cycles per pixel) whose share of the signal power describes structure. */
+    static final double[][] BANDS = {{0.01, 0.03}, {0.03, 0.06}, {0.06, 0.12}, {0.12, 0.25}};
+    static final int[] FEATURE_QUANTILES = {5, 25, 50, 75, 95};
+    static final int[] LAGS = {1, 2, 4, 8, 16};
+    static final double[] GRADIENT_SIGMAS = {1.0, 2.0};
+    public static final int MAX_PLANES = 16;
+    static final double[] QUANTILES = {1, 5, 25, 50, 75, 95, 99};
+    static final double QUANTILE_TOLERANCE = 0.15;
+    static final double[] NOISE_RATIO_RANGE = {0.5, 2.0};
+    static final double PIXEL_SIZE_TOLERANCE = 0.2;
+    /** Features this many SD off are named as "out" in the Info. */
+    static final double OUT_SD = 3.0;
+
+    /** Feature name → the group a warning names (Python's {@code FEATURES}, same order). */
+    static final Map<String, String> FEATURES = new LinkedHashMap<>();
+
+    static {
+        FEATURES.put("log10_range", "intensity scale");
+        FEATURES.put("log10_noise", "noise level");
+        for (int q : FEATURE_QUANTILES) {
+            FEATURES.put("q" + q, "intensity distribution");
+        }
+        for (double[] b : BANDS) {
+            FEATURES.put("band_" + fmtG(b[0]) + "_" + fmtG(b[1]), "structure");
+        }
+        FEATURES.put("spectral_slope", "structure");
+        for (int k : LAGS) {
+            FEATURES.put("acf_" + k + "px", "structure");
+        }
+        for (double s : GRADIENT_SIGMAS) {
+            FEATURES.put("log10_gradient_s" + fmtG(s), "structure");
+        }
+    }
+
+    private static final Map<String, String> ADVICE = Map.of(
+            "intensity scale", "the camera, gain or exposure differs from training (e.g. far brighter); the model was "
+                    + "trained on other photon counts",
+            "noise level", "the model may remove real structure or leave noise",
+            "intensity distribution", "e.g. much more background or saturated regions than in training",
+            "structure", "the texture (spatial-frequency content) is unlike the training phantoms (filaments, vesicles, "
+                    + "membranes, nuclei at the training pixel size): the model may invent or remove structure");
+
+    private OodCheck() {
+    }
+
+    /** The verdict on one input unit. */
+    public static final class Result {
+        /** False when the card has no training statistics: nothing could be compared. */
+        public boolean checked = true;
+        public double distance = Double.NaN;
+        public double threshold = Double.NaN;
+        /** Feature → z-score against the training inputs, in the card's order. */
+        public final Map<String, Double> z = new LinkedHashMap<>();
+        /** Other figures: quantile_shift, noise_ratio, pixel_size_ratio. */
+        public final Map<String, Double> scores = new LinkedHashMap<>();
+        public final List<String> warnings = new ArrayList<>();
+
+        /** A unit that could not be checked (e.g. smaller than one 8×8 noise block), and why. */
+        public static Result unchecked(String why) {
+            Result r = new Result();
+            r.checked = false;
+            r.warnings.add(why);
+            return r;
+        }
+
+        public boolean inDistribution() {
+            return warnings.isEmpty();
+        }
+
+        /** Features {@link #OUT_SD} or more SD from the training mean, furthest first, e.g. "log10_range +25.1 SD". */
+        public List<String> outFeatures() {
+            List<Map.Entry<String, Double>> out = new ArrayList<>();
+            for (Map.Entry<String, Double> e : z.entrySet()) {
+                if (Math.abs(e.getValue()) >= OUT_SD) {
+                    out.add(e);
+                }
+            }
+            out.sort((u, v) -> Double.compare(Math.abs(v.getValue()), Math.abs(u.getValue())));
+            List<String> names = new ArrayList<>();
+            for (Map.Entry<String, Double> e : out) {
+                names.add(String.format(Locale.ROOT, "%s %+.1f SD", e.getKey(), e.getValue()));
+            }
+            return names;
+        }
+    }
+
+    /**
+     * Compares one raw input unit (equally sized row-major planes {@code w} pixels wide, camera
+     * units) with a card's {@code qc.*} statistics; {@code pixelSizeNm} NaN when uncalibrated.
+     */
+    public static Result check(float[][] planes, int w, Map<String, String> qc, String norm, double pixelSizeNm) {
+        if (!qc.containsKey("input_quantiles") && !qc.containsKey("features")) {
+            return Result.unchecked("The model card has no training statistics; this input cannot be checked against "
+                    + "the training data (re-export the model with fluorecon ≥ 0.1).");
+        }
+        Result r = new Result();
+        if (qc.containsKey("features")) {
+            featureCheck(planes, w, qc, norm, r);
+        } else {
+            quantileCheck(planes, w, qc, norm, r);
+        }
+        if (Double.isFinite(pixelSizeNm) && pixelSizeNm > 0 && qc.containsKey("pixel_size_nm")) {
+            double trained = Double.parseDouble(qc.get("pixel_size_nm"));
+            double rel = pixelSizeNm / trained;
+            r.scores.put("pixel_size_ratio", rel);
+            if (Math.abs(rel - 1) > PIXEL_SIZE_TOLERANCE) {
+                r.warnings.add(String.format(Locale.ROOT, "Pixel size %s nm differs from training (%s nm) by %.0f%%; "
+                        + "structures appear at another scale than the model learned.", fmtG(pixelSizeNm),
+                        qc.get("pixel_size_nm"), Math.abs(rel - 1) * 100));
+            }
+        }
+        return r;
+    }
+
+    private static void featureCheck(float[][] planes, int w, Map<String, String> qc, String norm, Result r) {
+        String[] names = qc.get("features").split(",");
+        double[] center = parse(qc, "feature_center", names.length);
+        double[] scale = parse(qc, "feature_scale", names.length);
+        double[] precision = parse(qc, "feature_precision", names.length * names.length);
+        double threshold = Double.parseDouble(qc.get("feature_threshold"));
+        Map<String, Double> feats = features(planes, w, norm);
+        double[] z = new double[names.length];
+        for (int i = 0; i < names.length; i++) {
+            Double f = feats.get(names[i]);
+            if (f == null) {
+                throw new ModelCardException("Model card qc.features names '" + names[i] + "', a feature this fluorecon "
+                        + "does not compute; update fluorecon.");
+            }
+            z[i] = (f - center[i]) / scale[i];
+            r.z.put(names[i], z[i]);
+        }
+        double q = 0;
+        for (int i = 0; i < names.length; i++) {
+            for (int j = 0; j < names.length; j++) {
+                q += z[i] * precision[i * names.length + j] * z[j];
+            }
+        }
+        double distance = Math.sqrt(Math.max(q, 0.0));
+        r.distance = distance;
+        r.threshold = threshold;
+        if (qc.containsKey("input_quantiles")) { // the older figures, for reference (the distance decides)
+            Result old = new Result();
+            quantileCheck(planes, w, qc, norm, old);
+            r.scores.putAll(old.scores);
+        }
+        if (!(distance > threshold)) {
+            return;
+        }
+        // Name every group with a feature 3 SD or more off (and always the one that strays furthest).
+        Map<String, List<Integer>> groups = new LinkedHashMap<>();
+        double top = 0;
+        for (int i = 0; i < names.length; i++) {
+            groups.computeIfAbsent(FEATURES.getOrDefault(names[i], "other"), g -> new ArrayList<>()).add(i);
+            top = Math.max(top, Math.abs(z[i]));
+        }
+        for (Map.Entry<String, List<Integer>> entry : groups.entrySet()) {
+            int worst = entry.getValue().get(0);
+            for (int i : entry.getValue()) {
+                if (Math.abs(z[i]) > Math.abs(z[worst])) {
+                    worst = i;
+                }
+            }
+            if (Math.abs(z[worst]) < Math.min(3.0, top)) {
+                continue;
+            }
+            String n = names[worst];
+            double v = z[worst];
+            String detail = String.format(Locale.ROOT, "distance %.1f > %s from the training inputs; largest: %s %s the "
+                    + "training mean by %.1f SD", distance, g(threshold, 2), n, v > 0 ? "above" : "below", Math.abs(v));
+            if (n.equals("log10_range")) {
+                detail += "; intensity range " + g(Math.pow(10, feats.get(n)), 4) + " vs training "
+                        + g(Math.pow(10, center[worst]), 4);
+            }
+            if (n.equals("log10_noise")) {
+                detail += String.format(Locale.ROOT, "; noise %.2f× that of training",
+                        Math.pow(10, feats.get(n) - center[worst]));
+            }
+            String group = entry.getKey();
+            r.warnings.add(Character.toUpperCase(group.charAt(0)) + group.substring(1) + " differs from the training "
+                    + "data (" + detail + "): " + ADVICE.getOrDefault(group, "") + ". Train on images like this one "
+                    + "(e.g. Noise2Void on this image).");
+        }
+    }
+
+    /** Cards without {@code qc.features}: normalized quantiles and noise level against the training figures. */
+    private static void quantileCheck(float[][] planes, int w, Map<String, String> qc, String norm, Result r) {
+        double[] pct = percentiles(norm);
+        double[] range = Normalizer.percentileRange(planes, pct[0], pct[1]);
+        float lo = (float) range[0];
+        float div = (float) Normalizer.range(range[0], range[1]);
+        double[] xn = normalizedSorted(planes, lo, div);
+        double shift = 0;
+        String[] train = qc.get("input_quantiles").split(",");
+        for (int i = 0; i < QUANTILES.length && i < train.length; i++) {
+            shift = Math.max(shift, Math.abs(NoiseEstimate.quantile(xn, QUANTILES[i] / 100.0)
+                    - Double.parseDouble(train[i])));
+        }
+        r.scores.put("quantile_shift", shift);
+        NoiseEstimate noise = NoiseEstimate.of(planes, w);
+        double sigma = (float) Math.sqrt(noise.variance(median(planes))) / Normalizer.range(range[0], range[1]);
+        if (shift > QUANTILE_TOLERANCE) {
+            r.warnings.add(String.format(Locale.ROOT, "Intensity distribution differs from the training data "
+                    + "(normalized quantiles differ by up to %.2f, tolerance %s); e.g. much more background or "
+                    + "saturated regions than in training.", shift, fmtG(QUANTILE_TOLERANCE)));
+        }
+        if (qc.containsKey("noise_std_norm")) {
+            double ratio = sigma / Math.max(Double.parseDouble(qc.get("noise_std_norm")), 1e-12);
+            r.scores.put("noise_ratio", ratio);
+            if (!(ratio >= NOISE_RATIO_RANGE[0] && ratio <= NOISE_RATIO_RANGE[1])) {
+                r.warnings.add(String.format(Locale.ROOT, "Noise level is %.2f× that of the training data (accepted "
+                        + "%.1f–%.1f×); the model may remove real structure or leave noise. Train on images like this "
+                        + "one.", ratio, NOISE_RATIO_RANGE[0], NOISE_RATIO_RANGE[1]));
+            }
+        }
+    }
+
+    /** The OOD features ({@link #FEATURES}) of one input unit: {@code fluorecon.qc.ood.image_features}. */
+    public static Map<String, Double> features(float[][] all, int w, String norm) {
+        int h = all[0].length / w;
+        if (h < 2 || w < 2) {
+            throw new FluoreconException("The OOD check needs an image with Y and X axes, got " + w + "x" + h + ".");
+        }
+        float[][] planes = all;
+        if (all.length > MAX_PLANES) { // a long stack: evenly spaced planes describe it
+            planes = new float[MAX_PLANES][];
+            double step = (all.length - 1) / (double) (MAX_PLANES - 1);
+            for (int i = 0; i < MAX_PLANES; i++) {
+                planes[i] = all[(int) Math.rint(i == MAX_PLANES - 1 ? all.length - 1 : i * step)];
+            }
+        }
+        double[] pct = percentiles(norm);
+        double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
+        double scale = Math.max(range[1] - range[0], 1e-6);
+        NoiseEstimate noise = NoiseEstimate.of(planes, w);
+        double sigmaMedian = (float) Math.sqrt(noise.variance(median(planes))) / scale;
+        Map<String, Double> f = new LinkedHashMap<>();
+        f.put("log10_range", Math.log10(scale));
+        f.put("log10_noise", Math.log10(Math.max(sigmaMedian, 1e-6)));
+        float lo = (float) range[0];
+        float fs = (float) scale;
+        double[] sorted = normalizedSorted(planes, lo, fs);
+        for (int q : FEATURE_QUANTILES) {
+            f.put("q" + q, NoiseEstimate.quantile(sorted, q / 100.0));
+        }
+        double varSum = 0;
+        for (float[] p : planes) {
+            for (float v : p) {
+                varSum += noise.variance(v);
+            }
+        }
+        double noiseVar = varSum / ((double) planes.length * planes[0].length) / (scale * scale);
+        double[][] xn = new double[planes.length][];
+        for (int i = 0; i < planes.length; i++) {
+            xn[i] = new double[planes[i].length];
+            for (int k = 0; k < xn[i].length; k++) {
+                xn[i][k] = (planes[i][k] - lo) / fs; // float32 arithmetic, as NumPy's on float32 planes
+            }
+        }
+        spectrumFeatures(xn, w, h, noiseVar, f);
+        correlationFeatures(xn, w, h, noiseVar, f);
+        return f;
+    }
+
+    /** Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed). */
+    private static void spectrumFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+        double[] wy = hanning(h);
+        double[] wx = hanning(w);
+        double[] power = new double[w * h];
+        double windowEnergy = 0;
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                windowEnergy += wy[y] * wx[x] * (wy[y] * wx[x]);
+            }
+        }
+        for (double[] plane : xn) {
+            double mean = mean(plane);
+            double[] p = new double[plane.length];
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    p[y * w + x] = (plane[y * w + x] - mean) * (wy[y] * wx[x]);
+                }
+            }
+            double[] pw = Fft.power2d(p, w, h);
+            for (int i = 0; i < pw.length; i++) {
+                power[i] += pw[i];
+            }
+        }
+        double floor = noiseVar * windowEnergy;
+        double[] radius = new double[w * h];
+        double[] fy = fftfreq(h);
+        double[] fx = fftfreq(w);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int i = y * w + x;
+                radius[i] = Math.sqrt(fy[y] * fy[y] + fx[x] * fx[x]);
+                power[i] = Math.max(power[i] / xn.length - floor, 0.0);
+            }
+        }
+        double total = 0;
+        double[] band = new double[BANDS.length];
+        for (int i = 0; i < power.length; i++) {
+            if (radius[i] >= BANDS[0][0] && radius[i] < BANDS[BANDS.length - 1][1]) {
+                total += power[i];
+            }
+            for (int b = 0; b < BANDS.length; b++) {
+                if (radius[i] >= BANDS[b][0] && radius[i] < BANDS[b][1]) {
+                    band[b] += power[i];
+                }
+            }
+        }
+        total = Math.max(total, 1e-12);
+        for (int b = 0; b < BANDS.length; b++) {
+            f.put("band_" + fmtG(BANDS[b][0]) + "_" + fmtG(BANDS[b][1]), Math.log10(Math.max(band[b] / total, 1e-4)));
+        }
+        // Slope of log power against log frequency between 0.02 and 0.2 cycles/pixel (8 log-spaced bins).
+        double[] edges = geomspace(0.02, 0.2, 9);
+        List<Double> lx = new ArrayList<>();
+        List<Double> ly = new ArrayList<>();
+        for (int e = 0; e + 1 < edges.length; e++) {
+            double s = 0;
+            int n = 0;
+            for (int i = 0; i < power.length; i++) {
+                if (radius[i] >= edges[e] && radius[i] < edges[e + 1]) {
+                    s += power[i];
+                    n++;
+                }
+            }
+            if (n > 0) {
+                lx.add(Math.log10(Math.sqrt(edges[e] * edges[e + 1])));
+                ly.add(Math.log10(Math.max(s / n, 1e-12)));
+            }
+        }
+        f.put("spectral_slope", lx.size() >= 2 ? NoiseEstimate.fitLine(lx, ly)[0] : 0.0);
+    }
+
+    /** Signal autocorrelation at 1–16 px (circular, noise removed from lag 0) and smoothed gradient energy. */
+    private static void correlationFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+        double acf0 = 0;
+        double[] acfY = new double[LAGS.length];
+        double[] acfX = new double[LAGS.length];
+        double[] grads = new double[GRADIENT_SIGMAS.length];
+        int n = w * h;
+        for (double[] plane : xn) {
+            double mean = mean(plane);
+            double[] x = new double[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = plane[i] - mean;
+            }
+            double s0 = 0;
+            for (double v : x) {
+                s0 += v * v;
+            }
+            acf0 += s0 / n;
+            for (int l = 0; l < LAGS.length; l++) {
+                int ky = Math.min(LAGS[l], h - 1);
+                int kx = Math.min(LAGS[l], w - 1);
+                double sy = 0;
+                double sx = 0;
+                for (int yy = 0; yy < h; yy++) {
+                    int y2 = (yy + ky) % h;
+                    for (int xx = 0; xx < w; xx++) {
+                        sy += x[yy * w + xx] * x[y2 * w + xx];
+                        sx += x[yy * w + xx] * x[yy * w + (xx + kx) % w];
+                    }
+                }
+                acfY[l] += sy / n;
+                acfX[l] += sx / n;
+            }
+            for (int s = 0; s < GRADIENT_SIGMAS.length; s++) {
+                double[] g = Filters.gaussian(plane, w, h, GRADIENT_SIGMAS[s]);
+                double[] gy = Filters.gradient(g, w, h, 0);
+                double[] gx = Filters.gradient(g, w, h, 1);
+                double e = 0;
+                for (int i = 0; i < n; i++) {
+                    e += gy[i] * gy[i] + gx[i] * gx[i];
+                }
+                double gm = mean(g);
+                double gv = 0;
+                for (double v : g) {
+                    gv += (v - gm) * (v - gm);
+                }
+                grads[s] += (e / n) / Math.max(gv / n, 1e-12);
+            }
+        }
+        int planes = xn.length;
+        double signalVar = Math.max(acf0 / planes - noiseVar, 1e-12);
+        for (int l = 0; l < LAGS.length; l++) {
+            double v = (acfY[l] / planes + acfX[l] / planes) / 2 / signalVar;
+            f.put("acf_" + LAGS[l] + "px", Math.min(Math.max(v, -2), 2));
+        }
+        for (int s = 0; s < GRADIENT_SIGMAS.length; s++) {
+            f.put("log10_gradient_s" + fmtG(GRADIENT_SIGMAS[s]), Math.log10(Math.max(grads[s] / planes, 1e-12)));
+        }
+    }
+
+    /** The card's percentile pair; SMLM cards ({@code photons:…}) are judged on the 1/99.8 percentiles. */
+    static double[] percentiles(String norm) {
+        try {
+            return Normalizer.parseNorm(norm);
+        } catch (IllegalArgumentException e) {
+            return new double[] {1.0, 99.8};
+        }
+    }
+
+    /** {@code (planes - lo) / scale} in float32, all values sorted. */
+    private static double[] normalizedSorted(float[][] planes, float lo, float scale) {
+        double[] out = new double[planes.length * planes[0].length];
+        int j = 0;
+        for (float[] p : planes) {
+            for (float v : p) {
+                out[j++] = (v - lo) / scale;
+            }
+        }
+        Arrays.sort(out);
+        return out;
+    }
+
+    /** {@code np.median} of float32 planes (a float32 result). */
+    private static double median(float[][] planes) {
+        float[] all = new float[planes.length * planes[0].length];
+        int j = 0;
+        for (float[] p : planes) {
+            System.arraycopy(p, 0, all, j, p.length);
+            j += p.length;
+        }
+        Arrays.sort(all);
+        int n = all.length;
+        return n % 2 == 1 ? all[n / 2] : (float) ((all[n / 2 - 1] + (double) all[n / 2]) / 2);
+    }
+
+    private static double mean(double[] v) {
+        double s = 0;
+        for (double x : v) {
+            s += x;
+        }
+        return s / v.length;
+    }
+
+    /** {@code np.hanning(m)}. */
+    static double[] hanning(int m) {
+        double[] out = new double[m];
+        if (m == 1) {
+            out[0] = 1;
+            return out;
+        }
+        for (int i = 0; i < m; i++) {
+            double n = 1 - m + 2 * i;
+            out[i] = 0.5 + 0.5 * Math.cos(Math.PI * n / (m - 1));
+        }
+        return out;
+    }
+
+    /** {@code np.fft.fftfreq(n)}. */
+    static double[] fftfreq(int n) {
+        double val = 1.0 / n;
+        double[] out = new double[n];
+        int half = (n - 1) / 2 + 1;
+        for (int i = 0; i < n; i++) {
+            out[i] = (i < half ? i : i - n) * val;
+        }
+        return out;
+    }
+
+    /** {@code np.geomspace(start, stop, num)}: 10 to the evenly spaced logs, the ends exact. */
+    static double[] geomspace(double start, double stop, int num) {
+        double a = Math.log10(start);
+        double b = Math.log10(stop);
+        double step = (b - a) / (num - 1);
+        double[] out = new double[num];
+        for (int i = 0; i < num; i++) {
+            out[i] = Math.pow(10.0, i * step + a);
+        }
+        out[0] = start;
+        out[num - 1] = stop;
+        return out;
+    }
+
+    private static double[] parse(Map<String, String> qc, String key, int n) {
+        String[] parts = qc.getOrDefault(key, "").split(",");
+        if (parts.length != n) {
+            throw new ModelCardException("Model card qc." + key + " has " + parts.length + " values, expected " + n
+                    + "; re-export the model.");
+        }
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = Double.parseDouble(parts[i].trim());
+        }
+        return out;
+    }
+
+    /** Python's {@code f"{v:g}"} for the short numbers in names and messages. */
+    static String fmtG(double v) {
+        return g(v, 6);
+    }
+
+    /** Python's {@code format(v, ".<p>g")}: p significant digits, trailing zeros dropped, e±XX beyond them. */
+    static String g(double v, int p) {
+        if (v == 0 || !Double.isFinite(v)) {
+            return v == 0 ? "0" : Double.toString(v);
+        }
+        String e = String.format(Locale.ROOT, "%." + (p - 1) + "e", v);
+        int exp = Integer.parseInt(e.substring(e.indexOf('e') + 1));
+        if (exp < -4 || exp >= p) {
+            String mant = stripZeros(e.substring(0, e.indexOf('e')));
+            return String.format(Locale.ROOT, "%se%s%02d", mant, exp < 0 ? "-" : "+", Math.abs(exp));
+        }
+        return stripZeros(String.format(Locale.ROOT, "%." + (p - 1 - exp) + "f", v));
+    }
+
+    private static String stripZeros(String s) {
+        return s.contains(".") ? s.replaceAll("0+$", "").replaceAll("\\.$", "") : s;
+    }
+}

@@ -1,0 +1,92 @@
+package org.fluorecon.tasks.denoise;
+
+import ij.ImagePlus;
+import java.nio.file.Path;
+import java.util.Map;
+import org.fluorecon.core.FluoreconException;
+import org.fluorecon.core.ImageConversion;
+import org.fluorecon.server.JobSpec;
+import org.fluorecon.server.Json;
+import org.fluorecon.server.ServerClient;
+import org.fluorecon.server.ServerJob;
+
+/**
+ * Train for my microscope, on the model server (job task {@code train-like}, python
+ * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current raw frame (its pixel
+ * size, camera gain/offset/read noise and light level, the nearest phantom structure; NA and wavelength given)
+ * and the shipped CARE denoiser fine-tuned on it. As {@link TrainDenoiseServerJob}: the server names the saved
+ * model in its message, this class copies it into the plugin's models folder (Denoise… lists it), and the
+ * result is the frame denoised by it.
+ */
+public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
+    /** The job's spec ({@code TrainLikeSpec}): defaults and bounds. */
+    public static final JobSpec SPEC = JobSpec.of("train-like");
+
+    /** What the user chose. NA and wavelength have no default: image files do not record them. */
+    public static final class Settings {
+        public double na = Double.NaN;
+        public double wavelengthNm = Double.NaN;
+        /** 0: the image's calibration. */
+        public double pixelSizeNm = SPEC.number("pixel_size_nm");
+        public int steps = SPEC.integer("steps");
+        public String name = SPEC.string("name");
+    }
+
+    private final Settings settings;
+    private final Path modelsFolder;
+    private Path serverModel;
+    private Path installedModel;
+
+    /**
+     * @param modelsFolder where the trained model is copied (the plugin's models folder)
+     */
+    public TrainLikeServerJob(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
+        super(client, "Training", input, "Image", "the raw frame to fit the simulation to");
+        this.settings = settings;
+        this.modelsFolder = modelsFolder;
+    }
+
+    @Override
+    protected Map<String, Object> spec() {
+        int[] d = ImageConversion.dimensions(input);
+        if (d[0] != 1 || d[1] != 1 || d[2] != 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels, " + d[1]
+                    + " slices and " + d[2] + " frames; fit to one raw plane (Image › Duplicate… one plane) first.");
+        }
+        if (!(settings.na > 0) || settings.na > SPEC.max("na")) {
+            throw new FluoreconException("na = " + settings.na + "; give the objective's numerical aperture (0 < na ≤ "
+                    + SPEC.max("na") + "): image files do not record it, and a guess would be trained in as if measured.");
+        }
+        if (!(settings.wavelengthNm >= SPEC.min("wavelength_nm")) || settings.wavelengthNm > SPEC.max("wavelength_nm")) {
+            throw new FluoreconException("wavelength_nm = " + settings.wavelengthNm + "; give the emission wavelength in nm ("
+                    + (int) SPEC.min("wavelength_nm") + "–" + (int) SPEC.max("wavelength_nm") + ").");
+        }
+        if (settings.pixelSizeNm < 0) {
+            throw new FluoreconException("pixel_size_nm = " + settings.pixelSizeNm + "; use 0 (the image's calibration) "
+                    + "or the pixel size in the sample, nm.");
+        }
+        SPEC.checkRange("steps", "steps", settings.steps, " (" + SPEC.integer("steps") + " is a good start)");
+        if (modelsFolder == null) {
+            throw new FluoreconException("No models folder to install the trained model in; set -Dfluorecon.models=DIR.");
+        }
+        return Json.object("task", "train-like", "na", settings.na, "wavelength_nm", settings.wavelengthNm,
+                "pixel_size_nm", settings.pixelSizeNm, "steps", settings.steps,
+                "name", settings.name == null ? "" : settings.name.trim());
+    }
+
+    @Override
+    protected ImagePlus finish(ImagePlus out) {
+        serverModel = TrainDenoiseServerJob.modelPath(job.getMessage());
+        installedModel = TrainDenoiseServerJob.install(serverModel, modelsFolder);
+        checkResultSize(out, input.getWidth(), input.getHeight(), 1, "the input's size");
+        out.setCalibration(inputCalibration());
+        out.setTitle(input.getShortTitle() + "-fitted-care");
+        return withInfo(out, provenance("Train for my microscope", "train", "model.installed = " + installedModel,
+                "model.server_file = " + serverModel));
+    }
+
+    /** Where the trained model was installed (the plugin's models folder). */
+    public Path getInstalledModel() {
+        return installedModel;
+    }
+}

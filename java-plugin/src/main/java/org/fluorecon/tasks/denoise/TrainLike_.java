@@ -1,0 +1,64 @@
+package org.fluorecon.tasks.denoise;
+
+import ij.IJ;
+import ij.ImagePlus;
+import java.nio.file.Path;
+import java.util.List;
+import org.fluorecon.core.ModelLibrary;
+import org.fluorecon.ij.FluoreconCommand;
+import org.fluorecon.ij.Menu;
+import org.fluorecon.ij.Output;
+import org.fluorecon.ij.Params;
+
+/**
+ * Plugins › fluorecon › Denoise › Train for my microscope…  Fits the training simulation to the current raw frame
+ * (pixel size from its calibration, camera noise and light level estimated from it, NA and emission wavelength as
+ * given) and fine-tunes the shipped CARE denoiser on it, on the model server; installs the model in the plugin's
+ * models folder (Denoise… lists it) and shows the frame denoised by it. The way forward an out-of-distribution
+ * warning names. Macro:
+ * {@code run("Train for my microscope...", "na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope] models_dir=/path/models")};
+ * {@code save=/path/out.tif} also writes the denoised frame.
+ */
+@Menu(path = "Plugins>fluorecon>Denoise", label = "Train for my microscope...")
+public class TrainLike_ extends FluoreconCommand {
+    static final String TITLE = "fluorecon Train for my microscope";
+
+    private final Output<Path> installedModel = output();
+
+    public TrainLike_() {
+        super(TITLE, "Train");
+    }
+
+    /** Where the last trained model was installed; null otherwise. The frame denoised by it is {@link #getResult()}. */
+    public Path getInstalledModel() {
+        return installedModel.get();
+    }
+
+    @Override
+    protected void execute(ImagePlus imp) {
+        List<Path> folders = ModelLibrary.folders(IJ.getDirectory("imagej"));
+        TrainLikeServerJob.Settings s = new TrainLikeServerJob.Settings();
+        Params params = new Params(TITLE, "na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]");
+        // NA and wavelength start at 0 (not set): the user states them, a default would be a guess.
+        params.decimal("na", 0, 2, v -> s.na = v);
+        params.decimal("wavelength_nm", 0, 0, v -> s.wavelengthNm = v);
+        params.decimal("pixel_size_nm", s.pixelSizeNm, 1, v -> s.pixelSizeNm = v);
+        params.integer("steps", s.steps, v -> s.steps = v);
+        params.text("name", "", v -> s.name = v);
+        params.addString("models_dir", folders.isEmpty() ? "" : folders.get(0).toString());
+        if (!params.show()) {
+            return;
+        }
+        String dir = params.nextString("models_dir").trim();
+        String save = params.option("save", null);
+
+        TrainLikeServerJob job = new TrainLikeServerJob(imp, s, dir.isEmpty() ? null : Path.of(dir), server());
+        if (!runJob(job, "sending the frame to the server (fitting and training run there; Esc cancels)")) {
+            return;
+        }
+        result = keep(job.getResult(), save);
+        installedModel.set(job.getInstalledModel());
+        TrainDenoise_.logInstalled(TITLE, installedModel.get());
+        done(result, params);
+    }
+}

@@ -1,0 +1,74 @@
+"""`fluorecon train denoise --like IMAGE`: a thin shell over fluorecon.tasks.denoise.like.train_like that
+prints what was fitted, the validation figures and the OOD verdict of the image before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def ood_line(image, card) -> str:
+    """The OOD verdict of `image` against `card`'s training statistics, in one line."""
+    from fluorecon.qc.ood import check_input
+
+    report = check_input(image, card.qc, norm=card.norm)
+    d, t = report.scores.get("distance"), report.scores.get("threshold")
+    head = f"distance {d:.1f} (threshold {t:.2g})" if d is not None else "no feature statistics"
+    if report.in_distribution:
+        return f"in distribution, {head}"
+    return f"out of distribution, {head}: " + " | ".join(w.split(":")[0] for w in report.warnings)
+
+
+def train_like_command(opts, image_path: Path, *, na: Optional[float], wavelength_nm: Optional[float],
+                       pixel_size_nm: Optional[float], from_scratch: bool, base_model: Optional[Path],
+                       method: str) -> None:
+    from pydantic import ValidationError
+    from rich.console import Console
+    from rich.table import Table
+
+    from fluorecon.core.io import read_tiff
+    from fluorecon.export import unet_from_onnx
+    from fluorecon.tasks.denoise.like import LikeSettings, default_base_model, train_like
+
+    if method != "care":
+        _fail(f"--like fine-tunes the CARE model; --method {method} trains on your images directly (drop --like).")
+    missing = [flag for flag, v in (("--na", na), ("--wavelength-nm", wavelength_nm)) if v is None]
+    if missing:
+        _fail(f"--like needs {' and '.join(missing)}: image files do not record the objective's NA or the emission "
+              "wavelength, and a guessed value would be trained in as if measured.")
+    if opts.data is not None:
+        _fail("--like simulates its training data; drop --data (or drop --like to train on your pairs).")
+    try:
+        image, meta = read_tiff(image_path)
+        if meta.axes != "YX":
+            raise ValueError(f"{image_path.name} has axes {meta.axes}; --like takes one YX plane (save one plane of "
+                             "the stack, Image › Duplicate…).")
+        settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, steps=opts.steps,
+                                batch_size=opts.batch_size or 8, lr=opts.lr, from_scratch=from_scratch,
+                                seed=opts.seed, device=opts.device,
+                                name="" if opts.name == "CARE denoising" else opts.name)
+        base = Path(base_model) if base_model is not None else default_base_model()
+        _, base_card = unet_from_onnx(base)
+        before = ood_line(image, base_card)
+        card, path, fit = train_like(image, opts.out, settings, meta=meta, image_name=image_path.name, base_model=base)
+    except (ValidationError, ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    console = Console()
+    console.print(f"Fitted: {fit.provenance()}.")
+    table = Table(title=f"Validation on the fitted simulation ({card.metrics['val_images']} images)")
+    for col in ("", "PSNR (dB)", "SSIM"):
+        table.add_column(col)
+    for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("base", f"{base.name} (before)"),
+                       ("care", "fitted CARE")):
+        if f"val_psnr_{key}" in card.metrics:
+            table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
+    console.print(table)
+    console.print(f"OOD check of {image_path.name}: before ({base.name}) {before}; after {ood_line(image, card)}.")
+    console.print(f"Wrote {path} (checkpoint {path.with_suffix('.pt')}).")

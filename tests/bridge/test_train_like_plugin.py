@@ -1,0 +1,57 @@
+"""Denoise › Train for my microscope… driven headless from a macro through the real plugin and a real server:
+the model fitted to the frame is installed in the plugin's models folder (where Denoise… finds it), the shown
+and saved (save=) image is the frame denoised by it, and a macro without the NA fails with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tifffile
+
+import ijbridge
+from ijbridge import assert_matches, run_plugin
+
+
+@pytest.fixture(scope="module")
+def config_dir(trainer_config_dir):
+    """A real server with its own models folder (conftest.trainer_server)."""
+    return trainer_config_dir
+
+
+def _frame():
+    from fluorecon.imaging.noise import CameraNoise, apply_noise
+    from fluorecon.imaging.phantoms import phantom
+
+    return apply_noise(phantom((96, 96), seed=2), CameraNoise(photons=60, gain=2.5, offset=100, read_noise_e=2), seed=2)
+
+
+def test_train_for_my_microscope_installs_the_fitted_model_and_saves_its_prediction(config_dir, plugin_jar, tmp_path):
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import predict
+
+    frame = _frame()
+    imp = ijbridge.to_imageplus(frame, "YX", title="raw", pixel_size_um=0.1)
+    installed = tmp_path / "models"
+    plugin = run_plugin(plugin_jar, "Train for my microscope...", imp,
+                        ijbridge.options_string(na=1.2, wavelength_nm=520, steps=2, name="bridge scope",
+                                                models_dir=installed, save=tmp_path / "denoised.tif"))
+    out = plugin.getResult()
+    model = Path(str(plugin.getInstalledModel()))
+    assert model == installed / "bridge_scope.onnx" and model.is_file()
+    card = read_card(model)
+    assert (card.task, card.method, card.name) == ("denoise", "care", "bridge scope")
+    assert card.train["pixel_size_nm"] == "100" and card.train["fitted_pixel_size_source"] == "image calibration"
+    assert out.getTitle() == "raw-fitted-care" and out.getCalibration().pixelWidth == pytest.approx(0.1)
+    assert "model.installed = " + str(model) in str(out.getProperty("Info"))
+    expected = predict(frame, model, axes="YX")
+    assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], expected)
+    assert_matches(tifffile.imread(tmp_path / "denoised.tif"), expected)
+
+
+def test_train_for_my_microscope_asks_for_the_na(config_dir, plugin_jar, tmp_path):
+    imp = ijbridge.to_imageplus(_frame(), "YX", title="raw", pixel_size_um=0.1)
+    with pytest.raises(Exception, match="give the objective's numerical aperture"):
+        run_plugin(plugin_jar, "Train for my microscope...", imp,
+                   ijbridge.options_string(wavelength_nm=520, steps=2, models_dir=tmp_path / "models"))
+    assert not (tmp_path / "models").exists()

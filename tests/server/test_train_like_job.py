@@ -1,0 +1,95 @@
+"""The train-like job on a real server (Fiji's Denoise › Train for my microscope…): it fits the simulation to the
+uploaded frame, fine-tunes the shipped CARE model, saves it in the models folder where the server lists it, and
+returns the frame denoised by it; the fitted camera and the OOD verdict before/after come back as values; a
+frame without a pixel size and without pixel_size_nm is refused before it is queued; a cancel leaves no model."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from server_helpers import tiff_bytes, wait_job
+
+from fluorecon.core.io import read_tiff
+from fluorecon.core.modelcard import read_card
+from fluorecon.imaging.noise import CameraNoise, apply_noise
+from fluorecon.imaging.phantoms import phantom
+from fluorecon.infer import predict
+from fluorecon.tasks.denoise.like import fit_camera
+
+
+def _frame(seed=2):
+    return apply_noise(phantom((96, 96), seed=seed), CameraNoise(photons=60, gain=2.5, offset=100, read_noise_e=2),
+                       seed=seed)
+
+
+def _submit(server, image, spec, **tiff):
+    with server.client() as client:
+        return client.post("/v1/jobs", data={"spec": json.dumps(spec)},
+                           files={"image": ("frame.tif", tiff_bytes(image, axes="YX", **tiff), "image/tiff")})
+
+
+def test_train_like_job_fits_installs_and_denoises(trainer, tmp_path):
+    frame = _frame()
+    spec = {"task": "train-like", "na": 1.2, "wavelength_nm": 520, "steps": 2, "name": "my scope"}
+    r = _submit(trainer, frame, spec, pixel_size_um=0.09)
+    assert r.status_code == 201, r.text
+    with trainer.client() as client:
+        job = wait_job(client, r.json()["id"], timeout=600)
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+        listed = [m["file"] for m in client.get("/v1/models").json()["models"]]
+    model = Path(job["message"].split("model_file = ", 1)[1].strip())
+    assert model == trainer.models_dir / "my_scope.onnx" and model.is_file() and model.with_suffix(".pt").is_file()
+    assert "my_scope.onnx" in listed
+    values = job["values"]
+    assert values["model_file"] == str(model) and values["structure"]
+    assert values["gain"] == pytest.approx(fit_camera(frame).gain)
+    assert set(values["ood"]) == {"before", "after"} and "distance" in values["ood"]["after"]["scores"]
+    card = read_card(model)
+    assert card.name == "my scope" and card.train["fitted_pixel_size_source"] == "image calibration"
+    assert card.train["pixel_size_nm"] == "90" and "features" in card.qc
+    got, meta = read_tiff(tmp_path / "server.tif")
+    assert "model.fitted = fitted to the uploaded image" in meta.info
+    np.testing.assert_allclose(got, predict(frame, model, axes="YX"), atol=1e-4 * np.ptp(got))
+
+
+def test_train_like_job_needs_a_pixel_size_and_the_optics(trainer):
+    frame = _frame()
+    with trainer.client() as client:
+        r = client.post("/v1/jobs", data={"spec": json.dumps({"task": "train-like", "na": 1.2, "wavelength_nm": 520})},
+                        files={"image": ("f.tif", _uncalibrated_tiff(frame), "image/tiff")})
+    assert r.status_code == 422 and "no pixel size in its metadata" in r.text
+    r = _submit(trainer, frame, {"task": "train-like", "wavelength_nm": 520})
+    assert r.status_code == 422 and "na" in r.text
+
+
+def _uncalibrated_tiff(image) -> bytes:
+    import io
+
+    import tifffile
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, image.astype(np.float32))
+    return buf.getvalue()
+
+
+def test_cancel_leaves_no_model(trainer):
+    before = sorted(trainer.models_dir.rglob("*"))
+    spec = {"task": "train-like", "na": 1.2, "wavelength_nm": 520, "steps": 100_000, "name": "never"}
+    r = _submit(trainer, _frame(3), spec)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    with trainer.client() as client:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            if job["message"].startswith("step ") or job["state"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        assert job["state"] == "running" and job["message"].startswith("step "), job
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
+        job = wait_job(client, job_id, timeout=60)
+    assert job["state"] == "cancelled", job
+    assert sorted(trainer.models_dir.rglob("*")) == before
