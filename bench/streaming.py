@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=20.0, help="size of the streamed volume (uint16 GB)")
     parser.add_argument("--fit-gb", type=float, default=0.1, help="size of the volume run both ways for the ratio")
     parser.add_argument("--rl-gb", type=float, default=None, help="streamed RL volume size (default: --gb)")
-    parser.add_argument("--work", type=Path, default=None, help="folder for the volumes (default: a temp folder)")
+    parser.add_argument("--work", type=Path, default=BENCH / ".work", help="folder for the volumes (git-ignored)")
     parser.add_argument("--why", default="", help="why --gb is below the target, recorded in the json")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS",
                                                                          BENCH / "results")))
@@ -110,6 +110,7 @@ def main() -> None:
         worker(argparse.Namespace(task=task, mode=mode, input=source, output=output))
         return
     load_start = os.getloadavg()
+    args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fluorecon-streaming-", dir=args.work))
     results: dict = {}
     try:
