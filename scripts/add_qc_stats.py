@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = 20261126  # not a training seed: fresh draws from the same distribution
+from fluorecon.qc.training_inputs import QC_SEED as SEED  # noqa: E402  (fresh draws, not a training seed)
 
 #: model file → (reference inputs, held-out inputs); slow simulations get fewer.
 MODELS = {
@@ -36,27 +36,18 @@ def _graph_sha(path: Path) -> str:
 
 def model_statistics(path: Path, n_ref: int, n_cal: int) -> dict[str, str]:
     from fluorecon.core.modelcard import read_card
-    from fluorecon.qc.ood import training_statistics
-    from fluorecon.qc.training_inputs import EXCLUDE, pixel_size_nm, training_inputs
+    from fluorecon.qc.training_inputs import card_statistics
 
-    card = read_card(path)
-    ref = training_inputs(card, n=n_ref, seed=SEED)
-    cal = training_inputs(card, n=n_cal, seed=SEED + 1)
-    qc = training_statistics(ref, norm=card.norm, pixel_size_nm=pixel_size_nm(card), calibration=cal,
-                             exclude=EXCLUDE.get((card.task, card.method), ()))
-    qc["source"] = (f"{n_ref} + {n_cal} inputs simulated afresh (seeds {SEED}, {SEED + 1}) with the card's recorded "
-                    "training settings (fluorecon.qc.training_inputs, scripts/add_qc_stats.py); the model was not retrained")
+    qc = card_statistics(read_card(path), n_reference=n_ref, n_held_out=n_cal, seed=SEED)
+    qc["source"] += "; the model was not retrained (scripts/add_qc_stats.py)"
     return qc
 
 
 def rewrite(path: Path, qc: dict[str, str]) -> None:
-    from fluorecon.core.modelcard import read_card, write_card
+    from fluorecon.qc.training_inputs import write_card_statistics
 
     before = _graph_sha(path)
-    card = read_card(path)
-    stale = ("input_quantiles", "quantile_levels", "noise_std_norm", "pixel_size_nm", "source")
-    kept = {k: v for k, v in card.qc.items() if not k.startswith("feature") and k not in stale}
-    write_card(path, card.model_copy(update={"qc": {**kept, **qc}}))
+    write_card_statistics(path, qc)
     assert _graph_sha(path) == before, f"{path}: weights changed"
 
 

@@ -3,7 +3,8 @@
 * `models/sim_2d_9frames.onnx` — all 9 raw frames (3 angles × 3 phases) at low light;
 * `models/sim_2d_3frames.onnx` — 3 frames (the first phase of each angle), a 3× faster acquisition.
 
-Both are trained on the same simulated stacks (fluorecon.tasks.sim.physics forward model, Poisson–Gaussian
+The training is `fluorecon train sim`'s (fluorecon.tasks.sim.learned.training_config); this script adds the
+GPU split below and the README rows. Both are trained on the same simulated stacks (fluorecon.tasks.sim.physics forward model, Poisson–Gaussian
 camera, 15–60 peak photons per frame) and validated on held-out stacks against widefield and the
 classical Wiener SIM of all 9 frames (exact pattern given).
 
@@ -28,10 +29,8 @@ from pathlib import Path
 import torch
 
 from fluorecon.core.modelcard import write_card
-from fluorecon.nets.unet import UNetConfig
 from fluorecon.tasks.sim.learned import (SIMLearnedConfig, SIMLearnedSimulation, fit_network, load_triples,
-                                         save_triples, simulate_triples, train_sim)
-from fluorecon.train import TrainConfig
+                                         save_triples, simulate_triples, train_sim, training_config)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -41,12 +40,7 @@ NAMES = {9: "sim_2d_9frames.onnx", 3: "sim_2d_3frames.onnx"}
 
 
 def config(n_frames: int, *, steps: int, device: str, sim: SIMLearnedSimulation = SIMULATION) -> SIMLearnedConfig:
-    return SIMLearnedConfig(
-        name=f"Learned SIM 2D, {n_frames} frames (simulated, NA 1.4, 210 nm pattern, low light)",
-        n_frames=n_frames, simulation=sim, val_stacks=8,
-        unet=UNetConfig(ndim=2, depth=3, filters=16, channels_in=n_frames, channels_out=4, residual=False),
-        train=TrainConfig(steps=steps, batch_size=32, patch_size=(48, 48), lr=5e-4, seed=0, augment=False,
-                          device=device))
+    return training_config(n_frames, steps=steps, device=device, sim=sim)
 
 
 def _commit() -> str:

@@ -143,6 +143,13 @@ class SimulateOptions:
 PHANTOM_HELP = "Phantom: mixed, filaments, vesicles, membranes or nuclei."
 
 
+def qc_inputs_option(default: int, what: str) -> Any:
+    """--qc-inputs of `fluorecon train <task>`: how many fresh simulated inputs (`what`) give the card's
+    out-of-distribution statistics (fluorecon.qc.training_inputs.add_card_statistics)."""
+    return typer.Option(default, "--qc-inputs", help=f"Fresh simulated {what} for the card's out-of-distribution "
+                        "statistics (half as many more calibrate the alarm).")
+
+
 def simulate_options(*, out_help: str, n: int, n_help: str, size: Optional[int], size_help: str, photons: float,
                      photons_help: str, photons_flag: str = "--photons", kind: bool = False, param: str = "target"):
     """--out (the folder to create), --n, --size, the peak photons, [--kind] and --seed of `fluorecon simulate
@@ -186,3 +193,25 @@ def print_metrics(card, rows: list[tuple[str, str]], extra: tuple[str, ...] = ()
             table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"], *frc)
     Console().print(table)
 
+
+
+def write_simulation_json(out: Path, task: str, seed: int, files: dict[str, str], **parameters: Any) -> Path:
+    """OUT/simulation.json of `fluorecon simulate <task>`: the task, the seed, where the inputs and the ground
+    truth are (`files`, globs relative to OUT) and every parameter used (pydantic models as their JSON), written
+    atomically — the record that, with the same fluorecon, remakes the data."""
+    import json
+
+    from pydantic import BaseModel
+
+    from fluorecon import __version__
+    from fluorecon.core.atomic import atomic_path
+
+    def plain(value: Any) -> Any:
+        return json.loads(value.model_dump_json()) if isinstance(value, BaseModel) else value
+
+    record = {"task": task, "fluorecon_version": __version__, "seed": seed, "files": files,
+              **{k: plain(v) for k, v in parameters.items()}}
+    path = out / "simulation.json"
+    with atomic_path(path, suffix=".json.part") as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
+    return path

@@ -34,9 +34,10 @@ def predict_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for ONNX Runtime (default: all)."),
     device: str = typer.Option("auto", "--device", help="auto (GPU if onnxruntime-gpu sees one), cpu or cuda."),
     task: Optional[str] = typer.Option(None, "--task", help="Refuse models of another task, e.g. --task denoise."),
-    scale_out: Optional[Path] = typer.Option(None, "--scale-out", "--uncertainty", help="Also write the per-pixel "
-                                             "uncertainty: the Laplace scale (models with outputs = mean,scale) or, "
-                                             "with --ensemble, the spread of the members."),
+    scale_out: Optional[Path] = typer.Option(None, "--uncertainty", "--scale-out", help="Also write the per-pixel "
+                                             "uncertainty as its own image (CSBDeep's `scale`): the Laplace scale "
+                                             "(models with outputs = mean,scale) or, with --ensemble, the spread of "
+                                             "the members; same axes and calibration as OUTPUT."),
     ensemble: Optional[str] = typer.Option(None, "--ensemble", help="More models of the same task, comma-separated: "
                                            "the output is the mean of all members, the uncertainty their spread."),
     qc_dir: Optional[Path] = typer.Option(None, "--qc", help="Write consistency.tif, uncertainty.tif and qc.json "
@@ -96,10 +97,11 @@ def predict_command(
     info = describe(predictor, settings)
     write_tiff(output, mean.astype("float32"), meta, info=info)
     if scale_out is not None:
-        write_tiff(scale_out, scale.astype("float32"), meta, info=info + "\noutput: Laplace scale (uncertainty)")
+        what = "ensemble spread" if ensemble else "Laplace scale"
+        write_tiff(scale_out, scale.astype("float32"), meta, info=info + f"\noutput: scale ({what}, uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
-        _write_qc(qc_dir, data, mean, scale, in_meta, card)
+        _write_qc(qc_dir, data, mean, scale, in_meta, card, predictor=predictor, tile=tile)
 
 
 def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task, scheduler) -> None:
@@ -125,8 +127,9 @@ def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads,
     typer.echo(f"Wrote {output} ({predictor.provider}, block-wise).")
 
 
-def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
-    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings."""
+def _write_qc(qc_dir: Path, data, mean, scale, meta, card, predictor=None, tile=None) -> None:
+    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings; for a
+    denoiser also whether its texture survives re-noising (fluorecon.qc.disagreement)."""
     from fluorecon.qc.report import check_result
 
     resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
@@ -147,8 +150,14 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
         report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
                               meta=meta)
     if card.task == "denoise" and meta.axes in ("YX", "ZYX"):
+        from fluorecon.qc.disagreement import add_for_denoiser
         from fluorecon.qc.report import compare_classical
 
+        d = add_for_denoiser(report, predictor, data, mean, axes=meta.axes, tile=tile) if predictor else None
+        if d is not None:
+            typer.echo(f"QC: the fine detail is mostly not reproducible under re-noising over "
+                       f"{100 * d.summary['flagged_fraction']:.0f}% of the image (warns above "
+                       f"{100 * d.summary['area_threshold']:.0f}%); wrote {qc_dir}/disagreement.tif")
         note = compare_classical(data, report)
         report.write(qc_dir, meta)  # with the classical figures
         if note:

@@ -109,7 +109,8 @@ def _unmix(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
 
     mixing = np.array([[float(v) for v in row.split(",")] for row in card.train["mixing"].split(";")], np.float32)
     rng = np.random.default_rng(seed)
-    photons_range = update.get("photons_range", (5.0, 300.0))
+    recorded = card.train.get("photons", "5-300").split()[0]  # "5-300 log-uniform"
+    photons_range = update.get("photons_range", tuple(float(v) for v in recorded.split("-")))
     out = []
     for _ in range(n):
         spec = simulate_labels((128, 128), mixing.shape[1], seed=int(rng.integers(2**31)))
@@ -204,3 +205,40 @@ def pixel_size_nm(card: ModelCard) -> float | None:
     if "voxel_size_um" in t:
         return float(t["voxel_size_um"]) * 1000
     return None
+
+
+#: Seed of the fresh draws behind a card's ``qc.*`` statistics: not a training seed, so the inputs are new.
+QC_SEED = 20261126
+
+
+def card_statistics(card: ModelCard, *, n_reference: int, n_held_out: int, seed: int = QC_SEED) -> dict[str, str]:
+    """The card's out-of-distribution statistics (``qc.*``, fluorecon.qc.ood) from `n_reference` fresh inputs of
+    its recorded training simulation, the alarm threshold calibrated on `n_held_out` more (an independent draw)."""
+    from fluorecon.qc.ood import training_statistics
+
+    ref = training_inputs(card, n=n_reference, seed=seed)
+    cal = training_inputs(card, n=n_held_out, seed=seed + 1)
+    qc = training_statistics(ref, norm=card.norm, pixel_size_nm=pixel_size_nm(card), calibration=cal,
+                             exclude=EXCLUDE.get((card.task, card.method), ()))
+    qc["source"] = (f"{n_reference} + {n_held_out} inputs simulated afresh (seeds {seed}, {seed + 1}) with the card's "
+                    "recorded training settings (fluorecon.qc.training_inputs)")
+    return qc
+
+
+def add_card_statistics(path, n_reference: int) -> None:
+    """Recompute the ``qc.*`` statistics of the freshly trained model at `path` from `n_reference` simulated inputs
+    (half as many more, at least 2, calibrate the alarm) and write them into its card."""
+    from fluorecon.core.modelcard import read_card
+
+    write_card_statistics(path, card_statistics(read_card(path), n_reference=n_reference,
+                                                n_held_out=max(2, n_reference // 2)))
+
+
+def write_card_statistics(path, qc: dict[str, str]) -> None:
+    """Replace the ``qc.*`` statistics in the card of the ONNX model at `path` (metadata only; the weights stay)."""
+    from fluorecon.core.modelcard import read_card, write_card
+
+    card = read_card(path)
+    stale = ("input_quantiles", "quantile_levels", "noise_std_norm", "pixel_size_nm", "source")
+    kept = {k: v for k, v in card.qc.items() if not k.startswith("feature") and k not in stale}
+    write_card(path, card.model_copy(update={"qc": {**kept, **qc}}))

@@ -60,7 +60,10 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
             f"settings: {json.dumps(spec.model_dump(exclude_none=True))}\n"
             f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
             + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "")
-            + f"{block_count_message(plan)}\ndevice: {device}" + (f" (dask {scheduler})" if scheduler else ""))
+            + f"{block_count_message(plan)}\ndevice: {device}" + (f" (dask {scheduler})" if scheduler else "")
+            # Blocks stopped at different iterations would disagree at their seams; block-wise runs keep the cap.
+            + (f"\nstop: ran all {spec.num_iter} iterations in every block (the discrepancy stop is not applied "
+               f"block-wise)" if spec.method in ITERATIVE and spec.stop == "discrepancy" else ""))
     with block_writer(out_path, source.shape, meta, chunks=plan.out_chunks(), info=info) as out:
         run_blocks(source, plan, process, out, progress=progress, cancel=cancel, scheduler=scheduler,
                    cancelled=DeconvolutionCancelled)

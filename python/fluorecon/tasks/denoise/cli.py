@@ -79,6 +79,11 @@ def train_denoise_command(
                                       "shipped model's."),
     base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D CARE model to fine-tune "
                                               "(default: the shipped care_denoise_2d.onnx)."),
+    struct_n2v_axis: str = typer.Option("none", "--struct-n2v-axis", help="structN2V (n2v, n2v2): noise correlated "
+                                        "along horizontal (X: line-scan or rolling-shutter stripes) or vertical (Y) is "
+                                        "masked along that axis too, so the network does not learn it (none: plain N2V)."),
+    struct_n2v_span: int = typer.Option(5, "--struct-n2v-span", help="structN2V: pixels hidden along the axis (odd, "
+                                        "blind spot included): about the noise correlation length."),
 ) -> None:
     """Train a denoising model and export it to ONNX with its model card.
 
@@ -99,6 +104,7 @@ def train_denoise_command(
 
     from fluorecon.nets.unet import UNetConfig
     from fluorecon.tasks.denoise.learned import DenoiseConfig, train_denoise
+    from fluorecon.tasks.denoise.spec import struct_masking
     from fluorecon.train import TrainConfig
 
     opts, name = train, train.name
@@ -113,7 +119,9 @@ def train_denoise_command(
             unet = unet.model_copy(update={"residual": False})
         if method != "care" and name == "CARE denoising":
             name = {"n2n": "Noise2Noise", "n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}.get(method, method) + " denoising"
-        config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name)
+            name = name.replace("Noise2Void", "structN2V") if struct_n2v_axis != "none" else name
+        config = DenoiseConfig(method=method, ndim=ndim, unet=unet, train=train, name=name,
+                               masking=struct_masking(struct_n2v_axis, struct_n2v_span))
         card, path = train_denoise(config, opts.out, data=opts.data)
     except (ValidationError, ValueError, FileNotFoundError) as err:
         _fail(err)

@@ -21,7 +21,7 @@ from fluorecon.nets.unet import UNetConfig
 from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress, models_folder
 from fluorecon.server.settings import Settings
 from fluorecon.tasks.denoise.selfsupervised import TrainingCancelled, train_selfsupervised
-from fluorecon.tasks.denoise.spec import DenoiseConfig
+from fluorecon.tasks.denoise.spec import DenoiseConfig, struct_masking
 from fluorecon.train import TrainConfig
 
 
@@ -38,6 +38,11 @@ class TrainDenoiseSpec(BaseModel):
     name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default "
                       "'Noise2Void denoising' / 'Noise2Self denoising'.")
     seed: int = Field(0, description="Seed for weights and patch sampling.")
+    struct_n2v_axis: Literal["none", "horizontal", "vertical"] = Field(
+        "none", description="structN2V (n2v, n2v2): also mask along this axis, for noise correlated along X "
+        "(horizontal: line-scan or rolling-shutter stripes) or Y (vertical); none: plain N2V.")
+    struct_n2v_span: int = Field(5, ge=3, le=15, description="structN2V: pixels hidden along the axis (odd, blind "
+                                 "spot included): about the noise correlation length.")
 
 
 def _train_images(inputs: JobInputs, spec: TrainDenoiseSpec) -> list[np.ndarray]:
@@ -67,8 +72,10 @@ def _train_config(spec: TrainDenoiseSpec, images: list[np.ndarray]):
     train = TrainConfig(steps=spec.steps, batch_size=16 if spec.ndim == 2 else 4, patch_size=patch, seed=spec.seed,
                         loss="l2")
     label = {"n2v": "Noise2Void", "n2s": "Noise2Self", "n2v2": "N2V2"}[spec.method]
+    label = "structN2V" if spec.method == "n2v" and spec.struct_n2v_axis != "none" else label
     return DenoiseConfig(method=spec.method, ndim=spec.ndim, unet=unet, train=train,
-                         name=spec.name.strip() or f"{label} denoising")
+                         name=spec.name.strip() or f"{label} denoising",
+                         masking=struct_masking(spec.struct_n2v_axis, spec.struct_n2v_span))
 
 
 def install_model(onnx: Path, folder: Path) -> Path:

@@ -18,6 +18,22 @@ CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of 
 
 
 SELF_SUPERVISED = ("n2v", "n2s", "n2v2")
+
+#: structN2V's mask direction in CAREamics' words (``struct_n2v_axis``) → the image axis MaskingConfig hides.
+STRUCT_N2V_AXES = {"none": None, "horizontal": -1, "vertical": -2}
+
+
+def struct_masking(axis: str, span: int) -> "MaskingConfig":
+    """The masking of structN2V (Broaddus et al. 2020) for noise correlated along `axis` ("horizontal" = X, as
+    the rows of a line-scanning or rolling-shutter camera; "vertical" = Y; "none" = plain N2V), hiding `span`
+    pixels (odd) centred on each blind spot. Named as CAREamics' ``struct_n2v_axis`` / ``struct_n2v_span``."""
+    if axis not in STRUCT_N2V_AXES:
+        raise ValueError(f"struct_n2v_axis = {axis!r}; use none, horizontal (noise correlated along X) or vertical "
+                         "(along Y).")
+    if span < 3 or span % 2 == 0:
+        raise ValueError(f"struct_n2v_span = {span}; give an odd length of at least 3 (the correlation length, "
+                         "blind spot included).")
+    return MaskingConfig(struct_axis=STRUCT_N2V_AXES[axis], struct_length=span)
 #: The network switches N2V2 makes (Höck et al. 2022), applied by DenoiseConfig for method 'n2v2'.
 N2V2_UNET = {"pooling": "blurpool", "skip_top": False, "residual": False}
 
@@ -109,6 +125,15 @@ class DenoiseConfig(BaseModel):
             self.train = TrainConfig(patch_size=patch, batch_size=16 if self.ndim == 2 else 4,
                                      loss="laplace" if self.unet.probabilistic else
                                      ("l1" if self.method == "care" else "l2"))
+        if self.masking.struct_axis is not None:
+            if self.method not in ("n2v", "n2v2"):
+                raise ValueError(f"structN2V masking (struct_n2v_axis) is for methods n2v and n2v2, not "
+                                 f"'{self.method}'.")
+            # A 90° rotation would turn noise correlated along X into noise along Y, which the mask does not hide.
+            if self.train.augment and "augment" in self.train.model_fields_set:
+                raise ValueError("structN2V needs train.augment=False: rotating patches turns the noise correlation "
+                                 "away from the masked axis.")
+            self.train = self.train.model_copy(update={"augment": False})
         if len(self.train.patch_size) != self.ndim:
             raise ValueError(f"train.patch_size {self.train.patch_size} needs {self.ndim} entries.")
         bad = [p for p in self.train.patch_size if p % self.unet.multiple]

@@ -89,4 +89,7 @@ def fuse_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.fuse import cli_simulate
+
     app.command("fuse")(fuse_command)
+    cli_simulate.register(app)

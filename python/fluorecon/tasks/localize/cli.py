@@ -106,4 +106,7 @@ def localize_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.localize import cli_train
+
     app.command("localize")(localize_command)
+    cli_train.register(app)

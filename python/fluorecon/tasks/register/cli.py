@@ -116,5 +116,8 @@ def register_table_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.register import cli_train
+
     app.command("register")(register_command)
+    cli_train.register(app)
     app.command("register-table")(register_table_command)

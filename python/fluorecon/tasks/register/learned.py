@@ -93,21 +93,30 @@ def _norm_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 64, amplitude_px: float = 2.0,
                          smoothness_px: float = 8.0, smooth_weight: float = 0.5, noise: float = 0.02,
                          filters: int = 16, depth: int = 3, lr: float = 1e-3, seed: int = 0, pool: int = 8,
-                         log=None) -> tuple[DeformNet, list[float]]:
-    """Train :class:`DeformNet` unsupervised on simulated deformations of phantoms.
+                         images=None, log=None, progress=None) -> tuple[DeformNet, list[float]]:
+    """Train :class:`DeformNet` unsupervised on simulated deformations of phantoms, or of the user's `images`
+    (2D, each at least `patch` on a side; scaled to 0–1 by their 1/99.8 percentiles).
 
     Loss = mean squared difference between the warped moving image and the fixed image +
     `smooth_weight` × mean squared field gradient. The simulated field only makes the pairs; the
-    loss never sees it. Returns (network, losses).
+    loss never sees it. `progress(done, total)` is called every step. Returns (network, losses).
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     size = 2 * patch
-    images = [ndimage.gaussian_filter(phantom((size, size), seed=int(s)), 1.0) for s in rng.integers(0, 2**31, pool)]
-    # Dense textures give a gradient everywhere; sparse cell phantoms alone left most patches empty.
-    for _ in range(pool):
-        texture = ndimage.gaussian_filter(rng.random((size, size)), rng.uniform(1.5, 3.0))
-        images.append(((texture - texture.min()) / np.ptp(texture)).astype(np.float32))
+    if images is not None:
+        images = [np.asarray(im, np.float32) for im in images]
+        small = [im.shape for im in images if im.ndim != 2 or min(im.shape) < patch]
+        if not images or small:
+            raise ValueError(f"training images must be 2D and at least {patch}×{patch} px; got {small or 'none'}.")
+        images = [np.clip(_norm_pair(im, im)[0], -0.5, 1.5) for im in images]
+    else:
+        images = [ndimage.gaussian_filter(phantom((size, size), seed=int(s)), 1.0)
+                  for s in rng.integers(0, 2**31, pool)]
+        # Dense textures give a gradient everywhere; sparse cell phantoms alone left most patches empty.
+        for _ in range(pool):
+            texture = ndimage.gaussian_filter(rng.random((size, size)), rng.uniform(1.5, 3.0))
+            images.append(((texture - texture.min()) / np.ptp(texture)).astype(np.float32))
     pool = len(images)
     net = DeformNet(filters=filters, depth=depth)
     optim = torch.optim.Adam(net.parameters(), lr=lr)
@@ -116,7 +125,7 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
         moving, fixed = [], []
         for _ in range(batch_size):
             img = images[rng.integers(pool)]
-            y0, x0 = rng.integers(0, size - patch + 1, 2)
+            y0, x0 = rng.integers(0, np.array(img.shape) - patch + 1)
             crop = img[y0:y0 + patch, x0:x0 + patch]
             field = smooth_displacement(crop.shape, amplitude_px=amplitude_px * rng.uniform(0.3, 1.0),
                                         smoothness_px=smoothness_px, seed=int(rng.integers(2**31)))
@@ -140,6 +149,8 @@ def train_deform_network(*, steps: int = 300, batch_size: int = 4, patch: int = 
         losses.append(float(loss.detach()))
         if log and step % 50 == 0:
             log(f"step {step} loss {np.mean(losses[-50:]):.5f}")
+        if progress is not None:
+            progress(step + 1, steps)
     return net.eval(), losses
 
 
@@ -169,24 +180,28 @@ def register_learned(reference: np.ndarray, moving: np.ndarray, network: "Deform
     return field[:, : reference.shape[0], : reference.shape[1]].astype(np.float32)
 
 
-def build_register_model(path: str | os.PathLike, *, steps: int = 1200, seed: int = 0, log=print) -> dict:
-    """Train and export (ONNX + card, task ``register``) the 2D deformable-registration network;
-    returns validation figures (field RMSE of the network, of TV-L1 and of no registration)."""
-    net, losses = train_deform_network(steps=steps, seed=seed, log=log)
-    card = unet_card(net.config, task="register", method="voxelmorph", name=os.path.splitext(os.path.basename(str(path)))[0],
+def build_register_model(path: str | os.PathLike, *, steps: int = 1200, seed: int = 0, log=print, images=None,
+                         data: str = "", progress=None, val_size: int = 128, name: str | None = None) -> dict:
+    """Train and export (ONNX + card, task ``register``) the 2D deformable-registration network (on the user's
+    `images`, described by `data`, where given); returns validation figures on `val_size`² phantoms (field RMSE
+    of the network, of TV-L1 and of no registration)."""
+    net, losses = train_deform_network(steps=steps, seed=seed, log=log, images=images, progress=progress)
+    card = unet_card(net.config, task="register", method="voxelmorph",
+                     name=name or os.path.splitext(os.path.basename(str(path)))[0],
                      tile_default=256,
                      description=("Deformable 2D registration: input (1, 2, H, W) = (moving, fixed) normalised jointly "
                                   "(percentiles 1, 99.8 of both); output (1, 2, H, W) = displacement (dy, dx) in pixels "
                                   "with moving(p + u(p)) ≈ fixed(p). Run on the whole image (pad to the multiple)."),
                      cite="Balakrishnan et al., VoxelMorph, IEEE TMI 38, 1788 (2019)",
-                     train={"data": "phantoms warped by smooth random fields (amplitude <= 2 px RMS, smoothness 8 px)",
+                     train={"data": (f"{data} " if data else "phantoms ") +
+                                    "warped by smooth random fields (amplitude <= 2 px RMS, smoothness 8 px)",
                             "loss": "MSE + smoothness", "steps": str(steps), "seed": str(seed),
                             "final_loss": f"{np.mean(losses[-50:]):.4g}"})
     export_onnx(net, path, card)
     rng = np.random.default_rng(seed + 7)
     errors = {"learned": [], "tvl1": [], "none": []}
     for s in range(3):
-        moving = ndimage.gaussian_filter(phantom((128, 128), seed=9000 + s), 1.0)
+        moving = ndimage.gaussian_filter(phantom((val_size, val_size), seed=9000 + s), 1.0)
         truth = smooth_displacement(moving.shape, amplitude_px=2.0, smoothness_px=10.0, seed=s)
         fixed = warp(moving, truth) + rng.normal(scale=0.02, size=moving.shape)
         noisy = moving + rng.normal(scale=0.02, size=moving.shape)

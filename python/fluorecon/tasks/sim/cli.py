@@ -199,8 +199,10 @@ def estimate_command(
 
 def register(app: typer.Typer) -> None:
     from fluorecon.commands import subgroup
+    from fluorecon.tasks.sim import cli_train
 
     app.add_typer(sim_app, name="sim")
     cli_learned.register(app)
+    cli_train.register(app)
     # the same command as `fluorecon sim simulate`, beside the other tasks' (issue 16)
     subgroup(app, "simulate", "Simulate training data for a task.").command("sim")(simulate_command)

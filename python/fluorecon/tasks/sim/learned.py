@@ -419,3 +419,18 @@ def train_sim(config: SIMLearnedConfig, out_path: str | os.PathLike, *, progress
                                 f"(frames {','.join(map(str, frames))}): U-Net on the camera grid, pixel shuffle ×2; "
                                 "output in the raw frames' units, pixel size / 2.")
     return card, save_model(network, out_path, card, config)
+
+
+def training_config(n_frames: int, *, steps: int, device: str = "auto", sim: SIMLearnedSimulation | None = None,
+                    batch_size: int = 32, patch: int = 48, filters: int = 16, val_stacks: int = 8, seed: int = 0,
+                    name: str = "") -> SIMLearnedConfig:
+    """The training of the shipped learned-SIM models (`fluorecon train sim`, scripts/train_sim_models.py):
+    depth-3 U-Net, `n_frames` of the 3 × 3 raw frames, no augmentation (it would rotate the pattern)."""
+    sim = sim or SIMLearnedSimulation(raw_shape=(64, 64), n_stacks=160, photons=30.0, photons_spread=2.0, seed=1)
+    return SIMLearnedConfig(
+        name=name or (f"Learned SIM 2D, {n_frames} frames (simulated, NA {sim.na:g}, {sim.line_spacing_nm:g} nm "
+                      "pattern, low light)"),
+        n_frames=n_frames, simulation=sim, val_stacks=val_stacks,
+        unet=UNetConfig(ndim=2, depth=3, filters=filters, channels_in=n_frames, channels_out=4, residual=False),
+        train=TrainConfig(steps=steps, batch_size=batch_size, patch_size=(patch, patch), lr=5e-4, seed=seed,
+                          augment=False, device=device))

@@ -437,7 +437,7 @@ def unmix_learned(image, model_path: str | os.PathLike, *, channel_axis: int = 0
 def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: int = 8, patch: int = 64,
                         photons: tuple[float, float] = (5.0, 300.0), background: tuple[float, float] = (0.0, 3.0),
                         filters: int = 16, depth: int = 2, seed: int = 0, pool: int = 32, pool_size: int = 128,
-                        lr: float = 2e-3, log=None):
+                        lr: float = 2e-3, log=None, progress=None):
     """Train an :class:`UnmixNet` on simulated mixtures for `mixing` (channels × labels).
 
     Each step draws random crops of simulated multi-label specimens, a peak photon count
@@ -482,6 +482,8 @@ def train_unmix_network(mixing: np.ndarray, *, steps: int = 1500, batch_size: in
         losses.append(float(loss.detach()))
         if log and step % 50 == 0:
             log(f"step {step} loss {np.mean(losses[-100:]):.4f}")
+        if progress is not None:
+            progress(step + 1, steps)
     return net.eval(), losses
 
 
@@ -508,37 +510,45 @@ def _evaluate(onnx_path, mixing, *, photons: float, seeds: Sequence[int], shape=
     return float(np.mean(learned)), float(np.mean(linear))
 
 
-def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int = 0, log=print) -> dict:
-    """Train, export (ONNX + card) and evaluate the 4-label low-photon unmixing model.
+def build_unmix_model(path: str | os.PathLike, *, steps: int = 1500, seed: int = 0, log=print, progress=None,
+                      labels: Sequence[str] = tuple(UNMIX_4LABEL["labels"]), start_nm: float = UNMIX_4LABEL["start_nm"],
+                      stop_nm: float = UNMIX_4LABEL["stop_nm"], channels: int = UNMIX_4LABEL["channels"],
+                      photons: tuple[float, float] = (5.0, 300.0), eval_photons: Sequence[float] = (10.0, 30.0, 300.0),
+                      eval_seeds: Sequence[int] = (1001, 1002), eval_shape: tuple[int, int] = (128, 128),
+                      name: str | None = None) -> dict:
+    """Train, export (ONNX + card) and evaluate a low-photon unmixing model for `labels` (built-in spectra) on a
+    lambda stack of `channels` bands from `start_nm` to `stop_nm` (default: the shipped 4-label model).
 
     The card records the labels, detector bands and mixing matrix (``train.*``) and the mean
     abundance error of the network and of NNLS on held-out simulated specimens (``metrics.*``).
     """
-    spec = UNMIX_4LABEL
-    detector = Detector.lambda_stack(start_nm=spec["start_nm"], stop_nm=spec["stop_nm"], channels=spec["channels"])
-    mixing = mixing_matrix(spec["labels"], detector)
-    net, losses = train_unmix_network(mixing, steps=steps, seed=seed, log=log)
+    detector = Detector.lambda_stack(start_nm=start_nm, stop_nm=stop_nm, channels=channels)
+    mixing = mixing_matrix(list(labels), detector)
+    net, losses = train_unmix_network(mixing, steps=steps, seed=seed, photons=photons, log=log, progress=progress)
     card = unet_card(
-        net.config, task="unmix", method="unet", name=os.path.splitext(os.path.basename(str(path)))[0], tile_default=256,
-        description=("Learned spectral unmixing for low photon counts: 8-channel lambda stack (430–710 nm, 35 nm "
-                     "bands) → abundances of DAPI, EGFP, tdTomato, mCherry. Normalise ALL channels jointly "
+        net.config, task="unmix", method="unet", name=name or os.path.splitext(os.path.basename(str(path)))[0],
+        tile_default=256,
+        description=(f"Learned spectral unmixing for low photon counts: {channels}-channel lambda stack "
+                     f"({start_nm:g}–{stop_nm:g} nm, {(stop_nm - start_nm) / channels:g} nm bands) → abundances of "
+                     f"{', '.join(labels)}. Normalise ALL channels jointly "
                      "with the card's percentiles (lo, hi); multiply the outputs by (hi − lo)."),
         cite="Zimmermann 2005 (linear unmixing); Ronneberger et al. 2015 (U-Net)",
-        train={"labels": ",".join(spec["labels"]),
+        train={"labels": ",".join(labels),
                "bands_nm": ";".join(f"{a:g}-{b:g}" for a, b in detector.bands_nm),
                "mixing": ";".join(",".join(f"{v:.6g}" for v in row) for row in mixing),
                "norm_block": "all channels jointly", "output_scale": "hi-lo",
-               "photons": "5-300 log-uniform", "noise": "Poisson-Gaussian, offset 100 ADU, read 1.5 e, gain 1",
+               "photons": f"{photons[0]:g}-{photons[1]:g} log-uniform",
+               "noise": "Poisson-Gaussian, offset 100 ADU, read 1.5 e, gain 1",
                "data": "simulated specimens (fluorecon.tasks.unmix.physics.simulate_labels)",
                "steps": str(steps), "seed": str(seed), "final_loss": f"{np.mean(losses[-50:]):.4g}"},
     )
     export_onnx(net, path, card)
     metrics = {}
-    for photons in (10.0, 30.0, 300.0):
-        learned, linear = _evaluate(path, mixing, photons=photons, seeds=(1001, 1002))
-        metrics[f"error_learned_{photons:g}ph"] = f"{learned:.4f}"
-        metrics[f"error_nnls_{photons:g}ph"] = f"{linear:.4f}"
-        log(f"photons {photons:g}: learned {learned:.4f}  nnls {linear:.4f}")
+    for ph in eval_photons:
+        learned, linear = _evaluate(path, mixing, photons=ph, seeds=eval_seeds, shape=eval_shape)
+        metrics[f"error_learned_{ph:g}ph"] = f"{learned:.4f}"
+        metrics[f"error_nnls_{ph:g}ph"] = f"{linear:.4f}"
+        log(f"photons {ph:g}: learned {learned:.4f}  nnls {linear:.4f}")
 
     card = read_card(path)
     write_card(path, card.model_copy(update={"metrics": metrics}))

@@ -204,5 +204,8 @@ def phasor_command(
 
 
 def register(app: typer.Typer) -> None:
+    from fluorecon.tasks.unmix import cli_train
+
     app.command("unmix")(unmix_command)
+    cli_train.register(app)
     app.command("phasor")(phasor_command)

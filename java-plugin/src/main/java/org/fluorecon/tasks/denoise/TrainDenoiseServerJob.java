@@ -33,6 +33,8 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
         public int steps = SPEC.integer("steps");
         public int ndim = SPEC.integer("ndim");
         public String name = SPEC.string("name");
+        /** structN2V: none, horizontal (noise correlated along X) or vertical (along Y). */
+        public String structN2vAxis = SPEC.string("struct_n2v_axis");
     }
 
     private final Settings settings;
@@ -67,11 +69,17 @@ public final class TrainDenoiseServerJob extends ServerJob<TrainDenoiseServerJob
             throw new FluoreconException("ndim = 3 needs a z-stack but '" + input.getTitle() + "' has one slice; use "
                     + "ndim=2.");
         }
+        List<String> axes = SPEC.choices("struct_n2v_axis");
+        if (!axes.contains(settings.structN2vAxis)) {
+            throw new FluoreconException("struct_n2v_axis = '" + settings.structN2vAxis + "' is not known; use one of "
+                    + axes + ".");
+        }
         if (modelsFolder == null) {
             throw new FluoreconException("No models folder to install the trained model in; set -Dfluorecon.models=DIR.");
         }
         return Json.object("task", "train-denoise", "method", settings.method, "steps", settings.steps,
-                "ndim", settings.ndim, "name", settings.name == null ? "" : settings.name.trim());
+                "ndim", settings.ndim, "name", settings.name == null ? "" : settings.name.trim(),
+                "struct_n2v_axis", settings.structN2vAxis);
     }
 
     @Override

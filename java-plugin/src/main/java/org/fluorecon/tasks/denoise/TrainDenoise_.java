@@ -15,7 +15,8 @@ import org.fluorecon.ij.Params;
  * (noisy) image on the model server, installs the model in the plugin's models folder (Denoise…
  * lists it) and shows the image denoised by it. Macro:
  * {@code run("Train on this image...", "method=n2v steps=1000 ndim=2 name=[my n2v] models_dir=/path/models")};
- * {@code save=/path/out.tif} also writes the denoised image.
+ * {@code save=/path/out.tif} also writes the denoised image. {@code struct_n2v_axis=horizontal} (or vertical)
+ * trains structN2V for noise correlated along X (Y).
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train on this image...")
 public class TrainDenoise_ extends FluoreconCommand {
@@ -41,6 +42,8 @@ public class TrainDenoise_ extends FluoreconCommand {
         params.integer("steps", s.steps, v -> s.steps = v);
         params.integer("ndim", s.ndim, v -> s.ndim = v);
         params.text("name", "", v -> s.name = v);
+        params.choice("struct_n2v_axis", TrainDenoiseServerJob.SPEC.choices("struct_n2v_axis").toArray(new String[0]),
+                s.structN2vAxis, v -> s.structN2vAxis = v);
         params.addString("models_dir", folders.isEmpty() ? "" : folders.get(0).toString());
         if (!params.show()) {
             return;

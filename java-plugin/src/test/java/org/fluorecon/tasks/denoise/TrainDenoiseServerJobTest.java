@@ -36,6 +36,19 @@ class TrainDenoiseServerJobTest {
         assertEquals(50, spec.get("steps"));
         assertEquals(2, spec.get("ndim"));
         assertEquals("mine", spec.get("name"));
+        assertEquals("none", spec.get("struct_n2v_axis")); // the spec's default: plain N2V
+    }
+
+    @Test
+    void struct_n2v_axis_is_sent_and_an_unknown_one_refused() {
+        TrainDenoiseServerJob.Settings s = new TrainDenoiseServerJob.Settings();
+        s.structN2vAxis = "horizontal";
+        assertEquals("horizontal", job(s).spec().get("struct_n2v_axis"));
+        s.structN2vAxis = "x";
+        TrainDenoiseServerJob bad = job(s);
+        assertFalse(bad.checkInput());
+        assertTrue(bad.getErrorMessage().startsWith("struct_n2v_axis = 'x' is not known; use one of [none, "),
+                bad.getErrorMessage());
     }
 
     @Test
