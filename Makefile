@@ -56,6 +56,7 @@ bench: setup build
 	$(PY) bench/lightfield.py
 	$(PY) bench/sim.py
 	$(PY) bench/denoise.py
+	$(PY) bench/streaming.py
 	$(PY) scripts/make_bench_tables.py
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed

@@ -229,18 +229,42 @@ def predict(image: np.ndarray, model_path: str | os.PathLike, *, axes: str | Non
     return predictor.predict(image, axes=axes, tile=tile, progress=progress, task=task, return_scale=return_scale)
 
 
-def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, progress: Progress | None = None,
-                    task: str | None = None, info: str = "", block_bytes: int | None = None) -> TiffMeta:
-    """Predict a lazy image tile by tile into OME-Zarr `out_path`; returns the output's TiffMeta.
+class PredictBlock:
+    """One block of a block-wise prediction (core.blocks): normalize with its (t, c) block's range, run the
+    model, de-normalize. Holds the model's path, not its session, so dask.distributed workers load their own."""
 
-    Same-grid and upsampling models (card ``scale``); one channel per block, as ``Predictor.predict``.
-    Blocks up to `block_bytes` (default :func:`block_budget_bytes`) are read once; larger ones tile by tile.
+    def __init__(self, predictor: Predictor, *, device: str, ranges: dict):
+        self.model_path, self.device, self.threads, self.ranges = str(predictor.path), device, predictor.threads, ranges
+        self.predictor: Predictor | None = predictor
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "predictor": None}  # an ONNX Runtime session does not travel
+
+    def __call__(self, block: np.ndarray, lead: tuple) -> np.ndarray:
+        predictor = self.predictor or get_predictor(self.model_path, device=self.device, threads=self.threads)
+        lo, hi = self.ranges[lead]
+        result = np.asarray(predictor._run(normalize(block, lo, hi)[None, None]))[0]
+        card = predictor.card
+        return map_output(result[: card.mean_channels][0], lo, hi, card.denorm)
+
+
+def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, progress: Progress | None = None,
+                    task: str | None = None, info: str = "", block_bytes: int | None = None, scheduler=None,
+                    device: str = "auto", cancel=None) -> TiffMeta:
+    """Predict a lazy image block by block into `out_path` (OME-Zarr or ImageJ TIFF); returns the output's TiffMeta.
+
+    The block plan (core.blocks) is the model's tiling contract, so the result equals ``Predictor.predict``.
+    Same-grid and upsampling models (card ``scale``); one channel per block. The normalization range of each
+    (t, c) block comes first: read whole when it is at most `block_bytes` (default :func:`block_budget_bytes`),
+    else one streaming pass with the same fixed-stride subsample. `scheduler`: a dask.distributed address (its
+    workers load the model with `device`).
     """
     from dataclasses import replace
 
+    from fluorecon.core.blocks import plan_blocks, run_blocks
     from fluorecon.core.io import output_meta
-    from fluorecon.core.streaming import NON_FINITE, _read_reflected, block_budget_bytes, streaming_percentiles, zarr_writer
-    from fluorecon.core.tiling import _per_axis, tile_origins
+    from fluorecon.core.streaming import NON_FINITE, block_budget_bytes, block_writer, streaming_percentiles
+    from fluorecon.core.tiling import _per_axis
 
     card = predictor.card
     if task is not None and card.task != task:
@@ -252,60 +276,42 @@ def predict_to_zarr(predictor, source, meta: TiffMeta, out_path, *, tile=None, p
     spatial = "ZYX" if card.ndim == 3 else "YX"
     if not set(spatial) <= set(axes):
         raise InputError(f"Model '{card.name}' needs axes {spatial}; the image has {axes}.")
-    loop_axes = [a for a in axes if a not in spatial]
-    order = [axes.index(a) for a in loop_axes] + [axes.index(a) for a in spatial]
-    work = source.transpose(order)
-    loop_shape = work.shape[: len(loop_axes)]
-    plan = plan_tiles(work.shape[len(loop_axes):], tile=tile if tile is not None else card.tile_default,
-                      halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
-    multiples = _per_axis(card.tile_multiple, len(plan.shape), "multiple")
-    for a, n, m in zip(spatial, plan.shape, multiples):
+    if tile is not None:
+        try:
+            check_requested_tile(tile, card.tile_halo, card.tile_multiple)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    plan = plan_blocks(source.shape, axes, spatial, tile=tile if tile is not None else card.tile_default,
+                       halo=card.tile_halo, multiple=card.tile_multiple, scale=card.scale)
+    multiples = _per_axis(card.tile_multiple, len(plan.spatial), "multiple")
+    for a, n, m in zip(plan.spatial, plan.tiles.shape, multiples):
         if n < m:
             raise InputError(f"Image is {n} pixel(s) along {a}; model '{card.name}' needs at least {m} (its "
                              "tile.multiple). Use a larger image.")
-    out_spatial = tuple(s * k for s, k in zip(plan.shape, plan.scale))
-    out_meta = meta
-    if any(k != 1 for k in card.scale):
-        out_meta = output_meta(meta, card.scale, ndim=card.ndim)
-    # output array in the input's axis order
-    out_shape_work = loop_shape + out_spatial
-    inverse = np.argsort(order)
-    out_shape = tuple(out_shape_work[i] for i in inverse)
-    chunks_work = (1,) * len(loop_shape) + tuple(c * s for c, s in zip(plan.core, plan.scale))
-    chunks = tuple(chunks_work[i] for i in inverse)
+    out_meta = output_meta(meta, card.scale, ndim=card.ndim) if any(k != 1 for k in card.scale) else meta
     percentile = card.norm.startswith("percentile:")
     low, high = parse_norm(card.norm) if percentile else norm_range(np.zeros(1, np.float32), card.norm)
-    origins = tile_origins(plan)
-    total = int(np.prod(loop_shape)) * len(origins)
-    done = 0
-    with zarr_writer(out_path, out_shape, replace(out_meta, axes=axes), chunks=chunks, info=info) as out:
-        budget = block_budget_bytes() if block_bytes is None else block_bytes
-        for lead in np.ndindex(*loop_shape):
-            block = work[lead]
-            if int(np.prod(block.shape)) * 4 <= budget:
-                block = np.asarray(block.compute(scheduler="synchronous"), np.float32)
-                if not np.isfinite(block).all():
-                    raise InputError(NON_FINITE)
-                lo, hi = percentile_range(block, low, high) if percentile else norm_range(block, card.norm)
-            elif percentile:
-                lo, hi = streaming_percentiles(block, low, high)
-            elif card.norm.startswith("fixed:"):
-                lo, hi = low, high
-            else:
-                raise InputError(f"Model '{card.name}' normalises with '{card.norm}', which fluorecon computes on "
-                                 "blocks that fit in memory only; predict a smaller image.")
-            for origin in origins:
-                tile_in = _read_reflected(block, plan, origin)
-                result = np.asarray(predictor._run(normalize(tile_in, lo, hi)[None, None]))[0]
-                core = tuple(slice(h * s, (h + c) * s) for h, c, s in zip(plan.halo, plan.core, plan.scale))
-                mean = map_output(result[: card.mean_channels][0][core], lo, hi, card.denorm)
-                dst = [slice(o * s, min((o + c) * s, n)) for o, c, s, n in
-                       zip(origin, plan.core, plan.scale, out_spatial)]
-                mean = mean[tuple(slice(0, d.stop - d.start) for d in dst)]
-                index_work = tuple(slice(i, i + 1) for i in lead) + tuple(dst)
-                out[tuple(index_work[i] for i in inverse)] = np.transpose(
-                    mean.reshape((1,) * len(lead) + mean.shape), inverse)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+    budget = block_budget_bytes() if block_bytes is None else block_bytes
+    ranges = {}
+    for lead in np.ndindex(*plan.loop_shape):
+        loop = dict(zip(plan.loop_axes, lead))
+        block = source[tuple(loop.get(i, slice(None)) for i in range(len(axes)))]
+        if int(np.prod(block.shape)) * 4 <= budget:
+            block = np.asarray(block.compute(scheduler="synchronous") if hasattr(block, "compute") else block,
+                               np.float32)
+            if not np.isfinite(block).all():
+                raise InputError(NON_FINITE)
+            ranges[lead] = percentile_range(block, low, high) if percentile else norm_range(block, card.norm)
+        elif percentile:
+            ranges[lead] = streaming_percentiles(block, low, high)
+        elif card.norm.startswith("fixed:"):
+            ranges[lead] = (low, high)
+        else:
+            raise InputError(f"Model '{card.name}' normalises with '{card.norm}', which fluorecon computes on "
+                             "blocks that fit in memory only; predict a smaller image.")
+        del block
+    process = PredictBlock(predictor, device=device, ranges=ranges)
+    with block_writer(out_path, plan.out_shape, replace(out_meta, axes=axes), chunks=plan.out_chunks(),
+                     info=info) as out:
+        run_blocks(source, plan, process, out, progress=progress, cancel=cancel, scheduler=scheduler)
     return replace(out_meta, axes=axes)

@@ -90,6 +90,7 @@ def test_streaming_percentiles_match_the_subsampled_in_memory_ones(monkeypatch):
 
 
 def test_interrupted_block_wise_run_leaves_no_store(tmp_path, volume):
+    """Fault injection: the progress callback raises KeyboardInterrupt (as Ctrl-C would) after the third tile."""
     write_image(tmp_path / "in.zarr", volume, META)
     spec_calls = []
 

@@ -22,6 +22,7 @@ def test_no_server_errors(server):
         check()
     assert not failures, failures
     # Not vacuous: every operation was called, and the job submission saw real 4xx answers.
-    assert len(seen) == 6, seen
+    assert len(seen) == 7, seen
     assert any(400 <= c < 500 for c in seen['POST /v1/jobs']), seen
+    assert any(400 <= c < 500 for c in seen['POST /v1/jobs/local']), seen
     print(seen)

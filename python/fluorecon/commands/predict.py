@@ -42,6 +42,8 @@ def predict_command(
                                            "the output is the mean of all members, the uncertainty their spread."),
     qc_dir: Optional[Path] = typer.Option(None, "--qc", help="Write consistency.tif, uncertainty.tif and qc.json "
                                           "(data consistency, out-of-distribution warnings) to this folder."),
+    dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the tiles on this dask cluster "
+                                                 "(tcp://host:8786); the output is written block by block."),
 ) -> None:
     """Apply a model to a TIFF. The output keeps the input's axes and calibration; its description
     records the model (name, sha256), fluorecon version, settings and the execution provider used.
@@ -53,10 +55,11 @@ def predict_command(
     from fluorecon.core.progress import progress_bar
     from fluorecon.infer import get_predictor
 
-    from fluorecon.core.io import image_format
+    from fluorecon.core.streaming import streams
 
-    if image_format(output) == "zarr" and not (ensemble or qc_dir or scale_out):
-        _predict_streaming(model, image, output, tile=tile, threads=threads, device=device, task=task)
+    if not (ensemble or qc_dir or scale_out) and (dask_scheduler or streams(image, output)):
+        _predict_streaming(model, image, output, tile=tile, threads=threads, device=device, task=task,
+                           scheduler=dask_scheduler)
         return
     try:
         predictor = get_predictor(model, device=device, threads=threads)
@@ -101,27 +104,23 @@ def predict_command(
         _write_qc(qc_dir, data, mean, scale, in_meta, card, predictor=predictor, tile=tile)
 
 
-def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task) -> None:
-    """OME-Zarr output: the input is read lazily and predicted tile by tile (core/streaming.py), so a
-    volume larger than memory works; the result equals the in-memory path's."""
-    from tqdm.auto import tqdm
-
+def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task, scheduler) -> None:
+    """OME-Zarr output or an input larger than memory: the input is read lazily and predicted block by block
+    (core/blocks.py), here or on a dask cluster; the result equals the in-memory path's."""
     from fluorecon.core.modelcard import ModelCardError
+    from fluorecon.core.progress import progress_callback
     from fluorecon.core.streaming import open_lazy
-    from fluorecon.infer import predict_to_zarr
-    from fluorecon.infer import get_predictor
+    from fluorecon.infer import get_predictor, predict_to_zarr
 
     try:
         predictor = get_predictor(model, device=device, threads=threads)
         settings = {"tile": tile or ",".join(map(str, predictor.card.tile_default)), "threads": threads or "default",
                     "device": device, "input": image.name, "mode": "block-wise"}
-        with open_lazy(image) as (data, meta), tqdm(desc="predict", unit="tile", leave=False) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            predict_to_zarr(predictor, data, meta, output, tile=tile, progress=progress, task=task,
-                            info=describe(predictor, settings))
+        if scheduler:
+            settings["dask_scheduler"] = scheduler
+        with open_lazy(image) as (data, meta):
+            predict_to_zarr(predictor, data, meta, output, tile=tile, progress=progress_callback("predict", " tiles"),
+                            task=task, info=describe(predictor, settings), scheduler=scheduler, device=device)
     except (ModelCardError, ValueError, FileNotFoundError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None

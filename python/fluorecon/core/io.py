@@ -458,6 +458,12 @@ write_tiff = write_image
 
 
 def _write_imagej(path: Path, image: np.ndarray, meta: TiffMeta, info: str) -> None:
+    with atomic_path(path, suffix=".tif.part") as tmp:
+        tifffile.imwrite(tmp, image, **imagej_options(meta, info))
+
+
+def imagej_options(meta: TiffMeta, info: str) -> dict:
+    """tifffile keyword arguments of an ImageJ hyperstack with `meta`'s axes and calibration."""
     metadata: dict = {"axes": meta.axes}
     kwargs = {}
     if meta.pixel_size_um:
@@ -469,8 +475,7 @@ def _write_imagej(path: Path, image: np.ndarray, meta: TiffMeta, info: str) -> N
         metadata["finterval"] = meta.frame_interval_s
     if info:
         metadata["Info"] = info
-    with atomic_path(path, suffix=".tif.part") as tmp:
-        tifffile.imwrite(tmp, image, imagej=True, metadata=metadata, **kwargs)
+    return {"imagej": True, "metadata": metadata, **kwargs}
 
 
 def _write_ome_tiff(path: Path, image: np.ndarray, meta: TiffMeta, info: str) -> None:

@@ -5,13 +5,14 @@ TIFF (tifffile's Zarr view of its pages) without reading pixels. :func:`zarr_wri
 store in a temporary folder beside the target and renames it only when every block is written, so an
 interrupted run (Ctrl-C, error) never leaves a store that looks complete.
 
-Two tasks stream and give the same result as their in-memory paths:
+Three tasks stream, all through one block plan (core.blocks: the tiling contract's tiles with their halo), and
+give the same result as their in-memory paths:
 
-- :func:`predict_to_zarr`: the tiling contract (core.tiling) tile by tile; the normalization percentiles
-  come from one streaming pass with the same fixed-stride subsample as ``percentile_range``, so every
-  tile sees the same input and the result equals ``Predictor.predict`` exactly;
-- :func:`deconvolve_to_zarr`: ``tasks.deconvolve``'s overlapping dask chunks (``map_overlap``, PSF halo),
-  computed one chunk at a time and written as it finishes; equals ``deconvolve_image(..., chunks=…)``.
+- ``infer.predict_to_zarr``: the model's tiles; the normalization percentiles come from one streaming pass with
+  the same fixed-stride subsample as ``percentile_range``, so the result equals ``Predictor.predict`` exactly;
+- ``tasks.deconvolve.streaming.deconvolve_to_zarr``: blocks of ``--chunks`` with the PSF halo, the same blocks as
+  ``deconvolve_image(..., chunks=…)`` in memory;
+- ``tasks.denoise.streaming.denoise_to_zarr``: one plane (or stack) per block, as ``denoise-classical`` in memory.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from fluorecon.core.io import (IMAGEJ_AXES, TiffError, TiffMeta, _calibration, _check_complete, _quiet_tifffile,
                                atomic_store, image_format, ngff_multiscales, open_zarr, read_image, sniff)
 
-__all__ = ["open_lazy", "zarr_writer", "streaming_percentiles", "predict_to_zarr", "deconvolve_to_zarr"]
+__all__ = ["open_lazy", "zarr_writer", "tiff_writer", "block_writer", "streams", "streaming_percentiles", "block_budget_bytes"]
 
 Progress = Callable[[int, int], None]
 NON_FINITE = "Image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) first."
@@ -117,6 +118,53 @@ def zarr_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, chunks, info:
             root.attrs["fluorecon"] = {"info": info}
 
 
+@contextlib.contextmanager
+def tiff_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, info: str = ""):
+    """Yield a memory-mapped ImageJ hyperstack TIFF (float32, uncompressed, contiguous: ImageJ opens it as a
+    virtual stack) to fill block by block; it gets the name `path` only when complete."""
+    import tifffile
+
+    from fluorecon.core.atomic import atomic_path
+    from fluorecon.core.io import imagej_options
+
+    with atomic_path(path, suffix=".tif.part") as tmp:
+        array = tifffile.memmap(tmp, shape=tuple(shape), dtype=np.float32, **imagej_options(meta, info))
+        try:
+            yield array
+            array.flush()
+        finally:
+            del array
+
+
+@contextlib.contextmanager
+def block_writer(path: str | os.PathLike, shape, meta: TiffMeta, *, chunks, info: str = ""):
+    """The block-wise output named by `path`: OME-Zarr (:func:`zarr_writer`) or ImageJ TIFF (:func:`tiff_writer`)."""
+    fmt = image_format(Path(path))
+    if fmt == "zarr":
+        with zarr_writer(path, shape, meta, chunks=chunks, info=info) as out:
+            yield out
+    elif fmt == "tiff":
+        with tiff_writer(path, shape, meta, info=info) as out:
+            yield out
+    else:
+        raise ValueError(f"{Path(path).name}: block-wise output is written as OME-Zarr (OUT.zarr) or ImageJ TIFF "
+                         "(OUT.tif).")
+
+
+def streams(image: str | os.PathLike, output: str | os.PathLike) -> bool:
+    """Whether a command runs block-wise: the output is OME-Zarr, or the input is larger than the in-memory
+    reader accepts (``max_input_bytes``)."""
+    from fluorecon.core.io import max_input_bytes
+
+    if image_format(Path(output)) == "zarr":
+        return True
+    try:
+        with open_lazy(image) as (data, _):
+            return int(np.prod(data.shape, dtype=np.float64)) * max(data.dtype.itemsize, 4) > max_input_bytes()
+    except (TiffError, OSError, ValueError):
+        return False  # the in-memory reader gives its own message
+
+
 def streaming_percentiles(block, low: float, high: float) -> tuple[float, float]:
     """``core.normalize.percentile_range`` of a lazy block in one pass over its first axis: the same
     fixed-stride subsample of the C-order flattened block, so the values are identical."""
@@ -138,20 +186,6 @@ def streaming_percentiles(block, low: float, high: float) -> tuple[float, float]
     flat = np.concatenate(samples)
     lo, hi = np.percentile(flat.astype(np.float64), [low, high])
     return float(lo), float(hi)
-
-
-def _read_reflected(block, plan, origin) -> np.ndarray:
-    """The padded tile at `origin` (reflect padding, as ``predict_tiled``), read from the lazy block."""
-    from fluorecon.core.tiling import reflect_indices
-
-    index = []
-    for n, b, a, o, t in zip(plan.shape, plan.pad_before, plan.pad_after, origin, plan.tile):
-        index.append(reflect_indices(n, b, a)[o:o + t])
-    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in index)
-    region = block[box]
-    region = np.asarray(region if isinstance(region, np.ndarray) else region.compute(scheduler="synchronous"),
-                        dtype=np.float32)
-    return region[np.ix_(*[i - i.min() for i in index])]
 
 
 def block_budget_bytes() -> int:

@@ -56,6 +56,9 @@ class JobType:
     run: Callable[..., JobOutput]
     cancelled: tuple[type[BaseException], ...]
     accepts_psf: bool = False
+    #: Block-wise run on local paths (server.local): ``stream(source, meta, spec, out_path, settings, device, progress,
+    #: cancel)`` with a lazy source, writing `out_path` itself; None for job types that take uploads only.
+    stream: Callable[..., None] | None = None
     #: Place in the server's listings (the 422 'tasks this server runs' list, JobCreate, GET /v1/models): the
     #: order in which job types were added, which clients have seen since; new job types list after them by name.
     listed: int = 100

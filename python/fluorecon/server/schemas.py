@@ -86,6 +86,7 @@ class JobPublic(BaseModel):
 
     @classmethod
     def from_row(cls, row: dict) -> "JobPublic":
+        values = json.loads(row.get("result_values") or "{}")
         return cls(
             id=row["id"],
             task=row["task"],
@@ -95,8 +96,10 @@ class JobPublic(BaseModel):
             created=row["created"],
             started=row["started"],
             finished=row["finished"],
-            result_url=f"/v1/jobs/{row['id']}/result" if row["state"] == "succeeded" else None,
-            values=json.loads(row.get("result_values") or "{}"),
+            # a local-path job wrote its output where the client asked (values.output_path): nothing to download
+            result_url=f"/v1/jobs/{row['id']}/result" if row["state"] == "succeeded" and "output_path" not in values
+            else None,
+            values=values,
         )
 
 
@@ -130,6 +133,7 @@ class ErrorPublic(BaseModel):
 _ERROR_WORDS = {
     400: "The upload is not a usable TIFF.",
     401: "Missing or wrong bearer token.",
+    403: "A local path is not readable (input) or its folder not writable (output) by the server's user.",
     404: "No such job (never submitted, or deleted).",
     409: "The job has no result (yet).",
     413: "The upload, or the image it declares, is larger than this server's limits.",

@@ -11,6 +11,7 @@ import traceback
 
 from fluorecon.core.io import TiffError, write_tiff
 from fluorecon.server.inputs import public_message, read_input
+from fluorecon.server.local import LOCAL_FILE
 from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
 from fluorecon.server.settings import Settings, test_hold_dir
 from fluorecon.server.store import JobStore
@@ -86,6 +87,9 @@ class Workers:
             return
         try:
             spec = job_type.spec.model_validate(json.loads(job["spec"]))
+            if (folder / LOCAL_FILE).is_file():
+                self._run_local(job_id, job_type, spec, folder, progress, cancel)
+                return
             # The checks of submission again (a server restarted with smaller limits, a job queued by an
             # older server): a unit the result cannot be written in fails now, not after the last iteration.
             image, meta = read_input(folder / "input.tif", "the image", self.settings)
@@ -96,11 +100,7 @@ class Workers:
                 output = job_type.run(JobInputs(image, meta, psf_image, psf_meta), spec, self.settings, self.device,
                                       progress, cancel)
             except job_type.cancelled as err:
-                if self.stopping.is_set() and not self.store.cancel_requested(job_id):
-                    # Server shutting down: the job is not lost, it runs again on the next start.
-                    self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
-                else:
-                    self.store.finish(job_id, "cancelled", str(err))
+                self._cancelled(job_id, err)
                 return
             write_tiff(folder / "result.tif", output.result, output.meta, info=output.info)
             self.store.finish(job_id, "succeeded", output.message, output.values)
@@ -109,6 +109,27 @@ class Workers:
         except Exception as err:  # a job must never take the worker down
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             self.store.finish(job_id, "failed", self._public(f"Internal error: {type(err).__name__}: {err}", folder))
+
+    def _run_local(self, job_id: str, job_type, spec, folder, progress, cancel) -> None:
+        """A local-path job (server.local): block by block from the input file into the output path."""
+        from fluorecon.core.streaming import open_lazy
+
+        paths = json.loads((folder / LOCAL_FILE).read_text())
+        try:
+            with open_lazy(paths["input_path"]) as (source, meta):
+                job_type.stream(source, meta, spec, paths["output_path"], self.settings, self.device, progress, cancel)
+        except job_type.cancelled as err:
+            self._cancelled(job_id, err)
+            return
+        self.store.finish(job_id, "succeeded", f"Wrote {paths['output_path']}.",
+                          {"output_path": paths["output_path"]})
+
+    def _cancelled(self, job_id: str, err: BaseException) -> None:
+        if self.stopping.is_set() and not self.store.cancel_requested(job_id):
+            # Server shutting down: the job is not lost, it runs again on the next start.
+            self.store.update(job_id, state="queued", progress=0.0, message="Re-queued: server stopped.")
+        else:
+            self.store.finish(job_id, "cancelled", str(err))
 
     def _public(self, message: str, folder) -> str:
         """A job's message as a client sees it: no paths of the server's files."""

@@ -4,6 +4,7 @@ status, result, cancel. Inputs are validated here, by the job type's own checks
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -13,10 +14,11 @@ from typing import BinaryIO
 import anyio
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fluorecon.server.deps import get_settings, get_store, require_token
 from fluorecon.server.inputs import InputRefused, display_name, read_input
+from fluorecon.server.local import LOCAL_FILE, LocalPathRefused, check_local_paths
 from fluorecon.server.jobtypes import JOB_TYPES, JobInputs
 from fluorecon.server.schemas import MAX_SPEC_CHARS, JobPublic, SpecError, error_responses, parse_job_spec
 from fluorecon.server.store import ACTIVE, JobStore
@@ -124,6 +126,41 @@ def submit(
             raise HTTPException(503, "The job queue is full; try again shortly.", headers={"Retry-After": "2"})
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
+    request.app.state.workers.wake.set()
+    return JobPublic.from_row(store.get(job_id))
+
+
+class LocalJobCreate(BaseModel):
+    """A job on files of the server's machine, named by path instead of uploaded (server.local)."""
+
+    model_config = ConfigDict(extra="forbid")
+    spec: dict = Field(description="The job's spec, as for an upload (a task with a block-wise run: "
+                       f"{', '.join(t for t, j in JOB_TYPES.items() if j.stream)}).")
+    input_path: str = Field(min_length=1, max_length=4096, description="Absolute path of the input (TIFF, OME-TIFF "
+                            "or OME-Zarr folder), readable by the server's user.")
+    output_path: str = Field(min_length=1, max_length=4096, description="Absolute path of the output (.zarr or "
+                             ".tif) in a folder writable by the server's user; never the input.")
+
+
+@router.post("/local", status_code=201, response_model=JobPublic, responses=error_responses(401, 403, 422, 503),
+             summary="Submit a job on local files (block-wise, for files too large to upload)")
+def submit_local(request: Request, body: LocalJobCreate, settings=Depends(get_settings),
+                 store: JobStore = Depends(get_store)) -> JobPublic:
+    job_spec = _spec(json.dumps(body.spec))
+    if JOB_TYPES[job_spec.task].stream is None:
+        raise HTTPException(422, f"A '{job_spec.task}' job takes an upload; local paths work for "
+                            f"{', '.join(t for t, j in JOB_TYPES.items() if j.stream)}.")
+    try:
+        source, target = check_local_paths(body.input_path, body.output_path)
+    except LocalPathRefused as err:
+        raise HTTPException(err.status, str(err)) from None
+    job_id = store.new_id()
+    folder = store.job_dir(job_id)
+    folder.mkdir(parents=True)
+    (folder / LOCAL_FILE).write_text(json.dumps({"input_path": str(source), "output_path": str(target)}))
+    if not store.add(job_id, job_spec.task, job_spec.model_dump_json(), max_queue=settings.max_queue):
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(503, "The job queue is full; try again shortly.", headers={"Retry-After": "2"})
     request.app.state.workers.wake.set()
     return JobPublic.from_row(store.get(job_id))
 

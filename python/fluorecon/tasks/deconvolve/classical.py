@@ -63,11 +63,6 @@ def _run_method(block, psf, method, num_iter, options, device, progress=None, ca
     return fn(block, psf, device=device, **options)
 
 
-def _block_task(block, *, psf, method, num_iter, options, device):
-    # Module-level so dask.distributed ships it by reference; torch per worker is set up lazily.
-    return _run_method(np.asarray(block), psf, method, num_iter, options, device)
-
-
 def default_overlap(psf_shape: Sequence[int], image_shape: Sequence[int], num_iter: int = 1) -> tuple[int, ...]:
     """Overlap of dask chunks per axis: the PSF half-width times ``ceil(sqrt(num_iter)) + 1``.
 
@@ -104,7 +99,7 @@ def deconvolve(
     num_iter : int
         Iterations (ignored by "wiener").
     chunks : int or per-axis sizes, optional
-        Process in chunks of this size with :func:`dask.array.map_overlap` (overlap from the PSF
+        Process in blocks of this size (core.blocks, the plan the streamed path shares; overlap from the PSF
         size, see :func:`default_overlap`); None processes the whole image at once.
     overlap : per-axis ints, optional
         Chunk overlap in pixels; default :func:`default_overlap`.
@@ -146,6 +141,35 @@ def deconvolve(
     return _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks, overlap, scheduler, progress, cancel)
 
 
+class DeconvolveBlock:
+    """One block of a block-wise deconvolution (core.blocks): background, then the method with one start value
+    for the whole (t, c) block (`init`: a number, or one per index of the looped axes), so blocks agree."""
+
+    def __init__(self, psf, method, num_iter, options, device, *, background: float = 0.0, init=None):
+        self.psf, self.method, self.num_iter, self.options = psf, method, num_iter, dict(options)
+        self.device, self.background, self.init = device, float(background), init
+
+    def __call__(self, block: np.ndarray, lead: tuple) -> np.ndarray:
+        if self.background:
+            block = np.clip(block - np.float32(self.background), 0, None)
+        options = dict(self.options)
+        if isinstance(self.init, dict):
+            options["init"] = self.init[lead]
+        return _run_method(block, self.psf, self.method, self.num_iter, options, self.device)
+
+
+def chunk_plan(shape, axes: str, spatial: str, chunks, overlap):
+    """The block plan (core.blocks) of chunked deconvolution: cores of `chunks` px, a halo of `overlap` px, blocks
+    clipped at the image edge (the solvers' own boundary applies there, as for the whole image)."""
+    from fluorecon.core.blocks import plan_blocks
+    from fluorecon.core.tiling import _per_axis
+
+    core = _per_axis(chunks, len(spatial), "chunks")
+    halo = _per_axis(overlap, len(spatial), "overlap")
+    return plan_blocks(shape, axes, spatial, tile=[c + 2 * h for c, h in zip(core, halo)], halo=halo, multiple=1,
+                       border="none")
+
+
 def _iterations_on_central_chunk(array, kernel, method, num_iter, options, device, chunks, stop) -> int:
     """The discrepancy stop for chunked runs: every chunk must run the same number of iterations (chunks stopped
     apart would disagree at their seams), so the count is chosen once, on the central chunk with its margin."""
@@ -163,64 +187,16 @@ def _iterations_on_central_chunk(array, kernel, method, num_iter, options, devic
 
 
 def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks, overlap, scheduler, progress, cancel):
-    import dask.array as da
+    from fluorecon.core.blocks import run_blocks
 
     if overlap is None:
         # Wiener's inverse filter is global too; give it the margin of ~10 RL iterations.
         overlap = default_overlap(kernel.shape, array.shape, num_iter if method in ITERATIVE else 10)
-    overlap = tuple(overlap)
-    darr = da.from_array(array, chunks=chunks)
-    out = darr.map_overlap(
-        _block_task,
-        depth=overlap,
-        boundary="none",
-        trim=True,
-        dtype=np.float32,
-        psf=kernel,
-        method=method,
-        num_iter=num_iter,
-        options=options,
-        device=device,
-    )
-    # map_overlap may rechunk so that no chunk is thinner than the overlap: use out's grid.
-    total = int(np.prod(out.numblocks))
-    if scheduler is None:
-        done = [0]
-        blocks = out.to_delayed().ravel()
-
-        def compute_block(block):
-            if cancel is not None and cancel():
-                raise DeconvolutionCancelled(f"Cancelled after {done[0]} of {total} chunks.")
-            value = block.compute(scheduler="synchronous")
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], total)
-            return value
-
-        return _assemble(out.chunks, [compute_block(b) for b in blocks])
-    from distributed import Client, as_completed
-
-    with Client(scheduler) as client:
-        blocks = out.to_delayed().ravel()
-        futures = client.compute(list(blocks))
-        for finished, future in enumerate(as_completed(futures), start=1):
-            if future.status == "error":
-                future.result()  # re-raises the worker's error here
-            if progress is not None:
-                progress(finished, total)
-            if cancel is not None and finished < total and cancel():
-                client.cancel(futures)
-                raise DeconvolutionCancelled(f"Cancelled after {finished} of {total} chunks.")
-        pieces = client.gather(futures)
-    return _assemble(out.chunks, pieces)
-
-
-def _assemble(chunks, pieces) -> np.ndarray:
-    """Blocks in C order over the chunk grid → one array."""
-    starts = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
-    out = np.empty(tuple(int(s[-1]) for s in starts), dtype=np.float32)
-    for index, piece in zip(np.ndindex(*[len(c) for c in chunks]), pieces):
-        out[tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, index))] = piece
+    axes = "ZYX"[-array.ndim:]
+    plan = chunk_plan(array.shape, axes, axes, chunks, overlap)
+    out = np.empty(array.shape, np.float32)
+    run_blocks(array, plan, DeconvolveBlock(kernel, method, num_iter, options, device), out, progress=progress,
+               cancel=cancel, scheduler=scheduler, cancelled=DeconvolutionCancelled)
     return out
 
 

@@ -42,8 +42,8 @@ def deconvolve_command(
     pixel_size_nm: Optional[float] = spec_option(PSFParams, "pixel_size_nm"),
     z_step_nm: Optional[float] = spec_option(PSFParams, "z_step_nm"),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
-    chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in dask chunks of this size (large data)."),
-    dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the chunks on this dask cluster."),
+    chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in blocks of this size with the PSF's halo (large data; block-wise default 256)."),
+    dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the blocks on this dask cluster (tcp://host:8786)."),
     server: Optional[str] = typer.Option(None, "--server", help="Run on a fluorecon server (URL, e.g. http://127.0.0.1:8765)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (local runs)."),
 ) -> None:
@@ -56,11 +56,11 @@ def deconvolve_command(
     from fluorecon.core.io import TiffError, read_tiff, write_tiff
     from fluorecon.tasks.deconvolve.classical import DeconvolutionCancelled, DeconvolveSpec, PSFParams, deconvolve_image
 
-    from fluorecon.core.io import image_format
+    from fluorecon.core.streaming import streams
 
-    stream = image_format(output) == "zarr" and method != "learned" and not server
+    stream = method != "learned" and not server and streams(input, output)
     try:
-        if stream:  # OME-Zarr output: read lazily, chunk by chunk, never the whole volume (core/streaming.py)
+        if stream:  # OME-Zarr output or too big for memory: read lazily, block by block (core/blocks.py)
             from contextlib import ExitStack
 
             from fluorecon.core.streaming import open_lazy
@@ -98,7 +98,7 @@ def deconvolve_command(
                 psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
                 deconvolve_to_zarr(image, meta, spec, output, psf_image=psf_image, psf_meta=psf_meta,
                                    chunks=chunks or 256, device=None if device == "auto" else device,
-                                   progress=_bar())
+                                   progress=_bar(" blocks"), scheduler=dask_scheduler)
         elif server:
             from fluorecon.server.client import run_remote
 
@@ -121,10 +121,10 @@ def deconvolve_command(
     typer.echo(f"Wrote {output}")
 
 
-def _bar():
+def _bar(unit: str = " iterations"):
     from fluorecon.core.progress import progress_callback
 
-    return progress_callback("deconvolve", unit=" iterations")
+    return progress_callback("deconvolve", unit=unit)
 
 
 def register(app: typer.Typer) -> None:

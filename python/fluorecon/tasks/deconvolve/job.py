@@ -36,8 +36,16 @@ def _run_deconvolve(inputs: JobInputs, spec: D.DeconvolveSpec, settings: Setting
     return JobOutput(result, inputs.meta, info, message=message, values=report)
 
 
+def _stream_deconvolve(source, meta, spec: D.DeconvolveSpec, out_path, settings: Settings, device: str,
+                       progress: Progress, cancel: Cancel) -> None:
+    from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
+
+    deconvolve_to_zarr(source, meta, spec, out_path, chunks=64 if len(D.spatial_axes(meta.axes)) == 3 else 1024,
+                       device=device, progress=progress, cancel=cancel, scheduler=settings.dask_scheduler)
+
+
 JOB = JobType(
     task="deconvolve", listed=0, spec=D.DeconvolveSpec, methods=tuple(D.METHODS), accepts_psf=True,
     description="Richardson–Lucy (+ acceleration, + TV) and Wiener deconvolution; theoretical or uploaded PSF.",
-    check=_check_deconvolve, run=_run_deconvolve, cancelled=(D.DeconvolutionCancelled,),
+    check=_check_deconvolve, run=_run_deconvolve, cancelled=(D.DeconvolutionCancelled,), stream=_stream_deconvolve,
 )

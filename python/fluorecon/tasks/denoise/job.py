@@ -197,9 +197,23 @@ def _run_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, settin
     return JobOutput(np.ascontiguousarray(result, np.float32), inputs.meta, info)
 
 
+def _stream_denoise_classical(source, meta, spec: DenoiseClassicalSpec, out_path, settings: Settings, device: str,
+                              progress: Progress, cancel: Cancel) -> None:
+    from fluorecon.tasks.denoise.streaming import denoise_to_zarr
+
+    methods = _classical_methods()
+    if spec.method not in methods:
+        raise ValueError(f"method = '{spec.method}' is not a classical denoiser; use one of {', '.join(methods)}.")
+    denoise_to_zarr(source, meta, out_path, method=spec.method, progress=progress, cancel=cancel,
+                    cancelled=ClassicalCancelled, scheduler=settings.dask_scheduler,
+                    info=f"fluorecon denoise-classical (block-wise)\nmethod: {spec.method} (classical)\n"
+                    f"spec = {spec.model_dump_json()}")
+
+
 CLASSICAL_JOB = JobType(
     task="denoise-classical", spec=DenoiseClassicalSpec, methods=_classical_methods(),
     description="Classical denoising (non-local means, BM3D, …) of the uploaded image in its own units, plane by "
     "plane (NLM: z-stacks in 3D), as `fluorecon denoise-classical`.",
     check=_check_denoise_classical, run=_run_denoise_classical, cancelled=(ClassicalCancelled,),
+    stream=_stream_denoise_classical,
 )

@@ -98,6 +98,22 @@ public final class ServerClient {
         return JobStatus.of(json(send(b, true, 201)));
     }
 
+    /**
+     * {@code POST /v1/jobs/local}: a job on files of the server's machine, named by path instead of uploaded (for
+     * files too large to open or send); the server writes {@code outputPath} itself, block by block.
+     *
+     * @param spec       the task spec (a deconvolve or denoise-classical spec)
+     * @param inputPath  absolute path of the input (TIFF, OME-TIFF or OME-Zarr folder)
+     * @param outputPath absolute path of the output (.zarr or .tif)
+     */
+    public JobStatus submitLocal(Map<String, Object> spec, String inputPath, String outputPath) {
+        String body = Json.write(Json.object("spec", spec, "input_path", inputPath, "output_path", outputPath));
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri("/v1/jobs/local"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8));
+        return JobStatus.of(json(send(b, true, 201)));
+    }
+
     /** {@code GET /v1/jobs/{id}}. */
     public JobStatus status(String id) {
         return JobStatus.of(json(send(HttpRequest.newBuilder(uri("/v1/jobs/" + id)).GET(), true, 200)));

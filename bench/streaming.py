@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Larger than memory (issue 15 §3 benchmark): a lazily generated OME-Zarr volume (uint16 Poisson-noisy blobs,
+written chunk by chunk, never held) through block-wise CARE prediction (models/care_denoise_2d.onnx, plane-wise)
+and block-wise Richardson–Lucy; each streamed run in its own process, whose peak RSS is read from the kernel
+(ru_maxrss). Throughput is compared with the in-memory path (read_image + Predictor.predict / deconvolve_image,
+the same block plan) on a volume that fits, in the same process type. Not a test: `make bench` runs it and writes
+bench/results/streaming.json and streaming.md. The volume is deleted afterwards.
+
+    python bench/streaming.py --gb 20        # the issue's target size (hours on 2 shared cores)
+    python bench/streaming.py --gb 1 --fit-gb 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+MODEL = ROOT / "models" / "care_denoise_2d.onnx"
+PLANE = 1024  # YX side of the generated volume
+RL = {"method": "rl", "num_iter": 10, "na": 1.2, "wavelength_nm": 520, "chunks": 256}
+TARGETS = {"peak_rss_gib": 4.0, "throughput_ratio": 0.9, "input_gb": 20.0}
+
+
+def generate(path: Path, gb: float, seed: int = 0) -> dict:
+    """Write a (Z, 1024, 1024) uint16 OME-Zarr of about `gb` GB plane by plane (one plane in memory at a time)."""
+    from fluorecon.core.io import TiffMeta
+    from fluorecon.core.streaming import zarr_writer
+
+    planes = max(1, int(round(gb * 1e9 / (PLANE * PLANE * 2))))
+    meta = TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.3)
+    yy, xx = np.mgrid[:PLANE, :PLANE].astype(np.float32)
+    with zarr_writer(path, (planes, PLANE, PLANE), meta, chunks=(1, 512, 512), dtype=np.uint16) as out:
+        for z in range(planes):
+            rng = np.random.default_rng(seed + z)
+            cy, cx = rng.uniform(0, PLANE, (2, 40))
+            clean = 20 + sum(300 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 60) for y, x in zip(cy, cx))
+            out[z] = rng.poisson(clean).astype(np.uint16)
+    return {"shape": [planes, PLANE, PLANE], "dtype": "uint16", "input_gb": planes * PLANE * PLANE * 2 / 1e9}
+
+
+def worker(args) -> None:
+    """One run in this process; prints a JSON line with seconds and peak RSS."""
+    import contextlib
+
+    from fluorecon.core.io import read_image, write_image
+    from fluorecon.core.streaming import open_lazy
+    from fluorecon.infer import get_predictor, predict_to_zarr
+    from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, PSFParams, deconvolve_image
+    from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
+
+    spec = DeconvolveSpec(method=RL["method"], num_iter=RL["num_iter"],
+                          psf=PSFParams(na=RL["na"], wavelength_nm=RL["wavelength_nm"]))
+    predictor = get_predictor(MODEL, device="cpu")
+    start = time.perf_counter()
+    if args.mode == "stream":
+        with open_lazy(args.input) as (data, meta):
+            if args.task == "predict":
+                predict_to_zarr(predictor, data, meta, args.output, device="cpu")
+            else:
+                deconvolve_to_zarr(data, meta, spec, args.output, chunks=RL["chunks"], device="cpu")
+    else:  # in memory: read whole, the same block plan in memory, write whole
+        image, meta = read_image(args.input)
+        if args.task == "predict":
+            result = predictor.predict(image, axes=meta.axes)
+        else:
+            result, _ = deconvolve_image(image, meta, spec, chunks=RL["chunks"], device="cpu")
+        with contextlib.suppress(Exception):
+            write_image(args.output, result, meta)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    print(json.dumps({"seconds": seconds, "peak_rss_gib": peak}))
+
+
+def run(task: str, mode: str, source: Path, out: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, __file__, "--worker", task, mode, str(source), str(out)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gb", type=float, default=20.0, help="size of the streamed volume (uint16 GB)")
+    parser.add_argument("--fit-gb", type=float, default=0.1, help="size of the volume run both ways for the ratio")
+    parser.add_argument("--rl-gb", type=float, default=None, help="streamed RL volume size (default: --gb)")
+    parser.add_argument("--work", type=Path, default=BENCH / ".work", help="folder for the volumes (git-ignored)")
+    parser.add_argument("--why", default="", help="why --gb is below the target, recorded in the json")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS",
+                                                                         BENCH / "results")))
+    parser.add_argument("--worker", nargs=4, metavar=("TASK", "MODE", "INPUT", "OUTPUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        task, mode, source, output = args.worker
+        worker(argparse.Namespace(task=task, mode=mode, input=source, output=output))
+        return
+    load_start = os.getloadavg()
+    args.work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="fluorecon-streaming-", dir=args.work))
+    results: dict = {}
+    try:
+        fit = generate(work / "fit.zarr", args.fit_gb)
+        ratios = {}
+        for task in ("predict", "deconvolve"):
+            memory = run(task, "memory", work / "fit.zarr", work / "mem.zarr")
+            stream = run(task, "stream", work / "fit.zarr", work / "out.zarr")
+            ratios[task] = {"in_memory_s": memory["seconds"], "streamed_s": stream["seconds"],
+                            "throughput_ratio": memory["seconds"] / stream["seconds"],
+                            "in_memory_peak_rss_gib": memory["peak_rss_gib"],
+                            "streamed_peak_rss_gib": stream["peak_rss_gib"]}
+        shutil.rmtree(work / "fit.zarr")
+        large = generate(work / "large.zarr", args.gb)
+        big = {"predict": run("predict", "stream", work / "large.zarr", work / "out.zarr")}
+        if args.rl_gb is not None and args.rl_gb != args.gb:
+            shutil.rmtree(work / "large.zarr")
+            rl_input = generate(work / "large.zarr", args.rl_gb)
+        else:
+            rl_input = large
+        big["deconvolve"] = run("deconvolve", "stream", work / "large.zarr", work / "out.zarr")
+        for task, volume in (("predict", large), ("deconvolve", rl_input)):
+            big[task].update(input_gb=volume["input_gb"], shape=volume["shape"],
+                             mpix_per_s=np.prod(volume["shape"]) / 1e6 / big[task]["seconds"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    import onnxruntime
+    import torch
+
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
+        "machine": {"cpu": platform.processor() or platform.machine(), "logical_cores": os.cpu_count(),
+                    "python": platform.python_version(), "onnxruntime_python": onnxruntime.__version__,
+                    "torch": torch.__version__},
+        "input_gb": large["input_gb"],
+        "peak_rss_gib": max(r["peak_rss_gib"] for r in big.values()),
+        "throughput_ratio": min(r["throughput_ratio"] for r in ratios.values()),
+        "volume": {"generated": "OME-Zarr, uint16, Poisson noise on Gaussian blobs, chunks 1×512×512, written plane "
+                   "by plane", **large},
+        "streamed": big,
+        "in_memory_vs_streamed": {"volume_gb": fit["input_gb"], "shape": fit["shape"], **ratios},
+        "settings": {"model": str(MODEL.relative_to(ROOT)), "rl": RL, "device": "cpu"},
+        "targets": TARGETS,
+        "below_target": args.why or None,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "streaming.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    (args.out / "streaming.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Streaming (block-wise, larger than memory) — {r['date']}", "",
+             f"Load average at start {r['load_average']['start'][0]:.2f}, end {r['load_average']['end'][0]:.2f} "
+             f"({r['machine']['logical_cores']} cores, shared).", "",
+             "| run | input GB | seconds | Mpix/s | peak RSS GiB |", "|---|---|---|---|---|"]
+    for task, s in r["streamed"].items():
+        lines.append(f"| streamed {task} | {s['input_gb']:.2f} | {s['seconds']:.0f} | {s['mpix_per_s']:.2f} | "
+                     f"{s['peak_rss_gib']:.2f} |")
+    f = r["in_memory_vs_streamed"]
+    lines += ["", f"In memory vs streamed on {f['volume_gb']:.2f} GB ({'×'.join(map(str, f['shape']))}):", "",
+              "| task | in memory s | streamed s | ratio (in memory / streamed) | RSS in memory | RSS streamed |",
+              "|---|---|---|---|---|---|"]
+    for task in ("predict", "deconvolve"):
+        t = f[task]
+        lines.append(f"| {task} | {t['in_memory_s']:.1f} | {t['streamed_s']:.1f} | {t['throughput_ratio']:.2f} | "
+                     f"{t['in_memory_peak_rss_gib']:.2f} | {t['streamed_peak_rss_gib']:.2f} |")
+    if r.get("below_target"):
+        lines += ["", f"Below the {r['targets']['input_gb']:.0f} GB target: {r['below_target']}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
