@@ -261,6 +261,23 @@ def _models_check(plugin, out: Path) -> None:
     assert table["care_denoise_2d"]["task"] == read_card(MODELS / "care_denoise_2d.onnx").task
 
 
+def _big_file(folder: Path) -> None:
+    """Process file… reads its input by path (never opened in ImageJ): written here, no current image."""
+    write_tiff(folder / "big.tif", noisy((3, 40, 48), seed=9).astype(np.float32),
+               TiffMeta(axes="ZYX", pixel_size_um=PIXEL_UM, z_step_um=0.3))
+    return None
+
+
+def _process_file_check(plugin, out: Path) -> None:
+    data, meta = saved(out / "out.tif")
+    assert str(plugin.getMessage()) == f"Wrote {out / 'out.tif'}."
+    assert data.shape == (3, 40, 48) and meta.pixel_size_um == pytest.approx(PIXEL_UM)
+    from fluorecon.tasks.denoise.streaming import denoise_image
+
+    source, source_meta = read_tiff(out / "big.tif")
+    np.testing.assert_array_equal(data, denoise_image(source, source_meta, "nlm"))
+
+
 def _server_check(plugin, out: Path) -> None:
     import fluorecon
 
@@ -328,6 +345,11 @@ MENU_COMMANDS: dict[str, Case] = {
         image=_lambda,
         options=lambda d: options_string(harmonic=1, offset=100, threshold=5, bins=64, save=d / "out.tif"),
         check=_phasor_check),
+    "Process file...": Case(
+        image=_big_file,
+        options=lambda d: options_string(file=d / "big.tif", command="denoise-classical", method="nlm",
+                                         save=d / "out.tif"),
+        check=_process_file_check, server=True),
     "Correct drift...": Case(
         image=_drift,
         options=lambda d: options_string(reference="first", channel=1, upsample=20, save=d / "out.tif",
