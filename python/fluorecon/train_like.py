@@ -64,6 +64,8 @@ class LikeSettings(BaseModel):
                                         "image is not calibrated (overrides the calibration when given).")
     na: float = Field(..., gt=0, le=1.7, description="Numerical aperture of the objective (not in image files).")
     wavelength_nm: float = Field(..., ge=300, le=1100, description="Emission wavelength, nm (not in image files).")
+    ni: float = Field(1.33, ge=1.0, le=1.6, description="Immersion refractive index of the widefield PSF (1.515 oil, "
+                      "1.33 water, 1.0 air); the NA must stay below it.")
     steps: int = Field(300, ge=1, le=100_000, description="Optimizer steps of the fine-tuning.")
     batch_size: int = Field(8, ge=1, description="Patches per step.")
     lr: float = Field(5e-4, gt=0, description="Peak learning rate (fine-tuning: a quarter of the shipped model's).")

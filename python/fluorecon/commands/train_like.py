@@ -31,7 +31,8 @@ def ood_line(image, card) -> str:
 
 def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, batch_size: Optional[int], lr: float,
                        seed: int, device: str, name: str, na: Optional[float], wavelength_nm: Optional[float],
-                       pixel_size_nm: Optional[float], from_scratch: bool, base_model: Optional[Path]) -> None:
+                       pixel_size_nm: Optional[float], from_scratch: bool, base_model: Optional[Path],
+                       ni: float = 1.33) -> None:
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
@@ -49,7 +50,7 @@ def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, ba
         if meta.axes != "YX":
             raise ValueError(f"{image_path.name} has axes {meta.axes}; --like takes one YX plane (save one plane of "
                              "the stack, Image › Duplicate…).")
-        settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, steps=steps,
+        settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, ni=ni, steps=steps,
                                 batch_size=batch_size or 8, lr=lr, from_scratch=from_scratch, seed=seed, device=device,
                                 name=name)
         base = Path(base_model) if base_model is not None else default_base_model(task)

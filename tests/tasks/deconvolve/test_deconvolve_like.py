@@ -34,7 +34,7 @@ def _run(x, path):
 def test_cli_train_deconvolve_like_writes_a_card_with_the_fit_and_qc(tmp_path, frame):
     write_tiff(tmp_path / "frame.tif", frame, TiffMeta(axes="YX", pixel_size_um=0.065))
     r = runner.invoke(app, ["train", "deconvolve", "--like", str(tmp_path / "frame.tif"), "--na", "1.4",
-                            "--wavelength-nm", "600", "--out", str(tmp_path / "mine.onnx"), "--steps", "2",
+                            "--ni", "1.515", "--wavelength-nm", "600", "--out", str(tmp_path / "mine.onnx"), "--steps", "2",
                             "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert "Richardson–Lucy" in r.output and "OOD check of frame.tif: before" in r.output
@@ -42,7 +42,7 @@ def test_cli_train_deconvolve_like_writes_a_card_with_the_fit_and_qc(tmp_path, f
     t = card.train
     assert card.task == "deconvolve" and card.name == "CARE deconvolution fitted to frame"
     assert t["fitted_pixel_size_source"] == "image calibration" and t["pixel_size_nm"] == "65"
-    assert '"na":1.4' in t["psf"] and '"wavelength_nm":600.0' in t["psf"] and '"pixel_size_nm":65.0' in t["psf"]
+    assert '"na":1.4' in t["psf"] and '"ni":1.515' in t["psf"] and '"wavelength_nm":600.0' in t["psf"] and '"pixel_size_nm":65.0' in t["psf"]
     expected = fit_camera(frame)
     assert float(t["fitted_gain"]) == pytest.approx(expected.gain, rel=1e-4)
     assert float(t["fitted_photons"]) == pytest.approx(expected.photons, rel=1e-4)

@@ -87,7 +87,7 @@ def train_deconvolve(
     Richardson–Lucy on held-out images (as scripts/train_deconv_model.py trains the shipped one).
 
     Example: fluorecon train deconvolve --out my_deconv.onnx --na 1.4 --wavelength-nm 600 --pixel-size-nm 65
-    Example: fluorecon train deconvolve --like frame.tif --na 1.4 --wavelength-nm 520 --out mine.onnx --steps 300
+    Example: fluorecon train deconvolve --like frame.tif --na 1.4 --ni 1.515 --wavelength-nm 520 --out mine.onnx --steps 300
     """
     if like is not None:
         from fluorecon.commands.train_like import train_like_command
@@ -96,7 +96,7 @@ def train_deconvolve(
         return train_like_command("deconvolve", like, out=out, steps=steps, batch_size=None, lr=5e-4, seed=seed,
                                   device=device, name="" if name == "CARE deconvolution 2D" else name,
                                   na=optics["na"], wavelength_nm=optics["wavelength_nm"],
-                                  pixel_size_nm=optics["pixel_size_nm"],
+                                  pixel_size_nm=optics["pixel_size_nm"], ni=optics["ni"],
                                   from_scratch=from_scratch, base_model=base_model)
     from pydantic import ValidationError
 

@@ -54,7 +54,7 @@ def fit_simulation_to_image(image: np.ndarray, settings: LikeSettings, *, pixel_
                             pixel_size_source: str = "given", image_name: str = "image", norm: str = "percentile:1:99.8",
                             qc: dict[str, str] | None = None, cancel: Callable[[], bool] | None = None) -> LikeFit:
     """The deconvolution simulation that looks like `image` (a raw (Y, X) plane in camera units)."""
-    psf = PSFSettings(na=settings.na, wavelength_nm=settings.wavelength_nm, pixel_size_nm=pixel_size_nm)
+    psf = PSFSettings(na=settings.na, wavelength_nm=settings.wavelength_nm, pixel_size_nm=pixel_size_nm, ni=settings.ni)
 
     def build(cam: CameraFit, side) -> DenoiseSimulation:
         return DenoiseSimulation(ndim=2, shape=side, n_images=settings.n_images, photons_low=cam.photons,

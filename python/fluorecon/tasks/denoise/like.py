@@ -41,7 +41,7 @@ def fit_simulation_to_image(image: np.ndarray, settings: LikeSettings, *, pixel_
     """The denoising simulation that looks like `image` (a raw (Y, X) plane in camera units): the user's optics,
     the camera and light level estimated from the image, and the nearest phantom family
     (fluorecon.train_like.fit_to_image). `qc`: the base card's ``qc`` (scales for the structure distance)."""
-    psf = PSFSettings(na=settings.na, wavelength_nm=settings.wavelength_nm, pixel_size_nm=pixel_size_nm)
+    psf = PSFSettings(na=settings.na, wavelength_nm=settings.wavelength_nm, pixel_size_nm=pixel_size_nm, ni=settings.ni)
 
     def build(cam: CameraFit, side) -> DenoiseSimulation:
         return DenoiseSimulation(ndim=2, shape=side, n_images=settings.n_images, photons_low=cam.photons,
