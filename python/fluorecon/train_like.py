@@ -255,6 +255,33 @@ def fine_tune(network, config, next_batch: Callable[[np.random.Generator], tuple
     return TrainResult(losses=losses, device=str(resolve_device(config.device)))
 
 
+def fine_tune_same_grid(base, train_pairs, settings: LikeSettings, image_shape, *, cancel: Callable[[], bool],
+                        progress, report: Callable[[int, int, str], None]):
+    """Fine-tune a copy of the U-Net `base` (a fresh one with ``from_scratch``) on normalized (input, target) pairs of
+    one grid (denoise, deconvolve): L1 loss, random patches up to 64², the budget of `settings`. Returns (network,
+    TrainConfig, TrainResult)."""
+    import copy
+
+    import torch
+
+    from fluorecon.nets.unet import build_network
+    from fluorecon.train import TrainConfig, _sample_batch
+
+    m = base.config.multiple
+    patch = tuple(min(64, s) // m * m for s in image_shape)
+    train = TrainConfig(steps=settings.steps, batch_size=settings.batch_size, patch_size=patch, lr=settings.lr,
+                        loss="l1", seed=settings.seed, device=settings.device)
+    if settings.from_scratch:
+        torch.manual_seed(settings.seed)
+        network = build_network(base.config)
+    else:
+        network = copy.deepcopy(base)
+    history = fine_tune(network, train, lambda rng: _sample_batch(train_pairs, patch, train.batch_size, rng, train.augment),
+                        cancel=cancel, progress=progress,
+                        report=lambda step: report(step, settings.steps, f"step {step}/{settings.steps}"))
+    return network, train, history
+
+
 def progress_callback(progress) -> Callable[..., None]:
     """`progress` as ``callback(step, steps, message)`` (a bar or nothing otherwise reports nowhere)."""
     return progress if callable(progress) else (lambda *a: None)

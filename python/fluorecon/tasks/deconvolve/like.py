@@ -12,7 +12,6 @@ on held-out pairs of the fitted simulation (card ``metrics.*``)."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -29,7 +28,7 @@ from fluorecon.tasks.denoise.learned import make_psf
 from fluorecon.tasks.denoise.simulate import draw_object
 from fluorecon.tasks.denoise.spec import DenoiseSimulation, PSFSettings
 from fluorecon.train_like import (PHOTONS_SPREAD, CameraFit, LikeFit, LikeSettings, TrainingCancelled, base_network,
-                                  fine_tune, fit_to_image, progress_callback, resolve_pixel_size, started_from)
+                                  fine_tune_same_grid, fit_to_image, progress_callback, resolve_pixel_size, started_from)
 
 DEFAULT_BASE = "care_deconvolve_2d.onnx"
 RL_ITERATIONS = 30
@@ -73,12 +72,9 @@ def train_like(image: np.ndarray, out_path: str | os.PathLike, settings: LikeSet
     """Fit the simulation to `image` and fine-tune the base model (default: the shipped 2D CARE deconvolution
     model) on it, or train from scratch; export the carded ONNX to `out_path` (a ``.pt`` checkpoint beside it).
     `progress` and `cancel` as fluorecon.tasks.denoise.like.train_like."""
-    import torch
-
     from fluorecon.export import save_model, unet_card
-    from fluorecon.nets.unet import build_network
     from fluorecon.qc.ood import training_statistics
-    from fluorecon.train import TrainConfig, _sample_batch, card_train_info, normalize_pair, predict_torch
+    from fluorecon.train import card_train_info, normalize_pair, predict_torch
 
     cancelled = cancel or (lambda: False)
     report = progress_callback(progress)
@@ -94,17 +90,8 @@ def train_like(image: np.ndarray, out_path: str | os.PathLike, settings: LikeSet
     n_val = max(1, round(len(raw) * 0.2))
     train_raw, val_raw = raw[:-n_val], raw[-n_val:]
     train_pairs = [normalize_pair(x, y, norm=norm) for x, y in train_raw]
-    patch = tuple(min(64, s) // base.config.multiple * base.config.multiple for s in sim.image_shape)
-    train = TrainConfig(steps=settings.steps, batch_size=settings.batch_size, patch_size=patch, lr=settings.lr,
-                        loss="l1", seed=settings.seed, device=settings.device)
-    if settings.from_scratch:
-        torch.manual_seed(settings.seed)
-        network = build_network(base.config)
-    else:
-        network = copy.deepcopy(base)
-    history = fine_tune(network, train, lambda rng: _sample_batch(train_pairs, patch, train.batch_size, rng, train.augment),
-                        cancel=cancelled, progress=progress,
-                        report=lambda step: report(step, settings.steps, f"step {step}/{settings.steps}"))
+    network, train, history = fine_tune_same_grid(base, train_pairs, settings, sim.image_shape, cancel=cancelled,
+                                                  progress=progress, report=report)
     metrics = evaluate(val_raw, {"care": lambda x: predict_torch(network, x), "base": lambda x: predict_torch(base, x)},
                        psf=psf, offset=sim.camera.offset, rl_iterations=RL_ITERATIONS, norm=norm)
     metrics["val_reference"] = "sharp simulated phantom (the fitted simulation), normalized with the input's percentiles"

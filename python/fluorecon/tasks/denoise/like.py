@@ -12,7 +12,6 @@ the base model on the fitted simulation, and ``qc.*`` statistics computed afresh
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Callable
@@ -22,7 +21,7 @@ import numpy as np
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.tasks.denoise.spec import CITE, DenoiseConfig, DenoiseSimulation, PSFSettings
 from fluorecon.train_like import (PHOTONS_SPREAD, STRUCTURE_SCALES, STRUCTURES, CameraFit, LikeFit,  # noqa: F401 (re-exported)
-                                  LikeSettings, TrainingCancelled, fine_tune, fit_camera, fit_to_image,
+                                  LikeSettings, TrainingCancelled, fine_tune_same_grid, fit_camera, fit_to_image,
                                   progress_callback, resolve_pixel_size, safe_stem, started_from)
 
 #: The shipped model `train denoise --like` fine-tunes unless told otherwise.
@@ -67,14 +66,11 @@ def train_like(image: np.ndarray, out_path: str | os.PathLike, settings: LikeSet
 
     `progress`: a bar (True), nothing (False) or ``callback(step, steps, message)``; `cancel`: checked before
     each step, raises :class:`TrainingCancelled` (nothing written)."""
-    import torch
-
     from fluorecon.export import save_model, unet_card, unet_from_onnx
-    from fluorecon.nets.unet import build_network
     from fluorecon.qc.ood import training_statistics
     from fluorecon.tasks.denoise.qc import evaluate, input_statistics
     from fluorecon.tasks.denoise.simulate import simulate_pairs
-    from fluorecon.train import TrainConfig, _sample_batch, card_train_info, normalize_pair, predict_torch
+    from fluorecon.train import card_train_info, normalize_pair, predict_torch
 
     cancelled = cancel or (lambda: False)
     report = progress_callback(progress)
@@ -95,17 +91,8 @@ def train_like(image: np.ndarray, out_path: str | os.PathLike, settings: LikeSet
     norm = base_card.norm
     train_pairs = [normalize_pair(x, y, norm=norm) for x, y in train_raw]
     val_pairs = [normalize_pair(x, y, norm=norm) for x, y in val_raw]
-    patch = tuple(min(64, s) // base.config.multiple * base.config.multiple for s in sim.image_shape)
-    train = TrainConfig(steps=settings.steps, batch_size=settings.batch_size, patch_size=patch, lr=settings.lr,
-                        loss="l1", seed=settings.seed, device=settings.device)
-    if settings.from_scratch:
-        torch.manual_seed(settings.seed)
-        network = build_network(base.config)
-    else:
-        network = copy.deepcopy(base)
-    history = fine_tune(network, train, lambda rng: _sample_batch(train_pairs, patch, train.batch_size, rng, train.augment),
-                        cancel=cancelled, progress=progress,
-                        report=lambda step: report(step, settings.steps, f"step {step}/{settings.steps}"))
+    network, train, history = fine_tune_same_grid(base, train_pairs, settings, sim.image_shape, cancel=cancelled,
+                                                  progress=progress, report=report)
     metrics = evaluate(val_pairs, lambda x: predict_torch(network, x), multiple=base.config.multiple)
     before = evaluate(val_pairs, lambda x: predict_torch(base, x), multiple=base.config.multiple, nlm_baseline=False)
     metrics.update({"val_psnr_base": before["val_psnr_care"], "val_ssim_base": before["val_ssim_care"],
