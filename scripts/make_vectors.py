@@ -217,6 +217,30 @@ def phasor_vector() -> None:
                          "tolerance_gs": 1e-5})
 
 
+def sim_learned_vector() -> None:
+    """Learned SIM (fluorecon.tasks.sim.learned.predict_sim, what `fluorecon sim learned` runs) of a small
+    simulated raw stack: 2 z planes × 3 angles × 3 phases, 40×48 px at 80 nm, order angle-phase-z,
+    with the shipped 3-frame model (it picks frames 0, 3, 6 of each plane). JUnit's SimLearnedJobTest
+    reproduces it: result 80×96 per plane at 40 nm."""
+    from fluorecon.infer import Predictor
+    from fluorecon.tasks.sim.learned import SIMLearnedSimulation, predict_sim, simulate_triples
+
+    model = Path(__file__).resolve().parents[1] / "models" / "sim_2d_3frames.onnx"
+    sim = SIMLearnedSimulation(raw_shape=(40, 48), photons=60.0, photons_spread=1.0, seed=51)
+    planes = [t.raw for t in simulate_triples(sim, n=2)]  # (9, H, W) each: angle-major, phase-minor
+    stack = np.stack(planes, axis=1).reshape((-1,) + planes[0].shape[-2:]).astype(np.float32)  # z innermost
+    meta = TiffMeta(axes="ZYX", pixel_size_um=sim.pixel_size_nm / 1000)
+    expected = predict_sim(stack, Predictor(model, threads=1), order="angle-phase-z")
+    write_tiff(OUT / "sim_learned_input.tif", stack, meta)
+    write_tiff(OUT / "sim_learned_expected.tif", expected, TiffMeta(axes="ZYX", pixel_size_um=meta.pixel_size_um / 2))
+    dump("sim_learned.json", {"model": "../../models/" + model.name, "input": "sim_learned_input.tif",
+                              "expected": "sim_learned_expected.tif", "order": "angle-phase-z", "angles": 3,
+                              "phases": 3, "threads": 1, "tolerance": 1e-4,
+                              "input_pixel_size_um": meta.pixel_size_um,
+                              "expected_pixel_size_um": meta.pixel_size_um / 2,
+                              "expected_shape": list(expected.shape)})
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     dump("tiling.json", {"cases": tiling_cases()})
@@ -227,6 +251,7 @@ def main() -> None:
         predict_vector(ndim)
     isotropic_vector()
     phasor_vector()
+    sim_learned_vector()
     print(f"vectors written to {OUT}")
 
 

@@ -1,6 +1,23 @@
-"""Report, no threshold (issue 4): what the trust checks show when a model trained on one structure
-class (vesicles) is applied to another (filaments). The figures go to qc.json (bench/results/ when
-FLUORECON_BENCH_RESULTS=bench/results, else a temporary folder) under ``cross_class``, merged with what tests/qc/test_report.py writes there."""
+"""A model trained on one structure class (vesicles) applied to another: the out-of-distribution
+check must warn (issue 4, issue 18). The figures also go to qc.json (bench/results/ only when a
+bench run sets FLUORECON_BENCH_RESULTS, else a temporary folder) under ``cross_class``.
+
+The vesicle card is calibrated as the shipped cards are (scripts/add_qc_stats.py): 19 features of
+32 reference + 32 held-out simulated vesicle inputs (256², 30 photons, seed 23), threshold 1.25 × the
+largest held-out Mahalanobis distance.
+
+What it catches: vesicle model on membranes, nuclei and mixed phantoms (distance 21–43 > threshold 20.8,
+"Intensity distribution differs …").
+What it misses (measured, recorded here and in the issue-18 report): filaments. Their distances
+(14–16) are 4× the in-distribution median (3.6), but the threshold is 20.8 because one held-out
+vesicle field is sparse (few vesicles: the percentile range is small, so the normalized noise and
+the signal autocorrelations acf_* stray 6–40 SD) and sets the held-out maximum. Such sparse fields
+also make the false-alarm rate 5.5 % on 200 fresh vesicle inputs (seed 99). A tighter threshold
+(1.25 × the 90th percentile) would catch every filament image but raise false alarms to 13 %; the fix
+belongs in the acf_* normalization (signal variance near zero) and needs every shipped card's qc.*
+recalibrated. ``test_vesicle_model_warns_on_filaments`` is a strict xfail: it fails the run the day
+the check starts catching filaments, so the docstring gets updated.
+"""
 
 import json
 from pathlib import Path
@@ -13,13 +30,14 @@ from fluorecon.core.normalize import denormalize, normalize, percentile_range
 from fluorecon.export import unet_card
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr
-from fluorecon.qc.ood import training_statistics
+from fluorecon.qc.ood import check_input, training_statistics
 from fluorecon.qc.report import check_result
 from fluorecon.tasks.denoise.learned import DenoiseSimulation, simulate_pairs
 from fluorecon.train import TrainConfig, normalize_pair, predict_torch, train_network
 
 NORM = "percentile:1:99.8"
 SIM = DenoiseSimulation(shape=(96, 96), seed=23, photons_low=30, photons_spread=1.0)
+FIELD = SIM.model_copy(update={"shape": (256, 256)})  # the inputs the OOD statistics describe
 BUDGET = dict(steps=150, batch_size=8, patch_size=(32, 32), lr=2e-3, seed=0, device="cpu", loss="l1")
 
 
@@ -29,6 +47,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def _lows(kind: str, n: int, seed: int) -> list[np.ndarray]:
+    return [p.low for p in simulate_pairs(FIELD.model_copy(update={"kind": kind}), n=n, seed=seed)]
+
+
+@pytest.fixture(scope="module")
+def vesicle_qc() -> dict[str, str]:
+    """Calibrated 19-feature statistics of vesicle inputs, as scripts/add_qc_stats.py makes them."""
+    ves = _lows("vesicles", 64, 23)
+    return training_statistics(ves[:32], norm=NORM, pixel_size_nm=100.0, calibration=ves[32:])
 
 
 def merge_into_results(results: Path, key: str, value: dict) -> None:
@@ -52,30 +81,52 @@ def _figures(report, raw, result, clean):
             "local_flagged_fraction": round(s["local_flagged_fraction"], 5),
             "local_max_abs": round(s["local_max_abs"], 2),
             "lag1_autocorrelation": [round(v, 4) for v in s["lag1_autocorrelation"]],
+            "ood_distance": round(s["ood"]["scores"]["distance"], 2),
+            "ood_threshold": round(s["ood"]["scores"]["threshold"], 2),
             "ood_warning": not s["ood"]["in_distribution"], "warnings": report.warnings,
             "psnr_input_db": round(psnr(x, c), 2), "psnr_result_db": round(psnr(r, c), 2)}
 
 
-def test_vesicle_model_on_filaments_report(qc_results):
-    vesicles = simulate_pairs(SIM.model_copy(update={"kind": "vesicles"}), n=4)
-    filaments = simulate_pairs(SIM.model_copy(update={"kind": "filaments", "seed": 24}), n=1)
+def test_vesicle_model_on_other_classes_report(qc_results, vesicle_qc):
+    train = simulate_pairs(SIM.model_copy(update={"kind": "vesicles"}), n=3)
+    vesicle = simulate_pairs(FIELD.model_copy(update={"kind": "vesicles"}), n=1, seed=99)[0]
     cfg = UNetConfig(ndim=2, depth=2, filters=8)
     torch.manual_seed(0)
     net = build_network(cfg)
     # CARE (clean targets) is the case the review warns about: it learns what vesicles look like.
-    train_network(net, [normalize_pair(p.low, p.clean, norm=NORM) for p in vesicles[:3]], TrainConfig(**BUDGET),
+    train_network(net, [normalize_pair(p.low, p.clean, norm=NORM) for p in train], TrainConfig(**BUDGET),
                   progress=False)
-    card = unet_card(cfg, task="denoise", method="care", name="vesicles", norm=NORM,
-                     qc=training_statistics([p.low for p in vesicles[:3]], norm=NORM, pixel_size_nm=100.0))
+    card = unet_card(cfg, task="denoise", method="care", name="vesicles", norm=NORM, qc=vesicle_qc)
     figures = {}
-    for label, pair in (("in_distribution_vesicles", vesicles[3]), ("vesicle_model_on_filaments", filaments[0])):
+    for label, kind in (("in_distribution_vesicles", None), ("vesicle_model_on_filaments", "filaments"),
+                        ("vesicle_model_on_nuclei", "nuclei"), ("vesicle_model_on_membranes", "membranes")):
+        pair = vesicle if kind is None else simulate_pairs(FIELD.model_copy(update={"kind": kind}), n=1, seed=24)[0]
         result = _apply(net, pair.low)
         report = check_result(pair.low, result, card=card, pixel_size_nm=100.0)
         figures[label] = _figures(report, pair.low, result, pair.clean)
-    figures["model"] = "CARE U-Net depth 2, 8 filters, 150 steps on 3 simulated vesicle images (96x96, 30 photons)"
+    figures["model"] = ("CARE U-Net depth 2, 8 filters, 150 steps on 3 simulated vesicle images (96x96, 30 photons); "
+                        "OOD statistics of 32 + 32 vesicle inputs 256x256")
     figures["source"] = "tests/qc/test_cross_class.py (seeded simulation)"
     merge_into_results(qc_results, "cross_class", figures)
-    ind, cross = figures["in_distribution_vesicles"], figures["vesicle_model_on_filaments"]
-    # Sanity only (the issue asks for a report): the model denoises both and the maps are finite.
-    assert ind["psnr_result_db"] > ind["psnr_input_db"] and np.isfinite(cross["residual_var"])
-    assert "cross_class" in json.loads(qc_results.read_text())
+    ind = figures["in_distribution_vesicles"]
+    assert ind["psnr_result_db"] > ind["psnr_input_db"] + 3 and not ind["ood_warning"], ind
+    # The classes the check catches, through the full report a user gets (predict --qc).
+    for label in ("vesicle_model_on_nuclei", "vesicle_model_on_membranes"):
+        assert figures[label]["ood_warning"], (label, figures[label])
+        assert any("differs from the training data" in w for w in figures[label]["warnings"]), figures[label]
+    # Filaments: the features separate them from vesicles (distance ≥ 3× the in-distribution one) ...
+    assert figures["vesicle_model_on_filaments"]["ood_distance"] > 3 * ind["ood_distance"], figures
+
+
+@pytest.mark.parametrize("kind", ["nuclei", "membranes", "mixed"])
+def test_vesicle_model_warns_on_other_classes(vesicle_qc, kind):
+    for image in _lows(kind, 3, 24):
+        report = check_input(image, vesicle_qc, norm=NORM, pixel_size_nm=100.0)
+        assert not report.in_distribution and report.scores["distance"] > report.scores["threshold"], report.scores
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: filament distances 14-16 < threshold 20.8 set by a sparse "
+                                       "held-out vesicle field (see the module docstring)")
+def test_vesicle_model_warns_on_filaments(vesicle_qc):
+    for image in _lows("filaments", 3, 24):
+        assert not check_input(image, vesicle_qc, norm=NORM, pixel_size_nm=100.0).in_distribution

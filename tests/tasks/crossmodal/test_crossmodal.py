@@ -57,4 +57,8 @@ def test_shipped_model_beats_widefield_input():
     out = predict(pair.source, path, threads=1, task="crossmodal")
     x, y = normalize_modalities(pair.source, pair.target, norm=card.norm, match_units=True)
     lo, hi = np.percentile(pair.source, [1, 99.8])
-    assert psnr((out - lo) / (hi - lo), y) > psnr(x, y) + 2.0, (psnr((out - lo) / (hi - lo), y), psnr(x, y))
+    # Published (card): CARE 32.1 vs widefield input 25.3 dB, a 6.8 dB lead; this 96² pair: 6.6 dB measured.
+    # Asserted: the published lead − 1 dB (tests/test_card_metrics.py recomputes the card's figures).
+    lead = psnr((out - lo) / (hi - lo), y) - psnr(x, y)
+    published = float(card.metrics["val_psnr_care"]) - float(card.metrics["val_psnr_input"])
+    assert lead >= published - 1.0, (lead, published)

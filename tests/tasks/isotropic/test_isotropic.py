@@ -115,7 +115,11 @@ def test_shipped_model_beats_z_interpolation():
         a, b = match_to_input(est, truth)
         return psnr(est * a + b, truth)
 
-    assert fitted_psnr(restored) > fitted_psnr(interp) + 0.5, (fitted_psnr(restored), fitted_psnr(interp))
+    # Published (card, models/README): CARE 28.3 vs z-interpolation 22.8 dB, +5.4 dB on a held-out 48×128²
+    # stack (measured again for issue 18 on this seed at 48×128²: +5.5 dB, 67 s here: too slow for make test).
+    # This 32×64² stack has fewer in-focus planes to learn from: +3.6 dB measured. Asserted: that − 1 dB.
+    lead = fitted_psnr(restored) - fitted_psnr(interp)
+    assert lead >= 3.6 - 1.0, (fitted_psnr(restored), fitted_psnr(interp))
 
 
 def test_shared_vector_reproduces_restore_isotropic():

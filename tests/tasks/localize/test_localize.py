@@ -165,6 +165,9 @@ def test_tiny_training_exports_a_model_with_its_card(tmp_path, method):
         localize(frames, method="decode" if method == "deepstorm" else "deepstorm", model=str(path), **EMCCD)
 
 
+JACCARD_TOL = 0.05
+
+
 @pytest.mark.parametrize("method", ["deepstorm", "decode"])
 def test_shipped_network_beats_the_fit_at_high_density_and_matches_it_at_low(method):
     model = DEFAULT_MODELS[method]
@@ -178,8 +181,16 @@ def test_shipped_network_beats_the_fit_at_high_density_and_matches_it_at_low(met
         fit = score_localizations(data.truth, localize(data.frames, method="mle", pixel_size_nm=100, **EMCCD))
         net = score_localizations(data.truth, localize(data.frames, method=method, pixel_size_nm=100, **EMCCD))
         results[label] = (fit, net)
+    # The card's validation Jaccard (48 filament frames 64² at 2–3 and 0.1–0.3 /µm², scripts/train_smlm_models.py)
+    # recomputed through localize() on fresh frames (measured: deepstorm 0.712 / 0.917, decode 0.587 / 0.890 vs
+    # card 0.725 / 0.943, 0.589 / 0.929), within JACCARD_TOL; and the published lead over the MLE fit at 2.5 /µm²
+    # (bench/results/localize.md, 100 frames: deepstorm 0.737 vs mle 0.409 = +0.33, decode 0.609 = +0.20;
+    # measured here +0.37 / +0.24) held to the published lead − JACCARD_TOL.
+    published_lead = {"deepstorm": 0.737 - 0.409, "decode": 0.609 - 0.409}[method]
     fit, net = results["high"]
-    assert net.jaccard > fit.jaccard + 0.05, (fit, net)
+    assert abs(net.jaccard - float(card.metrics["val_jaccard_high_density"])) <= JACCARD_TOL, (card.metrics, net)
+    assert net.jaccard - fit.jaccard >= published_lead - JACCARD_TOL, (fit, net)
     assert net.rmse_lateral_nm < fit.rmse_lateral_nm, (fit, net)
     fit, net = results["low"]
-    assert net.jaccard > fit.jaccard - 0.05, (fit, net)
+    assert abs(net.jaccard - float(card.metrics["val_jaccard_low_density"])) <= JACCARD_TOL, (card.metrics, net)
+    assert net.jaccard > fit.jaccard - JACCARD_TOL, (fit, net)

@@ -19,10 +19,12 @@ from fluorecon.tasks.sim.learned import (SIMLearnedConfig, SIMLearnedSimulation,
 from fluorecon.train import TrainConfig
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
-# Stated figure: on held-out low-light stacks (15–60 peak photons) the shipped 3-frame model is at
-# least this many dB above the classical Wiener SIM of all 9 frames (measured: +2.3 dB mean over 3
-# stacks, +2.7 dB over the card's 8 validation stacks).
-LEARNED3_OVER_CLASSICAL9_DB = 1.0
+# The cards' validation figures (8 stacks; models/README) recomputed on 3 held-out stacks: each mean
+# PSNR within ABS_TOL_DB of the card (per-stack PSNRs spread ±2 dB over phantoms; measured: within
+# 0.5 dB), and each published lead (learned 9 − widefield 3.8 dB, learned 3 − classical 9 2.7 dB,
+# learned 9 − learned 3 2.3 dB, learned 3 − widefield 1.5 dB) held to the card's minus GAP_TOL_DB.
+ABS_TOL_DB = 1.5
+GAP_TOL_DB = 1.0
 
 
 def test_frame_order_matches_the_plugin():
@@ -70,10 +72,16 @@ def test_shipped_models_beat_widefield_and_classical(held_out):
             scores[key].append(fit_psnr(est, t.reference))
         assert scores["learned3"][-1] >= scores["classical9"][-1]
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
-    assert mean["learned3"] >= mean["classical9"] + LEARNED3_OVER_CLASSICAL9_DB, mean
-    assert mean["learned3"] > mean["widefield"] + 0.3, mean  # 3 frames vs the widefield of all 9
-    assert mean["learned9"] > mean["widefield"] + 1.5, mean
-    assert mean["learned9"] > mean["learned3"], mean
+    card = {k: float(v) for k, v in p9.card.metrics.items() if k.startswith("val_psnr")}
+    card["val_psnr_learned3"] = float(p3.card.metrics["val_psnr_learned"])
+    published = {"widefield": card["val_psnr_widefield"], "classical9": card["val_psnr_classical"],
+                 "learned9": card["val_psnr_learned"], "learned3": card["val_psnr_learned3"]}
+    assert float(p3.card.metrics["val_psnr_classical"]) == published["classical9"]  # one validation set
+    for key, value in mean.items():
+        assert abs(value - published[key]) <= ABS_TOL_DB, (key, published[key], mean)
+    for a, b in (("learned9", "widefield"), ("learned3", "classical9"), ("learned9", "learned3"),
+                 ("learned3", "widefield")):
+        assert mean[a] - mean[b] >= published[a] - published[b] - GAP_TOL_DB, (a, b, published, mean)
 
 
 def test_card_records_frames_and_sim_parameters():
@@ -199,3 +207,25 @@ def test_cli_writes_the_result_when_the_pattern_cannot_be_estimated_and_says_why
     assert out.shape == (128, 128) and np.isfinite(out).all()
     assert not (tmp_path / "c.tif").exists()
     assert "no consistency map was written (c.tif)" in res.output and "3 angles × 3 phases = 9" in res.output
+
+
+def test_cli_reproduces_the_shared_vector_the_plugin_is_held_to(tmp_path):
+    """`fluorecon sim learned` on tests/vectors/sim_learned_input.tif equals the committed result that
+    java-plugin's SimLearnedJobTest reproduces (scripts/make_vectors.py wrote both)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from fluorecon.cli import app
+    from fluorecon.core.io import read_tiff
+
+    vectors = Path(__file__).resolve().parents[2] / "vectors"
+    v = json.loads((vectors / "sim_learned.json").read_text())
+    res = CliRunner().invoke(app, ["sim", "learned", str(vectors / v["model"]), str(vectors / v["input"]),
+                                   str(tmp_path / "out.tif"), "--order", v["order"], "--threads", "1",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    out, meta = read_tiff(tmp_path / "out.tif")
+    expected, _ = read_tiff(vectors / v["expected"])
+    assert out.shape == tuple(v["expected_shape"]) and meta.pixel_size_um == pytest.approx(v["expected_pixel_size_um"])
+    np.testing.assert_allclose(out, expected, atol=v["tolerance"] * float(np.ptp(expected)))

@@ -139,6 +139,9 @@ def test_unmixing_errors_are_explained():
         U.unmix_nnls(np.ones((16, 4, 4)), np.repeat(mixing_matrix(["EGFP"], DETECTOR), 2, axis=1))
 
 
+RATIO_TOL = 0.07
+
+
 def test_learned_unmixing_beats_nnls_at_low_photons():
     from fluorecon.core.modelcard import read_card
 
@@ -155,7 +158,16 @@ def test_learned_unmixing_beats_nnls_at_low_photons():
     assert learned.shape == truth.shape
     linear = U.unmix_nnls(y, m, offset=100)
     e_learned, e_nnls = U.abundance_error(learned, truth), U.abundance_error(linear, truth)
-    assert e_learned < 0.8 * e_nnls, (e_learned, e_nnls)
+    # Published (models/README, bench/results/unmix.md): at 20 photons the network's abundance error is
+    # 0.25 vs NNLS 0.66, 0.38x (measured here: 0.237 vs 0.603, 0.39x). Asserted: 0.38 + RATIO_TOL.
+    assert e_learned <= (0.38 + RATIO_TOL) * e_nnls, (e_learned, e_nnls)
+    # The card's own figures (seeds 1001, 1002) recomputed on fresh specimens (seed 4242): each error within
+    # 20 % of the card's (one 128² specimen varies ~10 %), and the card's ratio to NNLS + RATIO_TOL.
+    for photons in (10, 30):
+        e_l, e_n = U._evaluate(MODEL, m, photons=photons, seeds=(4242,))
+        card_l, card_n = (float(card.metrics[f"error_{k}_{photons}ph"]) for k in ("learned", "nnls"))
+        assert e_l == pytest.approx(card_l, rel=0.2) and e_n == pytest.approx(card_n, rel=0.2), (photons, e_l, e_n)
+        assert e_l <= (card_l / card_n + RATIO_TOL) * e_n, (photons, e_l, e_n, card_l, card_n)
     with pytest.raises(ValueError, match="trained for 8 spectral channels"):
         U.unmix_learned(y[:5], MODEL)
 

@@ -40,7 +40,10 @@ def test_shipped_model_beats_bicubic_on_held_out_phantoms(predictor):
         out_n = (out - lo) / (hi - lo)
         assert out.shape == (128, 128)
         gains.append(psnr(out_n, y) - psnr(bicubic(x, factor=2), y))
-    assert min(gains) > 1.0, gains
+    # Published (card, models/README): CARE 26.6 vs bicubic 21.2 dB, a 5.4 dB lead on 256² validation images;
+    # these 128² images give 4.9 dB (3 images). Asserted: the published lead − 1 dB on the mean, and no image
+    # below 3 dB. tests/test_card_metrics.py recomputes the card's own figures at 256².
+    assert float(np.mean(gains)) >= 5.41 - 1.0 and min(gains) > 3.0, gains
 
 
 def test_tiled_equals_whole_image_with_scale_2(predictor):

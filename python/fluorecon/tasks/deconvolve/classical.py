@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 from fluorecon.solvers.richardson_lucy import (  # noqa: F401  (re-exported: the methods' home until phase 2)
-    Cancel, DeconvolutionCancelled, Progress, _as_image, richardson_lucy, richardson_lucy_accelerated, richardson_lucy_tv,
+    Cancel, DeconvolutionCancelled, DiscrepancyStop, Progress, _as_image, richardson_lucy, richardson_lucy_accelerated, richardson_lucy_tv,
 )
 from fluorecon.solvers.wiener import wiener
 from fluorecon.tasks.deconvolve.spec import DeconvolveSpec, PSFParams  # noqa: F401  (re-exported)
@@ -140,7 +140,26 @@ def deconvolve(
         if scheduler is not None:
             raise ValueError("A dask scheduler needs chunks: give chunks=… (e.g. 128) to split the image.")
         return _run_method(array, kernel, method, num_iter, options, device, progress, cancel)
+    stop = options.pop("stop", None)
+    if stop is not None and method in ITERATIVE:
+        num_iter = _iterations_on_central_chunk(array, kernel, method, num_iter, options, device, chunks, stop)
     return _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks, overlap, scheduler, progress, cancel)
+
+
+def _iterations_on_central_chunk(array, kernel, method, num_iter, options, device, chunks, stop) -> int:
+    """The discrepancy stop for chunked runs: every chunk must run the same number of iterations (chunks stopped
+    apart would disagree at their seams), so the count is chosen once, on the central chunk with its margin."""
+    size = (chunks,) * array.ndim if np.isscalar(chunks) else tuple(chunks)
+    margin = default_overlap(kernel.shape, array.shape, num_iter)
+    centre = tuple(
+        slice(max(0, n // 2 - c // 2 - m), min(n, n // 2 - c // 2 - m + c + 2 * m))
+        for n, c, m in zip(array.shape, size, margin)
+    )
+    if stop.measured is not None:
+        stop.measured = np.asarray(stop.measured)[centre]
+    _run_method(array[centre], kernel, method, num_iter, {**options, "stop": stop}, device)
+    stop.chunked = True
+    return max(stop.iterations, 1)
 
 
 def _deconvolve_chunked(array, kernel, method, num_iter, options, device, chunks, overlap, scheduler, progress, cancel):
@@ -337,11 +356,14 @@ def deconvolve_image(
     scheduler: str | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    report: dict | None = None,
 ) -> tuple[np.ndarray, str]:
     """Deconvolve an image of any TZCYX subset per its spec; returns (result, provenance info).
 
     Each (t, c) block is deconvolved on its own (Z)YX axes; progress counts iterations over
-    all blocks. The same function serves ``fluorecon deconvolve`` and the server's jobs.
+    all blocks. The same function serves ``fluorecon deconvolve`` and the server's jobs. An iterative method
+    watches its misfit (:class:`DiscrepancyStop`, ``spec.stop``); the Info's ``stop:`` line says where it ended and
+    `report` (optional) receives the same as values (:func:`stop_values`).
     """
     import json
 
@@ -361,8 +383,13 @@ def deconvolve_image(
     options = {"tv_lambda": spec.tv_lambda} if spec.method == "rltv" else {}
     if spec.method == "wiener":
         options = {"balance": spec.balance}
+    stops = []
     for b, block in enumerate(blocks):
         data = np.clip(block - spec.background, 0, None) if spec.background else block
+        stop = _discrepancy_stop(block, spec) if spec.method in ITERATIVE else None
+        if stop is not None:
+            stops.append(stop)
+            options["stop"] = stop
 
         def block_progress(done, count, b=b):
             if progress is not None:
@@ -380,5 +407,28 @@ def deconvolve_image(
         f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
         + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") +
         f"device: {device}{' (dask ' + scheduler + ')' if scheduler else ''}"
+        + "".join(f"\nstop{'' if len(stops) == 1 else f' (block {i + 1})'}: {s.message()}" for i, s in enumerate(stops))
     )
+    if report is not None and stops:
+        report.update(stop_values(stops))
     return np.ascontiguousarray(result, dtype=np.float32), info
+
+
+def _discrepancy_stop(block: np.ndarray, spec: DeconvolveSpec) -> DiscrepancyStop:
+    """The stop of one (Z)YX block: noise model estimated from the raw block (fluorecon.qc.noise_estimate); the
+    misfit is judged on the block minus the subtracted background, before RL clamps it at 0."""
+    from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
+
+    try:
+        noise = estimate_noise(block)
+    except ValueError:  # smaller than one 8×8 noise block: χ² then never reaches 1 and RL runs all iterations
+        noise = NoiseModel(a=0.0, b=0.0)
+    return DiscrepancyStop.from_noise(noise, offset=spec.background, enabled=spec.stop == "discrepancy",
+                                      measured=block - np.float32(spec.background))
+
+
+def stop_values(stops: Sequence[DiscrepancyStop]) -> dict:
+    """The stops of all blocks as job result values: one block's values, or lists per block, and ``stop_message``."""
+    values = [s.values() for s in stops]
+    merged = values[0] if len(values) == 1 else {k: [v[k] for v in values] for k in values[0]}
+    return {**merged, "stop_message": "; ".join(s.message() for s in stops)}

@@ -23,6 +23,7 @@ def deconvolve_command(
     # alias of --kind; --iterations is rewritten to --num-iter by commands.aliases.
     method: str = spec_option(DeconvolveSpec, "method", help_extra="learned: an ONNX model (--model)."),
     iterations: int = spec_option(DeconvolveSpec, "num_iter"),
+    stop: str = spec_option(DeconvolveSpec, "stop"),
     tv_lambda: float = spec_option(DeconvolveSpec, "tv_lambda"),
     balance: float = spec_option(DeconvolveSpec, "balance"),
     background: float = spec_option(DeconvolveSpec, "background"),
@@ -87,7 +88,7 @@ def deconvolve_command(
             meta.pixel_size_um = pixel_size_nm / 1000 if pixel_size_nm else meta.pixel_size_um
             meta.z_step_um = z_step_nm / 1000 if z_step_nm else meta.z_step_um
         sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
-        spec = DeconvolveSpec(method=method, num_iter=iterations, tv_lambda=tv_lambda, balance=balance,
+        spec = DeconvolveSpec(method=method, num_iter=iterations, stop=stop, tv_lambda=tv_lambda, balance=balance,
                               background=background, psf=psf_params, psf_pixel_size_nm=sampling,
                               psf_background=psf_background)
         if stream:
@@ -101,14 +102,20 @@ def deconvolve_command(
         elif server:
             from fluorecon.server.client import run_remote
 
-            run_remote(server, input, output, spec, psf_path=psf, progress=_bar())
+            job = run_remote(server, input, output, spec, psf_path=psf, progress=_bar())
+            if (job.get("values") or {}).get("stop_message"):
+                typer.echo(f"Deconvolution {job['values']['stop_message']}.")
         else:
             psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+            report: dict = {}
             result, info = deconvolve_image(
                 image, meta, spec, psf_image=psf_image, psf_meta=psf_meta,
                 device=None if device == "auto" else device, chunks=chunks, scheduler=dask_scheduler, progress=_bar(),
+                report=report,
             )
             write_tiff(output, result, meta, info=info)
+            if report:
+                typer.echo(f"Deconvolution {report['stop_message']}.")
     except (ValidationError, ValueError, TiffError, DeconvolutionCancelled, RuntimeError) as err:
         _fail(err)
     typer.echo(f"Wrote {output}")

@@ -25,11 +25,15 @@ def _run_deconvolve(inputs: JobInputs, spec: D.DeconvolveSpec, settings: Setting
     chunks = None
     if inputs.image.size > settings.chunk_voxels:
         chunks = 64 if inputs.image.ndim >= 3 else 1024
+    report: dict = {}
     result, info = D.deconvolve_image(
         inputs.image, inputs.meta, spec, psf_image=inputs.psf_image, psf_meta=inputs.psf_meta, device=device,
         chunks=chunks, scheduler=settings.dask_scheduler if chunks else None, progress=progress, cancel=cancel,
+        report=report,
     )
-    return JobOutput(result, inputs.meta, info)
+    # The stop's outcome (iterations, reason, misfit) as values, and its sentence as the job's message.
+    message = f"Done: {report['stop_message']}." if report else "Done."
+    return JobOutput(result, inputs.meta, info, message=message, values=report)
 
 
 JOB = JobType(

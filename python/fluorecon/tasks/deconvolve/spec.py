@@ -46,6 +46,11 @@ class DeconvolveSpec(BaseModel):
         "rl-accel", description="rl: Richardson–Lucy; rl-accel: Biggs–Andrews accelerated RL; rltv: RL + total variation; wiener: Wiener/Tikhonov."
     )
     num_iter: int = Field(20, ge=1, le=1000, description="Iterations (iterative methods).")
+    stop: Literal["discrepancy", "none"] = Field(
+        "discrepancy", description="discrepancy: end RL at the first iteration whose re-blurred estimate explains the "
+        "image to its noise level (noise model estimated from the image), num_iter being the cap; none: run all "
+        "num_iter iterations (warns when they fit the noise). The Info says which.",
+    )
     tv_lambda: float = Field(0.002, ge=0, lt=1, description="Total-variation weight (rltv).")
     balance: float = Field(0.01, gt=0, le=1e6, description="Regularisation weight (wiener).")
     background: float = Field(0.0, ge=0, le=1e9, description="Offset + background subtracted before deconvolution, in image units.")

@@ -50,7 +50,10 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
     info = (f"fluorecon {fluorecon.__version__} deconvolve (block-wise, chunks {chunks})\n"
             f"settings: {json.dumps(details)}\n"
             f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
-            + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") + f"device: {device}")
+            + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") + f"device: {device}"
+            # Chunks stopped at different iterations would disagree at their seams; block-wise runs keep the cap.
+            + (f"\nstop: ran all {num_iter} iterations in every chunk (the discrepancy stop is not applied "
+               f"block-wise)" if spec.method in ITERATIVE and spec.stop == "discrepancy" else ""))
     done, total = 0, None
     with zarr_writer(out_path, source.shape, meta, chunks=tuple(out_chunks_work[i] for i in inverse),
                      info=info) as out:

@@ -24,6 +24,10 @@ public final class OodCheck {
     static final int[] LAGS = {1, 2, 4, 8, 16};
     static final double[] GRADIENT_SIGMAS = {1.0, 2.0};
     public static final int MAX_PLANES = 16;
+    /** What an out-of-distribution warning offers; the same words as {@code fluorecon.qc.ood.WAY_FORWARD}. */
+    static final String WAY_FORWARD = "Train for this microscope: fit the simulation to this image and fine-tune the "
+            + "model (fluorecon train denoise --like IMAGE; Fiji: Denoise \u203a Train for my microscope\u2026), or "
+            + "train Noise2Void on this image.";
     static final double[] QUANTILES = {1, 5, 25, 50, 75, 95, 99};
     static final double QUANTILE_TOLERANCE = 0.15;
     static final double[] NOISE_RATIO_RANGE = {0.5, 2.0};
@@ -197,8 +201,7 @@ public final class OodCheck {
             }
             String group = entry.getKey();
             r.warnings.add(Character.toUpperCase(group.charAt(0)) + group.substring(1) + " differs from the training "
-                    + "data (" + detail + "): " + ADVICE.getOrDefault(group, "") + ". Train on images like this one "
-                    + "(e.g. Noise2Void on this image).");
+                    + "data (" + detail + "): " + ADVICE.getOrDefault(group, "") + ". " + WAY_FORWARD);
         }
     }
 
@@ -228,8 +231,7 @@ public final class OodCheck {
             r.scores.put("noise_ratio", ratio);
             if (!(ratio >= NOISE_RATIO_RANGE[0] && ratio <= NOISE_RATIO_RANGE[1])) {
                 r.warnings.add(String.format(Locale.ROOT, "Noise level is %.2f× that of the training data (accepted "
-                        + "%.1f–%.1f×); the model may remove real structure or leave noise. Train on images like this "
-                        + "one.", ratio, NOISE_RATIO_RANGE[0], NOISE_RATIO_RANGE[1]));
+                        + "%.1f–%.1f×); the model may remove real structure or leave noise. ", ratio, NOISE_RATIO_RANGE[0], NOISE_RATIO_RANGE[1]) + WAY_FORWARD);
             }
         }
     }

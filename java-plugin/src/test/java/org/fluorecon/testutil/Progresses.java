@@ -18,4 +18,21 @@ public final class Progresses {
 
     private Progresses() {
     }
+
+    /** Records the last (done, total) a job reported; never cancels. */
+    public static final class Recorder implements Progress {
+        public long done;
+        public long total;
+
+        @Override
+        public void update(long done, long total) {
+            this.done = done;
+            this.total = total;
+        }
+
+        @Override
+        public boolean isCancelled() {
+            return false;
+        }
+    }
 }

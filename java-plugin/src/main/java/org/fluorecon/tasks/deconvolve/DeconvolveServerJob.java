@@ -26,11 +26,14 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
     public static final JobSpec SPEC = JobSpec.of("deconvolve");
     /** The server's methods; the learned one runs here, with a model. */
     public static final List<String> METHODS = SPEC.choices("method");
+    /** When RL ends: {@code discrepancy} (at the noise level, capped by the iterations) or {@code none}. */
+    public static final List<String> STOPS = SPEC.choices("stop");
 
     /** What the user chose; the defaults are the spec's. */
     public static final class Settings {
         public String method = SPEC.string("method");
         public int iterations = SPEC.integer("num_iter");
+        public String stop = SPEC.string("stop");
         public double tvLambda = SPEC.number("tv_lambda");
         public double balance = SPEC.number("balance");
         public double background = SPEC.number("background");
@@ -60,6 +63,10 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
                     + METHODS + " (or learned with a model).");
         }
         SPEC.checkRange("num_iter", "iterations", settings.iterations, "");
+        if (!STOPS.contains(settings.stop)) {
+            throw new FluoreconException("stop = '" + settings.stop + "' is not known; use one of " + STOPS
+                    + " (discrepancy: end when the residual reaches the noise level).");
+        }
         if (!(settings.tvLambda >= 0 && settings.tvLambda < 1)) {
             throw new FluoreconException("lambda = " + settings.tvLambda + " is out of range; use 0 ≤ λ < 1 "
                     + "(0.002 is a good start).");
@@ -74,7 +81,7 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
         }
         int nz = ImageConversion.dimensions(input)[1];
         Map<String, Object> spec = Json.object("task", "deconvolve", "method", settings.method,
-                "num_iter", settings.iterations, "tv_lambda", settings.tvLambda, "balance", settings.balance,
+                "num_iter", settings.iterations, "stop", settings.stop, "tv_lambda", settings.tvLambda, "balance", settings.balance,
                 "background", settings.background);
         if (psfImage != null) {
             ImageChecks.checkType(psfImage, "PSF image");
@@ -109,9 +116,20 @@ public final class DeconvolveServerJob extends ServerJob<DeconvolveServerJob> {
         return withInfo(out, info());
     }
 
-    /** Provenance for the output's Info. */
+    /** Provenance for the output's Info, with where RL stopped ({@link #stopMessage()}) when it says. */
     public String info() {
+        String stop = stopMessage();
         return provenance("Deconvolve", "deconvolve", "deconvolve.method = " + settings.method,
-                "deconvolve.psf = " + (psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'"));
+                "deconvolve.psf = " + (psfImage == null ? "theoretical" : "image '" + psfImage.getTitle() + "'"),
+                "deconvolve.stop = " + (stop == null ? settings.stop : stop));
+    }
+
+    /**
+     * Where the server's RL ended, e.g. "stopped at iteration 6 of 20: the residual reached the noise level
+     * (discrepancy principle; …)" — the job's closing message; null before a run or for Wiener.
+     */
+    public String stopMessage() {
+        String message = job.getMessage();
+        return message != null && message.startsWith("Done: ") ? message.substring(6).replaceAll("\\.$", "") : null;
     }
 }

@@ -1,5 +1,6 @@
 package org.fluorecon.tasks.deconvolve;
 
+import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import java.nio.file.Path;
@@ -17,7 +18,9 @@ import org.fluorecon.onnx.Predictor;
 /**
  * Plugins › fluorecon › Deconvolve…  RL, RL-accel, RL-TV and Wiener run on the model server;
  * learned runs locally through ONNX Runtime. Macro:
- * {@code run("Deconvolve...", "method=rl iterations=20 lambda=0.002 psf=[theoretical] na=1.4 wavelength_nm=520 ni=1.515 ns=1.33")},
+ * {@code run("Deconvolve...", "method=rl iterations=20 stop=discrepancy lambda=0.002 psf=[theoretical] na=1.4 wavelength_nm=520 ni=1.515 ns=1.33")},
+ * {@code stop=discrepancy} (the default) ends RL when its residual reaches the noise level, {@code stop=none} runs all
+ * iterations; the Log and the result's Info say where it ended;
  * Wiener's regularisation: {@code method=wiener balance=0.01} (larger: smoother, less ringing);
  * {@code psf=[title of an open PSF image]}, or {@code method=learned model_file=/path/model.onnx};
  * {@code save=/path/out.tif} also writes the result.
@@ -48,6 +51,7 @@ public class Deconvolve_ extends FluoreconCommand {
         Params params = new Params(TITLE, "method=rl-accel iterations=20 psf=[theoretical] na=1.4 wavelength_nm=520");
         params.choice("method", methods.toArray(new String[0]), s.method, v -> s.method = v);
         params.integer("iterations", s.iterations, v -> s.iterations = v);
+        params.choice("stop", DeconvolveServerJob.STOPS.toArray(new String[0]), s.stop, v -> s.stop = v);
         params.decimal("lambda", s.tvLambda, 4, v -> s.tvLambda = v);
         params.decimal("balance", s.balance, 4, v -> s.balance = v);
         params.decimal("background", s.background, 1, v -> s.background = v);
@@ -80,7 +84,13 @@ public class Deconvolve_ extends FluoreconCommand {
             }
         }
         DeconvolveServerJob job = new DeconvolveServerJob(imp, psfImage, s, server());
-        return runJob(job, "sending the image to the server") ? job.getResult() : null;
+        if (!runJob(job, "sending the image to the server")) {
+            return null;
+        }
+        if (job.stopMessage() != null) { // where RL ended and why: also in the result's Info (deconvolve.stop)
+            IJ.log(TITLE + ": " + imp.getTitle() + ": " + job.stopMessage());
+        }
+        return job.getResult();
     }
 
     private ImagePlus learned(ImagePlus imp, ModelChoice m) {

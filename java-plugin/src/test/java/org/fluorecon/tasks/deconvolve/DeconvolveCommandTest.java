@@ -58,6 +58,41 @@ class DeconvolveCommandTest extends CommandTestBase {
     }
 
     @Test
+    void theMacrosStopTravelsAndWhereRlStoppedIsInTheInfoAndTheLog() throws Exception {
+        org.fluorecon.testutil.ScriptedServer server = new org.fluorecon.testutil.ScriptedServer(tmp);
+        java.nio.file.Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + server.url() + "\"}");
+        System.setProperty(org.fluorecon.server.ServerConfig.PROPERTY, tmp.toString());
+        String stopped = "stopped at iteration 6 of 20: the residual reached the noise level (discrepancy principle; "
+                + "mean χ² per pixel 0.99 ≤ 1)";
+        try {
+            server.resultTiff = new ij.io.FileSaver(image()).serialize();
+            server.doneMessage = "Done: " + stopped + ".";
+            ij.IJ.log("\\Clear");
+            Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=20 stop=discrepancy "
+                    + "psf=[theoretical] na=1.2");
+            assertNull(r.error, () -> r.error.getMessage());
+            assertTrue(server.submitted.contains("\"stop\":\"discrepancy\""), server.submitted);
+            String info = (String) r.command.getResult().getProperty("Info");
+            assertTrue(info.contains("deconvolve.stop = " + stopped + "\n"), info);
+            String log = ij.IJ.getLog();
+            assertTrue(log == null || log.contains("fluorecon Deconvolve: cells: " + stopped), log); // null: no Log window headless
+
+            server.doneMessage = "Done.";
+            Run<Deconvolve_> none = run(new Deconvolve_(), image(), "method=rl iterations=5 stop=none "
+                    + "psf=[theoretical] na=1.2");
+            assertNull(none.error, () -> none.error.getMessage());
+            assertTrue(server.submitted.contains("\"stop\":\"none\""), server.submitted);
+            assertTrue(((String) none.command.getResult().getProperty("Info")).contains("deconvolve.stop = none\n"));
+
+            Run<Deconvolve_> bad = run(new Deconvolve_(), image(), "method=rl stop=sometimes psf=[theoretical] na=1.2");
+            assertNotNull(bad.error);
+        } finally {
+            System.clearProperty(org.fluorecon.server.ServerConfig.PROPERTY);
+            server.close();
+        }
+    }
+
+    @Test
     void serverMethodsWithoutAServerSayHowToStartIt() throws Exception {
         int port;
         try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {

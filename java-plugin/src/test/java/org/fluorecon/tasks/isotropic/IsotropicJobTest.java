@@ -57,21 +57,9 @@ class IsotropicJobTest {
         for (int tile : new int[] {0, 18}) { // 18: the smallest tile allowed (2 * halo 8 + multiple 2)
             IsotropicJob job = new IsotropicJob(input, dir.resolve((String) v.get("model")), tile, 1, false,
                     Predictor::open);
-            long[] last = {0, 0};
-            Progress p = new Progress() {
-                @Override
-                public void update(long done, long total) {
-                    last[0] = done;
-                    last[1] = total;
-                }
-
-                @Override
-                public boolean isCancelled() {
-                    return false;
-                }
-            };
+            Progresses.Recorder p = new Progresses.Recorder();
             assertTrue(job.process(p), job.getErrorMessage());
-            assertEquals(last[1], last[0], "progress reaches its total");
+            assertEquals(p.total, p.done, "progress reaches its total");
             ImagePlus out = job.getResult();
             assertEquals(expected.getStackSize(), out.getStackSize());
             assertEquals(input.getWidth(), out.getWidth());
