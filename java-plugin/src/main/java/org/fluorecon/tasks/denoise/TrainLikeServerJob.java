@@ -92,7 +92,7 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
         cal.pixelWidth /= f;
         cal.pixelHeight /= f;
         out.setCalibration(cal);
-        out.setTitle(input.getShortTitle() + "-fitted-" + settings.modelTask);
+        out.setTitle(input.getShortTitle() + ("denoise".equals(settings.modelTask) ? "-fitted-care" : "-fitted-" + settings.modelTask));
         return withInfo(out, provenance("Train for my microscope", "train", "model.installed = " + installedModel,
                 "model.server_file = " + serverModel));
     }
