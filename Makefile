@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 MVN    := mvn -q -B -f java-plugin/pom.xml
 JAR    := java-plugin/target/fluorecon_.jar
 
-.PHONY: setup build dist demo test test-python test-java bench realdata vectors models clean
+.PHONY: setup build dist demo test test-python test-java bench realdata vectors models careamics-package clean
 
 setup: $(VENV)/.installed system-deps
 
@@ -56,6 +56,7 @@ bench: setup build
 	$(PY) bench/lightfield.py
 	$(PY) bench/sim.py
 	$(PY) bench/denoise.py
+	$(PY) scripts/make_bench_tables.py
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed
 # with provenance in data/realdata/SOURCES.md); writes bench/results/realdata.json and docs/realdata/*.png.
@@ -77,6 +78,14 @@ models: setup
 	$(PY) scripts/train_sim_models.py
 	$(VENV)/bin/fluorecon train unmix --out models/unmix_4label.onnx --steps 700
 	$(VENV)/bin/fluorecon train register --out models/register_deform_2d.onnx --steps 700
+
+# Regenerate tests/data/careamics_n2v/ (committed): a tiny N2V trained and exported to bioimage.io by CAREamics, in
+# its own venv bench/venvs/careamics (made here from bench/requirements-careamics.txt; minutes, torch from pip's cache).
+# Optional: `make test` reads the committed files and never needs this venv.
+careamics-package:
+	test -x bench/venvs/careamics/bin/python || $(PYTHON) -m venv bench/venvs/careamics
+	bench/venvs/careamics/bin/python -m pip install -q -r bench/requirements-careamics.txt
+	bench/venvs/careamics/bin/python scripts/make_careamics_package.py
 
 clean:
 	rm -rf $(VENV) java-plugin/target imagej out

@@ -7,19 +7,26 @@ the per-step wall times (between consecutive ends of training batches within an 
 boundaries, validation and data-loader start-up are left out) and the versions.
 
 Settings are CAREamics' defaults (Adam lr 1e-4 with ReduceLROnPlateau, batch norm, 0.2 % masked
-pixels from an 11-px window, mean/std normalization, its default data-loader workers) except the
-ones the benchmark fixes for every tool: depth, first-level filters, kernel 3, patch, batch, steps.
+pixels from an 11-px window, mean/std normalization, its default data-loader workers, early stopping)
+except the ones the benchmark fixes for every tool: depth, first-level filters, kernel 3, patch,
+batch, and either `steps` or a wall-clock `budget_s` (Lightning's max_time). `lr` and
+`masked_fraction` (a fraction, e.g. 0.015) in the opts replace CAREamics' learning rate and masked
+pixel percentage ("at our settings"). The JSON line also carries the loss of every training step.
 """
 
 import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def main() -> None:
+    stop = Path(__file__).resolve().parent / ".work" / "denoise" / "STOP"  # bench/denoise.py check_stop()
+    if stop.exists():
+        raise SystemExit(f"not run: {stop} exists (the run was ended early; remove it to train)")
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
     p.add_argument("--pred", required=True)
@@ -49,15 +56,28 @@ def main() -> None:
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             self.epochs[-1].append(time.perf_counter())
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if loss is not None:
+                self.losses.append(float(loss))
 
     timer = StepTimes()
+    timer.losses = []
     steps = o["steps"]
+    budget = o.get("budget_s")
+    trainer_params = {"max_steps": steps if not budget else -1, "accelerator": "cpu", "enable_model_summary": False}
+    if budget:
+        trainer_params["max_time"] = {"seconds": int(budget)}
+    extra = {}
+    if o.get("lr"):
+        extra["optimizer_params"] = {"lr": o["lr"]}
+    if o.get("masked_fraction"):
+        extra["masked_pixel_percentage"] = 100 * o["masked_fraction"]
     config = create_advanced_n2v_config(
         experiment_name="bench", data_type="array", axes=axes, patch_size=list(o["patch_size"]),
         batch_size=o["batch_size"], num_epochs=10_000, use_n2v2=o.get("n2v2", False),
         model_params={"depth": o["depth"], "num_channels_init": o["filters"]},
-        trainer_params={"max_steps": steps, "accelerator": "cpu", "enable_model_summary": False},
-        seed=o["seed"] + 1,  # CAREamics wants a positive seed
+        trainer_params=trainer_params, seed=o["seed"] + 1,  # CAREamics wants a positive seed
+        **extra,
     )
     with tempfile.TemporaryDirectory() as tmp:
         model = CAREamist(config, work_dir=tmp, callbacks=[timer], enable_progress_bar=False)
@@ -72,9 +92,11 @@ def main() -> None:
     intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
     print(json.dumps({
         "step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs), "epochs": len(timer.epochs),
-        "train_wall_s": wall, "versions": {"careamics": careamics.__version__, "torch": torch.__version__},
-        "settings": {"optimizer": "Adam (CAREamics default, lr 1e-4, ReduceLROnPlateau)", "batch_norm": True,
-                     "masked_pixel_percentage": 0.2, "roi_size": 11, "normalization": "mean_std"},
+        "train_wall_s": wall, "losses": timer.losses,
+        "versions": {"careamics": careamics.__version__, "torch": torch.__version__},
+        "settings": {"optimizer": f"Adam lr {o.get('lr') or 1e-4:g}, ReduceLROnPlateau", "batch_norm": True,
+                     "masked_pixel_percentage": 100 * o["masked_fraction"] if o.get("masked_fraction") else 0.2,
+                     "roi_size": 11, "normalization": "mean_std", "max_time_s": budget},
     }), flush=True)
 
 

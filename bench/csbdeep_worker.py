@@ -1,7 +1,9 @@
-"""Times csbdeep's CARE prediction (TensorFlow CPU) with the same U-Net as the shipped model.
+"""Times csbdeep's CARE prediction (TensorFlow CPU) with the same U-Net as the shipped model, kept
+alive by bench/predict.py (harness.PeerWorker) so it takes part in interleaved rounds.
 
 Runs in bench/venvs/csbdeep (its own numpy/TensorFlow). Untrained weights: speed does not depend
-on their values. Prints one JSON line: {"seconds": [...], "versions": {...}}.
+on their values. Request lines {"image": .npy} → {"seconds": s} (csbdeep's own predict call with
+its percentile normalizer, whole image), with the output's shape, finiteness and the versions.
 """
 
 import argparse
@@ -10,14 +12,13 @@ import tempfile
 import time
 
 import numpy as np
+from harness import serve_requests
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--image", required=True)
     p.add_argument("--arch", required=True, help="JSON from bench/predict.py unet_architecture()")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     arch = json.loads(args.arch)
 
@@ -37,21 +38,23 @@ def main() -> None:
     )
     if arch["convs_per_level"] != 2:  # csbdeep's CARE config fixes two convolutions per level
         raise SystemExit(f"csbdeep builds 2 convolutions per level, the model has {arch['convs_per_level']}")
-    image = np.load(args.image).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         model = CARE(config, name="bench", basedir=tmp)
+        about = {"versions": {"csbdeep": csbdeep.__version__, "tensorflow": tf.__version__},
+                 "params": int(model.keras_model.count_params())}
+        images = {}
 
-        def run(img):
-            model.predict(img, "YX", normalizer=PercentileNormalizer(1, 99.8), resizer=PadAndCropResizer())
-
-        run(image[:256, :256])
-        seconds = []
-        for _ in range(args.repeats):
+        def run(request: dict) -> dict:
+            if request["image"] not in images:
+                images.clear()
+                images[request["image"]] = np.load(request["image"]).astype(np.float32)
+            image = images[request["image"]]
             t0 = time.perf_counter()
-            run(image)
-            seconds.append(time.perf_counter() - t0)
-    print(json.dumps({"seconds": seconds, "versions": {"csbdeep": csbdeep.__version__, "tensorflow": tf.__version__},
-                      "params": int(model.keras_model.count_params())}), flush=True)
+            out = model.predict(image, "YX", normalizer=PercentileNormalizer(1, 99.8), resizer=PadAndCropResizer())
+            seconds = time.perf_counter() - t0
+            return {"seconds": seconds, "shape": list(out.shape), "finite": bool(np.isfinite(out).all()), **about}
+
+        serve_requests(run)
 
 
 if __name__ == "__main__":

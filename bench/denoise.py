@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Denoising benchmark: training speed (steps/s) and PSNR/SSIM at an equal step budget of
-fluorecon's Noise2Void, N2V2 and CARE against CAREamics (N2V), the `n2v` package and csbdeep (CARE),
-plus non-local means and BM3D, on the same simulated 2D and 3D data. Not a test: `make bench` runs
-it and writes bench/results/denoise.json and denoise.md. See bench/README.md.
+"""Denoising benchmark on bench/harness.py: training speed (steps/s) of fluorecon's Noise2Void
+against CAREamics, interleaved over rounds at equal threads and equal network/patch/batch; and
+quality at an equal wall-clock training budget (`--budget-min`) of fluorecon N2V vs CAREamics N2V
+and fluorecon CARE vs csbdeep CARE, each peer both at its own recommended settings and at ours
+(learning rate, masked-pixel fraction), in 2D and 3D, with non-local means as the classical
+reference. Not a test: `make bench` runs it and writes bench/results/denoise.json and denoise.md.
 
 Every trainer runs in its own process (peers in their own venvs under bench/venvs/, created here
-from bench/requirements-<peer>.txt), with the same thread count, U-Net depth, first-level filters,
-kernel 3, patch size, batch size and number of optimizer steps; everything else is each tool's
-default. Steps/s: 1 / mean wall time between the ends of consecutive training steps, after a
-warm-up, leaving out epoch boundaries (validation, data-loader start) for the peers that have them.
-PSNR/SSIM: against the noise-free truth, prediction and truth both normalized with the noisy test
-image's percentiles (1, 99.8) — the units Fiji shows.
+from bench/requirements-<peer>.txt). Steps/s: steps after a warm-up / their summed wall time,
+leaving out epoch boundaries (validation, data-loader start) for the peers that have them.
+Budget: every method trains until the budget's wall time is spent (fluorecon: the step count that
+its measured speed fits into the budget, so its cosine schedule completes; the peers' own
+schedules are wall-clock free: ReduceLROnPlateau). PSNR/SSIM: against the noise-free truth,
+prediction and truth both normalized with the noisy test image's percentiles (1, 99.8) — the
+units Fiji shows. A peer scoring below its own input is a harness error (harness.check_peer_output).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,16 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, check_peer_output, figure, interleave, ratio
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORK = BENCH / ".work" / "denoise"
 VENVS = BENCH / "venvs"
 PEERS = {  # venv name -> (requirements file, worker script, extra args)
     "careamics": ("requirements-careamics.txt", "careamics_worker.py", []),
-    "n2v": ("requirements-n2v.txt", "n2v_worker.py", ["--tool", "n2v"]),
     "csbdeep": ("requirements-csbdeep.txt", "n2v_worker.py", ["--tool", "csbdeep"]),
 }
-TARGETS = {"n2v_steps_over_careamics": 1.5, "n2v_psnr_minus_careamics_db": -0.2}
+TARGETS = {"n2v_steps_over_careamics": 1.5}
 WARMUP = 3
 
 
@@ -79,6 +82,13 @@ def scores(preds: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict:
             "checkerboard_energy": float(f"{np.mean(cb):.3g}")}
 
 
+def check_stop() -> None:
+    """`touch bench/.work/denoise/STOP` ends a long run early: every trainer started after it exits at
+    once, so its row is recorded as not run (with this message) and the json is still written."""
+    if (WORK / "STOP").exists():
+        raise SystemExit(f"not run: {WORK / 'STOP'} exists (the run was ended early; remove it to train)")
+
+
 # --- our trainers (run as a worker process: `denoise.py --worker ours ...`) ----------------------
 
 def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
@@ -96,24 +106,26 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
     method = opts["method"]
     ndim = train.ndim - 1
     unet = UNetConfig(ndim=ndim, depth=opts["depth"], filters=opts["filters"], residual=method == "care")
-    masking = MaskingConfig()
+    masking = MaskingConfig(**({"fraction": opts["masked_fraction"]} if opts.get("masked_fraction") else {}))
     if method == "n2v2":
         unet = unet.model_copy(update=N2V2_UNET)
-        masking = MaskingConfig(replacement="median")
+        masking = masking.model_copy(update={"replacement": "median"})
     config = TrainConfig(steps=opts["steps"], batch_size=opts["batch_size"], patch_size=tuple(opts["patch_size"]),
-                         seed=opts["seed"], device="cpu", loss="l1" if method == "care" else "l2")
+                         seed=opts["seed"], device="cpu", loss="l1" if method == "care" else "l2",
+                         **({"lr": opts["lr"]} if opts.get("lr") else {}))
     torch.manual_seed(opts["seed"])
     net = build_network(unet)
     stamps: list[float] = []
-    net.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))  # one forward per step
+    hook = net.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))  # one forward per step
     t0 = time.perf_counter()
     if method == "care":
         pairs = [normalize_pair(x, y) for x, y in zip(train, d["target"].astype(np.float32))]
-        train_network(net, pairs, config, progress=False)
+        result = train_network(net, pairs, config, progress=False)
     else:
-        train_blind_spot(net, [normalized(x)[0] for x in train], config, method=method, masking=masking,
-                         progress=False)
+        result = train_blind_spot(net, [normalized(x)[0] for x in train], config, method=method, masking=masking,
+                                  progress=False)
     wall = time.perf_counter() - t0
+    hook.remove()
     stamps.append(t0 + wall)
     preds = []
     for x in test:
@@ -121,10 +133,10 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
         preds.append(denormalize(predict_torch(net, xn), lo, hi))
     np.save(pred, np.stack(preds))
     return {"step_seconds": [b - a for a, b in zip(stamps[:-1], stamps[1:])][: opts["steps"]],
-            "steps_done": opts["steps"], "epochs": 1, "train_wall_s": wall,
+            "steps_done": opts["steps"], "epochs": 1, "train_wall_s": wall, "losses": list(result.losses),
             "versions": {"fluorecon": fluorecon.__version__, "torch": torch.__version__},
-            "settings": {"optimizer": "AdamW lr 1e-3, cosine decay", "masking": masking.model_dump()
-                         if method != "care" else None, "unet": unet.model_dump()}}
+            "settings": {"optimizer": f"AdamW lr {config.lr:g}, cosine decay over the run",
+                         "masking": masking.model_dump() if method != "care" else None, "unet": unet.model_dump()}}
 
 
 # --- running contenders ---------------------------------------------------------------------------
@@ -151,9 +163,9 @@ def run_json(cmd: list[str], *, timeout: int, threads: int) -> dict:
     return json.loads(lines[-1])
 
 
-def contender(key: str, data: Path, opts: dict, noisy: np.ndarray, clean: np.ndarray, *, timeout: int) -> dict:
-    pred = WORK / f"pred_{key}.npy"
-    tool, _, method = key.partition(":")
+def train_once(tool: str, method: str, data: Path, opts: dict, *, timeout: int) -> tuple[dict, np.ndarray]:
+    """One training run of one contender in its own process: (its report, its raw-unit predictions)."""
+    pred = WORK / f"pred_{tool}_{method}.npy"
     if tool == "fluorecon":
         cmd = [sys.executable, str(Path(__file__)), "--worker", "ours", "--data", str(data), "--pred", str(pred),
                "--opts", json.dumps({**opts, "method": method})]
@@ -162,18 +174,102 @@ def contender(key: str, data: Path, opts: dict, noisy: np.ndarray, clean: np.nda
         _, script, extra = PEERS[tool]
         cmd = [str(python), str(BENCH / script), *extra, "--data", str(data), "--pred", str(pred),
                "--opts", json.dumps(opts)]
-    t0 = time.perf_counter()
     report = run_json(cmd, timeout=timeout, threads=opts["threads"])
-    total = time.perf_counter() - t0
-    preds = np.load(pred)
-    if tool == "csbdeep":  # trained and predicted on normalized data (see n2v_worker.py): back to raw units
-        preds = np.stack([p * max(hi - lo, 1e-6) + lo for p, (_, lo, hi) in zip(preds, map(normalized, noisy))])
+    return report, np.load(pred)
+
+
+def steps_per_s(report: dict) -> float:
+    """Steps after the warm-up over their summed wall time (a whole run's rate, not a difference)."""
     times = report["step_seconds"][WARMUP:] or report["step_seconds"]
-    return {"steps_per_s": round(1 / statistics.mean(times), 3), "median_step_s": round(statistics.median(times), 4),
-            "steps": report["steps_done"], "epochs": report["epochs"], "train_wall_s": round(report["train_wall_s"], 1),
-            "process_wall_s": round(total, 1), "versions": report["versions"],
-            **({"settings": report["settings"]} if "settings" in report else {}),
-            **scores(preds, noisy, clean)}
+    return len(times) / sum(times)
+
+
+def speed(ndim: int, files: dict, opts: dict, args) -> dict:
+    """Steps/s, fluorecon N2V vs CAREamics N2V at the same network, patch, batch and threads:
+    one short training process each per round, interleaved A B A B; each reports its own step times."""
+    contenders = [Contender(f"{tool}:n2v", lambda n, tool=tool: train_once(tool, "n2v", files["raw"], {**opts, "steps": n},
+                                                                         timeout=args.timeout)[0],
+                            threads=opts["threads"], timed=lambda report: 1 / steps_per_s(report) * report["_n"])
+                  for tool in ("fluorecon", "careamics") if tool not in args.skip]
+    # timed() must return seconds for the whole run; the rate excludes warm-up steps and epoch boundaries.
+    for c in contenders:
+        run = c.run
+        c.run = lambda n, run=run: {**run(n), "_n": n}
+    n = args.speed_steps if ndim == 2 else args.speed_steps_3d
+    print(f"[bench] {ndim}D steps/s over {args.rounds} rounds of {n} steps ...", flush=True)
+    # Each round is a fresh process that leaves its own first WARMUP steps out: no outer warm-up run.
+    timings = interleave(contenders, work=n, rounds=args.rounds, unit="step", warmup_work=0)
+    out = {"timings": timings.to_json(),
+           "steps_per_s": {k: [round(1 / t, 3) for t in v] for k, v in timings.per_unit_s.items()}}
+    if len(contenders) == 2:
+        out["ratio"] = ratio(timings, "fluorecon:n2v", "careamics:n2v", target=TARGETS["n2v_steps_over_careamics"])
+    return out
+
+
+MIN_STEPS_TO_JUDGE = 200  # below this a flat training loss says nothing: N2V/CARE need thousands of steps
+
+
+def converged(losses: list[float]) -> dict:
+    """Loss plateau: the mean loss of the last fifth of the run against the fifth before it; under 2 %
+    lower counts as converged (a heuristic on training loss, stated as such). Runs shorter than
+    MIN_STEPS_TO_JUDGE steps are not judged (None): far too short to have converged."""
+    if len(losses) < MIN_STEPS_TO_JUDGE:
+        return {"converged": None, "note": f"only {len(losses)} steps: too few to judge (not converged)"}
+    k = len(losses) // 5
+    last, before = float(np.mean(losses[-k:])), float(np.mean(losses[-2 * k:-k]))
+    change = (before - last) / abs(before) if before else 0.0
+    return {"converged": change < 0.02, "last_fifth_drop": round(change, 4)}
+
+
+def at_budget(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
+    """PSNR/SSIM after an equal wall-clock training budget for every method."""
+    budget_s = args.budget_min * 60
+    test, clean = data["test"], data["test_clean"]
+    input_psnr = scores(test, test, clean)["psnr_db"]
+    rows: dict[str, dict] = {}
+    if "fluorecon:n2v" not in rate:  # no speed rounds in this dim: a short calibration run (not counted)
+        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + 8},
+                                                       timeout=args.timeout)[0])
+    # fluorecon's step count is what its measured speed fits into the budget (CARE: the same network,
+    # so the N2V rate), so its cosine schedule completes; its actual wall time is reported beside.
+    ours_n2v_steps = max(20, int(budget_s * rate["fluorecon:n2v"]))
+    runs = [
+        ("fluorecon:n2v", "fluorecon", "n2v", files["raw"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, 1.5 % masked)"),
+        ("careamics:n2v@recommended", "careamics", "n2v", files["raw"], {"steps": 10**7, "budget_s": budget_s},
+         "CAREamics defaults (Adam lr 1e-4, ReduceLROnPlateau, 0.2 % masked)"),
+        ("careamics:n2v@ours", "careamics", "n2v", files["raw"],
+         {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3, "masked_fraction": 0.015},
+         "CAREamics at our lr 1e-3 and 1.5 % masked"),
+        ("fluorecon:care", "fluorecon", "care", files["ours_care"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, L1)"),
+        ("csbdeep:care@recommended", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s},
+         "csbdeep defaults (Adam lr 4e-4, ReduceLROnPlateau, MAE)"),
+        ("csbdeep:care@ours", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3},
+         "csbdeep at our lr 1e-3"),
+    ]
+    for key, tool, method, path, extra, settings in runs:
+        if tool in args.skip or method in args.skip or key in args.skip:
+            rows[key] = {"error": "skipped (--skip)"}
+            continue
+        print(f"[bench] {ndim}D {key}, budget {args.budget_min:g} min ...", flush=True)
+        try:
+            report, preds = train_once(tool, method, path, {**opts, **extra}, timeout=int(budget_s * 3 + 900))
+            if tool == "csbdeep":  # trained and predicted on normalized data (see n2v_worker.py): back to raw units
+                preds = np.stack([p * max(hi - lo, 1e-6) + lo for p, (_, lo, hi) in zip(preds, map(normalized, test))])
+            q = scores(preds, test, clean)
+            if tool != "fluorecon":
+                check_peer_output(key, preds, reference=test, shape=test.shape, output_psnr_db=q["psnr_db"],
+                                  input_psnr_db=input_psnr)
+            rows[key] = {**q, "settings_label": settings, "train_wall_s": round(report["train_wall_s"], 1),
+                         "steps": report["steps_done"], "versions": report["versions"],
+                         **converged(report.get("losses", [])),
+                         **({"settings": report["settings"]} if "settings" in report else {})}
+            print(f"[bench] {ndim}D {key}: {q}, {report['steps_done']} steps in {report['train_wall_s']:.0f} s", flush=True)
+        except Exception as err:  # a failing peer (sanity or install) must not hide the rest; its row says why
+            rows[key] = {"error": f"{type(err).__name__}: {err}"[-1500:]}
+            print(f"[bench] {ndim}D {key} failed: {rows[key]['error']}", flush=True)
+    if "nlm" not in args.skip:
+        rows["nlm"] = classical("nlm", test, clean)
+    return {"budget_min": args.budget_min, "input": scores(test, test, clean), "results": rows}
 
 
 def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
@@ -184,128 +280,115 @@ def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
     return {"seconds_per_image": round((time.perf_counter() - t0) / len(noisy), 2), **scores(preds, noisy, clean)}
 
 
-def bench_dim(ndim: int, args) -> dict:
+def bench_dim(ndim: int, args, bench: Bench) -> dict:
     data = make_data(ndim, n_train=args.train_images, n_test=args.test_images, seed=args.seed + ndim)
     n = int(data["n_train"])
     low, high, clean = data["low"], data["high"], data["clean"]
     test, test_clean = low[n:], clean[n:]
     if ndim == 2:
-        patch, batch, steps = (args.patch,) * 2, args.batch, args.steps
+        patch, batch = (args.patch,) * 2, args.batch
     else:
-        patch, batch, steps = (args.patch_3d[0], args.patch_3d[1], args.patch_3d[1]), args.batch_3d, args.steps_3d
-    opts = {"steps": steps, "batch_size": batch, "patch_size": list(patch), "depth": args.depth,
-            "filters": args.filters, "threads": args.threads, "seed": args.seed}
-    raw = WORK / f"data{ndim}d.npz"
-    np.savez(raw, train=low[:n], test=test)
+        patch, batch = (args.patch_3d[0], args.patch_3d[1], args.patch_3d[1]), args.batch_3d
+    opts = {"batch_size": batch, "patch_size": list(patch), "depth": args.depth, "filters": args.filters,
+            "threads": args.threads, "seed": args.seed}
+    files = {"raw": WORK / f"data{ndim}d.npz", "care": WORK / f"care{ndim}d.npz", "ours_care": WORK / f"ours_care{ndim}d.npz"}
+    np.savez(files["raw"], train=low[:n], test=test)
     # CARE (both implementations) trains on the same normalized pairs (fluorecon.train.normalize_pair).
     from fluorecon.train import normalize_pair
 
     care_pairs = [normalize_pair(x, y) for x, y in zip(low[:n], high[:n])]
-    care_file = WORK / f"care{ndim}d.npz"
-    np.savez(care_file, train=np.stack([x for x, _ in care_pairs]), target=np.stack([y for _, y in care_pairs]),
+    np.savez(files["care"], train=np.stack([x for x, _ in care_pairs]), target=np.stack([y for _, y in care_pairs]),
              test=np.stack([normalized(x)[0] for x in test]))
-    np.savez(WORK / f"ours_care{ndim}d.npz", train=low[:n], target=high[:n], test=test)
-
-    results: dict[str, dict] = {"input": scores(test, test, test_clean)}
-
-    def attempt(key, fn):
-        if any(key.startswith(s) or key.endswith(s) for s in args.skip):
-            results[key] = {"error": "skipped (--skip)"}
-            return
-        print(f"[bench] {ndim}D {key} ...", flush=True)
-        try:
-            results[key] = fn()
-            brief = {k: results[key][k] for k in ("steps_per_s", "psnr_db", "ssim", "seconds_per_image")
-                     if k in results[key]}
-            print(f"[bench] {ndim}D {key}: {brief}", flush=True)
-        except Exception as err:  # one contender failing (e.g. a peer will not install) must not hide the rest
-            results[key] = {"error": f"{type(err).__name__}: {err}"[-2000:]}
-            print(f"[bench] {ndim}D {key} failed: {results[key]['error']}", flush=True)
-
-    timeout = args.timeout
-    attempt("fluorecon:n2v", lambda: contender("fluorecon:n2v", raw, opts, test, test_clean, timeout=timeout))
-    attempt("careamics:n2v", lambda: contender("careamics:n2v", raw, opts, test, test_clean, timeout=timeout))
-    attempt("fluorecon:n2v2", lambda: contender("fluorecon:n2v2", raw, opts, test, test_clean, timeout=timeout))
-    if ndim == 2 or args.all_3d:
-        attempt("n2v:n2v", lambda: contender("n2v:n2v", raw, opts, test, test_clean, timeout=timeout))
-        attempt("fluorecon:care", lambda: contender("fluorecon:care", WORK / f"ours_care{ndim}d.npz", opts, test,
-                                                    test_clean, timeout=timeout))
-        attempt("csbdeep:care", lambda: contender("csbdeep:care", care_file, opts, test, test_clean,
-                                                  timeout=timeout))
-    attempt("nlm", lambda: classical("nlm", test, test_clean))
-    if ndim == 2 or args.all_3d:
-        attempt("bm3d", lambda: classical("bm3d", test, test_clean))
-    return {"data": {"simulation": json.loads(str(data["simulation"])), "train_images": n,
-                     "test_images": int(len(test)), "shape": list(low.shape[1:])},
-            "settings": opts, "results": results}
+    np.savez(files["ours_care"], train=low[:n], target=high[:n], test=test)
+    block = {"data": {"simulation": json.loads(str(data["simulation"])), "train_images": n,
+                      "test_images": int(len(test)), "shape": list(low.shape[1:])}, "settings": opts}
+    dim = f"{ndim}d"
+    if "speed" not in args.skip and ndim in args.speed_dims:
+        block["speed"] = speed(ndim, files, opts, args)
+        if "ratio" in block["speed"]:
+            bench.add_figure(f"n2v_steps_over_careamics_{dim}", block["speed"]["ratio"])
+    if args.budget_min > 0:
+        rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
+        block["budget"] = at_budget(ndim, files, opts, {"test": test, "test_clean": test_clean}, rate, args)
+        r = block["budget"]["results"]
+        for key, a, b in (("n2v_psnr_minus_careamics_recommended_db", "fluorecon:n2v", "careamics:n2v@recommended"),
+                          ("n2v_psnr_minus_careamics_ours_db", "fluorecon:n2v", "careamics:n2v@ours"),
+                          ("care_psnr_minus_csbdeep_recommended_db", "fluorecon:care", "csbdeep:care@recommended"),
+                          ("care_psnr_minus_csbdeep_ours_db", "fluorecon:care", "csbdeep:care@ours")):
+            if "psnr_db" in r.get(a, {}) and "psnr_db" in r.get(b, {}):
+                bench.add_figure(f"{key}_{dim}", figure([r[a]["psnr_db"] - r[b]["psnr_db"]], target=0.0,
+                                                        note=f"one seeded training each, {args.budget_min:g} min budget"))
+    return block
 
 
 # --- report ---------------------------------------------------------------------------------------
 
-LABELS = {"input": "noisy input", "fluorecon:n2v": "fluorecon N2V", "fluorecon:n2v2": "fluorecon N2V2",
-          "careamics:n2v": "CAREamics N2V", "n2v:n2v": "n2v (TensorFlow) N2V", "fluorecon:care": "fluorecon CARE",
-          "csbdeep:care": "csbdeep CARE", "nlm": "non-local means (scikit-image)", "bm3d": "BM3D (bm3d package)"}
+LABELS = {"fluorecon:n2v": "fluorecon N2V", "careamics:n2v@recommended": "CAREamics N2V, its defaults",
+          "careamics:n2v@ours": "CAREamics N2V, our lr/masking", "fluorecon:care": "fluorecon CARE",
+          "csbdeep:care@recommended": "csbdeep CARE, its defaults", "csbdeep:care@ours": "csbdeep CARE, our lr",
+          "nlm": "non-local means (scikit-image)"}
 
 
-def ratio(res: dict, a: str, b: str, key: str, *, diff: bool = False):
-    ra, rb = res.get(a, {}), res.get(b, {})
-    if key not in ra or key not in rb:
-        return None
-    return round(ra[key] - rb[key], 3) if diff else round(ra[key] / rb[key], 3)
-
-
-def machine() -> dict:
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor()
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version()}
+def error_line(error: str) -> str:
+    """The line of a failed row that says why (a trainer ended by the STOP file says "not run: ...")."""
+    why = next((ln for ln in error.splitlines() if "not run:" in ln), error.splitlines()[0])
+    return why[why.find("not run:"):][:160] if "not run:" in why else why[:160]
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Denoising benchmark ({report['date']})", "",
-             f"Machine: {report['machine']['cpu']}, {report['machine']['logical_cores']} logical cores, "
-             f"{report['threads']} threads per trainer; load average {report['load_average']} at the start. "
-             "Generated by `python bench/denoise.py` (`make bench`).", ""]
+    lines = ["# Denoising benchmark", ""]
     for dim, block in report["dims"].items():
         s = block["settings"]
         lines += [f"## {dim}: {block['data']['train_images']} training images {block['data']['shape']}, "
                   f"{block['data']['test_images']} test images", "",
                   f"U-Net depth {s['depth']}, {s['filters']} first-level filters, kernel 3; patch "
-                  f"{'x'.join(map(str, s['patch_size']))}, batch {s['batch_size']}, {s['steps']} steps for every trainer.",
-                  "", "| method | steps/s | PSNR (dB) | SSIM | checkerboard | train wall (s) | version |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-        for key, label in LABELS.items():
-            r = block["results"].get(key)
-            if r is None:
-                continue
-            if "error" in r:
-                lines.append(f"| {label} | — | — | — | — | — | {r['error'].splitlines()[0][:90]} |")
-                continue
-            version = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items())
-            sps = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "—"
-            wall = f"{r['train_wall_s']:.0f}" if "train_wall_s" in r else (
-                f"{r['seconds_per_image']:.1f} s/image" if "seconds_per_image" in r else "—")
-            lines.append(f"| {label} | {sps} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['checkerboard_energy']:.2e} | "
-                         f"{wall} | {version} |")
-        lines.append("")
-    lines += ["| figure | value | target | met |", "| --- | ---: | ---: | :---: |"]
-    for key, target in TARGETS.items():
-        value = report["ratios"].get(key)
-        ok = report["meets_targets"].get(key)
-        lines.append(f"| {key} (2D) | {value if value is not None else '—'} | >= {target} | "
-                     f"{'yes' if ok else ('no' if ok is False else '—')} |")
-    lines += ["", "Each tool keeps its own optimizer and masking defaults (see denoise.json `settings`); at a short "
-              "budget the learning rate dominates PSNR. Steps/s leaves out epoch boundaries for the peers. "
-              "Checkerboard: share of the output's spectral power at the Nyquist corners "
-              "(`fluorecon.tasks.denoise.selfsupervised.checkerboard_energy`; N2V's artefacts live there)."]
+                  f"{'x'.join(map(str, s['patch_size']))}, batch {s['batch_size']}, {s['threads']} threads for every trainer.", ""]
+        sp = block.get("speed")
+        if sp:
+            lines += [f"Steps/s over {sp['timings']['rounds']} interleaved rounds of {sp['timings']['work']} steps "
+                      "(warm-up steps and epoch boundaries left out):", ""]
+            for k, v in sp["steps_per_s"].items():
+                lines.append(f"- {k}: {statistics.median(v):.3f} steps/s (rounds: {', '.join(f'{x:.3f}' for x in v)})")
+            if "ratio" in sp:
+                r = sp["ratio"]
+                lines.append(f"- fluorecon / CAREamics: {r['median']:.2f} (min–max {r['min']:.2f}–{r['max']:.2f}), "
+                             f"verdict {r['verdict']} (target ≥ {r['target']})")
+            lines.append("")
+        b = block.get("budget")
+        if b:
+            lines += [f"Quality after an equal wall-clock training budget of {b['budget_min']:g} min per method "
+                      f"(noisy input: {b['input']['psnr_db']:.2f} dB, SSIM {b['input']['ssim']:.3f}):", "",
+                      "| method | settings | PSNR (dB) | SSIM | steps | train wall (s) | loss plateau (converged?) |",
+                      "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+            for key, label in LABELS.items():
+                r = b["results"].get(key)
+                if r is None:
+                    continue
+                if "error" in r:
+                    lines.append(f"| {label} | — | — | — | — | — | {error_line(r['error'])} |")
+                elif key == "nlm":
+                    lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
+                                 f"{r['seconds_per_image']:.1f} s/image | — |")
+                else:
+                    conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
+                    drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
+                            else f" ({r['note']})" if "note" in r else "")
+                    lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
+                                 f"{r['train_wall_s']:.0f} | {conv}{drop} |")
+            lines.append("")
+    lines += [f"Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
+              f"for runs of at least {MIN_STEPS_TO_JUDGE} steps. "
+              "A peer that scores below its own noisy input fails its row (harness units check) instead of giving a figure."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=80, help="optimizer steps per 2D trainer")
-    p.add_argument("--steps-3d", type=int, default=16, help="optimizer steps per 3D trainer")
+    p.add_argument("--speed-steps", type=int, default=30, help="steps per 2D speed round (3 warm-up steps left out)")
+    p.add_argument("--speed-steps-3d", type=int, default=12, help="steps per 3D speed round")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    p.add_argument("--speed-dims", nargs="+", type=int, default=[2, 3], choices=[2, 3], help="dims with a steps/s comparison")
+    p.add_argument("--budget-min", type=float, default=5.0, help="wall-clock training budget per method (0: no quality run)")
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--patch-3d", type=int, nargs=2, default=[16, 32], metavar=("Z", "YX"))
     p.add_argument("--batch", type=int, default=16)
@@ -317,45 +400,47 @@ def main(argv=None) -> int:
     p.add_argument("--test-images", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dims", nargs="+", type=int, default=[2, 3], choices=[2, 3])
-    p.add_argument("--all-3d", action="store_true", help="also run n2v, both CAREs and BM3D in 3D (slow)")
-    p.add_argument("--skip", nargs="*", default=[], help="contenders to leave out, e.g. careamics n2v csbdeep bm3d")
+    p.add_argument("--skip", nargs="*", default=[],
+                   help="leave out: careamics csbdeep (peers), n2v care (methods), nlm, speed, or a row key")
     p.add_argument("--timeout", type=int, default=1800)
-    p.add_argument("--out", type=Path, default=BENCH / "results")
+    p.add_argument("--name", default="denoise")
+    p.add_argument("--rejudge", action="store_true", help="rewrite results/<name>.json/.md with the current convergence "
+                   "rule (runs shorter than MIN_STEPS_TO_JUDGE steps are not judged)")
     p.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--pred", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.rejudge:  # re-apply converged() and markdown() to a written json (losses not kept: step counts decide)
+        return rejudge(RESULTS / f"{args.name}.json")
     if args.worker:
+        check_stop()
         print(json.dumps(ours_worker(args.data, args.pred, json.loads(args.opts))), flush=True)
         return 0
 
     WORK.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-              "threads": args.threads, "load_average": [round(x, 2) for x in os.getloadavg()], "dims": {}}
+    (WORK / "STOP").unlink(missing_ok=True)
+    config = {k: v for k, v in vars(args).items() if k not in ("worker", "data", "pred", "opts")}
+    bench = Bench(args.name, config)
+    report = {"dims": {}}
     for ndim in args.dims:
-        report["dims"][f"{ndim}D"] = bench_dim(ndim, args)
-    r2 = report["dims"].get("2D", {}).get("results", {})
-    r3 = report["dims"].get("3D", {}).get("results", {})
-    report["ratios"] = {
-        "n2v_steps_over_careamics": ratio(r2, "fluorecon:n2v", "careamics:n2v", "steps_per_s"),
-        "n2v_psnr_minus_careamics_db": ratio(r2, "fluorecon:n2v", "careamics:n2v", "psnr_db", diff=True),
-        "n2v_steps_over_n2v_package": ratio(r2, "fluorecon:n2v", "n2v:n2v", "steps_per_s"),
-        "n2v_psnr_minus_n2v_package_db": ratio(r2, "fluorecon:n2v", "n2v:n2v", "psnr_db", diff=True),
-        "care_steps_over_csbdeep": ratio(r2, "fluorecon:care", "csbdeep:care", "steps_per_s"),
-        "care_psnr_minus_csbdeep_db": ratio(r2, "fluorecon:care", "csbdeep:care", "psnr_db", diff=True),
-        "n2v2_psnr_minus_n2v_db": ratio(r2, "fluorecon:n2v2", "fluorecon:n2v", "psnr_db", diff=True),
-        "n2v_steps_over_careamics_3d": ratio(r3, "fluorecon:n2v", "careamics:n2v", "steps_per_s"),
-        "n2v_psnr_minus_careamics_db_3d": ratio(r3, "fluorecon:n2v", "careamics:n2v", "psnr_db", diff=True),
-    }
-    report["meets_targets"] = {k: (report["ratios"][k] >= t if report["ratios"][k] is not None else None)
-                               for k, t in TARGETS.items()}
-    report["total_wall_s"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "denoise.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "denoise.md").write_text(markdown(report))
-    print(markdown(report))
+        report["dims"][f"{ndim}D"] = bench_dim(ndim, args, bench)
+    bench.write(markdown(report), dims=report["dims"])
+    print((RESULTS / f"{args.name}.md").read_text())
+    return 0
+
+
+def rejudge(path: Path) -> int:
+    from harness import figures_table, load_line
+
+    data = json.loads(path.read_text())
+    for block in data["dims"].values():
+        for row in block.get("budget", {}).get("results", {}).values():
+            if "steps" in row and row["steps"] < MIN_STEPS_TO_JUDGE:
+                row.pop("last_fifth_drop", None)
+                row.update(converged=None, note=f"only {row['steps']} steps: too few to judge (not converged)")
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    path.with_suffix(".md").write_text(load_line(data) + "\n\n" + markdown(data).rstrip() + "\n\n" + figures_table(data) + "\n")
     return 0
 
 

@@ -10,13 +10,15 @@ JSON line with the per-step wall times (between consecutive ends of training bat
 and the versions. Training patches: every non-overlapping patch of the training images, in the 8
 flips/rotations of the YX plane (as n2v's data generator makes them), with 5 % kept for validation.
 Each tool's own defaults otherwise (lr 4e-4 with ReduceLROnPlateau, n2v: batch norm, 1.5 % pixels,
-uniform_withCP manipulator, radius 5; CARE: residual U-Net, MAE loss).
+uniform_withCP manipulator, radius 5; CARE: residual U-Net, MAE loss), except `lr` when the opts give
+one. With `budget_s` in the opts, training runs in epochs of 50 steps until that wall time is spent.
 """
 
 import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +41,9 @@ def patches(images: np.ndarray, patch: tuple[int, ...], *, augment: bool = True)
 
 
 def main() -> None:
+    stop = Path(__file__).resolve().parent / ".work" / "denoise" / "STOP"  # bench/denoise.py check_stop()
+    if stop.exists():
+        raise SystemExit(f"not run: {stop} exists (the run was ended early; remove it to train)")
     p = argparse.ArgumentParser()
     p.add_argument("--tool", choices=["n2v", "csbdeep"], required=True)
     p.add_argument("--data", required=True)
@@ -71,8 +76,28 @@ def main() -> None:
         def on_train_batch_end(self, batch, logs=None):
             self.epochs[-1].append(time.perf_counter())
 
+    class Budget(tf.keras.callbacks.Callback):
+        """Stops training once the wall-clock budget (opts budget_s) is spent; keeps the epoch losses."""
+
+        def __init__(self, seconds):
+            super().__init__()
+            self.seconds, self.start, self.losses = seconds, None, []
+
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.losses.append(float((logs or {}).get("loss", float("nan"))))
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.seconds and time.perf_counter() - self.start >= self.seconds:
+                self.model.stop_training = True
+
     timer = StepTimes()
+    budget = Budget(o.get("budget_s"))
     steps = o["steps"]
+    # With a budget: epochs of 50 steps until the time is spent (the loss per epoch shows convergence).
+    steps_per_epoch, epochs = (50, 10**6) if o.get("budget_s") else (steps, 1)
     with tempfile.TemporaryDirectory() as tmp:
         if args.tool == "n2v":
             import n2v
@@ -88,7 +113,7 @@ def main() -> None:
                                n2v_manipulator="uniform_withCP", n2v_neighborhood_radius=5, train_tensorboard=False)
             model = N2V(config, "bench", basedir=tmp)
             model.prepare_for_training()
-            model.callbacks.append(timer)
+            model.callbacks += [timer, budget]
             t0 = time.perf_counter()
             model.train(X, X_val)
             wall = time.perf_counter() - t0
@@ -104,11 +129,12 @@ def main() -> None:
             order = rng.permutation(len(X))
             n_val = max(2, len(X) // 20)
             config = Config(axes, n_channel_in=1, n_channel_out=1, unet_kern_size=3, unet_n_depth=o["depth"],
-                            unet_n_first=o["filters"], train_batch_size=o["batch_size"], train_steps_per_epoch=steps,
-                            train_epochs=1, train_tensorboard=False)
+                            unet_n_first=o["filters"], train_batch_size=o["batch_size"],
+                            train_steps_per_epoch=steps_per_epoch, train_epochs=epochs, train_tensorboard=False,
+                            **({"train_learning_rate": o["lr"]} if o.get("lr") else {}))
             model = CARE(config, "bench", basedir=tmp)
             model.prepare_for_training()
-            model.callbacks.append(timer)
+            model.callbacks += [timer, budget]
             t0 = time.perf_counter()
             model.train(X[order[n_val:]], Y[order[n_val:]], validation_data=(X[order[:n_val]], Y[order[:n_val]]))
             wall = time.perf_counter() - t0
@@ -122,7 +148,9 @@ def main() -> None:
     np.save(args.pred, np.stack([np.asarray(x, np.float32).reshape(t.shape) for x, t in zip(preds, test)]))
     intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
     print(json.dumps({"step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs),
-                      "epochs": len(timer.epochs), "train_wall_s": wall, "versions": versions}), flush=True)
+                      "epochs": len(timer.epochs), "train_wall_s": wall, "losses": budget.losses, "versions": versions,
+                      "settings": {"learning_rate": float(model.config.train_learning_rate),
+                                   "steps_per_epoch": steps_per_epoch}}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Prediction throughput of the shipped 2D CARE model: torch, Python ONNX Runtime (whole image and
-tiled), the Java plugin (tiled, through the JPype bridge in its own JVM), and csbdeep (TensorFlow
-CPU, same U-Net depth/filters/kernel, untrained weights, in its own venv); plus the plugin JVM's
-peak RSS on an 8192x8192 image. Not a test: `make bench` runs it and writes
-bench/results/predict.json and predict.md. See bench/README.md.
+"""Prediction throughput of the shipped 2D CARE model on bench/harness.py: Python ONNX Runtime (whole
+image, and tiled with the plugin's own tile plan), the Java plugin (in its own JVM through the JPype
+bridge, kept alive across rounds), csbdeep (TensorFlow CPU, same U-Net depth/filters/kernel, untrained
+weights, in its own venv) and torch, interleaved over rounds at equal threads, at 512², 2048² (and
+8192²); plus the plugin JVM's peak RSS on an 8192x8192 image. Not a test: `make bench` runs it and
+writes bench/results/predict.json and predict.md. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from fluorecon.core.modelcard import read_card
+from harness import (DEFAULT_ROUNDS, RESULTS, Bench, Contender, PeerSanityError, PeerWorker, check_peer_output, figure,
+                     interleave, ratio)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -70,65 +70,18 @@ def make_image(size: int, *, seed: int = 0) -> np.ndarray:
     return (rng.poisson(truth) + 100).astype(np.float32)
 
 
-def summary(seconds: list[float], pixels: int, **extra) -> dict:
-    """MPix/s from the fastest run: on a shared machine other processes only ever add time."""
-    best = min(seconds)
-    return {"seconds": [round(s, 4) for s in seconds], "best_s": round(best, 4),
-            "median_s": round(statistics.median(seconds), 4), "mpix_per_s": round(pixels / best / 1e6, 4), **extra}
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up: session creation, allocator, JIT
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-# --- the contenders ------------------------------------------------------------------------------
-
-def bench_torch(image, arch, threads, repeats):
-    import torch
-
-    from fluorecon.core.normalize import normalize, percentile_range
-    from fluorecon.nets.unet import UNet, UNetConfig
-
-    torch.set_num_threads(threads)
-    net = UNet(UNetConfig(**arch)).eval()
-
-    def run():
-        lo, hi = percentile_range(image, 1, 99.8)
-        with torch.inference_mode():
-            net(torch.from_numpy(normalize(image, lo, hi))[None, None])
-
-    return summary(timed(run, repeats), image.size, weights="random (same architecture)")
-
-
-def bench_ort(image, model, threads, tile, repeats):
-    from fluorecon.infer import predict
-
-    return summary(timed(lambda: predict(image, model, tile=tile, threads=threads, device="cpu"), repeats),
-                   image.size, tile=tile)
-
-
-def run_json(cmd: list[str], *, timeout: int, env=None) -> dict:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stdout + proc.stderr)[-3000:]
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {proc.returncode}):\n{tail}")
-    return json.loads(lines[-1])
-
-
-def bench_plugin(image_npy, imagej_dir, model, threads, tile, repeats):
-    report = run_json([sys.executable, str(BENCH / "plugin_worker.py"), "--imagej", str(imagej_dir),
-                       "--model", str(model), "--image", str(image_npy), "--threads", str(threads),
-                       "--tile", str(tile), "--repeats", str(repeats)], timeout=1800)
-    size = int(np.prod(np.load(image_npy, mmap_mode="r").shape))
-    return summary(report["seconds"], size, tile=tile, timed="System.nanoTime around the plugin call, in the JVM",
-                   provider=report.get("provider"))
+def balanced_tile(size: int, tile: int, halo: int, multiple: int) -> int:
+    """The tile the plugin actually uses for a requested one (Java ``Tiling.balancedTile``: the same
+    number of tiles, cores spread evenly, least padding). Python's ``predict`` takes the tile it is
+    given, so the bench hands it this one: both sides then compute the same tile plan (equal work)."""
+    up = lambda v: -(-v // multiple) * multiple  # noqa: E731
+    h, t = up(halo), up(tile)
+    t = max(t, 2 * h + multiple)
+    c, whole = t - 2 * h, up(size)
+    if c >= whole:
+        return whole + 2 * h
+    n = -(-size // c)
+    return up(-(-size // n)) + 2 * h
 
 
 def ensure_csbdeep_venv() -> Path:
@@ -183,164 +136,176 @@ def peak_rss_plugin(imagej_dir: Path, model: Path, *, size: int, threads: int, t
 
 # --- report --------------------------------------------------------------------------------------
 
-def ratio(a: dict | None, b: dict | None):
-    if not a or not b or "mpix_per_s" not in a or "mpix_per_s" not in b:
-        return None
-    return round(a["mpix_per_s"] / b["mpix_per_s"], 3)
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor()
+def machine_tools() -> dict:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
     import onnxruntime
     import torch
 
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
-            "java": java[0] if java else None, "onnxruntime_python": onnxruntime.__version__,
-            "torch": torch.__version__}
+    return {"java": java[0] if java else None, "onnxruntime_python": onnxruntime.__version__, "torch": torch.__version__}
+
+
+LABELS = {"ort_whole": "Python ORT, whole image", "ort_tiled": "Python ORT, plugin's tile plan",
+          "plugin_tiled": "Java plugin, card's default tile", "csbdeep": "csbdeep (TensorFlow CPU), whole image",
+          "torch": "torch (eager, whole image, random weights)"}
 
 
 def markdown(report: dict) -> str:
-    r = report["results"]
-    t, tl = report["tile"], report["tile_large"]
-    names = {"torch": "torch (eager, whole image)", "ort_whole": "Python ORT, whole image",
-             "ort_tiled": f"Python ORT, tile {t}", "ort_tiled_large": f"Python ORT, tile {tl}",
-             "plugin_tiled": f"Java plugin, tile {t}", "plugin_tiled_large": f"Java plugin, tile {tl}",
-             "csbdeep": "csbdeep (TensorFlow CPU), whole image"}
-    lines = [
-        f"# Predict benchmark — {report['image']['shape'][0]}x{report['image']['shape'][1]} float32, "
-        f"{report['threads']} threads",
-        "",
-        f"Model `{report['model']['path']}` ({report['model']['architecture']}). "
-        f"Machine: {report['machine']['cpu']}, {report['machine']['logical_cores']} logical cores. "
-        f"Best of {report['repeats']} runs after a warm-up (load average {report['load_average']}). Generated by `make bench` ({report['date']}).",
-        "",
-        "| implementation | best s | median s | MPix/s (best) |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for key, label in names.items():
-        res = r.get(key) or {}
-        if "mpix_per_s" in res:
-            lines.append(f"| {label} | {res['best_s']:.3f} | {res['median_s']:.3f} | {res['mpix_per_s']:.3f} |")
-        else:
-            lines.append(f"| {label} | — | — | {res.get('error', 'not run')[:80]} |")
-    lines += ["", f"Ratios use the plugin at tile {tl} (2x2 tiles); at the card's default tile {t}: "
-              f"plugin/ORT whole = {report['ratios']['plugin_default_tile_over_ort']}, plugin/ORT at the same tile = "
-              f"{report['ratios']['plugin_over_ort_same_tile']}.", "",
-              "| figure | value | target | met |", "| --- | ---: | ---: | :---: |"]
-    for key, target in TARGETS.items():
-        value = report["ratios"].get(key) if key != "peak_rss_gib_8192" else report.get("peak_rss_gib_8192")
-        ok = report["meets_targets"].get(key)
-        op = "<" if key.startswith("peak") else ">="
-        lines.append(f"| {key} | {value if value is not None else '—'} | {op} {target} | "
-                     f"{'yes' if ok else ('no' if ok is False else '—')} |")
-    return "\n".join(lines) + "\n"
+    lines = [f"# Predict benchmark — shipped 2D CARE model, float32, {report['config']['threads']} threads each", "",
+             f"Model `{report['model']['path']}` ({report['model']['architecture']}). MPix/s = pixels / median of the "
+             f"whole-image seconds over {report['config']['rounds']} interleaved rounds (warm-up left out); the plugin's "
+             "time is taken in its JVM around the plugin call; ratios are per round (same round, same threads).", ""]
+    for row in report["sizes"]:
+        med = row["timings"]["median_per_unit_s"]
+        size = row["size"]
+        lines += [f"## {size}×{size}", "",
+                  f"Tile plan (both sides): card default {row['tile_default']} → {row['tile_plan']['count']} tiles of "
+                  f"{row['tile_plan']['tile']} px ({row['tile_plan']['mpix']:.2f} MPix computed); whole image = one tile of "
+                  f"{row['tile_whole']}. Plugin output vs Python ORT at that plan: max difference "
+                  f"{row['plugin_vs_ort_max_rel']:.1e} of the range.", "",
+                  "| implementation | median s | MPix/s |", "| --- | ---: | ---: |"]
+        for key, label in LABELS.items():
+            if key in med:
+                lines.append(f"| {label} | {med[key]:.3f} | {size * size / med[key] / 1e6:.3f} |")
+        lines.append("")
+        for key, r in row["ratios"].items():
+            lines.append(f"- `{key}`: {r['median']:.2f} (min–max {r['min']:.2f}–{r['max']:.2f}), verdict {r['verdict'] or '—'}")
+        lines.append("")
+    rss = report.get("rss")
+    if rss and "peak_rss_gib" in rss:
+        lines += [f"Peak RSS, plain ImageJ (`-batch`, default heap) denoising a {rss['size']}² 16-bit TIFF at the default "
+                  f"tile: {rss['peak_rss_gib']:.2f} GiB ({rss['elapsed_s']} s).", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=ROOT / "models" / "care_denoise_2d.onnx")
-    p.add_argument("--size", type=int, default=2048)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--tile", type=int, default=0, help="tile side for the tiled runs (default: the card's)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 8192])
+    p.add_argument("--threads", type=int, default=2, help="threads for every contender")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     p.add_argument("--rss-size", type=int, default=8192, help="image side for the peak-RSS run (0 skips it)")
     p.add_argument("--skip", nargs="*", default=[], choices=["torch", "ort", "plugin", "csbdeep"])
     p.add_argument("--imagej", type=Path, default=ROOT / "imagej", help="ImageJ folder (made if missing)")
     p.add_argument("--plugin-jar", type=Path, default=ROOT / "java-plugin" / "target" / "fluorecon_.jar")
-    p.add_argument("--out", type=Path, default=BENCH / "results")
+    p.add_argument("--name", default="predict")
     args = p.parse_args(argv)
 
     WORK.mkdir(parents=True, exist_ok=True)
     model = args.model.resolve()
     arch = unet_architecture(model)
-    image = make_image(args.size)
-    image_npy = WORK / f"noisy_{args.size}.npy"
-    np.save(image_npy, image)
+    card = read_card(model)
+    halo, multiple = max(card.tile_halo), max(card.tile_multiple)
+    tile_default = max(card.tile_default)
     if "plugin" not in args.skip:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "install_imagej.py"), "--dest", str(args.imagej),
                         "--plugin-jar", str(args.plugin_jar), "--deps", str(args.plugin_jar.parent / "deps")], check=True)
+    bench = Bench(args.name, {"sizes": args.sizes, "threads": args.threads, "rounds": args.rounds, "skip": args.skip,
+                              "rss_size": args.rss_size, "model": str(model.relative_to(ROOT))})
+    bench.data["machine"].update(machine_tools())
+    from fluorecon.core.tiling import plan_tiles
+    from fluorecon.infer import predict
 
-    results: dict[str, dict] = {}
-    load_start = [round(x, 2) for x in os.getloadavg()]
-
-    def attempt(key, fn):
-        print(f"[bench] {key} ...", flush=True)
-        try:
-            results[key] = fn()
-            print(f"[bench] {key}: {results[key]['mpix_per_s']} MPix/s", flush=True)
-        except Exception as err:  # one contender failing (e.g. TensorFlow will not install) must not hide the rest
-            results[key] = {"error": f"{type(err).__name__}: {err}"[-2000:]}
-            print(f"[bench] {key} failed: {results[key]['error']}", flush=True)
-
-    card = read_card(model)
-    halo = max(card.tile_halo)
-    # A tile covering the image plus its halo is one tile (DESIGN.md tiling rule 3): whole-image inference.
-    whole = args.size + 2 * halo
-    # Tiled runs: the card's default tile, and a large tile whose core halves the image (2x2 tiles),
-    # the setting a user picks when memory allows.
-    tile_default = args.tile or max(card.tile_default)
-    tile_large = args.size // 2 + 2 * halo
-    if "torch" not in args.skip:
-        attempt("torch", lambda: bench_torch(image, arch, args.threads, args.repeats))
-    if "ort" not in args.skip:
-        attempt("ort_whole", lambda: bench_ort(image, model, args.threads, whole, args.repeats))
-        attempt("ort_tiled", lambda: bench_ort(image, model, args.threads, tile_default, args.repeats))
-        attempt("ort_tiled_large", lambda: bench_ort(image, model, args.threads, tile_large, args.repeats))
+    plugin = csbdeep = None
     if "plugin" not in args.skip:
-        attempt("plugin_tiled", lambda: bench_plugin(image_npy, args.imagej, model, args.threads, tile_default,
-                                                     args.repeats))
-        attempt("plugin_tiled_large", lambda: bench_plugin(image_npy, args.imagej, model, args.threads, tile_large,
-                                                           args.repeats))
+        plugin = PeerWorker([sys.executable, BENCH / "plugin_worker.py", "--imagej", args.imagej, "--model", model],
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")])})
     if "csbdeep" not in args.skip:
-        attempt("csbdeep", lambda: bench_csbdeep(image_npy, arch, args.threads, args.repeats))
+        csbdeep = PeerWorker([ensure_csbdeep_venv(), BENCH / "csbdeep_worker.py", "--arch", json.dumps(arch),
+                              "--threads", args.threads],
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+    rows = []
+    try:
+        for size in args.sizes:
+            image = make_image(size)
+            image_npy = WORK / f"noisy_{size}.npy"
+            np.save(image_npy, image)
+            whole = size + 2 * halo  # a tile covering the image plus its halo: one tile (DESIGN.md tiling rule 3)
+            tile = balanced_tile(size, tile_default, halo, multiple)
+            plan = plan_tiles(image.shape, tile=tile, halo=card.tile_halo, multiple=card.tile_multiple)
+            contenders = []
+            if "ort" not in args.skip:
+                contenders += [
+                    Contender("ort_tiled", lambda _, t=tile, im=image: predict(im, model, tile=t, threads=args.threads, device="cpu"),
+                              threads=args.threads),
+                    Contender("ort_whole", lambda _, t=whole, im=image: predict(im, model, tile=t, threads=args.threads, device="cpu"),
+                              threads=args.threads)]
+            row = {"size": size, "tile_default": tile_default, "tile_whole": whole, "tile_plan": {
+                "tile": list(plan.tile), "count": list(plan.count), "mpix": plan.num_tiles * int(np.prod(plan.tile)) / 1e6}}
+            if plugin is not None:
+                request = {"image": str(image_npy), "tile": tile_default, "threads": args.threads}
+                # Equal work, checked: the plugin's output at its default tile equals Python's at the balanced tile.
+                plugin.call(request | {"save": str(WORK / "plugin_out.npy")})
+                ours = predict(image, model, tile=tile, threads=args.threads, device="cpu")
+                theirs = np.load(WORK / "plugin_out.npy")
+                check_peer_output("Java plugin", theirs, reference=ours, shape=ours.shape)
+                row["plugin_vs_ort_max_rel"] = float(np.max(np.abs(theirs - ours)) / np.ptp(ours))
+                if row["plugin_vs_ort_max_rel"] > 1e-3:
+                    raise PeerSanityError(f"plugin and Python ORT outputs differ by {row['plugin_vs_ort_max_rel']:.1e} of the "
+                                          f"range at {size}²: not the same work")
+                contenders.append(Contender("plugin_tiled", lambda _, r=request: plugin.call(r), threads=args.threads,
+                                            timed=lambda reply: reply["seconds"]))
+            if csbdeep is not None:
+                def run_csbdeep(_, path=str(image_npy), shape=image.shape):
+                    reply = csbdeep.call({"image": path})
+                    if tuple(reply["shape"]) != shape or not reply["finite"]:
+                        raise PeerSanityError(f"csbdeep: output shape {reply['shape']} (finite {reply['finite']}) for input {shape}")
+                    row["csbdeep_versions"] = reply["versions"]
+                    return reply
+                contenders.append(Contender("csbdeep", run_csbdeep, threads=args.threads, timed=lambda reply: reply["seconds"]))
+            if "torch" not in args.skip and size <= 4096:  # eager torch at 8192² needs > 20 GiB of activations
+                contenders.append(Contender("torch", torch_runner(image, arch, args.threads), threads=args.threads))
+            print(f"[bench] {size}x{size}: {', '.join(c.name for c in contenders)}", flush=True)
+            timings = interleave(contenders, work=1, rounds=args.rounds, unit="image")
+            row["timings"] = timings.to_json()
+            row["ratios"] = {}
+            names = timings.per_unit_s
+            for key, a, b, target in (
+                    ("plugin_over_ort_same_plan", "plugin_tiled", "ort_tiled", TARGETS["plugin_over_ort"]),
+                    ("plugin_over_ort_whole", "plugin_tiled", "ort_whole", TARGETS["plugin_over_ort"]),
+                    ("plugin_over_csbdeep", "plugin_tiled", "csbdeep", TARGETS["plugin_over_csbdeep"]),
+                    ("ort_over_csbdeep", "ort_whole", "csbdeep", None),
+                    ("plugin_over_torch", "plugin_tiled", "torch", None)):
+                if a in names and b in names:
+                    row["ratios"][key] = ratio(timings, a, b, target=target)
+                    bench.add_figure(f"{key}_{size}", row["ratios"][key])
+            rows.append(row)
+    finally:
+        for worker in (plugin, csbdeep):
+            if worker is not None:
+                worker.close()
 
     rss = None
     if args.rss_size and "plugin" not in args.skip:
         print(f"[bench] peak RSS at {args.rss_size}^2 ...", flush=True)
         try:
             rss = peak_rss_plugin(args.imagej, model, size=args.rss_size, threads=args.threads, tile=tile_default)
-            print(f"[bench] peak RSS: {rss['peak_rss_gib']} GiB", flush=True)
+            bench.add_figure("peak_rss_gib_8192", figure([rss["peak_rss_gib"]], target=TARGETS["peak_rss_gib_8192"],
+                                                         higher_is_better=False, note="one run: RSS does not depend on load"))
         except Exception as err:
             rss = {"error": f"{type(err).__name__}: {err}"[-2000:]}
             print(f"[bench] peak RSS failed: {rss['error']}", flush=True)
-
-    plugin = results.get("plugin_tiled_large")
-    ratios = {
-        "plugin_over_ort": ratio(plugin, results.get("ort_whole")),
-        "plugin_over_csbdeep": ratio(plugin, results.get("csbdeep")),
-        "plugin_default_tile_over_ort": ratio(results.get("plugin_tiled"), results.get("ort_whole")),
-        "plugin_over_ort_same_tile": ratio(results.get("plugin_tiled"), results.get("ort_tiled")),
-        "plugin_over_ort_same_large_tile": ratio(plugin, results.get("ort_tiled_large")),
-        "plugin_over_torch": ratio(plugin, results.get("torch")),
-    }
-    peak = rss.get("peak_rss_gib") if rss else None
-    meets = {
-        "plugin_over_ort": None if ratios["plugin_over_ort"] is None else ratios["plugin_over_ort"] >= TARGETS["plugin_over_ort"],
-        "plugin_over_csbdeep": None if ratios["plugin_over_csbdeep"] is None
-        else ratios["plugin_over_csbdeep"] >= TARGETS["plugin_over_csbdeep"],
-        "peak_rss_gib_8192": None if peak is None else peak < TARGETS["peak_rss_gib_8192"],
-    }
-    report = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
-        "machine": machine(),
-        "model": {"path": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "architecture": arch},
-        "image": {"shape": list(image.shape), "dtype": "float32"},
-        "threads": args.threads, "tile": tile_default, "tile_large": tile_large, "tile_whole": whole,
-        "repeats": args.repeats,
-        "results": results, "rss": rss,
-        "ratios": ratios, "peak_rss_gib_8192": peak, "targets": TARGETS, "meets_targets": meets,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "predict.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "predict.md").write_text(markdown(report))
-    print(markdown(report))
+    report = {"config": bench.data["config"], "model": {"path": str(model.relative_to(ROOT)), "architecture": arch},
+              "sizes": rows, "rss": rss}
+    bench.write(markdown(report), sizes=rows, rss=rss, model=report["model"])
+    print((RESULTS / f"{args.name}.md").read_text())
     return 0
+
+
+def torch_runner(image, arch, threads):
+    import torch
+
+    from fluorecon.core.normalize import normalize, percentile_range
+    from fluorecon.nets.unet import UNet, UNetConfig
+
+    net = UNet(UNetConfig(**arch)).eval()
+
+    def run(_):
+        torch.set_num_threads(threads)
+        lo, hi = percentile_range(image, 1, 99.8)
+        with torch.inference_mode():
+            net(torch.from_numpy(normalize(image, lo, hi))[None, None])
+
+    return run
 
 
 if __name__ == "__main__":

@@ -1,24 +1,23 @@
-"""Runs in bench/venvs/redlionfish (RedLionfish's own venv): time RedLionfish's CPU Richardson–Lucy.
+"""Runs in bench/venvs/redlionfish (RedLionfish's own venv), kept alive by bench/deconvolve.py
+(harness.PeerWorker): loads IMAGE.npy and PSF.npy once, then answers each request line
+{"iterations": n} with {"seconds": s}, the wall time of one whole n-iteration CPU RL run.
 
-Usage: python redlionfish_worker.py IMAGE.npy PSF.npy ITERATIONS REPEATS  → one JSON line
-{"t1_runs": [...], "tn_runs": [...]} (seconds for 1 and for ITERATIONS iterations)."""
+Usage: python redlionfish_worker.py IMAGE.npy PSF.npy"""
 
-import json
 import sys
 import time
 
 import numpy as np
 import RedLionfishDeconv as rlf
+from harness import serve_requests
 
 image, psf = np.load(sys.argv[1]), np.load(sys.argv[2])
-iterations, repeats = int(sys.argv[3]), int(sys.argv[4])
 
 
-def timed(n):
+def run(request: dict) -> dict:
     start = time.perf_counter()
-    rlf.doRLDeconvolutionFromNpArrays(image, psf, niter=n, method="cpu", resAsUint8=False)
-    return time.perf_counter() - start
+    rlf.doRLDeconvolutionFromNpArrays(image, psf, niter=request["iterations"], method="cpu", resAsUint8=False)
+    return {"seconds": time.perf_counter() - start}
 
 
-timed(1)  # warm-up
-print(json.dumps({"t1_runs": [timed(1) for _ in range(repeats)], "tn_runs": [timed(iterations) for _ in range(repeats)]}))
+serve_requests(run)

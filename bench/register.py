@@ -10,9 +10,8 @@ on a microscope), Poisson–Gaussian noise; a simulated drifting SMLM table; smo
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -26,20 +25,29 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from harness import RESULTS, Bench, Contender, PeerWorker, check_peer_output, figure, interleave, ratio  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work" / "register"
-RESULTS = BENCH / "results"
 
+# Kept alive across the rounds (harness.PeerWorker): {"frames": .npy, "out": .npy} -> {"seconds", "version"}.
 PYSTACKREG_WORKER = textwrap.dedent('''
-    import json, sys, time, numpy as np
+    import sys, time, numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from harness import serve_requests
     from pystackreg import StackReg
-    frames = np.load(sys.argv[1]).astype(np.float64)
-    sr = StackReg(StackReg.TRANSLATION)
-    t = time.perf_counter(); tmats = sr.register_stack(frames, reference="first"); dt = time.perf_counter() - t
-    # tmats[t] maps frame t onto frame 0; its translation column is (x, y) of that map.
-    np.save(sys.argv[2], np.stack([tmats[:, 1, 2], tmats[:, 0, 2]], axis=1))
-    import pystackreg; print(json.dumps({"seconds": dt, "version": getattr(pystackreg, "__version__", "?")}))
+    import pystackreg
+
+    def run(request):
+        frames = np.load(request["frames"]).astype(np.float64)
+        sr = StackReg(StackReg.TRANSLATION)
+        t = time.perf_counter(); tmats = sr.register_stack(frames, reference="first"); dt = time.perf_counter() - t
+        # tmats[t] maps frame t onto frame 0; its translation column is (x, y) of that map.
+        np.save(request["out"], np.stack([tmats[:, 1, 2], tmats[:, 0, 2]], axis=1))
+        return {"seconds": dt, "version": getattr(pystackreg, "__version__", "?")}
+
+    serve_requests(run)
 ''')
 
 
@@ -91,11 +99,14 @@ def main() -> int:
     from fluorecon.tasks.register import classical as R
     from fluorecon.tasks.register import learned as RD
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the drift methods")
+    parser.add_argument("--name", default="register", help="results/<name>.json (e.g. register-rerun)")
+    args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                                "note": "shared 2-core machine, other jobs running; single-threaded BLAS for all"},
-                    "drift": {}}
+    bench = Bench(args.name, {"rounds": args.rounds, "frames": 50, "shape": [256, 256], "photons": [100, 1000],
+                               "threads": 1})
+    report: dict = {"drift": {}}
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     for photons in (100, 1000):
         frames, drift = drifting_series(50, (256, 256), photons, seed=1)
@@ -115,36 +126,35 @@ def main() -> int:
         runs["skimage_plain"] = lambda: np.array([-phase_cross_correlation(frames[0], f, upsample_factor=20,
                                                                            normalization=None)[0] for f in frames])
         runs["skimage_plain_fourier"] = skimage_fourier
-        # Interleaved: every method once per round, 7 rounds, so load from other jobs on the shared
-        # machine hits all methods alike; best time per method, and the median of the per-round
-        # ratios fluorecon_first / skimage_phase.
-        times: dict = {name: [] for name in runs}
-        results: dict = {}
-        for _ in range(7):
-            for name, fn in runs.items():
-                t0 = time.perf_counter()
-                results[name] = fn()
-                times[name].append(time.perf_counter() - t0)
-        for name in runs:
-            row[name] = {"seconds": min(times[name]), **errors(results[name], drift)}
-        row["paired_ratio_first_over_skimage_phase"] = float(np.median(
-            np.array(times["fluorecon_first"]) / np.array(times["skimage_phase"])))
+        contenders = [Contender(name, lambda _, fn=fn: fn(), threads=1) for name, fn in runs.items()]
+        np.save(WORK / "frames.npy", frames)
+        peer = None
         try:
-            np.save(WORK / "frames.npy", frames)
             script = WORK / "pystackreg_worker.py"
             script.write_text(PYSTACKREG_WORKER)
-            proc = subprocess.run([str(peer_python("pystackreg", ["pystackreg"])), str(script), str(WORK / "frames.npy"),
-                                   str(WORK / "psr.npy")], capture_output=True, text=True, env=env, timeout=1800)
-            if proc.returncode:
-                raise RuntimeError(proc.stderr[-1500:])
-            peer = json.loads(proc.stdout.strip().splitlines()[-1])
+            peer = PeerWorker([peer_python("pystackreg", ["pystackreg"]), script, BENCH], env=env)
+            request = {"frames": str(WORK / "frames.npy"), "out": str(WORK / "psr.npy")}
+            contenders.append(Contender("pystackreg", lambda _: peer.call(request), threads=1,
+                                        timed=lambda reply: reply["seconds"]))
+        except Exception as err:
+            row["pystackreg_error"] = str(err)[:500]
+        # Interleaved: every method once per round, so load from other jobs on the shared machine
+        # hits all methods alike; medians, and per-round ratios against scikit-image.
+        print(f"drift, {photons} photons:", flush=True)
+        timings = interleave(contenders, work=1, rounds=args.rounds, unit="series", keep_outputs=True, close=[peer])
+        med = timings.to_json()["median_per_unit_s"]
+        for name in runs:
+            row[name] = {"seconds": med[name], **errors(timings.outputs[name], drift)}
+        row["timings"] = timings.to_json()
+        row["speedup_over_skimage_phase"] = ratio(timings, "fluorecon_first", "skimage_phase")
+        if "pystackreg" in med:
             psr = np.load(WORK / "psr.npy")
             # pystackreg's sign convention is checked, not assumed: report the sign that fits.
             sign = 1.0 if np.abs(psr - drift).mean() < np.abs(-psr - drift).mean() else -1.0
-            row["pystackreg"] = {"seconds": peer["seconds"], "version": peer["version"], "sign": sign,
-                                 **errors(sign * psr, drift)}
-        except Exception as err:
-            row["pystackreg_error"] = str(err)[:500]
+            row["pystackreg"] = {"seconds": med["pystackreg"], "version": timings.outputs["pystackreg"]["version"],
+                                 "sign": sign, **errors(sign * psr, drift)}
+            check_peer_output("pystackreg", sign * psr, shape=drift.shape)
+            row["speedup_over_pystackreg"] = ratio(timings, "fluorecon_first", "pystackreg")
         report["drift"][str(photons)] = row
 
     table, sm_drift = simulate_drifting_localizations(n_frames=5000, drift_nm=150, seed=3)
@@ -178,12 +188,15 @@ def main() -> int:
                         "time_over_skimage_plain": ours["seconds"] / best["skimage_plain"]["seconds"],
                         "error_over_skimage_plain": ours["rms_px"] / best["skimage_plain"]["rms_px"],
                         "time_over_skimage_fastest": ours["seconds"] / best["skimage_plain_fourier"]["seconds"]}
-    report["ratios"]["time_over_skimage_paired_median"] = best["paired_ratio_first_over_skimage_phase"]
     if "pystackreg" in best:
         report["ratios"]["time_over_pystackreg"] = best["fluorecon_first"]["seconds"] / best["pystackreg"]["seconds"]
-    (RESULTS / "register.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / "register.md").write_text(markdown(report))
-    print(markdown(report))
+    for photons, row in report["drift"].items():
+        bench.add_figure(f"drift_speedup_over_skimage_{photons}_photons", row["speedup_over_skimage_phase"])
+        if "speedup_over_pystackreg" in row:
+            bench.add_figure(f"drift_speedup_over_pystackreg_{photons}_photons", row["speedup_over_pystackreg"])
+    bench.add_figure("drift_max_error_px_1000_photons", figure([report["drift_error_px"]], target=0.1, higher_is_better=False))
+    bench.write(markdown(report), **report)
+    print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
 
@@ -192,11 +205,11 @@ def markdown(r: dict) -> str:
              f"Drift: 50 frames of 256×256 cut from a drifting field (random walk 0.8 px + creep 0.5 px per frame), "
              f"upsample 20, every frame against frame 0 (fluorecon: reference=first; scikit-image: one "
              f"phase_cross_correlation call per frame pair; `_fourier`: the reference's FFT computed once). "
-             f"Methods interleaved, 7 rounds, best time each. {r['machine']['note']}.", "",
+             "Methods interleaved over rounds (bench/harness.py), median seconds each; single-threaded BLAS for all.", "",
              "| photons | method | seconds | max error px | RMS error px |", "|---|---|---|---|---|"]
     for photons, row in r["drift"].items():
         for name, e in row.items():
-            if isinstance(e, dict):
+            if isinstance(e, dict) and "max_px" in e:
                 lines.append(f"| {photons} | {name} | {e['seconds']:.3f} | {e['max_px']:.3f} | {e['rms_px']:.3f} |")
     s = r["smlm_rcc"]
     lines += ["", f"SMLM RCC (fluorecon): {s['localizations']} localisations, {s['seconds']:.2f} s, drift RMS error "

@@ -6,6 +6,7 @@ figures equal `fluorecon qc` on the same pair, and a planted structure is flagge
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,21 @@ def config_dir(trainer_config_dir):
     return trainer_config_dir
 
 
+def check_open_images(plugin_jar, images, **options):
+    """Run Check result (QC)… on ImagePlus objects found by title, as open images are (batch mode)."""
+    from jpype import JClass
+
+    Interpreter = JClass("ij.macro.Interpreter")
+    Interpreter.batchMode = True
+    for imp in images:
+        Interpreter.addBatchModeImage(imp)
+    try:
+        return run_plugin(plugin_jar, "Check result (QC)...", None, ijbridge.options_string(**options))
+    finally:
+        for imp in images:
+            Interpreter.removeBatchModeImage(imp)
+
+
 def planted_pair(shape=(64, 64), seed=5):
     """A Poisson measurement and a 'result' = the noise-free truth plus an invented bright spot."""
     from scipy import ndimage
@@ -130,6 +146,37 @@ def test_check_result_equals_cli_and_flags_the_planted_spot(config_dir, plugin_j
     assert "structure was removed or invented" in warnings
 
 
+def test_check_result_shows_the_disagreement_map_for_a_denoiser(config_dir, plugin_jar, tmp_path):
+    """model_file = the shipped (filament-trained) CARE model, input = diffuse cytoplasm-like signal:
+    the output gains a third channel, the re-noise disagreement map (as `fluorecon qc --model`), and
+    the invented-texture warning reaches the table."""
+    sys.path.insert(0, str(ROOT / "tests" / "qc"))
+    from ood_shifts import diffuse
+
+    from fluorecon.core.modelcard import read_card
+
+    care = ROOT / "models" / "care_denoise_2d.onnx"
+    image = diffuse(read_card(care), 1, 55)[0][:128, :128]
+    write_tiff(tmp_path / "in.tif", image, TiffMeta(axes="YX", pixel_size_um=0.1))
+    run_cli("predict", care, tmp_path / "in.tif", tmp_path / "res.tif", "--threads", "1")
+    run_cli("qc", tmp_path / "in.tif", tmp_path / "res.tif", "--model", care, "--out", tmp_path / "cli")
+    expected = json.loads((tmp_path / "cli" / "qc.json").read_text())
+
+    raw = ijbridge.to_imageplus(image, "YX", title="raw", pixel_size_um=0.1)
+    rec = ijbridge.to_imageplus(tifffile.imread(tmp_path / "res.tif"), "YX", title="raw-denoised", pixel_size_um=0.1)
+    plugin = check_open_images(plugin_jar, (raw, rec), input="raw", result="raw-denoised", model_file=care)
+    out = plugin.getResult()
+    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (3, 1, 1)
+    assert str(out.getStack().getSliceLabel(3)) == "disagreement"
+    maps = ijbridge.from_imageplus(out)[0, 0]
+    np.testing.assert_allclose(maps[2], tifffile.imread(tmp_path / "cli" / "disagreement.tif"), atol=1e-4)
+    table = plugin.getTable()
+    assert table.getValue("disagreement_flagged_fraction", 0) == pytest.approx(
+        expected["disagreement"]["flagged_fraction"], abs=1e-4)
+    assert "Invented texture" in str(table.getStringValue("warnings", 0))
+    assert "qc.channels = consistency,consistency_local,disagreement" in str(out.getInfoProperty())
+
+
 def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
     raw = ijbridge.to_imageplus(ijbridge.noisy_planes((48, 48), seed=1), "YX", title="raw")
     big = ijbridge.to_imageplus(ijbridge.noisy_planes((96, 96), seed=1), "YX", title="raw-superres")
@@ -153,8 +200,6 @@ def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):
 def test_check_result_of_a_super_resolved_result_equals_predict_qc(config_dir, plugin_jar, tmp_path):
     """A ×2 result (twice the input's size) is checked through the model's forward model, on the
     input's grid: the plugin's maps and figures equal `fluorecon predict --qc`'s."""
-    from jpype import JClass
-
     from fluorecon.tasks.upsample.learned import UpsampleSimulation, simulate_pairs
 
     low = simulate_pairs(UpsampleSimulation(ndim=2, factor=2, shape=(96, 80), seed=21), n=1)[0].low
@@ -165,18 +210,9 @@ def test_check_result_of_a_super_resolved_result_equals_predict_qc(config_dir, p
     result = tifffile.imread(tmp_path / "up.tif")
     assert result.shape == (96, 80)
 
-    Interpreter = JClass("ij.macro.Interpreter")
     raw = ijbridge.to_imageplus(low, "YX", title="low", pixel_size_um=0.1)
     rec = ijbridge.to_imageplus(result.astype(np.float32), "YX", title="low-superres", pixel_size_um=0.05)
-    Interpreter.batchMode = True
-    for imp in (raw, rec):
-        Interpreter.addBatchModeImage(imp)
-    try:
-        plugin = run_plugin(plugin_jar, "Check result (QC)...", None,
-                            ijbridge.options_string(input="low", result="low-superres", model_file=UPSAMPLE_2D))
-    finally:
-        for imp in (raw, rec):
-            Interpreter.removeBatchModeImage(imp)
+    plugin = check_open_images(plugin_jar, (raw, rec), input="low", result="low-superres", model_file=UPSAMPLE_2D)
     out = plugin.getResult()
     assert (out.getWidth(), out.getHeight(), out.getNChannels()) == (40, 48, 2)
     assert out.getCalibration().pixelWidth == pytest.approx(0.1)

@@ -51,8 +51,33 @@ def test_n2n_probabilistic_predict_writes_uncertainty_and_qc(data):
     assert u.shape == (64, 64) and (u > 0).all()
     report = json.loads((qc / "qc.json").read_text())
     assert {"residual_mean", "residual_std", "lag1_autocorrelation", "noise_model", "ood", "uncertainty"} <= set(report)
-    for name in ("consistency.tif", "uncertainty.tif", "consistency_local.tif"):
+    for name in ("consistency.tif", "uncertainty.tif", "consistency_local.tif", "disagreement.tif"):
         assert (qc / name).is_file()
+    assert "mostly not reproducible under re-noising" in out and report["disagreement"]["members"] == 4
+    assert read_tiff(qc / "disagreement.tif")[0].shape == (64, 64)
+
+
+def test_predict_qc_warns_invented_texture_on_diffuse_signal(tmp_path):
+    """The shipped filament-trained CARE model on diffuse cytoplasm-like signal: `predict --qc` writes
+    the disagreement map and the warning offering Noise2Void trained on the image."""
+    import sys
+    from pathlib import Path
+
+    from fluorecon.core.io import TiffMeta, write_tiff
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "qc"))
+    from ood_shifts import diffuse
+
+    model = Path(__file__).resolve().parents[2] / "models" / "care_denoise_2d.onnx"
+    write_tiff(tmp_path / "diffuse.tif", diffuse(read_card(model), 1, 55)[0][:160, :160],
+               TiffMeta(axes="YX", pixel_size_um=0.1))
+    out = _ok(["predict", model, tmp_path / "diffuse.tif", tmp_path / "den.tif", "--qc", tmp_path / "qc",
+               "--threads", "1"])
+    report = json.loads((tmp_path / "qc" / "qc.json").read_text())
+    assert report["disagreement"]["flagged_fraction"] > report["disagreement"]["area_threshold"]
+    assert any(w.startswith("Invented texture") and "--method n2v" in w for w in report["warnings"])
+    assert "Warning: Invented texture" in out
+    assert read_tiff(tmp_path / "qc" / "disagreement.tif")[0].shape == (160, 160)
 
 
 def test_qc_command_warns_out_of_distribution(data):

@@ -192,16 +192,16 @@ def test_unsupported_preprocessing_is_named(op, message, tmp_path):
     assert not (tmp_path / "bad.onnx").exists()
 
 
-def test_cli_refuses_a_package_without_onnx_weights(tmp_path):
+def test_cli_refuses_a_package_without_onnx_or_pytorch_weights(tmp_path):
     from typer.testing import CliRunner
 
     from fluorecon.cli import app
 
-    pkg = tmp_path / "torch_only.zip"
+    pkg = tmp_path / "keras_only.zip"
     with zipfile.ZipFile(pkg, "w") as zf:
         zf.writestr("rdf.yaml", yaml.safe_dump({"format_version": "0.5.4", "type": "model",
-                                                "weights": {"pytorch_state_dict": {"source": "w.pt"}}}))
+                                                "weights": {"keras_hdf5": {"source": "w.h5"}}}))
     result = CliRunner().invoke(app, ["bioimageio", "import", str(pkg), str(tmp_path / "m.onnx")])
     assert result.exit_code == 2
-    assert "has no ONNX weights (it has pytorch_state_dict)" in result.output
+    assert "has no ONNX weights (it has keras_hdf5); fluorecon runs ONNX and converts torchscript" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "m.onnx").exists()

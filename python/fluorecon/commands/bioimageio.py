@@ -34,18 +34,26 @@ def export_command(
 
 @group.command("import")
 def import_command(
-    package: Path = typer.Argument(..., help="bioimage.io package (.zip) with ONNX weights."),
+    package: Path = typer.Argument(..., help="bioimage.io package (.zip) with ONNX, torchscript or pytorch_state_dict "
+                                               "weights."),
     out: Path = typer.Argument(..., help="fluorecon model to write (.onnx with a card synthesised from the rdf)."),
+    python: Path = typer.Option(None, "--python", help="Python with torch and the architecture's library (e.g. "
+                                "CAREamics' venv) that converts PyTorch weights to ONNX; default: this one."),
+    onnx_weights: Path = typer.Option(None, "--onnx-weights", help="ONNX converted from this package's PyTorch "
+                                      "weights before (bioimageio_convert.py), used instead of converting again."),
+    size_step: int = typer.Option(None, "--size-step", min=1, help="input size step of a fully convolutional network "
+                                  "exported with fixed sizes (2^depth for a UNet)."),
 ) -> None:
     """Make a carded fluorecon model from a bioimage.io package, runnable by `fluorecon predict`.
 
     Example: fluorecon bioimageio import n2v.zip models/n2v_imported.onnx
+    Example: fluorecon bioimageio import careamics_n2v.zip n2v.onnx --python ~/careamics-venv/bin/python
     """
     from fluorecon.core.bioimageio import PackageError, import_package
     from fluorecon.core.modelcard import ModelCardError
 
     try:
-        card = import_package(package, out)
+        card = import_package(package, out, python=python, onnx_weights=onnx_weights, size_step=size_step)
     except (PackageError, ModelCardError) as err:
         typer.echo(f"Error: cannot import {package.name}: {err}", err=True)
         raise typer.Exit(2) from None

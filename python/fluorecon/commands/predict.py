@@ -98,7 +98,7 @@ def predict_command(
         write_tiff(scale_out, scale.astype("float32"), meta, info=info + f"\noutput: scale ({what}, uncertainty)")
     typer.echo(f"Wrote {output} ({predictor.provider}).")
     if qc_dir is not None:
-        _write_qc(qc_dir, data, mean, scale, in_meta, card)
+        _write_qc(qc_dir, data, mean, scale, in_meta, card, predictor=predictor, tile=tile)
 
 
 def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads, device, task) -> None:
@@ -128,8 +128,9 @@ def _predict_streaming(model: Path, image: Path, output: Path, *, tile, threads,
     typer.echo(f"Wrote {output} ({predictor.provider}, block-wise).")
 
 
-def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
-    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings."""
+def _write_qc(qc_dir: Path, data, mean, scale, meta, card, predictor=None, tile=None) -> None:
+    """`--qc`: check the result against its input (fluorecon.qc.report) and print the warnings; for a
+    denoiser also whether its texture survives re-noising (fluorecon.qc.disagreement)."""
     from fluorecon.qc.report import check_result
 
     resampled = mean.shape != data.shape and "forward_model" in card.qc  # upsampling, isotropic restoration
@@ -150,8 +151,14 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card) -> None:
         report = check_result(data, mean, card=card, uncertainty=scale, pixel_size_nm=pixel_nm, out_dir=qc_dir,
                               meta=meta)
     if card.task == "denoise" and meta.axes in ("YX", "ZYX"):
+        from fluorecon.qc.disagreement import add_for_denoiser
         from fluorecon.qc.report import compare_classical
 
+        d = add_for_denoiser(report, predictor, data, mean, axes=meta.axes, tile=tile) if predictor else None
+        if d is not None:
+            typer.echo(f"QC: the fine detail is mostly not reproducible under re-noising over "
+                       f"{100 * d.summary['flagged_fraction']:.0f}% of the image (warns above "
+                       f"{100 * d.summary['area_threshold']:.0f}%); wrote {qc_dir}/disagreement.tif")
         note = compare_classical(data, report)
         report.write(qc_dir, meta)  # with the classical figures
         if note:

@@ -13,7 +13,7 @@ def qc_command(
     result: Path = typer.Argument(..., help="The result TIFF (input's intensity units; same size, or a finer grid "
                                   "when --model is an upsampling/isotropic model)."),
     out: Path = typer.Option(..., "--out", help="Folder for consistency.tif, consistency_local.tif, "
-                             "uncertainty.tif (when given) and qc.json."),
+                             "uncertainty.tif (when given), disagreement.tif (--model a denoiser) and qc.json."),
     model: Optional[Path] = typer.Option(None, "--model", help="The ONNX model that made the result: enables the "
                                          "out-of-distribution checks against its training statistics."),
     uncertainty: Optional[Path] = typer.Option(None, "--uncertainty", help="Per-pixel uncertainty TIFF to summarise "
@@ -53,6 +53,12 @@ def qc_command(
                                  "the result back onto the input's grid.")
             report = check_result(data, res, card=card, uncertainty=unc, pixel_size_nm=pixel_nm, out_dir=out,
                                   meta=meta)
+            if card is not None and card.task == "denoise":  # does its texture survive re-noising?
+                from fluorecon.infer import get_predictor
+                from fluorecon.qc.disagreement import add_for_denoiser
+
+                if add_for_denoiser(report, get_predictor(model), data, res, axes=meta.axes):
+                    report.write(out, meta)
     except (ModelCardError, ValueError, FileNotFoundError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from None

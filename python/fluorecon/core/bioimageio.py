@@ -17,7 +17,11 @@ The mapping, and what cannot be mapped:
 * Only image-to-image models export: one channel in, one out, no uncertainty head, percentile
   normalisation (:func:`not_exportable` says why another model is not).
 
-Import (:func:`import_package`) reads any 0.5 package with ONNX weights: the graph is wrapped with
+Import (:func:`import_package`) reads any 0.5 package with ONNX weights, or with torchscript /
+pytorch_state_dict weights that bioimageio_convert.py turns into ONNX (torch.onnx.export) in a Python
+that has torch and the architecture's library (``--python``: CAREamics' UNet is code in `careamics`,
+which fluorecon does not install); input sizes fixed at the export example's (CAREamics does that) take
+the step of a known architecture (CAREamics' UNet: 2^depth) or ``--size-step``. The graph is wrapped with
 Transpose/Squeeze nodes so it takes fluorecon's (1, 1, [Z,] Y, X) layout whatever the package's axis
 order, and the pre/post-processing becomes the card's ``norm``/``denorm``; anything else is refused
 with a message that names it.
@@ -414,15 +418,87 @@ def _wrap_graph(proto, in_names: list[str], out_names: list[str], ndim: int):
     return proto
 
 
-def _size_rule(axis: dict, what: str) -> tuple[int, int]:
+def _size_rule(axis: dict, what: str, size_step: int | None) -> tuple[int, int]:
     size = axis.get("size")
     if isinstance(size, dict) and "step" in size:
         return int(size["min"]), int(size["step"])
     if isinstance(size, dict) and "tensor_id" in size:
         raise PackageError(f"{what} axis '{axis['id']}' takes its size from another tensor; fluorecon imports "
                            "models whose input sizes are given as min + n·step.")
+    if isinstance(size, int) and size_step:  # a fully convolutional network exported with its example's size
+        return size_step, size_step
     raise PackageError(f"{what} axis '{axis.get('id')}' has the fixed size {size}: a model that accepts only one "
-                       "image size cannot be tiled; fluorecon imports models with size min + n·step.")
+                       "image size cannot be tiled; fluorecon imports models with size min + n·step. If the network "
+                       "is fully convolutional, give the size step it needs (--size-step; 2^depth for a UNet).")
+
+
+def _known_size_step(weights: dict) -> int | None:
+    """The input size step of an architecture whose rule is known: CAREamics' UNet halves the image `depth` times."""
+    arch = (weights.get("pytorch_state_dict") or {}).get("architecture") or {}
+    if arch.get("import_from") == "careamics.models.unet" and arch.get("callable") == "UNet":
+        return 2 ** int((arch.get("kwargs") or {}).get("depth", 2))
+    return None
+
+
+TORCH_KINDS = ("torchscript", "pytorch_state_dict")  # preference order for a conversion to ONNX
+
+
+def _architecture_library(entry: dict) -> str | None:
+    """The top-level module a pytorch_state_dict architecture imports from (None: code inside the package)."""
+    module = (entry.get("architecture") or {}).get("import_from")
+    return module.split(".")[0] if module else None
+
+
+def _python_has(python: str, module: str) -> bool:
+    import subprocess
+
+    probe = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
+    return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+
+
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def _convert_to_onnx(zf: zipfile.ZipFile, rdf: dict, pkg: Path, python: str | None) -> tuple[bytes, dict]:
+    """ONNX weights for a package that has only PyTorch ones, by bioimageio_convert.py run in `python`
+    (this Python by default). Returns the ONNX bytes and the converter's report."""
+    import subprocess
+    import sys
+    import tempfile
+
+    weights = rdf.get("weights") or {}
+    kind = next(k for k in TORCH_KINDS if k in weights)  # import_package refused packages with neither
+    entry = weights[kind]
+    if kind == "pytorch_state_dict" and not (entry.get("architecture") or {}).get("callable"):
+        raise PackageError(f"{pkg.name}'s pytorch_state_dict weights name no architecture (weights.pytorch_state_dict."
+                           "architecture); there is no network to load them into.")
+    needs = ["torch", "onnx"] + ([_architecture_library(entry)] if kind == "pytorch_state_dict" and
+                                 _architecture_library(entry) else [])  # torch.onnx.export needs onnx
+    interpreter = python or sys.executable
+    missing = [m for m in needs if not _python_has(interpreter, m)]
+    if missing:
+        arch = entry.get("architecture") or {}
+        where = f"Python {python}" if python else "this Python"
+        raise PackageError(
+            f"{pkg.name} has {kind} weights" + (f" whose architecture {arch.get('import_from')}.{arch.get('callable')} "
+                                                 f"is code in the library '{missing[-1]}'" if arch else "") +
+            f"; {where} lacks {_and(missing)}. Give --python PATH, a Python where "
+            f"{_and(needs)} are installed (for CAREamics: the venv CAREamics runs in), to convert the weights "
+            "to ONNX there; the rest of the import runs here.")
+    inputs = rdf["inputs"][0]
+    dynamic = ",".join(str(i) for i, a in enumerate(inputs["axes"]) if a["type"] != "channel")
+    with tempfile.TemporaryDirectory(prefix="fluorecon-bioimageio-") as tmp:
+        zf.extractall(tmp)
+        out = Path(tmp) / "fluorecon_converted.onnx"
+        cmd = [interpreter, str(Path(__file__).with_name("bioimageio_convert.py")), "--package-dir", tmp,
+               "--kind", kind, "--entry", json.dumps(entry), "--test-input",
+               str(Path(tmp) / inputs["test_tensor"]["source"]), "--dynamic", dynamic, "--out", str(out)]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        if run.returncode != 0 or not out.is_file():
+            tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-6:])
+            raise PackageError(f"converting the {kind} weights of {pkg.name} to ONNX failed in {interpreter}:\n{tail}")
+        return out.read_bytes(), json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def _read_package(pkg: Path) -> tuple[dict, zipfile.ZipFile]:
@@ -441,8 +517,14 @@ def _read_package(pkg: Path) -> tuple[dict, zipfile.ZipFile]:
     return rdf, zf
 
 
-def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> ModelCard:
-    """Turn a bioimage.io package with ONNX weights into a carded fluorecon model at `out`."""
+def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32, python: str | Path | None = None,
+                   onnx_weights: str | Path | None = None, size_step: int | None = None) -> ModelCard:
+    """Turn a bioimage.io package into a carded fluorecon model at `out`.
+
+    ONNX weights are used as they are; torchscript or pytorch_state_dict weights are converted to ONNX by
+    bioimageio_convert.py in `python` (default: this one), which must have torch and, for a state dict, the
+    library of its architecture. `onnx_weights`: that conversion's result made before (its input/output in the
+    package's axis order). `size_step`: the input size step of a network exported with fixed sizes."""
     import onnx
 
     pkg, out = Path(pkg), Path(out)
@@ -454,9 +536,9 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> 
             raise PackageError(f"{pkg.name} is format {rdf.get('format_version')}; fluorecon imports format 0.5 "
                                "(bioimageio.spec's update_format converts older packages).")
         weights = rdf.get("weights") or {}
-        if "onnx" not in weights:
-            raise PackageError(f"{pkg.name} has no ONNX weights (it has {', '.join(weights) or 'none'}); fluorecon runs "
-                               "ONNX models: convert the weights (bioimageio.core's weight converters) first.")
+        if onnx_weights is None and "onnx" not in weights and not any(k in weights for k in TORCH_KINDS):
+            raise PackageError(f"{pkg.name} has no ONNX weights (it has {', '.join(weights) or 'none'}); fluorecon "
+                               "runs ONNX and converts torchscript and pytorch_state_dict weights, not these.")
         inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
         if len(inputs) != 1 or len(outputs) != 1:
             raise PackageError(f"{pkg.name} has {len(inputs)} inputs and {len(outputs)} outputs; fluorecon imports "
@@ -472,8 +554,9 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> 
         by_id_in = {_axis_id(a): a for a in in_axes}
         by_id_out = {_axis_id(a): a for a in out_axes}
         mins, steps, halos, scales = [], [], [], []
+        size_step = size_step or _known_size_step(weights)
         for name in SPATIAL[ndim]:
-            lo, step = _size_rule(by_id_in[name], "input")
+            lo, step = _size_rule(by_id_in[name], "input", size_step)
             mins.append(lo)
             steps.append(step)
             ratio = float(by_id_in[name].get("scale", 1.0)) / float(by_id_out[name].get("scale", 1.0))
@@ -485,11 +568,19 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> 
         halos = [steps[i] * -(-h // steps[i]) for i, h in enumerate(halos)]  # fluorecon's halo: a multiple of the step
         default = [max(mins[i], steps[i] * -(-(256 if ndim == 2 else 64) // steps[i])) for i in range(ndim)]
         config = (rdf.get("config") or {}).get("fluorecon") or {}
-        src = weights["onnx"].get("source")
-        try:
-            proto = onnx.load_from_string(zf.read(src))
-        except KeyError:
-            raise PackageError(f"{pkg.name} lacks its ONNX weights file '{src}'.") from None
+        conversion = None
+        if onnx_weights is not None:
+            proto = onnx.load(str(onnx_weights))
+            conversion = {"onnx_weights": Path(onnx_weights).name}
+        elif "onnx" in weights:
+            src = weights["onnx"].get("source")
+            try:
+                proto = onnx.load_from_string(zf.read(src))
+            except KeyError:
+                raise PackageError(f"{pkg.name} lacks its ONNX weights file '{src}'.") from None
+        else:
+            data, conversion = _convert_to_onnx(zf, rdf, pkg, str(python) if python else None)
+            proto = onnx.load_from_string(data)
     base = dict(config.get("card") or {})
     if base:  # a fluorecon export: its card, with the structure re-derived from the rdf (the package is the contract)
         card = ModelCard.from_metadata(base)
@@ -511,6 +602,8 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32) -> 
                    "axes_in": ",".join(in_names), "axes_out": ",".join(out_names),
                    "preprocessing": json.dumps(inputs[0].get("preprocessing") or []),
                    "postprocessing": json.dumps(outputs[0].get("postprocessing") or []),
+                   **({"weights": f"converted to ONNX from {next((k for k in TORCH_KINDS if k in weights), 'its weights')} "
+                                  f"({json.dumps(conversion)})"} if conversion else {}),
                    **({"data": str(rdf["training_data"])} if rdf.get("training_data") else {})},
         )
     canon = ["batch", "channel"] + list(SPATIAL[ndim])

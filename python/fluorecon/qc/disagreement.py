@@ -1,4 +1,24 @@
-"""Model disagreement by test-time augmentation: where a network reads the data, its answer does
+"""Model disagreement: does the network's texture come from the data or from the noise?
+
+Two checks. **Re-noise reproducibility** (``renoise_disagreement``, the one `predict --qc` runs for
+denoisers) catches the failure that matters on real data: a model trained on filaments, shown diffuse
+signal, paints filament-like "worm" texture that the averaged reference does not show. That texture is
+read out of the noise realisation, so it is the same under flips and rotations (test-time
+augmentation sees 0.03–0.08 of the noise there) and lies within the noise level (data consistency
+passes). What gives it away: the prediction is re-noised ``members`` times with the Poisson–Gaussian
+noise estimated from the input (``pred + sqrt(a·pred + b)·N(0,1)``) and predicted again; the fine
+detail of each answer (the result minus its Gaussian blur, σ = 2 px) is compared across the
+re-noisings. Detail the data determine comes back every time (real filaments: reproducible fraction
+≈ 0.9); detail invented from the noise comes back different each time. The **map** is the local
+non-reproducible fraction of the detail, ``1 − ρ`` over ``WINDOW``² pixels, where
+``ρ = (box(|Σ_k h_k|²) − Σ_k box(h_k²)) / ((K − 1)·Σ_k box(h_k²))`` is the unbiased estimate of the
+reproducible share of the detail power from K re-noisings (0: all reproducible, ≥ 1: none). The
+**warning** fires when more than ``AREA_THRESHOLD`` of the image has a map above
+``UNREPRODUCIBLE_THRESHOLD`` (most of the image's texture is the noise's), calibrated on fresh
+in-distribution simulation of the shipped 2D CARE model (see the constants).
+The same warning is the parametric bootstrap of Efron applied to the network as an estimator.
+
+The second check, **test-time augmentation** (``tta_disagreement``): where a network reads the data, its answer does
 not depend on how the image is presented; where it invents structure, rotating or flipping the
 input changes what it invents.
 
@@ -23,6 +43,19 @@ from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
 
 WINDOW = 9
 THRESHOLD = 1.0
+#: Re-noisings per check (each is one more prediction of the image).
+MEMBERS = 4
+#: Detail scale: the detail of a result is the result minus its Gaussian blur of this σ (pixels).
+DETAIL_SIGMA = 2.0
+#: A pixel is flagged where more than this share of its local detail is not reproducible.
+UNREPRODUCIBLE_THRESHOLD = 0.5
+#: `renoise_disagreement` warns when more than this share of the image is flagged (equivalently: the
+#: map's median exceeds UNREPRODUCIBLE_THRESHOLD). Calibrated with `care_denoise_2d` on 40 fresh
+#: in-distribution draws of its training simulation (seeds 901+, never trained on; bench/disagreement.py):
+#: map median 0.05–0.42 (95th percentile 0.37), so none warns; diffuse cytoplasm-like signal (20 draws):
+#: 0.79–0.97, all warn. (The whole-image energy-weighted fraction, also reported, separates worse:
+#: in distribution up to 0.33, diffuse from 0.16.)
+AREA_THRESHOLD = 0.5
 
 
 def _transforms():
@@ -78,3 +111,85 @@ def tta_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.ndar
                         "PSF): it is inventing structure there, not reading it from the data (see disagreement.tif). "
                         "Compare with a classical result or train on this image (Noise2Void).")
     return Disagreement(mean=mean, spread=spread, map=ratio, summary=summary, warnings=warnings)
+
+
+def _detail(x: np.ndarray) -> np.ndarray:
+    sigma = (0.0,) * (x.ndim - 2) + (DETAIL_SIGMA, DETAIL_SIGMA)
+    return x - ndimage.gaussian_filter(x, sigma)
+
+
+def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *,
+                         prediction: np.ndarray | None = None, noise: NoiseModel | None = None,
+                         members: int = MEMBERS, seed: int = 0, window: int = WINDOW,
+                         threshold: float = UNREPRODUCIBLE_THRESHOLD, area: float = AREA_THRESHOLD) -> Disagreement:
+    """Re-noise reproducibility of `predict` (raw image in → result in the image's units, same shape)
+    on `image` (..., Y, X): `members` predictions of the re-noised `prediction` (computed if not
+    given); returns the mean of the re-predictions, their per-pixel spread, and the map of the local
+    non-reproducible detail fraction (0 = the data determine the texture, ≥ 1 = the noise does)."""
+    if members < 2:
+        raise ValueError(f"members must be at least 2 (the reproducibility compares re-noisings), got {members}.")
+    y = np.asarray(image, np.float32)
+    noise = noise or estimate_noise(y)
+    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
+    if pred.shape != y.shape:
+        raise ValueError(f"The re-noise check needs a result on the input's grid; got {pred.shape} for {y.shape}.")
+    sd = np.sqrt(np.maximum(noise.variance(np.maximum(pred, 0.0)), 1e-12)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    again = np.stack([np.asarray(predict(pred + sd * rng.standard_normal(pred.shape, dtype=np.float32)), np.float32)
+                      for _ in range(members)])
+    detail = np.stack([_detail(a.astype(np.float64)) for a in again])
+    total, energy = detail.sum(axis=0), (detail ** 2).sum(axis=0)
+    size = (1,) * (y.ndim - 2) + (window, window)
+    local_energy = ndimage.uniform_filter(energy, size)
+    floor = 1e-12 + 1e-9 * float(energy.mean())  # a flat result has no texture to judge
+    rho = (ndimage.uniform_filter(total ** 2, size) - local_energy) / ((members - 1) * local_energy + floor)
+    unrepro = np.clip(1.0 - rho, 0.0, 2.0).astype(np.float32)
+    whole = float(energy.sum())
+    fraction = 0.0 if whole <= floor * energy.size else float(
+        np.clip(1.0 - (float((total ** 2).sum()) - whole) / ((members - 1) * whole), 0.0, 2.0))
+    flagged = float((unrepro > threshold).mean())
+    detail_vs_noise = float(np.sqrt(energy.mean() / members / np.mean(sd.astype(np.float64) ** 2)))
+    summary = {"method": f"re-noise reproducibility: {members} predictions of prediction + sqrt(a*prediction+b)*N(0,1); "
+                         f"detail = result - gaussian(sigma {DETAIL_SIGMA:g} px); map = 1 - reproducible share of the "
+                         f"detail power over {window}x{window} px; flagged where > {threshold:g}; warns when more "
+                         f"than {100 * area:g}% of the image is flagged",
+               "flagged_fraction": round(flagged, 4), "threshold": threshold, "area_threshold": area,
+               "median_map": round(float(np.median(unrepro)), 4), "unreproducible_fraction": round(fraction, 4), "detail_rms_over_noise": round(detail_vs_noise, 4),
+               "members": members, "noise_model": noise.to_dict()}
+    warnings = []
+    if flagged > area:
+        warnings.append(f"Invented texture: over {100 * flagged:.0f}% of the image most of the result's fine detail "
+                        f"changes when the image is re-noised (in-distribution images: under {100 * area:.0f}%): the "
+                        "model reads that texture out of the noise, not the sample (see disagreement.tif; bright = "
+                        "not reproducible). Do not read fine texture there as structure: the image is probably unlike the "
+                        "model's training data. Way forward: Noise2Void trained on this image (fluorecon train denoise "
+                        "--method n2v; Fiji: Denoise › Train on this image…) learns this image instead of the "
+                        "training phantoms; where the signal's detail is below the noise its fine detail is not "
+                        "determined by the data either (this check says so for it too), so compare at a coarser "
+                        "scale or with the classical result.")
+    return Disagreement(mean=again.mean(axis=0), spread=again.std(axis=0), map=unrepro, summary=summary,
+                        warnings=warnings)
+
+
+def add_to_report(report, predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, result: np.ndarray, *,
+                  noise: NoiseModel | None = None) -> Disagreement:
+    """Run :func:`renoise_disagreement` for a checked result (a QCReport from fluorecon.qc.report):
+    its map becomes ``report.disagreement`` (written as disagreement.tif), its figures
+    ``report.summary["disagreement"]`` and its warning joins ``report.warnings``."""
+    d = renoise_disagreement(predict, image, prediction=result, noise=noise)
+    report.disagreement = d.map
+    report.summary["disagreement"] = d.summary
+    report.warnings += d.warnings
+    return d
+
+
+def add_for_denoiser(report, predictor, image: np.ndarray, result: np.ndarray, *, axes: str,
+                     tile=None) -> Disagreement | None:
+    """The check every denoiser result gets (`predict --qc`, `qc --model`, the server's qc job):
+    :func:`add_to_report` with `predictor` (fluorecon.infer.Predictor) on one YX plane or ZYX stack
+    of the input's size; None (nothing added) for other tasks or shapes, and for 3D models (the
+    thresholds are calibrated on a 2D model; a 2D model on a ZYX stack is checked plane by plane)."""
+    if (predictor.card.task != "denoise" or predictor.card.ndim != 2 or np.shape(image) != np.shape(result)
+            or axes not in ("YX", "ZYX")):
+        return None
+    return add_to_report(report, lambda x: predictor.predict(x, axes=axes, tile=tile), image, result)

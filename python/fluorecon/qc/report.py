@@ -50,6 +50,7 @@ class QCReport:
     consistency: np.ndarray
     local: np.ndarray
     uncertainty: np.ndarray | None = None
+    disagreement: np.ndarray | None = None  # re-noise reproducibility map (fluorecon.qc.disagreement)
     summary: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -71,6 +72,10 @@ class QCReport:
         if self.uncertainty is not None:
             write_tiff(out / "uncertainty.tif", self.uncertainty.astype(np.float32), meta,
                        info="fluorecon qc: per-pixel uncertainty (Laplace scale or ensemble spread), input units")
+        if self.disagreement is not None:
+            write_tiff(out / "disagreement.tif", self.disagreement.astype(np.float32), meta,
+                       info="fluorecon qc: non-reproducible share of the result's fine detail under re-noising "
+                            "(0 = read from the data, >= 1 = read from the noise; fluorecon.qc.disagreement)")
         (out / "qc.json").write_text(json.dumps(self.to_dict(), indent=2))
         return out
 

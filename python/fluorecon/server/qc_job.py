@@ -77,22 +77,33 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
     image, result, axes = _qc_pair(inputs, spec)
     meta = _like(inputs.meta, axes)
     pixel_nm = meta.pixel_size_um * 1000 if meta.pixel_size_um else None
+    card = _qc_card(spec)
     if image.shape != result.shape:
-        report = check_superres(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
+        report = check_superres(image, result, card=card, pixel_size_nm=pixel_nm)
     else:
-        report = check_result(image, result, card=_qc_card(spec), pixel_size_nm=pixel_nm)
+        report = check_result(image, result, card=card, pixel_size_nm=pixel_nm)
+    channels = list(QC_CHANNELS)
+    if card is not None and card.task == "denoise":
+        # A denoiser's texture is checked by re-noising its result and predicting again (the server has
+        # the model; the result alone cannot tell invented texture within the noise level).
+        from fluorecon.infer import get_predictor
+        from fluorecon.qc.disagreement import add_for_denoiser
+
+        if add_for_denoiser(report, get_predictor(spec.model_file, device=device), image, result, axes=axes):
+            channels.append("disagreement")
     figures = report.to_dict()
     summary = json.dumps(figures, ensure_ascii=False)
-    info = (f"fluorecon qc\nchannels = {','.join(QC_CHANNELS)}\nqc.spec = {spec.model_dump_json()}\n"
+    info = (f"fluorecon qc\nchannels = {','.join(channels)}\nqc.spec = {spec.model_dump_json()}\n"
             f"qc = {summary}")
-    maps = np.stack([report.consistency, report.local], axis=0 if axes == "YX" else 1)
+    planes = [report.consistency, report.local] + ([report.disagreement] if "disagreement" in channels else [])
+    maps = np.stack(planes, axis=0 if axes == "YX" else 1)
     return JobOutput(maps.astype(np.float32), _like(inputs.meta, "CYX" if axes == "YX" else "ZCYX"), info,
-                     message=f"Done. qc = {summary}", values={"qc": figures, "channels": list(QC_CHANNELS)})
+                     message=f"Done. qc = {summary}", values={"qc": figures, "channels": channels})
 
 
 JOB = JobType(
     task="qc", listed=3, spec=QCSpec, methods=("consistency",),
     description="Check a result against its input (fluorecon qc): upload C = (input, result); the result is "
-    "C = (consistency, consistency_local) and the figures and warnings are in the job's message (qc = JSON).",
+    "C = (consistency, consistency_local[, disagreement for a denoiser's model_file]) and the figures and warnings are in the job's message (qc = JSON).",
     check=_check_qc, run=_run_qc, cancelled=(),
 )

@@ -146,7 +146,7 @@ public final class ImageToImageJob extends LocalModelJob<ImagePlus> {
                 for (int b = 0; b < blocksPerChannel; b++) {
                     Block in = ImageConversion.block(input, c, is3d ? -1 : b, t);
                     checkOod(OodReport.label(dims, c, is3d ? -1 : b, t), in.data[0], input.getWidth());
-                    double[] range = Normalizer.percentileRange(in.data[0], card.normLow(), card.normHigh());
+                    double[] range = card.normRange(in.data[0]);
                     Block out = TiledInference.predict(model, in, plan, new double[] {range[0]},
                             new double[] {range[1]}, card.outputKinds(), cOut, blockProgress(progress, done, totalTiles));
                     for (int k = 0; k < cOut; k++) {

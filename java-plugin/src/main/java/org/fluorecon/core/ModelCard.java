@@ -16,6 +16,8 @@ public final class ModelCard {
     public static final String FORMAT_VERSION = "1";
     /** {@code norm} of SMLM models: network input = photons / S. */
     public static final String PHOTONS_PREFIX = "photons:";
+    /** {@code norm} of imported models with fixed statistics (bioimage.io fixed_zero_mean_unit_variance). */
+    public static final String FIXED_PREFIX = "fixed:";
     static final String[] REQUIRED_KEYS = {
         "fluorecon.format", "task", "method", "name", "axes.in", "axes.out", "channels.in", "channels.out",
         "tile.multiple", "tile.halo", "tile.default", "scale", "norm", "outputs",
@@ -43,6 +45,8 @@ public final class ModelCard {
     public final Map<String, String> metrics;
     public final Map<String, String> qc;
     private final double[] normRange;
+    /** {lo, hi} = {MEAN, MEAN + STD} of {@code norm = fixed:MEAN:STD}, else null. */
+    private final double[] fixedRange;
     private final double photonScale;
     private final Map<String, String> metadata;
 
@@ -69,15 +73,29 @@ public final class ModelCard {
         train = prefixed(m, "train.");
         metrics = prefixed(m, "metrics.");
         qc = prefixed(m, "qc.");
-        if (norm != null && norm.startsWith(PHOTONS_PREFIX)) {
+        if (norm != null && norm.startsWith(FIXED_PREFIX)) {
             normRange = null;
+            photonScale = Double.NaN;
+            fixedRange = fixedRange(norm, m.getOrDefault("denorm", "input"));
+        } else if (norm != null && norm.startsWith(PHOTONS_PREFIX)) {
+            normRange = null;
+            fixedRange = null;
             photonScale = photonScale(norm);
         } else {
+            fixedRange = null;
             photonScale = Double.NaN;
             try {
                 normRange = Normalizer.parseNorm(norm);
             } catch (IllegalArgumentException e) {
                 throw new ModelCardException("Model card is invalid: ('norm',): " + e.getMessage());
+            }
+            // The plugin maps every per-image-normalised output back to the input's range; any other output
+            // mapping would be silently mis-scaled here, so such a card is refused with where it does run.
+            String denorm = m.getOrDefault("denorm", "input");
+            if (!denorm.equals("input")) {
+                throw new ModelCardException("Model card: denorm = '" + denorm + "' with norm = '" + norm + "' is "
+                        + "not supported by the Fiji plugin (it maps outputs back to the input's range only); run "
+                        + "this model with fluorecon predict.");
             }
         }
         for (String o : outputs.split(",")) {
@@ -138,7 +156,19 @@ public final class ModelCard {
         return percentiles()[1];
     }
 
+    /**
+     * The {lo, hi} that map to {0, 1} for one block: the fixed statistics of {@code fixed:MEAN:STD}, else the
+     * block's percentiles (never per tile).
+     */
+    public double[] normRange(float[][] block) {
+        return fixedRange != null ? fixedRange.clone() : Normalizer.percentileRange(block, normLow(), normHigh());
+    }
+
     private double[] percentiles() {
+        if (fixedRange != null) {
+            throw new ModelCardException("Model '" + name + "' normalizes with fixed statistics '" + norm
+                    + "', not percentiles: run it with Image-to-image... or Denoise...");
+        }
         if (normRange == null) {
             throw new ModelCardException("Model '" + name + "' normalizes with '" + norm + "' (a fixed photon scale), "
                     + "not percentiles; it is a " + task + " model: use it with the matching command.");
@@ -148,7 +178,48 @@ public final class ModelCard {
 
     /** True for {@code norm = photons:S} (SMLM models read photons / S). */
     public boolean isPhotonNorm() {
-        return normRange == null;
+        return !Double.isNaN(photonScale);
+    }
+
+    /**
+     * {MEAN, MEAN + STD} of {@code fixed:MEAN:STD}. The output goes back to input units (x (hi - lo) + lo), so
+     * {@code denorm} must be 'input' or the same map written as 'linear:STD:MEAN' (what an imported CAREamics
+     * package has); other output maps run in Python only ({@code fluorecon.core.normalize.map_output}).
+     */
+    private static double[] fixedRange(String norm, String denorm) {
+        String[] p = norm.split(":");
+        double mean;
+        double std;
+        try {
+            mean = Double.parseDouble(p[1]);
+            std = Double.parseDouble(p[2]);
+        } catch (RuntimeException e) {
+            throw new ModelCardException("Model card is invalid: ('norm',): norm = '" + norm
+                    + "' is not understood; expected 'fixed:MEAN:STD'");
+        }
+        if (p.length != 3 || !(std > 0) || Double.isInfinite(std) || Double.isNaN(mean)) {
+            throw new ModelCardException("Model card is invalid: ('norm',): norm = '" + norm + "' needs a positive STD");
+        }
+        double[] range = {mean, mean + std};
+        if (!denorm.equals("input") && !denorm.equals("linear:" + p[2] + ":" + p[1])) {
+            String[] d = denorm.split(":");
+            boolean same = false;
+            if (d.length == 3 && d[0].equals("linear")) {
+                try {
+                    double gain = Double.parseDouble(d[1]);
+                    double offset = Double.parseDouble(d[2]);
+                    same = Math.abs(gain - std) <= 1e-9 * std && Math.abs(offset - mean) <= 1e-9 * Math.max(1, Math.abs(mean));
+                } catch (NumberFormatException e) {
+                    same = false;
+                }
+            }
+            if (!same) {
+                throw new ModelCardException("Model card: denorm = '" + denorm + "' with norm = '" + norm + "' maps the "
+                        + "output to other units than the input's, which Fiji does not do yet; run it with "
+                        + "fluorecon predict.");
+            }
+        }
+        return range;
     }
 
     /** S of {@code norm = photons:S}; NaN for percentile normalization. */

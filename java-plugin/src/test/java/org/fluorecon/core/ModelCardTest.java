@@ -130,4 +130,38 @@ class ModelCardTest {
         m.put("norm", "photons:-1");
         org.junit.jupiter.api.Assertions.assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
     }
+
+    /** Imported bioimage.io models (CAREamics): fixed statistics, output back to input units, other maps refused. */
+    @Test
+    void fixedNormOfImportedModels() {
+        Map<String, String> m = new HashMap<>(OnnxModels.card(2, 4, 8, 32));
+        m.put("norm", "fixed:109.5:9.25");
+        m.put("denorm", "linear:9.25:109.5");
+        ModelCard c = ModelCard.fromMetadata(m);
+        assertArrayEquals(new double[] {109.5, 118.75}, c.normRange(new float[][] {{0f, 1000f}}), 0);
+        assertTrue(!c.isPhotonNorm());
+        ModelCardException e = assertThrows(ModelCardException.class, c::normLow);
+        assertTrue(e.getMessage().contains("fixed statistics"), e.getMessage());
+        m.put("denorm", "linear:2.0:0.0");
+        e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+        assertTrue(e.getMessage().contains("run it with fluorecon predict"), e.getMessage());
+        m.put("denorm", "input");
+        m.put("norm", "fixed:1:0");
+        e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+        assertTrue(e.getMessage().contains("needs a positive STD"), e.getMessage());
+    }
+
+    /** A percentile-normalised card whose output is not mapped back to the input range would be mis-scaled. */
+    @Test
+    void otherOutputMappingsOfPercentileCardsAreRefused() {
+        Map<String, String> m = new HashMap<>(OnnxModels.card(2, 4, 8, 32));
+        for (String denorm : new String[] {"none", "linear:2.0:5.0"}) {
+            m.put("denorm", denorm);
+            ModelCardException e = assertThrows(ModelCardException.class, () -> ModelCard.fromMetadata(m));
+            assertTrue(e.getMessage().contains("denorm = '" + denorm + "'")
+                    && e.getMessage().contains("run this model with fluorecon predict"), e.getMessage());
+        }
+        m.put("denorm", "input");
+        assertTrue(ModelCard.fromMetadata(m) != null);
+    }
 }

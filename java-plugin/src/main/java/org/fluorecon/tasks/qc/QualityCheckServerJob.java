@@ -21,14 +21,16 @@ import org.fluorecon.server.ServerJob;
  * Checks a result against the input it was made from on the model server (job task {@code qc},
  * {@code fluorecon.qc.report.check_result}, as {@code fluorecon qc}). The server takes one image,
  * so the pair travels as two channels (input, result) of one plane or z-stack. The result is the
- * consistency map and its local score (C = 2); the figures and warnings come back as JSON in the
- * job's message ({@code qc = {...}}).
+ * consistency map and its local score (C = 2) and, when {@code model_file} is a denoiser, the
+ * re-noise disagreement map ({@code fluorecon.qc.disagreement}: bright = texture read from the noise,
+ * C = 3); the figures and warnings come back as JSON in the job's message ({@code qc = {...}}).
  */
 public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob> {
     private final ImagePlus resultImage;
     private final Path modelFile;
     private int[] scale = {1, 1, 1};
     private Map<String, Object> summary = new LinkedHashMap<>();
+    private String[] channels = {"consistency", "consistency_local"};
 
     /**
      * @param input     the raw measurement (camera units)
@@ -140,20 +142,24 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
     }
 
     private ImagePlus shape(ImagePlus out, int nZ) {
-        if (out.getStackSize() != 2 * nZ || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
+        int nC = out.getStackSize() == 3 * nZ && summary.containsKey("disagreement") ? 3 : 2;
+        if (out.getStackSize() != nC * nZ || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
             throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
                     + out.getStackSize() + ", not two maps of the input's size; is the server older than this plugin?");
         }
+        channels = nC == 3 ? new String[] {"consistency", "consistency_local", "disagreement"}
+                : new String[] {"consistency", "consistency_local"};
         String serverInfo = out.getInfoProperty();
-        out.setDimensions(2, nZ, 1);
+        out.setDimensions(nC, nZ, 1);
         out.setOpenAsHyperStack(true);
         Calibration cal = input.getCalibration().copy();
         cal.disableDensityCalibration();
         out.setCalibration(cal);
         out.setTitle(input.getShortTitle() + "-consistency");
         for (int z = 0; z < nZ; z++) {
-            out.getStack().setSliceLabel("consistency", 2 * z + 1);
-            out.getStack().setSliceLabel("consistency_local", 2 * z + 2);
+            for (int c = 0; c < nC; c++) {
+                out.getStack().setSliceLabel(channels[c], nC * z + c + 1);
+            }
         }
         out.setProperty("Info", info() + (serverInfo == null ? "" : "server.info = " + serverInfo.trim()
                 .replace("\n", "\nserver.info = ") + "\n"));
@@ -213,6 +219,11 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
             rt.addValue("noise_a", nm.get("a") instanceof Number ? ((Number) nm.get("a")).doubleValue() : Double.NaN);
             rt.addValue("noise_b", nm.get("b") instanceof Number ? ((Number) nm.get("b")).doubleValue() : Double.NaN);
         }
+        Object d = summary.get("disagreement");
+        if (d instanceof Map && ((Map<?, ?>) d).get("flagged_fraction") instanceof Number) {
+            rt.addValue("disagreement_flagged_fraction",
+                    ((Number) ((Map<?, ?>) d).get("flagged_fraction")).doubleValue());
+        }
         List<String> w = warnings();
         rt.addValue("warnings", w.isEmpty() ? "none" : String.join(" | ", w));
         rt.setPrecision(4);
@@ -225,7 +236,7 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
     }
 
     public String info() {
-        return provenance("Check result (QC)", "qc", "qc.channels = consistency,consistency_local",
+        return provenance("Check result (QC)", "qc", "qc.channels = " + String.join(",", channels),
                 "qc.summary = " + Json.write(summary)) + "result.title = " + resultImage.getTitle() + "\n";
     }
 
