@@ -1,7 +1,7 @@
 """SMLM benchmark: Jaccard, lateral RMSE, efficiency and time per frame of the classical MLE fit,
 Deep-STORM and the DECODE-style network at low / medium / high emitter density.
 
-    .venv/bin/python bench/localize.py [--frames 100] [--threads 2]
+    .venv/bin/python bench/localize.py [--frames 100] [--threads 2] [--rounds 5] [--plugin-frames 10000]
 
 Data: simulated 64×64-pixel EMCCD frames (100 nm pixels, σ_PSF 130 nm, 2000 photons, 20
 background photons/pixel) of emitters on FILAMENTS (the networks were trained on uniformly spread
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import Bench, Contender, figure, interleave, ratio  # noqa: E402  (bench/ is not a package)
 DENSITIES = {"low": 0.1, "medium": 0.8, "high": 2.5}  # emitters on per µm² per frame
 DECODE_VENV = ROOT / "bench" / "venvs" / "decode"
 
@@ -64,6 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="Interleaved timing rounds (bench/harness.py).")
+    parser.add_argument("--name", default="localize", help="Accuracy result name: results/<name>.json and .md.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--plugin-frames", type=int, default=10000, help="Frames of the speed stack (0 skips it).")
     parser.add_argument("--imagej", type=Path, default=None, help="ImageJ folder (default: a fresh one in a temp dir).")
@@ -88,37 +93,52 @@ def main() -> None:
 
     camera = CameraNoise(photons=1.0, offset=100, gain=0.1, em_gain=100, qe=0.9, read_noise_e=50)
     models = {m: LocalizationModel(DEFAULT_MODELS[m], threads=args.threads) for m in ("deepstorm", "decode")}
-    rows = []
+    bench = Bench(args.name, {"frames_per_density": args.frames, "rounds": args.rounds, "threads": args.threads,
+                              "densities_per_um2": DENSITIES, "frame_px": [64, 64], "plugin_frames": args.plugin_frames})
+    rows, timings = [], {}
     for label, density in DENSITIES.items():
         data = simulate_smlm(SMLMConfig(shape=(64, 64), num_frames=args.frames, density=density,
                                         structure="filaments", seed=2024))
-        runs = {"mle": lambda: localize_mle(data.frames, camera=camera, pixel_size_nm=100, sigma_nm=130)}
+        # work = the frames of one run (each run localizes the whole stack); every side runs in this process
+        # with OMP_NUM_THREADS = --threads (the fit is vectorised numpy, the networks ONNX Runtime)
+        contenders = [Contender("mle", lambda _: localize_mle(data.frames, camera=camera, pixel_size_nm=100,
+                                                               sigma_nm=130), threads=args.threads)]
         for m, model in models.items():
-            runs[m] = (lambda model=model: localize_network(data.frames, model, camera=camera, pixel_size_nm=100))
-        for method, run in runs.items():
-            run() if method != "mle" else None  # warm-up (session init, caches)
-            t0 = time.perf_counter()
-            table = run()
-            dt = time.perf_counter() - t0
-            score = score_localizations(data.truth, table, radius_nm=250)
+            contenders.append(Contender(m, lambda _, model=model: localize_network(data.frames, model, camera=camera,
+                                                                                    pixel_size_nm=100),
+                                        threads=args.threads))
+        print(f"{label} density ({density} /µm²)", flush=True)
+        t = interleave(contenders, work=args.frames, rounds=args.rounds, unit="frame", warmup_work=args.frames, keep_outputs=True)
+        timings[label] = t.to_json()
+        for method in ("mle", *models):
+            score = score_localizations(data.truth, t.outputs[method], radius_nm=250)  # deterministic: last round's
+            ms = 1000 * statistics.median(t.per_unit_s[method])
             rows.append({"density": label, "density_per_um2": density, "method": method,
-                         "ground_truth": len(data.truth), "localizations": len(table),
-                         **score.to_dict(), "ms_per_frame": round(1000 * dt / args.frames, 2)})
+                         "ground_truth": len(data.truth), "localizations": len(t.outputs[method]),
+                         **score.to_dict(), "ms_per_frame": round(ms, 2)})
             print(f"{label:6s} {method:9s} J={score.jaccard:.3f} RMSE={score.rmse_lateral_nm:.1f} nm "
-                  f"E={score.efficiency_lateral:.3f} {1000 * dt / args.frames:.1f} ms/frame", flush=True)
+                  f"E={score.efficiency_lateral:.3f} {ms:.1f} ms/frame (median of {args.rounds})", flush=True)
+        for m in models:
+            bench.add_figure(f"{m}_speed_over_mle_{label}", ratio(t, m, "mle"))
 
     def get(d, m, k):
         return next(r[k] for r in rows if r["density"] == d and r["method"] == m)
 
+    for d in DENSITIES:
+        for m in models:
+            bench.add_figure(f"{m}_jaccard_over_mle_{d}", figure([get(d, m, "jaccard") / max(get(d, "mle", "jaccard"), 1e-9)],
+                                                                 note="one deterministic value per density"))
     best_net_high = max(get("high", m, "jaccard") for m in models)
     result = {
         "description": " ".join(__doc__.strip().split("\n\n")[0].split()),
         "setup": {"frames_per_density": args.frames, "frame_px": [64, 64], "pixel_size_nm": 100, "psf_sigma_nm": 130,
                   "photons_mean": 2000, "background_photons": 20, "camera": "EMCCD (gain 100)", "structure": "filaments",
-                  "match_radius_nm": 250, "threads": args.threads, "cpu": platform.processor() or platform.machine(),
+                  "match_radius_nm": 250, "threads": args.threads, "rounds": args.rounds,
+                  "cpu": platform.processor() or platform.machine(),
                   "providers": {m: models[m].provider for m in models},
                   "models": {m: DEFAULT_MODELS[m].name for m in models}},
         "rows": rows,
+        "timings": timings,
         "ratios": {
             "jaccard_high_density_over_fit": round(best_net_high / max(get("high", "mle", "jaccard"), 1e-9), 3),
             "jaccard_high_density_deepstorm_over_fit": round(get("high", "deepstorm", "jaccard") / max(get("high", "mle", "jaccard"), 1e-9), 3),
@@ -128,17 +148,18 @@ def main() -> None:
     speed = plugin_speed(args, camera) if args.plugin_frames else {}
     args.out.mkdir(parents=True, exist_ok=True)
     write_smlm(args.out, result, speed)
-    (args.out / "localize.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = ["# SMLM localisation benchmark", "", result["description"], "",
+    lines = [result["description"], "",
              f"{args.frames} frames of 64×64 px per density, filaments, EMCCD, 250 nm matching radius, "
-             f"{args.threads} CPU threads (shared machine: timings are indicative).", "",
+             f"{args.threads} CPU threads for every method; ms/frame is the median of "
+             f"{args.rounds} interleaved rounds (bench/harness.py), scores are per density (deterministic).", "",
              "| density (/µm²) | method | Jaccard | recall | precision | RMSE lateral (nm) | efficiency | ms/frame |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['density']} ({r['density_per_um2']}) | {r['method']} | {r['jaccard']:.3f} | {r['recall']:.3f} | "
                      f"{r['precision']:.3f} | {r['rmse_lateral_nm']:.1f} | {r['efficiency_lateral']:.3f} | {r['ms_per_frame']} |")
     lines += ["", f"Jaccard at high density, best network / MLE fit: {result['ratios']['jaccard_high_density_over_fit']}", ""]
-    (args.out / "localize.md").write_text("\n".join(lines))
+    bench.results = args.out
+    bench.write("# SMLM localisation benchmark\n\n" + "\n".join(lines), **result)
     print(f"wrote {args.out / 'localize.json'} and localize.md")
 
 
@@ -214,7 +235,7 @@ def write_smlm(out_dir: Path, result: dict, speed: dict) -> None:
                   f"**{ratios['jaccard_high_density_over_fit']}** (Deep-STORM {ratios['jaccard_high_density_deepstorm_over_fit']}, "
                   f"DECODE-style {ratios['jaccard_high_density_decode_over_fit']}).", ""]
     if speed:
-        lines += [f"## Speed: Deep-STORM on a 64×64×{speed['frames']} stack ({speed['threads']} threads)", "",
+        lines += [f"## Speed: Deep-STORM on a 64×64×{speed['frames']} stack (one timed run each, not on the harness) ({speed['threads']} threads)", "",
                   "| runner | seconds | frames/s | localisations |", "|---|---|---|---|",
                   f"| Fiji plugin `Localize (SMLM)...` (headless JVM, JPype bridge; time around the plugin's run, "
                   f"after a warm-up) | {speed['plugin_seconds']} | **{speed['plugin_frames_per_s']}** | "
@@ -223,6 +244,8 @@ def write_smlm(out_dir: Path, result: dict, speed: dict) -> None:
                   f"{speed['python_seconds']} | {speed['python_frames_per_s']} | {speed['python_localizations']} |",
                   f"| `fluorecon localize` command (whole process: start-up, TIFF read, CSV write) | "
                   f"{speed['cli_seconds_with_startup']} | {speed['cli_frames_per_s_with_startup']} | |", ""]
+    else:
+        lines += ["## Speed of the Fiji plugin: not run in this run (`--plugin-frames 0`)", ""]
     lines += ["## Peer: the DECODE package", ""]
     if peer["installed"]:
         lines += [f"DECODE {peer['version']} is installed in bench/venvs/decode ({peer['note']}).", ""]

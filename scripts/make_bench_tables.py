@@ -185,6 +185,10 @@ def jaccard(method: str, density: str) -> float:
     return next(r["jaccard"] for r in get("localize", "rows") if r["method"] == method and r["density"] == density)
 
 
+def smlm_ms(method: str, density: str) -> float:
+    return next(r["ms_per_frame"] for r in get("localize", "rows") if r["method"] == method and r["density"] == density)
+
+
 def snippets() -> dict:
     """NAME → generated text. Table rows are '| what | fluorecon | peer |'."""
     def row(what, cells):
@@ -220,7 +224,10 @@ def snippets() -> dict:
         row("learned light field vs 16 RL iterations",
             (f"{get('lightfield', 'ratios.learned_speedup_over_iterative'):.1f}× faster, {lf['learned']['psnr']:.1f} vs "
              f"{lf['iterative']['psnr_per_iter'][-1]:.1f} dB", "—")),
-        row("SMLM Jaccard, high density", (f"Deep-STORM {jaccard('deepstorm', 'high'):.2f}", f"MLE fit {jaccard('mle', 'high'):.2f}")),
+        row("SMLM Jaccard, high density (ms/frame, median of rounds)", (
+            f"Deep-STORM {jaccard('deepstorm', 'high'):.2f} ({smlm_ms('deepstorm', 'high'):.1f} ms; "
+            f"{spread(get('localize', 'figures.deepstorm_speed_over_mle_high'), unit='×')} the fit's speed)",
+            f"MLE fit {jaccard('mle', 'high'):.2f} ({smlm_ms('mle', 'high'):.1f} ms)")),
         row("×2 super-resolution PSNR (dB), median over held-out pairs", superres_cells()),
         row("learned unmixing abundance error at 20 photons", (f"{unmix20['error_learned']:.2f}", f"NNLS {unmix20['error_nnls']:.2f}")),
         row("drift: time, max error (50 frames, 256²)",
@@ -228,13 +235,13 @@ def snippets() -> dict:
              f"scikit-image {get('register', 'drift_error_px') / reg['error_over_skimage']:.2f} px, "
              f"pystackreg ({1 / reg['time_over_pystackreg']:.0f}× our time)")),
     ]
-    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve", "superres") if "load_start" in load(b))
+    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve", "localize", "superres") if "load_start" in load(b))
     gpu = get("gpu", "deconvolution.cuda_speedup_over_cpu"), get("gpu", "training.n2v_steps_per_s_cuda"), \
         get("gpu", "training.n2v_cuda_speedup_over_cpu"), get("gpu", "lightfield.cuda_speedup_over_cpu")
     return {
-        "readme-table": "\n" + "\n".join(table) + "\n\nRows 1–7, the super-resolution and the drift rows come from `bench/harness.py` (medians over ≥ 5 "
+        "readme-table": "\n" + "\n".join(table) + "\n\nRows 1–7 and the SMLM, super-resolution and drift rows come from `bench/harness.py` (medians over ≥ 5 "
                         "interleaved rounds or over held-out images, min–max in brackets, a verdict only when the whole spread clears the "
-                        f"target; {loads} on 2 cores); the SIM, light-field and SMLM rows are "
+                        f"target; {loads} on 2 cores); the SIM and light-field rows are "
                         "single-run figures of benches not yet on the harness.\n",
         "readme-gpu": f"Richardson–Lucy {gpu[0]:.0f}× faster than the 16-core CPU of the same machine, N2V training "
                       f"{gpu[1]:.0f} steps/s ({gpu[2]:.0f}×), light-field RL {gpu[3]:.0f}×",
