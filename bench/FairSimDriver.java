@@ -153,6 +153,10 @@ public final class FairSimDriver {
                 mode, size, repeats, list(tPrepare), list(tEstimate), list(tRecon),
                 Runtime.getRuntime().availableProcessors(), String.join(", ", dirs)));
         org.fairsim.utils.SimpleMT.shutdown();
+        // JTransforms' worker pool is not daemon: without an explicit exit the JVM idles ~60 s after the
+        // result line, which cost a minute per call once the bench called it once per round.
+        System.out.flush();
+        System.exit(0);
     }
 
     private static String list(double[] v) {

@@ -3,7 +3,7 @@ against fairSIM (github.com/fairSIM/fairSIM, run headless through bench/FairSimD
 same simulated raw stacks: PSNR and FRC resolution against the simulated truth, and time.
 
     bench/build_fairsim.sh /path/to/fairSIM      # once: builds fairSIM into bench/venvs/fairsim
-    .venv/bin/python bench/sim.py [--n 2] [--size 256] [--photons 30,300,3000] [--repeats 3] [--threads 2]
+    .venv/bin/python bench/sim.py [--n 2] [--size 256] [--photons 30,300,3000] [--rounds 5] [--threads 2]
                                   [--skip learned,estimated] [--quick]
 
 `--quick` (= --n 1 --skip learned,estimated) reruns the timing and the given-pattern rows only (a few
@@ -25,7 +25,7 @@ ours learned (ONNX Runtime, `predict_sim`). fairSIM's result is shifted by half 
 x (its 2× grid convention; measured by phase correlation) before scoring. Quality: PSNR after the least-squares affine map onto
 the SIM-resolution reference (object blurred to the SIM resolution limit) and FRC resolution
 (1/7 threshold) of each result against the noise-free object, on the interior (fairSIM fades 15 raw
-pixels at the border). Time: fastest of --repeats runs after a warm-up, 2 threads everywhere
+pixels at the border). Time: median of --rounds interleaved rounds after a warm-up, 2 threads everywhere
 (fairSIM's SimpleMT uses every core the JVM sees: 2 here); fairSIM's time is taken inside its JVM
 (`System.nanoTime` around background subtraction + FFT + reconstruction), so JVM start-up is not
 counted; ours covers the whole `reconstruct_sim` call (background, FFT, band separation, filter,
@@ -42,24 +42,16 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import Bench, Contender, figure, interleave  # noqa: E402  (bench/ is not a package)
 FAIRSIM = ROOT / "bench" / "venvs" / "fairsim"
 WORK = ROOT / "bench" / ".work" / "sim"
-
-
-def _best(fn, repeats: int):
-    out = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, (min(times) if times else float("nan"))
 
 
 def fairsim_ready() -> str | None:
@@ -95,7 +87,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="Raw frame side (square: fairSIM needs it).")
     parser.add_argument("--photons", default="30,300,3000",
                         help="Peak photons per frame, comma list (one condition each).")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="Interleaved timing rounds per stack (bench/harness.py).")
+    parser.add_argument("--name", default="sim", help="Result name: results/<name>.json and .md.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--skip", default="",
@@ -128,6 +121,10 @@ def main() -> None:
         "learned_3frames": Predictor(ROOT / "models" / "sim_2d_3frames.onnx", threads=args.threads, device="cpu")}
     border = 32  # fine-grid pixels left out of every score (fairSIM's 15-raw-pixel border fade)
     per_stack, notes = [], []
+    speed_rounds: dict[str, list[float]] = {}  # per-round speed-ups over fairSIM, all stacks
+    bench = Bench(args.name, {"raw_size": [args.size, args.size], "stacks_per_level": args.n,
+                              "photons": args.photons, "rounds": args.rounds, "threads": args.threads,
+                              "skipped": sorted(skip), "border_px_excluded": border}, results=args.out)
     for photons in [float(p) for p in args.photons.split(",")]:
         sim = SIMLearnedSimulation(raw_shape=(args.size, args.size), photons=photons, photons_spread=1.0, seed=777)
         for i, t in enumerate(simulate_triples(sim, n=args.n)):
@@ -155,33 +152,43 @@ def main() -> None:
                 return reconstruct_sim(canonical, plain, estimate=False, wiener=0.05, apodization_cutoff=2.0,
                                        apodization_bend=0.9, background=background, device="cpu")
 
-            res, times["classical_given"] = _best(lambda: run_given(True), args.repeats)
-            results["classical_given"] = np.asarray(res.image, np.float32)
-            _, times["classical_given_cached"] = _best(lambda: run_given(False), args.repeats)
-            res, _ = _best(lambda: reconstruct_sim(canonical, plain, estimate=False, wiener=0.3, background=background,
-                                                   device="cpu"), 0)
+            # Every contender runs once before the rounds (its warm-up; that run's output is scored) and is
+            # then timed in interleaved rounds. fairSIM runs one JVM per call that warms up inside
+            # (FairSimDriver: one untimed run) and reports its own seconds, so JVM start is never timed.
+            contenders = []
+            results["classical_given"] = np.asarray(run_given(True).image, np.float32)
+            contenders.append(Contender("classical_given", lambda _: run_given(True), threads=args.threads))
+            run_given(False)
+            contenders.append(Contender("classical_given_cached", lambda _: run_given(False), threads=args.threads))
+            res = reconstruct_sim(canonical, plain, estimate=False, wiener=0.3, background=background, device="cpu")
             results["classical_given_w0.3"] = np.asarray(res.image, np.float32)
+
+            def run_estimated():
+                return reconstruct_sim(canonical, plain, estimate=True, wiener=0.05, apodization_cutoff=2.0,
+                                       apodization_bend=0.9, background=background, device="cpu")
+
             try:
                 if "estimated" not in skip:
-                    res, times["classical_estimated"] = _best(lambda: reconstruct_sim(
-                        canonical, plain, estimate=True, wiener=0.05, apodization_cutoff=2.0, apodization_bend=0.9,
-                        background=background, device="cpu"), args.repeats)
-                    results["classical_estimated"] = np.asarray(res.image, np.float32)
+                    results["classical_estimated"] = np.asarray(run_estimated().image, np.float32)
+                    contenders.append(Contender("classical_estimated", lambda _: run_estimated(), threads=args.threads))
             except ValueError as err:  # SIMEstimationError: no pattern peak at this light level
                 notes.append(f"{int(photons)} photons, stack {i}: ours (estimated) failed: {str(err)[:160]}")
             for key, pred in models.items():
-                out, times[key] = _best(lambda pred=pred: predict_sim(t.raw, pred), args.repeats)
-                results[key] = out[0]
+                results[key] = predict_sim(t.raw, pred)[0]
+                contenders.append(Contender(key, lambda _, pred=pred: predict_sim(t.raw, pred), threads=args.threads))
             fs_facts = {}
             if fairsim_error is None:
-                for key, mode, wiener, reps in (("fairsim_given", "given", 0.05, args.repeats),
-                                                ("fairsim_given_w0.3", "given", 0.3, 1),
-                                                ("fairsim_estimated", "estimate", 0.05, args.repeats)):
+                for key, mode, wiener in (("fairsim_given", "given", 0.05), ("fairsim_given_w0.3", "given", 0.3),
+                                          ("fairsim_estimated", "estimate", 0.05)):
                     if mode == "estimate" and "estimated" in skip:
                         continue
                     out_tif = WORK / f"{key}_{int(photons)}_{i}.tif"
-                    facts = run_fairsim(raw_tif, out_tif, mode=mode, given=given, background=background,
-                                        pixel_um=pixel_nm / 1000, wiener=wiener, repeats=reps)
+
+                    def call(_=None, mode=mode, wiener=wiener, out_tif=out_tif):
+                        return run_fairsim(raw_tif, out_tif, mode=mode, given=given, background=background,
+                                           pixel_um=pixel_nm / 1000, wiener=wiener, repeats=1)
+
+                    facts = call()
                     fs_facts[key] = facts
                     if "error" in facts:
                         notes.append(f"{int(photons)} photons, stack {i}: {key} failed: {facts['error'][-200:]}")
@@ -190,8 +197,17 @@ def main() -> None:
                     # between fine pixels 2j and 2j+1: half a fine pixel (measured 0.55, 0.45) to undo.
                     results[key] = ndimage.shift(tifffile.imread(out_tif).astype(np.float32), (0.5, 0.5), order=3,
                                                  mode="nearest")
-                    times[key] = min(p + r for p, r in zip(facts["prepare_s"], facts["reconstruct_s"])) + (
-                        0.0 if mode == "given" else min(facts["estimate_s"]))
+                    if key != "fairsim_given_w0.3":  # quality only
+                        contenders.append(Contender(key, call, threads=args.threads, timed=lambda f, mode=mode: (
+                            f["prepare_s"][0] + f["reconstruct_s"][0] + (f["estimate_s"][0] if mode == "estimate" else 0.0))))
+            print(f"{int(photons)} photons, stack {i}", flush=True)
+            tm = interleave(contenders, work=1, rounds=args.rounds, unit="reconstruction", warmup_work=0)
+            times = {k: statistics.median(v) for k, v in tm.per_unit_s.items()}
+            for ours, peer in (("classical_given", "fairsim_given"), ("classical_given_cached", "fairsim_given"),
+                               ("classical_estimated", "fairsim_estimated"), ("learned_3frames", "fairsim_given")):
+                if ours in tm.per_unit_s and peer in tm.per_unit_s:
+                    speed_rounds.setdefault(f"{ours}_speed_over_{peer}", []).extend(
+                        b / a for a, b in zip(tm.per_unit_s[ours], tm.per_unit_s[peer]))
             crop = (slice(border, -border), slice(border, -border))
             quality = {}
             for key, est in results.items():
@@ -199,18 +215,18 @@ def main() -> None:
                 quality[key] = {"psnr_db": round(fit_psnr(est, t.reference[crop]), 3),
                                 "frc_nm": round(frc_resolution(est, t.truth[crop], pixel_size_nm=pixel_nm / 2), 1)}
             per_stack.append({"photons": photons, "stack": i, "quality": quality,
-                              "seconds": {k: round(v, 4) for k, v in times.items()},
+                              "seconds": {k: round(v, 4) for k, v in times.items()}, "timings": tm.to_json(),
                               "fairsim": {m: {k: v for k, v in f.items() if k != "error"} for m, f in fs_facts.items()},
                               "pattern_given": given})
             print(json.dumps(per_stack[-1]["quality"]), flush=True)
 
-    def mean(photons, key, field):
+    def mean(photons, key, field):  # the median over the level's stacks (each stack's value is in per_stack)
         vals = [s["quality"][key][field] for s in per_stack if s["photons"] == photons and key in s["quality"]]
-        return round(float(np.nanmean(vals)), 3) if vals else None
+        return round(float(np.nanmedian(vals)), 3) if vals else None
 
-    def mean_time(key):
+    def mean_time(key):  # the median over stacks of each stack's median over rounds
         vals = [s["seconds"][key] for s in per_stack if key in s["seconds"]]
-        return round(float(np.min(vals)), 4) if vals else None
+        return round(float(np.median(vals)), 4) if vals else None
 
     levels = sorted({s["photons"] for s in per_stack})
     keys = list(LABELS) + ["classical_given_cached"]
@@ -254,7 +270,7 @@ def main() -> None:
                                                  if "fairsim_given" in v else None) for lvl, v in summary.items()},
         },
         "quality": summary,
-        "seconds_best": timing,
+        "seconds_median": timing,
         "per_stack": per_stack,
         "fairsim": {"error": fairsim_error} if fairsim_error else {
             "commit": (FAIRSIM / "commit.txt").read_text().strip(), "driver": "bench/FairSimDriver.java",
@@ -262,16 +278,21 @@ def main() -> None:
         "notes": notes,
         "setup": {"raw_size": [args.size, args.size], "stacks_per_level": args.n, "photons": levels,
                   "skipped": sorted(skip), "quick": args.quick,
-                  "repeats": args.repeats, "threads": args.threads, "border_px_excluded": border,
+                  "rounds": args.rounds, "threads": args.threads, "border_px_excluded": border,
                   "machine": platform.platform(), "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
                   "python": sys.version.split()[0],
                   "java": subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sim.json").write_text(json.dumps(result, indent=1))
-    (args.out / "sim.md").write_text(markdown(result))
+    for key, values in speed_rounds.items():
+        bench.add_figure(key, figure(values, note="per round, all stacks (higher = ours faster)"))
+    for lvl in levels:
+        diffs = [s["quality"]["classical_given"]["psnr_db"] - s["quality"]["fairsim_given"]["psnr_db"]
+                 for s in per_stack if s["photons"] == lvl and "fairsim_given" in s["quality"]]
+        if diffs:
+            bench.add_figure(f"classical_psnr_minus_fairsim_db_{int(lvl)}_photons", figure(diffs, note="per stack"))
+    bench.write(markdown(result), **result)
     print(json.dumps({k: result[k] for k in ("fr_resolution_gain_over_widefield", "fr_resolution_gain_by_photons",
-                                             "ratios", "seconds_best")}, indent=1))
+                                             "ratios", "seconds_median")}, indent=1))
 
 
 LABELS = {"widefield": "widefield (mean of 9 frames, bilinear ×2)",
@@ -296,9 +317,9 @@ def markdown(r: dict) -> str:
         for lvl in levels:
             q = r["quality"][lvl].get(key)
             cells.append(f"{q['psnr_db']:.2f} / {q['frc_nm']:.0f}" if q else "–")
-        t = r["seconds_best"].get(key)
-        if key == "classical_given" and r["seconds_best"].get("classical_given_cached") is not None:
-            t = f"{t} (cached filters: {r['seconds_best']['classical_given_cached']})"
+        t = r["seconds_median"].get(key)
+        if key == "classical_given" and r["seconds_median"].get("classical_given_cached") is not None:
+            t = f"{t} (cached filters: {r['seconds_median']['classical_given_cached']})"
         rows.append(f"| {label} | " + " | ".join(cells) + f" | {t if t is not None else '–'} |")
     ratios = r["ratios"]
     fs = r["fairsim"]
@@ -318,7 +339,8 @@ Simulated 2D SIM (3 angles × 3 phases, {s['raw_size'][0]}×{s['raw_size'][1]} r
 stacks per photon level (peak photons per frame: {', '.join(str(int(p)) for p in s['photons'])}), seed 777.
 PSNR: after the least-squares affine map onto the object blurred to SIM resolution; FRC: resolution
 (1/7 threshold) of each result against the noise-free object; both on the interior ({s['border_px_excluded']}
-fine pixels left out at each border). Time: fastest of {s['repeats']} runs after a warm-up, per stack,
+fine pixels left out at each border). Time: median of {s['rounds']} interleaved rounds per stack after a
+warm-up (bench/harness.py), then the median over stacks,
 {s['threads']} threads for everyone, on {s['machine']} ({s['cpu_count']} cores shared with other jobs, load
 average {', '.join(f'{v:.1f}' for v in s['load_average'])} at the end); fairSIM timed inside its JVM
 (background + FFT + reconstruction, + estimation for the estimated rows), ours around the whole call.
