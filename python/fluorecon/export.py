@@ -138,7 +138,8 @@ def unet_from_onnx(path: str | os.PathLike):
     """The torch U-Net of an exported model, to fine-tune it: the checkpoint beside it (``.pt``) when there is
     one, else the ONNX initializers, which :func:`export_onnx` names after the torch ``state_dict`` keys (the
     shipped models come without checkpoints). The card's ``train.unet`` gives the architecture. Returns
-    (network in eval mode, card); raises ValueError when the file is not a U-Net fluorecon exported."""
+    (network in eval mode, card); raises ValueError when the file is not a U-Net fluorecon exported. For an
+    upsampling model the network is its U-Net on the fine grid (tasks/upsample wraps it in ``UpsampleNet``)."""
     import onnx
     from onnx import numpy_helper
 
@@ -153,9 +154,13 @@ def unet_from_onnx(path: str | os.PathLike):
     network = build_network(UNetConfig.model_validate_json(card.train["unet"]))
     checkpoint = path.with_suffix(".pt")
     if checkpoint.is_file():
-        network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        network.load_state_dict({k.removeprefix("unet."): v for k, v in saved.items()} if card.task == "upsample" else saved)
         return network.eval(), card
     weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    # An upsampling model wraps its U-Net (tasks/upsample UpsampleNet.unet): its initializers carry that prefix.
+    if not any(k in weights for k in network.state_dict()):
+        weights = {k.removeprefix("unet."): v for k, v in weights.items()}
     state = network.state_dict()
     missing = [k for k in state if k not in weights or tuple(weights[k].shape) != tuple(state[k].shape)]
     if missing:

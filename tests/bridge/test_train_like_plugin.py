@@ -1,6 +1,7 @@
 """Denoise › Train for my microscope… driven headless from a macro through the real plugin and a real server:
 the model fitted to the frame is installed in the plugin's models folder (where Denoise… finds it), the shown
-and saved (save=) image is the frame denoised by it, and a macro without the NA fails with the reason."""
+and saved (save=) image is the frame denoised by it (upsampled, twice as large, with model_task=upsample), and a
+macro without the NA fails with the reason."""
 
 from __future__ import annotations
 
@@ -55,3 +56,20 @@ def test_train_for_my_microscope_asks_for_the_na(config_dir, plugin_jar, tmp_pat
         run_plugin(plugin_jar, "Train for my microscope...", imp,
                    ijbridge.options_string(wavelength_nm=520, steps=2, models_dir=tmp_path / "models"))
     assert not (tmp_path / "models").exists()
+
+
+def test_train_for_my_microscope_upsample_shows_the_frame_twice_as_large(config_dir, plugin_jar, tmp_path):
+    """model_task=upsample: the shipped ×2 model is fitted; the result is twice the size at half the pixel size."""
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import predict
+
+    frame = _frame()
+    imp = ijbridge.to_imageplus(frame, "YX", title="raw", pixel_size_um=0.1)
+    plugin = run_plugin(plugin_jar, "Train for my microscope...", imp,
+                        ijbridge.options_string(model_task="upsample", na=0.8, wavelength_nm=520, steps=2,
+                                                name="bridge up", models_dir=tmp_path / "models"))
+    out = plugin.getResult()
+    model = Path(str(plugin.getInstalledModel()))
+    assert read_card(model).task == "upsample" and tuple(read_card(model).scale) == (2, 2)
+    assert out.getTitle() == "raw-fitted-upsample" and out.getCalibration().pixelWidth == pytest.approx(0.05)
+    assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], predict(frame, model, axes="YX", task="upsample"))

@@ -196,6 +196,10 @@ def case_train_deconvolve(ws):
     ok("train", "deconvolve", "--out", ws / "dc.onnx", "--steps", 1, "--n", 2, "--size", 64, "--filters", 4)
     card = read_card(ws / "dc.onnx")
     assert card.task == "deconvolve" and "val_psnr_rl" in card.metrics
+    # --like (run end to end in tests/tasks/deconvolve/test_deconvolve_like.py): NA is never defaulted there.
+    r = runner.invoke(app, ["train", "deconvolve", "--like", str(_noisy(ws)), "--wavelength-nm", "520", "--out",
+                            str(ws / "dcl.onnx")])
+    assert r.exit_code == 2 and "--like needs --na" in r.output and not (ws / "dcl.onnx").exists()
 
 
 # --------------------------------------------------------------------------- upsample, isotropic, crossmodal
@@ -213,6 +217,10 @@ def case_train_upsample(ws):
     ok("train", "upsample", "--data", ws / "su", "--out", ws / "up.onnx", "--steps", 1, "--patch", 16, "--filters", 4,
        "--batch-size", 1, "--device", "cpu")
     assert read_card(ws / "up.onnx").scale == (2, 2)
+    # --like (run end to end in tests/tasks/upsample/test_upsample_like.py) refuses pairs it would not use.
+    r = runner.invoke(app, ["train", "upsample", "--like", str(_noisy(ws)), "--data", str(ws / "su"), "--na", "0.8",
+                            "--wavelength-nm", "520", "--out", str(ws / "upl.onnx")])
+    assert r.exit_code == 2 and "--like simulates its training data; drop --data" in r.output
 
 
 def case_simulate_isotropic(ws):

@@ -93,3 +93,24 @@ def test_cancel_leaves_no_model(trainer):
         job = wait_job(client, job_id, timeout=60)
     assert job["state"] == "cancelled", job
     assert sorted(trainer.models_dir.rglob("*")) == before
+
+
+def test_train_like_job_fits_a_deconvolution_model(trainer, tmp_path):
+    """model_task = deconvolve: the shipped learned deconvolution model is fine-tuned and applied to the frame."""
+    frame = _frame(4)
+    spec = {"task": "train-like", "model_task": "deconvolve", "na": 1.3, "wavelength_nm": 560, "steps": 2,
+            "name": "my deconv"}
+    r = _submit(trainer, frame, spec, pixel_size_um=0.08)
+    assert r.status_code == 201, r.text
+    with trainer.client() as client:
+        job = wait_job(client, r.json()["id"], timeout=600)
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    model = Path(job["values"]["model_file"])
+    assert model == trainer.models_dir / "my_deconv.onnx" and job["values"]["model_task"] == "deconvolve"
+    card = read_card(model)
+    assert card.task == "deconvolve" and "care_deconvolve_2d.onnx" in card.train["fine_tuned_from"]
+    assert '"na":1.3' in card.train["psf"] and card.train["pixel_size_nm"] == "80"
+    got, meta = read_tiff(tmp_path / "server.tif")
+    assert "output: the uploaded image restored by the new model (deconvolve)" in meta.info
+    np.testing.assert_allclose(got, predict(frame, model, axes="YX"), atol=1e-4 * np.ptp(got))

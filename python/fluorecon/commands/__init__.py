@@ -166,15 +166,31 @@ def simulate_options(*, out_help: str, n: int, n_help: str, size: Optional[int],
     return option_group(param, options, SimulateOptions)
 
 
-def psf_settings_options(*, na_help: str, wavelength: bool = True, param: str = "psf"):
+#: Defaults of the simulated widefield PSF's optics options (psf_settings_options).
+PSF_DEFAULTS = {"pixel_size_nm": 100.0, "na": 1.2, "wavelength_nm": 520.0}
+
+
+def psf_settings_options(*, na_help: str, wavelength: bool = True, param: str = "psf", stated: str = ""):
     """The optics options of the simulated widefield PSF (`PSFSettings` fields: --pixel-size-nm --na
-    [--wavelength-nm --ni]) in place of the command's parameter `param`, which receives them as a dict."""
+    [--wavelength-nm --ni]) in place of the command's parameter `param`, which receives them as a dict.
+    `stated`: a mode in which they must be stated (e.g. "--like"): then they default to None (None in the dict
+    when not given) and the command fills :data:`PSF_DEFAULTS` itself outside that mode."""
+
+    def default(key: str):
+        return None if stated else PSF_DEFAULTS[key]
+
+    note = f" (default {{:g}}; {stated}: required)" if stated else ""
     options: dict[str, tuple[Any, Any]] = {
-        "pixel_size_nm": (float, typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm).")),
-        "na": (float, typer.Option(1.2, "--na", help=na_help)),
+        "pixel_size_nm": (Optional[float] if stated else float,
+                          typer.Option(default("pixel_size_nm"), "--pixel-size-nm", help="Pixel size in the sample (nm)"
+                                       + (f" (default 100; {stated}: the image's calibration unless given)." if stated else "."))),
+        "na": (Optional[float] if stated else float,
+               typer.Option(default("na"), "--na", help=na_help + note.format(PSF_DEFAULTS["na"]))),
     }
     if wavelength:
-        options["wavelength_nm"] = (float, typer.Option(520.0, "--wavelength-nm", help="Emission wavelength (nm)."))
+        options["wavelength_nm"] = (Optional[float] if stated else float,
+                                    typer.Option(default("wavelength_nm"), "--wavelength-nm", help="Emission wavelength (nm)"
+                                                 + (note.format(PSF_DEFAULTS["wavelength_nm"]) if stated else ".")))
         options["ni"] = (float, typer.Option(1.33, "--ni", help="Immersion refractive index (1.515 oil, 1.33 water, "
                                              "1.0 air)."))
     return option_group(param, options, dict)

@@ -54,8 +54,10 @@ def _deconvolve(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray
     from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, simulate_deconvolution_pairs
 
     default = LearnedDeconvolveConfig().simulation
-    sim = _denoise_sim(card, photons_low=float(card.train.get("photons", default.photons_low)),
-                       photons_spread=default.photons_spread, background=default.background, **update)
+    t = card.train  # a fitted model (tasks/deconvolve/like.py) records its own spread and background
+    sim = _denoise_sim(card, photons_low=float(t.get("photons", default.photons_low)),
+                       photons_spread=float(t.get("photons_spread", default.photons_spread)),
+                       background=float(t.get("background", default.background)), **update)
     return [x for x, _ in simulate_deconvolution_pairs(sim, n=n, seed=seed)[0]]
 
 
@@ -74,7 +76,9 @@ def _upsample(card: ModelCard, n: int, seed: int, **update) -> list[np.ndarray]:
     sim = UpsampleSimulation(ndim=card.ndim, factor=int(t["factor"]), shape=(256, 256),
                              pixel_size_nm=float(t["pixel_size_nm"]), na_high=float(t["na_high"]),
                              na_low=float(t["na_low"]), photons=float(t["photons"]), kind=t.get("phantom", "mixed"),
-                             camera=CameraNoise.model_validate_json(t["noise_model"]))
+                             camera=CameraNoise.model_validate_json(t["noise_model"]),
+                             # a fitted model (tasks/upsample/like.py) records what it set besides the defaults
+                             **{k: float(t[k]) for k in ("photons_spread", "background", "structure_scale") if k in t})
     sim = sim.model_copy(update=update)
     return [p.low for p in simulate_pairs(sim, n=n, seed=seed)]
 

@@ -85,7 +85,7 @@ def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, frame, from_scrat
 
 def test_cli_train_like_writes_a_card_with_the_fitted_camera_and_qc(tmp_path, frame):
     write_tiff(tmp_path / "frame.tif", frame, TiffMeta(axes="YX", pixel_size_um=0.08))
-    r = runner.invoke(app, ["train", "denoise", "--like", str(tmp_path / "frame.tif"), "--na", "1.3",
+    r = runner.invoke(app, ["train", "denoise", "--like", str(tmp_path / "frame.tif"), "--na", "1.4", "--ni", "1.515",
                             "--wavelength-nm", "600", "--out", str(tmp_path / "mine.onnx"), "--steps", "2",
                             "--batch-size", "2", "--device", "cpu"])
     assert r.exit_code == 0, r.output
@@ -94,7 +94,7 @@ def test_cli_train_like_writes_a_card_with_the_fitted_camera_and_qc(tmp_path, fr
     t = card.train
     assert card.task == "denoise" and card.method == "care" and card.name == "CARE denoising fitted to frame"
     assert t["fitted_to"] == "frame.tif" and t["fitted_pixel_size_source"] == "image calibration"
-    assert float(t["pixel_size_nm"]) == pytest.approx(80) and '"na":1.3' in t["psf"] and '"wavelength_nm":600.0' in t["psf"]
+    assert float(t["pixel_size_nm"]) == pytest.approx(80) and '"na":1.4' in t["psf"] and '"ni":1.515' in t["psf"] and '"wavelength_nm":600.0' in t["psf"]
     expected = fit_camera(frame)
     assert float(t["fitted_gain"]) == pytest.approx(expected.gain, rel=1e-4)
     assert float(t["fitted_offset"]) == pytest.approx(expected.offset, rel=1e-4)

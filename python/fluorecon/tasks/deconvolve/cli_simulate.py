@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from fluorecon.commands import SimulateOptions, psf_settings_options, simulate_options
+from fluorecon.commands import PSF_DEFAULTS, SimulateOptions, psf_settings_options, simulate_options
 
 
 @simulate_options(out_help="Folder to create: OUT/low/*.tif (blurred, noisy, ADU), OUT/clean/*.tif (sharp phantoms: "
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
     subgroup(app, "train", "Train a model for a task and export it to ONNX.").command("deconvolve")(train_deconvolve)
 
 
-@psf_settings_options(na_help="Numerical aperture of the PSF.", param="optics")
+@psf_settings_options(na_help="Numerical aperture of the PSF", param="optics", stated="--like")
 def train_deconvolve(
     out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
     steps: int = typer.Option(400, "--steps", help="Optimizer steps."),
@@ -70,17 +71,39 @@ def train_deconvolve(
     filters: int = typer.Option(16, "--filters", help="U-Net filters at the first level."),
     name: str = typer.Option("CARE deconvolution 2D", "--name", help="Model name shown in Fiji."),
     seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
+    like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
+                                        "image (pixel size from its calibration or --pixel-size-nm, camera noise and "
+                                        "photons estimated from it, nearest phantom structure; the PSF from --na and "
+                                        "--wavelength-nm, which must be given) and fine-tune the shipped learned "
+                                        "deconvolution model on it (--steps applies; --n, --size, --photons, "
+                                        "--filters do not)."),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
+                                      "shipped model's."),
+    base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D deconvolution model to "
+                                              "fine-tune (default: the shipped care_deconvolve_2d.onnx)."),
+    device: str = typer.Option("auto", "--device", help="--like: auto (CUDA if present), cpu or cuda."),
 ) -> None:
     """Train a learned (CARE) deconvolution model on simulated data for your PSF, compared with
     Richardson–Lucy on held-out images (as scripts/train_deconv_model.py trains the shipped one).
 
     Example: fluorecon train deconvolve --out my_deconv.onnx --na 1.4 --wavelength-nm 600 --pixel-size-nm 65
+    Example: fluorecon train deconvolve --like frame.tif --na 1.4 --ni 1.515 --wavelength-nm 520 --out mine.onnx --steps 300
     """
+    if like is not None:
+        from fluorecon.commands.train_like import train_like_command
+
+        # NA and wavelength default for a designed simulation; fitted to an image they must be stated.
+        return train_like_command("deconvolve", like, out=out, steps=steps, batch_size=None, lr=5e-4, seed=seed,
+                                  device=device, name="" if name == "CARE deconvolution 2D" else name,
+                                  na=optics["na"], wavelength_nm=optics["wavelength_nm"],
+                                  pixel_size_nm=optics["pixel_size_nm"], ni=optics["ni"],
+                                  from_scratch=from_scratch, base_model=base_model)
     from pydantic import ValidationError
 
     from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, train_learned_deconvolution
     from fluorecon.tasks.denoise.learned import DenoiseSimulation, PSFSettings
 
+    optics = {**PSF_DEFAULTS, **{k: v for k, v in optics.items() if v is not None}}
     try:
         if size < 64:
             raise ValueError(f"--size {size}: training patches are 64 × 64; give --size 64 or more.")

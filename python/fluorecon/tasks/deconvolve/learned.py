@@ -17,12 +17,12 @@ from scipy.signal import fftconvolve
 
 from fluorecon.export import export_onnx, unet_card
 from fluorecon.imaging.noise import apply_noise
-from fluorecon.imaging.phantoms import phantom
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.qc.ood import training_statistics
 from fluorecon.tasks.deconvolve.classical import richardson_lucy
 from fluorecon.tasks.denoise.learned import DenoiseSimulation, make_psf
+from fluorecon.tasks.denoise.simulate import draw_object
 from fluorecon.train import TrainConfig, match_to_input, normalize_pair, predict_torch, train_network
 
 CITE = "Weigert et al., Content-aware image restoration, Nature Methods 15, 1090 (2018)"
@@ -49,7 +49,7 @@ def simulate_deconvolution_pairs(sim: DenoiseSimulation, *, n: int, seed: int) -
     psf = make_psf(sim)
     pairs = []
     for _ in range(n):
-        obj = phantom(sim.image_shape, kind=sim.kind, seed=int(rng.integers(2**31)))
+        obj = draw_object(sim, seed=int(rng.integers(2**31)))
         blurred = np.clip(fftconvolve(obj, psf, mode="same"), 0, None).astype(np.float32)
         photons = float(sim.photons_low * sim.photons_spread ** rng.uniform(-1, 1))
         camera = sim.camera.model_copy(update={"photons": photons, "background": sim.background * photons})
@@ -59,6 +59,27 @@ def simulate_deconvolution_pairs(sim: DenoiseSimulation, *, n: int, seed: int) -
 
 def _rl_baseline(image: np.ndarray, psf: np.ndarray, offset: float, num_iter: int) -> np.ndarray:
     return richardson_lucy(np.clip(image - offset, 0, None), psf, num_iter=num_iter)
+
+
+def evaluate(val_raw: list[tuple[np.ndarray, np.ndarray]], predictors: dict, *, psf: np.ndarray, offset: float,
+             rl_iterations: int, norm: str = "percentile:1:99.8") -> dict[str, str]:
+    """PSNR/SSIM on held-out (raw input, sharp phantom) pairs of the normalized input, of each network
+    (``predictors``: key → function of the normalized input) and of Richardson–Lucy with the same PSF."""
+    scores: dict[str, list[float]] = {}
+    for x, obj in val_raw:
+        xn, yn = normalize_pair(x, obj, norm=norm)
+        rl = _rl_baseline(x, psf, offset, rl_iterations)
+        # RL estimates the object in photons, not in the reference's units: give it its best affine map.
+        ca, cb = match_to_input(yn, rl)
+        rl_units = ((rl - cb) / max(ca, 1e-12)).astype(np.float32)
+        estimates = {"input": xn, **{key: fn(xn) for key, fn in predictors.items()}, "rl": rl_units}
+        for key, est in estimates.items():
+            scores.setdefault(f"val_psnr_{key}", []).append(psnr(est, yn))
+            scores.setdefault(f"val_ssim_{key}", []).append(ssim(est, yn))
+    metrics = {k: f"{np.mean(v):.4f}" for k, v in scores.items()}
+    metrics["val_images"] = str(len(val_raw))
+    metrics["rl_iterations"] = str(rl_iterations)
+    return metrics
 
 
 def train_learned_deconvolution(config: LearnedDeconvolveConfig, out_path: str | os.PathLike, *,
@@ -76,19 +97,8 @@ def train_learned_deconvolution(config: LearnedDeconvolveConfig, out_path: str |
     network = build_network(unet)
     history = train_network(network, [normalize_pair(x, y, norm="percentile:1:99.8") for x, y in train_raw], train_cfg,
                             progress=progress)
-    scores: dict[str, list[float]] = {}
-    for x, obj in val_raw:
-        xn, yn = normalize_pair(x, obj, norm="percentile:1:99.8")
-        rl = _rl_baseline(x, psf, sim.camera.offset, config.rl_iterations)
-        # RL estimates the object in photons, not in the reference's units: give it its best affine map.
-        ca, cb = match_to_input(yn, rl)
-        rl_units = ((rl - cb) / max(ca, 1e-12)).astype(np.float32)
-        for key, est in (("input", xn), ("care", predict_torch(network, xn)), ("rl", rl_units)):
-            scores.setdefault(f"val_psnr_{key}", []).append(psnr(est, yn))
-            scores.setdefault(f"val_ssim_{key}", []).append(ssim(est, yn))
-    metrics = {k: f"{np.mean(v):.4f}" for k, v in scores.items()}
-    metrics["val_images"] = str(len(val_raw))
-    metrics["rl_iterations"] = str(config.rl_iterations)
+    metrics = evaluate(val_raw, {"care": lambda x: predict_torch(network, x)}, psf=psf, offset=sim.camera.offset,
+                       rl_iterations=config.rl_iterations)
     first, last = history.smoothed()
     train_info = {"data": "simulated phantoms blurred by the PSF + camera noise; target: sharp phantom",
                   "psf": sim.psf.model_dump_json(), "noise_model": sim.camera.model_dump_json(),

@@ -73,6 +73,8 @@ def train_denoise_command(
                                         "(5e-4 suits fine-tuning, as the server job uses) apply."),
     na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
     wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
+    ni: float = typer.Option(1.33, "--ni", help="--like: immersion refractive index (1.33 water, 1.515 oil; an NA above "
+                             "it is impossible, so oil objectives need --ni 1.515)."),
     pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size in the sample, nm "
                                                   "(needed when the image is not calibrated; overrides it)."),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
@@ -94,10 +96,17 @@ def train_denoise_command(
     Example: fluorecon train denoise --like frame.tif --na 1.4 --wavelength-nm 520 --out models/mine.onnx --steps 300
     """
     if like is not None:
-        from fluorecon.tasks.denoise.cli_like import train_like_command
+        from fluorecon.commands.train_like import train_like_command
 
-        return train_like_command(train, like, na=na, wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm,
-                                  from_scratch=from_scratch, base_model=base_model, method=method)
+        if method != "care":
+            _fail(f"--like fine-tunes the CARE model; --method {method} trains on your images directly (drop --like).")
+        if train.data is not None:
+            _fail("--like simulates its training data; drop --data (or drop --like to train on your pairs).")
+        return train_like_command("denoise", like, out=train.out, steps=train.steps, batch_size=train.batch_size,
+                                  lr=train.lr, seed=train.seed, device=train.device,
+                                  name="" if train.name == "CARE denoising" else train.name, na=na,
+                                  wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm, from_scratch=from_scratch,
+                                  base_model=base_model, ni=ni)
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table

@@ -1,9 +1,10 @@
 """The ``train-like`` server job (Fiji: Denoise › Train for my microscope…): fit the simulation to the uploaded
-raw image and fine-tune the shipped CARE model on it (fluorecon.tasks.denoise.like.train_like, as
-`fluorecon train denoise --like`). As train-denoise: the model goes to the server's models folder
-(``model_file = …`` in the message), the result TIFF is the uploaded image denoised by it; progress is
-the share of steps done, a cancel stops before the next step and leaves nothing in the models folder.
-``values`` carry the fitted camera and the OOD verdict of the image before and after."""
+raw image and fine-tune a shipped model on it (fluorecon.train_like; ``model_task`` picks the CARE denoiser, the
+learned deconvolution model or the ×2 upsampling model, as `fluorecon train <task> --like`). As train-denoise:
+the model goes to the server's models folder (``model_file = …`` in the message), the result TIFF is the uploaded
+image restored by it (upsampled: calibration divided by the scale); progress is the share of steps done, a
+cancel stops before the next step and leaves nothing in the models folder. ``values`` carry the fitted camera
+and the OOD verdict of the image before and after."""
 
 from __future__ import annotations
 
@@ -18,22 +19,26 @@ from fluorecon.infer import predict
 from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress, models_folder
 from fluorecon.server.settings import Settings
 from fluorecon.tasks.denoise.job import install_model
-from fluorecon.tasks.denoise.like import LikeSettings, TrainingCancelled, resolve_pixel_size, safe_stem, train_like
+from fluorecon.train_like import (LIKE_TASKS, LikeSettings, LikeTask, TrainingCancelled, default_base_model,
+                                  resolve_pixel_size, safe_stem, train_like_for)
 
 
 class TrainLikeSpec(BaseModel):
-    """Fit the training simulation to the uploaded raw image and fine-tune the shipped CARE denoiser on it."""
+    """Fit the training simulation to the uploaded raw image and fine-tune a shipped model on it."""
 
     model_config = ConfigDict(extra="forbid")
     task: Literal["train-like"] = Field("train-like", description="Task name.")
+    # `task` names the job (the request's discriminator); the model's task is its own field.
+    model_task: LikeTask = Field("denoise", description="Which shipped 2D model to fit: " + ", ".join(LIKE_TASKS) +
+                                 " (CARE denoising, learned deconvolution, ×2 upsampling).")
     na: float = Field(..., gt=0, le=1.7, description="Numerical aperture of the objective (image files do not "
                       "record it).")
     wavelength_nm: float = Field(..., ge=300, le=1100, description="Emission wavelength, nm.")
     pixel_size_nm: float = Field(0.0, ge=0, description="Pixel size in the sample, nm; 0 = the image's calibration.")
     steps: int = Field(300, ge=1, le=100_000, description="Fine-tuning steps (one batch of 8 random patches each).")
     from_scratch: bool = Field(False, description="Train from random weights instead of the shipped model's.")
-    name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default 'CARE "
-                      "denoising fitted to <image>'.")
+    name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default '<the "
+                      "model's method> fitted to <image>'.")
     seed: int = Field(0, description="Seed for the simulation, weights and patch sampling.")
 
 
@@ -60,26 +65,26 @@ def _check(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings) -> None:
 
 def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str, progress: Progress,
          cancel: Cancel) -> JobOutput:
+    from fluorecon.core.io import output_meta
     from fluorecon.export import unet_from_onnx
     from fluorecon.qc.ood import check_input
-    from fluorecon.tasks.denoise.like import default_base_model
 
     plane = _plane(inputs)
     like = _settings(spec, device)
     steps = like.steps
     progress(0, steps + 1, "fitting the simulation to the image")
-    _, base_card = unet_from_onnx(default_base_model())
+    _, base_card = unet_from_onnx(default_base_model(spec.model_task))
     before = check_input(plane, base_card.qc, norm=base_card.norm)
     folder = models_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
-        card, onnx, fit = train_like(
-            plane, Path(tmp) / "model.onnx", like, meta=inputs.meta, image_name="the uploaded image",
+        card, onnx, fit = train_like_for(
+            spec.model_task, plane, Path(tmp) / "model.onnx", like, meta=inputs.meta, image_name="the uploaded image",
             progress=lambda step, total, message: progress(step, total + 1, message), cancel=cancel)
         if cancel():
             raise TrainingCancelled("Training was cancelled; the new model was discarded.")
-        progress(steps, steps + 1, f"step {steps}/{steps}: exported, denoising the image")
-        result = predict(plane, onnx, axes="YX", device=device)
+        progress(steps, steps + 1, f"step {steps}/{steps}: exported, applying it to the image")
+        result = predict(plane, onnx, axes="YX", device=device, task=spec.model_task)
         named = onnx.with_name(f"{safe_stem(card.name)}.onnx")
         onnx.rename(named)
         if onnx.with_suffix(".pt").is_file():
@@ -91,20 +96,22 @@ def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str
     info = (f"fluorecon train-like\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.fitted = {fit.provenance()}\n"
             f"train.spec = {spec.model_dump_json()}\nood.before = {'in' if before.in_distribution else 'out of'} distribution"
             f"\nood.after = {'in' if after.in_distribution else 'out of'} distribution\n"
-            "output: the uploaded image denoised by the new model")
+            f"output: the uploaded image restored by the new model ({spec.model_task})")
     values = {"model_file": str(target), "model_name": card.name, "model_method": card.method,
+              "model_task": card.task,
               "fitted": fit.provenance(), "gain": fit.camera.gain, "offset": fit.camera.offset,
               "read_noise_e": fit.camera.read_noise_e, "photons": fit.camera.photons, "structure": fit.simulation.kind,
               "ood": verdict}
-    return JobOutput(np.asarray(result, np.float32), inputs.meta, info, message=f"Done. model_file = {target}",
+    meta = output_meta(inputs.meta, card.scale, ndim=2) if card.scale and max(card.scale) > 1 else inputs.meta
+    return JobOutput(np.asarray(result, np.float32), meta, info, message=f"Done. model_file = {target}",
                      values=values)
 
 
 JOB = JobType(
     task="train-like", spec=TrainLikeSpec, methods=("care",),
     description="Train for my microscope: fit the training simulation to the uploaded raw image (its pixel size, "
-    "camera noise and light level; NA and wavelength given) and fine-tune the shipped CARE denoiser on it; the model "
-    "is saved in the server's models folder (model_file = path in the job's message) and the result is the image "
-    "denoised by it.",
+    "camera noise and light level; NA and wavelength given) and fine-tune a shipped model on it (model_task: the "
+    "CARE denoiser, the learned deconvolution or the ×2 upsampling model); the model is saved in the server's models "
+    "folder (model_file = path in the job's message) and the result is the image restored by it.",
     check=_check, run=_run, cancelled=(TrainingCancelled,),
 )

@@ -38,13 +38,13 @@ from fluorecon.core.modelcard import ModelCard
 from fluorecon.core.normalize import normalize, parse_norm, percentile_range
 from fluorecon.export import save_model, unet_card
 from fluorecon.imaging.noise import CameraNoise, SimulatedAcquisition, apply_noise, simulation_shape
-from fluorecon.imaging.phantoms import phantom
 from fluorecon.imaging.sampling import BlurDownsample, degrade, gaussian_kernel, gaussian_sigma_nm, physics_for  # noqa: F401  (re-exported)
 from fluorecon.nets.unet import UNetConfig, build_network
 from fluorecon.qc.consistency import consistency_map
 from fluorecon.qc.metrics import psnr, ssim
 from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
 from fluorecon.qc.report import check_result
+from fluorecon.tasks.denoise.simulate import draw_object
 from fluorecon.train import TrainConfig, fit_batches, loss_fn, match_to_input
 
 CITE = ("Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
@@ -70,6 +70,8 @@ class UpsampleSimulation(SimulatedAcquisition):
     photons: float = Field(50.0, gt=0, description="Peak photons per low-resolution pixel of the input.")
     photons_spread: float = Field(2.0, ge=1, description="Photons drawn log-uniformly in [p/spread, p·spread].")
     background: float = Field(0.05, ge=0, description="Background photons per pixel as a fraction of the peak.")
+    structure_scale: float = Field(1.0, gt=0, description="Structures this many times larger in Y and X than the "
+                                   "phantoms' own (fitted to a user's image by fluorecon.train_like).")
 
     @model_validator(mode="after")
     def _check(self) -> "UpsampleSimulation":
@@ -120,7 +122,7 @@ def simulate_pairs(sim: UpsampleSimulation, *, n: int | None = None, seed: int |
     rng = np.random.default_rng(sim.seed if seed is None else seed)
     pairs = []
     for _ in range(n if n is not None else sim.n_images):
-        obj = phantom(sim.image_shape, kind=sim.kind, seed=int(rng.integers(2**31)))
+        obj = draw_object(sim, seed=int(rng.integers(2**31)))
         high = ndimage.gaussian_filter(obj, sim.sigma_high_px, mode="reflect", truncate=3.0)
         high = (high / max(float(high.max()), 1e-12)).astype(np.float32)
         low_rel = degrade(high, factor=sim.factor, sigma_px=sim.sigma_extra_px)
@@ -238,16 +240,10 @@ def upsample_card(unet: UNetConfig, factor: int, *, tile_default: int | None = N
     return ModelCard.model_validate(data)
 
 
-def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainConfig,
-                 factor: int, *, progress: bool = True) -> list[float]:
-    """Train `network` (input grid → factor× grid) on normalized (low, high) pairs; patches are cut
-    at the same place in both (patch_size in low-res pixels). Returns the loss per step."""
+def scaled_batches(pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainConfig, factor: int):
+    """``batch(rng)``: `config.batch_size` random patches of (low, high) pairs cut at the same place in both
+    (patch_size in low-res pixels), rotated/flipped alike when `config.augment`."""
     patch = tuple(config.patch_size)
-    for x, y in pairs:
-        if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
-            raise ValueError(f"Training input of shape {x.shape} is smaller than patch_size {patch}.")
-        if tuple(s * factor for s in x.shape) != y.shape:
-            raise ValueError(f"Target shape {y.shape} is not factor {factor} × input shape {x.shape}.")
 
     def batch(rng):
         xs, ys = [], []
@@ -265,6 +261,21 @@ def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarra
             ys.append(np.ascontiguousarray(py))
         return np.stack(xs)[:, None], np.stack(ys)[:, None]
 
+    return batch
+
+
+def train_scaled(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainConfig,
+                 factor: int, *, progress: bool = True) -> list[float]:
+    """Train `network` (input grid → factor× grid) on normalized (low, high) pairs; patches are cut
+    at the same place in both (patch_size in low-res pixels). Returns the loss per step."""
+    patch = tuple(config.patch_size)
+    for x, y in pairs:
+        if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
+            raise ValueError(f"Training input of shape {x.shape} is smaller than patch_size {patch}.")
+        if tuple(s * factor for s in x.shape) != y.shape:
+            raise ValueError(f"Target shape {y.shape} is not factor {factor} × input shape {x.shape}.")
+
+    batch = scaled_batches(pairs, config, factor)
     return fit_batches(network, config, batch, loss=lambda out, yb: loss_fn(config.loss, out.float(), yb),
                        progress=progress)
 

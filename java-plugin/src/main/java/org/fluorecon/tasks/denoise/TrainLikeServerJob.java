@@ -1,6 +1,7 @@
 package org.fluorecon.tasks.denoise;
 
 import ij.ImagePlus;
+import ij.measure.Calibration;
 import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
@@ -14,9 +15,10 @@ import org.fluorecon.server.ServerJob;
  * Train for my microscope, on the model server (job task {@code train-like}, python
  * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current raw frame (its pixel
  * size, camera gain/offset/read noise and light level, the nearest phantom structure; NA and wavelength given)
- * and the shipped CARE denoiser fine-tuned on it. As {@link TrainDenoiseServerJob}: the server names the saved
- * model in its message, this class copies it into the plugin's models folder (Denoise… lists it), and the
- * result is the frame denoised by it.
+ * and a shipped model fine-tuned on it ({@code model_task}: the CARE denoiser, the learned deconvolution or the
+ * ×2 upsampling model). As {@link TrainDenoiseServerJob}: the server names the saved model in its message, this
+ * class copies it into the plugin's models folder (Denoise…, Deconvolve… and Super-resolve… list it), and the
+ * result is the frame restored by it (upsampled: twice the size, half the pixel size).
  */
 public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
     /** The job's spec ({@code TrainLikeSpec}): defaults and bounds. */
@@ -30,6 +32,8 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
         public double pixelSizeNm = SPEC.number("pixel_size_nm");
         public int steps = SPEC.integer("steps");
         public String name = SPEC.string("name");
+        /** denoise, deconvolve or upsample: which shipped model is fitted. */
+        public String modelTask = SPEC.string("model_task");
     }
 
     private final Settings settings;
@@ -69,7 +73,11 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
         if (modelsFolder == null) {
             throw new FluoreconException("No models folder to install the trained model in; set -Dfluorecon.models=DIR.");
         }
-        return Json.object("task", "train-like", "na", settings.na, "wavelength_nm", settings.wavelengthNm,
+        if (!SPEC.choices("model_task").contains(settings.modelTask)) {
+            throw new FluoreconException("model_task = " + settings.modelTask + "; choose one of "
+                    + String.join(", ", SPEC.choices("model_task")) + ".");
+        }
+        return Json.object("task", "train-like", "model_task", settings.modelTask, "na", settings.na, "wavelength_nm", settings.wavelengthNm,
                 "pixel_size_nm", settings.pixelSizeNm, "steps", settings.steps,
                 "name", settings.name == null ? "" : settings.name.trim());
     }
@@ -78,9 +86,13 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
     protected ImagePlus finish(ImagePlus out) {
         serverModel = TrainDenoiseServerJob.modelPath(job.getMessage());
         installedModel = TrainDenoiseServerJob.install(serverModel, modelsFolder);
-        checkResultSize(out, input.getWidth(), input.getHeight(), 1, "the input's size");
-        out.setCalibration(inputCalibration());
-        out.setTitle(input.getShortTitle() + "-fitted-care");
+        int f = "upsample".equals(settings.modelTask) ? 2 : 1;
+        checkResultSize(out, f * input.getWidth(), f * input.getHeight(), 1, f == 1 ? "the input's size" : "twice the input's size");
+        Calibration cal = inputCalibration();
+        cal.pixelWidth /= f;
+        cal.pixelHeight /= f;
+        out.setCalibration(cal);
+        out.setTitle(input.getShortTitle() + ("denoise".equals(settings.modelTask) ? "-fitted-care" : "-fitted-" + settings.modelTask));
         return withInfo(out, provenance("Train for my microscope", "train", "model.installed = " + installedModel,
                 "model.server_file = " + serverModel));
     }

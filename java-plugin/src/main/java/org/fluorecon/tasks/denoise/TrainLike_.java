@@ -13,11 +13,11 @@ import org.fluorecon.ij.Params;
 /**
  * Plugins › fluorecon › Denoise › Train for my microscope…  Fits the training simulation to the current raw frame
  * (pixel size from its calibration, camera noise and light level estimated from it, NA and emission wavelength as
- * given) and fine-tunes the shipped CARE denoiser on it, on the model server; installs the model in the plugin's
- * models folder (Denoise… lists it) and shows the frame denoised by it. The way forward an out-of-distribution
- * warning names. Macro:
- * {@code run("Train for my microscope...", "na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope] models_dir=/path/models")};
- * {@code save=/path/out.tif} also writes the denoised frame.
+ * given) and fine-tunes a shipped model on it ({@code model_task}: denoise, deconvolve or upsample ×2), on the model
+ * server; installs the model in the plugin's models folder (Denoise…, Deconvolve…, Super-resolve… list it) and shows
+ * the frame restored by it. The way forward an out-of-distribution warning names. Macro:
+ * {@code run("Train for my microscope...", "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope] models_dir=/path/models")};
+ * {@code save=/path/out.tif} also writes the restored frame.
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train for my microscope...")
 public class TrainLike_ extends FluoreconCommand {
@@ -38,7 +38,9 @@ public class TrainLike_ extends FluoreconCommand {
     protected void execute(ImagePlus imp) {
         List<Path> folders = ModelLibrary.folders(IJ.getDirectory("imagej"));
         TrainLikeServerJob.Settings s = new TrainLikeServerJob.Settings();
-        Params params = new Params(TITLE, "na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]");
+        Params params = new Params(TITLE, "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]");
+        params.choice("model_task", TrainLikeServerJob.SPEC.choices("model_task").toArray(new String[0]), s.modelTask,
+                v -> s.modelTask = v);
         // NA and wavelength start at 0 (not set): the user states them, a default would be a guess.
         params.decimal("na", 0, 2, v -> s.na = v);
         params.decimal("wavelength_nm", 0, 0, v -> s.wavelengthNm = v);

@@ -1,17 +1,20 @@
-"""`fluorecon train denoise --like IMAGE`: a thin shell over fluorecon.tasks.denoise.like.train_like that
-prints what was fitted, the validation figures and the OOD verdict of the image before and after."""
+"""`fluorecon train <denoise|deconvolve|upsample> --like IMAGE`: one thin shell over fluorecon.train_like.train_like_for
+that prints what was fitted, the validation figures and the OOD verdict of the image before and after."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-import typer
+from fluorecon.commands import fail as _fail
 
-
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(2)
+#: Validation rows per task: (card metrics key, label); "base" is the model fine-tuned from.
+ROWS = {"denoise": (("input", "noisy input"), ("nlm", "non-local means"), ("base", "{base} (before)"),
+                    ("care", "fitted CARE")),
+        "deconvolve": (("input", "blurred noisy input"), ("rl", "Richardson–Lucy"), ("base", "{base} (before)"),
+                       ("care", "fitted CARE")),
+        "upsample": (("bicubic", "bicubic"), ("rl", "RL-TV (blur + downsample)"), ("base", "{base} (before)"),
+                     ("care", "fitted CARE"))}
 
 
 def ood_line(image, card) -> str:
@@ -26,38 +29,35 @@ def ood_line(image, card) -> str:
     return f"out of distribution, {head}: " + " | ".join(w.split(":")[0] for w in report.warnings)
 
 
-def train_like_command(opts, image_path: Path, *, na: Optional[float], wavelength_nm: Optional[float],
+def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, batch_size: Optional[int], lr: float,
+                       seed: int, device: str, name: str, na: Optional[float], wavelength_nm: Optional[float],
                        pixel_size_nm: Optional[float], from_scratch: bool, base_model: Optional[Path],
-                       method: str) -> None:
+                       ni: float = 1.33) -> None:
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
 
     from fluorecon.core.io import read_tiff
     from fluorecon.export import unet_from_onnx
-    from fluorecon.tasks.denoise.like import LikeSettings, default_base_model, train_like
+    from fluorecon.train_like import LikeSettings, default_base_model, train_like_for
 
-    if method != "care":
-        _fail(f"--like fine-tunes the CARE model; --method {method} trains on your images directly (drop --like).")
     missing = [flag for flag, v in (("--na", na), ("--wavelength-nm", wavelength_nm)) if v is None]
     if missing:
         _fail(f"--like needs {' and '.join(missing)}: image files do not record the objective's NA or the emission "
               "wavelength, and a guessed value would be trained in as if measured.")
-    if opts.data is not None:
-        _fail("--like simulates its training data; drop --data (or drop --like to train on your pairs).")
     try:
         image, meta = read_tiff(image_path)
         if meta.axes != "YX":
             raise ValueError(f"{image_path.name} has axes {meta.axes}; --like takes one YX plane (save one plane of "
                              "the stack, Image › Duplicate…).")
-        settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, steps=opts.steps,
-                                batch_size=opts.batch_size or 8, lr=opts.lr, from_scratch=from_scratch,
-                                seed=opts.seed, device=opts.device,
-                                name="" if opts.name == "CARE denoising" else opts.name)
-        base = Path(base_model) if base_model is not None else default_base_model()
+        settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, ni=ni, steps=steps,
+                                batch_size=batch_size or 8, lr=lr, from_scratch=from_scratch, seed=seed, device=device,
+                                name=name)
+        base = Path(base_model) if base_model is not None else default_base_model(task)
         _, base_card = unet_from_onnx(base)
         before = ood_line(image, base_card)
-        card, path, fit = train_like(image, opts.out, settings, meta=meta, image_name=image_path.name, base_model=base)
+        card, path, fit = train_like_for(task, image, out, settings, meta=meta, image_name=image_path.name,
+                                         base_model=base)
     except (ValidationError, ValueError, FileNotFoundError) as err:
         _fail(str(err))
     console = Console()
@@ -65,10 +65,9 @@ def train_like_command(opts, image_path: Path, *, na: Optional[float], wavelengt
     table = Table(title=f"Validation on the fitted simulation ({card.metrics['val_images']} images)")
     for col in ("", "PSNR (dB)", "SSIM"):
         table.add_column(col)
-    for key, label in (("input", "noisy input"), ("nlm", "non-local means"), ("base", f"{base.name} (before)"),
-                       ("care", "fitted CARE")):
+    for key, label in ROWS[task]:
         if f"val_psnr_{key}" in card.metrics:
-            table.add_row(label, card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
+            table.add_row(label.format(base=base.name), card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
     console.print(table)
     console.print(f"OOD check of {image_path.name}: before ({base.name}) {before}; after {ood_line(image, card)}.")
     console.print(f"Wrote {path} (checkpoint {path.with_suffix('.pt')}).")
