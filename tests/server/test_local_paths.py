@@ -2,13 +2,14 @@
 is named by path with the token; the job runs block by block and writes the output path, equal to the CLI's
 result; bad paths get a 4xx that says what to fix, before anything is queued."""
 
+import json
 import os
 from pathlib import Path
 import stat
 
 import numpy as np
 import pytest
-from server_helpers import wait_job
+from server_helpers import tiff_bytes, wait_job
 
 from fluorecon.core.io import TiffMeta, read_image, write_image
 from fluorecon.core.streaming import open_lazy
@@ -108,3 +109,44 @@ def test_permission_refusals_are_403(tmp_path, monkeypatch):
         with pytest.raises(LocalPathRefused, match=words) as err:
             check_local_paths(str(tmp_path / "in.tif"), str(tmp_path / "out" / "o.zarr"))
         assert err.value.status == 403
+
+
+MODEL = Path(__file__).resolve().parents[1] / "vectors" / "tiny_unet2d.onnx"
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_local_predict_job_equals_fluorecon_predict(server, big, suffix):
+    """A carded model file on a local file: the output equals `fluorecon predict`'s in-memory result."""
+    from fluorecon.infer import get_predictor
+
+    folder, volume = big
+    out = folder / f"pred{suffix}"
+    spec = {"task": "predict", "model_file": str(MODEL), "tile": 128}
+    with server.client() as client:
+        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
+                                                "output_path": str(out)})
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"])
+    assert job["state"] == "succeeded", job["message"]
+    assert job["values"] == {"output_path": str(out)}
+    result, meta = read_image(out)
+    reference = get_predictor(MODEL).predict(volume, axes="ZYX", tile=128)
+    assert np.abs(result - reference).max() <= 1e-6 * np.ptp(reference)
+    assert meta.axes == "ZYX" and meta.z_step_um == pytest.approx(0.3) and "model.sha256" in meta.info
+
+
+def test_bad_predict_specs_get_422(server, big, tmp_path):
+    folder, _ = big
+    inp, out = str(folder / "in.tif"), str(tmp_path / "p.zarr")
+    (tmp_path / "fake.onnx").write_bytes(b"not a model")
+    cases = [({"task": "predict", "model_file": "tiny.onnx"}, "model_file must be an absolute path"),
+             ({"task": "predict", "model_file": str(tmp_path / "none.onnx")}, "does not exist"),
+             ({"task": "predict", "model_file": str(tmp_path / "fake.onnx")}, "fake.onnx is not a fluorecon model")]
+    with server.client() as client:
+        for spec, words in cases:
+            r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": inp, "output_path": out})
+            assert r.status_code == 422 and words in r.json()["detail"], (words, r.status_code, r.text)
+        r = client.post("/v1/jobs", data={"spec": json.dumps({"task": "predict", "model_file": str(MODEL)})},
+                        files={"image": ("in.tif", tiff_bytes(np.ones((16, 16), np.float32)), "image/tiff")})
+        assert r.status_code == 422 and "POST /v1/jobs/local" in r.json()["detail"], r.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.onnx"]
