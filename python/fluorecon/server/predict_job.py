@@ -31,7 +31,10 @@ class PredictSpec(BaseModel):
     @field_validator("model_file")
     @classmethod
     def _readable_model(cls, text: str) -> str:
-        return str(check_model_file(text))
+        try:
+            return str(check_model_file(text))
+        except OSError as err:  # a name too long, a loop of links…: a 422 as for the image paths, never a 500
+            raise ValueError(f"model_file cannot be used on the server's machine ({err}).") from None
 
 
 def check_model_file(text: str) -> Path:
