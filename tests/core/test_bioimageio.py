@@ -1,7 +1,9 @@
-"""bioimage.io packages: every shipped image-to-image model exports and passes bioimageio.core's own
-test_model; the others are refused with the reason; export → import → predict reproduces fluorecon's
-prediction; a package with another layout and CAREamics-style pre/post-processing imports and matches
-bioimageio.core's prediction; unsupported processing is named."""
+"""bioimage.io packages: every shipped model (image-to-image, SIM, SMLM, unmixing, registration, light field)
+exports and passes bioimageio.core's own test_model; a package's pre-processing and channel order reproduce
+fluorecon's own pipeline (registration); models whose card cannot be described are refused with the reason;
+export → import → predict reproduces fluorecon's prediction, and a non-image-to-image export is refused at import;
+a package with another layout and CAREamics-style pre/post-processing imports and matches bioimageio.core's
+prediction; unsupported processing is named."""
 
 from __future__ import annotations
 
@@ -16,13 +18,11 @@ import tifffile
 import yaml
 
 from fluorecon.core.bioimageio import PackageError, export_package, import_package, not_exportable
-from fluorecon.core.modelcard import read_card
+from fluorecon.core.modelcard import read_card, write_card
 from fluorecon.infer import predict
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = sorted((ROOT / "models").glob("*.onnx"))
-EXPORTABLE = [m for m in MODELS if not_exportable(read_card(m)) is None]
-REFUSED = [m for m in MODELS if m not in EXPORTABLE]
 SAMPLE = ROOT / "python" / "fluorecon" / "data" / "sample_noisy_2d.tif"
 
 try:  # the [bioimageio] extra; `make setup` installs it with the test extra
@@ -37,38 +37,86 @@ def _failures(summary) -> list:
     return [(d.name, [(e.loc, e.msg[:300]) for e in d.errors]) for d in summary.details if d.status != "passed"]
 
 
-def test_the_shipped_image_to_image_models_are_the_exportable_ones():
-    assert {read_card(m).task for m in EXPORTABLE} == {"denoise", "upsample", "isotropic", "deconvolve", "crossmodal"}
-    assert len(EXPORTABLE) == 6 and {m.stem for m in REFUSED} == {
-        "decode_2d", "deepstorm_2d", "lightfield_vcd", "register_deform_2d", "sim_2d_3frames", "sim_2d_9frames",
-        "unmix_4label"}
+def test_every_shipped_model_is_exportable():
+    assert len(MODELS) == 13 and {read_card(m).task for m in MODELS} == {
+        "denoise", "upsample", "isotropic", "deconvolve", "crossmodal", "localize", "sim", "unmix", "register",
+        "lightfield"}
+    assert {m.stem: not_exportable(read_card(m)) for m in MODELS} == {m.stem: None for m in MODELS}
 
 
 @needs_core
-@pytest.mark.parametrize("model", EXPORTABLE, ids=lambda p: p.stem)
+@pytest.mark.parametrize("model", MODELS, ids=lambda p: p.stem)
 def test_export_passes_bioimageio_test_model(model, tmp_path):
     out = tmp_path / f"{model.stem}.zip"
     rdf = export_package(model, out)
     summary = bioimageio_core.test_model(out)
     assert summary.status == "passed", _failures(summary)
+    assert any("Reproduce test outputs" in d.name for d in summary.details)  # the network ran, not just the schema
     names = set(zipfile.ZipFile(out).namelist())
     assert {"rdf.yaml", "model.onnx", "test_input.npy", "test_output.npy", "cover.png", "README.md"} <= names
     card = read_card(model)
     assert rdf["config"]["fluorecon"]["card"]["task"] == card.task
     assert [c.get("doi") for c in rdf["cite"]][0] == "10.1038/s41592-019-0458-z"  # the review, then the method
     assert len(rdf["cite"]) >= 2 and all(c.get("doi") or c.get("url") for c in rdf["cite"])
-    space_out = [a for a in rdf["outputs"][0]["axes"] if a["type"] == "space"]
+    (inp,), (outp,) = rdf["inputs"], rdf["outputs"]
+    channels = [[a for a in t["axes"] if a["type"] == "channel"][0]["channel_names"] for t in (inp, outp)]
+    assert [len(c) for c in channels] == [card.channels_in, card.channels_out]
+    space_out = [a for a in outp["axes"] if a["type"] == "space"]
     assert [a.get("halo") for a in space_out] == [h * s for h, s in zip(card.tile_halo, card.scale)]
+    (pre,) = inp["preprocessing"]
+    if card.norm.startswith("photons:"):  # SMLM: network input = photons / 100
+        assert pre == {"id": "scale_linear", "kwargs": {"gain": 0.01, "offset": 0.0}}
+    else:  # one percentile pair over the whole sample, all channels jointly
+        assert pre["id"] == "scale_range" and pre["kwargs"]["axes"] == \
+            (["channel"] if card.channels_in > 1 else []) + ["z", "y", "x"][-card.ndim:]
     readme = zipfile.ZipFile(out).read("README.md").decode()
-    assert all(k in readme for k in card.metrics)  # the card's validation figures travel with the package
+    assert all(k in readme for k in card.metrics) and all(k in readme for k in card.train)
 
 
-@pytest.mark.parametrize("model", REFUSED, ids=lambda p: p.stem)
-def test_other_models_are_refused_with_the_reason(model, tmp_path):
+@needs_core
+def test_register_package_reproduces_fluorecons_registration(tmp_path):
+    """The package's input (moving, fixed) with its joint scale_range gives the displacement field that
+    fluorecon's own register_learned gives: channel order, normalisation scope and output units all agree."""
+    from fluorecon.imaging.phantoms import phantom
+    from fluorecon.tasks.register.learned import register_learned
+
+    model = ROOT / "models" / "register_deform_2d.onnx"
+    export_package(model, tmp_path / "register.zip")
+    rng = np.random.default_rng(7)
+    fixed = (rng.poisson(40.0 * phantom((128, 128), kind="mixed", seed=3) + 3.0) * 2.0 + 100.0).astype(np.float32)
+    moving = np.roll(fixed, (1, -2), axis=(0, 1)) + rng.normal(0.0, 2.0, fixed.shape).astype(np.float32)
+    # bioimageio.core pads the sample by the halo (symmetric) before its scale_range and crops the output:
+    # fluorecon on the same padded pair agrees
+    halo = read_card(model).tile_halo[0]
+    pad = lambda a: np.pad(a, halo, mode="symmetric")  # noqa: E731
+    ours = register_learned(pad(fixed), pad(moving), model)[:, halo:-halo, halo:-halo]
+    sample = bioimageio_core.predict(model=tmp_path / "register.zip",
+                                     inputs={"input": np.stack([moving, fixed])[None]})
+    theirs = np.asarray(sample.members["output"].data)[0]
+    assert np.abs(ours).max() > 0.5  # a real shift was found, not a zero field
+    np.testing.assert_allclose(theirs, ours, atol=1e-4 * float(np.abs(ours).max()), rtol=0)
+
+
+@pytest.mark.parametrize("update, reason", [
+    ({"outputs": "mean,scale", "channels_out": 2}, "it also predicts an uncertainty"),
+    ({"norm": "zscore"}, "its normalisation 'zscore' has no bioimage.io pre-processing"),
+])
+def test_undescribable_cards_are_refused_with_the_reason(update, reason, tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes((ROOT / "models" / "care_denoise_2d.onnx").read_bytes())
+    write_card(model, read_card(model).model_copy(update=update))
     out = tmp_path / "x.zip"
-    with pytest.raises(PackageError, match="cannot be a bioimage.io package: .+"):
+    with pytest.raises(PackageError, match=f"cannot be a bioimage.io package: {reason}"):
         export_package(model, out)
     assert not out.exists()
+
+
+def test_import_refuses_a_non_image_to_image_export(tmp_path):
+    export_package(ROOT / "models" / "sim_2d_3frames.onnx", tmp_path / "sim.zip")
+    with pytest.raises(PackageError, match="is a fluorecon 'sim' model, not image-to-image; fluorecon imports "
+                                           "image-to-image packages"):
+        import_package(tmp_path / "sim.zip", tmp_path / "sim.onnx")
+    assert not (tmp_path / "sim.onnx").exists()
 
 
 @pytest.mark.parametrize("stem", ["care_denoise_2d", "care_upsample2x_2d", "care_denoise_3d"])

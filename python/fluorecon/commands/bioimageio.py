@@ -13,8 +13,8 @@ group = typer.Typer(help="bioimage.io model packages (rdf.yaml format 0.5): expo
 
 @group.command("export")
 def export_command(
-    model: Path = typer.Argument(..., help="fluorecon ONNX model (image-to-image: denoise, upsample, isotropic, "
-                                 "deconvolve, crossmodal)."),
+    model: Path = typer.Argument(..., help="fluorecon ONNX model (every shipped model: image-to-image, SIM, "
+                                 "SMLM, unmixing, registration, light field)."),
     out: Path = typer.Argument(..., help="Package to write (.zip: rdf.yaml, ONNX weights, test tensors, cover, README)."),
 ) -> None:
     """Write a bioimage.io package of a fluorecon model; `bioimageio test OUT.zip` checks it.

@@ -14,10 +14,16 @@ The mapping, and what cannot be mapped:
 * ``tile.multiple`` → ``size: {min, step}`` of every input space axis; ``tile.halo`` (input pixels)
   → ``halo`` of the output axes (output pixels: halo × scale); ``scale`` → the output axis ``scale``
   (pixel size) with a size reference to the input axis.
-* Only image-to-image models export: one channel in, one out, no uncertainty head, percentile
-  normalisation (:func:`not_exportable` says why another model is not).
+* Every shipped model exports. The channel axis has the ONNX graph's channel count (named from the card where it
+  names them: SIM frames, spectral bands, labels, DECODE's outputs, light-field z planes); a multi-channel input is
+  scaled with one percentile pair over all its channels, as fluorecon does; ``norm = photons:S`` (SMLM: network
+  input = photons / S) → ``scale_linear`` with gain 1/S. The meaning of a non-image-to-image output (localisation
+  maps, displacement field, abundances, z planes) and what fluorecon does around the network are stated in the
+  tensor description and README (OUTPUT_MEANING). Refused: an uncertainty head (outputs = mean,scale) and other
+  norms (:func:`not_exportable`).
 
-Import (:func:`import_package`) reads any 0.5 package with ONNX weights, or with torchscript /
+Import (:func:`import_package`) reads any 0.5 image-to-image package (a fluorecon export of another task is
+refused: use the fluorecon model itself) with ONNX weights, or with torchscript /
 pytorch_state_dict weights that bioimageio_convert.py turns into ONNX (torch.onnx.export) in a Python
 that has torch and the architecture's library (``--python``: CAREamics' UNet is code in `careamics`,
 which fluorecon does not install); input sizes fixed at the export example's (CAREamics does that) take
@@ -59,25 +65,74 @@ class PackageError(ValueError):
     """A model that cannot be exported, or a package that cannot be imported, with the reason."""
 
 
+# What the output of a model that is not image-to-image means, and what fluorecon does with it after the network.
+OUTPUT_MEANING = {
+    "localize": "the network's raw localisation maps; fluorecon's peak extraction (README: card train.peak_extraction, "
+                "output_channels, density_scale) turns them into a localisation table",
+    "sim": "the reconstructed image in normalised units (input's low percentile -> 0, high -> 1); fluorecon picks the "
+           "input frames from a raw SIM stack (card train.frames, frame_order) and maps the output back to the raw "
+           "frames' units: x (p_high - p_low) + p_low",
+    "unmix": "label abundances in normalised units; fluorecon multiplies them by the input's p_high - p_low "
+             "(card train.output_scale) to give abundances in the input's units",
+    "register": "the displacement field (dy, dx) in input pixels, moving(p + u(p)) = fixed(p); fluorecon applies it "
+                "to the moving image",
+    "lightfield": "the volume's z planes as channels, in normalised units; fluorecon re-arranges the rectified light "
+                  "field into these views (card train.views) and maps the output back (card train.output_units)",
+}
+INPUT_MEANING = {
+    "localize": "SMLM frames in photons per pixel (offset removed, ADU to photons), as channels per card train.frames_in",
+    "sim": "raw SIM frames as channels, in the card's frame order (train.frames, frame_order)",
+    "unmix": "a lambda stack: one channel per spectral band (card train.bands_nm)",
+    "register": "the pair (moving, fixed) as two channels",
+    "lightfield": "the rectified light field's views as channels (card train.views)",
+}
+REGISTER_CHANNELS = (["moving", "fixed"], ["dy_px", "dx_px"])
+
+
 def not_exportable(card: ModelCard) -> str | None:
-    """Why `card`'s model cannot be a bioimage.io image-to-image package, or None when it can."""
-    if card.task not in IMAGE_TO_IMAGE_TASKS:
-        reasons = {
-            "localize": "its output is a localisation map that needs fluorecon's peak extraction to become a table",
-            "lightfield": "its 121 input channels are views re-arranged from the raw light field by fluorecon",
-            "register": "its output is a displacement field, applied to the moving image by fluorecon",
-            "sim": "its input channels are frames picked from a raw SIM stack in fluorecon's angle/phase order",
-            "unmix": "it maps a lambda stack to label abundances scaled by fluorecon (train.output_scale)",
-        }
-        return reasons.get(card.task, f"task '{card.task}' is not image-to-image") + \
-            f" (bioimage.io export covers {', '.join(IMAGE_TO_IMAGE_TASKS)})"
-    if card.channels_in != 1 or card.mean_channels != 1:
-        return f"it maps {card.channels_in} channel(s) to {card.mean_channels}; export covers 1 → 1"
+    """Why `card`'s model cannot be a bioimage.io package, or None when it can."""
     if card.has_scale_output:
         return "it also predicts an uncertainty (outputs = mean,scale), which bioimage.io cannot describe as one output"
-    if not card.norm.startswith("percentile:"):
+    if not card.norm.startswith(("percentile:", "photons:")):
         return f"its normalisation '{card.norm}' has no bioimage.io pre-processing"
     return None
+
+
+def _preprocessing(card: ModelCard) -> list[dict]:
+    """The card's ``norm`` as bioimage.io pre-processing: percentiles over the whole sample (all channels jointly, as
+    fluorecon normalises a multi-channel block), or ``photons:S`` (network input = photons / S) as scale_linear."""
+    if card.norm.startswith("photons:"):
+        return [{"id": "scale_linear", "kwargs": {"gain": 1.0 / float(card.norm.split(":")[1]), "offset": 0.0}}]
+    low, high = parse_norm(card.norm)
+    axes = (["channel"] if card.channels_in > 1 else []) + list(SPATIAL[card.ndim])
+    return [{"id": "scale_range", "kwargs": {"axes": axes, "min_percentile": low, "max_percentile": high, "eps": EPS}}]
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text.strip()).strip("_")
+    return name if re.match(r"[A-Za-z_]", name) else f"c{name}"
+
+
+def _channel_names(card: ModelCard, n: int, *, output: bool) -> list[str]:
+    """Channel names from the card where it names them (SIM frames, spectral bands, labels, DECODE's outputs,
+    light-field z planes), else channel0, channel1, …"""
+    train = card.train
+    if card.task == "register":
+        names = REGISTER_CHANNELS[output]
+    elif not output and "frames" in train:
+        names = [f"frame{f.strip()}" for f in train["frames"].split(",")]
+    elif not output and "bands_nm" in train:
+        names = [f"band_{b.strip()}nm" for b in train["bands_nm"].split(";")]
+    elif output and "labels" in train:
+        names = train["labels"].split(",")
+    elif output and "output_channels" in train:
+        names = train["output_channels"].split(",")
+    elif output and "z_planes" in train:
+        names = [f"z{i}" for i in range(int(train["z_planes"]))]
+    else:
+        names = [f"channel{i}" for i in range(n)]
+    names = [_identifier(x) for x in names]
+    return names if len(names) == n and len(set(names)) == n else [f"channel{i}" for i in range(n)]
 
 
 def _sha256(data: bytes) -> str:
@@ -91,27 +146,37 @@ def _npy(array: np.ndarray) -> bytes:
 
 
 def _test_input(card: ModelCard) -> tuple[np.ndarray, str]:
-    """A small input for the test tensors: the bundled sample (2D) or a simulated phantom (3D)."""
-    want = (48, 64, 64) if card.ndim == 3 else ((64, 64) if card.scale != (1, 1) else (128, 128))
+    """A small input (channels, [Z,] Y, X) for the test tensors: the bundled sample (2D, one channel) or a simulated
+    phantom with Poisson noise, drawn again per channel (in photons for a ``photons:`` card, else camera ADU)."""
+    want = (48, 64, 64) if card.ndim == 3 else (max(16, 128 // max(card.scale)),) * 2
     shape = tuple(_valid_size(w, m, h) for w, m, h in zip(want, card.tile_multiple, card.tile_halo))
-    if card.ndim == 2:
+    if card.ndim == 2 and card.channels_in == 1 and not card.norm.startswith("photons:"):
         import tifffile
 
         sample = tifffile.imread(Path(__file__).resolve().parents[1] / "data" / "sample_noisy_2d.tif")
         if shape[0] <= sample.shape[0] and shape[1] <= sample.shape[1]:
-            return (sample[: shape[0], : shape[1]].astype(np.float32),
+            return (sample[None, : shape[0], : shape[1]].astype(np.float32),
                     "the bundled sample (fluorecon/data/sample_noisy_2d.tif), cropped")
     from fluorecon.imaging.phantoms import phantom
 
     rng = np.random.default_rng(0)
     clean = phantom(shape, kind="mixed", seed=0)
-    noisy = rng.poisson(15.0 * clean + 2.0).astype(np.float32) * 2.0 + 100.0
-    return noisy, "a simulated phantom (fluorecon.imaging.phantoms, 15 photons peak, Poisson noise, seed 0)"
+    photons = rng.poisson(15.0 * clean + 2.0, (card.channels_in,) + shape).astype(np.float32)
+    if card.norm.startswith("photons:"):
+        return photons, "a simulated phantom (fluorecon.imaging.phantoms, 15 photons peak, Poisson noise, seed 0), " \
+                        "in photons"
+    per_channel = ", drawn again for each channel" if card.channels_in > 1 else ""
+    return photons * 2.0 + 100.0, ("a simulated phantom (fluorecon.imaging.phantoms, 15 photons peak, Poisson noise, "
+                                   f"seed 0{per_channel}); it checks that a runner reproduces the network, not the "
+                                   "science of the task")
 
 
-def _normalise_like_bioimageio(image: np.ndarray, norm: str) -> np.ndarray:
-    """bioimage.io's scale_range over the whole sample: (x − p_low) / (p_high − p_low + eps)."""
-    low, high = parse_norm(norm)
+def _preprocess_like_bioimageio(image: np.ndarray, card: ModelCard) -> np.ndarray:
+    """What the package's pre-processing does to `image` (channels, …): scale_range over the whole sample,
+    (x − p_low) / (p_high − p_low + eps), or scale_linear by 1/S for ``photons:S``."""
+    if card.norm.startswith("photons:"):
+        return (image / float(card.norm.split(":")[1])).astype(np.float32)
+    low, high = parse_norm(card.norm)
     lo, hi = np.percentile(image.astype(np.float64), [low, high])
     return ((image - lo) / (hi - lo + EPS)).astype(np.float32)
 
@@ -150,12 +215,22 @@ def _cites(card: ModelCard) -> list[dict]:
 
 
 def _readme(card: ModelCard, sample_source: str) -> str:
+    if card.norm.startswith("photons:"):
+        norm = [f"Input: photons per pixel; the package divides them by {card.norm.split(':')[1]} (bioimage.io "
+                "`scale_linear`, card norm `" + card.norm + "`). Convert camera ADU to photons (offset, gain) first."]
+    else:
+        norm = [f"Input: `{card.norm}` over the whole image" + (", all channels jointly" if card.channels_in > 1 else "")
+                + " (bioimage.io `scale_range`, before tiling)."]
+    if card.task in OUTPUT_MEANING:
+        norm.append(f"Output: {OUTPUT_MEANING[card.task]}.")
+    else:
+        norm.append("Output: the network's output in normalised units (input's low percentile → 0, high → 1). "
+                    "fluorecon maps it back to the input's intensity units: output × (p_high − p_low) + p_low.")
     lines = [f"# {card.name}", "", card.description, "",
              f"fluorecon task `{card.task}`, method `{card.method}`, model version {card.model_version or '-'}.", "",
-             "## Normalisation", "",
-             f"Input: `{card.norm}` over the whole image (bioimage.io `scale_range`, before tiling).",
-             "Output: the network's output in normalised units (input's low percentile → 0, high → 1). "
-             "fluorecon maps it back to the input's intensity units: output × (p_high − p_low) + p_low.", "",
+             f"Tensors: {card.channels_in} channel(s) in"
+             + (f" ({INPUT_MEANING[card.task]})" if card.task in INPUT_MEANING else "")
+             + f", {card.channels_out} channel(s) out.", "", "## Normalisation", "", *norm, "",
              "## Tiling", "",
              f"Tile sides are multiples of {','.join(map(str, card.tile_multiple))}; the halo is "
              f"{','.join(map(str, card.tile_halo))} input pixels per side; output/input size ratio "
@@ -179,8 +254,9 @@ def _valid_size(want: int, multiple: int, halo: int) -> int:
     return low + multiple * max(0, round((want - low) / multiple))
 
 
-def _axes(card: ModelCard, *, output: bool) -> list[dict]:
-    axes: list[dict] = [{"type": "batch"}, {"type": "channel", "channel_names": ["channel0"]}]
+def _axes(card: ModelCard, n_channels: int, *, output: bool) -> list[dict]:
+    axes: list[dict] = [{"type": "batch"},
+                        {"type": "channel", "channel_names": _channel_names(card, n_channels, output=output)}]
     for name, multiple, halo, scale in zip(SPATIAL[card.ndim], card.tile_multiple, card.tile_halo, card.scale):
         if not output:
             axes.append({"type": "space", "id": name, "size": {"min": _min_size(multiple, halo), "step": multiple}})
@@ -194,6 +270,24 @@ def _axes(card: ModelCard, *, output: bool) -> list[dict]:
     return axes
 
 
+def _short(text: str) -> str:
+    """A tensor description within bioimage.io's 128 characters (the README has the whole text)."""
+    return text if len(text) <= 128 else text[:125] + "..."
+
+
+def _graph_channels(model: Path) -> tuple[int, int]:
+    """Channels of the ONNX graph's one input and one output (the card's channels.in / channels.out must agree)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    init = {i.name for i in graph.initializer}
+    ins = [i for i in graph.input if i.name not in init]
+    if len(ins) != 1 or len(graph.output) != 1:
+        raise PackageError(f"{model.name} has {len(ins)} inputs and {len(graph.output)} outputs; fluorecon exports "
+                           "networks with one input and one output tensor.")
+    return tuple(int(v.type.tensor_type.shape.dim[1].dim_value) for v in (ins[0], graph.output[0]))
+
+
 def export_package(model: str | Path, out: str | Path) -> dict:
     """Write the bioimage.io package of a fluorecon ONNX model to the zip `out`; returns the rdf."""
     import onnxruntime as ort
@@ -204,25 +298,32 @@ def export_package(model: str | Path, out: str | Path) -> dict:
     reason = not_exportable(card)
     if reason:
         raise PackageError(f"Model '{card.name}' cannot be a bioimage.io package: {reason}.")
+    n_in, n_out = _graph_channels(model)
+    if (n_in, n_out) != (card.channels_in, card.channels_out):
+        raise PackageError(f"{model.name}: its network maps {n_in} → {n_out} channels but its card says "
+                           f"{card.channels_in} → {card.channels_out}; re-export the model.")
     raw, sample_source = _test_input(card)
-    x = _normalise_like_bioimageio(raw, card.norm)[None, None]
+    x = _preprocess_like_bioimageio(raw, card)[None]
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     y = session.run(None, {session.get_inputs()[0].name: x})[0]
     weights = model.read_bytes()
     files = {
         "model.onnx": weights,
-        "test_input.npy": _npy(raw[None, None]),
+        "test_input.npy": _npy(raw[None]),
         "test_output.npy": _npy(y),
-        "cover.png": _cover(raw, y[0, 0]),
+        "cover.png": _cover(raw[0], y[0, 0]),
         "README.md": _readme(card, sample_source).encode(),
     }
-    spatial = list(SPATIAL[card.ndim])
-    low, high = parse_norm(card.norm)
+    image_to_image = card.task not in OUTPUT_MEANING
+    in_text = INPUT_MEANING.get(card.task, "raw image")
+    out_text = OUTPUT_MEANING.get(card.task, "normalised units (input's low percentile -> 0, high -> 1); "
+                                             "x (p_high - p_low) + p_low gives the input's intensity units")
     rdf = {
         "format_version": FORMAT_VERSION,
         "type": "model",
         "name": _name(card),
-        "description": ((card.description or card.name)[:800] + " bioimage.io output: normalised units (README)."),
+        "description": ((card.description or card.name)[:800] + " bioimage.io output: " +
+                        ("normalised units" if image_to_image else "see README") + " (README)."),
         "version": card.model_version or "0.1.0",
         "authors": [{"name": "fluorecon developers"}],
         "cite": _cites(card),
@@ -232,25 +333,24 @@ def export_package(model: str | Path, out: str | Path) -> dict:
         "tags": ["fluorescence-light-microscopy", "fluorecon", card.task, card.method, f"{card.ndim}d", "onnx"],
         "inputs": [{
             "id": "input",
-            "description": f"raw image; normalised by scale_range ({card.norm})",
-            "axes": _axes(card, output=False),
+            "description": _short(f"{in_text} (card norm {card.norm})"),
+            "axes": _axes(card, n_in, output=False),
             "test_tensor": {"source": "test_input.npy", "sha256": _sha256(files["test_input.npy"])},
             "data": {"type": "float32"},
-            "preprocessing": [{"id": "scale_range", "kwargs": {
-                "axes": spatial, "min_percentile": low, "max_percentile": high, "eps": EPS}}],
+            "preprocessing": _preprocessing(card),
         }],
         "outputs": [{
             "id": "output",
-            "description": "normalised units (input's low percentile -> 0, high -> 1); "
-                           "x (p_high - p_low) + p_low gives the input's intensity units",
-            "axes": _axes(card, output=True),
+            "description": _short(out_text.split(";")[0] + ("; README" if ";" in out_text else "")),
+            "axes": _axes(card, n_out, output=True),
             "test_tensor": {"source": "test_output.npy", "sha256": _sha256(files["test_output.npy"])},
             "data": {"type": "float32"},
         }],
         "weights": {"onnx": {"source": "model.onnx", "sha256": _sha256(weights), "opset_version": _opset(model),
                              "authors": [{"name": "fluorecon developers"}]}},
         "config": {"fluorecon": {"card": card.to_metadata(), "test_input": sample_source,
-                                 "output_units": "normalised; fluorecon's denorm = input maps them back"}},
+                                 "output_units": "normalised; fluorecon's denorm = input maps them back"
+                                 if image_to_image else out_text}},
     }
     files["rdf.yaml"] = yaml.safe_dump(rdf, sort_keys=False, allow_unicode=True).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -535,6 +635,11 @@ def import_package(pkg: str | Path, out: str | Path, *, tile_halo: int = 32, pyt
         if not str(rdf.get("format_version", "")).startswith("0.5."):
             raise PackageError(f"{pkg.name} is format {rdf.get('format_version')}; fluorecon imports format 0.5 "
                                "(bioimageio.spec's update_format converts older packages).")
+        task = (((rdf.get("config") or {}).get("fluorecon") or {}).get("card") or {}).get("task")
+        if task in OUTPUT_MEANING:
+            raise PackageError(f"{pkg.name} is a fluorecon '{task}' model, not image-to-image; fluorecon imports "
+                               "image-to-image packages. Use the fluorecon model it was exported from (its ONNX "
+                               "file is model.onnx in the package, with its card).")
         weights = rdf.get("weights") or {}
         if onnx_weights is None and "onnx" not in weights and not any(k in weights for k in TORCH_KINDS):
             raise PackageError(f"{pkg.name} has no ONNX weights (it has {', '.join(weights) or 'none'}); fluorecon "
