@@ -27,16 +27,21 @@ def big(tmp_path_factory):
     return folder, volume
 
 
+def run_local(server, spec: dict, source: Path, out: Path) -> dict:
+    """Submit a local-path job and wait for it to succeed; the finished job."""
+    with server.client() as client:
+        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(source), "output_path": str(out)})
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"])
+    assert job["state"] == "succeeded", job["message"]
+    return job
+
+
 @pytest.mark.parametrize("suffix", [".zarr", ".tif"])
 def test_local_job_writes_the_output_path(server, big, suffix):
     folder, volume = big
     out = folder / f"out{suffix}"
-    with server.client() as client:
-        r = client.post("/v1/jobs/local", json={"spec": SPEC, "input_path": str(folder / "in.tif"),
-                                                "output_path": str(out)})
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-    assert job["state"] == "succeeded", job["message"]
+    job = run_local(server, SPEC, folder / "in.tif", out)
     assert job["values"] == {"output_path": str(out)} and job["result_url"] is None
     result, meta = read_image(out)
     np.testing.assert_array_equal(result, denoise_image(volume, META, "nlm"))
@@ -50,12 +55,7 @@ def test_local_deconvolution_job(server, big):
 
     folder, _ = big
     spec = {"task": "deconvolve", "method": "rl", "num_iter": 2, "psf": {"na": 1.2, "wavelength_nm": 520}}
-    with server.client() as client:
-        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
-                                                "output_path": str(folder / "dec.zarr")})
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-    assert job["state"] == "succeeded", job["message"]
+    run_local(server, spec, folder / "in.tif", folder / "dec.zarr")
     with open_lazy(folder / "in.tif") as (data, meta):  # the server's block plan (64-px 3D blocks), here
         deconvolve_to_zarr(data, meta, DeconvolveSpec(method="rl", num_iter=2, psf=PSFParams(na=1.2, wavelength_nm=520)),
                            folder / "ref.zarr", chunks=64, device="cpu")
@@ -122,12 +122,7 @@ def test_local_predict_job_equals_fluorecon_predict(server, big, suffix):
     folder, volume = big
     out = folder / f"pred{suffix}"
     spec = {"task": "predict", "model_file": str(MODEL), "tile": 128}
-    with server.client() as client:
-        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
-                                                "output_path": str(out)})
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-    assert job["state"] == "succeeded", job["message"]
+    job = run_local(server, spec, folder / "in.tif", out)
     assert job["values"] == {"output_path": str(out)}
     result, meta = read_image(out)
     reference = get_predictor(MODEL).predict(volume, axes="ZYX", tile=128)
