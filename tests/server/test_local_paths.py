@@ -9,7 +9,7 @@ import stat
 
 import numpy as np
 import pytest
-from server_helpers import tiff_bytes, wait_job
+from server_helpers import Hold, tiff_bytes, wait_job
 
 from fluorecon.core.io import TiffMeta, read_image, write_image
 from fluorecon.core.streaming import open_lazy
@@ -145,3 +145,20 @@ def test_bad_predict_specs_get_422(server, big, tmp_path):
                         files={"image": ("in.tif", tiff_bytes(np.ones((16, 16), np.float32)), "image/tiff")})
         assert r.status_code == 422 and "POST /v1/jobs/local" in r.json()["detail"], r.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.onnx"]
+
+
+def test_local_predict_job_reports_progress_and_cancels(server, big, tmp_path):
+    """Cancelled between blocks: the job ends 'cancelled' and neither the output nor its temporary store is left."""
+    folder, _ = big
+    spec = {"task": "predict", "model_file": str(MODEL), "tile": 128}
+    with Hold() as hold, server.client() as client:
+        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
+                                                "output_path": str(tmp_path / "never.zarr")})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        assert hold.wait_held() == job_id  # running, its first block done, and it cannot finish
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert job["state"] == "running" and 0 < job["progress"] < 1, job
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
+        assert wait_job(client, job_id)["state"] == "cancelled"
+    assert list(tmp_path.iterdir()) == []
