@@ -17,7 +17,7 @@ from fluorecon.tasks import Task, all_tasks, get_task
 ROOT = Path(__file__).resolve().parents[2]
 JAVA = ROOT / "java-plugin" / "src" / "main"
 # Fiji commands that serve every task (models, server, result checks), not one.
-CROSS_TASK_FIJI = {"Models...", "Server...", "Check result (QC)...", "Process file..."}
+CROSS_TASK_FIJI = {"Models...", "Server...", "Check result (QC)...", "Process file..."}  # Process file runs several tasks' jobs
 EXPECTED = {"denoise", "deconvolve", "upsample", "isotropic", "crossmodal", "localize", "sim", "lightfield", "unmix",
             "register", "fuse"}
 

@@ -84,11 +84,12 @@ def _problem(error: dict) -> str:
 
 def _documented_methods(app: FastAPI, path: str) -> set[str]:
     """The methods the OpenAPI description gives the path template that matches ``path``."""
-    # The most literal templates win: /v1/jobs/local is its own resource (POST), not a job id of /v1/jobs/{job_id}.
-    matches: dict[int, set[str]] = {}
+    static: set[str] = set()
+    templated: set[str] = set()
     for template, operations in app.openapi()["paths"].items():
         pattern = "".join(r"[^/]+" if part.startswith("{") else re.escape(part)
                           for part in re.split(r"(\{[^}]+\})", template))
         if re.fullmatch(pattern, path):
-            matches.setdefault(template.count("{"), set()).update(m.upper() for m in operations)
-    return matches[min(matches)] if matches else set()
+            (templated if "{" in template else static).update(m.upper() for m in operations)
+    # a path that is a route of its own (/v1/jobs/local) is not also "the job named local"
+    return static or templated
