@@ -181,8 +181,6 @@ def markdown(r: dict) -> str:
         t = f[task]
         lines.append(f"| {task} | {t['in_memory_s']:.1f} | {t['streamed_s']:.1f} | {t['throughput_ratio']:.2f} | "
                      f"{t['in_memory_peak_rss_gib']:.2f} | {t['streamed_peak_rss_gib']:.2f} |")
-    if r.get("rerun"):  # a part run again on its own later (the rest of the file is the earlier run)
-        lines += ["", f"Rerun: {r['rerun']}"]
     if r.get("below_target"):
         lines += ["", f"Below the {r['targets']['input_gb']:.0f} GB target: {r['below_target']}"]
     return "\n".join(lines) + "\n"
