@@ -30,7 +30,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MODEL = ROOT / "models" / "care_denoise_2d.onnx"
 PLANE = 1024  # YX side of the generated volume
-RL = {"method": "rl", "num_iter": 10, "na": 1.2, "wavelength_nm": 520, "chunks": 256}
+# chunks 64: the server's 3D block (tasks/deconvolve/job.py). 256 cuts a 48-plane 1024² stack into blocks of
+# 48×(256+halo)² and peaked at 4.13 GiB RSS in the 2026-12-06 run (bench/results/streaming.json, chunks 256).
+RL = {"method": "rl", "num_iter": 10, "na": 1.2, "wavelength_nm": 520, "chunks": 64}
 TARGETS = {"peak_rss_gib": 4.0, "throughput_ratio": 0.9, "input_gb": 20.0}
 
 

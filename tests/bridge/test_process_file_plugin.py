@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "tests" / "server"))
 from server_helpers import Hold, wait_job  # noqa: E402
 
 from fluorecon.core.io import TiffMeta, read_image, write_image  # noqa: E402
+from fluorecon.infer import get_predictor  # noqa: E402
 from fluorecon.tasks.denoise.streaming import denoise_image  # noqa: E402
 
 META = TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.3)
@@ -48,6 +49,27 @@ def test_tiff_output_opens_as_a_virtual_stack(server, plugin_jar, volume, tmp_pa
                        for z in range(4)])
     np.testing.assert_array_equal(planes, denoise_image(volume, META, "nlm"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big-nlm.tif", "big.tif"]
+
+
+def test_predict_with_a_model_file_opens_as_a_virtual_stack(server, plugin_jar, volume, tmp_path):
+    """command=predict: the server runs the model file block by block; the TIFF equals Python's predict."""
+    model = ROOT / "tests" / "vectors" / "tiny_unet2d.onnx"
+    write_image(tmp_path / "big.tif", volume, META)
+    out = tmp_path / "big-pred.tif"
+    plugin = run_plugin(plugin_jar, "Process file...", None,
+                        ijbridge.options_string(file=tmp_path / "big.tif", command="predict", model_file=model,
+                                                save=out))
+    assert str(plugin.getMessage()) == f"Wrote {out}."
+    imp = plugin.getResult()
+    assert imp.getStack().isVirtual() and imp.getNSlices() == 4
+    planes = np.stack([np.array(imp.getStack().getProcessor(z + 1).getPixels(), np.float32).reshape(64, 72)
+                       for z in range(4)])
+    reference = get_predictor(model).predict(volume, axes="ZYX")
+    assert np.abs(planes - reference).max() <= 1e-6 * np.ptp(reference)
+    with pytest.raises(Exception, match="model_file= is missing"):
+        run_plugin(plugin_jar, "Process file...", None,
+                   ijbridge.options_string(file=tmp_path / "big.tif", command="predict", save=tmp_path / "o.tif"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big-pred.tif", "big.tif"]
 
 
 def test_zarr_deconvolution_is_reported(server, plugin_jar, volume, tmp_path):

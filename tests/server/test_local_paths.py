@@ -2,13 +2,14 @@
 is named by path with the token; the job runs block by block and writes the output path, equal to the CLI's
 result; bad paths get a 4xx that says what to fix, before anything is queued."""
 
+import json
 import os
 from pathlib import Path
 import stat
 
 import numpy as np
 import pytest
-from server_helpers import wait_job
+from server_helpers import Hold, tiff_bytes, wait_job
 
 from fluorecon.core.io import TiffMeta, read_image, write_image
 from fluorecon.core.streaming import open_lazy
@@ -26,16 +27,21 @@ def big(tmp_path_factory):
     return folder, volume
 
 
+def run_local(server, spec: dict, source: Path, out: Path) -> dict:
+    """Submit a local-path job and wait for it to succeed; the finished job."""
+    with server.client() as client:
+        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(source), "output_path": str(out)})
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"])
+    assert job["state"] == "succeeded", job["message"]
+    return job
+
+
 @pytest.mark.parametrize("suffix", [".zarr", ".tif"])
 def test_local_job_writes_the_output_path(server, big, suffix):
     folder, volume = big
     out = folder / f"out{suffix}"
-    with server.client() as client:
-        r = client.post("/v1/jobs/local", json={"spec": SPEC, "input_path": str(folder / "in.tif"),
-                                                "output_path": str(out)})
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-    assert job["state"] == "succeeded", job["message"]
+    job = run_local(server, SPEC, folder / "in.tif", out)
     assert job["values"] == {"output_path": str(out)} and job["result_url"] is None
     result, meta = read_image(out)
     np.testing.assert_array_equal(result, denoise_image(volume, META, "nlm"))
@@ -49,12 +55,7 @@ def test_local_deconvolution_job(server, big):
 
     folder, _ = big
     spec = {"task": "deconvolve", "method": "rl", "num_iter": 2, "psf": {"na": 1.2, "wavelength_nm": 520}}
-    with server.client() as client:
-        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
-                                                "output_path": str(folder / "dec.zarr")})
-        assert r.status_code == 201, r.text
-        job = wait_job(client, r.json()["id"])
-    assert job["state"] == "succeeded", job["message"]
+    run_local(server, spec, folder / "in.tif", folder / "dec.zarr")
     with open_lazy(folder / "in.tif") as (data, meta):  # the server's block plan (64-px 3D blocks), here
         deconvolve_to_zarr(data, meta, DeconvolveSpec(method="rl", num_iter=2, psf=PSFParams(na=1.2, wavelength_nm=520)),
                            folder / "ref.zarr", chunks=64, device="cpu")
@@ -108,3 +109,56 @@ def test_permission_refusals_are_403(tmp_path, monkeypatch):
         with pytest.raises(LocalPathRefused, match=words) as err:
             check_local_paths(str(tmp_path / "in.tif"), str(tmp_path / "out" / "o.zarr"))
         assert err.value.status == 403
+
+
+MODEL = Path(__file__).resolve().parents[1] / "vectors" / "tiny_unet2d.onnx"
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_local_predict_job_equals_fluorecon_predict(server, big, suffix):
+    """A carded model file on a local file: the output equals `fluorecon predict`'s in-memory result."""
+    from fluorecon.infer import get_predictor
+
+    folder, volume = big
+    out = folder / f"pred{suffix}"
+    spec = {"task": "predict", "model_file": str(MODEL), "tile": 128}
+    job = run_local(server, spec, folder / "in.tif", out)
+    assert job["values"] == {"output_path": str(out)}
+    result, meta = read_image(out)
+    reference = get_predictor(MODEL).predict(volume, axes="ZYX", tile=128)
+    assert np.abs(result - reference).max() <= 1e-6 * np.ptp(reference)
+    assert meta.axes == "ZYX" and meta.z_step_um == pytest.approx(0.3) and "model.sha256" in meta.info
+
+
+def test_bad_predict_specs_get_422(server, big, tmp_path):
+    folder, _ = big
+    inp, out = str(folder / "in.tif"), str(tmp_path / "p.zarr")
+    (tmp_path / "fake.onnx").write_bytes(b"not a model")
+    cases = [({"task": "predict", "model_file": "tiny.onnx"}, "model_file must be an absolute path"),
+             ({"task": "predict", "model_file": str(tmp_path / "none.onnx")}, "does not exist"),
+             ({"task": "predict", "model_file": str(tmp_path / "fake.onnx")}, "fake.onnx is not a fluorecon model")]
+    with server.client() as client:
+        for spec, words in cases:
+            r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": inp, "output_path": out})
+            assert r.status_code == 422 and words in r.json()["detail"], (words, r.status_code, r.text)
+        r = client.post("/v1/jobs", data={"spec": json.dumps({"task": "predict", "model_file": str(MODEL)})},
+                        files={"image": ("in.tif", tiff_bytes(np.ones((16, 16), np.float32)), "image/tiff")})
+        assert r.status_code == 422 and "POST /v1/jobs/local" in r.json()["detail"], r.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.onnx"]
+
+
+def test_local_predict_job_reports_progress_and_cancels(server, big, tmp_path):
+    """Cancelled between blocks: the job ends 'cancelled' and neither the output nor its temporary store is left."""
+    folder, _ = big
+    spec = {"task": "predict", "model_file": str(MODEL), "tile": 128}
+    with Hold() as hold, server.client() as client:
+        r = client.post("/v1/jobs/local", json={"spec": spec, "input_path": str(folder / "in.tif"),
+                                                "output_path": str(tmp_path / "never.zarr")})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        assert hold.wait_held() == job_id  # running, its first block done, and it cannot finish
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert job["state"] == "running" and 0 < job["progress"] < 1, job
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
+        assert wait_job(client, job_id)["state"] == "cancelled"
+    assert list(tmp_path.iterdir()) == []

@@ -19,13 +19,15 @@ import org.fluorecon.tasks.denoise.DenoiseClassicalServerJob;
  * virtual stack, an OME-Zarr output is reported in the Log. The server must run on this machine under a user who
  * can read the input and write the output's folder. Macro:
  * {@code run("Process file...", "file=/data/big.tif command=deconvolve method=rl iterations=20 na=1.4
- * wavelength_nm=520 save=/data/big-deconvolved.zarr")}, or {@code command=denoise-classical method=nlm}.
+ * wavelength_nm=520 save=/data/big-deconvolved.zarr")}, or {@code command=denoise-classical method=nlm}, or
+ * {@code command=predict model_file=/models/care_denoise_2d.onnx} (any fluorecon image-to-image model file, on the
+ * server's machine; the server runs it block by block as {@code fluorecon predict IN OUT.zarr|.tif}).
  * The calibration comes from the file (a theoretical PSF needs it).
  */
 @Menu(label = "Process file...")
 public class ProcessFile_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Process file";
-    static final String[] COMMANDS = {"deconvolve", "denoise-classical"};
+    static final String[] COMMANDS = {"deconvolve", "denoise-classical", "predict"};
     private String message = "";
 
     public ProcessFile_() {
@@ -44,6 +46,7 @@ public class ProcessFile_ extends FluoreconCommand {
         String[] method = {""};
         String[] file = {""};
         String[] save = {""};
+        String[] modelFile = {""};
         Params params = new Params(TITLE, "file=/data/big.tif command=deconvolve method=rl iterations=20 na=1.4 "
                 + "wavelength_nm=520 save=/data/big-deconvolved.zarr");
         params.file("file", "", v -> file[0] = v);
@@ -52,6 +55,7 @@ public class ProcessFile_ extends FluoreconCommand {
         params.integer("iterations", s.iterations, v -> s.iterations = v);
         params.decimal("na", s.na, 2, v -> s.na = v);
         params.decimal("wavelength_nm", s.wavelengthNm, 0, v -> s.wavelengthNm = v);
+        params.file("model_file", "", v -> modelFile[0] = v);
         params.text("save", "", v -> save[0] = v);
         if (!params.show()) {
             return;
@@ -62,7 +66,10 @@ public class ProcessFile_ extends FluoreconCommand {
             throw new FluoreconException("file = '" + input + "' does not exist; give the path of the image to "
                     + "process.");
         }
-        Map<String, Object> spec = spec(command[0], method[0], s);
+        Map<String, Object> spec = "predict".equals(command[0])
+                ? Json.object("task", "predict", "model_file", absolute(modelFile[0], "model_file",
+                        "the fluorecon model file (.onnx) for command=predict").toString())
+                : spec(command[0], method[0], s);
         LocalFileJob job = new LocalFileJob(server(), spec, input.toString(), output.toString(),
                 "Process file (" + command[0] + ")");
         boolean ok = runJob(job, "the server is processing " + input.getFileName());
@@ -104,7 +111,7 @@ public class ProcessFile_ extends FluoreconCommand {
             return Json.object("task", "denoise-classical", "method", m);
         }
         if (!"deconvolve".equals(command)) {
-            throw new FluoreconException("command = '" + command + "': use deconvolve or denoise-classical.");
+            throw new FluoreconException("command = '" + command + "': use deconvolve, denoise-classical or predict.");
         }
         String m = method.isBlank() ? s.method : method;
         if (!DeconvolveServerJob.METHODS.contains(m)) {
