@@ -34,6 +34,22 @@ def test_off_a_terminal_progress_is_a_few_whole_lines():
     assert len(lines) <= 2 + elapsed / LOG_INTERVAL_S  # the start, one every LOG_INTERVAL_S s, the end
 
 
+def test_off_a_terminal_another_open_bar_adds_no_cursor_moves():
+    """Seen in a full run: a bar left open elsewhere in the process made tqdm stack this one below it,
+    writing cursor-up escapes into the log."""
+    from tqdm import tqdm
+
+    other = tqdm(total=10, file=io.StringIO())
+    try:
+        out = io.StringIO()
+        for _ in progress_bar(range(100), desc="training", file=out, leave=False):
+            pass
+    finally:
+        other.close()
+    lines = out.getvalue().splitlines()
+    assert "\x1b" not in out.getvalue() and all(line.startswith("training: ") for line in lines), lines
+
+
 def test_on_a_terminal_the_bar_is_redrawn_in_place():
     out = _Terminal()
     for _ in progress_bar(range(50), desc="training", file=out, mininterval=0, miniters=1):

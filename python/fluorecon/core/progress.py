@@ -4,9 +4,12 @@ plus the last, never carriage returns that pile up on one line."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 LOG_INTERVAL_S = 10.0
+#: Cursor movements tqdm writes to stack several bars on a terminal; a log has no cursor.
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class _Lines:
@@ -16,7 +19,7 @@ class _Lines:
         self.stream = stream
 
     def write(self, text: str) -> None:
-        for part in text.replace("\r", "\n").split("\n"):
+        for part in _CURSOR_MOVES.sub("", text).replace("\r", "\n").split("\n"):
             if part.strip():
                 self.stream.write(part.rstrip() + "\n")
 
@@ -41,8 +44,9 @@ def progress_bar(iterable=None, *, file=None, **kwargs):
         return tqdm(iterable, file=stream, **kwargs)
     from tqdm import tqdm
 
+    # position 0: another bar still open in the process (a caller's, a library's) must not push this one down
     kwargs.update(file=_Lines(stream), mininterval=max(kwargs.get("mininterval", 0), LOG_INTERVAL_S),
-                  leave=True, ascii=True, ncols=100)
+                  leave=True, ascii=True, ncols=100, position=kwargs.get("position", 0))
     return tqdm(iterable, **kwargs)
 
 
