@@ -349,7 +349,8 @@ def summarize(task: str, rows: list[dict], data: str, *, learned: str, classical
 def fit_like(task: str, image: np.ndarray, name: str, args, tmp: Path, *, na: float, pixel_size_nm: float):
     """`fluorecon train <task> --like` on one real frame (fixed rule: the first W2S file by name): the shipped model
     fine-tuned for --like-steps on the simulation fitted to it. Returns (card, onnx, fit, seconds)."""
-    from fluorecon.train_like import LikeSettings, train_like_for
+    from fluorecon.like_tasks import train_like_for
+    from fluorecon.train_like import LikeSettings
 
     settings = LikeSettings(na=na, wavelength_nm=args.like_wavelength_nm, pixel_size_nm=pixel_size_nm,
                             steps=args.like_steps, batch_size=8, device="cpu", seed=0)

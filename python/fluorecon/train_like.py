@@ -314,22 +314,13 @@ def safe_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "denoise"
 
 
-def train_like_for(task: str, *args, **kwargs):
-    """``train_like`` of `task` (denoise, deconvolve or upsample): (card, onnx path, LikeFit)."""
-    if task == "denoise":
-        from fluorecon.tasks.denoise.like import train_like
-    elif task == "deconvolve":
-        from fluorecon.tasks.deconvolve.like import train_like
-    elif task == "upsample":
-        from fluorecon.tasks.upsample.like import train_like
-    else:
-        raise ValueError(f"--like fits denoise, deconvolve or upsample models; got {task!r}.")
-    return train_like(*args, **kwargs)
+#: The shipped model `train <task> --like` fine-tunes, per task.
+BASE_MODELS = {"denoise": "care_denoise_2d.onnx", "deconvolve": "care_deconvolve_2d.onnx",
+               "upsample": "care_upsample2x_2d.onnx"}
 
 
 def default_base_model(task: str):
     """The shipped model `train <task> --like` fine-tunes."""
     from fluorecon.commands.models import REPO_MODELS
 
-    return REPO_MODELS / {"denoise": "care_denoise_2d.onnx", "deconvolve": "care_deconvolve_2d.onnx",
-                          "upsample": "care_upsample2x_2d.onnx"}[task]
+    return REPO_MODELS / BASE_MODELS[task]

@@ -1,4 +1,4 @@
-"""`fluorecon train <denoise|deconvolve|upsample> --like IMAGE`: one thin shell over fluorecon.train_like.train_like_for
+"""`fluorecon train <denoise|deconvolve|upsample> --like IMAGE`: one thin shell over fluorecon.like_tasks.train_like_for
 that prints what was fitted, the validation figures and the OOD verdict of the image before and after."""
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, ba
 
     from fluorecon.core.io import read_tiff
     from fluorecon.export import unet_from_onnx
-    from fluorecon.train_like import LikeSettings, default_base_model, train_like_for
+    from fluorecon.like_tasks import train_like_for
+    from fluorecon.train_like import LikeSettings, default_base_model
 
     missing = [flag for flag, v in (("--na", na), ("--wavelength-nm", wavelength_nm)) if v is None]
     if missing:

@@ -16,7 +16,8 @@ from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.infer import predict
 from fluorecon.qc.training_inputs import training_inputs
-from fluorecon.train_like import LikeSettings, default_base_model, fit_camera, train_like_for
+from fluorecon.like_tasks import train_like_for
+from fluorecon.train_like import LikeSettings, default_base_model, fit_camera
 
 runner = CliRunner()
 

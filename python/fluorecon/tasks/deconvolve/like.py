@@ -27,10 +27,10 @@ from fluorecon.tasks.deconvolve.learned import (CITE, LearnedDeconvolveConfig, e
 from fluorecon.tasks.denoise.learned import make_psf
 from fluorecon.tasks.denoise.simulate import draw_object
 from fluorecon.tasks.denoise.spec import DenoiseSimulation, PSFSettings
-from fluorecon.train_like import (PHOTONS_SPREAD, CameraFit, LikeFit, LikeSettings, TrainingCancelled, base_network,
+from fluorecon.train_like import (BASE_MODELS, PHOTONS_SPREAD, CameraFit, LikeFit, LikeSettings, TrainingCancelled, base_network,
                                   fine_tune_same_grid, fit_to_image, progress_callback, resolve_pixel_size, started_from)
 
-DEFAULT_BASE = "care_deconvolve_2d.onnx"
+DEFAULT_BASE = BASE_MODELS["deconvolve"]
 RL_ITERATIONS = 30
 
 

@@ -19,8 +19,9 @@ from fluorecon.infer import predict
 from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress, models_folder
 from fluorecon.server.settings import Settings
 from fluorecon.tasks.denoise.job import install_model
+from fluorecon.like_tasks import train_like_for
 from fluorecon.train_like import (LIKE_TASKS, LikeSettings, LikeTask, TrainingCancelled, default_base_model,
-                                  resolve_pixel_size, safe_stem, train_like_for)
+                                  resolve_pixel_size, safe_stem)
 
 
 class TrainLikeSpec(BaseModel):

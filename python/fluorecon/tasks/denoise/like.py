@@ -20,13 +20,10 @@ import numpy as np
 
 from fluorecon.core.modelcard import ModelCard
 from fluorecon.tasks.denoise.spec import CITE, DenoiseConfig, DenoiseSimulation, PSFSettings
+from fluorecon.train_like import default_base_model as shared_default_base_model
 from fluorecon.train_like import (PHOTONS_SPREAD, STRUCTURE_SCALES, STRUCTURES, CameraFit, LikeFit,  # noqa: F401 (re-exported)
                                   LikeSettings, TrainingCancelled, fine_tune_same_grid, fit_camera, fit_to_image,
                                   progress_callback, resolve_pixel_size, safe_stem, started_from)
-
-#: The shipped model `train denoise --like` fine-tunes unless told otherwise.
-DEFAULT_BASE = "care_denoise_2d.onnx"
-
 
 def _inputs(sim: DenoiseSimulation, n: int, seed: int) -> list[np.ndarray]:
     from fluorecon.tasks.denoise.simulate import simulate_pairs
@@ -52,9 +49,7 @@ def fit_simulation_to_image(image: np.ndarray, settings: LikeSettings, *, pixel_
 
 
 def default_base_model() -> Path:
-    from fluorecon.commands.models import REPO_MODELS
-
-    return REPO_MODELS / DEFAULT_BASE
+    return shared_default_base_model("denoise")
 
 
 def train_like(image: np.ndarray, out_path: str | os.PathLike, settings: LikeSettings, *, meta=None,

@@ -10,16 +10,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-
-def _write_drift_csv(path: Path, drift: np.ndarray, names: list[str], scale: list[float | None], unit: str) -> None:
-    from fluorecon.core.atomic import atomic_path
-
-    header = ["frame"] + [f"d{n}_px" for n in names] + [f"d{n}_{unit}" for n, s in zip(names, scale) if s]
-    with atomic_path(path, suffix=".csv.part") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for t, row in enumerate(drift):
-            writer.writerow([t + 1] + [f"{v:.4f}" for v in row] + [f"{v * s:.5g}" for v, s in zip(row, scale) if s])
+from fluorecon.tasks.register.drift_csv import write_drift_csv
 
 
 def _plot_drift(path: Path, drift: np.ndarray, names: list[str], unit: str, title: str) -> None:
@@ -76,7 +67,7 @@ def register_command(
                                              unit=meta.unit, frame_interval_s=meta.frame_interval_s), info=info)
     scale = [meta.z_step_um if n == "z" else meta.pixel_size_um for n in names]
     if drift_csv is not None:
-        _write_drift_csv(drift_csv, drift, names, scale, "um")
+        write_drift_csv(drift_csv, drift, names, scale, "um")
     if plot is not None:
         _plot_drift(plot, drift, names, "px", f"Drift of {image_path.name} (reference: {reference})")
     typer.echo(f"{out_path}: {len(drift)} frames, max drift {np.abs(drift).max():.2f} px")

@@ -37,7 +37,7 @@ def simulate_register(
     from fluorecon.core.io import TiffMeta, write_tiff
     from fluorecon.imaging.noise import CameraNoise, apply_noise
     from fluorecon.imaging.phantoms import phantom
-    from fluorecon.tasks.register.cli import _write_drift_csv
+    from fluorecon.tasks.register.drift_csv import write_drift_csv
     from fluorecon.tasks.register.physics import apply_drift, simulate_drift
 
     try:
@@ -54,7 +54,7 @@ def simulate_register(
     write_tiff(out / "reference.tif", specimen.astype(np.float32), TiffMeta(axes="YX", pixel_size_um=pixel_size_nm / 1000),
                info="fluorecon simulate register: the specimen at frame 1's position (relative intensity, no noise)")
     # The drift of frame t: the content moved by +drift (what `fluorecon register` reports for it).
-    _write_drift_csv(out / "drift.csv", drift, ["y", "x"], [pixel_size_nm / 1000] * 2, "um")
+    write_drift_csv(out / "drift.csv", drift, ["y", "x"], [pixel_size_nm / 1000] * 2, "um")
     write_simulation_json(out, "register", seed, {"inputs": "drifting.tif", "ground_truth": "drift.csv",
                                                   "specimen": "reference.tif"},
                           n=n, size=size, kind=kind, step_px=step_px, linear_px=linear_px, camera=camera,

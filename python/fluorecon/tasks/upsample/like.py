@@ -23,10 +23,10 @@ from fluorecon.core.modelcard import ModelCard
 from fluorecon.tasks.upsample.learned import (CITE, UpsampleConfig, UpsampleNet, UpsampleSimulation, evaluate,
                                               input_multiple, normalize_scaled_pair, predict_torch, scaled_batches,
                                               simulate_pairs, upsample_card)
-from fluorecon.train_like import (PHOTONS_SPREAD, CameraFit, LikeFit, LikeSettings, TrainingCancelled, base_network,
+from fluorecon.train_like import (BASE_MODELS, PHOTONS_SPREAD, CameraFit, LikeFit, LikeSettings, TrainingCancelled, base_network,
                                   fine_tune, fit_to_image, progress_callback, resolve_pixel_size, started_from)
 
-DEFAULT_BASE = "care_upsample2x_2d.onnx"
+DEFAULT_BASE = BASE_MODELS["upsample"]
 FACTOR = 2
 RL_ITERATIONS = 10
 
