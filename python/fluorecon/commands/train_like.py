@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from fluorecon.commands import fail as _fail
+import typer
+
+from fluorecon.commands import fail as _fail, option_group
 
 #: Validation rows per task: (card metrics key, label); "base" is the model fine-tuned from.
 ROWS = {"denoise": (("input", "noisy input"), ("nlm", "non-local means"), ("base", "{base} (before)"),
@@ -15,6 +17,25 @@ ROWS = {"denoise": (("input", "noisy input"), ("nlm", "non-local means"), ("base
                        ("care", "fitted CARE")),
         "upsample": (("bicubic", "bicubic"), ("rl", "RL-TV (blur + downsample)"), ("base", "{base} (before)"),
                      ("care", "fitted CARE"))}
+
+
+def like_options(*, like_help: str, base_model_help: str, param: str = "like"):
+    """The `--like` options of `train denoise|upsample` in place of the command's parameter `param`, which
+    receives them as a dict of :func:`train_like_command`'s keywords (``image_path`` is None without --like)."""
+    return option_group(param, {
+        "image_path": (Optional[Path], typer.Option(None, "--like", help=like_help)),
+        "na": (Optional[float], typer.Option(None, "--na", help="--like: numerical aperture of the objective.")),
+        "wavelength_nm": (Optional[float], typer.Option(None, "--wavelength-nm",
+                                                        help="--like: emission wavelength, nm.")),
+        "ni": (float, typer.Option(1.33, "--ni", help="--like: immersion refractive index (1.33 water, 1.515 oil; an "
+                                   "NA above it is impossible, so oil objectives need --ni 1.515).")),
+        "pixel_size_nm": (Optional[float], typer.Option(None, "--pixel-size-nm", help="--like: pixel size of the "
+                                                        "image in the sample, nm (needed when it is not calibrated; "
+                                                        "overrides it).")),
+        "from_scratch": (bool, typer.Option(False, "--from-scratch", help="--like: random initial weights instead "
+                                            "of the shipped model's.")),
+        "base_model": (Optional[Path], typer.Option(None, "--base-model", help=base_model_help)),
+    }, lambda **values: values)
 
 
 def ood_line(image, card) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
 
 import typer
 
 from fluorecon.commands import SimulateOptions, TrainOptions, psf_settings_options, simulate_options, subgroup, train_options
+from fluorecon.commands.train_like import like_options, train_like_command
 from fluorecon.tasks.denoise import cli_classical, cli_dip
 
 
@@ -58,6 +57,13 @@ def simulate_denoise(
                batch_help="Patches per step (default 16 in 2D, 4 in 3D).", patch=None,
                patch_help="Patch side (default 64; 3D patches use 32 planes).", name="CARE denoising",
                seed_help="Seed for weights and patch sampling.", device_help="auto (CUDA if present), cpu or cuda.")
+@like_options(like_help="Train for my microscope: fit the simulation to this raw "
+              "image (pixel size from its calibration, camera gain/offset/read noise and "
+              "photons estimated from it, nearest phantom structure) and fine-tune the "
+              "shipped CARE model on it. Needs --na and --wavelength-nm; --steps, --batch-size (default 8) and --lr "
+              "(5e-4 suits fine-tuning, as the server job uses) apply.",
+              base_model_help="--like: the 2D CARE model to fine-tune "
+              "(default: the shipped care_denoise_2d.onnx).")
 def train_denoise_command(
     train: TrainOptions = None,
     method: str = typer.Option("care", "--method", help="care: supervised U-Net on low/high pairs; n2n: Noise2Noise; "
@@ -66,21 +72,7 @@ def train_denoise_command(
     ndim: int = typer.Option(2, "--ndim", help="2: the model denoises planes; 3: whole z-stacks."),
     depth: int = typer.Option(2, "--depth", help="U-Net depth (tiles must be multiples of 2**depth)."),
     probabilistic: bool = typer.Option(False, "--probabilistic", help="Also predict a per-pixel uncertainty (Laplace scale)."),
-    like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
-                                        "image (pixel size from its calibration, camera gain/offset/read noise and "
-                                        "photons estimated from it, nearest phantom structure) and fine-tune the "
-                                        "shipped CARE model on it. Needs --na and --wavelength-nm; --steps, --batch-size (default 8) and --lr "
-                                        "(5e-4 suits fine-tuning, as the server job uses) apply."),
-    na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
-    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
-    ni: float = typer.Option(1.33, "--ni", help="--like: immersion refractive index (1.33 water, 1.515 oil; an NA above "
-                             "it is impossible, so oil objectives need --ni 1.515)."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size in the sample, nm "
-                                                  "(needed when the image is not calibrated; overrides it)."),
-    from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
-                                      "shipped model's."),
-    base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D CARE model to fine-tune "
-                                              "(default: the shipped care_denoise_2d.onnx)."),
+    like: dict = None,
     struct_n2v_axis: str = typer.Option("none", "--struct-n2v-axis", help="structN2V (n2v, n2v2): noise correlated "
                                         "along horizontal (X: line-scan or rolling-shutter stripes) or vertical (Y) is "
                                         "masked along that axis too, so the network does not learn it (none: plain N2V)."),
@@ -93,20 +85,16 @@ def train_denoise_command(
     stored in the card (metrics.*).
 
     Example: fluorecon train denoise --data data/denoise --out models/my_care.onnx --steps 2000
-    Example: fluorecon train denoise --like frame.tif --na 1.4 --wavelength-nm 520 --out models/mine.onnx --steps 300
+    Example: fluorecon train denoise --like frame.tif --na 1.4 --ni 1.515 --wavelength-nm 520 --out models/mine.onnx --steps 300
     """
-    if like is not None:
-        from fluorecon.commands.train_like import train_like_command
-
+    if like["image_path"] is not None:
         if method != "care":
             _fail(f"--like fine-tunes the CARE model; --method {method} trains on your images directly (drop --like).")
         if train.data is not None:
             _fail("--like simulates its training data; drop --data (or drop --like to train on your pairs).")
-        return train_like_command("denoise", like, out=train.out, steps=train.steps, batch_size=train.batch_size,
+        return train_like_command("denoise", **like, out=train.out, steps=train.steps, batch_size=train.batch_size,
                                   lr=train.lr, seed=train.seed, device=train.device,
-                                  name="" if train.name == "CARE denoising" else train.name, na=na,
-                                  wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm, from_scratch=from_scratch,
-                                  base_model=base_model, ni=ni)
+                                  name="" if train.name == "CARE denoising" else train.name)
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table

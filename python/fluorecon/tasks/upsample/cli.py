@@ -3,12 +3,12 @@ models with `fluorecon predict` (it divides the calibration by the card's scale)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from fluorecon.commands import ERRORS, SimulateOptions, TrainOptions, fail as _fail, print_metrics as _print_metrics, option_group, simulate_options, subgroup, train_options
+from fluorecon.commands.train_like import like_options, train_like_command
 
 
 def _scale_options(ndim_help: str):
@@ -61,44 +61,33 @@ def simulate_upsample(
                "pairs.", out_help="ONNX model to write (a .pt checkpoint is saved beside it).", patch=32,
                patch_help="Patch side in INPUT pixels (3D: patch/4 planes).", name="CARE upsampling")
 @_scale_options(ndim_help="2: planes; 3: z-stacks (every axis upsampled).")
+@like_options(like_help="Train for my microscope: fit the simulation to this raw "
+              "image, taken as the model's input (pixel size from its calibration or "
+              "--pixel-size-nm, camera noise and photons estimated from it, nearest phantom "
+              "structure; --na and --wavelength-nm required) and fine-tune the shipped ×2 "
+              "model on it. --steps, --batch-size (default 8), --lr apply.",
+              base_model_help="--like: the 2D ×2 model to fine-tune "
+              "(default: the shipped care_upsample2x_2d.onnx).")
 def train_upsample_command(
     train: TrainOptions = None,
     scale: dict = None,
     sigma_extra_px: Optional[str] = typer.Option(None, "--sigma-extra-px", help="Forward-model blur σ per axis in output "
                                                  "pixels, comma list (for the consistency check on your own data)."),
-    like: Optional[Path] = typer.Option(None, "--like", help="Train for my microscope: fit the simulation to this raw "
-                                        "image, taken as the model's input (pixel size from its calibration or "
-                                        "--pixel-size-nm, camera noise and photons estimated from it, nearest phantom "
-                                        "structure; --na and --wavelength-nm required) and fine-tune the shipped ×2 "
-                                        "model on it. --steps, --batch-size (default 8), --lr apply."),
-    na: Optional[float] = typer.Option(None, "--na", help="--like: numerical aperture of the objective."),
-    wavelength_nm: Optional[float] = typer.Option(None, "--wavelength-nm", help="--like: emission wavelength, nm."),
-    ni: float = typer.Option(1.33, "--ni", help="--like: immersion refractive index (1.33 water, 1.515 oil; an NA above "
-                             "it is impossible, so oil objectives need --ni 1.515)."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="--like: pixel size of the image in "
-                                                  "the sample, nm (needed when it is not calibrated; overrides it)."),
-    from_scratch: bool = typer.Option(False, "--from-scratch", help="--like: random initial weights instead of the "
-                                      "shipped model's."),
-    base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D ×2 model to fine-tune "
-                                              "(default: the shipped care_upsample2x_2d.onnx)."),
+    like: dict = None,
 ) -> None:
     """Train an upsampling model (×2/×4) and export it with `scale` in its card.
 
     Example: fluorecon train upsample --data data/up2 --out models/my_up2.onnx --factor 2
     Example: fluorecon train upsample --like frame.tif --na 0.8 --wavelength-nm 520 --out models/mine_up2.onnx --steps 300
     """
-    if like is not None:
-        from fluorecon.commands.train_like import train_like_command
-
+    if like["image_path"] is not None:
         if train.data is not None:
             _fail("--like simulates its training data; drop --data (or drop --like to train on your pairs).")
         if scale["ndim"] != 2 or scale["factor"] != 2:
             _fail("--like fine-tunes the shipped 2D ×2 model; drop --ndim/--factor.")
-        return train_like_command("upsample", like, out=train.out, steps=train.steps, batch_size=train.batch_size,
+        return train_like_command("upsample", **like, out=train.out, steps=train.steps, batch_size=train.batch_size,
                                   lr=train.lr, seed=train.seed, device=train.device,
-                                  name="" if train.name == "CARE upsampling" else train.name, na=na,
-                                  wavelength_nm=wavelength_nm, pixel_size_nm=pixel_size_nm, from_scratch=from_scratch,
-                                  base_model=base_model, ni=ni)
+                                  name="" if train.name == "CARE upsampling" else train.name)
     from pydantic import ValidationError
 
     from fluorecon.nets.unet import UNetConfig
