@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, check_peer_output, figure, interleave, ratio
+from convergence import PLATEAU_DB, Curve, gain_over_last_share, plateaued, write_validation
+from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, PeerSanityError, check_peer_output, figure, interleave, ratio
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -115,25 +116,42 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
                          **({"lr": opts["lr"]} if opts.get("lr") else {}))
     torch.manual_seed(opts["seed"])
     net = build_network(unet)
+
+    def predict_raw(x: np.ndarray) -> np.ndarray:
+        xn, lo, hi = normalized(x)
+        return denormalize(predict_torch(net, xn), lo, hi)
+
+    curve = Curve(opts)
     stamps: list[float] = []
-    hook = net.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))  # one forward per step
-    t0 = time.perf_counter()
+    evaluating = []
+
+    def before_forward(*_) -> None:  # one training forward per step; validation forwards pass through
+        if evaluating:
+            return
+        if curve.due(len(stamps)):
+            evaluating.append(True)
+            curve.record(len(stamps), predict_raw)
+            net.train()
+            evaluating.clear()
+        stamps.append(time.perf_counter())
+
+    hook = net.register_forward_pre_hook(before_forward)
+    t0 = curve.start = time.perf_counter()
     if method == "care":
         pairs = [normalize_pair(x, y) for x, y in zip(train, d["target"].astype(np.float32))]
         result = train_network(net, pairs, config, progress=False)
     else:
         result = train_blind_spot(net, [normalized(x)[0] for x in train], config, method=method, masking=masking,
                                   progress=False)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 - curve.eval_s
     hook.remove()
-    stamps.append(t0 + wall)
-    preds = []
-    for x in test:
-        xn, lo, hi = normalized(x)
-        preds.append(denormalize(predict_torch(net, xn), lo, hi))
-    np.save(pred, np.stack(preds))
+    stamps.append(time.perf_counter())
+    if curve.every and (not curve.points or curve.points[-1]["step"] != opts["steps"]):
+        curve.record(opts["steps"], predict_raw)
+    np.save(pred, np.stack([predict_raw(x) for x in test]))
     return {"step_seconds": [b - a for a, b in zip(stamps[:-1], stamps[1:])][: opts["steps"]],
             "steps_done": opts["steps"], "epochs": 1, "train_wall_s": wall, "losses": list(result.losses),
+            **curve.report(),
             "versions": {"fluorecon": fluorecon.__version__, "torch": torch.__version__},
             "settings": {"optimizer": f"AdamW lr {config.lr:g}, cosine decay over the run",
                          "masking": masking.model_dump() if method != "care" else None, "unet": unet.model_dump()}}
@@ -221,55 +239,123 @@ def converged(losses: list[float]) -> dict:
     return {"converged": change < 0.02, "last_fifth_drop": round(change, 4)}
 
 
-def at_budget(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
-    """PSNR/SSIM after an equal wall-clock training budget for every method."""
-    budget_s = args.budget_min * 60
+PSNR_PAIRS = (("n2v_psnr_minus_careamics_recommended_db", "fluorecon:n2v", "careamics:n2v@recommended"),
+              ("n2v_psnr_minus_careamics_ours_db", "fluorecon:n2v", "careamics:n2v@ours"),
+              ("care_psnr_minus_csbdeep_recommended_db", "fluorecon:care", "csbdeep:care@recommended"),
+              ("care_psnr_minus_csbdeep_ours_db", "fluorecon:care", "csbdeep:care@ours"))
+
+
+def quality_runs(ours_steps: int, peer: dict) -> list[tuple]:
+    """The trained rows of a quality comparison: (key, tool, method, data file key, options, settings label).
+    fluorecon runs `ours_steps` (its cosine schedule completes); every peer run gets `peer` (a wall-clock
+    cap; in convergence mode also its validation curve), at its own defaults and at our settings."""
+    return [
+        ("fluorecon:n2v", "fluorecon", "n2v", "raw", {"steps": ours_steps}, "ours (AdamW lr 1e-3 cosine, 1.5 % masked)"),
+        ("careamics:n2v@recommended", "careamics", "n2v", "raw", dict(peer),
+         "CAREamics defaults (Adam lr 1e-4, ReduceLROnPlateau, 0.2 % masked)"),
+        ("careamics:n2v@ours", "careamics", "n2v", "raw", {**peer, "lr": 1e-3, "masked_fraction": 0.015},
+         "CAREamics at our lr 1e-3 and 1.5 % masked"),
+        ("fluorecon:care", "fluorecon", "care", "ours_care", {"steps": ours_steps}, "ours (AdamW lr 1e-3 cosine, L1)"),
+        ("csbdeep:care@recommended", "csbdeep", "care", "care", dict(peer),
+         "csbdeep defaults (Adam lr 4e-4, ReduceLROnPlateau, MAE)"),
+        ("csbdeep:care@ours", "csbdeep", "care", "care", {**peer, "lr": 1e-3}, "csbdeep at our lr 1e-3"),
+    ]
+
+
+def ours_rate(rate: dict, files: dict, opts: dict, args) -> float:
+    """fluorecon N2V steps/s: from this dim's speed rounds, else a short calibration run (not counted)."""
+    if "fluorecon:n2v" not in rate:
+        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + 8},
+                                                       timeout=args.timeout)[0])
+    return rate["fluorecon:n2v"]
+
+
+def train_rows(ndim: int, runs: list[tuple], files: dict, opts: dict, data: dict, args, *, timeout: int,
+               extra_for=lambda tool, file_key: {}) -> dict:
+    """Trains every run in its own process and scores its test predictions (peers pass the units check first);
+    a failing run's row says why instead of hiding the others."""
     test, clean = data["test"], data["test_clean"]
     input_psnr = scores(test, test, clean)["psnr_db"]
     rows: dict[str, dict] = {}
-    if "fluorecon:n2v" not in rate:  # no speed rounds in this dim: a short calibration run (not counted)
-        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + 8},
-                                                       timeout=args.timeout)[0])
-    # fluorecon's step count is what its measured speed fits into the budget (CARE: the same network,
-    # so the N2V rate), so its cosine schedule completes; its actual wall time is reported beside.
-    ours_n2v_steps = max(20, int(budget_s * rate["fluorecon:n2v"]))
-    runs = [
-        ("fluorecon:n2v", "fluorecon", "n2v", files["raw"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, 1.5 % masked)"),
-        ("careamics:n2v@recommended", "careamics", "n2v", files["raw"], {"steps": 10**7, "budget_s": budget_s},
-         "CAREamics defaults (Adam lr 1e-4, ReduceLROnPlateau, 0.2 % masked)"),
-        ("careamics:n2v@ours", "careamics", "n2v", files["raw"],
-         {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3, "masked_fraction": 0.015},
-         "CAREamics at our lr 1e-3 and 1.5 % masked"),
-        ("fluorecon:care", "fluorecon", "care", files["ours_care"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, L1)"),
-        ("csbdeep:care@recommended", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s},
-         "csbdeep defaults (Adam lr 4e-4, ReduceLROnPlateau, MAE)"),
-        ("csbdeep:care@ours", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3},
-         "csbdeep at our lr 1e-3"),
-    ]
-    for key, tool, method, path, extra, settings in runs:
+    for key, tool, method, file_key, extra, settings in runs:
         if tool in args.skip or method in args.skip or key in args.skip:
             rows[key] = {"error": "skipped (--skip)"}
             continue
-        print(f"[bench] {ndim}D {key}, budget {args.budget_min:g} min ...", flush=True)
+        print(f"[bench] {ndim}D {key} ...", flush=True)
         try:
-            report, preds = train_once(tool, method, path, {**opts, **extra}, timeout=int(budget_s * 3 + 900))
+            report, preds = train_once(tool, method, files[file_key], {**opts, **extra, **extra_for(tool, file_key)},
+                                       timeout=timeout)
             if tool == "csbdeep":  # trained and predicted on normalized data (see n2v_worker.py): back to raw units
                 preds = np.stack([p * max(hi - lo, 1e-6) + lo for p, (_, lo, hi) in zip(preds, map(normalized, test))])
             q = scores(preds, test, clean)
             if tool != "fluorecon":
                 check_peer_output(key, preds, reference=test, shape=test.shape, output_psnr_db=q["psnr_db"],
                                   input_psnr_db=input_psnr)
+            path_check = report.get("curve_path_check")
+            if path_check and abs(path_check["val_psnr_db_curve_path"] - path_check["val_psnr_db_careamics_predict"]) > 0.2:
+                raise PeerSanityError(f"{key}: the validation curve's prediction path disagrees with CAREamics' predict "
+                                      f"on the same weights ({path_check}) — check the worker's normalization")
             rows[key] = {**q, "settings_label": settings, "train_wall_s": round(report["train_wall_s"], 1),
                          "steps": report["steps_done"], "versions": report["versions"],
                          **converged(report.get("losses", [])),
-                         **({"settings": report["settings"]} if "settings" in report else {})}
+                         **({"settings": report["settings"]} if "settings" in report else {}),
+                         **({"curve": report["curve"], "eval_s": report["eval_s"]} if report.get("curve") else {}),
+                         **({"curve_path_check": path_check} if path_check else {})}
             print(f"[bench] {ndim}D {key}: {q}, {report['steps_done']} steps in {report['train_wall_s']:.0f} s", flush=True)
         except Exception as err:  # a failing peer (sanity or install) must not hide the rest; its row says why
             rows[key] = {"error": f"{type(err).__name__}: {err}"[-1500:]}
             print(f"[bench] {ndim}D {key} failed: {rows[key]['error']}", flush=True)
     if "nlm" not in args.skip:
         rows["nlm"] = classical("nlm", test, clean)
-    return {"budget_min": args.budget_min, "input": scores(test, test, clean), "results": rows}
+    return rows
+
+
+def at_budget(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
+    """PSNR/SSIM after an equal wall-clock training budget for every method."""
+    budget_s = args.budget_min * 60
+    # fluorecon's step count is what its measured speed fits into the budget (CARE: the same network,
+    # so the N2V rate), so its cosine schedule completes; its actual wall time is reported beside.
+    ours_steps = max(20, int(budget_s * ours_rate(rate, files, opts, args)))
+    runs = quality_runs(ours_steps, {"steps": 10**7, "budget_s": budget_s})
+    rows = train_rows(ndim, runs, files, opts, data, args, timeout=int(budget_s * 3 + 900))
+    return {"budget_min": args.budget_min, "input": scores(data["test"], data["test"], data["test_clean"]),
+            "results": rows}
+
+
+def at_convergence(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
+    """PSNR/SSIM at convergence: every method trains until its validation PSNR plateaus (bench/convergence.py:
+    < PLATEAU_DB gain over the last quarter of its steps), at most `--converge-min` of training time; the
+    validation PSNR against steps and training seconds is kept per run. fluorecon runs the step count its
+    measured speed fits into the cap with its cosine schedule to the end (stopping mid-schedule would leave
+    its learning rate high); the peers' schedules react to plateaus themselves (ReduceLROnPlateau), and they
+    stop at the plateau. The plateau rule is applied to every curve alike afterwards."""
+    cap_s = args.converge_min * 60
+    ours_steps = max(MIN_STEPS_TO_JUDGE, int(cap_s * ours_rate(rate, files, opts, args)))
+    every = max(10, ours_steps // args.converge_points)
+    val, val_clean = data["val"], data["val_clean"]
+    _, lo, hi = normalized(val)
+    from fluorecon.core.normalize import normalize
+
+    truth = normalize(val_clean, lo, hi)
+    vals = {"raw": write_validation(WORK / f"val{ndim}d.npz", val, truth, lo=lo, hi=hi),
+            # csbdeep trains and predicts on data normalized with the same percentiles: output units = normalized
+            "care": write_validation(WORK / f"val{ndim}d_normalized.npz", normalize(val, lo, hi), truth, lo=0.0, hi=1.0)}
+    vals["ours_care"] = vals["raw"]
+    runs = quality_runs(ours_steps, {"steps": 10**7, "budget_s": cap_s})
+
+    def extra_for(tool: str, file_key: str) -> dict:
+        return {"eval_every": every, "val": str(vals[file_key]), "stop_on_plateau": tool != "fluorecon"}
+
+    rows = train_rows(ndim, runs, files, opts, data, args, timeout=int(cap_s * 4 + 900), extra_for=extra_for)
+    for row in rows.values():
+        if "curve" in row:
+            gain = gain_over_last_share(row["curve"])
+            row["plateau"] = {"gain_last_quarter_db": None if gain is None else round(gain, 3),
+                              "converged": plateaued(row["curve"]),
+                              "best_val_psnr_db": max(p["psnr_db"] for p in row["curve"])}
+    return {"cap_min": args.converge_min, "eval_every": every, "plateau_db": PLATEAU_DB,
+            "input": scores(data["test"], data["test"], data["test_clean"]),
+            "val_input_psnr_db": scores(val[None], val[None], val_clean[None])["psnr_db"], "results": rows}
 
 
 def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
@@ -281,10 +367,13 @@ def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
 
 
 def bench_dim(ndim: int, args, bench: Bench) -> dict:
-    data = make_data(ndim, n_train=args.train_images, n_test=args.test_images, seed=args.seed + ndim)
+    # One image more than the test images: the validation image of the convergence mode (last, so the
+    # training and test images are those of earlier runs).
+    data = make_data(ndim, n_train=args.train_images, n_test=args.test_images + 1, seed=args.seed + ndim)
     n = int(data["n_train"])
     low, high, clean = data["low"], data["high"], data["clean"]
-    test, test_clean = low[n:], clean[n:]
+    test, test_clean = low[n:-1], clean[n:-1]
+    scored = {"test": test, "test_clean": test_clean, "val": low[-1], "val_clean": clean[-1]}
     if ndim == 2:
         patch, batch = (args.patch,) * 2, args.batch
     else:
@@ -307,17 +396,19 @@ def bench_dim(ndim: int, args, bench: Bench) -> dict:
         block["speed"] = speed(ndim, files, opts, args)
         if "ratio" in block["speed"]:
             bench.add_figure(f"n2v_steps_over_careamics_{dim}", block["speed"]["ratio"])
-    if args.budget_min > 0:
-        rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
-        block["budget"] = at_budget(ndim, files, opts, {"test": test, "test_clean": test_clean}, rate, args)
-        r = block["budget"]["results"]
-        for key, a, b in (("n2v_psnr_minus_careamics_recommended_db", "fluorecon:n2v", "careamics:n2v@recommended"),
-                          ("n2v_psnr_minus_careamics_ours_db", "fluorecon:n2v", "careamics:n2v@ours"),
-                          ("care_psnr_minus_csbdeep_recommended_db", "fluorecon:care", "csbdeep:care@recommended"),
-                          ("care_psnr_minus_csbdeep_ours_db", "fluorecon:care", "csbdeep:care@ours")):
+    rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
+    for mode, minutes, run, note in (
+            ("budget", args.budget_min, at_budget, f"one seeded training each, {args.budget_min:g} min budget"),
+            ("converge", args.converge_min, at_convergence,
+             f"one seeded training each, to a validation plateau or the {args.converge_min:g} min cap")):
+        if minutes <= 0:
+            continue
+        block[mode] = run(ndim, files, opts, scored, rate, args)
+        r = block[mode]["results"]
+        for key, a, b in PSNR_PAIRS:
             if "psnr_db" in r.get(a, {}) and "psnr_db" in r.get(b, {}):
-                bench.add_figure(f"{key}_{dim}", figure([r[a]["psnr_db"] - r[b]["psnr_db"]], target=0.0,
-                                                        note=f"one seeded training each, {args.budget_min:g} min budget"))
+                bench.add_figure(f"{key}_{dim}" + ("_converged" if mode == "converge" else ""),
+                                 figure([r[a]["psnr_db"] - r[b]["psnr_db"]], target=0.0, note=note))
     return block
 
 
@@ -376,6 +467,34 @@ def markdown(report: dict) -> str:
                     lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
                                  f"{r['train_wall_s']:.0f} | {conv}{drop} |")
             lines.append("")
+        c = block.get("converge")
+        if c:
+            lines += [f"Quality at convergence: each method trained until its validation PSNR (one held-out image, "
+                      f"noisy {c['val_input_psnr_db']:.2f} dB) gained less than {c['plateau_db']:g} dB over the last "
+                      f"quarter of its steps, checked every {c['eval_every']} steps, at most {c['cap_min']:g} min of "
+                      f"training (validation time not counted); fluorecon runs its cosine schedule to the step count "
+                      f"its speed fits into the cap. Test images (noisy: {c['input']['psnr_db']:.2f} dB, SSIM "
+                      f"{c['input']['ssim']:.3f}):", "",
+                      "| method | settings | test PSNR (dB) | SSIM | steps | train (s) | best val PSNR (dB) | "
+                      "val gain, last quarter (dB) | plateau? |",
+                      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+            for key, label in LABELS.items():
+                r = c["results"].get(key)
+                if r is None:
+                    continue
+                if "error" in r:
+                    lines.append(f"| {label} | — | — | — | — | — | — | — | {error_line(r['error'])} |")
+                elif key == "nlm":
+                    lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
+                                 f"— | — | — | — |")
+                else:
+                    pl = r.get("plateau", {})
+                    gain = pl.get("gain_last_quarter_db")
+                    lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
+                                 f"{r['train_wall_s']:.0f} | {pl.get('best_val_psnr_db', float('nan')):.2f} | "
+                                 f"{'—' if gain is None else f'{gain:+.2f}'} | "
+                                 f"{'yes' if pl.get('converged') else 'no (cap reached)'} |")
+            lines.append("")
     lines += [f"Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
               f"for runs of at least {MIN_STEPS_TO_JUDGE} steps. "
               "A peer that scores below its own noisy input fails its row (harness units check) instead of giving a figure."]
@@ -389,6 +508,10 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     p.add_argument("--speed-dims", nargs="+", type=int, default=[2, 3], choices=[2, 3], help="dims with a steps/s comparison")
     p.add_argument("--budget-min", type=float, default=5.0, help="wall-clock training budget per method (0: no quality run)")
+    p.add_argument("--converge-min", type=float, default=0.0,
+                   help="convergence mode: training-time cap per method; each trains to its validation-PSNR plateau "
+                        "(0: no convergence run)")
+    p.add_argument("--converge-points", type=int, default=30, help="validation points over fluorecon's run (convergence mode)")
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--patch-3d", type=int, nargs=2, default=[16, 32], metavar=("Z", "YX"))
     p.add_argument("--batch", type=int, default=16)
