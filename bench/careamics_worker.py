@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from convergence import Curve
+from work import conv_macs
 
 
 def main() -> None:
@@ -114,6 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = CAREamist(config, work_dir=tmp, callbacks=[timer] + ([Validation()] if curve.every else []),
                           enable_progress_bar=False)
+        macs = conv_macs(model.model.model, torch.zeros(o["batch_size"], 1, *o["patch_size"]))
         t0 = time.perf_counter()
         model.train(train_data=train)
         wall = time.perf_counter() - t0
@@ -134,6 +136,7 @@ def main() -> None:
     print(json.dumps({
         "step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs), "epochs": len(timer.epochs),
         "train_wall_s": wall - curve.eval_s, "losses": timer.losses, **curve.report(),
+        "conv_macs_per_step_forward": macs,
         **({"curve_path_check": curve.path_check} if hasattr(curve, "path_check") else {}),
         "versions": {"careamics": careamics.__version__, "torch": torch.__version__},
         "settings": {"optimizer": f"Adam lr {o.get('lr') or 1e-4:g}, ReduceLROnPlateau", "batch_norm": True,

@@ -31,6 +31,7 @@ import numpy as np
 
 from convergence import PLATEAU_DB, Curve, gain_over_last_share, plateaued, write_validation
 from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, PeerSanityError, check_peer_output, figure, interleave, ratio
+from work import conv_macs
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -116,6 +117,7 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
                          **({"lr": opts["lr"]} if opts.get("lr") else {}))
     torch.manual_seed(opts["seed"])
     net = build_network(unet)
+    macs = conv_macs(net, torch.zeros(opts["batch_size"], 1, *opts["patch_size"]))
 
     def predict_raw(x: np.ndarray) -> np.ndarray:
         xn, lo, hi = normalized(x)
@@ -151,7 +153,7 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
     np.save(pred, np.stack([predict_raw(x) for x in test]))
     return {"step_seconds": [b - a for a, b in zip(stamps[:-1], stamps[1:])][: opts["steps"]],
             "steps_done": opts["steps"], "epochs": 1, "train_wall_s": wall, "losses": list(result.losses),
-            **curve.report(),
+            **curve.report(), "conv_macs_per_step_forward": macs,
             "versions": {"fluorecon": fluorecon.__version__, "torch": torch.__version__},
             "settings": {"optimizer": f"AdamW lr {config.lr:g}, cosine decay over the run",
                          "masking": masking.model_dump() if method != "care" else None, "unet": unet.model_dump()}}
@@ -210,9 +212,15 @@ def speed(ndim: int, files: dict, opts: dict, args) -> dict:
                             threads=opts["threads"], timed=lambda report: 1 / steps_per_s(report) * report["_n"])
                   for tool in ("fluorecon", "careamics") if tool not in args.skip]
     # timed() must return seconds for the whole run; the rate excludes warm-up steps and epoch boundaries.
+    macs: dict[str, int] = {}  # convolution work per step of each contender's network (bench/work.py)
+
+    def keep_macs(report: dict, name: str) -> dict:
+        macs[name] = report.get("conv_macs_per_step_forward")
+        return report
+
     for c in contenders:
         run = c.run
-        c.run = lambda n, run=run: {**run(n), "_n": n}
+        c.run = lambda n, run=run, name=c.name: {**keep_macs(run(n), name), "_n": n}
     n = args.speed_steps if ndim == 2 else args.speed_steps_3d
     print(f"[bench] {ndim}D steps/s over {args.rounds} rounds of {n} steps ...", flush=True)
     # Each round is a fresh process that leaves its own first WARMUP steps out: no outer warm-up run.
@@ -221,6 +229,12 @@ def speed(ndim: int, files: dict, opts: dict, args) -> dict:
            "steps_per_s": {k: [round(1 / t, 3) for t in v] for k, v in timings.per_unit_s.items()}}
     if len(contenders) == 2:
         out["ratio"] = ratio(timings, "fluorecon:n2v", "careamics:n2v", target=TARGETS["n2v_steps_over_careamics"])
+        out["conv_macs_per_step_forward"] = macs
+        if all(macs.values()):  # same depth/filters, not the same network: the work per step differs
+            work = macs["fluorecon:n2v"] / macs["careamics:n2v"]
+            out["work_per_step_over_careamics"] = round(work, 4)
+            out["conv_work_per_s_ratio"] = figure([r * work for r in out["ratio"]["per_round"]],
+                                                  note="steps/s ratio x fluorecon's / CAREamics' conv MACs per step")
     return out
 
 
@@ -262,10 +276,11 @@ def quality_runs(ours_steps: int, peer: dict) -> list[tuple]:
     ]
 
 
-def ours_rate(rate: dict, files: dict, opts: dict, args) -> float:
-    """fluorecon N2V steps/s: from this dim's speed rounds, else a short calibration run (not counted)."""
+def ours_rate(rate: dict, files: dict, opts: dict, args, *, steps: int = 8) -> float:
+    """fluorecon N2V steps/s: from this dim's speed rounds, else a short calibration run of `steps` steps after
+    the warm-up (not counted)."""
     if "fluorecon:n2v" not in rate:
-        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + 8},
+        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + steps},
                                                        timeout=args.timeout)[0])
     return rate["fluorecon:n2v"]
 
@@ -330,7 +345,7 @@ def at_convergence(ndim: int, files: dict, opts: dict, data: dict, rate: dict, a
     its learning rate high); the peers' schedules react to plateaus themselves (ReduceLROnPlateau), and they
     stop at the plateau. The plateau rule is applied to every curve alike afterwards."""
     cap_s = args.converge_min * 60
-    ours_steps = max(MIN_STEPS_TO_JUDGE, int(cap_s * ours_rate(rate, files, opts, args)))
+    ours_steps = max(MIN_STEPS_TO_JUDGE, int(cap_s * ours_rate(rate, files, opts, args, steps=30)))
     every = max(10, ours_steps // args.converge_points)
     val, val_clean = data["val"], data["val_clean"]
     _, lo, hi = normalized(val)
@@ -353,7 +368,7 @@ def at_convergence(ndim: int, files: dict, opts: dict, data: dict, rate: dict, a
             row["plateau"] = {"gain_last_quarter_db": None if gain is None else round(gain, 3),
                               "converged": plateaued(row["curve"]),
                               "best_val_psnr_db": max(p["psnr_db"] for p in row["curve"])}
-    return {"cap_min": args.converge_min, "eval_every": every, "plateau_db": PLATEAU_DB,
+    return {"cap_min": args.converge_min, "eval_every": every, "plateau_db": PLATEAU_DB, "settings": opts,
             "input": scores(data["test"], data["test"], data["test_clean"]),
             "val_input_psnr_db": scores(val[None], val[None], val_clean[None])["psnr_db"], "results": rows}
 
@@ -364,6 +379,16 @@ def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
     t0 = time.perf_counter()
     preds = np.stack([denoise_classical(x, method=method) for x in noisy])
     return {"seconds_per_image": round((time.perf_counter() - t0) / len(noisy), 2), **scores(preds, noisy, clean)}
+
+
+def converge_opts(ndim: int, opts: dict, args) -> dict:
+    """The convergence mode's network, patch and batch: the bench's unless --converge-* options shrink them
+    (so every method can converge within the cap on a shared CPU)."""
+    patch = ((args.converge_patch,) * 2 if ndim == 2 and args.converge_patch else
+             (args.converge_patch_3d[0], args.converge_patch_3d[1], args.converge_patch_3d[1]) if ndim == 3 and args.converge_patch_3d
+             else opts["patch_size"])
+    batch = (args.converge_batch if ndim == 2 else args.converge_batch_3d) or opts["batch_size"]
+    return {**opts, "patch_size": list(patch), "batch_size": batch, "filters": args.converge_filters or opts["filters"]}
 
 
 def bench_dim(ndim: int, args, bench: Bench) -> dict:
@@ -396,6 +421,8 @@ def bench_dim(ndim: int, args, bench: Bench) -> dict:
         block["speed"] = speed(ndim, files, opts, args)
         if "ratio" in block["speed"]:
             bench.add_figure(f"n2v_steps_over_careamics_{dim}", block["speed"]["ratio"])
+            if "conv_work_per_s_ratio" in block["speed"]:
+                bench.add_figure(f"n2v_conv_work_per_s_over_careamics_{dim}", block["speed"]["conv_work_per_s_ratio"])
     rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
     for mode, minutes, run, note in (
             ("budget", args.budget_min, at_budget, f"one seeded training each, {args.budget_min:g} min budget"),
@@ -403,7 +430,10 @@ def bench_dim(ndim: int, args, bench: Bench) -> dict:
              f"one seeded training each, to a validation plateau or the {args.converge_min:g} min cap")):
         if minutes <= 0:
             continue
-        block[mode] = run(ndim, files, opts, scored, rate, args)
+        if mode == "budget":
+            block[mode] = run(ndim, files, opts, scored, rate, args)
+        else:  # its own (smaller) network/patch/batch when given: fluorecon's speed calibrated on them afresh
+            block[mode] = run(ndim, files, converge_opts(ndim, opts, args), scored, {}, args)
         r = block[mode]["results"]
         for key, a, b in PSNR_PAIRS:
             if "psnr_db" in r.get(a, {}) and "psnr_db" in r.get(b, {}):
@@ -444,6 +474,12 @@ def markdown(report: dict) -> str:
                 r = sp["ratio"]
                 lines.append(f"- fluorecon / CAREamics: {r['median']:.2f} (min–max {r['min']:.2f}–{r['max']:.2f}), "
                              f"verdict {r['verdict']} (target ≥ {r['target']})")
+            if "work_per_step_over_careamics" in sp:
+                w = sp["conv_work_per_s_ratio"]
+                lines.append(f"- same depth/filters, not the same network: fluorecon's U-Net does "
+                             f"{sp['work_per_step_over_careamics']:.2f}x CAREamics' convolution work per step "
+                             f"(multiply-accumulates, bench/work.py); convolution work per second, fluorecon / CAREamics: "
+                             f"{w['median']:.2f} (min–max {w['min']:.2f}–{w['max']:.2f})")
             lines.append("")
         b = block.get("budget")
         if b:
@@ -469,7 +505,10 @@ def markdown(report: dict) -> str:
             lines.append("")
         c = block.get("converge")
         if c:
-            lines += [f"Quality at convergence: each method trained until its validation PSNR (one held-out image, "
+            cs = c["settings"]
+            lines += [f"Quality at convergence (U-Net depth {cs['depth']}, {cs['filters']} first-level filters; patch "
+                      f"{'x'.join(map(str, cs['patch_size']))}, batch {cs['batch_size']}, {cs['threads']} threads): "
+                      f"each method trained until its validation PSNR (one held-out image, "
                       f"noisy {c['val_input_psnr_db']:.2f} dB) gained less than {c['plateau_db']:g} dB over the last "
                       f"quarter of its steps, checked every {c['eval_every']} steps, at most {c['cap_min']:g} min of "
                       f"training (validation time not counted); fluorecon runs its cosine schedule to the step count "
@@ -512,6 +551,11 @@ def main(argv=None) -> int:
                    help="convergence mode: training-time cap per method; each trains to its validation-PSNR plateau "
                         "(0: no convergence run)")
     p.add_argument("--converge-points", type=int, default=30, help="validation points over fluorecon's run (convergence mode)")
+    p.add_argument("--converge-filters", type=int, help="convergence mode: first-level filters (default: --filters)")
+    p.add_argument("--converge-patch", type=int, help="convergence mode: 2D patch side (default: --patch)")
+    p.add_argument("--converge-patch-3d", type=int, nargs=2, metavar=("Z", "YX"), help="convergence mode: 3D patch")
+    p.add_argument("--converge-batch", type=int, help="convergence mode: 2D batch (default: --batch)")
+    p.add_argument("--converge-batch-3d", type=int, help="convergence mode: 3D batch (default: --batch-3d)")
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--patch-3d", type=int, nargs=2, default=[16, 32], metavar=("Z", "YX"))
     p.add_argument("--batch", type=int, default=16)

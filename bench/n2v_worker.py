@@ -158,7 +158,8 @@ def main() -> None:
     np.save(args.pred, np.stack([np.asarray(x, np.float32).reshape(t.shape) for x, t in zip(preds, test)]))
     intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
     print(json.dumps({"step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs),
-                      "epochs": len(timer.epochs), "train_wall_s": wall - curve.eval_s, "losses": budget.losses, "versions": versions, **curve.report(),
+                      "epochs": len(timer.epochs), "train_wall_s": wall - curve.eval_s, "losses": budget.losses,
+                      "versions": versions, **curve.report(),
                       "settings": {"learning_rate": float(model.config.train_learning_rate),
                                    "steps_per_epoch": steps_per_epoch}}), flush=True)
 
