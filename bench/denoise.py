@@ -444,6 +444,33 @@ def bench_dim(ndim: int, args, bench: Bench) -> dict:
 
 # --- report ---------------------------------------------------------------------------------------
 
+def targets(figures: dict) -> dict:
+    """Issue 14's two targets, each with its figures and verdicts: 3D N2V steps/s ≥ 1.5x CAREamics', and
+    fluorecon's PSNR ≥ each peer's (CAREamics N2V, csbdeep CARE) at convergence, 2D and 3D."""
+    speed = {k: {"median": f["median"], "min": f["min"], "max": f["max"], "verdict": f["verdict"]}
+             for k, f in figures.items() if k.startswith("n2v_steps_over_careamics_")}
+    psnr = {k: {"difference_db": f["median"], "verdict": f["verdict"]}
+            for k, f in figures.items() if k.endswith("_converged")}
+    out = {"n2v_3d_steps_per_s_over_careamics": {"target": ">= 1.5", "figures": speed},
+           "psnr_at_convergence_minus_peer": {"target": ">= 0 dB against every peer row (CAREamics N2V, csbdeep CARE; "
+                                                        "their defaults and our settings)", "figures": psnr}}
+    for entry in out.values():
+        verdicts = [f["verdict"] for f in entry["figures"].values()]
+        entry["met"] = (None if not verdicts else True if all(v == "met" for v in verdicts)
+                        else False if any(v == "missed" for v in verdicts) else None)
+    return out
+
+
+def targets_lines(t: dict) -> list[str]:
+    word = {True: "met", False: "missed", None: "undecided or not measured"}
+    lines = ["## Targets (issue 14)", ""]
+    for name, entry in t.items():
+        figs = ", ".join(f"`{k}` {v.get('median', v.get('difference_db')):+.2f}" if "difference_db" in v
+                         else f"`{k}` {v['median']:.2f} ({v['min']:.2f}–{v['max']:.2f})" for k, v in entry["figures"].items())
+        lines.append(f"- {name} {entry['target']}: **{word[entry['met']]}** ({figs or 'no figures'})")
+    return lines + [""]
+
+
 LABELS = {"fluorecon:n2v": "fluorecon N2V", "careamics:n2v@recommended": "CAREamics N2V, its defaults",
           "careamics:n2v@ours": "CAREamics N2V, our lr/masking", "fluorecon:care": "fluorecon CARE",
           "csbdeep:care@recommended": "csbdeep CARE, its defaults", "csbdeep:care@ours": "csbdeep CARE, our lr",
@@ -456,8 +483,26 @@ def error_line(error: str) -> str:
     return why[why.find("not run:"):][:160] if "not run:" in why else why[:160]
 
 
+def quality_table(results: dict, columns: list[str], trained, classical) -> list[str]:
+    """A quality table: method, settings, then `columns` (PSNR and SSIM first); `trained(row)` / `classical(row)`
+    give the cells after SSIM of a trained row / the non-local means row; a failed row says why in its last cell."""
+    lines = ["| method | settings | " + " | ".join(columns) + " |",
+             "| --- | --- | " + " | ".join(["---:"] * (len(columns) - 1)) + " | --- |"]
+    for key, label in LABELS.items():
+        r = results.get(key)
+        if r is None:
+            continue
+        if "error" in r:
+            lines.append(f"| {label} | " + " | ".join(["—"] * len(columns)) + f" | {error_line(r['error'])} |")
+            continue
+        settings, tail = (("scikit-image defaults, estimated σ", classical(r)) if key == "nlm"
+                          else (r["settings_label"], trained(r)))
+        lines.append(f"| {label} | {settings} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | " + " | ".join(tail) + " |")
+    return lines + [""]
+
+
 def markdown(report: dict) -> str:
-    lines = ["# Denoising benchmark", ""]
+    lines = ["# Denoising benchmark", ""] + (targets_lines(report["targets"]) if "targets" in report else [])
     for dim, block in report["dims"].items():
         s = block["settings"]
         lines += [f"## {dim}: {block['data']['train_images']} training images {block['data']['shape']}, "
@@ -484,28 +529,19 @@ def markdown(report: dict) -> str:
         b = block.get("budget")
         if b:
             lines += [f"Quality after an equal wall-clock training budget of {b['budget_min']:g} min per method "
-                      f"(noisy input: {b['input']['psnr_db']:.2f} dB, SSIM {b['input']['ssim']:.3f}):", "",
-                      "| method | settings | PSNR (dB) | SSIM | steps | train wall (s) | loss plateau (converged?) |",
-                      "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-            for key, label in LABELS.items():
-                r = b["results"].get(key)
-                if r is None:
-                    continue
-                if "error" in r:
-                    lines.append(f"| {label} | — | — | — | — | — | {error_line(r['error'])} |")
-                elif key == "nlm":
-                    lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
-                                 f"{r['seconds_per_image']:.1f} s/image | — |")
-                else:
-                    conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
-                    drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
-                            else f" ({r['note']})" if "note" in r else "")
-                    lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
-                                 f"{r['train_wall_s']:.0f} | {conv}{drop} |")
-            lines.append("")
+                      f"(noisy input: {b['input']['psnr_db']:.2f} dB, SSIM {b['input']['ssim']:.3f}):", ""]
+
+            def budget_cells(r: dict) -> list[str]:
+                conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
+                drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
+                        else f" ({r['note']})" if "note" in r else "")
+                return [str(r["steps"]), f"{r['train_wall_s']:.0f}", conv + drop]
+
+            lines += quality_table(b["results"], ["PSNR (dB)", "SSIM", "steps", "train wall (s)", "loss plateau (converged?)"],
+                                   budget_cells, lambda r: ["—", f"{r['seconds_per_image']:.1f} s/image", "—"])
         c = block.get("converge")
         if c:
-            cs = c["settings"]
+            cs = c.get("settings", block["settings"])
             lines += [f"Quality at convergence (U-Net depth {cs['depth']}, {cs['filters']} first-level filters; patch "
                       f"{'x'.join(map(str, cs['patch_size']))}, batch {cs['batch_size']}, {cs['threads']} threads): "
                       f"each method trained until its validation PSNR (one held-out image, "
@@ -513,28 +549,18 @@ def markdown(report: dict) -> str:
                       f"quarter of its steps, checked every {c['eval_every']} steps, at most {c['cap_min']:g} min of "
                       f"training (validation time not counted); fluorecon runs its cosine schedule to the step count "
                       f"its speed fits into the cap. Test images (noisy: {c['input']['psnr_db']:.2f} dB, SSIM "
-                      f"{c['input']['ssim']:.3f}):", "",
-                      "| method | settings | test PSNR (dB) | SSIM | steps | train (s) | best val PSNR (dB) | "
-                      "val gain, last quarter (dB) | plateau? |",
-                      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-            for key, label in LABELS.items():
-                r = c["results"].get(key)
-                if r is None:
-                    continue
-                if "error" in r:
-                    lines.append(f"| {label} | — | — | — | — | — | — | — | {error_line(r['error'])} |")
-                elif key == "nlm":
-                    lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
-                                 f"— | — | — | — |")
-                else:
-                    pl = r.get("plateau", {})
-                    gain = pl.get("gain_last_quarter_db")
-                    lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
-                                 f"{r['train_wall_s']:.0f} | {pl.get('best_val_psnr_db', float('nan')):.2f} | "
-                                 f"{'—' if gain is None else f'{gain:+.2f}'} | "
-                                 f"{'yes' if pl.get('converged') else 'no (cap reached)'} |")
-            lines.append("")
-    lines += [f"Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
+                      f"{c['input']['ssim']:.3f}):", ""]
+
+            def converge_cells(r: dict) -> list[str]:
+                pl = r.get("plateau", {})
+                gain = pl.get("gain_last_quarter_db")
+                return [str(r["steps"]), f"{r['train_wall_s']:.0f}", f"{pl.get('best_val_psnr_db', float('nan')):.2f}",
+                        "—" if gain is None else f"{gain:+.2f}", "yes" if pl.get("converged") else "no (cap reached)"]
+
+            lines += quality_table(c["results"], ["test PSNR (dB)", "SSIM", "steps", "train (s)", "best val PSNR (dB)",
+                                                  "val gain, last quarter (dB)", "plateau?"],
+                                   converge_cells, lambda r: ["—"] * 5)
+    lines += [f"Budget tables: converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
               f"for runs of at least {MIN_STEPS_TO_JUDGE} steps. "
               "A peer that scores below its own noisy input fails its row (harness units check) instead of giving a figure."]
     return "\n".join(lines) + "\n"
@@ -592,7 +618,8 @@ def main(argv=None) -> int:
     report = {"dims": {}}
     for ndim in args.dims:
         report["dims"][f"{ndim}D"] = bench_dim(ndim, args, bench)
-    bench.write(markdown(report), dims=report["dims"])
+    report["targets"] = targets(bench.data["figures"])
+    bench.write(markdown(report), dims=report["dims"], targets=report["targets"])
     print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
@@ -606,6 +633,7 @@ def rejudge(path: Path) -> int:
             if "steps" in row and row["steps"] < MIN_STEPS_TO_JUDGE:
                 row.pop("last_fifth_drop", None)
                 row.update(converged=None, note=f"only {row['steps']} steps: too few to judge (not converged)")
+    data["targets"] = targets(data["figures"])
     path.write_text(json.dumps(data, indent=1) + "\n")
     path.with_suffix(".md").write_text(load_line(data) + "\n\n" + markdown(data).rstrip() + "\n\n" + figures_table(data) + "\n")
     return 0
