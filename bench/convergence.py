@@ -8,8 +8,10 @@ and the noise-free truth in those units. Every `eval_every` steps the worker pre
 network being trained (`Curve.record`), and the PSNR is scikit-image's (data range of the truth), as
 bench/denoise.py scores the test images. Evaluation time is kept out of the training wall clock.
 
-Plateau (`plateaued`): the best validation PSNR over the last quarter of the steps so far gains less
-than `PLATEAU_DB` over the best before it, judged from `MIN_STEPS` steps and `MIN_POINTS` points on.
+Plateau (`plateaued`): on the validation PSNR smoothed over `SMOOTH` consecutive points (a batch-norm
+network's early curve jumps by dB between points; one spike must not end a run), the best of the last
+quarter of the steps so far gains less than `PLATEAU_DB` over the best before it, judged from `MIN_STEPS`
+steps and `MIN_POINTS` points on.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 
 PLATEAU_DB = 0.1
 LAST_SHARE = 0.25
-MIN_STEPS = 200
-MIN_POINTS = 5
+MIN_STEPS = 300
+MIN_POINTS = 10
+SMOOTH = 3
 
 
 def write_validation(path: Path, image: np.ndarray, clean_normalized: np.ndarray, *, lo: float, hi: float) -> Path:
@@ -39,12 +42,14 @@ def psnr_db(pred_normalized: np.ndarray, clean_normalized: np.ndarray) -> float:
 
 
 def gain_over_last_share(points: list[dict]) -> float | None:
-    """Best PSNR of the last LAST_SHARE of the steps minus the best before it (None: too few points)."""
+    """Best smoothed PSNR of the last LAST_SHARE of the steps minus the best before it (None: too few points)."""
     if len(points) < MIN_POINTS:
         return None
+    values = [p["psnr_db"] for p in points]
+    smooth = [float(np.mean(values[max(0, i - SMOOTH + 1):i + 1])) for i in range(len(values))]
     split = points[-1]["step"] * (1 - LAST_SHARE)
-    before = [p["psnr_db"] for p in points if p["step"] <= split]
-    after = [p["psnr_db"] for p in points if p["step"] > split]
+    before = [v for p, v in zip(points, smooth) if p["step"] <= split]
+    after = [v for p, v in zip(points, smooth) if p["step"] > split]
     if not before or not after:
         return None
     return max(after) - max(before)
