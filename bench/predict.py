@@ -163,6 +163,20 @@ def peak_rss_ort(model: Path, *, size: int, threads: int, tile: int) -> dict:
             "elapsed_s": float(elapsed.group(1)) if elapsed else None}
 
 
+def peak_rss_so_far(plugin: PeerWorker | None) -> dict:
+    """High-water marks of resident memory so far: the plugin worker (JVM through JPype, `--max-heap` 6g, with its
+    Python side) and this bench process (Python ORT plus the bench's own copies of images and outputs, so an upper
+    bound for ORT)."""
+    import resource
+
+    out = {"bench_process_python_ort_upper_bound": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+           "measured": "VmHWM of the plugin worker process, ru_maxrss of the bench process (peaks over their lives)"}
+    if plugin is not None:
+        status = Path(f"/proc/{plugin.proc.pid}/status").read_text()
+        out["plugin_worker"] = round(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 2**20, 3)
+    return out
+
+
 def stored_rows(name: str, sizes: list[int]) -> tuple[list[dict], dict, dict | None]:
     """Rows (with their figures) of sizes not rerun now, from the stored json; each keeps its own run's date
     and load under ``run``. Returns (rows, figures, stored rss)."""
@@ -219,6 +233,14 @@ def markdown(report: dict) -> str:
             if key in med:
                 lines.append(f"| {label} | {med[key]:.3f} | {size * size / med[key] / 1e6:.3f} |")
         lines.append("")
+        if "peak_rss_gib" in row:
+            m = row["peak_rss_gib"]
+            lines += [f"Peak resident memory over the whole {size}² run: plugin worker (JVM, 6 GiB max heap, with its "
+                      f"JPype/Python side) {m.get('plugin_worker', '—')} GiB; bench process (Python ORT plus the bench's "
+                      f"own image copies: an upper bound) {m['bench_process_python_ort_upper_bound']} GiB.", ""]
+        if "plugin_vs_ort_checked_at" in row:
+            lines += [f"The plugin-vs-ORT output check ran on the {row['plugin_vs_ort_checked_at']}² warm-up image "
+                      "(same tile size).", ""]
         for key, r in row["ratios"].items():
             lines.append(f"- `{key}`: {r['median']:.2f} (min–max {r['min']:.2f}–{r['max']:.2f}), verdict {r['verdict'] or '—'}")
         lines.append("")
@@ -297,11 +319,19 @@ def main(argv=None) -> int:
             if large:
                 row["not_run"].update({k: f"not run: one whole {size}² tile needs tens of GiB of activations"
                                        for k in ("ort_whole", "torch")})
+            check_npy, check_image, check_tile = image_npy, image, tile
+            if large:  # checked (and warmed up) at WARMUP_SIZE²: the same tile size, minutes cheaper than size²
+                check_npy = WORK / f"noisy_{WARMUP_SIZE}.npy"
+                check_image = make_image(WARMUP_SIZE)
+                np.save(check_npy, check_image)
+                check_tile = balanced_tile(WARMUP_SIZE, tile_default, halo, multiple)
+                row["plugin_vs_ort_checked_at"] = WARMUP_SIZE
             if plugin is not None:
                 request = {"image": str(image_npy), "tile": tile_default, "threads": args.threads}
                 # Equal work, checked: the plugin's output at its default tile equals Python's at the balanced tile.
-                plugin.call(request | {"save": str(WORK / "plugin_out.npy")})
-                ours = predict(image, model, tile=tile, threads=args.threads, device="cpu")
+                plugin.call({"image": str(check_npy), "tile": tile_default, "threads": args.threads,
+                             "save": str(WORK / "plugin_out.npy")})
+                ours = predict(check_image, model, tile=check_tile, threads=args.threads, device="cpu")
                 theirs = np.load(WORK / "plugin_out.npy")
                 check_peer_output("Java plugin", theirs, reference=ours, shape=ours.shape)
                 row["plugin_vs_ort_max_rel"] = float(np.max(np.abs(theirs - ours)) / np.ptp(ours))
@@ -321,20 +351,18 @@ def main(argv=None) -> int:
             if "torch" not in args.skip and not large:  # eager torch at 8192² needs > 20 GiB of activations
                 contenders.append(Contender("torch", torch_runner(image, arch, args.threads), threads=args.threads))
             print(f"[bench] {size}x{size}: {', '.join(c.name for c in contenders)}", flush=True)
-            if large and plugin is not None:
-                row["warmup"] = "the equal-work check above (one untimed run of the plugin and of Python ORT at this size)"
-            elif large:
-                warm = WORK / f"noisy_{WARMUP_SIZE}.npy"
-                np.save(warm, make_image(WARMUP_SIZE))
-                warm_tile = balanced_tile(WARMUP_SIZE, tile_default, halo, multiple)
-                for c in contenders:  # the same sessions and tile buffers as at size², minutes cheaper
-                    {"ort_tiled": lambda: predict(np.load(warm), model, tile=warm_tile, threads=args.threads, device="cpu"),
-                     "plugin_tiled": lambda: plugin.call({"image": str(warm), "tile": tile_default, "threads": args.threads}),
-                     "csbdeep": lambda: csbdeep.call({"image": str(warm)})}[c.name]()
-                row["warmup"] = f"one {WARMUP_SIZE}² run of each contender (same tile size)"
+            if large:
+                for c in contenders:  # the same sessions and tile buffers as at size²; the plugin's check warmed it
+                    {"ort_tiled": lambda: predict(check_image, model, tile=check_tile, threads=args.threads, device="cpu"),
+                     "plugin_tiled": lambda: None,
+                     "csbdeep": lambda: csbdeep.call({"image": str(check_npy)})}[c.name]()
+                row["warmup"] = (f"one {WARMUP_SIZE}² run of each contender (same tile size; the plugin's is its "
+                                 "equal-work check)")
             timings = interleave(contenders, work=1, rounds=args.rounds_large if large else args.rounds, unit="image",
                                  warmup_work=0 if large else None)
             row["timings"] = timings.to_json()
+            if large:
+                row["peak_rss_gib"] = peak_rss_so_far(plugin)
             row["ratios"] = {}
             names = timings.per_unit_s
             for key, a, b, target in (
