@@ -53,7 +53,10 @@ def main() -> None:
         yaml.safe_dump(camera, f)
         config_file = f.name
     sink = open(os.devnull, "w")
-    stdout, sys.stdout = sys.stdout, sink  # pyolaf prints its progress; keep stdout for the JSON lines
+    # pyolaf prints its progress (stdout) and progress bars (stderr): stdout is kept for the JSON lines, and nobody
+    # reads stderr (a full pipe would block the worker)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = sink
     start = time.perf_counter()
     Camera = LFM_setCameraParams(config_file, nnum)
     depth_range = [float(optics["z_min_um"]), float(optics["z_max_um"])]
@@ -64,13 +67,13 @@ def main() -> None:
     volume_size = np.append(tex_size, len(Resolution["depths"])).astype("int32")
     crange = Camera["range"]
     setup = time.perf_counter() - start
-    sys.stdout = stdout
+    sys.stdout, sys.stderr = stdout, stderr
 
     def run(request: dict) -> dict:
         lf = np.load(request["lf"]).astype(np.float32)
         if tuple(lf.shape) != tuple(img_size):
             raise ValueError(f"light field {lf.shape} is not the {tuple(img_size)} the operators were built for")
-        sys.stdout = sink
+        sys.stdout = sys.stderr = sink
         try:
             t0 = time.perf_counter()
             init = np.ones(volume_size, dtype="float32")
@@ -90,7 +93,7 @@ def main() -> None:
                 recon[~np.isfinite(recon)] = 0
             seconds = time.perf_counter() - t0
         finally:
-            sys.stdout = stdout
+            sys.stdout, sys.stderr = stdout, stderr
         volume = np.ascontiguousarray(np.moveaxis(np.asarray(recon, np.float32), -1, 0))
         if request.get("out"):
             np.save(request["out"], volume)
