@@ -364,9 +364,9 @@ def write(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lenslets", type=int, default=7, help="Lenslets per side of the pyolaf scene (odd).")
-    parser.add_argument("--iterations", type=int, default=2, help="RL iterations per timed run of the pyolaf comparison.")
+    parser.add_argument("--iterations", type=int, default=3, help="RL iterations per timed run of the pyolaf comparison.")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="Interleaved rounds, fluorecon vs pyolaf.")
-    parser.add_argument("--quality-iterations", type=int, default=8,
+    parser.add_argument("--quality-iterations", type=int, default=10,
                         help="RL iterations of the (untimed) quality comparison, both sides.")
     parser.add_argument("--learned-lenslets", type=int, default=24, help="Lenslets per side, learned vs iterative.")
     parser.add_argument("--volumes", type=int, default=3)
