@@ -54,7 +54,18 @@ def spread(f: dict, digits: int = 2, unit: str = "") -> str:
 
 def load_note(bench: str) -> str:
     d = load(bench)
-    return f"load {d['load_start']['load_avg'][0]:.0f}→{d['load_end']['load_avg'][0]:.0f}"
+    note = f"load {d['load_start']['load_avg'][0]:.0f}→{d['load_end']['load_avg'][0]:.0f}"
+    # Rows kept from an earlier run (bench/predict.py --sizes 8192 alone) carry their own run's load.
+    earlier = {}
+    for row in d.get("sizes", []) if isinstance(d.get("sizes"), list) else []:
+        if isinstance(row, dict) and "run" in row:
+            r = row["run"]
+            earlier.setdefault(f"{r['load_start']['load_avg'][0]:.0f}→{r['load_end']['load_avg'][0]:.0f}", []).append(f"{row['size']}²")
+    if earlier:
+        now = [f"{row['size']}²" for row in d["sizes"] if "run" not in row]
+        note = f"load {'/'.join(now)} " + note.removeprefix("load ") + "".join(
+            f", {'/'.join(sizes)} {loads}" for loads, sizes in earlier.items())
+    return note
 
 
 # --- predict --------------------------------------------------------------------------------------
@@ -197,8 +208,8 @@ def lightfield_cells() -> tuple[str, str]:
     t = get("lightfield", "versus_pyolaf.timings")
     f = get("lightfield", "figures.iteration_speed_over_pyolaf")
     q = get("lightfield", "versus_pyolaf.scene.quality_iterations")
-    return (f"{t['median_per_unit_s']['fluorecon']:.3f} ({spread(f, digits=0, unit='×')} pyolaf's speed; "
-            f"{get('lightfield', 'versus_pyolaf.fluorecon.psnr'):.1f} dB after {q} it.)",
+    return (f"{t['median_per_unit_s']['fluorecon']:.3f}; speed ÷ pyolaf's {spread(f, digits=0, unit='×')}; "
+            f"{get('lightfield', 'versus_pyolaf.fluorecon.psnr'):.1f} dB after {q} it.",
             f"pyolaf {t['median_per_unit_s']['pyolaf']:.1f} ({get('lightfield', 'versus_pyolaf.pyolaf.psnr'):.1f} dB)")
 
 
