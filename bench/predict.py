@@ -258,7 +258,8 @@ def markdown(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=ROOT / "models" / "care_denoise_2d.onnx")
-    p.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 8192])
+    p.add_argument("--sizes", type=int, nargs="*", default=[512, 2048, 8192],
+                   help="image sides (none: only the peak-RSS run; every stored row kept)")
     p.add_argument("--threads", type=int, default=2, help="threads for every contender")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     p.add_argument("--rounds-large", type=int, default=3, help=f"rounds at sizes above {LARGE}² (minutes per run)")
@@ -288,10 +289,10 @@ def main(argv=None) -> int:
     from fluorecon.infer import predict
 
     plugin = csbdeep = None
-    if "plugin" not in args.skip:
+    if "plugin" not in args.skip and args.sizes:
         plugin = PeerWorker([sys.executable, BENCH / "plugin_worker.py", "--imagej", args.imagej, "--model", model],
                             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")])})
-    if "csbdeep" not in args.skip:
+    if "csbdeep" not in args.skip and args.sizes:
         csbdeep = PeerWorker([ensure_csbdeep_venv(), BENCH / "csbdeep_worker.py", "--arch", json.dumps(arch),
                               "--threads", args.threads],
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
