@@ -458,9 +458,12 @@ def task_like_bead(args) -> dict:
     from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, PSFParams, build_psf, deconvolve_image
     from fluorecon.train_like import LikeSettings, fit_plane
 
+    from fluorecon.core.io import read_tiff
+
     path = DATA / "isotropic" / "lls_bead_psf.tif"
-    stack = read(path).astype(np.float32)
-    pixel_um = 0.1
+    stack, stack_meta = read_tiff(path)
+    stack = stack.astype(np.float32)
+    pixel_um = stack_meta.pixel_size_um
     shipped = MODELS / "care_deconvolve_2d.onnx"
     shipped_card = read_card(shipped)
     focus, z = fit_plane(stack)
@@ -471,12 +474,12 @@ def task_like_bead(args) -> dict:
         refused = None
     except ValueError as err:
         refused = str(err)
-    settings = LikeSettings(na=args.bead_na, wavelength_nm=args.like_wavelength_nm, ni=1.33, pixel_size_nm=100.0,
-                            steps=args.like_steps, batch_size=8, device="cpu", seed=0)
+    settings = LikeSettings(na=args.bead_na, wavelength_nm=args.like_wavelength_nm, ni=1.33, steps=args.like_steps,
+                            batch_size=8, device="cpu", seed=0)  # pixel size from the file's calibration
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        card, onnx, fit = train_like_for("deconvolve", stack, Path(tmp) / "bead.onnx", settings, image_name=path.name,
-                                         progress=False)
+        card, onnx, fit = train_like_for("deconvolve", stack, Path(tmp) / "bead.onnx", settings, meta=stack_meta,
+                                         image_name=path.name, progress=False)
         t_fit = round(time.perf_counter() - t0, 1)
         psf_cfg = json.loads(card.train["psf"])
         params = PSFParams(na=psf_cfg["na"], wavelength_nm=psf_cfg["wavelength_nm"], ni=psf_cfg["ni"], ns=psf_cfg["ns"],
