@@ -68,8 +68,8 @@ class TrainDenoiseServerJobTest {
 
     @Test
     void model_path_is_read_from_the_job_message() {
-        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainDenoiseServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
-        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainDenoiseServerJob.modelPath("Done."));
+        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
+        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainServerJob.modelPath("Done."));
         assertTrue(e.getMessage().contains("names no trained model"));
     }
 }
