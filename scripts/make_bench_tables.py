@@ -63,7 +63,7 @@ def load_note(bench: str) -> str:
             earlier.setdefault(f"{r['load_start']['load_avg'][0]:.0f}→{r['load_end']['load_avg'][0]:.0f}", []).append(f"{row['size']}²")
     if earlier:
         now = [f"{row['size']}²" for row in d["sizes"] if "run" not in row]
-        note = f"load {'/'.join(now)} " + note.removeprefix("load ") + "".join(
+        note = f"load {'/'.join(now) or 'peak-RSS run'} " + note.removeprefix("load ") + "".join(
             f", {'/'.join(sizes)} {loads}" for loads, sizes in earlier.items())
     return note
 
@@ -91,6 +91,13 @@ def predict_rounds_large() -> str:
 def predict_cells() -> tuple[str, str]:
     sizes = [row["size"] for row in get("predict", "sizes")]
     ours = "; ".join(f"{s}²: {mpix(s, 'plugin_tiled')} MPix/s" for s in sizes)
+    rss = load("predict").get("rss") or {}
+    if "peak_rss_gib" in rss:
+        f = get("predict", "figures.peak_rss_gib_8192")
+        ours += (f"; peak RSS at {rss['size']}², plain ImageJ: {rss['peak_rss_gib']:.1f} GiB (target ≤ {f['target']:g}, "
+                 f"{f['verdict']})")
+        if "peak_rss_gib" in rss.get("python_ort", {}):
+            ours += f", Python ORT {rss['python_ort']['peak_rss_gib']:.1f} GiB"
     peers = []
     for s in sizes:
         r = predict_row(s)["ratios"]
