@@ -4,7 +4,10 @@ against CAREamics, interleaved over rounds at equal threads and equal network/pa
 quality at an equal wall-clock training budget (`--budget-min`) of fluorecon N2V vs CAREamics N2V
 and fluorecon CARE vs csbdeep CARE, each peer both at its own recommended settings and at ours
 (learning rate, masked-pixel fraction), in 2D and 3D, with non-local means as the classical
-reference. Not a test: `make bench` runs it and writes bench/results/denoise.json and denoise.md.
+reference; and quality at convergence (`--converge-min`): every method trained to a validation-PSNR
+plateau or a cap, its PSNR against steps and training seconds kept (bench/convergence.py). The json
+states issue 14's targets with their verdicts (`targets`). Not a test: `make bench` runs it and writes
+bench/results/denoise.json and denoise.md.
 
 Every trainer runs in its own process (peers in their own venvs under bench/venvs/, created here
 from bench/requirements-<peer>.txt). Steps/s: steps after a warm-up / their summed wall time,
