@@ -271,7 +271,7 @@ def snippets() -> dict:
     table = [
         "| what | fluorecon | peer |", "|---|---|---|",
         row("CARE prediction, Fiji plugin, same tile plan, 2 threads each", predict_cells()),
-        row("N2V training steps/s (same U-Net, patch, batch, threads)", n2v_speed_cells()),
+        row("N2V training steps/s (same depth/filters, patch, batch, threads)", n2v_speed_cells()),
         *([row("N2V denoising PSNR at an equal wall-clock budget",
                budget_cells("fluorecon:n2v", [("CAREamics defaults", "careamics:n2v@recommended"),
                                              ("CAREamics at our settings", "careamics:n2v@ours")])),
