@@ -243,17 +243,34 @@ class Blur:
             scipy.fft.next_fast_len(n + k - 1 - c, real=True)
             for n, k, c in zip(image_shape, kernel.shape, self.centre)
         )
-        padded = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
-        padded[tuple(slice(0, k) for k in kernel.shape)] = torch.from_numpy(np.ascontiguousarray(kernel))
         self.dims = tuple(range(-len(image_shape), 0))
-        self.otf = torch.fft.rfftn(padded, dim=self.dims)
-        self.otf_conj = self.otf.conj().resolve_conj()
         self.workers = workers or torch.get_num_threads()
         self._crop_a = tuple(slice(c, c + n) for c, n in zip(self.centre, image_shape))
         self._head = tuple(slice(0, n) for n in image_shape)
-        # Reused zero-padded buffers: only the image region is ever written, the rest stays 0.
-        self._buf_a = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
-        self._buf_t = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
+        kernel_box = tuple(slice(0, k) for k in kernel.shape)
+        if self.device.type == "cpu":
+            # Set-up counts in every run (RL builds its operator per call): zero-filled buffers from calloc (pages
+            # come lazily, the padding is only ever read) and the OTF from the same FFT as the iterations.
+            padded = np.zeros(self.fft_shape, np.float32)
+            padded[kernel_box] = kernel
+            self.otf = torch.from_numpy(ducc0.fft.r2c(padded, axes=list(self.dims), nthreads=self.workers))
+            # Reused zero-padded buffers: only the image region is ever written, the rest stays 0.
+            self._buf_a = torch.from_numpy(np.zeros(self.fft_shape, np.float32))
+            self._buf_t = torch.from_numpy(np.zeros(self.fft_shape, np.float32))
+        else:
+            padded = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
+            padded[kernel_box] = torch.from_numpy(np.ascontiguousarray(kernel))
+            self.otf = torch.fft.rfftn(padded, dim=self.dims)
+            self._buf_a = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
+            self._buf_t = torch.zeros(self.fft_shape, dtype=torch.float32, device=self.device)
+        self._otf_conj = None
+
+    @property
+    def otf_conj(self) -> torch.Tensor:
+        """The adjoint's transfer function, made on first use (forward-only users such as simulation never pay)."""
+        if self._otf_conj is None:
+            self._otf_conj = self.otf.conj().resolve_conj()
+        return self._otf_conj
 
     # -- config -----------------------------------------------------------------------------
     @property
