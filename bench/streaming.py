@@ -18,6 +18,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--why", default="", help="why --gb is below the target, recorded in the json")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS",
                                                                          BENCH / "results")))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="in-memory/streamed pairs on the fitting volume, alternating order (ratio: median)")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS),
                         help="tasks to run; the others' rows are carried over from the existing streaming.json "
                              "(marked with its date)")
@@ -122,12 +125,22 @@ def main() -> None:
     try:
         fit = generate(work / "fit.zarr", args.fit_gb)
         for task in args.tasks:
-            memory = run(task, "memory", work / "fit.zarr", work / "mem.zarr")
-            stream = run(task, "stream", work / "fit.zarr", work / "out.zarr")
-            ratios[task] = {"in_memory_s": memory["seconds"], "streamed_s": stream["seconds"],
-                            "throughput_ratio": memory["seconds"] / stream["seconds"],
-                            "in_memory_peak_rss_gib": memory["peak_rss_gib"],
-                            "streamed_peak_rss_gib": stream["peak_rss_gib"]}
+            rounds = []
+            for r in range(args.rounds):
+                # In memory and streamed alternate who goes first, so neither always meets the busier machine.
+                order = ("memory", "stream") if r % 2 == 0 else ("stream", "memory")
+                runs = {mode: run(task, mode, work / "fit.zarr", work / f"{mode}.zarr") for mode in order}
+                rounds.append((runs["memory"], runs["stream"]))
+            per_round = [m["seconds"] / s["seconds"] for m, s in rounds]
+            stream = {"seconds": statistics.median(s["seconds"] for _, s in rounds),
+                      "peak_rss_gib": max(s["peak_rss_gib"] for _, s in rounds),
+                      "runs_s": [s["seconds"] for _, s in rounds]}
+            ratios[task] = {"in_memory_s": statistics.median(m["seconds"] for m, _ in rounds),
+                            "streamed_s": stream["seconds"],
+                            "throughput_ratio": statistics.median(per_round),
+                            "throughput_ratio_per_round": per_round,
+                            "in_memory_peak_rss_gib": max(m["peak_rss_gib"] for m, _ in rounds),
+                            "streamed_peak_rss_gib": max(s["peak_rss_gib"] for _, s in rounds)}
             if task == "deconvolve" and (args.rl_gb or args.gb) == args.fit_gb:
                 big[task], volumes[task] = stream, fit  # the streamed run of that size was just made
         shutil.rmtree(work / "fit.zarr")
@@ -203,8 +216,10 @@ def markdown(r: dict) -> str:
               "|---|---|---|---|---|---|---|"]
     for task in TASKS:
         t = f[task]
+        each = t.get("throughput_ratio_per_round") or []
+        spread = f" (rounds {', '.join(f'{x:.2f}' for x in each)})" if len(each) > 1 else ""
         lines.append(f"| {task} | {t['volume_gb']:.3f} GB ({'×'.join(map(str, t['shape']))}) | {t['in_memory_s']:.1f} | "
-                     f"{t['streamed_s']:.1f} | {t['throughput_ratio']:.2f} | {t['in_memory_peak_rss_gib']:.2f} | "
+                     f"{t['streamed_s']:.1f} | {t['throughput_ratio']:.2f}{spread} | {t['in_memory_peak_rss_gib']:.2f} | "
                      f"{t['streamed_peak_rss_gib']:.2f} |")
     for task, old in (r.get("carried_over") or {}).items():
         lines += ["", f"The {task} rows are carried over from the run of {old['date']} (load average at its start "
