@@ -196,10 +196,29 @@ def main() -> None:
         "targets": TARGETS,
         "below_target": args.why or None,
     }
+    results["estimate_at_target"] = estimate_target(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "streaming.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     (args.out / "streaming.md").write_text(markdown(results))
     print(markdown(results))
+
+
+def estimate_target(r: dict) -> dict:
+    """Hours the target volume would take here at each streamed run's measured rate (linear in voxels: the blocks are
+    alike), and for RL what its theoretical PSF would be at that depth (the PSF spans the stack, so the halo grows
+    with it and the linear estimate holds only for a PSF of bounded size, e.g. a measured one)."""
+    from fluorecon.tasks.deconvolve.classical import PSFParams, default_overlap, theoretical_psf_shape
+
+    gb = r["targets"]["input_gb"]
+    shape = [int(round(gb * 1e9 / (PLANE * PLANE * 2))), PLANE, PLANE]
+    out = {"target_shape": shape, "hours_at_measured_rate": {
+        task: round(gb / s["input_gb"] * s["seconds"] / 3600, 1) for task, s in r["streamed"].items()}}
+    meta = {"z_step_nm": 300.0, "pixel_size_nm": 100.0}
+    psf = theoretical_psf_shape(shape, PSFParams(na=RL["na"], wavelength_nm=RL["wavelength_nm"]),
+                                (meta["z_step_nm"], meta["pixel_size_nm"], meta["pixel_size_nm"]))
+    out["rl_theoretical_psf_at_target"] = {"shape": list(psf), "gib_float32": round(float(np.prod(psf)) * 4 / 2**30, 1),
+                                           "halo": list(default_overlap(psf, shape, RL["num_iter"]))}
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -224,6 +243,15 @@ def markdown(r: dict) -> str:
     for task, old in (r.get("carried_over") or {}).items():
         lines += ["", f"The {task} rows are carried over from the run of {old['date']} (load average at its start "
                   f"{old['load_average']['start'][0]:.2f}); not rerun here."]
+    if r.get("estimate_at_target"):
+        e = r["estimate_at_target"]
+        psf = e["rl_theoretical_psf_at_target"]
+        lines += ["", f"At the measured rates the {r['targets']['input_gb']:.0f} GB volume "
+                  f"({'×'.join(map(str, e['target_shape']))}) would take "
+                  + ", ".join(f"{h:g} h ({task})" for task, h in e["hours_at_measured_rate"].items())
+                  + f" here. For RL that assumes a PSF of bounded size: the theoretical PSF spans the stack, at that "
+                  f"depth {'×'.join(map(str, psf['shape']))} ({psf['gib_float32']:g} GiB as float32) with a halo of "
+                  f"{'×'.join(map(str, psf['halo']))}, i.e. every block would be the whole volume."]
     if r.get("below_target"):
         lines += ["", f"Below the {r['targets']['input_gb']:.0f} GB target: {r['below_target']}"]
     return "\n".join(lines) + "\n"
