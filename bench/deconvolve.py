@@ -42,8 +42,9 @@ BENCH = Path(__file__).resolve().parent
 # What each side computes per RL iteration (equal work: the same float32 data, PSF, boundary and result).
 WORK = {
     "fluorecon": "fluorecon.solvers.richardson_lucy (Blur operator): float32 throughout; OTF (and its conjugate) "
-                 "computed once per run; per iteration 4 real FFTs (ducc0 r2c/c2r, nthreads = the run's threads) of "
-                 "length scipy.fft.next_fast_len(n + k - 1 - k//2, real=True) per axis, two OTF products, the ratio "
+                 "computed once per run; per iteration 4 real FFTs (ducc0, axis by axis, nthreads = the run's threads) of "
+                 "length scipy.fft.next_fast_len(n + k - 1 - k//2, real=True) per axis, pruned (lines of zero padding "
+                 "skipped, only the kept block inverted), two OTF products, the ratio "
                  "y / (A x + 1e-12) and the update x *= A^T(ratio) in torch (threads = the run's threads)",
     "skimage": "skimage.restoration.richardson_lucy(image, psf, num_iter, clip=False) on the same float32 arrays: "
                "it keeps float32 (_supported_float_type) and convolves with scipy.signal.fftconvolve(mode='same'), "
