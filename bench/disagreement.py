@@ -293,7 +293,7 @@ def all_files_picture(path: Path, rows) -> str:
     titles = ["input (1 frame)", "CARE 2D (shipped)", "frame average", "truth: invented by CARE",
               "invented.tif, CARE", "invented.tif, N2V"]
     ncol = len(rows[0]["_row"])
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.6 * ncol, 1.6 * len(rows)), dpi=80)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.6 * ncol, 1.6 * len(rows)), dpi=55)
     for i, row in enumerate(rows):
         for j, img in enumerate(row["_row"]):
             ax = axes[i, j]
@@ -313,6 +313,9 @@ def all_files_picture(path: Path, rows) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+    from PIL import Image
+
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)  # 11 rows: keep the PNG small
     return str(path.relative_to(ROOT))
 
 
