@@ -61,7 +61,7 @@ PAIRS = 2
 #: invented.tif marks a pixel where the result's fine detail that a second, independent noise draw does not
 #: reproduce has more power than this share of the noise variance (RMS above 0.14 of the noise). Set from
 #: the shipped CARE on diffuse cytoplasm-like simulation, where all of its fine detail is invented: 99th
-#: percentile 0.016-0.025 (bench/disagreement.py, `diffuse_invented_p99`).
+#: percentile 0.012-0.032 over 20 draws (bench/disagreement.py, `diffuse.diffuse_invented_p99`).
 INVENTED_THRESHOLD = 0.02
 
 
