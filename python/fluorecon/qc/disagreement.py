@@ -125,6 +125,17 @@ def _detail(x: np.ndarray) -> np.ndarray:
     return x - ndimage.gaussian_filter(x, sigma)
 
 
+def _checked(predict, image, prediction, noise, check: str):
+    """The input (float32), its noise model (estimated unless given), the result (predicted unless given;
+    on the input's grid) and the noise standard deviation at the result."""
+    y = np.asarray(image, np.float32)
+    noise = noise or estimate_noise(y)
+    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
+    if pred.shape != y.shape:
+        raise ValueError(f"The {check} needs a result on the input's grid; got {pred.shape} for {y.shape}.")
+    return y, noise, pred, np.sqrt(np.maximum(noise.variance(np.maximum(pred, 0.0)), 1e-12)).astype(np.float32)
+
+
 def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *,
                          prediction: np.ndarray | None = None, noise: NoiseModel | None = None,
                          members: int = MEMBERS, seed: int = 0, window: int = WINDOW,
@@ -135,12 +146,7 @@ def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.
     non-reproducible detail fraction (0 = the data determine the texture, ≥ 1 = the noise does)."""
     if members < 2:
         raise ValueError(f"members must be at least 2 (the reproducibility compares re-noisings), got {members}.")
-    y = np.asarray(image, np.float32)
-    noise = noise or estimate_noise(y)
-    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
-    if pred.shape != y.shape:
-        raise ValueError(f"The re-noise check needs a result on the input's grid; got {pred.shape} for {y.shape}.")
-    sd = np.sqrt(np.maximum(noise.variance(np.maximum(pred, 0.0)), 1e-12)).astype(np.float32)
+    y, noise, pred, sd = _checked(predict, image, prediction, noise, "re-noise check")
     rng = np.random.default_rng(seed)
     again = np.stack([np.asarray(predict(pred + sd * rng.standard_normal(pred.shape, dtype=np.float32)), np.float32)
                       for _ in range(members)])
@@ -207,16 +213,12 @@ def invented_detail(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarr
     correlation of the two predictions' fine detail (result − Gaussian σ ``DETAIL_SIGMA``; summed over
     ``pairs``), map = (1 − ρ)·box(h²)/box(var) with h the checked result's fine detail: how much of
     the result's detail power is not reproducible, relative to the noise. 0 = no fine detail or all of it
-    reproducible. Connected regions above ``threshold`` larger than ``psf_area_px`` are listed."""
+    reproducible. Connected regions above ``threshold`` larger than ``psf_area_px`` are listed. Returns the
+    result as ``mean`` and the noise standard deviation at it as ``spread``."""
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1 (each pair is two predictions), got {pairs}.")
-    y = np.asarray(image, np.float32)
-    noise = noise or estimate_noise(y)
-    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
-    if pred.shape != y.shape:
-        raise ValueError(f"The invented-detail check needs a result on the input's grid; got {pred.shape} for {y.shape}.")
-    var = noise.variance(np.maximum(pred, 0.0)).astype(np.float64)
-    sd = np.sqrt(np.maximum(var, 1e-12)).astype(np.float32)
+    y, noise, pred, sd = _checked(predict, image, prediction, noise, "invented-detail check")
+    var = sd.astype(np.float64) ** 2
     rng = np.random.default_rng(seed)
     size = (1,) * (y.ndim - 2) + (window, window)
     cross = np.zeros(y.shape)
@@ -242,7 +244,7 @@ def invented_detail(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarr
                "p99": round(float(np.percentile(invented, 99)), 4), "max": round(float(invented.max()), 4),
                "psf_area_px": round(float(psf_area_px), 2), "regions": len(regions),
                "largest_regions": regions[:5], "pairs": pairs}
-    return Disagreement(mean=pred, spread=np.sqrt(np.maximum(var, 0)).astype(np.float32), map=invented,
+    return Disagreement(mean=pred, spread=sd, map=invented,
                         summary=summary)
 
 
