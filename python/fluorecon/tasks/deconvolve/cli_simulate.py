@@ -16,7 +16,7 @@ from fluorecon.commands import PSF_DEFAULTS, SimulateOptions, psf_settings_optio
 @simulate_options(out_help="Folder to create: OUT/low/*.tif (blurred, noisy, ADU), OUT/clean/*.tif (sharp phantoms: "
                   "ground truth), OUT/psf.tif, OUT/simulation.json (the parameters used).", n=8,
                   n_help="Number of images.", size=128, size_help="Side in pixels.", photons=50.0,
-                  photons_help="Peak photons per pixel (each image drawn log-uniformly within ×/÷ 2 of it).", kind=True)
+                  photons_help="Peak photons per pixel (each image drawn log-uniformly within ×/÷ 2 of it).", kind="mixed")
 @psf_settings_options(na_help="Numerical aperture of the simulated objective.", param="optics")
 def simulate_deconvolve(target: SimulateOptions = None, optics: dict = None) -> None:
     """Simulate deconvolution data: blurred noisy images, sharp ground truth, the PSF and the parameters.

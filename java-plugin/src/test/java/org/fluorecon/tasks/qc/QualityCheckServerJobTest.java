@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,8 +23,8 @@ class QualityCheckServerJobTest {
     @TempDir
     Path tmp;
 
-    private ServerClient client() {
-        return new ServerClient("http://127.0.0.1:9", tmp.resolve("token"));
+    private static ServerClient client() {
+        return ScriptedServer.unreachable();
     }
 
     private static ImagePlus plane(String title, int w, int h) {
