@@ -25,6 +25,8 @@ measures on it and the frame's noise / √frames). Per-file AUROC of each map ag
 (the result's detail power that VST-BM3D's detail does not explain, over the noise variance) and the
 baseline ``detail_power`` (the result's local fine-detail power over the noise variance: where the
 result has fine detail at all).
+``ensemble_spread`` (--ensemble-steps, default 300): the local variance of the fine detail over a seeded
+ensemble (the shipped model + 3 fine-tunes of it on fresh simulated pairs, seeds 11-13) over the noise variance.
 Writes bench/results/disagreement.json, docs/realdata/disagreement_<file>.png (input | CARE | average |
 map) for the real file with the highest fraction and docs/realdata/invented_all.png (every real file:
 input | CARE | average | truth | invented.tif for CARE | invented.tif for N2V).
@@ -88,19 +90,19 @@ def invented_truth(result: np.ndarray, ref: np.ndarray, frame_noise, n_frames: i
     return unexplained > TRUTH_K ** 2 * _box(var_ref) * _band_gain()
 
 
-def candidate_maps(result, classical, noise, renoise_map, invented_map) -> dict:
+def candidate_maps(result, classical, noise, renoise_map, invented_map, ensemble_map=None) -> dict:
     var = _box(noise.variance(np.maximum(result, 0)))
     hc, hb = _detail(result), _detail(classical)
     pc, pb, pcb = _box(hc * hc), _box(hb * hb), _box(hc * hb)
     return {"invented": invented_map, "disagreement": renoise_map,
             "bm3d_unexplained": np.maximum(pc - np.maximum(pcb, 0) ** 2 / np.maximum(pb, 1e-12), 0) / var,
-            "detail_power": pc / var}
+            "detail_power": pc / var, **({"ensemble_spread": ensemble_map} if ensemble_map is not None else {})}
 
 
-def localisation(result, x, ref, n_frames, noise, classical, renoise_map, invented_map) -> dict:
+def localisation(result, x, ref, n_frames, noise, classical, renoise_map, invented_map, ensemble_map=None) -> dict:
     truth = invented_truth(result, ref, noise, n_frames)
     inner = (slice(BORDER, -BORDER),) * 2
-    maps = candidate_maps(result, classical, noise, renoise_map, invented_map)
+    maps = candidate_maps(result, classical, noise, renoise_map, invented_map, ensemble_map)
     return {"truth_fraction": round(float(truth[inner].mean()), 4),
             "auroc": {k: round(auroc(m[inner], truth[inner]), 4) for k, m in maps.items()}, "_truth": truth}
 
@@ -146,6 +148,9 @@ def main(argv=None) -> int:
     p.add_argument("--n-sim", type=int, default=40)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--n2v-steps", type=int, default=200, help="also check N2V trained on the real frames (0: skip)")
+    p.add_argument("--ensemble-steps", type=int, default=300,
+                   help="a seeded ensemble: 3 fine-tunes of the shipped model (seeds 11-13, fresh simulated pairs), "
+                        "this many steps each, plus the model itself; its per-pixel spread is scored too (0: skip)")
     p.add_argument("--out", type=Path, default=RESULTS / "disagreement.json")
     args = p.parse_args(argv)
     from ood_shifts import diffuse
@@ -163,6 +168,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     doc: dict = {"model": MODEL.name, "check": renoise_disagreement.__name__}
+    ensemble, doc["ensemble"] = ensemble_members(args.ensemble_steps) if args.ensemble_steps else (None, None)
     from fluorecon.qc.report import psf_area_px
 
     psf_area = psf_area_px(card)
@@ -198,6 +204,9 @@ def main(argv=None) -> int:
         inner = ndimage.binary_erosion(right, iterations=8) | ndimage.binary_erosion(~right, iterations=8)
         halves.append(round(auroc(d.map[inner], right[inner]), 4))
         halves_inv.append(round(auroc(inv.map[inner], right[inner]), 4))
+        if ensemble:
+            doc["ensemble"]["half_diffuse_auroc"].append(
+                round(auroc(ensemble_spread(ensemble, image)[inner], right[inner]), 4))
     doc["half_diffuse_auroc"] = halves
     doc["half_diffuse_auroc_invented"] = halves_inv
     print(f"in distribution: p95 {doc['in_distribution']['fraction_p95']}, false alarms "
@@ -222,7 +231,8 @@ def main(argv=None) -> int:
         err = np.sqrt(_box((care - r) ** 2) / _box(var))
         hc, hr = _detail(care), _detail(r)
         invented = 1 - _box(hc * hr) / np.sqrt(_box(hc * hc) * _box(hr * hr) + 1e-12)
-        loc = localisation(care, x, ref, _frames(ref_path), noise, classical, d.map, inv.map)
+        loc = localisation(care, x, ref, _frames(ref_path), noise, classical, d.map, inv.map,
+                           ensemble_spread(ensemble, x, noise) if ensemble else None)
         sub = (slice(None, None, 3), slice(None, None, 3))
         row = {"file": str(noisy.relative_to(ROOT)), "flagged_fraction": d.summary["flagged_fraction"],
                "detail_rms_over_noise": d.summary["detail_rms_over_noise"],
@@ -275,6 +285,47 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(doc, indent=1))
     print(f"wrote {args.out}")
     return 0
+
+
+def ensemble_members(steps: int):
+    """The shipped model and 3 fine-tunes of it (seeds 11-13, 16 fresh pairs of its own training simulation each,
+    `steps` steps of fluorecon.train_like.fine_tune_same_grid); returns (torch networks, facts)."""
+    import torch
+
+    from fluorecon.export import unet_from_onnx
+    from fluorecon.qc.training_inputs import _denoise_sim
+    from fluorecon.tasks.denoise.simulate import simulate_pairs
+    from fluorecon.train import normalize_pair
+    from fluorecon.train_like import LikeSettings, fine_tune_same_grid
+
+    torch.set_num_threads(1)
+    base, card = unet_from_onnx(MODEL)
+    sim = _denoise_sim(card)
+    members, t0 = [base], time.perf_counter()
+    for seed in (11, 12, 13):
+        pairs = [normalize_pair(p.low, p.high, norm=card.norm) for p in simulate_pairs(sim, n=16, seed=1000 + seed)]
+        settings = LikeSettings(steps=steps, seed=seed, device="cpu", na=1.0, wavelength_nm=520)  # optics unused here
+        members.append(fine_tune_same_grid(base, pairs, settings, sim.image_shape, cancel=lambda: False,
+                                           progress=False, report=lambda *a: None)[0])
+    return (members, card.norm), {"members": "the shipped model + 3 fine-tunes (seeds 11-13)", "steps": steps,
+                                  "train_seconds": round(time.perf_counter() - t0, 1), "half_diffuse_auroc": []}
+
+
+def ensemble_spread(ensemble, x, noise=None) -> np.ndarray:
+    """Local variance over the members of their fine detail, over the local noise variance (9×9 px)."""
+    import torch
+
+    from fluorecon.core.normalize import denormalize, norm_range, normalize
+    from fluorecon.qc.noise_estimate import estimate_noise
+    from fluorecon.train import predict_torch
+
+    members, norm = ensemble
+    noise = noise or estimate_noise(x)
+    lo, hi = norm_range(x, norm)
+    with torch.no_grad():
+        outs = [denormalize(predict_torch(m, normalize(x, lo, hi)), lo, hi) for m in members]
+    detail = np.stack([_detail(o) for o in outs])
+    return _box(detail.var(axis=0)) / _box(noise.variance(np.maximum(np.mean(outs, axis=0), 0)))
 
 
 def _auroc_means(rows) -> dict:
