@@ -157,7 +157,10 @@ def _painter(right):
 def test_invented_detail_marks_painted_texture_not_real_structure():
     """The planted texture (right half) ranks above the real lines (left half), which have far more
     fine detail but reproduce it from the signal: AUROC ≥ 0.95 (0.998–0.9995 measured on seeds 0–2). A plain
-    map of the result's detail power ranks the other way (the lines): the pair's reproducibility matters."""
+    map of the result's detail power ranks the other way (the lines): the pair's reproducibility matters.
+    (With the shipped CARE on the half-filament/half-diffuse images the map ranks the model's uncertain
+    filaments above the diffuse half, AUROC 0.03-0.07, bench/disagreement.py: it marks detail the data do
+    not fix, which a low-photon filament's can be too.)"""
     from fluorecon.qc.disagreement import invented_detail
 
     image, right = _lines_and_diffuse(0)
