@@ -1,7 +1,7 @@
 """OOD bench (issue 13): false alarms and detection rates of the out-of-distribution check (fluorecon.qc.ood),
 calibrated as the shipped cards are, on held-out simulated data.
 
-    .venv/bin/python bench/ood.py [--n-fresh 200] [--n-shift 40] [--cards]
+    .venv/bin/python bench/ood.py [--n-fresh 200] [--n-shift 40] [--parts denoiser,cross_class,cards]
 
 1. The shipped ``care_denoise_2d`` card: the false-alarm rate on fresh draws of its recorded training simulation
    (seed 555: neither the card's reference/held-out seeds nor the training seed), and the detection rate per
@@ -10,8 +10,8 @@ calibrated as the shipped cards are, on held-out simulated data.
 2. Cross-class: statistics of vesicle inputs calibrated as in tests/qc/test_cross_class.py (32 + 32 inputs,
    256², 30 photons), the detection rate on filaments, nuclei, membranes and mixed phantoms, and the false-alarm
    rate on fresh vesicle fields.
-3. With --cards: the false-alarm rate of every shipped card on fresh draws of its own training simulation.
-Merges the figures into bench/results/qc.json under ``ood_calibration`` (every other key kept).
+3. cards: the false-alarm rate of every shipped card on fresh draws of its own training simulation.
+Merges the parts run into bench/results/qc.json under ``ood_calibration`` (every other key and part kept).
 """
 
 from __future__ import annotations
@@ -95,16 +95,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-fresh", type=int, default=200)
     parser.add_argument("--n-shift", type=int, default=40)
-    parser.add_argument("--n-card", type=int, default=20, help="Fresh inputs per shipped card (with --cards).")
-    parser.add_argument("--cards", action="store_true", help="Also the false-alarm rate of every shipped card.")
+    parser.add_argument("--n-card", type=int, default=20, help="Fresh inputs per shipped card (part cards).")
+    parser.add_argument("--parts", default="denoiser,cross_class,cards", help="Comma-separated parts to run.")
     args = parser.parse_args()
-    figures = {"load_start": machine_load(), "source": "bench/ood.py (seeded simulation)"}
-    figures["care_denoise_2d"] = shipped_denoiser(args.n_fresh, args.n_shift)
-    figures["cross_class"] = cross_class(args.n_shift // 2)
-    if args.cards:
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    figures = data.get("ood_calibration", {})
+    figures.update({"load_start": machine_load(), "source": "bench/ood.py (seeded simulation)"})
+    if "denoiser" in parts:
+        figures["care_denoise_2d"] = shipped_denoiser(args.n_fresh, args.n_shift)
+    if "cross_class" in parts:
+        figures["cross_class"] = cross_class(args.n_shift // 2)
+    if "cards" in parts:
         figures["false_alarm_per_card"] = every_card(args.n_card)
     figures["load_end"] = machine_load()
-    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     data["ood_calibration"] = figures
     tmp = RESULTS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
