@@ -54,7 +54,18 @@ def spread(f: dict, digits: int = 2, unit: str = "") -> str:
 
 def load_note(bench: str) -> str:
     d = load(bench)
-    return f"load {d['load_start']['load_avg'][0]:.0f}→{d['load_end']['load_avg'][0]:.0f}"
+    note = f"load {d['load_start']['load_avg'][0]:.0f}→{d['load_end']['load_avg'][0]:.0f}"
+    # Rows kept from an earlier run (bench/predict.py --sizes 8192 alone) carry their own run's load.
+    earlier = {}
+    for row in d.get("sizes", []) if isinstance(d.get("sizes"), list) else []:
+        if isinstance(row, dict) and "run" in row:
+            r = row["run"]
+            earlier.setdefault(f"{r['load_start']['load_avg'][0]:.0f}→{r['load_end']['load_avg'][0]:.0f}", []).append(f"{row['size']}²")
+    if earlier:
+        now = [f"{row['size']}²" for row in d["sizes"] if "run" not in row]
+        note = f"load {'/'.join(now) or 'peak-RSS run'} " + note.removeprefix("load ") + "".join(
+            f", {'/'.join(sizes)} {loads}" for loads, sizes in earlier.items())
+    return note
 
 
 # --- predict --------------------------------------------------------------------------------------
@@ -71,9 +82,22 @@ def mpix(size: int, key: str) -> str:
     return f"{size * size / med[key] / 1e6:.2f}" if key in med else "not run"
 
 
+def predict_rounds_large() -> str:
+    """Rounds of the predict rows above 4096² (fewer: one run takes minutes), or 'no' when none was run."""
+    big = [row["timings"]["rounds"] for row in get("predict", "sizes") if row["size"] > 4096]
+    return str(min(big)) if big else "no"
+
+
 def predict_cells() -> tuple[str, str]:
     sizes = [row["size"] for row in get("predict", "sizes")]
     ours = "; ".join(f"{s}²: {mpix(s, 'plugin_tiled')} MPix/s" for s in sizes)
+    rss = load("predict").get("rss") or {}
+    if "peak_rss_gib" in rss:
+        f = get("predict", "figures.peak_rss_gib_8192")
+        ours += (f"; peak RSS at {rss['size']}², plain ImageJ: {rss['peak_rss_gib']:.1f} GiB (target ≤ {f['target']:g}, "
+                 f"{f['verdict']})")
+        if "peak_rss_gib" in rss.get("python_ort", {}):
+            ours += f", Python ORT {rss['python_ort']['peak_rss_gib']:.1f} GiB"
     peers = []
     for s in sizes:
         r = predict_row(s)["ratios"]
@@ -179,6 +203,23 @@ def ttp_cells() -> tuple[str, str]:
             f"{med['skimage_rl_50']:.2f} s")
 
 
+# --- lightfield -----------------------------------------------------------------------------------
+
+def lightfield_what() -> str:
+    s = get("lightfield", "versus_pyolaf.scene")
+    return (f"light-field RL, s/iteration, {s['lenslets'][0]}×{s['lenslets'][1]} lenslets, Nnum {s['nnum']} "
+            "(pyolaf built for cupy, on numpy here)")
+
+
+def lightfield_cells() -> tuple[str, str]:
+    t = get("lightfield", "versus_pyolaf.timings")
+    f = get("lightfield", "figures.iteration_speed_over_pyolaf")
+    q = get("lightfield", "versus_pyolaf.scene.quality_iterations")
+    return (f"{t['median_per_unit_s']['fluorecon']:.3f}; speed ÷ pyolaf's {spread(f, digits=0, unit='×')}; "
+            f"{get('lightfield', 'versus_pyolaf.fluorecon.psnr'):.1f} dB after {q} it.",
+            f"pyolaf {t['median_per_unit_s']['pyolaf']:.1f} ({get('lightfield', 'versus_pyolaf.pyolaf.psnr'):.1f} dB)")
+
+
 # --- the benches not (yet) on the harness: their own keys --------------------------------------
 
 def jaccard(method: str, density: str) -> float:
@@ -237,9 +278,7 @@ def snippets() -> dict:
             (f"{get('sim', 'fr_resolution_gain_over_widefield'):.2f}×",
              f"fairSIM FRC {sim_q['3000_photons']['fairsim_given']['frc_nm']:.0f} nm vs ours "
              f"{sim_q['3000_photons']['classical_given']['frc_nm']:.0f} nm")),
-        row("light-field RL, s/iteration, 9×9 lenslets, Nnum 11 (pyolaf on numpy, 2 samples)",
-            (f"{get('lightfield', 'versus_pyolaf.fluorecon.s_per_iter'):.3f}",
-             f"pyolaf {get('lightfield', 'versus_pyolaf.pyolaf.s_per_iter'):.1f}")),
+        row(lightfield_what(), lightfield_cells()),
         row("learned light field vs 16 RL iterations",
             (f"{get('lightfield', 'ratios.learned_speedup_over_iterative'):.1f}× faster, {lf['learned']['psnr']:.1f} vs "
              f"{lf['iterative']['psnr_per_iter'][-1]:.1f} dB", "—")),
@@ -254,14 +293,15 @@ def snippets() -> dict:
              f"scikit-image {get('register', 'drift_error_px') / reg['error_over_skimage']:.2f} px, "
              f"pystackreg ({1 / reg['time_over_pystackreg']:.0f}× our time)")),
     ]
-    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve", "sim", "localize", "superres") if "load_start" in load(b))
+    loads = ", ".join(f"{b} {load_note(b)}" for b in ("predict", "denoise", "deconvolve", "sim", "localize", "superres", "lightfield")
+                      if "load_start" in load(b))
     gpu = get("gpu", "deconvolution.cuda_speedup_over_cpu"), get("gpu", "training.n2v_steps_per_s_cuda"), \
         get("gpu", "training.n2v_cuda_speedup_over_cpu"), get("gpu", "lightfield.cuda_speedup_over_cpu")
     return {
-        "readme-table": "\n" + "\n".join(table) + "\n\nAll rows but the light-field ones come from `bench/harness.py` (medians over ≥ 5 "
+        "readme-table": "\n" + "\n".join(table) + "\n\nAll rows but the learned light-field one come from `bench/harness.py` (medians over ≥ 5 "
                         "interleaved rounds or over held-out images, min–max in brackets, a verdict only when the whole spread clears the "
-                        f"target; {loads} on 2 cores); the light-field rows are "
-                        "single-run figures of benches not yet on the harness.\n",
+                        f"target; {loads} on 2 cores; CARE at 8192² over {predict_rounds_large()} rounds); the learned light-field row is a "
+                        "single run per held-out volume.\n",
         "readme-gpu": f"Richardson–Lucy {gpu[0]:.0f}× faster than the 16-core CPU of the same machine, N2V training "
                       f"{gpu[1]:.0f} steps/s ({gpu[2]:.0f}×), light-field RL {gpu[3]:.0f}×",
         "readme-ood": ood_sentence(),

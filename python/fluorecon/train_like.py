@@ -11,8 +11,13 @@ differ from what it was trained on (fluorecon.qc.ood says which). What is fitted
   emission wavelength from the caller — an image file does not record them, and a guess would be
   presented as a measurement, so they are required, never defaulted;
 - **camera**: the Poisson–Gaussian noise ``var = a·mean + b`` estimated from the image
-  (fluorecon.qc.noise_estimate, the estimator VST-BM3D uses). ``a`` is the gain (ADU per detected
-  photon). One image cannot separate the camera offset from a uniform background, nor read noise from
+  (fluorecon.qc.noise_estimate, the estimator VST-BM3D uses), from every plane when the image is a stack
+  (one bead in a 64² crop leaves too few blocks off the background for one plane to show its shot noise).
+  ``a`` is the gain (ADU per detected photon); its spread over bootstrap resamplings of the blocks is
+  kept, and a slope within twice that spread of zero is refused with a message naming the calibration
+  options (``gain``, ``offset``, ``read_noise_e``; CLI --gain/--background/--read-noise-e), never
+  replaced by a default. Values given that way replace the estimate (with all three nothing is
+  estimated). One image cannot separate the camera offset from a uniform background, nor read noise from
   that background's shot noise; they are folded together so that the simulated variance reproduces the
   fitted line: offset = the dark level (0.5th percentile of the 7×7-smoothed image) and read noise
   ``sqrt(a·dark + b)/a``, or, when the line's zero-variance intercept ``−b/a`` lies above the dark level
@@ -37,7 +42,7 @@ from scipy import ndimage
 
 from fluorecon.imaging.noise import CameraNoise
 from fluorecon.imaging.phantoms import EXTRA_KINDS, KINDS
-from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise
+from fluorecon.qc.noise_estimate import NoiseModel, estimate_noise_spread
 
 #: The tasks whose shipped 2D model `train <task> --like` fine-tunes.
 LIKE_TASKS: tuple[str, ...] = ("denoise", "deconvolve", "upsample")
@@ -74,6 +79,15 @@ class LikeSettings(BaseModel):
     seed: int = Field(0, description="Seeds the simulation, the weights (from scratch) and patch sampling.")
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda'.")
     name: str = Field("", max_length=80, description="Model name; default '<method> fitted to <image>'.")
+    gain: float | None = Field(None, gt=0, description="Camera gain, ADU per detected photon, from the camera's "
+                               "calibration; None: estimated from the image.")
+    offset: float | None = Field(None, description="Camera offset (+ background), ADU, from the camera's "
+                                 "calibration; None: estimated from the image.")
+    read_noise_e: float | None = Field(None, ge=0, description="Read noise, electrons rms, from the camera's "
+                                       "calibration; None: estimated from the image.")
+    plane: int | None = Field(None, ge=0, description="Stack plane (0-based) the structure and light level are "
+                              "fitted to; None: the brightest (99.8th percentile). The camera is estimated "
+                              "from every plane.")
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class CameraFit:
     photons: float
     dark_level: float
     bright_level: float
+    gain_sd: float = 0.0
+    how: str = "estimated from the image"
 
     def camera(self) -> CameraNoise:
         return CameraNoise(gain=self.gain, offset=self.offset, read_noise_e=self.read_noise_e)
@@ -110,8 +126,8 @@ class LikeFit:
         c, s = self.camera, self.simulation
         return (f"fitted to {self.image_name}: pixel size {self.pixel_size_nm:g} nm ({self.pixel_size_source}); NA "
                 f"{self.na:g}, emission {self.wavelength_nm:g} nm (given); gain {c.gain:.4g} ADU/photon, offset "
-                f"{c.offset:.4g} ADU, read noise {c.read_noise_e:.3g} e- (estimated from the image: Poisson-Gaussian "
-                f"fit var = {c.noise.a:.4g}·mean {c.noise.b:+.4g}, offset and background folded together); peak "
+                f"{c.offset:.4g} ADU, read noise {c.read_noise_e:.3g} e- ({c.how}: Poisson-Gaussian "
+                f"var = {c.noise.a:.4g}·mean {c.noise.b:+.4g}, offset and background folded together); peak "
                 f"{c.photons:.3g} photons (estimated); structure '{s.kind}' at "
                 f"{s.structure_scale:g}× size (nearest of {len(self.structure_distance)} phantom families "
                 "and sizes by the OOD features)")
@@ -122,33 +138,58 @@ class LikeFit:
                 "fitted_gain": f"{c.gain:.6g}", "fitted_offset": f"{c.offset:.6g}",
                 "fitted_read_noise_e": f"{c.read_noise_e:.6g}", "fitted_photons": f"{c.photons:.6g}",
                 "fitted_noise_a": f"{c.noise.a:.6g}", "fitted_noise_b": f"{c.noise.b:.6g}",
+                "fitted_gain_sd": f"{c.gain_sd:.6g}", "fitted_camera": c.how,
                 "fitted_pixel_size_source": self.pixel_size_source,
                 "fitted_structure_distance": ",".join(f"{k}:{v:.3g}" for k, v in self.structure_distance.items())}
 
 
-def fit_camera(image: np.ndarray) -> CameraFit:
-    """Gain, offset, read noise and peak photons of a raw (Y, X) image (see the module docstring)."""
+#: The options that replace the camera estimate (CLI flags; LikeSettings / job fields gain, offset, read_noise_e).
+CAMERA_OPTIONS = "--gain (ADU per photon), --background (camera offset, ADU) and --read-noise-e (electrons)"
+
+
+def fit_camera(image: np.ndarray, *, stack: np.ndarray | None = None, gain: float | None = None,
+               offset: float | None = None, read_noise_e: float | None = None) -> CameraFit:
+    """Gain, offset, read noise and peak photons of a raw (Y, X) image (see the module docstring). `stack`: every
+    plane of the acquisition `image` comes from, pooled for the noise fit. `gain`, `offset`, `read_noise_e`: the
+    camera's calibration, replacing the estimate of each value given."""
     image = np.asarray(image, np.float32)
-    noise = estimate_noise(image)
-    if noise.a <= 0:
-        raise ValueError("The noise in this image does not grow with intensity (no shot noise found); it may be "
-                         "denoised, averaged or synthetic already. Give the raw camera image.")
+    source = image if stack is None else np.asarray(stack, np.float32)
+    planes = int(np.prod(source.shape[:-2], dtype=int)) if source.ndim > 2 else 1
+    where = "the image" if planes == 1 else f"the {planes} planes of the stack"
+    if gain is not None and offset is not None and read_noise_e is not None:
+        noise, gain_sd, how = NoiseModel(a=gain, b=gain**2 * read_noise_e**2 - gain * offset), 0.0, "given (camera calibration)"
+    else:
+        fit = estimate_noise_spread(source, a=gain)
+        if gain is None and not fit.shot_noise_found:
+            raise ValueError(
+                f"The noise in {where} does not grow with intensity clearly enough to measure the camera gain (no shot "
+                f"noise found: Poisson-Gaussian slope {fit.model.a:.3g} ± {fit.a_sd:.2g} ADU/photon over {fit.blocks} "
+                "blocks). A small or sparse image (one bead, mostly background) may not show it: give the whole stack, "
+                f"or the camera's calibration: {CAMERA_OPTIONS}. A denoised, averaged or synthetic image has no shot "
+                "noise left: give the raw camera image.")
+        noise, gain_sd = fit.model, fit.a_sd
+        how = (f"gain given, the rest estimated from {where}" if gain is not None else
+               f"estimated from {where}, gain ± {gain_sd:.2g} (bootstrap over {fit.blocks} blocks)")
     # Dark level on 7×7 means (noise 7-fold down, so the low percentile sits near the true level); the bright level
     # on 3×3 means (wider ones would flatten the peaks of thin structures).
     dark = float(np.percentile(ndimage.uniform_filter(image, 7), 0.5))
     bright = float(np.percentile(ndimage.uniform_filter(image, 3), 99.8))
-    gain = float(noise.a)
-    dark_var = gain * dark + noise.b
-    if dark_var > 0:
-        offset, read = dark, float(np.sqrt(dark_var)) / gain
+    a = float(noise.a)
+    if offset is not None:  # the line's variance at the offset is the read noise's
+        read = read_noise_e if read_noise_e is not None else float(np.sqrt(max(a * offset + noise.b, 0.0))) / a
+        off = float(offset)
+    elif read_noise_e is not None:  # the offset is where the line reaches the read noise's variance
+        off, read = float((a**2 * read_noise_e**2 - noise.b) / a), float(read_noise_e)
+    elif a * dark + noise.b > 0:
+        off, read = dark, float(np.sqrt(a * dark + noise.b)) / a
     else:
-        offset, read = float(-noise.b / gain), 0.0
-    photons = (bright - offset) / gain
+        off, read = float(-noise.b / a), 0.0
+    photons = (bright - off) / a
     if photons <= 0.5:
         raise ValueError(f"The brightest part of the image is at most {photons:.2g} photons above the camera "
                          "offset; too dim to fit a simulation to.")
-    return CameraFit(noise=noise, gain=gain, offset=offset, read_noise_e=read, photons=float(photons),
-                     dark_level=dark, bright_level=bright)
+    return CameraFit(noise=noise, gain=a, offset=off, read_noise_e=float(read), photons=float(photons),
+                     dark_level=dark, bright_level=bright, gain_sd=gain_sd, how=how)
 
 
 def _features(images: list[np.ndarray], names: list[str], norm: str) -> np.ndarray:
@@ -203,17 +244,31 @@ def resolve_pixel_size(meta, pixel_size_nm: float | None, name: str) -> tuple[fl
 
 
 def check_plane(image: np.ndarray) -> np.ndarray:
-    """The image as float32 after the checks every fit needs (one finite YX plane of at least 32×32)."""
+    """The image as float32 after the checks every fit needs (one finite YX plane, or a stack of them —
+    Z or T, one channel — of at least 32×32)."""
     image = np.asarray(image, np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"Fitting a simulation takes one YX plane; got shape {image.shape}. Save one plane "
-                         "(Image › Duplicate…) and fit to it.")
-    if min(image.shape) < 32:
-        raise ValueError(f"The image is {image.shape[0]}×{image.shape[1]} pixels; fitting needs at least 32×32.")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"Fitting a simulation takes one YX plane or one stack of them (Z or T, one channel); got "
+                         f"shape {image.shape}. Save one channel (Image › Duplicate…) and fit to it.")
+    if min(image.shape[-2:]) < 32:
+        raise ValueError(f"The image is {image.shape[-2]}×{image.shape[-1]} pixels; fitting needs at least 32×32.")
     if not np.isfinite(image).all():
         raise ValueError("The image contains NaN or infinite pixels; replace them (Process › Math › Remove NaNs…) "
                          "first.")
     return image
+
+
+def fit_plane(image: np.ndarray, plane: int | None = None) -> tuple[np.ndarray, int | None]:
+    """The YX plane a fit is made to and its index: the image itself when it is one plane; of a stack, plane
+    `plane`, else the brightest (highest 99.8th percentile of 3×3 means: the focus of a bead stack)."""
+    image = check_plane(image)
+    if image.ndim == 2:
+        return image, None
+    if plane is None:
+        plane = int(np.argmax([np.percentile(ndimage.uniform_filter(p, 3), 99.8) for p in image]))
+    elif plane >= len(image):
+        raise ValueError(f"The stack has {len(image)} planes (0–{len(image) - 1}); plane {plane} does not exist.")
+    return image[plane], plane
 
 
 def fit_to_image(image: np.ndarray, settings: LikeSettings, build: Callable[[CameraFit, tuple[int, int]], Any],
@@ -221,16 +276,20 @@ def fit_to_image(image: np.ndarray, settings: LikeSettings, build: Callable[[Cam
                  norm: str = "percentile:1:99.8", qc: dict[str, str] | None = None,
                  cancel: Callable[[], bool] | None = None) -> LikeFit:
     """The one fit every task uses: the camera and light level estimated from `image` (a raw (Y, X) plane in camera
-    units), the task's simulation built from them (``build(camera_fit, side)``: the user's optics from
+    units, or a stack of them: the camera from every plane, the rest from `settings.plane` or the brightest; see
+    :func:`fit_plane`), the task's simulation built from them (``build(camera_fit, side)``: the user's optics from
     `settings`, training images of side `side`), then the nearest phantom family and size, compared on the
     task's simulated inputs (``inputs(sim, n, seed)``). `qc`: the base card's ``qc`` (scales for the distance)."""
-    image = check_plane(image)
-    cam = fit_camera(image)
+    stack = check_plane(image)
+    image, plane = fit_plane(stack, settings.plane)
+    cam = fit_camera(image, stack=stack if plane is not None else None, gain=settings.gain, offset=settings.offset,
+                     read_noise_e=settings.read_noise_e)
     side = tuple(int(min(256, max(64, s)) // 16 * 16) for s in image.shape)
     sim = build(cam, side)
     kind, scale_factor, distance = choose_structure(image, sim, inputs, norm=norm, qc=qc, cancel=cancel)
     return LikeFit(simulation=sim.model_copy(update={"kind": kind, "structure_scale": scale_factor}), camera=cam,
-                   structure_distance=distance, pixel_size_source=pixel_size_source, image_name=image_name,
+                   structure_distance=distance, pixel_size_source=pixel_size_source,
+                   image_name=image_name if plane is None else f"{image_name} (plane {plane} of {len(stack)})",
                    pixel_size_nm=float(pixel_size_nm), na=settings.na, wavelength_nm=settings.wavelength_nm)
 
 

@@ -51,6 +51,26 @@ def test_tiff_output_opens_as_a_virtual_stack(server, plugin_jar, volume, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big-nlm.tif", "big.tif"]
 
 
+@pytest.mark.parametrize("method", ["gaussian", "median"])
+def test_the_cli_filters_gaussian_and_median_are_offered(server, plugin_jar, volume, tmp_path, method):
+    """command=denoise-classical takes every method of `fluorecon denoise-classical` (the job spec's list): the
+    output equals the CLI's in-memory result; a method outside it is refused naming the six."""
+    write_image(tmp_path / "big.tif", volume, META)
+    out = tmp_path / f"big-{method}.tif"
+    plugin = run_plugin(plugin_jar, "Process file...", None,
+                        ijbridge.options_string(file=tmp_path / "big.tif", command="denoise-classical",
+                                                method=method, save=out))
+    assert str(plugin.getMessage()) == f"Wrote {out}."
+    result, _ = read_image(out)
+    np.testing.assert_array_equal(result, denoise_image(volume, META, method))
+    with pytest.raises(Exception, match=r"method = 'wavelet' is not a classical denoiser; use one of \[nlm, bm3d, "
+                       r"vst-bm3d, vst-nlm, gaussian, median\]"):
+        run_plugin(plugin_jar, "Process file...", None,
+                   ijbridge.options_string(file=tmp_path / "big.tif", command="denoise-classical", method="wavelet",
+                                           save=tmp_path / "no.tif"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.tif", out.name])  # no no.tif
+
+
 def test_predict_with_a_model_file_opens_as_a_virtual_stack(server, plugin_jar, volume, tmp_path):
     """command=predict: the server runs the model file block by block; the TIFF equals Python's predict."""
     model = ROOT / "tests" / "vectors" / "tiny_unet2d.onnx"

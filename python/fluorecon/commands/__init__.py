@@ -130,13 +130,14 @@ def train_options(*, patch: Optional[int], patch_help: str, data_help: Optional[
 
 @dataclass(frozen=True)
 class SimulateOptions:
-    """The values of the options every `fluorecon simulate <task>` has (see `simulate_options`)."""
+    """The values of the options every `fluorecon simulate <task>` has (see `simulate_options`; `n` is 1 where the
+    command has no --n)."""
 
     out: Path
-    n: int
     size: Optional[int]
     photons: float
     seed: int
+    n: int = 1
     kind: str = "mixed"
 
 
@@ -150,20 +151,53 @@ def qc_inputs_option(default: int, what: str) -> Any:
                         "statistics (half as many more calibrate the alarm).")
 
 
-def simulate_options(*, out_help: str, n: int, n_help: str, size: Optional[int], size_help: str, photons: float,
-                     photons_help: str, photons_flag: str = "--photons", kind: bool = False, param: str = "target"):
-    """--out (the folder to create), --n, --size, the peak photons, [--kind] and --seed of `fluorecon simulate
-    <task>` in place of the command's parameter `param`, which receives a `SimulateOptions`."""
-    options: dict[str, tuple[Any, Any]] = {
-        "out": (Path, typer.Option(..., "--out", help=out_help)),
-        "n": (int, typer.Option(n, "--n", help=n_help)),
+def simulate_options(*, out_help: str, n: Optional[int], n_help: str = "", size: Optional[int], size_help: str,
+                     photons: float, photons_help: str, photons_flag: str = "--photons", kind: Optional[str] = None,
+                     param: str = "target"):
+    """--out (the folder to create), [--n], --size, the peak photons, [--kind] and --seed of `fluorecon simulate
+    <task>` in place of the command's parameter `param`, which receives a `SimulateOptions`. `n` None: no --n (one
+    specimen); `kind`: the default phantom of --kind (None: no --kind)."""
+    options: dict[str, tuple[Any, Any]] = {"out": (Path, typer.Option(..., "--out", help=out_help))}
+    if n is not None:
+        options["n"] = (int, typer.Option(n, "--n", help=n_help))
+    options.update({
         "size": (int if size is not None else Optional[int], typer.Option(size, "--size", help=size_help)),
         "photons": (float, typer.Option(photons, photons_flag, help=photons_help)),
-    }
-    if kind:
-        options["kind"] = (str, typer.Option("mixed", "--kind", help=PHANTOM_HELP))
+    })
+    if kind is not None:
+        options["kind"] = (str, typer.Option(kind, "--kind", help=PHANTOM_HELP))
     options["seed"] = (int, typer.Option(0, "--seed", help="Same seed, same data."))
     return option_group(param, options, SimulateOptions)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The values of the options of a `fluorecon train <task>` whose trainer sets its own network (see
+    `model_options`)."""
+
+    out: Path
+    steps: int
+    qc_inputs: int
+    name: str
+    seed: int
+    device: str = "auto"
+
+
+def model_options(*, steps: int, qc_inputs: int, qc_what: str, name_help: str = "the file name",
+                  seed_help: str = "Seed of data and weights.", device: bool = False, param: str = "model"):
+    """--out --steps --qc-inputs --name --seed [--device] of a `fluorecon train <task>` whose trainer sets its own
+    network (register, unmix, localize, sim; the U-Net trainers take `train_options`) in place of the command's
+    parameter `param`, which receives a `ModelOptions`. `name_help`: what the model is called without --name."""
+    options: dict[str, tuple[Any, Any]] = {
+        "out": (Path, typer.Option(..., "--out", help="ONNX model to write (with its model card).")),
+        "steps": (int, typer.Option(steps, "--steps", help="Optimizer steps.")),
+        "qc_inputs": (int, qc_inputs_option(qc_inputs, qc_what)),
+        "name": (str, typer.Option("", "--name", help=f"Model name shown in Fiji (default: {name_help}).")),
+        "seed": (int, typer.Option(0, "--seed", help=seed_help)),
+    }
+    if device:
+        options["device"] = (str, typer.Option("auto", "--device", help="auto, cpu or cuda."))
+    return option_group(param, options, ModelOptions)
 
 
 #: Defaults of the simulated widefield PSF's optics options (psf_settings_options).

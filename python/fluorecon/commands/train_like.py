@@ -1,5 +1,6 @@
 """`fluorecon train <denoise|deconvolve|upsample> --like IMAGE`: one thin shell over fluorecon.like_tasks.train_like_for
-that prints what was fitted, the validation figures and the OOD verdict of the image before and after."""
+that prints what was fitted, the validation figures and the OOD verdict of the image (of a stack: the plane fitted
+to) before and after."""
 
 from __future__ import annotations
 
@@ -19,6 +20,26 @@ ROWS = {"denoise": (("input", "noisy input"), ("nlm", "non-local means"), ("base
                      ("care", "fitted CARE"))}
 
 
+#: The camera's calibration, when the image cannot show it (a 64² bead crop): each given value replaces the
+#: estimate; none of them has a default. And the plane of a stack the structure is fitted to.
+CAMERA_OPTIONS = {
+    "gain": (Optional[float], typer.Option(None, "--gain", help="--like: camera gain, ADU per detected photon, from "
+                                           "the camera's calibration (default: estimated from the image).")),
+    "offset": (Optional[float], typer.Option(None, "--background", help="--like: camera offset (+ background), ADU, "
+                                             "from the camera's calibration (default: estimated from the image).")),
+    "read_noise_e": (Optional[float], typer.Option(None, "--read-noise-e", help="--like: camera read noise, electrons "
+                                                   "rms (default: estimated from the image).")),
+    "plane": (Optional[int], typer.Option(None, "--plane", help="--like with a stack: the plane (0-based) the "
+                                          "structure and light level are fitted to (default: the brightest); the "
+                                          "camera is estimated from every plane.")),
+}
+
+
+def camera_options(param: str = "camera"):
+    """The camera options alone (for `train deconvolve`, whose other --like options are its own), as a dict."""
+    return option_group(param, CAMERA_OPTIONS, lambda **values: values)
+
+
 def like_options(*, like_help: str, base_model_help: str, param: str = "like"):
     """The `--like` options of `train denoise|upsample` in place of the command's parameter `param`, which
     receives them as a dict of :func:`train_like_command`'s keywords (``image_path`` is None without --like)."""
@@ -35,6 +56,7 @@ def like_options(*, like_help: str, base_model_help: str, param: str = "like"):
         "from_scratch": (bool, typer.Option(False, "--from-scratch", help="--like: random initial weights instead "
                                             "of the shipped model's.")),
         "base_model": (Optional[Path], typer.Option(None, "--base-model", help=base_model_help)),
+        **CAMERA_OPTIONS,
     }, lambda **values: values)
 
 
@@ -53,7 +75,8 @@ def ood_line(image, card) -> str:
 def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, batch_size: Optional[int], lr: float,
                        seed: int, device: str, name: str, na: Optional[float], wavelength_nm: Optional[float],
                        pixel_size_nm: Optional[float], from_scratch: bool, base_model: Optional[Path],
-                       ni: float = 1.33) -> None:
+                       ni: float = 1.33, gain: Optional[float] = None, offset: Optional[float] = None,
+                       read_noise_e: Optional[float] = None, plane: Optional[int] = None) -> None:
     from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
@@ -61,7 +84,7 @@ def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, ba
     from fluorecon.core.io import read_tiff
     from fluorecon.export import unet_from_onnx
     from fluorecon.like_tasks import train_like_for
-    from fluorecon.train_like import LikeSettings, default_base_model
+    from fluorecon.train_like import LikeSettings, default_base_model, fit_plane
 
     missing = [flag for flag, v in (("--na", na), ("--wavelength-nm", wavelength_nm)) if v is None]
     if missing:
@@ -69,15 +92,16 @@ def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, ba
               "wavelength, and a guessed value would be trained in as if measured.")
     try:
         image, meta = read_tiff(image_path)
-        if meta.axes != "YX":
-            raise ValueError(f"{image_path.name} has axes {meta.axes}; --like takes one YX plane (save one plane of "
-                             "the stack, Image › Duplicate…).")
+        if meta.axes not in ("YX", "ZYX", "TYX"):
+            raise ValueError(f"{image_path.name} has axes {meta.axes}; --like takes one YX plane or one Z or T stack "
+                             "of them (save one channel, Image › Duplicate…).")
         settings = LikeSettings(pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm, ni=ni, steps=steps,
                                 batch_size=batch_size or 8, lr=lr, from_scratch=from_scratch, seed=seed, device=device,
-                                name=name)
+                                name=name, gain=gain, offset=offset, read_noise_e=read_noise_e, plane=plane)
+        fitted_plane, _ = fit_plane(image, plane)
         base = Path(base_model) if base_model is not None else default_base_model(task)
         _, base_card = unet_from_onnx(base)
-        before = ood_line(image, base_card)
+        before = ood_line(fitted_plane, base_card)
         card, path, fit = train_like_for(task, image, out, settings, meta=meta, image_name=image_path.name,
                                          base_model=base)
     except (ValidationError, ValueError, FileNotFoundError) as err:
@@ -91,5 +115,5 @@ def train_like_command(task: str, image_path: Path, *, out: Path, steps: int, ba
         if f"val_psnr_{key}" in card.metrics:
             table.add_row(label.format(base=base.name), card.metrics[f"val_psnr_{key}"], card.metrics[f"val_ssim_{key}"])
     console.print(table)
-    console.print(f"OOD check of {image_path.name}: before ({base.name}) {before}; after {ood_line(image, card)}.")
+    console.print(f"OOD check of {image_path.name}: before ({base.name}) {before}; after {ood_line(fitted_plane, card)}.")
     console.print(f"Wrote {path} (checkpoint {path.with_suffix('.pt')}).")

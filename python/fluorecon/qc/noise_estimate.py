@@ -69,6 +69,17 @@ def estimate_noise(image: np.ndarray, *, block: int = 8, keep_fraction: float = 
     >>> round(estimate_noise(y).a, 1)  # doctest: +SKIP
     2.0
     """
+    mean, var = _flat_blocks(image, block=block, keep_fraction=keep_fraction)
+    bx, by = _binned(mean, var, bins)
+    if len(bx) < 2 or np.ptp(bx) <= 0:
+        # A flat image gives one intensity: only the total variance is known; call it Gaussian.
+        return NoiseModel(a=0.0, b=float(np.median(var)))
+    a, b = np.polyfit(bx, by, 1)
+    return NoiseModel(a=float(max(a, 0.0)), b=float(b))
+
+
+def _flat_blocks(image: np.ndarray, *, block: int, keep_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, residual variance) of the blocks with the least structure, pooled over every plane."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim < 2:
         raise ValueError(f"Noise estimation needs an image with Y and X axes, got shape {image.shape}.")
@@ -97,7 +108,11 @@ def estimate_noise(image: np.ndarray, *, block: int = 8, keep_fraction: float = 
         ref[chunk] = np.median(var[chunk])
     struct = struct * var / np.maximum(ref, 1e-12)
     keep = struct <= np.quantile(struct, keep_fraction)
-    mean, var = mean[keep], var[keep]
+    return mean[keep], var[keep]
+
+
+def _binned(mean: np.ndarray, var: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median mean and mean variance per intensity bin (quantile edges; bins with fewer than 3 blocks dropped)."""
     edges = np.unique(np.quantile(mean, np.linspace(0, 1, bins + 1)))
     idx = np.clip(np.digitize(mean, edges[1:-1]), 0, len(edges) - 2)
     bx, by = [], []
@@ -106,8 +121,45 @@ def estimate_noise(image: np.ndarray, *, block: int = 8, keep_fraction: float = 
         if sel.sum() >= 3:
             bx.append(np.median(mean[sel]))
             by.append(np.mean(var[sel]))
-    if len(bx) < 2 or np.ptp(bx) <= 0:
-        # A flat image gives one intensity: only the total variance is known; call it Gaussian.
-        return NoiseModel(a=0.0, b=float(np.median(var)))
-    a, b = np.polyfit(np.asarray(bx), np.asarray(by), 1)
-    return NoiseModel(a=float(max(a, 0.0)), b=float(b))
+    return np.asarray(bx), np.asarray(by)
+
+
+@dataclass(frozen=True)
+class NoiseFit:
+    """`estimate_noise_spread`: the fitted model, the standard deviations of ``a`` and ``b`` over bootstrap
+    resamplings of the blocks, and how many blocks entered the fit."""
+
+    model: NoiseModel
+    a_sd: float
+    b_sd: float
+    blocks: int
+
+    @property
+    def shot_noise_found(self) -> bool:
+        """The variance grows with intensity by more than twice the slope's bootstrap spread."""
+        return self.model.a > 0 and self.model.a > 2 * self.a_sd
+
+
+def estimate_noise_spread(image: np.ndarray, *, block: int = 8, keep_fraction: float = 0.5, bins: int = 16,
+                          resamples: int = 200, seed: int = 0, a: float | None = None) -> NoiseFit:
+    """:func:`estimate_noise` with the uncertainty of its line: the kept blocks are resampled with replacement
+    (`resamples` times, seeded) and the line refitted; ``a_sd``/``b_sd`` are the spread of the refits. Small or
+    sparse images (a bead in a 64² crop) have few blocks off the background, and the slope may then be noise:
+    callers check ``shot_noise_found``. Give a whole stack to pool every plane's blocks. With `a` given (a
+    calibrated gain) only ``b`` is fitted: the mean over the bins of ``var − a·mean``."""
+    mean, var = _flat_blocks(image, block=block, keep_fraction=keep_fraction)
+
+    def fit(m, v):
+        bx, by = _binned(m, v, bins)
+        if a is not None:
+            return (a, float(np.mean(by - a * bx))) if len(bx) else (a, float(np.median(v) - a * np.median(m)))
+        if len(bx) < 2 or np.ptp(bx) <= 0:
+            return 0.0, float(np.median(v))
+        slope, intercept = np.polyfit(bx, by, 1)
+        return float(slope), float(intercept)
+
+    a_fit, b_fit = fit(mean, var)
+    rng = np.random.default_rng(seed)
+    refits = np.array([fit(mean[i], var[i]) for i in (rng.integers(0, len(mean), len(mean)) for _ in range(resamples))])
+    return NoiseFit(model=NoiseModel(a=float(max(a_fit, 0.0)), b=float(b_fit)), a_sd=float(refits[:, 0].std()),
+                    b_sd=float(refits[:, 1].std()), blocks=int(len(mean)))

@@ -78,3 +78,69 @@ def test_train_deconvolve_like_needs_the_na(tmp_path, frame):
     assert ("Error: --like needs --na: image files do not record the objective's NA or the emission wavelength, and "
             "a guessed value would be trained in as if measured.") in r.output
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.pt").exists()
+
+
+def _bead_stack(seed: int, planes: int = 21, side: int = 64) -> np.ndarray:
+    """A light-sheet bead stack as a camera with gain 2, offset 100 and 2 e- read noise records it: one bead
+    defocusing along z over the sheet's illumination profile (≤ 100 photons), mostly background."""
+    z = np.arange(planes) - planes // 2
+    yy, xx = np.mgrid[:side, :side] - side / 2 + 0.3
+    sigma = 1.3 * np.sqrt(1 + (z / 3.0) ** 2)[:, None, None]
+    bead = np.exp(-(yy**2 + xx**2)[None] / (2 * sigma**2)) * (1.69 / sigma**2)
+    sheet = 0.01 + 0.08 * np.exp(-(yy / 24.0) ** 2)
+    camera = CameraNoise(photons=1000, gain=2.0, offset=100.0, read_noise_e=2.0)
+    return np.stack([apply_noise(b + sheet, camera, seed=seed * 100 + i) for i, b in enumerate(bead)])
+
+
+CAMERA_MESSAGE = "--gain (ADU per photon), --background (camera offset, ADU) and --read-noise-e (electrons)"
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_camera_gain_of_a_sparse_bead_stack_comes_from_every_plane(seed):
+    stack = _bead_stack(seed)
+    focus = stack[len(stack) // 2]
+    # One 64² plane has too few background-free blocks to show shot noise: refused, naming the calibration options.
+    with pytest.raises(ValueError, match="no shot noise found") as err:
+        fit_camera(focus)
+    assert CAMERA_MESSAGE in str(err.value) and "give the whole stack" in str(err.value)
+    fit = fit_camera(focus, stack=stack)
+    assert fit.gain == pytest.approx(2.0, rel=0.12)
+    assert 0 < fit.gain_sd < 0.2 and "21 planes of the stack" in fit.how
+    # Offset and read noise are folded, but the variance they give at the sheet's centre is the camera's.
+    background = 100.0 + 2.0 * 1000 * 0.09
+    assert fit.gain * (background - fit.offset) + (fit.gain * fit.read_noise_e) ** 2 == pytest.approx(
+        2.0 * (background - 100.0) + (2.0 * 2.0) ** 2, rel=0.2)
+
+
+def test_a_given_camera_calibration_replaces_the_estimate():
+    stack = _bead_stack(1)
+    focus = stack[len(stack) // 2]
+    fit = fit_camera(focus, gain=2.0, offset=100.0, read_noise_e=2.0)
+    assert (fit.gain, fit.offset, fit.read_noise_e, fit.how) == (2.0, 100.0, 2.0, "given (camera calibration)")
+    assert fit.noise.b == pytest.approx(2.0**2 * 2.0**2 - 2.0 * 100.0)
+    assert fit.photons == pytest.approx((fit.bright_level - 100.0) / 2.0)
+    # Gain alone: the rest comes from the line with that slope, through every plane.
+    partial = fit_camera(focus, stack=stack, gain=2.0)
+    assert partial.gain == 2.0 and partial.how == "gain given, the rest estimated from the 21 planes of the stack"
+    # Offset folded at the dark level (the sheet's edge, ~23 photons): the variance there is the camera's.
+    dark = partial.dark_level
+    assert partial.offset == pytest.approx(dark)
+    assert (partial.gain * partial.read_noise_e) ** 2 == pytest.approx(2.0 * (dark - 100.0) + 16.0, rel=0.3)
+
+
+def test_cli_like_on_a_bead_plane_asks_for_the_camera_and_fits_the_stack(tmp_path):
+    stack = _bead_stack(0)
+    write_tiff(tmp_path / "plane.tif", stack[10], TiffMeta(axes="YX", pixel_size_um=0.1))
+    args = ["--na", "1.1", "--wavelength-nm", "520", "--steps", "1", "--device", "cpu"]
+    r = runner.invoke(app, ["train", "deconvolve", "--like", str(tmp_path / "plane.tif"), *args,
+                            "--out", str(tmp_path / "x.onnx")])
+    assert r.exit_code == 2 and "no shot noise found" in r.output
+    assert CAMERA_MESSAGE in " ".join(r.output.split())
+    assert not list(tmp_path.glob("x.*"))
+    write_tiff(tmp_path / "stack.tif", stack, TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.2))
+    r = runner.invoke(app, ["train", "deconvolve", "--like", str(tmp_path / "stack.tif"), *args,
+                            "--out", str(tmp_path / "bead.onnx")])
+    assert r.exit_code == 0, r.output
+    t = read_card(tmp_path / "bead.onnx").train
+    assert t["fitted_to"] == "stack.tif (plane 10 of 21)" and float(t["fitted_gain"]) == pytest.approx(2.0, rel=0.12)
+    assert "OOD check of stack.tif: before" in r.output

@@ -11,12 +11,13 @@ from typing import Optional
 import typer
 
 from fluorecon.commands import PSF_DEFAULTS, SimulateOptions, psf_settings_options, simulate_options
+from fluorecon.commands.train_like import camera_options
 
 
 @simulate_options(out_help="Folder to create: OUT/low/*.tif (blurred, noisy, ADU), OUT/clean/*.tif (sharp phantoms: "
                   "ground truth), OUT/psf.tif, OUT/simulation.json (the parameters used).", n=8,
                   n_help="Number of images.", size=128, size_help="Side in pixels.", photons=50.0,
-                  photons_help="Peak photons per pixel (each image drawn log-uniformly within ×/÷ 2 of it).", kind=True)
+                  photons_help="Peak photons per pixel (each image drawn log-uniformly within ×/÷ 2 of it).", kind="mixed")
 @psf_settings_options(na_help="Numerical aperture of the simulated objective.", param="optics")
 def simulate_deconvolve(target: SimulateOptions = None, optics: dict = None) -> None:
     """Simulate deconvolution data: blurred noisy images, sharp ground truth, the PSF and the parameters.
@@ -61,6 +62,7 @@ def register(app: typer.Typer) -> None:
 
 
 @psf_settings_options(na_help="Numerical aperture of the PSF", param="optics", stated="--like")
+@camera_options()
 def train_deconvolve(
     out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
     steps: int = typer.Option(400, "--steps", help="Optimizer steps."),
@@ -82,6 +84,7 @@ def train_deconvolve(
     base_model: Optional[Path] = typer.Option(None, "--base-model", help="--like: the 2D deconvolution model to "
                                               "fine-tune (default: the shipped care_deconvolve_2d.onnx)."),
     device: str = typer.Option("auto", "--device", help="--like: auto (CUDA if present), cpu or cuda."),
+    camera: dict = None,
 ) -> None:
     """Train a learned (CARE) deconvolution model on simulated data for your PSF, compared with
     Richardson–Lucy on held-out images (as scripts/train_deconv_model.py trains the shipped one).
@@ -97,7 +100,7 @@ def train_deconvolve(
                                   device=device, name="" if name == "CARE deconvolution 2D" else name,
                                   na=optics["na"], wavelength_nm=optics["wavelength_nm"],
                                   pixel_size_nm=optics["pixel_size_nm"], ni=optics["ni"],
-                                  from_scratch=from_scratch, base_model=base_model)
+                                  from_scratch=from_scratch, base_model=base_model, **camera)
     from pydantic import ValidationError
 
     from fluorecon.tasks.deconvolve.learned import LearnedDeconvolveConfig, train_learned_deconvolution

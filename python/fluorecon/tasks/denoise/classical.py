@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fluorecon.core.normalize import denormalize, normalize, parse_norm, percentile_range
+from fluorecon.qc.classical import METHODS as VST_METHODS, denoise_vst
 
 
 def nlm(image: np.ndarray) -> np.ndarray:
@@ -36,6 +37,19 @@ def bm3d(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
 
 CLASSICAL = {"nlm": nlm, "bm3d": bm3d}
 
+#: Every method `denoise_classical` takes (the CLI's, the server job's and Fiji's Process file… list).
+METHODS = (*CLASSICAL, *VST_METHODS)
+
+#: The methods that filter a z-stack as one 3D block (non-local means compares 3D patches); the others go plane by
+#: plane. One rule for the CLI, the server job and the block-wise runs.
+METHODS_3D = ("nlm", "vst-nlm")
+
+
+def spatial_axes(axes: str, method: str) -> str:
+    """The axes one call of `denoise_classical` filters for an image with `axes`: ZYX for a 3D method on a
+    z-stack, else YX (every other axis is looped over)."""
+    return "ZYX" if "Z" in axes and method in METHODS_3D else "YX"
+
 
 def denoise_classical(image: np.ndarray, *, method: str = "nlm", norm: str = "percentile:1:99.8") -> np.ndarray:
     """Classical denoising of a raw image in its own units. ``nlm`` / ``bm3d``: normalize with the
@@ -43,12 +57,10 @@ def denoise_classical(image: np.ndarray, *, method: str = "nlm", norm: str = "pe
     generalised Anscombe transform with the Poisson–Gaussian noise estimated from the image, the
     filter, exact unbiased inverse), ``gaussian`` (σ by the discrepancy principle) and ``median``:
     fluorecon.qc.classical. (Y, X) or (Z, Y, X); float32 out."""
-    from fluorecon.qc.classical import METHODS, denoise_vst
-
-    if method in METHODS:
+    if method in VST_METHODS:
         return denoise_vst(image, method=method)
     if method not in CLASSICAL:
-        raise ValueError(f"method must be one of {', '.join((*CLASSICAL, *METHODS))}, got {method!r}.")
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
     image = np.asarray(image, np.float32)
     lo, hi = percentile_range(image, *parse_norm(norm))
     return denormalize(CLASSICAL[method](normalize(image, lo, hi)), lo, hi)

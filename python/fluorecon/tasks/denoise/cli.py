@@ -19,7 +19,7 @@ def _fail(err: Exception) -> None:
                   "OUT/clean/*.tif (noise-free truth), OUT/simulation.json.", n=16, n_help="Number of image pairs.",
                   size=None, size_help="Side in pixels (default 256 in 2D; 128 with 32 planes in 3D).", photons=15.0,
                   photons_help="Peak photons per pixel of the noisy input (5 = very noisy, 50 = moderate).",
-                  photons_flag="--photons-low", kind=True)
+                  photons_flag="--photons-low", kind="mixed")
 @psf_settings_options(na_help="Numerical aperture of the simulated objective.", wavelength=False, param="optics")
 def simulate_denoise(
     target: SimulateOptions = None,

@@ -10,7 +10,7 @@ import typer
 
 def denoise_classical_command(
     image: Path = typer.Argument(..., help="Noisy input TIFF or OME-Zarr (YX planes; ZYX stacks are denoised plane "
-                                 "by plane, as 3D stacks for nlm)."),
+                                 "by plane, as 3D stacks for nlm and vst-nlm)."),
     output: Path = typer.Argument(..., help="Denoised TIFF or OME-Zarr to write (float32, input's calibration). "
                                   "OUT.zarr, or an input larger than memory, runs plane by plane without holding "
                                   "the image."),

@@ -20,6 +20,7 @@ from fluorecon.infer import predict
 from fluorecon.nets.unet import UNetConfig
 from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress, models_folder
 from fluorecon.server.settings import Settings
+from fluorecon.tasks.denoise.classical import METHODS as CLASSICAL_METHODS
 from fluorecon.tasks.denoise.selfsupervised import TrainingCancelled, train_selfsupervised
 from fluorecon.tasks.denoise.spec import DenoiseConfig, struct_masking
 from fluorecon.train import TrainConfig
@@ -143,34 +144,25 @@ class ClassicalCancelled(Exception):
     """The denoise-classical job was cancelled between planes."""
 
 
-def _classical_methods() -> tuple[str, ...]:
-    from fluorecon.tasks.denoise.classical import CLASSICAL
-
-    return tuple(CLASSICAL)
-
-
 class DenoiseClassicalSpec(BaseModel):
     """Classical denoising of the uploaded image in its own units (as `fluorecon denoise-classical`)."""
 
     model_config = ConfigDict(extra="forbid")
     task: Literal["denoise-classical"] = Field("denoise-classical", description="Task name.")
-    method: str = Field("nlm", description="nlm: non-local means; bm3d: BM3D; any other method of "
-                        "fluorecon.tasks.denoise.classical.CLASSICAL (e.g. vst-bm3d).")
+    # The methods travel as the schema's enum (Fiji's Process file… offers them) while the check below words the
+    # refusal of any other.
+    method: str = Field("nlm", description="A method of fluorecon.tasks.denoise.classical.denoise_classical: nlm "
+                        "(non-local means; a z-stack in 3D), bm3d, vst-bm3d, vst-nlm (3D on a z-stack), gaussian or "
+                        "median.", json_schema_extra={"enum": list(CLASSICAL_METHODS)})
 
 
-def _classical_blocks(data: np.ndarray, axes: str, method: str) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
-    """``data`` with its other axes first and its spatial ones last (ZYX for nlm on a stack, else YX), flattened
-    to (blocks, *spatial); with the permutation and the permuted shape to undo it."""
-    spatial = [a for a in ("Z", "Y", "X") if a in axes and (a != "Z" or method == "nlm")]
-    order = [i for i, a in enumerate(axes) if a not in spatial] + [axes.index(a) for a in spatial]
-    moved = np.transpose(data, order)
-    return moved.reshape((-1,) + moved.shape[moved.ndim - len(spatial):]), tuple(order), moved.shape
+def _check_method(method: str) -> None:
+    if method not in CLASSICAL_METHODS:
+        raise ValueError(f"method = '{method}' is not a classical denoiser; use one of {', '.join(CLASSICAL_METHODS)}.")
 
 
 def _check_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, settings: Settings) -> None:
-    methods = _classical_methods()
-    if spec.method not in methods:
-        raise ValueError(f"method = '{spec.method}' is not a classical denoiser; use one of {', '.join(methods)}.")
+    _check_method(spec.method)
     data, axes = inputs.image, inputs.meta.axes
     if "Y" not in axes or "X" not in axes or min(data.shape[axes.index("Y")], data.shape[axes.index("X")]) < 8:
         raise ValueError("The image is too small to denoise; the noise estimate and the patches need at least 8×8 "
@@ -182,28 +174,20 @@ def _check_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, sett
 
 def _run_denoise_classical(inputs: JobInputs, spec: DenoiseClassicalSpec, settings: Settings, device: str,
                            progress: Progress, cancel: Cancel) -> JobOutput:
-    from fluorecon.tasks.denoise.classical import denoise_classical
+    from fluorecon.tasks.denoise.streaming import denoise_image
 
-    blocks, order, shape = _classical_blocks(inputs.image, inputs.meta.axes, spec.method)
-    out = np.empty(blocks.shape, np.float32)
-    for i, block in enumerate(blocks):
-        if cancel():
-            raise ClassicalCancelled()
-        progress(i, len(blocks), f"{spec.method}: block {i + 1}/{len(blocks)}")
-        out[i] = denoise_classical(block, method=spec.method)
-    progress(len(blocks), len(blocks), "done")
-    result = np.transpose(out.reshape(shape), np.argsort(order))
+    # The same blocks as `fluorecon denoise-classical` (planes; z-stacks in 3D for classical.METHODS_3D).
+    result = denoise_image(inputs.image, inputs.meta, spec.method, cancel=cancel, cancelled=ClassicalCancelled,
+                           progress=lambda done, total: progress(done, total, f"{spec.method}: block {done}/{total}"))
     info = f"fluorecon denoise-classical\nmethod: {spec.method} (classical)\nspec = {spec.model_dump_json()}"
-    return JobOutput(np.ascontiguousarray(result, np.float32), inputs.meta, info)
+    return JobOutput(result, inputs.meta, info)
 
 
 def _stream_denoise_classical(source, meta, spec: DenoiseClassicalSpec, out_path, settings: Settings, device: str,
                               progress: Progress, cancel: Cancel) -> None:
     from fluorecon.tasks.denoise.streaming import denoise_to_zarr
 
-    methods = _classical_methods()
-    if spec.method not in methods:
-        raise ValueError(f"method = '{spec.method}' is not a classical denoiser; use one of {', '.join(methods)}.")
+    _check_method(spec.method)
     denoise_to_zarr(source, meta, out_path, method=spec.method, progress=progress, cancel=cancel,
                     cancelled=ClassicalCancelled, scheduler=settings.dask_scheduler,
                     info=f"fluorecon denoise-classical (block-wise)\nmethod: {spec.method} (classical)\n"
@@ -211,9 +195,9 @@ def _stream_denoise_classical(source, meta, spec: DenoiseClassicalSpec, out_path
 
 
 CLASSICAL_JOB = JobType(
-    task="denoise-classical", spec=DenoiseClassicalSpec, methods=_classical_methods(),
+    task="denoise-classical", spec=DenoiseClassicalSpec, methods=CLASSICAL_METHODS,
     description="Classical denoising (non-local means, BM3D, …) of the uploaded image in its own units, plane by "
-    "plane (NLM: z-stacks in 3D), as `fluorecon denoise-classical`.",
+    "plane (nlm, vst-nlm: z-stacks in 3D), as `fluorecon denoise-classical`.",
     check=_check_denoise_classical, run=_run_denoise_classical, cancelled=(ClassicalCancelled,),
     stream=_stream_denoise_classical,
 )

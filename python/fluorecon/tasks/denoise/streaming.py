@@ -32,8 +32,10 @@ class DenoiseBlock:
 
 
 def denoise_plan(shape, axes: str, method: str) -> BlockPlan:
-    """One block per YX plane (per ZYX stack for 3D non-local means), no halo."""
-    spatial = "ZYX" if "Z" in axes and method in ("nlm", "vst-nlm") else "YX"
+    """One block per YX plane (per ZYX stack for the 3D methods, `classical.spatial_axes`), no halo."""
+    from fluorecon.tasks.denoise.classical import spatial_axes
+
+    spatial = spatial_axes(axes, method)
     sizes = [int(shape[axes.index(a)]) for a in axes if a in spatial]
     if min(sizes[-2:]) < 8:
         raise ValueError(f"The image is too small to denoise ({sizes[-2]}×{sizes[-1]} pixels); the noise estimate "
@@ -42,11 +44,13 @@ def denoise_plan(shape, axes: str, method: str) -> BlockPlan:
 
 
 def denoise_image(image: np.ndarray, meta: TiffMeta, method: str, *, name: str = "The image",
-                  progress: Progress | None = None, scheduler=None) -> np.ndarray:
-    """In memory: the same blocks into a NumPy array (float32, the input's axes)."""
+                  progress: Progress | None = None, cancel=None, cancelled=BlocksCancelled,
+                  scheduler=None) -> np.ndarray:
+    """In memory: the same blocks into a NumPy array (float32, the input's axes); `cancel()` is polled between
+    blocks (a cancelled run raises `cancelled`)."""
     out = np.empty(image.shape, np.float32)
     run_blocks(image, denoise_plan(image.shape, meta.axes, method), DenoiseBlock(method, name), out,
-               progress=progress, scheduler=scheduler)
+               progress=progress, cancel=cancel, cancelled=cancelled, scheduler=scheduler)
     return out
 
 

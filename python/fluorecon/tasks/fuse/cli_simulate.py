@@ -7,16 +7,16 @@ from pathlib import Path
 
 import typer
 
-from fluorecon.commands import ERRORS, PHANTOM_HELP, fail, subgroup
+from fluorecon.commands import ERRORS, SimulateOptions, fail, simulate_options, subgroup
 
 
+@simulate_options(out_help="Folder to create: OUT/views.tif (Z, C = views, Y, X; camera ADU, calibrated), "
+                  "OUT/truth.tif (the specimen: ground truth), OUT/psfs.tif (one PSF per view as its channels), "
+                  "OUT/simulation.json (the parameters used).", n=None, size=48,
+                  size_help="Lateral side in voxels (z: half of it).", photons=200.0,
+                  photons_help="Peak photons per voxel of each view.", kind="vesicles")
 def simulate_fuse(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/views.tif (Z, C = views, Y, X; camera ADU, "
-                             "calibrated), OUT/truth.tif (the specimen: ground truth), OUT/psfs.tif (one PSF per view "
-                             "as its channels), OUT/simulation.json (the parameters used)."),
-    size: int = typer.Option(48, "--size", help="Lateral side in voxels (z: half of it)."),
-    photons: float = typer.Option(200.0, "--photons", help="Peak photons per voxel of each view."),
-    kind: str = typer.Option("vesicles", "--kind", help=PHANTOM_HELP),
+    target: SimulateOptions = None,
     view_axes: str = typer.Option("z,x", "--view-axes", help="Detection axis of each view, e.g. z,x (two views at "
                                   "90°) or z,x,y."),
     na: float = typer.Option(0.8, "--na", help="Detection numerical aperture."),
@@ -25,7 +25,6 @@ def simulate_fuse(
     sheet_fwhm_nm: float = typer.Option(1500.0, "--sheet-fwhm-nm", help="Light-sheet thickness (FWHM, nm)."),
     voxel_nm: float = typer.Option(200.0, "--pixel-size-nm", help="Isotropic voxel size (nm)."),
     background: float = typer.Option(100.0, "--background", help="Camera offset in ADU."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate multiview light-sheet data: one 3D specimen seen along several detection axes.
 
@@ -42,6 +41,7 @@ def simulate_fuse(
     from fluorecon.tasks.deconvolve.classical import PSFParams
     from fluorecon.tasks.fuse.classical import view_psf
 
+    out, size, photons, kind, seed = target.out, target.size, target.photons, target.kind, target.seed
     axes = [a.strip().lower() for a in view_axes.split(",") if a.strip()]
     try:
         if len(axes) < 2 or any(a not in ("z", "y", "x") for a in axes):

@@ -8,26 +8,25 @@ from pathlib import Path
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
+from fluorecon.commands import (ERRORS, ModelOptions, SimulateOptions, fail, model_options, simulate_options,
+                                subgroup)
 
 STRUCTURE_HELP = "Where emitters sit: filaments, rings or uniform."
 CAMERA_HELP = "Camera noise model: emccd, scmos or ideal."
 
 
+@simulate_options(out_help="Folder to create: OUT/frames.tif (T, Y, X; camera ADU, calibrated), OUT/truth.csv "
+                  "(ThunderSTORM CSV of every emitter that is on: ground truth), OUT/simulation.json (the parameters "
+                  "used).", n=200, n_help="Number of frames.", size=64, size_help="Frame side in pixels.",
+                  photons=2000.0, photons_help="Mean photons per emitter per frame (log-normal).")
 def simulate_localize(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/frames.tif (T, Y, X; camera ADU, calibrated), "
-                             "OUT/truth.csv (ThunderSTORM CSV of every emitter that is on: ground truth), "
-                             "OUT/simulation.json (the parameters used)."),
-    n: int = typer.Option(200, "--n", help="Number of frames."),
-    size: int = typer.Option(64, "--size", help="Frame side in pixels."),
-    photons: float = typer.Option(2000.0, "--photons", help="Mean photons per emitter per frame (log-normal)."),
+    target: SimulateOptions = None,
     density: float = typer.Option(0.5, "--density", help="Mean emitters on per µm² per frame."),
     structure: str = typer.Option("filaments", "--structure", help=STRUCTURE_HELP),
     pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Camera pixel size in the sample (nm)."),
     sigma_nm: float = typer.Option(130.0, "--sigma-nm", help="Gaussian PSF σ (nm)."),
     background: float = typer.Option(20.0, "--background", help="Background photons per pixel per frame."),
     camera: str = typer.Option("emccd", "--camera", help=CAMERA_HELP),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate an SMLM acquisition: blinking emitters on a structure, camera noise, ground-truth table.
 
@@ -40,6 +39,7 @@ def simulate_localize(
     from fluorecon.tasks.localize.learned import write_thunderstorm_csv
     from fluorecon.tasks.localize.physics import SMLMConfig, simulate_smlm
 
+    out, n, size, photons, seed = target.out, target.n, target.size, target.photons, target.seed
     try:
         config = SMLMConfig(shape=(size, size), num_frames=n, pixel_size_nm=pixel_size_nm, structure=structure,
                             density=density, photons=photons, background=background, sigma_nm=sigma_nm,
@@ -57,10 +57,10 @@ def simulate_localize(
                f"{out}/truth.csv, parameters {out}/simulation.json).")
 
 
+@model_options(steps=3000, qc_inputs=96, qc_what="frames", name_help="method and acquisition", device=True)
 def train_localize(
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
+    model: ModelOptions = None,
     method: str = typer.Option("deepstorm", "--method", help="deepstorm or decode."),
-    steps: int = typer.Option(3000, "--steps", help="Optimizer steps."),
     samples: int = typer.Option(2048, "--samples", help="Simulated training frames (a pool reused every epoch)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Frames per step."),
     patch: int = typer.Option(32, "--patch", help="Training frame side in pixels."),
@@ -74,10 +74,6 @@ def train_localize(
                                       "densities are drawn uniformly from 0.1 to this."),
     validation_frames: int = typer.Option(48, "--validation-frames", help="Held-out filament frames per density "
                                           "(low, high) for the threshold and the card's metrics."),
-    qc_inputs: int = qc_inputs_option(96, "frames"),
-    name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: method and acquisition)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Train a Deep-STORM or DECODE-style localisation network on simulated frames of your acquisition; the peak
     threshold is chosen on held-out frames and written into the card with the validation Jaccard and RMSE.
@@ -91,20 +87,20 @@ def train_localize(
     if method not in ("deepstorm", "decode"):
         fail(ValueError(f"--method {method!r}: use deepstorm or decode."))
     try:
-        cfg = training_config(method, steps=steps, pixel_size_nm=pixel_size_nm, sigma_nm=sigma_nm, photons=photons,
-                              background=background, camera=camera, density_range=(0.1, density_max),
-                              num_samples=samples, batch_size=batch_size, patch=patch, filters=filters, seed=seed,
-                              device=device)
-        card = train(cfg, out, progress=True, n_val=validation_frames,
-                     qc_inputs=qc_inputs, log=lambda line: typer.echo(line, err=True),
-                     name=name or f"{method} 2D ({pixel_size_nm:g} nm px, {camera}, simulated)")
+        cfg = training_config(method, steps=model.steps, pixel_size_nm=pixel_size_nm, sigma_nm=sigma_nm,
+                              photons=photons, background=background, camera=camera, density_range=(0.1, density_max),
+                              num_samples=samples, batch_size=batch_size, patch=patch, filters=filters, seed=model.seed,
+                              device=model.device)
+        card = train(cfg, model.out, progress=True, n_val=validation_frames,
+                     qc_inputs=model.qc_inputs, log=lambda line: typer.echo(line, err=True),
+                     name=model.name or f"{method} 2D ({pixel_size_nm:g} nm px, {camera}, simulated)")
     except (ValidationError, *ERRORS) as err:
         fail(err)
     m = card.metrics
     typer.echo(f"Validation (filaments, {validation_frames} frames per density): Jaccard low "
                f"{m['val_jaccard_low_density']}, high {m['val_jaccard_high_density']}; RMSE low "
                f"{m['val_rmse_nm_low_density']} nm, high {m['val_rmse_nm_high_density']} nm; threshold "
-               f"{card.train['threshold']}. Wrote {out}.")
+               f"{card.train['threshold']}. Wrote {model.out}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,22 +9,21 @@ from typing import List, Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, PHANTOM_HELP, fail, qc_inputs_option, subgroup
+from fluorecon.commands import (ERRORS, ModelOptions, SimulateOptions, fail, model_options, simulate_options,
+                                subgroup)
 
 
+@simulate_options(out_help="Folder to create: OUT/drifting.tif (T, Y, X, camera ADU, calibrated), OUT/reference.tif "
+                  "(the specimen without drift or noise: ground truth), OUT/drift.csv (true drift per frame, px and "
+                  "µm, as `fluorecon register --drift-csv` writes it), OUT/simulation.json.", n=20,
+                  n_help="Number of frames.", size=128, size_help="Side in pixels.", photons=100.0,
+                  photons_help="Peak photons per pixel and frame.", kind="mixed")
 def simulate_register(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/drifting.tif (T, Y, X, camera ADU, "
-                             "calibrated), OUT/reference.tif (the specimen without drift or noise: ground truth), "
-                             "OUT/drift.csv (true drift per frame, px and µm, as `fluorecon register --drift-csv` writes it), OUT/simulation.json."),
-    n: int = typer.Option(20, "--n", help="Number of frames."),
-    size: int = typer.Option(128, "--size", help="Side in pixels."),
-    photons: float = typer.Option(100.0, "--photons", help="Peak photons per pixel and frame."),
-    kind: str = typer.Option("mixed", "--kind", help=PHANTOM_HELP),
+    target: SimulateOptions = None,
     step_px: float = typer.Option(0.3, "--step-px", help="Random-walk drift per frame (RMS per axis, px)."),
     linear_px: float = typer.Option(0.2, "--linear-px", help="Steady stage creep per frame (px, random direction)."),
     pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm)."),
     frame_interval_s: float = typer.Option(1.0, "--frame-interval-s", help="Time between frames (s)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate a drifting 2D time series (sub-pixel Fourier shifts of one specimen, camera noise) and its true
     drift: what `fluorecon register` estimates.
@@ -40,6 +39,7 @@ def simulate_register(
     from fluorecon.tasks.register.drift_csv import write_drift_csv
     from fluorecon.tasks.register.physics import apply_drift, simulate_drift
 
+    out, n, size, photons, kind, seed = target.out, target.n, target.size, target.photons, target.kind, target.seed
     try:
         specimen = phantom((size, size), kind=kind, seed=seed)
         drift = simulate_drift(n, 2, step_px=step_px, linear_px=linear_px, seed=seed + 1)
@@ -64,17 +64,14 @@ def simulate_register(
                f"{out}/simulation.json).")
 
 
+@model_options(steps=1200, qc_inputs=96, qc_what="images")
 def train_register(
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
+    model: ModelOptions = None,
     data: Optional[List[Path]] = typer.Option(None, "--data", help="Your 2D images (TIFFs, or folders of them) to "
                                               "deform for training (repeat the option); default: simulated phantoms "
                                               "and textures."),
-    steps: int = typer.Option(1200, "--steps", help="Optimizer steps."),
     validation_size: int = typer.Option(128, "--validation-size", help="Side of the held-out phantoms compared with "
                                         "TV-L1 optical flow."),
-    qc_inputs: int = qc_inputs_option(96, "images"),
-    name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: the file name)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
 ) -> None:
     """Train the learned deformable registration (unsupervised: warped image vs fixed image + smoothness) and
     export it with its card; the card records the field error of the network, of TV-L1 optical flow and of no
@@ -98,12 +95,13 @@ def train_register(
             planes = image.reshape((-1, *image.shape[-2:]))  # every plane of a stack is one training image
             images += list(planes)
             names.append(f.name)
+    out = model.out
     try:
-        metrics = build_register_model(out, steps=steps, seed=seed, images=images, log=lambda line: None,
+        metrics = build_register_model(out, steps=model.steps, seed=model.seed, images=images, log=lambda line: None,
                                        data=f"{len(images)} user images ({', '.join(names[:5])}{'…' if len(names) > 5 else ''})"
-                                       if images is not None else "", val_size=validation_size, name=name or None,
+                                       if images is not None else "", val_size=validation_size, name=model.name or None,
                                        progress=progress_callback("training register", unit=" steps"))
-        add_card_statistics(out, qc_inputs)
+        add_card_statistics(out, model.qc_inputs)
     except ERRORS as err:
         fail(err)
     typer.echo(f"Validation (displacement RMSE, px): learned {metrics['field_rmse_px_learned']}, TV-L1 "

@@ -9,17 +9,18 @@ from typing import Optional
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
+from fluorecon.commands import ERRORS, ModelOptions, fail, model_options, subgroup
 
 
+@model_options(steps=4000, qc_inputs=48, qc_what="stacks", name_help="frames and optics",
+               seed_help="Seed of weights and patches (the simulation uses seed + 1).", device=True)
 def train_sim_command(
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
+    model: ModelOptions = None,
     frames: int = typer.Option(9, "--frames", help="Raw frames the model takes: 9 (3 angles × 3 phases) or 3 (the "
                                "first phase of each angle: a 3× faster acquisition)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Training stacks (.npz: raw (N, 9, Y, X) and reference "
                                         "(N, 2Y, 2X), as fluorecon.tasks.sim.learned.save_triples writes); default: "
                                         "simulated with the options below."),
-    steps: int = typer.Option(4000, "--steps", help="Optimizer steps."),
     stacks: int = typer.Option(160, "--stacks", help="Simulated training stacks."),
     raw_size: int = typer.Option(64, "--raw-size", help="Side of the simulated raw frames in pixels."),
     batch_size: int = typer.Option(32, "--batch-size", help="Patches per step."),
@@ -33,10 +34,6 @@ def train_sim_command(
     angle_offset_deg: float = typer.Option(8.0, "--angle-offset-deg", help="First pattern angle (degrees)."),
     validation_stacks: int = typer.Option(8, "--validation-stacks", help="Held-out simulated stacks compared with "
                                           "widefield and the classical 9-frame Wiener SIM."),
-    qc_inputs: int = qc_inputs_option(48, "stacks"),
-    name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: frames and optics)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights and patches (the simulation uses seed + 1)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Train a learned SIM reconstruction on simulated raw stacks of your optics (or your own stacks) and export
     it with its card: validation PSNR of widefield, classical Wiener SIM and the network against the truth.
@@ -54,14 +51,14 @@ def train_sim_command(
             raise ValueError(f"--frames {frames}: give 9 (all) or 3 (one phase per angle).")
         sim = SIMLearnedSimulation(raw_shape=(raw_size, raw_size), n_stacks=stacks, photons=photons,
                                    photons_spread=2.0, pixel_size_nm=pixel_size_nm, na=na, wavelength_nm=wavelength_nm,
-                                   line_spacing_nm=line_spacing_nm, angle_offset_deg=angle_offset_deg, seed=seed + 1)
-        config = training_config(frames, steps=steps, device=device, sim=sim, batch_size=batch_size, patch=patch,
-                                 filters=filters, val_stacks=validation_stacks, seed=seed, name=name)
+                                   line_spacing_nm=line_spacing_nm, angle_offset_deg=angle_offset_deg, seed=model.seed + 1)
+        config = training_config(frames, steps=model.steps, device=model.device, sim=sim, batch_size=batch_size, patch=patch,
+                                 filters=filters, val_stacks=validation_stacks, seed=model.seed, name=model.name)
         train = load_triples(data) if data is not None else simulate_triples(sim)
         val = simulate_triples(sim, n=validation_stacks, seed=sim.seed + 10_000)
-        card, path = train_sim(config, out, data=(train, val), progress=True)
+        card, path = train_sim(config, model.out, data=(train, val), progress=True)
         if data is None:  # your own stacks: the card keeps the statistics of those (train_sim computes them)
-                add_card_statistics(path, qc_inputs)
+                add_card_statistics(path, model.qc_inputs)
     except (ValidationError, *ERRORS) as err:
         fail(err)
     m = card.metrics

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import typer
 
-from fluorecon.commands import ERRORS, fail, qc_inputs_option, subgroup
-
-LABELS_HELP = "Comma-separated built-in spectra, one per label (e.g. DAPI,EGFP,tdTomato,mCherry)."
+from fluorecon.commands import (ERRORS, ModelOptions, SimulateOptions, fail, model_options, option_group,
+                                simulate_options, subgroup)
 
 
 def _labels(text: str) -> list[str]:
@@ -20,20 +19,32 @@ def _labels(text: str) -> list[str]:
     return labels
 
 
+def _spectra(labels: str, lambda_start: float, lambda_stop: float, channels: int) -> dict:
+    return {"labels": _labels(labels), "start_nm": lambda_start, "stop_nm": lambda_stop, "channels": channels}
+
+
+#: The labels and the detector's bands, shared by `simulate unmix` and `train unmix`: the command's parameter
+#: `spectra` receives {labels (a list), start_nm, stop_nm, channels}.
+spectra_options = option_group("spectra", {
+    "labels": (str, typer.Option("DAPI,EGFP,tdTomato,mCherry", "--labels", help="Comma-separated built-in spectra, one "
+                                 "per label (e.g. DAPI,EGFP,tdTomato,mCherry).")),
+    "lambda_start": (float, typer.Option(430.0, "--lambda-start", help="First band's lower edge, nm.")),
+    "lambda_stop": (float, typer.Option(710.0, "--lambda-stop", help="Last band's upper edge, nm.")),
+    "channels": (int, typer.Option(8, "--channels", help="Detector channels (bands split evenly).")),
+}, _spectra)
+
+
+@simulate_options(out_help="Folder to create: OUT/spectral/*.tif (C, Y, X lambda stacks, camera ADU), "
+                  "OUT/abundances/*.tif (one channel per label, photons: ground truth), OUT/simulation.json (labels, "
+                  "bands, mixing matrix, camera).", n=4, n_help="Number of specimens.", size=128,
+                  size_help="Side in pixels.", photons=30.0,
+                  photons_help="Photons a label at full abundance emits per pixel.")
+@spectra_options
 def simulate_unmix(
-    out: Path = typer.Option(..., "--out", help="Folder to create: OUT/spectral/*.tif (C, Y, X lambda stacks, camera "
-                             "ADU), OUT/abundances/*.tif (one channel per label, photons: ground truth), "
-                             "OUT/simulation.json (labels, bands, mixing matrix, camera)."),
-    n: int = typer.Option(4, "--n", help="Number of specimens."),
-    size: int = typer.Option(128, "--size", help="Side in pixels."),
-    photons: float = typer.Option(30.0, "--photons", help="Photons a label at full abundance emits per pixel."),
-    labels: str = typer.Option("DAPI,EGFP,tdTomato,mCherry", "--labels", help=LABELS_HELP),
-    lambda_start: float = typer.Option(430.0, "--lambda-start", help="First band's lower edge, nm."),
-    lambda_stop: float = typer.Option(710.0, "--lambda-stop", help="Last band's upper edge, nm."),
-    channels: int = typer.Option(8, "--channels", help="Detector channels (bands split evenly)."),
+    target: SimulateOptions = None,
+    spectra: dict = None,
     background: float = typer.Option(100.0, "--background", help="Camera offset in ADU."),
     pixel_size_nm: float = typer.Option(100.0, "--pixel-size-nm", help="Pixel size in the sample (nm)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same data."),
 ) -> None:
     """Simulate spectral (lambda-stack) images of multi-label specimens and their true abundances.
 
@@ -46,9 +57,10 @@ def simulate_unmix(
     from fluorecon.imaging.noise import CameraNoise
     from fluorecon.tasks.unmix.physics import Detector, SpectralMixing, mixing_matrix, simulate_labels, simulate_spectral
 
-    names = _labels(labels)
+    out, n, size, photons, seed = target.out, target.n, target.size, target.photons, target.seed
+    names, channels = spectra["labels"], spectra["channels"]
     try:
-        detector = Detector.lambda_stack(start_nm=lambda_start, stop_nm=lambda_stop, channels=channels)
+        detector = Detector.lambda_stack(start_nm=spectra["start_nm"], stop_nm=spectra["stop_nm"], channels=channels)
         mixing = mixing_matrix(names, detector)
         camera = CameraNoise(photons=photons, offset=background, read_noise_e=1.5)
         physics = SpectralMixing(mixing, image_shape=(size, size), device="cpu")
@@ -73,19 +85,14 @@ def simulate_unmix(
                f"{out}/abundances, parameters {out}/simulation.json).")
 
 
+@model_options(steps=1500, qc_inputs=32, qc_what="stacks")
+@spectra_options
 def train_unmix(
-    out: Path = typer.Option(..., "--out", help="ONNX model to write (with its model card)."),
-    labels: str = typer.Option("DAPI,EGFP,tdTomato,mCherry", "--labels", help=LABELS_HELP),
-    lambda_start: float = typer.Option(430.0, "--lambda-start", help="First band's lower edge, nm."),
-    lambda_stop: float = typer.Option(710.0, "--lambda-stop", help="Last band's upper edge, nm."),
-    channels: int = typer.Option(8, "--channels", help="Detector channels (bands split evenly)."),
-    steps: int = typer.Option(1500, "--steps", help="Optimizer steps."),
+    model: ModelOptions = None,
+    spectra: dict = None,
     photons_min: float = typer.Option(5.0, "--photons-min", help="Fewest photons per label trained on."),
     photons_max: float = typer.Option(300.0, "--photons-max", help="Most photons per label trained on."),
     validation_size: int = typer.Option(128, "--validation-size", help="Side of the held-out specimens compared with NNLS."),
-    qc_inputs: int = qc_inputs_option(32, "stacks"),
-    name: str = typer.Option("", "--name", help="Model name shown in Fiji (default: the file name)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data and weights."),
 ) -> None:
     """Train the learned unmixing network on simulated mixtures of your labels in your detector bands; the card
     records the mixing matrix and the abundance error of the network and of NNLS on held-out specimens.
@@ -96,18 +103,17 @@ def train_unmix(
     from fluorecon.qc.training_inputs import add_card_statistics
     from fluorecon.tasks.unmix.classical import build_unmix_model
 
-    names = _labels(labels)
     try:
-        metrics = build_unmix_model(out, steps=steps, seed=seed, labels=names, start_nm=lambda_start,
-                                    stop_nm=lambda_stop, channels=channels, photons=(photons_min, photons_max),
-                                    eval_shape=(validation_size, validation_size), name=name or None,
-                                    log=lambda line: None, progress=progress_callback("training unmix", unit=" steps"))
-        add_card_statistics(out, qc_inputs)
+        metrics = build_unmix_model(model.out, steps=model.steps, seed=model.seed, **spectra,
+                                    photons=(photons_min, photons_max), eval_shape=(validation_size, validation_size),
+                                    name=model.name or None, log=lambda line: None,
+                                    progress=progress_callback("training unmix", unit=" steps"))
+        add_card_statistics(model.out, model.qc_inputs)
     except ERRORS as err:
         fail(err)
     rows = ", ".join(f"{k.split('_')[-1]}: learned {metrics[k]} vs NNLS {metrics[k.replace('learned', 'nnls')]}"
                      for k in metrics if k.startswith("error_learned"))
-    typer.echo(f"Validation (relative abundance error) {rows}. Wrote {out}.")
+    typer.echo(f"Validation (relative abundance error) {rows}. Wrote {model.out}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ def _scale_options(ndim_help: str):
 @simulate_options(out_help="Folder to create: OUT/low/*.tif (inputs, coarse pixels), OUT/high/*.tif (noise-free "
                   "targets, factor× finer), OUT/simulation.json.", n=16, n_help="Number of pairs.", size=None,
                   size_help="High-resolution side (default 256; 128 with 32 planes in 3D).", photons=50.0,
-                  photons_help="Peak photons per low-resolution pixel.", kind=True)
+                  photons_help="Peak photons per low-resolution pixel.", kind="mixed")
 @_scale_options(ndim_help="2 for YX planes, 3 for ZYX stacks.")
 def simulate_upsample(
     target: SimulateOptions = None,

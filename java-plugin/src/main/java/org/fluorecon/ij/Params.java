@@ -3,6 +3,7 @@ package org.fluorecon.ij;
 import ij.Macro;
 import ij.gui.GenericDialog;
 import java.awt.GraphicsEnvironment;
+import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -20,18 +21,19 @@ import org.fluorecon.core.FluoreconException;
  * <p>Each field is declared once: {@link #decimal}, {@link #integer}, {@link #choice}, {@link #text},
  * {@link #file} and {@link #checkbox} take the setter that receives the value; {@link #show()} reads
  * every field in the order it was added (as GenericDialog requires) and calls the setters. Fields
- * added without a setter ({@code add*}) are read by key afterwards with {@code next*}.
+ * added without a setter ({@code add*}) are read by key afterwards with {@code next*}. A job's settings object
+ * whose fields carry {@link Option} is added with {@link #settings(Object, String...)}.
  */
 public final class Params {
     private enum Kind { CHOICE, INT, DOUBLE, TEXT, BOOLEAN }
 
-    private static final class Field {
+    private static final class Entry {
         final String key;
         final Kind kind;
         final Object def;
         final Consumer<Object> set;
 
-        Field(String key, Kind kind, Object def, Consumer<Object> set) {
+        Entry(String key, Kind kind, Object def, Consumer<Object> set) {
             this.key = key;
             this.kind = kind;
             this.def = def;
@@ -43,7 +45,7 @@ public final class Params {
     private final String options;
     private final GenericDialog gd;
     private final String usage;
-    private final List<Field> fields = new ArrayList<>();
+    private final List<Entry> fields = new ArrayList<>();
     private final Map<String, Object> values = new HashMap<>();
 
     /**
@@ -118,6 +120,57 @@ public final class Params {
         field(key, Kind.BOOLEAN, def, set == null ? null : v -> set.accept((Boolean) v));
     }
 
+    /**
+     * Adds the fields of {@code settings} marked {@link Option} whose keys are given, in that order, each bound to
+     * its field (an int as a whole number, a double as a decimal with the option's digits, a boolean as a checkbox,
+     * a String as text); the field's value is the default. A key no field has is a programming error.
+     */
+    public void settings(Object settings, String... keys) {
+        for (String key : keys) {
+            Field f = optionField(settings.getClass(), key);
+            Class<?> type = f.getType();
+            if (type == int.class) {
+                integer(key, (Integer) get(f, settings), v -> set(f, settings, v));
+            } else if (type == double.class) {
+                int digits = f.getAnnotation(Option.class).digits();
+                decimal(key, (Double) get(f, settings), digits, v -> set(f, settings, v));
+            } else if (type == boolean.class) {
+                checkbox(key, (Boolean) get(f, settings), v -> set(f, settings, v));
+            } else if (type == String.class) {
+                text(key, (String) get(f, settings), v -> set(f, settings, v));
+            } else {
+                throw new IllegalArgumentException(settings.getClass().getName() + "." + f.getName() + " is a " + type
+                        + "; an @Option field is an int, double, boolean or String");
+            }
+        }
+    }
+
+    private static Field optionField(Class<?> type, String key) {
+        for (Field f : type.getFields()) {
+            Option o = f.getAnnotation(Option.class);
+            if (o != null && o.key().equals(key)) {
+                return f;
+            }
+        }
+        throw new IllegalArgumentException(type.getName() + " has no public @Option(key = \"" + key + "\") field");
+    }
+
+    private static Object get(Field f, Object settings) {
+        try {
+            return f.get(settings);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void set(Field f, Object settings, Object value) {
+        try {
+            f.set(settings, value);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     public void addChoice(String key, String[] items, String def) {
         choice(key, items, def, null);
     }
@@ -143,7 +196,7 @@ public final class Params {
     }
 
     private void field(String key, Kind kind, Object def, Consumer<Object> set) {
-        fields.add(new Field(key, kind, def, set));
+        fields.add(new Entry(key, kind, def, set));
     }
 
     /**
@@ -159,7 +212,7 @@ public final class Params {
         } else if (options == null) {
             throw new FluoreconException("Running headless: give the parameters as macro options, e.g. " + usage);
         }
-        for (Field f : fields) {
+        for (Entry f : fields) {
             Object v = read(f);
             values.put(f.key, v);
             if (f.set != null) {
@@ -200,7 +253,7 @@ public final class Params {
         return values.get(key);
     }
 
-    private Object read(Field f) {
+    private Object read(Entry f) {
         switch (f.kind) {
             case CHOICE:
                 return gd != null ? gd.getNextChoice() : Macro.getValue(options, f.key, (String) f.def);
@@ -219,7 +272,7 @@ public final class Params {
         }
     }
 
-    private double number(Field f, String guiHint, String macroHint) {
+    private double number(Entry f, String guiHint, String macroHint) {
         if (gd != null) {
             double v = gd.getNextNumber();
             if (gd.invalidNumber()) {

@@ -12,31 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.onnx.Predictor;
+import org.fluorecon.testutil.IdentityModelsTest;
 import org.fluorecon.testutil.OnnxModels;
 import org.fluorecon.testutil.Progresses;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-class ImageToImageJobTest {
-
-    @TempDir
-    static Path tmp;
-    static Path model2d;
-    static Path model3d;
-
-    @BeforeAll
-    static void models() throws Exception {
-        model2d = OnnxModels.write(tmp.resolve("id2d.onnx"), OnnxModels.card(2, 4, 8, 32), 2, 1);
-        model3d = OnnxModels.write(tmp.resolve("id3d.onnx"), OnnxModels.card(3, 2, 2, 8), 3, 1);
-    }
-
-    @AfterAll
-    static void release() {
-        Predictor.clearCache();
-    }
-
+class ImageToImageJobTest extends IdentityModelsTest {
     private static ImageToImageJob job(ImagePlus imp, Path model) {
         return new ImageToImageJob(imp, model, 0, 1, false, Predictor::open);
     }

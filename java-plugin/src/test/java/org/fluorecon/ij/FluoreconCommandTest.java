@@ -15,30 +15,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.fluorecon.server.ServerConfig;
 import org.fluorecon.tasks.unmix.Unmix_;
-import org.fluorecon.testutil.CommandTestBase;
-import org.fluorecon.testutil.ScriptedServer;
-import org.junit.jupiter.api.AfterEach;
+import org.fluorecon.testutil.ScriptedServerTest;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** What every server-backed command shares (FluoreconCommand), through Unmix… headless against a scripted server. */
-class FluoreconCommandTest extends CommandTestBase {
-    @TempDir
-    Path tmp;
-    ScriptedServer server;
-
+class FluoreconCommandTest extends ScriptedServerTest {
     @BeforeEach
-    void start() throws IOException {
-        server = new ScriptedServer(tmp);
-        Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + server.url() + "\"}");
-        System.setProperty(ServerConfig.PROPERTY, tmp.toString());
-    }
-
-    @AfterEach
-    void stop() {
-        System.clearProperty(ServerConfig.PROPERTY);
-        server.close();
+    void script() throws IOException {
+        useAsPluginServer();
     }
 
     /** 4 spectral channels of 12x10 px, 0.1 µm pixels. */

@@ -46,6 +46,14 @@ public final class ScriptedServer implements AutoCloseable {
         http.start();
     }
 
+    /**
+     * A client of a server nobody runs (port 9, no token file): for the checks a job makes before any upload, which
+     * must refuse bad settings without contacting the server.
+     */
+    public static ServerClient unreachable() {
+        return new ServerClient("http://127.0.0.1:9", Path.of("/nonexistent-token"));
+    }
+
     public ServerClient client() {
         return new ServerClient(url(), token);
     }

@@ -12,7 +12,7 @@ import org.fluorecon.server.ServerJob;
 /**
  * Classical denoising (non-local means, BM3D, their variance-stabilised variants) of an ImageJ image on
  * the model server's {@code denoise-classical} job ({@code fluorecon.tasks.denoise.job}), as
- * {@code fluorecon denoise-classical}: each plane (NLM: each z-stack) in the image's own units. The
+ * {@code fluorecon denoise-classical}: each plane (nlm, vst-nlm: each z-stack) in the image's own units. The
  * result has the input's dimensions and calibration, titled {@code <title>-<method>}.
  */
 public final class DenoiseClassicalServerJob extends ServerJob<DenoiseClassicalServerJob> {

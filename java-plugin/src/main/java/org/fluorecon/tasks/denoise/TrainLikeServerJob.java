@@ -9,18 +9,17 @@ import org.fluorecon.core.ImageConversion;
 import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
-import org.fluorecon.server.ServerJob;
 
 /**
  * Train for my microscope, on the model server (job task {@code train-like}, python
  * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current raw frame (its pixel
  * size, camera gain/offset/read noise and light level, the nearest phantom structure; NA and wavelength given)
  * and a shipped model fine-tuned on it ({@code model_task}: the CARE denoiser, the learned deconvolution or the
- * ×2 upsampling model). As {@link TrainDenoiseServerJob}: the server names the saved model in its message, this
- * class copies it into the plugin's models folder (Denoise…, Deconvolve… and Super-resolve… list it), and the
- * result is the frame restored by it (upsampled: twice the size, half the pixel size).
+ * ×2 upsampling model). As every {@link TrainServerJob}, the model is installed in the plugin's models folder
+ * (Denoise…, Deconvolve… and Super-resolve… list it); the result is the frame restored by it (upsampled: twice
+ * the size, half the pixel size).
  */
-public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
+public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob> {
     /** The job's spec ({@code TrainLikeSpec}): defaults and bounds. */
     public static final JobSpec SPEC = JobSpec.of("train-like");
 
@@ -37,21 +36,17 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
     }
 
     private final Settings settings;
-    private final Path modelsFolder;
-    private Path serverModel;
-    private Path installedModel;
 
     /**
      * @param modelsFolder where the trained model is copied (the plugin's models folder)
      */
     public TrainLikeServerJob(ImagePlus input, Settings settings, Path modelsFolder, ServerClient client) {
-        super(client, "Training", input, "Image", "the raw frame to fit the simulation to");
+        super(client, "Train for my microscope", input, "the raw frame to fit the simulation to", modelsFolder);
         this.settings = settings;
-        this.modelsFolder = modelsFolder;
     }
 
     @Override
-    protected Map<String, Object> spec() {
+    protected Map<String, Object> trainSpec() {
         int[] d = ImageConversion.dimensions(input);
         if (d[0] != 1 || d[1] != 1 || d[2] != 1) {
             throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels, " + d[1]
@@ -70,9 +65,6 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
                     + "or the pixel size in the sample, nm.");
         }
         SPEC.checkRange("steps", "steps", settings.steps, " (" + SPEC.integer("steps") + " is a good start)");
-        if (modelsFolder == null) {
-            throw new FluoreconException("No models folder to install the trained model in; set -Dfluorecon.models=DIR.");
-        }
         if (!SPEC.choices("model_task").contains(settings.modelTask)) {
             throw new FluoreconException("model_task = " + settings.modelTask + "; choose one of "
                     + String.join(", ", SPEC.choices("model_task")) + ".");
@@ -83,9 +75,7 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
     }
 
     @Override
-    protected ImagePlus finish(ImagePlus out) {
-        serverModel = TrainDenoiseServerJob.modelPath(job.getMessage());
-        installedModel = TrainDenoiseServerJob.install(serverModel, modelsFolder);
+    protected ImagePlus shape(ImagePlus out) {
         int f = "upsample".equals(settings.modelTask) ? 2 : 1;
         checkResultSize(out, f * input.getWidth(), f * input.getHeight(), 1, f == 1 ? "the input's size" : "twice the input's size");
         Calibration cal = inputCalibration();
@@ -93,12 +83,6 @@ public final class TrainLikeServerJob extends ServerJob<TrainLikeServerJob> {
         cal.pixelHeight /= f;
         out.setCalibration(cal);
         out.setTitle(input.getShortTitle() + ("denoise".equals(settings.modelTask) ? "-fitted-care" : "-fitted-" + settings.modelTask));
-        return withInfo(out, provenance("Train for my microscope", "train", "model.installed = " + installedModel,
-                "model.server_file = " + serverModel));
-    }
-
-    /** Where the trained model was installed (the plugin's models folder). */
-    public Path getInstalledModel() {
-        return installedModel;
+        return out;
     }
 }

@@ -1,14 +1,10 @@
 package org.fluorecon.tasks.denoise;
 
-import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Path;
-import java.util.List;
-import org.fluorecon.core.ModelLibrary;
-import org.fluorecon.ij.FluoreconCommand;
 import org.fluorecon.ij.Menu;
-import org.fluorecon.ij.Output;
 import org.fluorecon.ij.Params;
+import org.fluorecon.server.ServerClient;
 
 /**
  * Plugins › fluorecon › Denoise › Train for my microscope…  Fits the training simulation to the current raw frame
@@ -20,25 +16,19 @@ import org.fluorecon.ij.Params;
  * {@code save=/path/out.tif} also writes the restored frame.
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train for my microscope...")
-public class TrainLike_ extends FluoreconCommand {
+public class TrainLike_ extends TrainCommand {
     static final String TITLE = "fluorecon Train for my microscope";
 
-    private final Output<Path> installedModel = output();
+    private TrainLikeServerJob.Settings s;
 
     public TrainLike_() {
-        super(TITLE, "Train");
-    }
-
-    /** Where the last trained model was installed; null otherwise. The frame denoised by it is {@link #getResult()}. */
-    public Path getInstalledModel() {
-        return installedModel.get();
+        super(TITLE, "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]",
+                "sending the frame to the server (fitting and training run there; Esc cancels)");
     }
 
     @Override
-    protected void execute(ImagePlus imp) {
-        List<Path> folders = ModelLibrary.folders(IJ.getDirectory("imagej"));
-        TrainLikeServerJob.Settings s = new TrainLikeServerJob.Settings();
-        Params params = new Params(TITLE, "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]");
+    protected void addFields(Params params) {
+        s = new TrainLikeServerJob.Settings();
         params.choice("model_task", TrainLikeServerJob.SPEC.choices("model_task").toArray(new String[0]), s.modelTask,
                 v -> s.modelTask = v);
         // NA and wavelength start at 0 (not set): the user states them, a default would be a guess.
@@ -47,20 +37,10 @@ public class TrainLike_ extends FluoreconCommand {
         params.decimal("pixel_size_nm", s.pixelSizeNm, 1, v -> s.pixelSizeNm = v);
         params.integer("steps", s.steps, v -> s.steps = v);
         params.text("name", "", v -> s.name = v);
-        params.addString("models_dir", folders.isEmpty() ? "" : folders.get(0).toString());
-        if (!params.show()) {
-            return;
-        }
-        String dir = params.nextString("models_dir").trim();
-        String save = params.option("save", null);
+    }
 
-        TrainLikeServerJob job = new TrainLikeServerJob(imp, s, dir.isEmpty() ? null : Path.of(dir), server());
-        if (!runJob(job, "sending the frame to the server (fitting and training run there; Esc cancels)")) {
-            return;
-        }
-        result = keep(job.getResult(), save);
-        installedModel.set(job.getInstalledModel());
-        TrainDenoise_.logInstalled(TITLE, installedModel.get());
-        done(result, params);
+    @Override
+    protected TrainServerJob<?> job(ImagePlus imp, Path modelsFolder, ServerClient client) {
+        return new TrainLikeServerJob(imp, s, modelsFolder, client);
     }
 }

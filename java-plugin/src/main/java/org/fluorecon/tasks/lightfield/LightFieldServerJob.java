@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import java.util.Locale;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.Option;
 import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
@@ -23,18 +24,18 @@ public final class LightFieldServerJob extends ServerJob<LightFieldServerJob> {
 
     /** The optics and iteration settings; the defaults are the spec's. */
     public static final class Settings {
-        public int numIter = SPEC.integer("num_iter");
-        public double background = SPEC.number("background");
-        public int nnum = SPEC.integer("optics.nnum");
-        public double magnification = SPEC.number("optics.magnification");
-        public double na = SPEC.number("optics.na");
+        @Option(key = "num_iter") public int numIter = SPEC.integer("num_iter");
+        @Option(key = "background", digits = 1) public double background = SPEC.number("background");
+        @Option(key = "nnum") public int nnum = SPEC.integer("optics.nnum");
+        @Option(key = "magnification", digits = 1) public double magnification = SPEC.number("optics.magnification");
+        @Option(key = "na", digits = 2) public double na = SPEC.number("optics.na");
         public double nImmersion = SPEC.number("optics.n_immersion");
-        public double wavelengthNm = SPEC.number("optics.wavelength_nm");
-        public double lensletPitchUm = SPEC.number("optics.lenslet_pitch_um");
-        public double lensletFocalUm = SPEC.number("optics.lenslet_focal_um");
-        public double zMinUm = SPEC.number("optics.z_min_um");
-        public double zMaxUm = SPEC.number("optics.z_max_um");
-        public double zStepUm = SPEC.number("optics.z_step_um");
+        @Option(key = "wavelength", digits = 1) public double wavelengthNm = SPEC.number("optics.wavelength_nm");
+        @Option(key = "pitch", digits = 1) public double lensletPitchUm = SPEC.number("optics.lenslet_pitch_um");
+        @Option(key = "focal", digits = 1) public double lensletFocalUm = SPEC.number("optics.lenslet_focal_um");
+        @Option(key = "z_min", digits = 2) public double zMinUm = SPEC.number("optics.z_min_um");
+        @Option(key = "z_max", digits = 2) public double zMaxUm = SPEC.number("optics.z_max_um");
+        @Option(key = "z_step", digits = 2) public double zStepUm = SPEC.number("optics.z_step_um");
         /** The calibration JSON (as parsed), or null when the image is already rectified. */
         public Map<String, Object> calibration;
 

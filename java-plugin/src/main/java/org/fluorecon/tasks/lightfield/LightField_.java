@@ -54,17 +54,8 @@ public class LightField_ extends FluoreconCommand {
         params.addChoice("method", METHODS, METHODS[0]);
         m.addModel(params, m.first(n -> n.contains("lightfield")));
         params.addFile("calibration", "");
-        params.integer("num_iter", s.numIter, v -> s.numIter = v);
-        params.decimal("background", s.background, 1, v -> s.background = v);
-        params.integer("nnum", s.nnum, v -> s.nnum = v);
-        params.decimal("magnification", s.magnification, 1, v -> s.magnification = v);
-        params.decimal("na", s.na, 2, v -> s.na = v);
-        params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
-        params.decimal("pitch", s.lensletPitchUm, 1, v -> s.lensletPitchUm = v);
-        params.decimal("focal", s.lensletFocalUm, 1, v -> s.lensletFocalUm = v);
-        params.decimal("z_min", s.zMinUm, 2, v -> s.zMinUm = v);
-        params.decimal("z_max", s.zMaxUm, 2, v -> s.zMaxUm = v);
-        params.decimal("z_step", s.zStepUm, 2, v -> s.zStepUm = v);
+        params.settings(s, "num_iter", "background", "nnum", "magnification", "na", "wavelength", "pitch", "focal",
+                "z_min", "z_max", "z_step");
         m.addRuntime(params);
         if (!params.show()) {
             return;

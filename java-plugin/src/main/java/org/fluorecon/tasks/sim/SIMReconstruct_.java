@@ -41,17 +41,8 @@ public class SIMReconstruct_ extends FluoreconCommand {
         params.addChoice("method", METHODS, "classical");
         params.choice("mode", SimServerJob.MODES.toArray(new String[0]), s.mode, v -> s.mode = v);
         params.choice("order", SimStack.ORDERS, s.order, v -> s.order = v);
-        params.integer("angles", s.angles, v -> s.angles = v);
-        params.integer("phases", s.phases, v -> s.phases = v);
-        params.checkbox("estimate", s.estimate, v -> s.estimate = v);
-        params.decimal("na", s.na, 2, v -> s.na = v);
-        params.decimal("wavelength", s.wavelengthNm, 1, v -> s.wavelengthNm = v);
-        params.decimal("pixel_size", s.pixelSizeNm, 2, v -> s.pixelSizeNm = v);
-        params.decimal("z_step", s.zStepNm, 1, v -> s.zStepNm = v);
-        params.decimal("excitation", s.excitationNm, 1, v -> s.excitationNm = v);
-        params.decimal("line_spacing", s.lineSpacingNm, 1, v -> s.lineSpacingNm = v);
-        params.decimal("angle_offset", s.angleOffsetDeg, 2, v -> s.angleOffsetDeg = v);
-        params.decimal("wiener", s.wiener, 3, v -> s.wiener = v);
+        params.settings(s, "angles", "phases", "estimate", "na", "wavelength", "pixel_size", "z_step", "excitation",
+                "line_spacing", "angle_offset", "wiener");
         m.addModel(params, m.first(n -> n.startsWith("sim_")));
         m.addRuntime(params);
         if (!params.show()) {

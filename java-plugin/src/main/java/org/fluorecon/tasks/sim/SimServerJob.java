@@ -5,6 +5,7 @@ import ij.measure.Calibration;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
+import org.fluorecon.ij.Option;
 import org.fluorecon.core.Sampling;
 import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
@@ -29,22 +30,22 @@ public final class SimServerJob extends ServerJob<SimServerJob> {
         /** "2d": two-beam SIM, each z plane on its own; "3d": three-beam 3D SIM of the z-stack. */
         public String mode = SPEC.string("mode");
         /** z step in nm for 3d; 0: the raw stack's calibration. */
-        public double zStepNm = 0;
+        @Option(key = "z_step", digits = 1) public double zStepNm = 0;
         /** Excitation wavelength in nm (3d). */
-        public double excitationNm = SPEC.number("excitation_nm");
+        @Option(key = "excitation", digits = 1) public double excitationNm = SPEC.number("excitation_nm");
         public String order = SPEC.string("order");
-        public int angles = SPEC.integer("n_angles");
+        @Option(key = "angles") public int angles = SPEC.integer("n_angles");
         /** The spec's default depends on the mode (3 for 2d); 3 here, the dialog's start. */
-        public int phases = 3;
+        @Option(key = "phases") public int phases = 3;
         /** Estimate the pattern from the data; false uses {@link #angleOffsetDeg} and {@link #lineSpacingNm}. */
-        public boolean estimate = SPEC.bool("estimate");
-        public double na = SPEC.number("na");
-        public double wavelengthNm = SPEC.number("wavelength_nm");
+        @Option(key = "estimate") public boolean estimate = SPEC.bool("estimate");
+        @Option(key = "na", digits = 2) public double na = SPEC.number("na");
+        @Option(key = "wavelength", digits = 1) public double wavelengthNm = SPEC.number("wavelength_nm");
         /** Raw pixel size in nm; 0 = from the image's calibration. */
-        public double pixelSizeNm = 0;
-        public double lineSpacingNm = SPEC.number("line_spacing_nm");
-        public double angleOffsetDeg = SPEC.number("angle_offset_deg");
-        public double wiener = SPEC.number("wiener");
+        @Option(key = "pixel_size", digits = 2) public double pixelSizeNm = 0;
+        @Option(key = "line_spacing", digits = 1) public double lineSpacingNm = SPEC.number("line_spacing_nm");
+        @Option(key = "angle_offset", digits = 2) public double angleOffsetDeg = SPEC.number("angle_offset_deg");
+        @Option(key = "wiener", digits = 3) public double wiener = SPEC.number("wiener");
         /** Camera offset + background to subtract; NaN = estimated by the server. */
         public double background = Double.NaN;
     }

@@ -9,15 +9,12 @@ import ij.ImagePlus;
 import ij.process.FloatProcessor;
 import java.nio.file.Path;
 import java.util.Map;
-import org.fluorecon.testutil.CommandTestBase;
 import org.fluorecon.testutil.OnnxModels;
+import org.fluorecon.testutil.ScriptedServerTest;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Deconvolve… headless: the learned path runs locally; the server path fails with a clear message. */
-class DeconvolveCommandTest extends CommandTestBase {
-    @TempDir
-    Path tmp;
+class DeconvolveCommandTest extends ScriptedServerTest {
 
     private static ImagePlus image() {
         FloatProcessor fp = new FloatProcessor(40, 36);
@@ -59,37 +56,30 @@ class DeconvolveCommandTest extends CommandTestBase {
 
     @Test
     void theMacrosStopTravelsAndWhereRlStoppedIsInTheInfoAndTheLog() throws Exception {
-        org.fluorecon.testutil.ScriptedServer server = new org.fluorecon.testutil.ScriptedServer(tmp);
-        java.nio.file.Files.writeString(tmp.resolve("server.json"), "{\"url\": \"" + server.url() + "\"}");
-        System.setProperty(org.fluorecon.server.ServerConfig.PROPERTY, tmp.toString());
+        useAsPluginServer();
         String stopped = "stopped at iteration 6 of 20: the residual reached the noise level (discrepancy principle; "
                 + "mean χ² per pixel 0.99 ≤ 1)";
-        try {
-            server.resultTiff = new ij.io.FileSaver(image()).serialize();
-            server.doneMessage = "Done: " + stopped + ".";
-            ij.IJ.log("\\Clear");
-            Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=20 stop=discrepancy "
-                    + "psf=[theoretical] na=1.2");
-            assertNull(r.error, () -> r.error.getMessage());
-            assertTrue(server.submitted.contains("\"stop\":\"discrepancy\""), server.submitted);
-            String info = (String) r.command.getResult().getProperty("Info");
-            assertTrue(info.contains("deconvolve.stop = " + stopped + "\n"), info);
-            String log = ij.IJ.getLog();
-            assertTrue(log == null || log.contains("fluorecon Deconvolve: cells: " + stopped), log); // null: no Log window headless
+        server.resultTiff = new ij.io.FileSaver(image()).serialize();
+        server.doneMessage = "Done: " + stopped + ".";
+        ij.IJ.log("\\Clear");
+        Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=20 stop=discrepancy "
+                + "psf=[theoretical] na=1.2");
+        assertNull(r.error, () -> r.error.getMessage());
+        assertTrue(server.submitted.contains("\"stop\":\"discrepancy\""), server.submitted);
+        String info = (String) r.command.getResult().getProperty("Info");
+        assertTrue(info.contains("deconvolve.stop = " + stopped + "\n"), info);
+        String log = ij.IJ.getLog();
+        assertTrue(log == null || log.contains("fluorecon Deconvolve: cells: " + stopped), log); // null: no Log window headless
 
-            server.doneMessage = "Done.";
-            Run<Deconvolve_> none = run(new Deconvolve_(), image(), "method=rl iterations=5 stop=none "
-                    + "psf=[theoretical] na=1.2");
-            assertNull(none.error, () -> none.error.getMessage());
-            assertTrue(server.submitted.contains("\"stop\":\"none\""), server.submitted);
-            assertTrue(((String) none.command.getResult().getProperty("Info")).contains("deconvolve.stop = none\n"));
+        server.doneMessage = "Done.";
+        Run<Deconvolve_> none = run(new Deconvolve_(), image(), "method=rl iterations=5 stop=none "
+                + "psf=[theoretical] na=1.2");
+        assertNull(none.error, () -> none.error.getMessage());
+        assertTrue(server.submitted.contains("\"stop\":\"none\""), server.submitted);
+        assertTrue(((String) none.command.getResult().getProperty("Info")).contains("deconvolve.stop = none\n"));
 
-            Run<Deconvolve_> bad = run(new Deconvolve_(), image(), "method=rl stop=sometimes psf=[theoretical] na=1.2");
-            assertNotNull(bad.error);
-        } finally {
-            System.clearProperty(org.fluorecon.server.ServerConfig.PROPERTY);
-            server.close();
-        }
+        Run<Deconvolve_> bad = run(new Deconvolve_(), image(), "method=rl stop=sometimes psf=[theoretical] na=1.2");
+        assertNotNull(bad.error);
     }
 
     @Test
@@ -98,15 +88,10 @@ class DeconvolveCommandTest extends CommandTestBase {
         try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        java.nio.file.Files.writeString(tmp.resolve("server.json"), "{\"url\": \"http://127.0.0.1:" + port + "\"}");
-        System.setProperty(org.fluorecon.server.ServerConfig.PROPERTY, tmp.toString());
-        try {
-            Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=3 psf=[theoretical] na=1.2");
-            assertNotNull(r.error);
-            assertTrue(r.error.getMessage().startsWith("The fluorecon server is not running at http://127.0.0.1:" + port),
-                    r.error.getMessage());
-        } finally {
-            System.clearProperty(org.fluorecon.server.ServerConfig.PROPERTY);
-        }
+        useAsPluginServer("http://127.0.0.1:" + port);
+        Run<Deconvolve_> r = run(new Deconvolve_(), image(), "method=rl iterations=3 psf=[theoretical] na=1.2");
+        assertNotNull(r.error);
+        assertTrue(r.error.getMessage().startsWith("The fluorecon server is not running at http://127.0.0.1:" + port),
+                r.error.getMessage());
     }
 }

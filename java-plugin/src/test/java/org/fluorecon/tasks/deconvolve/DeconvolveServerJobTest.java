@@ -14,34 +14,17 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.fluorecon.core.Progress;
-import org.fluorecon.server.ServerClient;
-import org.fluorecon.testutil.ScriptedServer;
-import org.junit.jupiter.api.AfterEach;
+import org.fluorecon.testutil.ScriptedServerTest;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The server path of Deconvolve… against a scripted server: spec, polling, result, PSF upload, cancel. */
-class DeconvolveServerJobTest {
-    @TempDir
-    Path tmp;
-    ScriptedServer server;
-
+class DeconvolveServerJobTest extends ScriptedServerTest {
     @BeforeEach
-    void start() throws IOException {
-        server = new ScriptedServer(tmp);
+    void script() {
         server.runningPolls = 3;
         server.progress = n -> n * 0.25;
         server.doneMessage = null;
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-    }
-
-    private ServerClient client() {
-        return server.client();
     }
 
     /** A 2-channel, 3-frame hyperstack, 0.065 µm pixels. */

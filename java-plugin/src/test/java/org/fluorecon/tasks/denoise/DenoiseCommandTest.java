@@ -16,33 +16,12 @@ import org.fluorecon.core.ImageToImageJob;
 import org.fluorecon.ij.Models_;
 import java.util.Map;
 import java.util.List;
-import org.fluorecon.onnx.Predictor;
-import org.fluorecon.testutil.CommandTestBase;
+import org.fluorecon.testutil.IdentityModelsTest;
 import org.fluorecon.testutil.OnnxModels;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The Denoise... command, headless, on one image per axis order (XY, XYZ, XYCZT). */
-class DenoiseCommandTest extends CommandTestBase {
-
-    @TempDir
-    static Path tmp;
-    static Path model2d;
-    static Path model3d;
-
-    @BeforeAll
-    static void models() throws Exception {
-        model2d = OnnxModels.write(tmp.resolve("id2d.onnx"), OnnxModels.card(2, 4, 8, 32), 2, 1);
-        model3d = OnnxModels.write(tmp.resolve("id3d.onnx"), OnnxModels.card(3, 2, 2, 8), 3, 1);
-    }
-
-    @AfterAll
-    static void release() {
-        Predictor.clearCache();
-    }
-
+class DenoiseCommandTest extends IdentityModelsTest {
     private static ImagePlus calibrated(ImagePlus imp) {
         imp.getCalibration().pixelWidth = 0.065;
         imp.getCalibration().pixelHeight = 0.065;

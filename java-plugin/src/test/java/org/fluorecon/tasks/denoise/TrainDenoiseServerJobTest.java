@@ -10,7 +10,7 @@ import ij.process.FloatProcessor;
 import java.nio.file.Path;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.server.ServerClient;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,7 +21,7 @@ class TrainDenoiseServerJobTest {
 
     private TrainDenoiseServerJob job(TrainDenoiseServerJob.Settings s) {
         return new TrainDenoiseServerJob(new ImagePlus("noisy", new FloatProcessor(64, 64)), s, tmp,
-                new ServerClient("http://127.0.0.1:9", tmp.resolve("token")));
+                ScriptedServer.unreachable());
     }
 
     @Test
@@ -68,8 +68,8 @@ class TrainDenoiseServerJobTest {
 
     @Test
     void model_path_is_read_from_the_job_message() {
-        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainDenoiseServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
-        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainDenoiseServerJob.modelPath("Done."));
+        assertEquals(Path.of("/srv/models/my_n2v.onnx"), TrainServerJob.modelPath("Done. model_file = /srv/models/my_n2v.onnx"));
+        FluoreconException e = assertThrows(FluoreconException.class, () -> TrainServerJob.modelPath("Done."));
         assertTrue(e.getMessage().contains("names no trained model"));
     }
 }

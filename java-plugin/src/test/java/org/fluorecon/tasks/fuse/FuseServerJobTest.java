@@ -11,6 +11,7 @@ import java.util.Map;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.tasks.deconvolve.DeconvolveServerJob;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,8 +36,8 @@ class FuseServerJobTest {
         return imp;
     }
 
-    private ServerClient client() {
-        return new ServerClient("http://127.0.0.1:9", tmp.resolve("no-token")); // never contacted: checks only
+    private static ServerClient client() {
+        return ScriptedServer.unreachable(); // never contacted: checks only
     }
 
     @SuppressWarnings("unchecked")

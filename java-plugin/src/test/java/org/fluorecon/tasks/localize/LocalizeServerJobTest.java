@@ -12,28 +12,11 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.fluorecon.core.Progress;
-import org.fluorecon.testutil.ScriptedServer;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.fluorecon.testutil.ScriptedServerTest;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Localize (SMLM)… model=mle against a scripted server: the spec sent, the table unpacked, the rendering. */
-class LocalizeServerJobTest {
-    @TempDir
-    Path tmp;
-    ScriptedServer server;
-
-    @BeforeEach
-    void start() throws IOException {
-        server = new ScriptedServer(tmp);
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-    }
-
+class LocalizeServerJobTest extends ScriptedServerTest {
     private static ImagePlus stack(int frames, double pixelUm) {
         ImageStack st = new ImageStack(16, 12);
         for (int i = 0; i < frames; i++) {

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.server.ServerClient;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,8 +23,8 @@ class QualityCheckServerJobTest {
     @TempDir
     Path tmp;
 
-    private ServerClient client() {
-        return new ServerClient("http://127.0.0.1:9", tmp.resolve("token"));
+    private static ServerClient client() {
+        return ScriptedServer.unreachable();
     }
 
     private static ImagePlus plane(String title, int w, int h) {
@@ -38,6 +39,17 @@ class QualityCheckServerJobTest {
         assertEquals(model.toAbsolutePath().toString(), spec.get("model_file"));
         assertFalse(new QualityCheckServerJob(plane("raw", 32, 32), plane("res", 32, 32), null, client()).spec()
                 .containsKey("model_file"));
+    }
+
+    /** The result's channels are the ones the server names in its Info; an older server's count falls back to its order. */
+    @Test
+    void channel_names_come_from_the_server_info() {
+        assertEquals(List.of("consistency", "consistency_local", "disagreement", "invented"), List.of(
+                QualityCheckServerJob.serverChannels("fluorecon qc\nchannels = consistency,consistency_local,"
+                        + "disagreement,invented\nqc = {}", 2)));
+        assertEquals(List.of("consistency", "consistency_local", "disagreement"),
+                List.of(QualityCheckServerJob.serverChannels(null, 3)));
+        assertEquals(List.of("consistency", "consistency_local"), List.of(QualityCheckServerJob.serverChannels("", 2)));
     }
 
     /** A ×2 result travels beside its input repeated ×2 (nearest neighbour) with scale = [2, 2] in the spec. */

@@ -7,19 +7,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.process.FloatProcessor;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.fluorecon.server.Json;
 import org.fluorecon.server.ServerClient;
 import org.fluorecon.tasks.localize.LocalizationTable;
 import org.fluorecon.tasks.unmix.UnmixServerJob;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 
 /** The specs of a table drift job and of unmixing with measured (ROI) spectra; checks before any upload. */
 class TableDriftServerJobTest {
     private static ServerClient client() {
-        return new ServerClient("http://127.0.0.1:9", Path.of("no-token"));
+        return ScriptedServer.unreachable();
     }
 
     @Test

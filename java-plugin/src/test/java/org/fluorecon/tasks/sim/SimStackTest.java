@@ -9,11 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.process.FloatProcessor;
-import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.server.ServerClient;
+import org.fluorecon.testutil.ScriptedServer;
 import org.junit.jupiter.api.Test;
 
 /** Frame order and stack-size validation of SIM reconstruction… (the same numbers as tests/tasks/test_sim_learned.py). */
@@ -86,7 +85,7 @@ class SimStackTest {
         raw.getCalibration().pixelHeight = 0.08;
         // no server runs at this address: the check must fail before any request
         SimServerJob job = new SimServerJob(raw, new SimServerJob.Settings(),
-                new ServerClient("http://127.0.0.1:9", Path.of("/nonexistent-token")));
+                ScriptedServer.unreachable());
         assertFalse(job.checkInput());
         assertTrue(job.getErrorMessage().contains("10 images"), job.getErrorMessage());
 
@@ -96,7 +95,7 @@ class SimStackTest {
         }
         SimServerJob.Settings s = new SimServerJob.Settings();
         s.order = "z-angle-phase";
-        job = new SimServerJob(new ImagePlus("raw", stack), s, new ServerClient("http://127.0.0.1:9", Path.of("/x")));
+        job = new SimServerJob(new ImagePlus("raw", stack), s, ScriptedServer.unreachable());
         assertFalse(job.checkInput(), "an uncalibrated stack needs pixel_size");
         assertTrue(job.getErrorMessage().contains("no pixel size"), job.getErrorMessage());
         s.pixelSizeNm = 80;

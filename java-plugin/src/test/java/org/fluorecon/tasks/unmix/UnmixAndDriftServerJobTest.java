@@ -15,34 +15,12 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.fluorecon.core.Progress;
-import org.fluorecon.server.ServerClient;
 import org.fluorecon.tasks.register.DriftCorrectionServerJob;
-import org.fluorecon.testutil.ScriptedServer;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.fluorecon.testutil.ScriptedServerTest;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Unmix… and Correct drift… against a scripted server: the spec sent, the result's shape, errors. */
-class UnmixAndDriftServerJobTest {
-    @TempDir
-    Path tmp;
-    ScriptedServer server;
-
-    @BeforeEach
-    void start() throws IOException {
-        server = new ScriptedServer(tmp);
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-    }
-
-    private ServerClient client() {
-        return server.client();
-    }
-
+class UnmixAndDriftServerJobTest extends ScriptedServerTest {
     private static ImagePlus stack(String title, int c, int z, int t, float base) {
         ImageStack st = new ImageStack(20, 18);
         for (int i = 0; i < c * z * t; i++) {

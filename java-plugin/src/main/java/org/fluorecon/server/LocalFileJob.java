@@ -1,12 +1,9 @@
-package org.fluorecon.tasks.streaming;
+package org.fluorecon.server;
 
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
 import org.fluorecon.core.Job;
 import org.fluorecon.core.Progress;
-import org.fluorecon.server.JobStatus;
-import org.fluorecon.server.ServerClient;
-import org.fluorecon.server.ServerException;
 
 /**
  * A server job on a file too large to open in ImageJ: the server reads {@code input} and writes {@code output}

@@ -1,17 +1,15 @@
-package org.fluorecon.tasks.streaming;
+package org.fluorecon.ij;
 
 import ij.IJ;
 import ij.ImagePlus;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.fluorecon.core.FluoreconException;
-import org.fluorecon.ij.FluoreconCommand;
-import org.fluorecon.ij.Menu;
-import org.fluorecon.ij.Params;
+import org.fluorecon.server.JobSpec;
 import org.fluorecon.server.Json;
-import org.fluorecon.tasks.deconvolve.DeconvolveServerJob;
-import org.fluorecon.tasks.denoise.DenoiseClassicalServerJob;
+import org.fluorecon.server.LocalFileJob;
 
 /**
  * Plugins › fluorecon › Process file…  Runs a command on a file too large to open: the model server reads the
@@ -19,15 +17,19 @@ import org.fluorecon.tasks.denoise.DenoiseClassicalServerJob;
  * virtual stack, an OME-Zarr output is reported in the Log. The server must run on this machine under a user who
  * can read the input and write the output's folder. Macro:
  * {@code run("Process file...", "file=/data/big.tif command=deconvolve method=rl iterations=20 na=1.4
- * wavelength_nm=520 save=/data/big-deconvolved.zarr")}, or {@code command=denoise-classical method=nlm}, or
+ * wavelength_nm=520 save=/data/big-deconvolved.zarr")}, or {@code command=denoise-classical method=nlm} (any method
+ * of {@code fluorecon denoise-classical}: nlm, bm3d, vst-bm3d, vst-nlm, gaussian, median), or
  * {@code command=predict model_file=/models/care_denoise_2d.onnx} (any fluorecon image-to-image model file, on the
  * server's machine; the server runs it block by block as {@code fluorecon predict IN OUT.zarr|.tif}).
- * The calibration comes from the file (a theoretical PSF needs it).
+ * The calibration comes from the file (a theoretical PSF needs it). A cross-task command: it knows the jobs it
+ * runs by their specs ({@link JobSpec}: defaults and methods), not by the tasks' classes.
  */
 @Menu(label = "Process file...")
 public class ProcessFile_ extends FluoreconCommand {
     static final String TITLE = "fluorecon Process file";
     static final String[] COMMANDS = {"deconvolve", "denoise-classical", "predict"};
+    private static final JobSpec DECONVOLVE = JobSpec.of("deconvolve");
+    private static final JobSpec DENOISE = JobSpec.of("denoise-classical");
     private String message = "";
 
     public ProcessFile_() {
@@ -41,7 +43,7 @@ public class ProcessFile_ extends FluoreconCommand {
 
     @Override
     protected void execute(ImagePlus ignored) {
-        DeconvolveServerJob.Settings s = new DeconvolveServerJob.Settings();
+        Deconvolution s = new Deconvolution();
         String[] command = {COMMANDS[0]};
         String[] method = {""};
         String[] file = {""};
@@ -101,12 +103,21 @@ public class ProcessFile_ extends FluoreconCommand {
         return Path.of(text).toAbsolutePath().normalize();
     }
 
-    static Map<String, Object> spec(String command, String method, DeconvolveServerJob.Settings s) {
+    /** The deconvolution settings it offers; the defaults are the spec's. */
+    static final class Deconvolution {
+        String method = DECONVOLVE.string("method");
+        int iterations = DECONVOLVE.integer("num_iter");
+        double na = DECONVOLVE.number("psf.na");
+        double wavelengthNm = DECONVOLVE.number("psf.wavelength_nm");
+    }
+
+    static Map<String, Object> spec(String command, String method, Deconvolution s) {
         if ("denoise-classical".equals(command)) {
-            String m = method.isBlank() ? "nlm" : method;
-            if (!DenoiseClassicalServerJob.METHODS.contains(m)) {
+            String m = method.isBlank() ? DENOISE.string("method") : method;
+            List<String> methods = DENOISE.choices("method");
+            if (!methods.contains(m)) {
                 throw new FluoreconException("method = '" + m + "' is not a classical denoiser; use one of "
-                        + DenoiseClassicalServerJob.METHODS + ".");
+                        + methods + ".");
             }
             return Json.object("task", "denoise-classical", "method", m);
         }
@@ -114,9 +125,10 @@ public class ProcessFile_ extends FluoreconCommand {
             throw new FluoreconException("command = '" + command + "': use deconvolve, denoise-classical or predict.");
         }
         String m = method.isBlank() ? s.method : method;
-        if (!DeconvolveServerJob.METHODS.contains(m)) {
+        List<String> methods = DECONVOLVE.choices("method");
+        if (!methods.contains(m)) {
             throw new FluoreconException("method = '" + m + "' is not a deconvolution method here; use one of "
-                    + DeconvolveServerJob.METHODS + ".");
+                    + methods + ".");
         }
         return Json.object("task", "deconvolve", "method", m, "num_iter", s.iterations,
                 "psf", Json.object("na", s.na, "wavelength_nm", s.wavelengthNm));
