@@ -49,6 +49,7 @@ class TrainResult:
 
     losses: list[float] = field(default_factory=list)
     device: str = "cpu"
+    patch_size: tuple[int, ...] | None = None  # the patch trained on, where it differs from the config's
 
     def smoothed(self, window: int = 20) -> tuple[float, float]:
         """Mean loss over the first and the last `window` steps."""
@@ -147,6 +148,25 @@ def optimizer_and_schedule(network: nn.Module, config: TrainConfig, **adamw):
     return opt, sched
 
 
+def context_patch(patch: tuple[int, ...], depth: int | None, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """The patch a 3D U-Net of `depth` poolings trains on: `patch` with at least 3 slices at the deepest
+    level (z >= 3 * 2**depth), where every image has that many slices.
+
+    Why: with 'same' zero padding, a patch of 2 * 2**depth slices (8 at depth 2) leaves 2 slices at the
+    deepest level, each with one real and one zero-padded z-neighbour; no training voxel ever has both
+    z-neighbours real there, so the weights on the two z-offsets are only constrained one at a time. On a
+    full volume the interior voxels add both and the prediction collapses as training goes on (measured,
+    bench/care3d_collapse.py: interior-slice PSNR 37 -> 12 dB while the border slices and 8-slice chunks
+    stay at 37 dB and the loss falls). Images with fewer slices keep their patch: their prediction sees the
+    same z-borders as training. 2D patches and patches already thick enough are returned unchanged."""
+    if len(patch) != 3 or depth is None:
+        return patch
+    multiple = 2**depth
+    fits = min(s[0] for s in shapes) // multiple * multiple
+    z = max(patch[0], min(3 * multiple, fits))
+    return (z, *patch[1:])
+
+
 def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainConfig,
                   *, progress: bool = True) -> TrainResult:
     """Train `network` in place on normalized (input, target) pairs.
@@ -171,11 +191,14 @@ def train_network(network: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarr
         if x.ndim != len(patch) or any(s < p for s, p in zip(x.shape, patch)):
             raise ValueError(f"Training image of shape {x.shape} is smaller than patch_size {patch}; "
                              "use a smaller patch_size or larger images.")
+    unet = getattr(network, "config", None)
+    patch = context_patch(patch, getattr(unet, "depth", None), [x.shape for x, _ in pairs])
     losses = fit_batches(
         network, config, lambda rng: _sample_batch(pairs, patch, config.batch_size, rng, config.augment),
         loss=lambda out, yb: loss_fn(config.loss, out.float(), yb), amp=config.amp, progress=progress,
         layout_ndim=len(patch))
-    return TrainResult(losses=losses, device=str(resolve_device(config.device)))
+    return TrainResult(losses=losses, device=str(resolve_device(config.device)),
+                       patch_size=patch if patch != tuple(config.patch_size) else None)
 
 
 Batches = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
@@ -226,7 +249,7 @@ def card_train_info(config: TrainConfig, history: TrainResult) -> dict[str, str]
     """The optimisation figures every U-Net card records under ``train.*`` (steps … loss_last), as strings."""
     first, last = history.smoothed()
     return {"steps": str(config.steps), "batch_size": str(config.batch_size),
-            "patch_size": ",".join(map(str, config.patch_size)), "lr": str(config.lr), "loss": config.loss,
+            "patch_size": ",".join(map(str, history.patch_size or config.patch_size)), "lr": str(config.lr), "loss": config.loss,
             "seed": str(config.seed), "device": history.device, "loss_first": f"{first:.5f}", "loss_last": f"{last:.5f}"}
 
 
