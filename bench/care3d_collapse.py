@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="weights and patch sampling")
     p.add_argument("--old", action="store_true", help="train on the patch as given (before the fix: no z-context)")
     args = p.parse_args()
     if args.old:
@@ -45,9 +46,9 @@ def main() -> None:
     lo, hi = percentile_range(val.low, 1, 99.8)
     x, truth = normalize(val.low, lo, hi), normalize(val.clean, lo, hi)
     print("input psnr", round(psnr(x, truth), 2))
-    config = TrainConfig(steps=args.steps, batch_size=args.batch, patch_size=(args.patch_z, 32, 32), seed=0,
+    config = TrainConfig(steps=args.steps, batch_size=args.batch, patch_size=(args.patch_z, 32, 32), seed=args.seed,
                          device="cpu", loss="l1", lr=args.lr)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     net = build_network(UNetConfig(ndim=3, depth=2, filters=16, residual=True))
     step = [0]
     t0 = time.time()
@@ -72,6 +73,7 @@ def main() -> None:
     res = train_network(net, pairs, config, progress=False)
     pr = predict_torch(net, x)
     print("final whole", round(psnr(pr, truth), 2), "loss first/last", res.smoothed())
+    print("per-slice PSNR", " ".join(f"{psnr(a, b):.1f}" for a, b in zip(pr, truth)))
 
 
 if __name__ == "__main__":

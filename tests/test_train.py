@@ -97,7 +97,7 @@ def test_channels_last_training_matches_the_default_layout_and_ends_in_it():
 def test_thin_3d_patches_train_with_context_in_z_and_the_card_says_so():
     """Regression (3D CARE collapse): a depth-2 U-Net trained on 8-slice patches of 32-slice stacks had 2 slices
     at its deepest level, none with both z-neighbours real, and its full-volume prediction collapsed (interior
-    slices 37 -> 12 dB, bench/care3d_collapse.py). train_network now feeds the net at least 3 * 2**depth slices
+    slices 37 -> 12 dB, bench/care3d_collapse.py). train_network now feeds the net at least 4 * 2**depth slices
     where the stacks have them; the card records the patch trained on. Thin stacks, thick patches and 2D keep
     their patch."""
     from fluorecon.train import card_train_info, context_patch
@@ -110,10 +110,10 @@ def test_thin_3d_patches_train_with_context_in_z_and_the_card_says_so():
     net.register_forward_pre_hook(lambda _, inputs: seen.append(tuple(inputs[0].shape[2:])))
     config = TrainConfig(steps=2, batch_size=1, patch_size=(8, 16, 16), device="cpu")
     result = train_network(net, [(stack, stack)], config, progress=False)
-    assert seen == [(12, 16, 16)] * 2
-    assert card_train_info(config, result)["patch_size"] == "12,16,16"
+    assert seen == [(16, 16, 16)] * 2
+    assert card_train_info(config, result)["patch_size"] == "16,16,16"
     assert context_patch((8, 16, 16), 2, [(8, 64, 64), (32, 64, 64)]) == (8, 16, 16)  # the thinnest stack has 8
     assert context_patch((8, 16, 16), 2, [(14, 64, 64)]) == (12, 16, 16)
     assert context_patch((16, 32, 32), 2, [(32, 64, 64)]) == (16, 32, 32)  # the shipped 3D model's patch
-    assert context_patch((8, 16, 16), 1, [(32, 64, 64)]) == (8, 16, 16)  # depth 1: 4 slices at the bottom
+    assert context_patch((8, 16, 16), 1, [(32, 64, 64)]) == (8, 16, 16)  # depth 1: 4 slices at the bottom already
     assert context_patch((32, 32), 2, [(64, 64)]) == (32, 32)
