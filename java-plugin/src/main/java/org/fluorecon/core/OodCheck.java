@@ -24,6 +24,13 @@ public final class OodCheck {
     static final int[] LAGS = {1, 2, 4, 8, 16};
     static final double[] GRADIENT_SIGMAS = {1.0, 2.0};
     public static final int MAX_PLANES = 16;
+    /**
+     * A unit with more pixels than one 2048² plane is examined on {@link #WINDOW}² windows ({@link #windows}), so
+     * the check costs at most what a 2048² plane costs: on 8192² the whole-plane FFTs and sorts took 76 s and 3 GiB,
+     * as long as the model itself. Python's {@code _MAX_PIXELS}, {@code _WINDOW}.
+     */
+    static final long MAX_PIXELS = 2048L * 2048L;
+    static final int WINDOW = 512;
     /** What an out-of-distribution warning offers; the same words as {@code fluorecon.qc.ood.WAY_FORWARD}. */
     static final String WAY_FORWARD = "Train for this microscope: fit the simulation to this image and fine-tune the "
             + "model (fluorecon train denoise --like IMAGE; Fiji: Denoise \u203a Train for my microscope\u2026), or "
@@ -206,9 +213,15 @@ public final class OodCheck {
     }
 
     /** Cards without {@code qc.features}: normalized quantiles and noise level against the training figures. */
-    private static void quantileCheck(float[][] planes, int w, Map<String, String> qc, String norm, Result r) {
+    private static void quantileCheck(float[][] all, int width, Map<String, String> qc, String norm, Result r) {
         double[] pct = percentiles(norm);
-        double[] range = Normalizer.percentileRange(planes, pct[0], pct[1]);
+        double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
+        float[][] planes = all;
+        int w = width;
+        if ((long) all.length * all[0].length > MAX_PIXELS) { // a large unit: its windows, as features()
+            planes = windows(all, w, all[0].length / w);
+            w = Math.min(WINDOW, w);
+        }
         float lo = (float) range[0];
         float div = (float) Normalizer.range(range[0], range[1]);
         double[] xn = normalizedSorted(planes, lo, div);
@@ -237,7 +250,8 @@ public final class OodCheck {
     }
 
     /** The OOD features ({@link #FEATURES}) of one input unit: {@code fluorecon.qc.ood.image_features}. */
-    public static Map<String, Double> features(float[][] all, int w, String norm) {
+    public static Map<String, Double> features(float[][] all, int width, String norm) {
+        int w = width;
         int h = all[0].length / w;
         if (h < 2 || w < 2) {
             throw new FluoreconException("The OOD check needs an image with Y and X axes, got " + w + "x" + h + ".");
@@ -245,10 +259,15 @@ public final class OodCheck {
         float[][] planes = all;
         if (all.length > MAX_PLANES) { // a long stack: evenly spaced planes describe it
             planes = new float[MAX_PLANES][];
-            double step = (all.length - 1) / (double) (MAX_PLANES - 1);
+            int[] pick = linspaceIndices(all.length - 1, MAX_PLANES);
             for (int i = 0; i < MAX_PLANES; i++) {
-                planes[i] = all[(int) Math.rint(i == MAX_PLANES - 1 ? all.length - 1 : i * step)];
+                planes[i] = all[pick[i]];
             }
+        }
+        if ((long) planes.length * planes[0].length > MAX_PIXELS) {
+            planes = windows(planes, w, h);
+            w = Math.min(WINDOW, w);
+            h = Math.min(WINDOW, h);
         }
         double[] pct = percentiles(norm);
         double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
@@ -281,6 +300,44 @@ public final class OodCheck {
         spectrumFeatures(xn, w, h, noiseVar, f);
         correlationFeatures(xn, w, h, noiseVar, f);
         return f;
+    }
+
+    /** {@code np.linspace(0, last, n).round()}: evenly spaced indices, the ends exact, halves to even. */
+    static int[] linspaceIndices(int last, int n) {
+        int[] out = new int[n];
+        double step = n > 1 ? last / (double) (n - 1) : 0;
+        for (int i = 0; i < n; i++) {
+            out[i] = (int) Math.rint(i == n - 1 ? last : i * step);
+        }
+        return out;
+    }
+
+    /**
+     * {@link #WINDOW}² windows of equally sized planes {@code w} × {@code h}: a grid of ceil(h / W) × ceil(w / W)
+     * per plane at evenly spaced (rounded) offsets, then at most {@link #MAX_PLANES} of all windows in (plane, row,
+     * column) order, evenly spaced (Python's {@code _windows}).
+     */
+    static float[][] windows(float[][] planes, int w, int h) {
+        int wy = Math.min(WINDOW, h);
+        int wx = Math.min(WINDOW, w);
+        int[] ys = linspaceIndices(h - wy, (h + wy - 1) / wy);
+        int[] xs = linspaceIndices(w - wx, (w + wx - 1) / wx);
+        int perPlane = ys.length * xs.length;
+        int n = planes.length * perPlane;
+        int[] pick = linspaceIndices(n - 1, Math.min(n, MAX_PLANES));
+        float[][] out = new float[pick.length][];
+        for (int k = 0; k < pick.length; k++) {
+            float[] plane = planes[pick[k] / perPlane];
+            int r = pick[k] % perPlane;
+            int y0 = ys[r / xs.length];
+            int x0 = xs[r % xs.length];
+            float[] win = new float[wy * wx];
+            for (int y = 0; y < wy; y++) {
+                System.arraycopy(plane, (y0 + y) * w + x0, win, y * wx, wx);
+            }
+            out[k] = win;
+        }
+        return out;
     }
 
     /** Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed). */
