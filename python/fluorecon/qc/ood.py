@@ -111,20 +111,24 @@ _MAX_PIXELS = 2048 * 2048
 _WINDOW = 512
 
 
-def _radial_spectrum(planes: np.ndarray, noise_var: float) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum (Hann-windowed, white-noise floor removed) of YX planes."""
+def _radial_spectrum(planes: np.ndarray, noise_var: float, *, windows: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum (Hann-windowed, white-noise floor removed) of YX planes. The planes of
+    a stack are pooled before the floor is removed; `windows` of one large plane each have it removed first,
+    so their mean keeps the bias of a single plane's periodogram (the training inputs are single planes):
+    pooled, the high band of a 2176² field moved 5 SD."""
     ny, nx = planes.shape[-2:]
     window = np.outer(np.hanning(ny), np.hanning(nx))
+    floor = noise_var * float(np.sum(window ** 2))
     power = np.zeros((ny, nx))
     for plane in planes:
         p = plane - plane.mean()
-        power += np.abs(np.fft.fft2(p * window)) ** 2
+        pw = np.abs(np.fft.fft2(p * window)) ** 2
+        power += np.maximum(pw - floor, 0.0) if windows else pw
     power /= len(planes)
     fy = np.fft.fftfreq(ny)[:, None]
     fx = np.fft.fftfreq(nx)[None, :]
     radius = np.sqrt(fy ** 2 + fx ** 2)
-    floor = noise_var * float(np.sum(window ** 2))
-    return radius.ravel(), np.maximum(power.ravel() - floor, 0.0)
+    return radius.ravel(), power.ravel() if windows else np.maximum(power.ravel() - floor, 0.0)
 
 
 def _windows(planes: np.ndarray) -> np.ndarray:
@@ -155,7 +159,8 @@ def image_features(image: np.ndarray, norm: str) -> dict[str, float]:
     planes = image.reshape((-1,) + image.shape[-2:])
     if len(planes) > _MAX_PLANES:  # a long stack: evenly spaced planes describe it
         planes = planes[np.linspace(0, len(planes) - 1, _MAX_PLANES).round().astype(int)]
-    if planes.size > _MAX_PIXELS:
+    windowed = planes.size > _MAX_PIXELS
+    if windowed:
         planes = _windows(planes)
     lo, hi = percentile_range(image, *_norm_percentiles(norm))
     scale = max(hi - lo, 1e-6)
@@ -166,7 +171,7 @@ def image_features(image: np.ndarray, norm: str) -> dict[str, float]:
     for q, v in zip(FEATURE_QUANTILES, np.percentile(xn, FEATURE_QUANTILES)):
         feats[f"q{q}"] = float(v)
     noise_var = float(np.mean(noise.variance(planes))) / scale ** 2
-    radius, power = _radial_spectrum(xn.astype(np.float64), noise_var)
+    radius, power = _radial_spectrum(xn.astype(np.float64), noise_var, windows=windowed)
     inside = (radius >= BANDS[0][0]) & (radius < BANDS[-1][1])
     total = max(float(power[inside].sum()), 1e-12)
     for lo_f, hi_f in BANDS:

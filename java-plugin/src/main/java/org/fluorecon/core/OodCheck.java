@@ -264,7 +264,8 @@ public final class OodCheck {
                 planes[i] = all[pick[i]];
             }
         }
-        if ((long) planes.length * planes[0].length > MAX_PIXELS) {
+        boolean windowed = (long) planes.length * planes[0].length > MAX_PIXELS;
+        if (windowed) {
             planes = windows(planes, w, h);
             w = Math.min(WINDOW, w);
             h = Math.min(WINDOW, h);
@@ -297,7 +298,7 @@ public final class OodCheck {
                 xn[i][k] = (planes[i][k] - lo) / fs; // float32 arithmetic, as NumPy's on float32 planes
             }
         }
-        spectrumFeatures(xn, w, h, noiseVar, f);
+        spectrumFeatures(xn, w, h, noiseVar, windowed, f);
         correlationFeatures(xn, w, h, noiseVar, f);
         return f;
     }
@@ -340,8 +341,13 @@ public final class OodCheck {
         return out;
     }
 
-    /** Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed). */
-    private static void spectrumFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+    /**
+     * Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed): the
+     * planes of a stack pooled before the floor is removed, {@code windows} of one large plane each after (Python's
+     * {@code _radial_spectrum}: their mean keeps a single plane's periodogram bias, as in training).
+     */
+    private static void spectrumFeatures(double[][] xn, int w, int h, double noiseVar, boolean windows,
+                                         Map<String, Double> f) {
         double[] wy = hanning(h);
         double[] wx = hanning(w);
         double[] power = new double[w * h];
@@ -351,6 +357,7 @@ public final class OodCheck {
                 windowEnergy += wy[y] * wx[x] * (wy[y] * wx[x]);
             }
         }
+        double floor = noiseVar * windowEnergy;
         for (double[] plane : xn) {
             double mean = mean(plane);
             double[] p = new double[plane.length];
@@ -361,10 +368,9 @@ public final class OodCheck {
             }
             double[] pw = Fft.power2d(p, w, h);
             for (int i = 0; i < pw.length; i++) {
-                power[i] += pw[i];
+                power[i] += windows ? Math.max(pw[i] - floor, 0.0) : pw[i];
             }
         }
-        double floor = noiseVar * windowEnergy;
         double[] radius = new double[w * h];
         double[] fy = fftfreq(h);
         double[] fx = fftfreq(w);
@@ -372,7 +378,7 @@ public final class OodCheck {
             for (int x = 0; x < w; x++) {
                 int i = y * w + x;
                 radius[i] = Math.sqrt(fy[y] * fy[y] + fx[x] * fx[x]);
-                power[i] = Math.max(power[i] / xn.length - floor, 0.0);
+                power[i] = windows ? power[i] / xn.length : Math.max(power[i] / xn.length - floor, 0.0);
             }
         }
         double total = 0;
