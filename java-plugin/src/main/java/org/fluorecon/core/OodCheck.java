@@ -358,15 +358,16 @@ public final class OodCheck {
             }
         }
         double floor = noiseVar * windowEnergy;
+        double[] p = new double[w * h];
+        double[] pw = new double[w * h];
         for (double[] plane : xn) {
             double mean = mean(plane);
-            double[] p = new double[plane.length];
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
                     p[y * w + x] = (plane[y * w + x] - mean) * (wy[y] * wx[x]);
                 }
             }
-            double[] pw = Fft.power2d(p, w, h);
+            Fft.power2d(p, w, h, pw);
             for (int i = 0; i < pw.length; i++) {
                 power[i] += windows ? Math.max(pw[i] - floor, 0.0) : pw[i];
             }
@@ -425,9 +426,13 @@ public final class OodCheck {
         double[] acfX = new double[LAGS.length];
         double[] grads = new double[GRADIENT_SIGMAS.length];
         int n = w * h;
+        double[] x = new double[n];
+        double[] tmp = new double[n];
+        double[] g = new double[n];
+        double[] gy = new double[n];
+        double[] gx = new double[n];
         for (double[] plane : xn) {
             double mean = mean(plane);
-            double[] x = new double[n];
             for (int i = 0; i < n; i++) {
                 x[i] = plane[i] - mean;
             }
@@ -452,9 +457,9 @@ public final class OodCheck {
                 acfX[l] += sx / n;
             }
             for (int s = 0; s < GRADIENT_SIGMAS.length; s++) {
-                double[] g = Filters.gaussian(plane, w, h, GRADIENT_SIGMAS[s]);
-                double[] gy = Filters.gradient(g, w, h, 0);
-                double[] gx = Filters.gradient(g, w, h, 1);
+                Filters.gaussian(plane, w, h, GRADIENT_SIGMAS[s], tmp, g);
+                Filters.gradient(g, w, h, 0, gy);
+                Filters.gradient(g, w, h, 1, gx);
                 double e = 0;
                 for (int i = 0; i < n; i++) {
                     e += gy[i] * gy[i] + gx[i] * gx[i];
