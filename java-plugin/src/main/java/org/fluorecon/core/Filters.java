@@ -32,15 +32,30 @@ final class Filters {
         for (int i = 0; i < idx.length; i++) {
             idx[i] = reflect(i - r, n);
         }
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int pos = axis == 0 ? y : x;
-                double s = 0;
+        // Each output is the sum over the taps in kernel order (as before, so the values are the same bits); along
+        // y a whole row is accumulated per tap, which reads rows in order instead of striding down columns.
+        if (axis == 0) {
+            for (int y = 0; y < h; y++) {
+                int o = y * w;
+                java.util.Arrays.fill(out, o, o + w, 0.0);
                 for (int k = 0; k < kernel.length; k++) {
-                    int j = idx[pos + k];
-                    s += kernel[k] * (axis == 0 ? plane[j * w + x] : plane[y * w + j]);
+                    double c = kernel[k];
+                    int src = idx[y + k] * w;
+                    for (int x = 0; x < w; x++) {
+                        out[o + x] += c * plane[src + x];
+                    }
                 }
-                out[y * w + x] = s;
+            }
+        } else {
+            for (int y = 0; y < h; y++) {
+                int row = y * w;
+                for (int x = 0; x < w; x++) {
+                    double s = 0;
+                    for (int k = 0; k < kernel.length; k++) {
+                        s += kernel[k] * plane[row + idx[x + k]];
+                    }
+                    out[row + x] = s;
+                }
             }
         }
         return out;
