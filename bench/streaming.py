@@ -18,6 +18,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ PLANE = 1024  # YX side of the generated volume
 # chunks 64: the server's 3D block (tasks/deconvolve/job.py). 256 cuts a 48-plane 1024² stack into blocks of
 # 48×(256+halo)² and peaked at 4.13 GiB RSS in the 2026-12-06 run (bench/results/streaming.json, chunks 256).
 RL = {"method": "rl", "num_iter": 10, "na": 1.2, "wavelength_nm": 520, "chunks": 64}
+TASKS = ("predict", "deconvolve")
 TARGETS = {"peak_rss_gib": 4.0, "throughput_ratio": 0.9, "input_gb": 20.0}
 
 
@@ -105,6 +107,11 @@ def main() -> None:
     parser.add_argument("--why", default="", help="why --gb is below the target, recorded in the json")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS",
                                                                          BENCH / "results")))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="in-memory/streamed pairs on the fitting volume, alternating order (ratio: median)")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS),
+                        help="tasks to run; the others' rows are carried over from the existing streaming.json "
+                             "(marked with its date)")
     parser.add_argument("--worker", nargs=4, metavar=("TASK", "MODE", "INPUT", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -114,31 +121,60 @@ def main() -> None:
     load_start = os.getloadavg()
     args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fluorecon-streaming-", dir=args.work))
-    results: dict = {}
+    ratios, big, volumes, carried = {}, {}, {}, {}
     try:
         fit = generate(work / "fit.zarr", args.fit_gb)
-        ratios = {}
-        for task in ("predict", "deconvolve"):
-            memory = run(task, "memory", work / "fit.zarr", work / "mem.zarr")
-            stream = run(task, "stream", work / "fit.zarr", work / "out.zarr")
-            ratios[task] = {"in_memory_s": memory["seconds"], "streamed_s": stream["seconds"],
-                            "throughput_ratio": memory["seconds"] / stream["seconds"],
-                            "in_memory_peak_rss_gib": memory["peak_rss_gib"],
-                            "streamed_peak_rss_gib": stream["peak_rss_gib"]}
+        for task in args.tasks:
+            rounds = []
+            for r in range(args.rounds):
+                # In memory and streamed alternate who goes first, so neither always meets the busier machine.
+                order = ("memory", "stream") if r % 2 == 0 else ("stream", "memory")
+                runs = {mode: run(task, mode, work / "fit.zarr", work / f"{mode}.zarr") for mode in order}
+                rounds.append((runs["memory"], runs["stream"]))
+            per_round = [m["seconds"] / s["seconds"] for m, s in rounds]
+            stream = {"seconds": statistics.median(s["seconds"] for _, s in rounds),
+                      "peak_rss_gib": max(s["peak_rss_gib"] for _, s in rounds),
+                      "runs_s": [s["seconds"] for _, s in rounds]}
+            ratios[task] = {"in_memory_s": statistics.median(m["seconds"] for m, _ in rounds),
+                            "streamed_s": stream["seconds"],
+                            "throughput_ratio": statistics.median(per_round),
+                            "throughput_ratio_per_round": per_round,
+                            "in_memory_peak_rss_gib": max(m["peak_rss_gib"] for m, _ in rounds),
+                            "streamed_peak_rss_gib": max(s["peak_rss_gib"] for _, s in rounds)}
+            if task == "deconvolve" and (args.rl_gb or args.gb) == args.fit_gb:
+                big[task], volumes[task] = stream, fit  # the streamed run of that size was just made
         shutil.rmtree(work / "fit.zarr")
-        large = generate(work / "large.zarr", args.gb)
-        big = {"predict": run("predict", "stream", work / "large.zarr", work / "out.zarr")}
-        if args.rl_gb is not None and args.rl_gb != args.gb:
-            shutil.rmtree(work / "large.zarr")
-            rl_input = generate(work / "large.zarr", args.rl_gb)
-        else:
-            rl_input = large
-        big["deconvolve"] = run("deconvolve", "stream", work / "large.zarr", work / "out.zarr")
-        for task, volume in (("predict", large), ("deconvolve", rl_input)):
+        for task in args.tasks:
+            if task in big:
+                continue
+            gb = args.rl_gb if task == "deconvolve" and args.rl_gb is not None else args.gb
+            if volumes.get("size") != gb:
+                shutil.rmtree(work / "large.zarr", ignore_errors=True)
+                volumes["large"], volumes["size"] = generate(work / "large.zarr", gb), gb
+            big[task], volumes[task] = run(task, "stream", work / "large.zarr", work / "out.zarr"), volumes["large"]
+        for task in args.tasks:
+            volume = volumes[task]
             big[task].update(input_gb=volume["input_gb"], shape=volume["shape"],
                              mpix_per_s=np.prod(volume["shape"]) / 1e6 / big[task]["seconds"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    previous_path = args.out / "streaming.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
+    fits = {"predict": None, "deconvolve": None}
+    for task in TASKS:
+        if task in args.tasks:
+            fits[task] = {"volume_gb": fit["input_gb"], "shape": fit["shape"]}
+            continue
+        # A task not rerun keeps its recorded rows, marked as such (never passed off as this run's).
+        old_fit = previous.get("in_memory_vs_streamed", {})
+        if task not in previous.get("streamed", {}) or task not in old_fit:
+            raise SystemExit(f"No recorded {task} rows in {previous_path} to carry over; run it with --tasks {task}.")
+        big[task], ratios[task] = previous["streamed"][task], old_fit[task]
+        fits[task] = {key: old_fit[task].get(key, old_fit.get(key)) for key in ("volume_gb", "shape")}
+        carried[task] = (previous.get("carried_over") or {}).get(task) or {
+            "date": previous.get("date"), "settings": previous.get("settings"), "load_average": previous.get("load_average")}
+    for task in TASKS:
+        ratios[task] = {**fits[task], **ratios[task]}
     import onnxruntime
     import torch
 
@@ -148,21 +184,41 @@ def main() -> None:
         "machine": {"cpu": platform.processor() or platform.machine(), "logical_cores": os.cpu_count(),
                     "python": platform.python_version(), "onnxruntime_python": onnxruntime.__version__,
                     "torch": torch.__version__},
-        "input_gb": large["input_gb"],
+        "input_gb": max(r["input_gb"] for r in big.values()),
         "peak_rss_gib": max(r["peak_rss_gib"] for r in big.values()),
         "throughput_ratio": min(r["throughput_ratio"] for r in ratios.values()),
         "volume": {"generated": "OME-Zarr, uint16, Poisson noise on Gaussian blobs, chunks 1×512×512, written plane "
-                   "by plane", **large},
+                   "by plane", "largest_shape": max((r["shape"] for r in big.values()), key=np.prod)},
         "streamed": big,
-        "in_memory_vs_streamed": {"volume_gb": fit["input_gb"], "shape": fit["shape"], **ratios},
+        "in_memory_vs_streamed": ratios,
+        "carried_over": carried or None,
         "settings": {"model": str(MODEL.relative_to(ROOT)), "rl": RL, "device": "cpu"},
         "targets": TARGETS,
         "below_target": args.why or None,
     }
+    results["estimate_at_target"] = estimate_target(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "streaming.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     (args.out / "streaming.md").write_text(markdown(results))
     print(markdown(results))
+
+
+def estimate_target(r: dict) -> dict:
+    """Hours the target volume would take here at each streamed run's measured rate (linear in voxels: the blocks are
+    alike), and for RL what its theoretical PSF would be at that depth (the PSF spans the stack, so the halo grows
+    with it and the linear estimate holds only for a PSF of bounded size, e.g. a measured one)."""
+    from fluorecon.tasks.deconvolve.classical import PSFParams, default_overlap, theoretical_psf_shape
+
+    gb = r["targets"]["input_gb"]
+    shape = [int(round(gb * 1e9 / (PLANE * PLANE * 2))), PLANE, PLANE]
+    out = {"target_shape": shape, "hours_at_measured_rate": {
+        task: round(gb / s["input_gb"] * s["seconds"] / 3600, 1) for task, s in r["streamed"].items()}}
+    meta = {"z_step_nm": 300.0, "pixel_size_nm": 100.0}
+    psf = theoretical_psf_shape(shape, PSFParams(na=RL["na"], wavelength_nm=RL["wavelength_nm"]),
+                                (meta["z_step_nm"], meta["pixel_size_nm"], meta["pixel_size_nm"]))
+    out["rl_theoretical_psf_at_target"] = {"shape": list(psf), "gib_float32": round(float(np.prod(psf)) * 4 / 2**30, 1),
+                                           "halo": list(default_overlap(psf, shape, RL["num_iter"]))}
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -174,13 +230,28 @@ def markdown(r: dict) -> str:
         lines.append(f"| streamed {task} | {s['input_gb']:.2f} | {s['seconds']:.0f} | {s['mpix_per_s']:.2f} | "
                      f"{s['peak_rss_gib']:.2f} |")
     f = r["in_memory_vs_streamed"]
-    lines += ["", f"In memory vs streamed on {f['volume_gb']:.2f} GB ({'×'.join(map(str, f['shape']))}):", "",
-              "| task | in memory s | streamed s | ratio (in memory / streamed) | RSS in memory | RSS streamed |",
-              "|---|---|---|---|---|---|"]
-    for task in ("predict", "deconvolve"):
+    lines += ["", "In memory vs streamed on a volume that fits:", "",
+              "| task | volume | in memory s | streamed s | ratio (in memory / streamed) | RSS in memory | RSS streamed |",
+              "|---|---|---|---|---|---|---|"]
+    for task in TASKS:
         t = f[task]
-        lines.append(f"| {task} | {t['in_memory_s']:.1f} | {t['streamed_s']:.1f} | {t['throughput_ratio']:.2f} | "
-                     f"{t['in_memory_peak_rss_gib']:.2f} | {t['streamed_peak_rss_gib']:.2f} |")
+        each = t.get("throughput_ratio_per_round") or []
+        spread = f" (rounds {', '.join(f'{x:.2f}' for x in each)})" if len(each) > 1 else ""
+        lines.append(f"| {task} | {t['volume_gb']:.3f} GB ({'×'.join(map(str, t['shape']))}) | {t['in_memory_s']:.1f} | "
+                     f"{t['streamed_s']:.1f} | {t['throughput_ratio']:.2f}{spread} | {t['in_memory_peak_rss_gib']:.2f} | "
+                     f"{t['streamed_peak_rss_gib']:.2f} |")
+    for task, old in (r.get("carried_over") or {}).items():
+        lines += ["", f"The {task} rows are carried over from the run of {old['date']} (load average at its start "
+                  f"{old['load_average']['start'][0]:.2f}); not rerun here."]
+    if r.get("estimate_at_target"):
+        e = r["estimate_at_target"]
+        psf = e["rl_theoretical_psf_at_target"]
+        lines += ["", f"At the measured rates the {r['targets']['input_gb']:.0f} GB volume "
+                  f"({'×'.join(map(str, e['target_shape']))}) would take "
+                  + ", ".join(f"{h:g} h ({task})" for task, h in e["hours_at_measured_rate"].items())
+                  + f" here. For RL that assumes a PSF of bounded size: the theoretical PSF spans the stack, at that "
+                  f"depth {'×'.join(map(str, psf['shape']))} ({psf['gib_float32']:g} GiB as float32) with a halo of "
+                  f"{'×'.join(map(str, psf['halo']))}, i.e. every block would be the whole volume."]
     if r.get("below_target"):
         lines += ["", f"Below the {r['targets']['input_gb']:.0f} GB target: {r['below_target']}"]
     return "\n".join(lines) + "\n"

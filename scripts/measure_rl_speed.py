@@ -89,6 +89,58 @@ def measure(cases=("2d", "3d"), threads=(1, 2), rounds: int = 5, iterations: int
     return report
 
 
+def profile(case: str = "2d", threads: int = 1, rounds: int = 7) -> dict:
+    """Per-operation medians (ms) of one RL iteration on each side, the operations interleaved over rounds: ours
+    through the real :class:`~fluorecon.imaging.forward.Blur` (whole ``A``/``A_adjoint`` and, apart, their FFTs on
+    its padded grid), scikit-image's through ``scipy.signal.fftconvolve`` (whole, and its real FFTs apart: image,
+    PSF, inverse). Says where the time goes and so what bounds the ratio."""
+    import ducc0
+    from scipy.signal import fftconvolve
+
+    from fluorecon.imaging.forward import Blur
+
+    shape, psf_shape = CASES[case]
+    image, psf = _data(shape, psf_shape)
+    torch.set_num_threads(threads)
+    op = Blur(psf, image_shape=shape, device="cpu")
+    y = torch.from_numpy(image)
+    x = torch.full_like(y, 0.5)
+    axes = list(range(len(shape)))
+    fshape = [scipy.fft.next_fast_len(n + k - 1, True) for n, k in zip(shape, psf_shape)]
+    spectrum = ducc0.fft.r2c(op._buf_a.numpy(), axes=axes)
+    steps = {
+        "ours: A (pad, r2c, OTF product, c2r, crop)": lambda: op.A(x),
+        "ours: ratio y / (A x + eps)": lambda: torch.div(y, op.A(x).add_(1e-12)),
+        "ours: A_adjoint": lambda: op.A_adjoint(y),
+        "ours: update x *= factor": lambda: x.clone().mul_(y),
+        "ours: one r2c (ducc0)": lambda: ducc0.fft.r2c(op._buf_a.numpy(), axes=axes, nthreads=threads),
+        "ours: one c2r (ducc0)": lambda: ducc0.fft.c2r(spectrum, axes=axes, lastsize=op.fft_shape[-1], forward=False,
+                                                      inorm=2, nthreads=threads),
+        "skimage: fftconvolve same (3 FFTs)": lambda: fftconvolve(image, psf, mode="same"),
+        "skimage: one rfftn (scipy.fft)": lambda: scipy.fft.rfftn(image, fshape),
+        "skimage: rfftn of the PSF": lambda: scipy.fft.rfftn(psf, fshape),
+        "skimage: one irfftn (scipy.fft)": lambda: scipy.fft.irfftn(spectrum, fshape),
+        "skimage: ratio image / (conv + eps)": lambda: image / (image + 1e-12),
+    }
+    times = {name: [] for name in steps}
+    with scipy.fft.set_workers(threads):
+        for name, step in steps.items():
+            step()  # warm-up
+        for _ in range(rounds):
+            for name, step in steps.items():
+                start = time.perf_counter()
+                step()
+                times[name].append(1e3 * (time.perf_counter() - start))
+    medians = {name: round(statistics.median(v), 2) for name, v in times.items()}
+    ours = (medians["ours: ratio y / (A x + eps)"] + medians["ours: A_adjoint"] + medians["ours: update x *= factor"])
+    theirs = 2 * medians["skimage: fftconvolve same (3 FFTs)"] + medians["skimage: ratio image / (conv + eps)"] + \
+        medians["ours: update x *= factor"]
+    return {"case": case, "shape": list(shape), "psf_shape": list(psf_shape), "threads": threads, "rounds": rounds,
+            "fft_shape_ours": list(op.fft_shape), "fft_shape_skimage": fshape, "median_ms": medians,
+            "iteration_ms_sum": {"fluorecon": round(ours, 1), "skimage": round(theirs, 1)},
+            "load_average": os.getloadavg()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -96,8 +148,12 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--out", help="also write the JSON report here")
+    parser.add_argument("--profile", action="store_true", help="per-operation medians instead of whole runs")
     args = parser.parse_args(argv)
-    report = measure(args.cases, args.threads, args.rounds, args.iterations)
+    if args.profile:
+        report = {"profile": [profile(c, t, args.rounds) for c in args.cases for t in args.threads]}
+    else:
+        report = measure(args.cases, args.threads, args.rounds, args.iterations)
     text = json.dumps(report, indent=1)
     if args.out:
         with open(args.out, "w") as f:

@@ -148,8 +148,8 @@ def test_check_result_equals_cli_and_flags_the_planted_spot(config_dir, plugin_j
 
 def test_check_result_shows_the_disagreement_map_for_a_denoiser(config_dir, plugin_jar, tmp_path):
     """model_file = the shipped (filament-trained) CARE model, input = diffuse cytoplasm-like signal:
-    the output gains a third channel, the re-noise disagreement map (as `fluorecon qc --model`), and
-    the invented-texture warning reaches the table."""
+    the output gains two channels, the re-noise disagreement map and the invented-detail map (as
+    `fluorecon qc --model`), and the invented-texture warning reaches the table."""
     sys.path.insert(0, str(ROOT / "tests" / "qc"))
     from ood_shifts import diffuse
 
@@ -166,15 +166,17 @@ def test_check_result_shows_the_disagreement_map_for_a_denoiser(config_dir, plug
     rec = ijbridge.to_imageplus(tifffile.imread(tmp_path / "res.tif"), "YX", title="raw-denoised", pixel_size_um=0.1)
     plugin = check_open_images(plugin_jar, (raw, rec), input="raw", result="raw-denoised", model_file=care)
     out = plugin.getResult()
-    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (3, 1, 1)
-    assert str(out.getStack().getSliceLabel(3)) == "disagreement"
+    assert (out.getNChannels(), out.getNSlices(), out.getNFrames()) == (4, 1, 1)
+    assert [str(out.getStack().getSliceLabel(c)) for c in (3, 4)] == ["disagreement", "invented"]
     maps = ijbridge.from_imageplus(out)[0, 0]
     np.testing.assert_allclose(maps[2], tifffile.imread(tmp_path / "cli" / "disagreement.tif"), atol=1e-4)
+    np.testing.assert_allclose(maps[3], tifffile.imread(tmp_path / "cli" / "invented.tif"), atol=1e-4)
     table = plugin.getTable()
+    assert table.getValue("invented_regions", 0) == expected["invented"]["regions"]
     assert table.getValue("disagreement_flagged_fraction", 0) == pytest.approx(
         expected["disagreement"]["flagged_fraction"], abs=1e-4)
     assert "Invented texture" in str(table.getStringValue("warnings", 0))
-    assert "qc.channels = consistency,consistency_local,disagreement" in str(out.getInfoProperty())
+    assert "qc.channels = consistency,consistency_local,disagreement,invented" in str(out.getInfoProperty())
 
 
 def test_check_result_refuses_images_of_different_size(config_dir, plugin_jar):

@@ -51,7 +51,7 @@ def test_n2n_probabilistic_predict_writes_uncertainty_and_qc(data):
     assert u.shape == (64, 64) and (u > 0).all()
     report = json.loads((qc / "qc.json").read_text())
     assert {"residual_mean", "residual_std", "lag1_autocorrelation", "noise_model", "ood", "uncertainty"} <= set(report)
-    for name in ("consistency.tif", "uncertainty.tif", "consistency_local.tif", "disagreement.tif"):
+    for name in ("consistency.tif", "uncertainty.tif", "consistency_local.tif", "disagreement.tif", "invented.tif"):
         assert (qc / name).is_file()
     assert "mostly not reproducible under re-noising" in out and report["disagreement"]["members"] == 4
     assert read_tiff(qc / "disagreement.tif")[0].shape == (64, 64)
@@ -78,6 +78,10 @@ def test_predict_qc_warns_invented_texture_on_diffuse_signal(tmp_path):
     assert any(w.startswith("Invented texture") and "--method n2v" in w for w in report["warnings"])
     assert "Warning: Invented texture" in out
     assert read_tiff(tmp_path / "qc" / "disagreement.tif")[0].shape == (160, 160)
+    invented = read_tiff(tmp_path / "qc" / "invented.tif")[0]
+    assert invented.shape == (160, 160) and report["invented"]["regions"] >= 1
+    assert f"{report['invented']['regions']} region(s) larger than the PSF" in out
+    assert any(w.startswith("Invented texture marked in") for w in report["warnings"])
 
 
 def test_qc_command_warns_out_of_distribution(data):

@@ -58,16 +58,19 @@ def test_qc_job_equals_cli(server, tmp_path, with_model):
         assert job["state"] == "succeeded", job
         (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
     maps, meta = read_tiff(tmp_path / "server.tif")
-    # a denoiser's model_file adds the re-noise disagreement map (fluorecon.qc.disagreement), as `qc --model`
-    assert meta.axes == "CYX" and maps.shape == (3 if with_model else 2, *image.shape)
+    # a denoiser's model_file adds the re-noise disagreement and invented-detail maps (fluorecon.qc.disagreement),
+    # as `qc --model`
+    assert meta.axes == "CYX" and maps.shape == (4 if with_model else 2, *image.shape)
     assert meta.pixel_size_um == pytest.approx(0.1)
-    assert ("channels = consistency,consistency_local,disagreement" if with_model
+    assert ("channels = consistency,consistency_local,disagreement,invented\n" if with_model
             else "channels = consistency,consistency_local\n") in meta.info
     np.testing.assert_allclose(maps[0], tifffile.imread(tmp_path / "cli" / "consistency.tif"), atol=1e-5)
     np.testing.assert_allclose(maps[1], tifffile.imread(tmp_path / "cli" / "consistency_local.tif"), atol=1e-5)
     assert (tmp_path / "cli" / "disagreement.tif").is_file() == with_model
     if with_model:
         np.testing.assert_allclose(maps[2], tifffile.imread(tmp_path / "cli" / "disagreement.tif"), atol=1e-4)
+        np.testing.assert_allclose(maps[3], tifffile.imread(tmp_path / "cli" / "invented.tif"), atol=1e-4)
+        assert summary_of(job)["invented"]["regions"] == expected["invented"]["regions"]
         assert summary_of(job)["disagreement"]["flagged_fraction"] == pytest.approx(
             expected["disagreement"]["flagged_fraction"], abs=1e-4)
 

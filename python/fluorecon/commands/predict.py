@@ -158,6 +158,9 @@ def _write_qc(qc_dir: Path, data, mean, scale, meta, card, predictor=None, tile=
             typer.echo(f"QC: the fine detail is mostly not reproducible under re-noising over "
                        f"{100 * d.summary['flagged_fraction']:.0f}% of the image (warns above "
                        f"{100 * d.summary['area_threshold']:.0f}%); wrote {qc_dir}/disagreement.tif")
+            inv = report.summary["invented"]
+            typer.echo(f"QC: invented-detail map: {100 * inv['marked_fraction']:.1f}% of pixels marked, "
+                       f"{inv['regions']} region(s) larger than the PSF; wrote {qc_dir}/invented.tif")
         note = compare_classical(data, report)
         report.write(qc_dir, meta)  # with the classical figures
         if note:

@@ -13,7 +13,7 @@ def qc_command(
     result: Path = typer.Argument(..., help="The result TIFF (input's intensity units; same size, or a finer grid "
                                   "when --model is an upsampling/isotropic model)."),
     out: Path = typer.Option(..., "--out", help="Folder for consistency.tif, consistency_local.tif, "
-                             "uncertainty.tif (when given), disagreement.tif (--model a denoiser) and qc.json."),
+                             "uncertainty.tif (when given), disagreement.tif and invented.tif (--model a denoiser) and qc.json."),
     model: Optional[Path] = typer.Option(None, "--model", help="The ONNX model that made the result: enables the "
                                          "out-of-distribution checks against its training statistics."),
     uncertainty: Optional[Path] = typer.Option(None, "--uncertainty", help="Per-pixel uncertainty TIFF to summarise "

@@ -56,6 +56,13 @@ UNREPRODUCIBLE_THRESHOLD = 0.5
 #: 0.79–0.97, all warn. (The whole-image energy-weighted fraction, also reported, separates worse:
 #: in distribution up to 0.33, diffuse from 0.16.)
 AREA_THRESHOLD = 0.5
+#: Independent-noise pairs of the invented-detail map (each pair is two more predictions).
+PAIRS = 2
+#: invented.tif marks a pixel where the result's fine detail that a second, independent noise draw does not
+#: reproduce has more power than this share of the noise variance (RMS above 0.14 of the noise). Set from
+#: the shipped CARE on diffuse cytoplasm-like simulation, where all of its fine detail is invented: 99th
+#: percentile 0.012-0.032 over 20 draws (bench/disagreement.py, `diffuse.diffuse_invented_p99`).
+INVENTED_THRESHOLD = 0.02
 
 
 def _transforms():
@@ -118,6 +125,17 @@ def _detail(x: np.ndarray) -> np.ndarray:
     return x - ndimage.gaussian_filter(x, sigma)
 
 
+def _checked(predict, image, prediction, noise, check: str):
+    """The input (float32), its noise model (estimated unless given), the result (predicted unless given;
+    on the input's grid) and the noise standard deviation at the result."""
+    y = np.asarray(image, np.float32)
+    noise = noise or estimate_noise(y)
+    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
+    if pred.shape != y.shape:
+        raise ValueError(f"The {check} needs a result on the input's grid; got {pred.shape} for {y.shape}.")
+    return y, noise, pred, np.sqrt(np.maximum(noise.variance(np.maximum(pred, 0.0)), 1e-12)).astype(np.float32)
+
+
 def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *,
                          prediction: np.ndarray | None = None, noise: NoiseModel | None = None,
                          members: int = MEMBERS, seed: int = 0, window: int = WINDOW,
@@ -128,12 +146,7 @@ def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.
     non-reproducible detail fraction (0 = the data determine the texture, ≥ 1 = the noise does)."""
     if members < 2:
         raise ValueError(f"members must be at least 2 (the reproducibility compares re-noisings), got {members}.")
-    y = np.asarray(image, np.float32)
-    noise = noise or estimate_noise(y)
-    pred = np.asarray(predict(y) if prediction is None else prediction, np.float32)
-    if pred.shape != y.shape:
-        raise ValueError(f"The re-noise check needs a result on the input's grid; got {pred.shape} for {y.shape}.")
-    sd = np.sqrt(np.maximum(noise.variance(np.maximum(pred, 0.0)), 1e-12)).astype(np.float32)
+    y, noise, pred, sd = _checked(predict, image, prediction, noise, "re-noise check")
     rng = np.random.default_rng(seed)
     again = np.stack([np.asarray(predict(pred + sd * rng.standard_normal(pred.shape, dtype=np.float32)), np.float32)
                       for _ in range(members)])
@@ -171,15 +184,92 @@ def renoise_disagreement(predict: Callable[[np.ndarray], np.ndarray], image: np.
                         warnings=warnings)
 
 
+def _regions(mask: np.ndarray, psf_area_px: float, score: np.ndarray) -> list[dict]:
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return []
+    idx = np.arange(1, n + 1)
+    areas = ndimage.sum_labels(np.ones(mask.shape), labels, idx)
+    peaks = ndimage.maximum(score, labels, idx)
+    centres = ndimage.center_of_mass(mask, labels, idx)
+    big = [(int(a), float(pk), [int(round(c)) for c in ctr]) for a, pk, ctr in zip(areas, peaks, centres)
+           if a > psf_area_px]
+    return [{"area_px": a, "peak": round(pk, 4), "centre": c} for a, pk, c in sorted(big, reverse=True)]
+
+
+def invented_detail(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *,
+                    prediction: np.ndarray | None = None, noise: NoiseModel | None = None, pairs: int = PAIRS,
+                    seed: int = 0, window: int = WINDOW, threshold: float = INVENTED_THRESHOLD,
+                    psf_area_px: float = 4.4) -> Disagreement:
+    """Per-pixel map of the result's fine detail that the data do not determine, in units of the noise
+    variance (``invented.tif``).
+
+    Re-noising the *result* (:func:`renoise_disagreement`) feeds the model its own invented texture as
+    if it were signal, so strong worms come back and score as reproducible. Here the *input* is split
+    instead (recorrupted pairs, as in Recorrupted-to-Recorrupted, Pang et al. 2021): with
+    ``z ~ N(0, a·result + b)``, ``image + z`` and ``image − z`` carry uncorrelated (Gaussian:
+    independent) noise of twice the variance over the same signal. Detail the signal sets is in both
+    predictions; detail read out of the noise is not. Per pixel, over ``window``² pixels: ρ = local
+    correlation of the two predictions' fine detail (result − Gaussian σ ``DETAIL_SIGMA``; summed over
+    ``pairs``), map = (1 − ρ)·box(h²)/box(var) with h the checked result's fine detail: how much of
+    the result's detail power is not reproducible, relative to the noise. 0 = no fine detail or all of it
+    reproducible. Connected regions above ``threshold`` larger than ``psf_area_px`` are listed. Returns the
+    result as ``mean`` and the noise standard deviation at it as ``spread``."""
+    if pairs < 1:
+        raise ValueError(f"pairs must be at least 1 (each pair is two predictions), got {pairs}.")
+    y, noise, pred, sd = _checked(predict, image, prediction, noise, "invented-detail check")
+    var = sd.astype(np.float64) ** 2
+    rng = np.random.default_rng(seed)
+    size = (1,) * (y.ndim - 2) + (window, window)
+    cross = np.zeros(y.shape)
+    power1 = np.zeros(y.shape)
+    power2 = np.zeros(y.shape)
+    for _ in range(pairs):
+        z = sd * rng.standard_normal(y.shape, dtype=np.float32)
+        h1 = _detail(np.asarray(predict(y + z), np.float64))
+        h2 = _detail(np.asarray(predict(y - z), np.float64))
+        cross += h1 * h2
+        power1 += h1 ** 2
+        power2 += h2 ** 2
+    cross, power1, power2 = (ndimage.uniform_filter(v, size) for v in (cross, power1, power2))
+    rho = np.clip(cross / np.sqrt(power1 * power2 + 1e-24), 0.0, 1.0)
+    h = _detail(pred.astype(np.float64))
+    invented = ((1.0 - rho) * ndimage.uniform_filter(h ** 2, size) /
+                ndimage.uniform_filter(var, size)).astype(np.float32)
+    regions = _regions(invented > threshold, psf_area_px, invented)
+    summary = {"method": f"{pairs} recorrupted pair(s) image +/- z, z ~ N(0, a*result+b); map = (1 - local correlation "
+                         f"of the pair's fine detail) * box{window}(detail^2) / box{window}(a*result+b), detail = "
+                         f"result - gaussian(sigma {DETAIL_SIGMA:g} px); marked where > {threshold:g}",
+               "threshold": threshold, "marked_fraction": round(float((invented > threshold).mean()), 4),
+               "p99": round(float(np.percentile(invented, 99)), 4), "max": round(float(invented.max()), 4),
+               "psf_area_px": round(float(psf_area_px), 2), "regions": len(regions),
+               "largest_regions": regions[:5], "pairs": pairs}
+    return Disagreement(mean=pred, spread=sd, map=invented,
+                        summary=summary)
+
+
 def add_to_report(report, predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, result: np.ndarray, *,
-                  noise: NoiseModel | None = None) -> Disagreement:
-    """Run :func:`renoise_disagreement` for a checked result (a QCReport from fluorecon.qc.report):
-    its map becomes ``report.disagreement`` (written as disagreement.tif), its figures
-    ``report.summary["disagreement"]`` and its warning joins ``report.warnings``."""
+                  noise: NoiseModel | None = None, psf_area_px: float = 4.4) -> Disagreement:
+    """Run :func:`renoise_disagreement` and :func:`invented_detail` for a checked result (a QCReport from
+    fluorecon.qc.report): the maps become ``report.disagreement`` and ``report.invented`` (written as
+    disagreement.tif and invented.tif), the figures ``report.summary["disagreement"]`` and
+    ``["invented"]``, and the warnings join ``report.warnings``. Where invented texture lies is named
+    (regions of invented.tif larger than the PSF) only when the whole-image check warns: the region
+    threshold alone would also mark fine real structure the model resolves in distribution
+    (bench/disagreement.py, `in_distribution.invented_regions`)."""
     d = renoise_disagreement(predict, image, prediction=result, noise=noise)
+    inv = invented_detail(predict, image, prediction=result, noise=noise, psf_area_px=psf_area_px)
     report.disagreement = d.map
+    report.invented = inv.map
     report.summary["disagreement"] = d.summary
+    report.summary["invented"] = inv.summary
     report.warnings += d.warnings
+    regions = inv.summary["largest_regions"]
+    if d.warnings and regions:
+        where = ", ".join(f"{r['area_px']} px at (y, x) = ({r['centre'][-2]}, {r['centre'][-1]})" for r in regions[:3])
+        report.warnings.append(f"Invented texture marked in {inv.summary['regions']} region(s) larger than the PSF "
+                               f"(invented.tif: fine detail a second noise draw does not reproduce, above "
+                               f"{inv.summary['threshold']:g} of the noise variance); largest: {where}.")
     return d
 
 
@@ -192,4 +282,7 @@ def add_for_denoiser(report, predictor, image: np.ndarray, result: np.ndarray, *
     if (predictor.card.task != "denoise" or predictor.card.ndim != 2 or np.shape(image) != np.shape(result)
             or axes not in ("YX", "ZYX")):
         return None
-    return add_to_report(report, lambda x: predictor.predict(x, axes=axes, tile=tile), image, result)
+    from fluorecon.qc.report import psf_area_px
+
+    return add_to_report(report, lambda x: predictor.predict(x, axes=axes, tile=tile), image, result,
+                         psf_area_px=psf_area_px(predictor.card))

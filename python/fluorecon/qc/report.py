@@ -51,6 +51,7 @@ class QCReport:
     local: np.ndarray
     uncertainty: np.ndarray | None = None
     disagreement: np.ndarray | None = None  # re-noise reproducibility map (fluorecon.qc.disagreement)
+    invented: np.ndarray | None = None  # invented-detail map (fluorecon.qc.disagreement.invented_detail)
     summary: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -58,8 +59,8 @@ class QCReport:
         return {**self.summary, "warnings": self.warnings}
 
     def write(self, out_dir: str | os.PathLike, meta=None) -> Path:
-        """Write DIR/consistency.tif, DIR/consistency_local.tif, DIR/uncertainty.tif (when
-        available) and DIR/qc.json; `meta` (TiffMeta) carries the calibration."""
+        """Write DIR/consistency.tif, DIR/consistency_local.tif, DIR/uncertainty.tif, disagreement.tif and
+        invented.tif (when available) and DIR/qc.json; `meta` (TiffMeta) carries the calibration."""
         from fluorecon.core.io import TiffMeta, write_tiff
 
         out = Path(out_dir)
@@ -76,6 +77,11 @@ class QCReport:
             write_tiff(out / "disagreement.tif", self.disagreement.astype(np.float32), meta,
                        info="fluorecon qc: non-reproducible share of the result's fine detail under re-noising "
                             "(0 = read from the data, >= 1 = read from the noise; fluorecon.qc.disagreement)")
+        if self.invented is not None:
+            write_tiff(out / "invented.tif", self.invented.astype(np.float32), meta,
+                       info="fluorecon qc: power of the result's fine detail that an independent noise draw does not "
+                            "reproduce, in units of the noise variance (0 = none; fluorecon.qc.disagreement."
+                            "invented_detail)")
         (out / "qc.json").write_text(json.dumps(self.to_dict(), indent=2))
         return out
 

@@ -90,12 +90,13 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
         from fluorecon.qc.disagreement import add_for_denoiser
 
         if add_for_denoiser(report, get_predictor(spec.model_file, device=device), image, result, axes=axes):
-            channels.append("disagreement")
+            channels += ["disagreement", "invented"]
     figures = report.to_dict()
     summary = json.dumps(figures, ensure_ascii=False)
     info = (f"fluorecon qc\nchannels = {','.join(channels)}\nqc.spec = {spec.model_dump_json()}\n"
             f"qc = {summary}")
-    planes = [report.consistency, report.local] + ([report.disagreement] if "disagreement" in channels else [])
+    planes = [report.consistency, report.local] + ([report.disagreement, report.invented]
+                                                   if "disagreement" in channels else [])
     maps = np.stack(planes, axis=0 if axes == "YX" else 1)
     return JobOutput(maps.astype(np.float32), _like(inputs.meta, "CYX" if axes == "YX" else "ZCYX"), info,
                      message=f"Done. qc = {summary}", values={"qc": figures, "channels": channels})
@@ -104,6 +105,6 @@ def _run_qc(inputs: JobInputs, spec: QCSpec, settings: Settings, device: str,
 JOB = JobType(
     task="qc", listed=3, spec=QCSpec, methods=("consistency",),
     description="Check a result against its input (fluorecon qc): upload C = (input, result); the result is "
-    "C = (consistency, consistency_local[, disagreement for a denoiser's model_file]) and the figures and warnings are in the job's message (qc = JSON).",
+    "C = (consistency, consistency_local[, disagreement, invented for a denoiser's model_file]) and the figures and warnings are in the job's message (qc = JSON).",
     check=_check_qc, run=_run_qc, cancelled=(),
 )

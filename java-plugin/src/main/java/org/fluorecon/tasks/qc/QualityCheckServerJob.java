@@ -22,8 +22,9 @@ import org.fluorecon.server.ServerJob;
  * {@code fluorecon.qc.report.check_result}, as {@code fluorecon qc}). The server takes one image,
  * so the pair travels as two channels (input, result) of one plane or z-stack. The result is the
  * consistency map and its local score (C = 2) and, when {@code model_file} is a denoiser, the
- * re-noise disagreement map ({@code fluorecon.qc.disagreement}: bright = texture read from the noise,
- * C = 3); the figures and warnings come back as JSON in the job's message ({@code qc = {...}}).
+ * re-noise disagreement map ({@code fluorecon.qc.disagreement}: bright = texture read from the noise)
+ * and the invented-detail map (fine detail an independent noise draw does not reproduce, in noise-variance
+ * units), C = 4; the channel names come from the server's {@code channels = ...} Info line; the figures and warnings come back as JSON in the job's message ({@code qc = {...}}).
  */
 public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob> {
     private final ImagePlus resultImage;
@@ -141,15 +142,31 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
         return pair;
     }
 
+    /**
+     * The channel names the server lists in its result's Info ({@code channels = a,b,...}); without that line,
+     * the first {@code count} of the server's channel order.
+     */
+    static String[] serverChannels(String serverInfo, int count) {
+        if (serverInfo != null) {
+            for (String line : serverInfo.split("\n")) {
+                String t = line.trim();
+                if (t.startsWith("channels = ")) {
+                    return t.substring("channels = ".length()).trim().split(",");
+                }
+            }
+        }
+        String[] order = {"consistency", "consistency_local", "disagreement", "invented"};
+        return java.util.Arrays.copyOf(order, Math.max(2, Math.min(count, order.length)));
+    }
+
     private ImagePlus shape(ImagePlus out, int nZ) {
-        int nC = out.getStackSize() == 3 * nZ && summary.containsKey("disagreement") ? 3 : 2;
+        String serverInfo = out.getInfoProperty();
+        channels = serverChannels(serverInfo, nZ > 0 ? out.getStackSize() / nZ : 2);
+        int nC = channels.length;
         if (out.getStackSize() != nC * nZ || out.getWidth() != input.getWidth() || out.getHeight() != input.getHeight()) {
             throw new FluoreconException("The server's result is " + out.getWidth() + "x" + out.getHeight() + "x"
-                    + out.getStackSize() + ", not two maps of the input's size; is the server older than this plugin?");
+                    + out.getStackSize() + ", not " + nC + " maps of the input's size; is the server older than this plugin?");
         }
-        channels = nC == 3 ? new String[] {"consistency", "consistency_local", "disagreement"}
-                : new String[] {"consistency", "consistency_local"};
-        String serverInfo = out.getInfoProperty();
         out.setDimensions(nC, nZ, 1);
         out.setOpenAsHyperStack(true);
         Calibration cal = input.getCalibration().copy();
@@ -223,6 +240,12 @@ public final class QualityCheckServerJob extends ServerJob<QualityCheckServerJob
         if (d instanceof Map && ((Map<?, ?>) d).get("flagged_fraction") instanceof Number) {
             rt.addValue("disagreement_flagged_fraction",
                     ((Number) ((Map<?, ?>) d).get("flagged_fraction")).doubleValue());
+        }
+        Object inv = summary.get("invented");
+        if (inv instanceof Map && ((Map<?, ?>) inv).get("regions") instanceof Number) {
+            rt.addValue("invented_regions", ((Number) ((Map<?, ?>) inv).get("regions")).doubleValue());
+            Object marked = ((Map<?, ?>) inv).get("marked_fraction");
+            rt.addValue("invented_marked_fraction", marked instanceof Number ? ((Number) marked).doubleValue() : Double.NaN);
         }
         List<String> w = warnings();
         rt.addValue("warnings", w.isEmpty() ? "none" : String.join(" | ", w));

@@ -41,6 +41,17 @@ class QualityCheckServerJobTest {
                 .containsKey("model_file"));
     }
 
+    /** The result's channels are the ones the server names in its Info; an older server's count falls back to its order. */
+    @Test
+    void channel_names_come_from_the_server_info() {
+        assertEquals(List.of("consistency", "consistency_local", "disagreement", "invented"), List.of(
+                QualityCheckServerJob.serverChannels("fluorecon qc\nchannels = consistency,consistency_local,"
+                        + "disagreement,invented\nqc = {}", 2)));
+        assertEquals(List.of("consistency", "consistency_local", "disagreement"),
+                List.of(QualityCheckServerJob.serverChannels(null, 3)));
+        assertEquals(List.of("consistency", "consistency_local"), List.of(QualityCheckServerJob.serverChannels("", 2)));
+    }
+
     /** A ×2 result travels beside its input repeated ×2 (nearest neighbour) with scale = [2, 2] in the spec. */
     @Test
     void super_resolved_result_sends_the_input_repeated_and_its_scale() throws Exception {
