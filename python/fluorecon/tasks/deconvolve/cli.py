@@ -41,6 +41,8 @@ def deconvolve_command(
     ns: float = spec_option(PSFParams, "ns"),
     pixel_size_nm: Optional[float] = spec_option(PSFParams, "pixel_size_nm"),
     z_step_nm: Optional[float] = spec_option(PSFParams, "z_step_nm"),
+    psf_energy: float = spec_option(PSFParams, "energy", "--psf-energy"),
+    psf_extent_um: Optional[float] = spec_option(PSFParams, "extent_um", "--psf-extent-um"),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in blocks of this size with the PSF's halo (large data; block-wise default 256)."),
     dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the blocks on this dask cluster (tcp://host:8786)."),
@@ -83,7 +85,8 @@ def deconvolve_command(
             if na is None or wavelength_nm is None:
                 _fail("Give --psf PSF.tif, or --na and --wavelength-nm for a theoretical PSF.")
             psf_params = PSFParams(kind=microscope, na=na, wavelength_nm=wavelength_nm, excitation_nm=excitation_nm,
-                                   pinhole_au=pinhole_au, ni=ni, ns=ns, pixel_size_nm=pixel_size_nm, z_step_nm=z_step_nm)
+                                   pinhole_au=pinhole_au, ni=ni, ns=ns, pixel_size_nm=pixel_size_nm, z_step_nm=z_step_nm,
+                                   energy=psf_energy, extent_um=psf_extent_um)
         elif pixel_size_nm or z_step_nm:
             meta.pixel_size_um = pixel_size_nm / 1000 if pixel_size_nm else meta.pixel_size_um
             meta.z_step_um = z_step_nm / 1000 if z_step_nm else meta.z_step_um
@@ -96,9 +99,12 @@ def deconvolve_command(
 
             with stack:
                 psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+                report = {}
                 deconvolve_to_zarr(image, meta, spec, output, psf_image=psf_image, psf_meta=psf_meta,
                                    chunks=chunks or 256, device=None if device == "auto" else device,
-                                   progress=_bar(" blocks"), scheduler=dask_scheduler)
+                                   progress=_bar(" blocks"), scheduler=dask_scheduler, report=report)
+                if "psf_crop" in report:
+                    typer.echo(f"Note: {report['psf_crop']}.")
         elif server:
             from fluorecon.server.client import run_remote
 
@@ -114,7 +120,9 @@ def deconvolve_command(
                 report=report,
             )
             write_tiff(output, result, meta, info=info)
-            if report:
+            if "psf_crop" in report:
+                typer.echo(f"Note: {report['psf_crop']}.")
+            if "stop_message" in report:
                 typer.echo(f"Deconvolution {report['stop_message']}.")
     except (ValidationError, ValueError, TiffError, DeconvolutionCancelled, RuntimeError) as err:
         _fail(err)

@@ -23,6 +23,12 @@ class PSFParams(BaseModel):
     ns: float = Field(1.33, ge=1.0, le=2.0, description="Sample refractive index.")
     pixel_size_nm: float | None = Field(None, gt=0, le=100000, description="Lateral pixel size, nm; default: image calibration.")
     z_step_nm: float | None = Field(None, gt=0, le=100000, description="Z step, nm; default: image calibration.")
+    energy: float = Field(
+        0.99, gt=0.5, le=1.0, description="3D theoretical PSF: keep the z span holding this fraction of its light "
+        "within the in-focus core (4 Airy radii), so the PSF and the blocks' halo stay bounded however deep the stack; "
+        "1 keeps the whole stack. The output's Info says where it was cropped.")
+    extent_um: float | None = Field(
+        None, gt=0, le=100000, description="3D theoretical PSF: largest z extent, µm (instead of energy).")
 
     @model_validator(mode="after")
     def _check(self) -> "PSFParams":
