@@ -1,5 +1,5 @@
 """A 3D theoretical PSF has a bounded z extent (issue 15: a widefield PSF as deep as the stack made every block's halo
-the whole volume): cropped to the span holding `energy` of its light within the in-focus core, or to `extent_um`;
+the whole volume): cropped to the span holding `psf_energy` of its light within the in-focus core, or to `psf_extent_um`;
 the crop is said, never silent, and the streamed and in-memory paths use the same PSF."""
 
 import re
@@ -72,10 +72,10 @@ def test_energy_fraction_is_the_smallest_span_holding_it():
 
 def test_explicit_extent_and_energy_one_and_measured_psfs():
     report: dict = {}
-    psf = build_psf(SHAPE, META, DeconvolveSpec(psf={**OPTICS, "extent_um": 10}), report=report)
-    assert psf.shape[0] == 11 and "z extent 10 µm (psf extent_um)" in report["psf_crop"]
+    psf = build_psf(SHAPE, META, DeconvolveSpec(psf=OPTICS, psf_extent_um=10), report=report)
+    assert psf.shape[0] == 11 and "z extent 10 µm (psf_extent_um)" in report["psf_crop"]
     report = {}
-    assert build_psf((40, 32, 32), META, DeconvolveSpec(psf={**OPTICS, "energy": 1}), report=report).shape[0] == 41
+    assert build_psf((40, 32, 32), META, DeconvolveSpec(psf=OPTICS, psf_energy=1), report=report).shape[0] == 41
     assert "psf_crop" not in report
     bead = psf_widefield((61, 15, 15), pixel_size_nm=100.0, z_step_nm=1000.0, **OPTICS)
     report = {}
@@ -84,11 +84,11 @@ def test_explicit_extent_and_energy_one_and_measured_psfs():
 
 
 def test_cropping_at_the_default_energy_costs_little():
-    """The cost of the default crop (energy 0.99), against the PSF as deep as the stack, on beads blurred by that
+    """The cost of the default crop (psf_energy 0.99), against the PSF as deep as the stack, on beads blurred by that
     PSF: mean difference below 1e-3 of the range (measured ~6e-4 on 400×32²; the maximum, at the beads, ~4e-2)."""
     rng = np.random.default_rng(0)
     shape, meta = (200, 32, 32), TiffMeta(axes="ZYX", pixel_size_um=0.1, z_step_um=0.2)
-    full = build_psf(shape, meta, DeconvolveSpec(psf={**OPTICS, "energy": 1}))
+    full = build_psf(shape, meta, DeconvolveSpec(psf=OPTICS, psf_energy=1))
     cropped = build_psf(shape, meta, DeconvolveSpec(psf=OPTICS))
     assert cropped.shape[0] < full.shape[0] == 201
     truth = np.full(shape, 5, np.float32)

@@ -257,26 +257,27 @@ def theoretical_psf_shape(image_shape: Sequence[int], params: PSFParams, sizes: 
 MAX_REFERENCE_HALF_PLANES = 512
 
 
-def bounded_depth(image_shape: Sequence[int], params: PSFParams, sizes: Sequence[float], optics: dict,
+def bounded_depth(image_shape: Sequence[int], spec: DeconvolveSpec, sizes: Sequence[float], optics: dict,
                   report: dict | None = None) -> tuple[int, ...]:
-    """The stack depth a 3D theoretical PSF is built for: the whole stack, or fewer planes when ``params.extent_um``
-    or ``params.energy`` (:func:`fluorecon.imaging.psf.axial_energy_extent`) bounds it. A widefield PSF as deep as
+    """The stack depth a 3D theoretical PSF is built for: the whole stack, or fewer planes when
+    ``spec.psf_extent_um`` or ``spec.psf_energy`` (:func:`fluorecon.imaging.psf.axial_energy_extent`) bounds it. A widefield PSF as deep as
     the stack makes every block's halo the whole volume; the crop is said in `report["psf_crop"]` (a sentence with
     ``{shape}`` for the caller to fill), never silently."""
     from fluorecon.imaging.psf import axial_energy_extent
 
+    params, energy, extent_um = spec.psf, spec.psf_energy, spec.psf_extent_um
     nz, z_step = int(image_shape[0]), sizes[0]
     stack_half = nz // 2
-    if params.extent_um is not None:
-        half = int(params.extent_um * 1000 / 2 // z_step)
-        reason = f"z extent {params.extent_um:g} µm (psf extent_um)"
-    elif params.energy < 1 and stack_half > 0:
+    if extent_um is not None:
+        half = int(extent_um * 1000 / 2 // z_step)
+        reason = f"z extent {extent_um:g} µm (psf_extent_um)"
+    elif energy < 1 and stack_half > 0:
         core = int(np.ceil(4 * 0.61 * params.wavelength_nm / params.na / sizes[-1]))
         extra = dict(excitation_nm=params.excitation_nm, pinhole_au=params.pinhole_au) if params.kind == "confocal" else {}
-        half, held = axial_energy_extent(params.energy, max_half_planes=min(stack_half, MAX_REFERENCE_HALF_PLANES),
+        half, held = axial_energy_extent(energy, max_half_planes=min(stack_half, MAX_REFERENCE_HALF_PLANES),
                                          core_radius_px=core, kind=params.kind, **optics, **extra)
         reason = (f"holding {100 * held:.4g} % of its light within the in-focus core ({2 * core + 1} px, 4 Airy "
-                  f"radii) over the stack (psf energy {params.energy:g}; 1 keeps the whole stack)")
+                  f"radii) over the stack (psf_energy {energy:g}; 1 keeps the whole stack)")
     else:
         return tuple(image_shape)
     if half >= stack_half:
@@ -330,7 +331,7 @@ def build_psf(
     common = dict(na=spec.psf.na, wavelength_nm=spec.psf.wavelength_nm, pixel_size_nm=sizes[-1],
                   z_step_nm=sizes[0] if ndim == 3 else None, ni=spec.psf.ni, ns=spec.psf.ns)
     if ndim == 3:
-        image_shape = bounded_depth(image_shape, spec.psf, sizes, common, report)
+        image_shape = bounded_depth(image_shape, spec, sizes, common, report)
     shape = theoretical_psf_shape(image_shape, spec.psf, sizes)
     if report is not None and "psf_crop" in report:
         report["psf_crop"] = report["psf_crop"].replace("{shape}", "×".join(map(str, shape)))

@@ -41,8 +41,8 @@ def deconvolve_command(
     ns: float = spec_option(PSFParams, "ns"),
     pixel_size_nm: Optional[float] = spec_option(PSFParams, "pixel_size_nm"),
     z_step_nm: Optional[float] = spec_option(PSFParams, "z_step_nm"),
-    psf_energy: float = spec_option(PSFParams, "energy", "--psf-energy"),
-    psf_extent_um: Optional[float] = spec_option(PSFParams, "extent_um", "--psf-extent-um"),
+    psf_energy: float = spec_option(DeconvolveSpec, "psf_energy"),
+    psf_extent_um: Optional[float] = spec_option(DeconvolveSpec, "psf_extent_um"),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in blocks of this size with the PSF's halo (large data; block-wise default 256)."),
     dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the blocks on this dask cluster (tcp://host:8786)."),
@@ -85,15 +85,14 @@ def deconvolve_command(
             if na is None or wavelength_nm is None:
                 _fail("Give --psf PSF.tif, or --na and --wavelength-nm for a theoretical PSF.")
             psf_params = PSFParams(kind=microscope, na=na, wavelength_nm=wavelength_nm, excitation_nm=excitation_nm,
-                                   pinhole_au=pinhole_au, ni=ni, ns=ns, pixel_size_nm=pixel_size_nm, z_step_nm=z_step_nm,
-                                   energy=psf_energy, extent_um=psf_extent_um)
+                                   pinhole_au=pinhole_au, ni=ni, ns=ns, pixel_size_nm=pixel_size_nm, z_step_nm=z_step_nm)
         elif pixel_size_nm or z_step_nm:
             meta.pixel_size_um = pixel_size_nm / 1000 if pixel_size_nm else meta.pixel_size_um
             meta.z_step_um = z_step_nm / 1000 if z_step_nm else meta.z_step_um
         sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
         spec = DeconvolveSpec(method=method, num_iter=iterations, stop=stop, tv_lambda=tv_lambda, balance=balance,
                               background=background, psf=psf_params, psf_pixel_size_nm=sampling,
-                              psf_background=psf_background)
+                              psf_background=psf_background, psf_energy=psf_energy, psf_extent_um=psf_extent_um)
         if stream:
             from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
 

@@ -23,12 +23,6 @@ class PSFParams(BaseModel):
     ns: float = Field(1.33, ge=1.0, le=2.0, description="Sample refractive index.")
     pixel_size_nm: float | None = Field(None, gt=0, le=100000, description="Lateral pixel size, nm; default: image calibration.")
     z_step_nm: float | None = Field(None, gt=0, le=100000, description="Z step, nm; default: image calibration.")
-    energy: float = Field(
-        0.99, gt=0.5, le=1.0, description="3D theoretical PSF: keep the z span holding this fraction of its light "
-        "within the in-focus core (4 Airy radii), so the PSF and the blocks' halo stay bounded however deep the stack; "
-        "1 keeps the whole stack. The output's Info says where it was cropped.")
-    extent_um: float | None = Field(
-        None, gt=0, le=100000, description="3D theoretical PSF: largest z extent, µm (instead of energy).")
 
     @model_validator(mode="after")
     def _check(self) -> "PSFParams":
@@ -61,6 +55,12 @@ class DeconvolveSpec(BaseModel):
     balance: float = Field(0.01, gt=0, le=1e6, description="Regularisation weight (wiener).")
     background: float = Field(0.0, ge=0, le=1e9, description="Offset + background subtracted before deconvolution, in image units.")
     psf: PSFParams | None = Field(None, description="Theoretical PSF; omit when a PSF image is given.")
+    psf_energy: float = Field(
+        0.99, gt=0.5, le=1.0, description="3D theoretical PSF: keep the z span holding this fraction of its light "
+        "within the in-focus core (4 Airy radii), so the PSF and the blocks' halo stay bounded however deep the stack; "
+        "1 keeps the whole stack. The output's Info says where it was cropped.")
+    psf_extent_um: float | None = Field(
+        None, gt=0, le=100000, description="3D theoretical PSF: its largest z extent, µm (instead of psf_energy).")
     psf_pixel_size_nm: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
         None, min_length=1, max_length=3, description="Sampling of a measured PSF, nm: (xy), (z, xy) or (z, y, x)."
     )
