@@ -57,6 +57,7 @@ bench: setup build
 	$(PY) bench/sim.py
 	$(PY) bench/denoise.py
 	$(PY) bench/streaming.py
+	$(PY) bench/ood.py
 	$(PY) scripts/make_bench_tables.py
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed

@@ -230,6 +230,23 @@ def smlm_ms(method: str, density: str) -> float:
     return next(r["ms_per_frame"] for r in get("localize", "rows") if r["method"] == method and r["density"] == density)
 
 
+def ood_sentence() -> str:
+    """bench/ood.py's rates on the shipped 2D denoiser (qc.json, ``ood_calibration``), each with its n."""
+    d = get("qc", "ood_calibration.care_denoise_2d")
+
+    def pct(f: dict) -> str:
+        return f"{100 * f['rate']:.0f} % (n = {f['n']})"
+
+    det = d["detection"]
+    ves = get("qc", "ood_calibration.cross_class")
+    return (f"false alarms on fresh in-distribution inputs {pct(d['false_alarm'])}; detected from the pixels alone: "
+            f"pixel size ×0.5 {pct(det['pixel size x0.5'])}, ×2 {pct(det['pixel size x2'])} (with the image's "
+            f"calibration {pct(det['pixel size x2, calibrated image'])}), structures ×3 {pct(det['structure scale x3'])}, "
+            f"intensity ×1000 {pct(det['intensity x1000 (photons x1000)'])}, noise ×3 {pct(det['noise x3 (photons /10)'])}, "
+            f"diffuse cytoplasm {pct(det['diffuse cytoplasm'])}; a vesicle-trained card flags filaments "
+            f"{pct(ves['detection']['filaments'])}")
+
+
 def snippets() -> dict:
     """NAME → generated text. Table rows are '| what | fluorecon | peer |'."""
     def row(what, cells):
@@ -287,6 +304,7 @@ def snippets() -> dict:
                         "single run per held-out volume.\n",
         "readme-gpu": f"Richardson–Lucy {gpu[0]:.0f}× faster than the 16-core CPU of the same machine, N2V training "
                       f"{gpu[1]:.0f} steps/s ({gpu[2]:.0f}×), light-field RL {gpu[3]:.0f}×",
+        "readme-ood": ood_sentence(),
         "models-smlm": f"Jaccard low/high density: Deep-STORM {jaccard('deepstorm', 'low'):.3f}/{jaccard('deepstorm', 'high'):.3f}, "
                        f"DECODE-style {jaccard('decode', 'low'):.3f}/{jaccard('decode', 'high'):.3f}, MLE fit "
                        f"{jaccard('mle', 'low'):.3f}/{jaccard('mle', 'high'):.3f}",

@@ -51,10 +51,11 @@ def test_denoise_2d_false_alarms_and_detection_per_shift(tmp_path):
     for name in ("intensity x1000 (photons x1000)", "intensity x1000 (camera gain x1000)", "noise x3 (photons /10)",
                  "noise /3 (photons x10)", "diffuse cytoplasm", "pixel size x2, calibrated image"):
         assert d[name] >= 0.95, (name, d[name])
-    # From the pixels alone, a 2x pixel size or 3x larger structures sit partly inside the broad
-    # variety of the training phantoms: detected well above the false-alarm rate, not always.
-    for name in ("pixel size x2", "pixel size x0.5", "structure scale x3"):
-        assert d[name] >= 0.2, (name, d[name])
+    # From the pixels alone: larger structures in pixels always (the spectral moments), a 2x pixel size
+    # mostly (~90 % in bench/ood.py; at the lowest photon counts its fine detail is buried in noise).
+    for name in ("pixel size x0.5", "structure scale x3"):
+        assert d[name] >= 0.95, (name, d[name])
+    assert d["pixel size x2"] >= 0.75, d["pixel size x2"]
 
 
 def test_bundled_sample_passes_and_a_photograph_is_flagged():

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.core.modelcard import read_card
+from fluorecon.qc.ood import FEATURES
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.qc.training_inputs import training_inputs
@@ -50,7 +51,7 @@ def test_cli_train_deconvolve_like_writes_a_card_with_the_fit_and_qc(tmp_path, f
     assert CameraNoise.model_validate_json(t["noise_model"]).offset == pytest.approx(expected.offset)
     assert "care_deconvolve_2d.onnx" in t["fine_tuned_from"]
     assert {"val_psnr_care", "val_psnr_base", "val_psnr_rl", "val_psnr_input"} <= set(card.metrics)
-    assert card.qc["pixel_size_nm"] == "65" and len(card.qc["features"].split(",")) == 19
+    assert card.qc["pixel_size_nm"] == "65" and card.qc["features"].split(",") == list(FEATURES)
     # The simulated inputs' bright level is the fitted peak (photons are per unit of the sharp phantom).
     redrawn = training_inputs(card, n=2, seed=3)
     bright = np.mean([np.percentile(gaussian_filter(x, 1), 99.8) for x in redrawn])

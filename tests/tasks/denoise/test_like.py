@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from fluorecon.cli import app
 from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.core.modelcard import read_card
+from fluorecon.qc.ood import FEATURES
 from fluorecon.export import unet_from_onnx
 from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
@@ -103,7 +104,7 @@ def test_cli_train_like_writes_a_card_with_the_fitted_camera_and_qc(tmp_path, fr
     assert "fine_tuned_from" in t and "care_denoise_2d.onnx" in t["fine_tuned_from"]
     assert "fitted to frame.tif: pixel size 80 nm (image calibration)" in t["fitted"]
     assert {"val_psnr_care", "val_psnr_base", "val_psnr_input"} <= set(card.metrics)
-    assert card.qc["pixel_size_nm"] == "80" and len(card.qc["features"].split(",")) == 19
+    assert card.qc["pixel_size_nm"] == "80" and card.qc["features"].split(",") == list(FEATURES)
     assert float(card.qc["feature_threshold"]) >= 4
     # The card records the fitted simulation so that its training inputs can be redrawn (qc.training_inputs).
     redrawn = training_inputs(card, n=1, seed=9)[0]

@@ -10,7 +10,7 @@ import java.util.Map;
 /**
  * Is a model's input like its training data? The out-of-distribution check of
  * {@code fluorecon.qc.ood.check_input}, in Java, on the card's {@code qc.*} training statistics:
- * the same 19 features of one input unit (a YX plane, or the planes a model takes together: a ZYX
+ * the same 25 features of one input unit (a YX plane, or the planes a model takes together: a ZYX
  * stack, SIM frames), the same z-scores, Mahalanobis distance and calibrated threshold, and the
  * same fallback (normalized quantiles and noise level) for cards without {@code qc.features}.
  * tests/vectors/ood.json holds Python's figures for a few images; OodCheckTest holds this class to them.
@@ -23,6 +23,11 @@ public final class OodCheck {
     static final int[] FEATURE_QUANTILES = {5, 25, 50, 75, 95};
     static final int[] LAGS = {1, 2, 4, 8, 16};
     static final double[] GRADIENT_SIGMAS = {1.0, 2.0};
+    /** Python's {@code MOMENT_SIGMAS}, {@code MOMENT_FLOOR}, {@code PROFILE_BIN} and {@code COHERENCE_RHO}. */
+    static final double[] MOMENT_SIGMAS = {1.0, 1.5};
+    static final double MOMENT_FLOOR = 0.02;
+    static final double PROFILE_BIN = 0.01;
+    static final double COHERENCE_RHO = 4.0;
     public static final int MAX_PLANES = 16;
     /** What an out-of-distribution warning offers; the same words as {@code fluorecon.qc.ood.WAY_FORWARD}. */
     static final String WAY_FORWARD = "Train for this microscope: fit the simulation to this image and fine-tune the "
@@ -54,6 +59,12 @@ public final class OodCheck {
         for (double s : GRADIENT_SIGMAS) {
             FEATURES.put("log10_gradient_s" + fmtG(s), "structure");
         }
+        for (double s : MOMENT_SIGMAS) {
+            FEATURES.put("log10_freq2_s" + fmtG(s), "structure");
+            FEATURES.put("log10_freq4_freq2_s" + fmtG(s), "structure");
+        }
+        FEATURES.put("log10_high_mid", "structure");
+        FEATURES.put("coherence_r4", "structure");
     }
 
     private static final Map<String, String> ADVICE = Map.of(
@@ -278,13 +289,86 @@ public final class OodCheck {
                 xn[i][k] = (planes[i][k] - lo) / fs; // float32 arithmetic, as NumPy's on float32 planes
             }
         }
-        spectrumFeatures(xn, w, h, noiseVar, f);
-        correlationFeatures(xn, w, h, noiseVar, f);
+        double[] raw = spectrumFeatures(xn, w, h, noiseVar, f);
+        double coherence = correlationFeatures(xn, w, h, noiseVar, f);
+        // The noise floor under the window, pixel by pixel (Poisson noise is larger on the structures).
+        double[] wy = hanning(h);
+        double[] wx = hanning(w);
+        double floor = 0;
+        for (float[] p : planes) {
+            double e = 0;
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    double wv = wy[y] * wx[x];
+                    e += wv * wv * noise.variance(p[y * w + x]);
+                }
+            }
+            floor += e;
+        }
+        floor = floor / planes.length / (scale * scale);
+        momentFeatures(raw, w, h, floor, f);
+        f.put("coherence_r4", coherence);
         return f;
     }
 
+    /** Moments of the whitened signal spectrum under Gaussian tapers, and its high/mid band ratio. */
+    private static void momentFeatures(double[] raw, int w, int h, double floor, Map<String, Double> f) {
+        double[] fy = fftfreq(h);
+        double[] fx = fftfreq(w);
+        int n = w * h;
+        double[] radius = new double[n];
+        int maxBin = (int) (0.75 / PROFILE_BIN);
+        int[] bins = new int[n];
+        double[] sums = new double[maxBin + 1];
+        int[] counts = new int[maxBin + 1];
+        double fl = Math.max(floor, 1e-30);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int i = y * w + x;
+                radius[i] = Math.sqrt(fy[y] * fy[y] + fx[x] * fx[x]);
+                bins[i] = Math.min((int) (radius[i] / PROFILE_BIN), maxBin);
+                sums[bins[i]] += raw[i] / fl - 1.0;
+                counts[bins[i]]++;
+            }
+        }
+        double[] white = new double[n];
+        for (int i = 0; i < n; i++) {
+            white[i] = Math.max(sums[bins[i]] / Math.max(counts[bins[i]], 1), 0.0) + MOMENT_FLOOR;
+        }
+        for (double s : MOMENT_SIGMAS) {
+            double m0 = 0;
+            double m1 = 0;
+            double m2 = 0;
+            for (int i = 0; i < n; i++) {
+                double t = 2 * Math.PI * radius[i];
+                double w2 = t * t;
+                double taper = Math.exp(-w2 * (s * s)) * white[i];
+                m0 += taper;
+                m1 += w2 * taper;
+                m2 += w2 * w2 * taper;
+            }
+            f.put("log10_freq2_s" + fmtG(s), Math.log10(m1 / m0));
+            f.put("log10_freq4_freq2_s" + fmtG(s), Math.log10(m2 / m1));
+        }
+        double high = bandMean(white, radius, 0.2, 0.3);
+        double mid = bandMean(white, radius, 0.05, 0.1);
+        f.put("log10_high_mid", Math.log10(high / mid));
+    }
+
+    private static double bandMean(double[] white, double[] radius, double lo, double hi) {
+        double s = 0;
+        int n = 0;
+        for (int i = 0; i < white.length; i++) {
+            if (radius[i] >= lo && radius[i] < hi) {
+                s += white[i];
+                n++;
+            }
+        }
+        return n > 0 ? s / n : MOMENT_FLOOR; // a tiny plane: no pixel in the band
+    }
+
     /** Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed). */
-    private static void spectrumFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+    private static double[] spectrumFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
         double[] wy = hanning(h);
         double[] wx = hanning(w);
         double[] power = new double[w * h];
@@ -308,6 +392,7 @@ public final class OodCheck {
             }
         }
         double floor = noiseVar * windowEnergy;
+        double[] raw = new double[w * h];
         double[] radius = new double[w * h];
         double[] fy = fftfreq(h);
         double[] fx = fftfreq(w);
@@ -315,7 +400,8 @@ public final class OodCheck {
             for (int x = 0; x < w; x++) {
                 int i = y * w + x;
                 radius[i] = Math.sqrt(fy[y] * fy[y] + fx[x] * fx[x]);
-                power[i] = Math.max(power[i] / xn.length - floor, 0.0);
+                raw[i] = power[i] / xn.length;
+                power[i] = Math.max(raw[i] - floor, 0.0);
             }
         }
         double total = 0;
@@ -353,10 +439,16 @@ public final class OodCheck {
             }
         }
         f.put("spectral_slope", lx.size() >= 2 ? NoiseEstimate.fitLine(lx, ly)[0] : 0.0);
+        return raw;
     }
 
-    /** Signal autocorrelation at 1–16 px (circular, noise removed from lag 0) and smoothed gradient energy. */
-    private static void correlationFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+    /**
+     * Signal autocorrelation at 1–16 px (circular, noise removed from lag 0) and smoothed gradient energy; returns
+     * the energy-weighted orientation coherence of the structure tensor (gradients at 1 px, integrated over 4 px).
+     */
+    private static double correlationFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+        double tensorDiff = 0;
+        double tensorSum = 0;
         double acf0 = 0;
         double[] acfY = new double[LAGS.length];
         double[] acfX = new double[LAGS.length];
@@ -402,6 +494,24 @@ public final class OodCheck {
                     gv += (v - gm) * (v - gm);
                 }
                 grads[s] += (e / n) / Math.max(gv / n, 1e-12);
+                if (GRADIENT_SIGMAS[s] == 1.0) {
+                    double[] yy = new double[n];
+                    double[] xx = new double[n];
+                    double[] xy = new double[n];
+                    for (int i = 0; i < n; i++) {
+                        yy[i] = gy[i] * gy[i];
+                        xx[i] = gx[i] * gx[i];
+                        xy[i] = gy[i] * gx[i];
+                    }
+                    double[] jyy = Filters.gaussian(yy, w, h, COHERENCE_RHO);
+                    double[] jxx = Filters.gaussian(xx, w, h, COHERENCE_RHO);
+                    double[] jxy = Filters.gaussian(xy, w, h, COHERENCE_RHO);
+                    for (int i = 0; i < n; i++) {
+                        double d = jxx[i] - jyy[i];
+                        tensorDiff += Math.sqrt(d * d + 4 * jxy[i] * jxy[i]);
+                        tensorSum += jxx[i] + jyy[i];
+                    }
+                }
             }
         }
         int planes = xn.length;
@@ -413,6 +523,7 @@ public final class OodCheck {
         for (int s = 0; s < GRADIENT_SIGMAS.length; s++) {
             f.put("log10_gradient_s" + fmtG(GRADIENT_SIGMAS[s]), Math.log10(Math.max(grads[s] / planes, 1e-12)));
         }
+        return tensorDiff / Math.max(tensorSum, 1e-12);
     }
 
     /** The card's percentile pair; SMLM cards ({@code photons:…}) are judged on the 1/99.8 percentiles. */

@@ -56,7 +56,7 @@ class OodCheckTest {
 
             Map<String, Double> feats = OodCheck.features(planes, w, norm);
             Map<String, Object> expected = JsonValues.obj(c.get("features"));
-            assertEquals(expected.keySet(), feats.keySet(), name + ": the same 19 features in the same order");
+            assertEquals(expected.keySet(), feats.keySet(), name + ": the same 25 features in the same order");
             for (Map.Entry<String, Object> e : expected.entrySet()) {
                 double want = ((Number) e.getValue()).doubleValue();
                 assertEquals(want, feats.get(e.getKey()), FEATURE_TOL, name + " " + e.getKey());
