@@ -47,8 +47,8 @@ def _imagej_order(darr, axes: str, path: Path):
     return darr.transpose(order), "".join(axes[i] for i in order)
 
 
-# Decoded input chunks kept by open_lazy: neighbouring blocks share their halos, and re-reading and decompressing
-# the same chunks cost ~0.12 s per block (12×1024² stack, 64-px blocks).
+# Decoded input chunks kept by open_lazy (at most 1/16 of the input): neighbouring blocks share their halos, and
+# re-reading and decompressing the same chunks cost ~0.12 s per block (12×1024² stack, 64-px blocks).
 CHUNK_CACHE_BYTES = 256 * 2**20
 
 
@@ -103,7 +103,10 @@ class ChunkCache:
 def _cached_dask(array):
     import dask.array as da
 
-    return da.from_array(ChunkCache(array), chunks=tuple(array.chunks), asarray=False,
+    # Never more than 1/16 of the input: streaming must not end up holding the volume (a small input caches little).
+    nbytes = int(np.prod(array.shape, dtype=np.int64)) * np.dtype(array.dtype).itemsize
+    return da.from_array(ChunkCache(array, max_bytes=min(CHUNK_CACHE_BYTES, nbytes // 16)), chunks=tuple(array.chunks),
+                         asarray=False,
                          name=f"cached-{id(array):x}-{os.urandom(4).hex()}")
 
 
