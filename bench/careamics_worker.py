@@ -12,6 +12,11 @@ except the ones the benchmark fixes for every tool: depth, first-level filters, 
 batch, and either `steps` or a wall-clock `budget_s` (Lightning's max_time). `lr` and
 `masked_fraction` (a fraction, e.g. 0.015) in the opts replace CAREamics' learning rate and masked
 pixel percentage ("at our settings"). The JSON line also carries the loss of every training step.
+With `eval_every` (bench/denoise.py's convergence mode) the validation PSNR is recorded every that many
+steps (bench/convergence.py): CAREamics' own U-Net in eval mode (batch norm running statistics) on the
+validation image normalized and denormalized by the training dataset's own mean/std normalization, as
+its prediction does; with `stop_on_plateau` training stops at the plateau, and the `budget_s` cap then
+counts training time only (validation left out) instead of Lightning's max_time.
 """
 
 import argparse
@@ -21,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from convergence import Curve
+from work import conv_macs
 
 
 def main() -> None:
@@ -60,12 +67,38 @@ def main() -> None:
             if loss is not None:
                 self.losses.append(float(loss))
 
+    class Validation(Callback):
+        """Validation PSNR every `eval_every` steps; stops at the plateau or when the training time is spent."""
+
+        def __init__(self):
+            self.steps = 0
+
+        def on_train_start(self, trainer, module):
+            curve.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.steps += 1
+            if curve.due(self.steps) and curve.record(
+                    self.steps, lambda x: predict(trainer.datamodule.train_dataset.normalization, module, x)):
+                trainer.should_stop = True
+            if budget and time.perf_counter() - curve.start - curve.eval_s >= budget:
+                trainer.should_stop = True
+
+    def predict(norm, module, image: np.ndarray) -> np.ndarray:
+        x, _ = norm(image[None].astype(np.float32))
+        module.eval()
+        with torch.no_grad():
+            out = norm.denormalize(module.model(torch.from_numpy(np.ascontiguousarray(x))[None]))
+        module.train()
+        return out[0, 0].cpu().numpy()
+
     timer = StepTimes()
     timer.losses = []
+    curve = Curve(o)
     steps = o["steps"]
     budget = o.get("budget_s")
     trainer_params = {"max_steps": steps if not budget else -1, "accelerator": "cpu", "enable_model_summary": False}
-    if budget:
+    if budget and not curve.every:
         trainer_params["max_time"] = {"seconds": int(budget)}
     extra = {}
     if o.get("lr"):
@@ -80,19 +113,31 @@ def main() -> None:
         **extra,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        model = CAREamist(config, work_dir=tmp, callbacks=[timer], enable_progress_bar=False)
+        model = CAREamist(config, work_dir=tmp, callbacks=[timer] + ([Validation()] if curve.every else []),
+                          enable_progress_bar=False)
+        macs = conv_macs(model.model.model, torch.zeros(o["batch_size"], 1, *o["patch_size"]))
         t0 = time.perf_counter()
         model.train(train_data=train)
         wall = time.perf_counter() - t0
-        preds = []
-        for image in test:
+
+        def careamics_predict(image: np.ndarray) -> np.ndarray:
             out, _ = model.predict(pred_data=image, axes=axes[1:])
-            preds.append(np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32).reshape(image.shape))
+            return np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32).reshape(image.shape)
+
+        preds = [careamics_predict(image) for image in test]
+        if curve.every:  # the curve's own prediction path against CAREamics' predict, same final weights
+            check = Curve({**o, "stop_on_plateau": False})
+            check.record(0, careamics_predict)
+            check.record(1, lambda x: predict(model.train_datamodule.train_dataset.normalization, model.model, x))
+            curve.path_check = {"val_psnr_db_careamics_predict": check.points[0]["psnr_db"],
+                                "val_psnr_db_curve_path": check.points[1]["psnr_db"]}
     np.save(args.pred, np.stack(preds))
     intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
     print(json.dumps({
         "step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs), "epochs": len(timer.epochs),
-        "train_wall_s": wall, "losses": timer.losses,
+        "train_wall_s": wall - curve.eval_s, "losses": timer.losses, **curve.report(),
+        "conv_macs_per_step_forward": macs,
+        **({"curve_path_check": curve.path_check} if hasattr(curve, "path_check") else {}),
         "versions": {"careamics": careamics.__version__, "torch": torch.__version__},
         "settings": {"optimizer": f"Adam lr {o.get('lr') or 1e-4:g}, ReduceLROnPlateau", "batch_norm": True,
                      "masked_pixel_percentage": 100 * o["masked_fraction"] if o.get("masked_fraction") else 0.2,

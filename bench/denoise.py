@@ -4,7 +4,10 @@ against CAREamics, interleaved over rounds at equal threads and equal network/pa
 quality at an equal wall-clock training budget (`--budget-min`) of fluorecon N2V vs CAREamics N2V
 and fluorecon CARE vs csbdeep CARE, each peer both at its own recommended settings and at ours
 (learning rate, masked-pixel fraction), in 2D and 3D, with non-local means as the classical
-reference. Not a test: `make bench` runs it and writes bench/results/denoise.json and denoise.md.
+reference; and quality at convergence (`--converge-min`): every method trained to a validation-PSNR
+plateau or a cap, its PSNR against steps and training seconds kept (bench/convergence.py). The json
+states issue 14's targets with their verdicts (`targets`). Not a test: `make bench` runs it and writes
+bench/results/denoise.json and denoise.md.
 
 Every trainer runs in its own process (peers in their own venvs under bench/venvs/, created here
 from bench/requirements-<peer>.txt). Steps/s: steps after a warm-up / their summed wall time,
@@ -29,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, check_peer_output, figure, interleave, ratio
+from convergence import PLATEAU_DB, Curve, gain_over_last_share, plateaued, write_validation
+from harness import DEFAULT_ROUNDS, RESULTS, Bench, Contender, PeerSanityError, check_peer_output, figure, interleave, ratio
+from work import conv_macs
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -115,25 +120,43 @@ def ours_worker(data: Path, pred: Path, opts: dict) -> dict:
                          **({"lr": opts["lr"]} if opts.get("lr") else {}))
     torch.manual_seed(opts["seed"])
     net = build_network(unet)
+    macs = conv_macs(net, torch.zeros(opts["batch_size"], 1, *opts["patch_size"]))
+
+    def predict_raw(x: np.ndarray) -> np.ndarray:
+        xn, lo, hi = normalized(x)
+        return denormalize(predict_torch(net, xn), lo, hi)
+
+    curve = Curve(opts)
     stamps: list[float] = []
-    hook = net.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))  # one forward per step
-    t0 = time.perf_counter()
+    evaluating = []
+
+    def before_forward(*_) -> None:  # one training forward per step; validation forwards pass through
+        if evaluating:
+            return
+        if curve.due(len(stamps)):
+            evaluating.append(True)
+            curve.record(len(stamps), predict_raw)
+            net.train()
+            evaluating.clear()
+        stamps.append(time.perf_counter())
+
+    hook = net.register_forward_pre_hook(before_forward)
+    t0 = curve.start = time.perf_counter()
     if method == "care":
         pairs = [normalize_pair(x, y) for x, y in zip(train, d["target"].astype(np.float32))]
         result = train_network(net, pairs, config, progress=False)
     else:
         result = train_blind_spot(net, [normalized(x)[0] for x in train], config, method=method, masking=masking,
                                   progress=False)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 - curve.eval_s
     hook.remove()
-    stamps.append(t0 + wall)
-    preds = []
-    for x in test:
-        xn, lo, hi = normalized(x)
-        preds.append(denormalize(predict_torch(net, xn), lo, hi))
-    np.save(pred, np.stack(preds))
+    stamps.append(time.perf_counter())
+    if curve.every and (not curve.points or curve.points[-1]["step"] != opts["steps"]):
+        curve.record(opts["steps"], predict_raw)
+    np.save(pred, np.stack([predict_raw(x) for x in test]))
     return {"step_seconds": [b - a for a, b in zip(stamps[:-1], stamps[1:])][: opts["steps"]],
             "steps_done": opts["steps"], "epochs": 1, "train_wall_s": wall, "losses": list(result.losses),
+            **curve.report(), "conv_macs_per_step_forward": macs,
             "versions": {"fluorecon": fluorecon.__version__, "torch": torch.__version__},
             "settings": {"optimizer": f"AdamW lr {config.lr:g}, cosine decay over the run",
                          "masking": masking.model_dump() if method != "care" else None, "unet": unet.model_dump()}}
@@ -192,9 +215,15 @@ def speed(ndim: int, files: dict, opts: dict, args) -> dict:
                             threads=opts["threads"], timed=lambda report: 1 / steps_per_s(report) * report["_n"])
                   for tool in ("fluorecon", "careamics") if tool not in args.skip]
     # timed() must return seconds for the whole run; the rate excludes warm-up steps and epoch boundaries.
+    macs: dict[str, int] = {}  # convolution work per step of each contender's network (bench/work.py)
+
+    def keep_macs(report: dict, name: str) -> dict:
+        macs[name] = report.get("conv_macs_per_step_forward")
+        return report
+
     for c in contenders:
         run = c.run
-        c.run = lambda n, run=run: {**run(n), "_n": n}
+        c.run = lambda n, run=run, name=c.name: {**keep_macs(run(n), name), "_n": n}
     n = args.speed_steps if ndim == 2 else args.speed_steps_3d
     print(f"[bench] {ndim}D steps/s over {args.rounds} rounds of {n} steps ...", flush=True)
     # Each round is a fresh process that leaves its own first WARMUP steps out: no outer warm-up run.
@@ -203,6 +232,12 @@ def speed(ndim: int, files: dict, opts: dict, args) -> dict:
            "steps_per_s": {k: [round(1 / t, 3) for t in v] for k, v in timings.per_unit_s.items()}}
     if len(contenders) == 2:
         out["ratio"] = ratio(timings, "fluorecon:n2v", "careamics:n2v", target=TARGETS["n2v_steps_over_careamics"])
+        out["conv_macs_per_step_forward"] = macs
+        if all(macs.values()):  # same depth/filters, not the same network: the work per step differs
+            work = macs["fluorecon:n2v"] / macs["careamics:n2v"]
+            out["work_per_step_over_careamics"] = round(work, 4)
+            out["conv_work_per_s_ratio"] = figure([r * work for r in out["ratio"]["per_round"]],
+                                                  note="steps/s ratio x fluorecon's / CAREamics' conv MACs per step")
     return out
 
 
@@ -221,55 +256,124 @@ def converged(losses: list[float]) -> dict:
     return {"converged": change < 0.02, "last_fifth_drop": round(change, 4)}
 
 
-def at_budget(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
-    """PSNR/SSIM after an equal wall-clock training budget for every method."""
-    budget_s = args.budget_min * 60
+PSNR_PAIRS = (("n2v_psnr_minus_careamics_recommended_db", "fluorecon:n2v", "careamics:n2v@recommended"),
+              ("n2v_psnr_minus_careamics_ours_db", "fluorecon:n2v", "careamics:n2v@ours"),
+              ("care_psnr_minus_csbdeep_recommended_db", "fluorecon:care", "csbdeep:care@recommended"),
+              ("care_psnr_minus_csbdeep_ours_db", "fluorecon:care", "csbdeep:care@ours"))
+
+
+def quality_runs(ours_steps: int, peer: dict) -> list[tuple]:
+    """The trained rows of a quality comparison: (key, tool, method, data file key, options, settings label).
+    fluorecon runs `ours_steps` (its cosine schedule completes); every peer run gets `peer` (a wall-clock
+    cap; in convergence mode also its validation curve), at its own defaults and at our settings."""
+    return [
+        ("fluorecon:n2v", "fluorecon", "n2v", "raw", {"steps": ours_steps}, "ours (AdamW lr 1e-3 cosine, 1.5 % masked)"),
+        ("careamics:n2v@recommended", "careamics", "n2v", "raw", dict(peer),
+         "CAREamics defaults (Adam lr 1e-4, ReduceLROnPlateau, 0.2 % masked)"),
+        ("careamics:n2v@ours", "careamics", "n2v", "raw", {**peer, "lr": 1e-3, "masked_fraction": 0.015},
+         "CAREamics at our lr 1e-3 and 1.5 % masked"),
+        ("fluorecon:care", "fluorecon", "care", "ours_care", {"steps": ours_steps}, "ours (AdamW lr 1e-3 cosine, L1)"),
+        ("csbdeep:care@recommended", "csbdeep", "care", "care", dict(peer),
+         "csbdeep defaults (Adam lr 4e-4, ReduceLROnPlateau, MAE)"),
+        ("csbdeep:care@ours", "csbdeep", "care", "care", {**peer, "lr": 1e-3}, "csbdeep at our lr 1e-3"),
+    ]
+
+
+def ours_rate(rate: dict, files: dict, opts: dict, args, *, steps: int = 8) -> float:
+    """fluorecon N2V steps/s: from this dim's speed rounds, else a short calibration run of `steps` steps after
+    the warm-up (not counted)."""
+    if "fluorecon:n2v" not in rate:
+        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + steps},
+                                                       timeout=args.timeout)[0])
+    return rate["fluorecon:n2v"]
+
+
+def train_rows(ndim: int, runs: list[tuple], files: dict, opts: dict, data: dict, args, *, timeout: int,
+               extra_for=lambda tool, file_key: {}) -> dict:
+    """Trains every run in its own process and scores its test predictions (peers pass the units check first);
+    a failing run's row says why instead of hiding the others."""
     test, clean = data["test"], data["test_clean"]
     input_psnr = scores(test, test, clean)["psnr_db"]
     rows: dict[str, dict] = {}
-    if "fluorecon:n2v" not in rate:  # no speed rounds in this dim: a short calibration run (not counted)
-        rate["fluorecon:n2v"] = steps_per_s(train_once("fluorecon", "n2v", files["raw"], {**opts, "steps": WARMUP + 8},
-                                                       timeout=args.timeout)[0])
-    # fluorecon's step count is what its measured speed fits into the budget (CARE: the same network,
-    # so the N2V rate), so its cosine schedule completes; its actual wall time is reported beside.
-    ours_n2v_steps = max(20, int(budget_s * rate["fluorecon:n2v"]))
-    runs = [
-        ("fluorecon:n2v", "fluorecon", "n2v", files["raw"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, 1.5 % masked)"),
-        ("careamics:n2v@recommended", "careamics", "n2v", files["raw"], {"steps": 10**7, "budget_s": budget_s},
-         "CAREamics defaults (Adam lr 1e-4, ReduceLROnPlateau, 0.2 % masked)"),
-        ("careamics:n2v@ours", "careamics", "n2v", files["raw"],
-         {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3, "masked_fraction": 0.015},
-         "CAREamics at our lr 1e-3 and 1.5 % masked"),
-        ("fluorecon:care", "fluorecon", "care", files["ours_care"], {"steps": ours_n2v_steps}, "ours (AdamW lr 1e-3 cosine, L1)"),
-        ("csbdeep:care@recommended", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s},
-         "csbdeep defaults (Adam lr 4e-4, ReduceLROnPlateau, MAE)"),
-        ("csbdeep:care@ours", "csbdeep", "care", files["care"], {"steps": 10**7, "budget_s": budget_s, "lr": 1e-3},
-         "csbdeep at our lr 1e-3"),
-    ]
-    for key, tool, method, path, extra, settings in runs:
+    for key, tool, method, file_key, extra, settings in runs:
         if tool in args.skip or method in args.skip or key in args.skip:
             rows[key] = {"error": "skipped (--skip)"}
             continue
-        print(f"[bench] {ndim}D {key}, budget {args.budget_min:g} min ...", flush=True)
+        print(f"[bench] {ndim}D {key} ...", flush=True)
         try:
-            report, preds = train_once(tool, method, path, {**opts, **extra}, timeout=int(budget_s * 3 + 900))
+            report, preds = train_once(tool, method, files[file_key], {**opts, **extra, **extra_for(tool, file_key)},
+                                       timeout=timeout)
             if tool == "csbdeep":  # trained and predicted on normalized data (see n2v_worker.py): back to raw units
                 preds = np.stack([p * max(hi - lo, 1e-6) + lo for p, (_, lo, hi) in zip(preds, map(normalized, test))])
             q = scores(preds, test, clean)
             if tool != "fluorecon":
                 check_peer_output(key, preds, reference=test, shape=test.shape, output_psnr_db=q["psnr_db"],
                                   input_psnr_db=input_psnr)
+            path_check = report.get("curve_path_check")
+            if path_check and abs(path_check["val_psnr_db_curve_path"] - path_check["val_psnr_db_careamics_predict"]) > 0.2:
+                raise PeerSanityError(f"{key}: the validation curve's prediction path disagrees with CAREamics' predict "
+                                      f"on the same weights ({path_check}) — check the worker's normalization")
             rows[key] = {**q, "settings_label": settings, "train_wall_s": round(report["train_wall_s"], 1),
                          "steps": report["steps_done"], "versions": report["versions"],
                          **converged(report.get("losses", [])),
-                         **({"settings": report["settings"]} if "settings" in report else {})}
+                         **({"settings": report["settings"]} if "settings" in report else {}),
+                         **({"curve": report["curve"], "eval_s": report["eval_s"]} if report.get("curve") else {}),
+                         **({"curve_path_check": path_check} if path_check else {})}
             print(f"[bench] {ndim}D {key}: {q}, {report['steps_done']} steps in {report['train_wall_s']:.0f} s", flush=True)
         except Exception as err:  # a failing peer (sanity or install) must not hide the rest; its row says why
             rows[key] = {"error": f"{type(err).__name__}: {err}"[-1500:]}
             print(f"[bench] {ndim}D {key} failed: {rows[key]['error']}", flush=True)
     if "nlm" not in args.skip:
         rows["nlm"] = classical("nlm", test, clean)
-    return {"budget_min": args.budget_min, "input": scores(test, test, clean), "results": rows}
+    return rows
+
+
+def at_budget(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
+    """PSNR/SSIM after an equal wall-clock training budget for every method."""
+    budget_s = args.budget_min * 60
+    # fluorecon's step count is what its measured speed fits into the budget (CARE: the same network,
+    # so the N2V rate), so its cosine schedule completes; its actual wall time is reported beside.
+    ours_steps = max(20, int(budget_s * ours_rate(rate, files, opts, args)))
+    runs = quality_runs(ours_steps, {"steps": 10**7, "budget_s": budget_s})
+    rows = train_rows(ndim, runs, files, opts, data, args, timeout=int(budget_s * 3 + 900))
+    return {"budget_min": args.budget_min, "input": scores(data["test"], data["test"], data["test_clean"]),
+            "results": rows}
+
+
+def at_convergence(ndim: int, files: dict, opts: dict, data: dict, rate: dict, args) -> dict:
+    """PSNR/SSIM at convergence: every method trains until its validation PSNR plateaus (bench/convergence.py:
+    < PLATEAU_DB gain over the last quarter of its steps), at most `--converge-min` of training time; the
+    validation PSNR against steps and training seconds is kept per run. fluorecon runs the step count its
+    measured speed fits into the cap with its cosine schedule to the end (stopping mid-schedule would leave
+    its learning rate high); the peers' schedules react to plateaus themselves (ReduceLROnPlateau), and they
+    stop at the plateau. The plateau rule is applied to every curve alike afterwards."""
+    cap_s = args.converge_min * 60
+    ours_steps = max(MIN_STEPS_TO_JUDGE, int(cap_s * ours_rate(rate, files, opts, args, steps=30)))
+    every = max(10, ours_steps // args.converge_points)
+    val, val_clean = data["val"], data["val_clean"]
+    _, lo, hi = normalized(val)
+    from fluorecon.core.normalize import normalize
+
+    truth = normalize(val_clean, lo, hi)
+    vals = {"raw": write_validation(WORK / f"val{ndim}d.npz", val, truth, lo=lo, hi=hi),
+            # csbdeep trains and predicts on data normalized with the same percentiles: output units = normalized
+            "care": write_validation(WORK / f"val{ndim}d_normalized.npz", normalize(val, lo, hi), truth, lo=0.0, hi=1.0)}
+    vals["ours_care"] = vals["raw"]
+    runs = quality_runs(ours_steps, {"steps": 10**7, "budget_s": cap_s})
+
+    def extra_for(tool: str, file_key: str) -> dict:
+        return {"eval_every": every, "val": str(vals[file_key]), "stop_on_plateau": tool != "fluorecon"}
+
+    rows = train_rows(ndim, runs, files, opts, data, args, timeout=int(cap_s * 4 + 900), extra_for=extra_for)
+    for row in rows.values():
+        if "curve" in row:
+            gain = gain_over_last_share(row["curve"])
+            row["plateau"] = {"gain_last_quarter_db": None if gain is None else round(gain, 3),
+                              "converged": plateaued(row["curve"]),
+                              "best_val_psnr_db": max(p["psnr_db"] for p in row["curve"])}
+    return {"cap_min": args.converge_min, "eval_every": every, "plateau_db": PLATEAU_DB, "settings": opts,
+            "input": scores(data["test"], data["test"], data["test_clean"]),
+            "val_input_psnr_db": scores(val[None], val[None], val_clean[None])["psnr_db"], "results": rows}
 
 
 def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
@@ -280,11 +384,24 @@ def classical(method: str, noisy: np.ndarray, clean: np.ndarray) -> dict:
     return {"seconds_per_image": round((time.perf_counter() - t0) / len(noisy), 2), **scores(preds, noisy, clean)}
 
 
+def converge_opts(ndim: int, opts: dict, args) -> dict:
+    """The convergence mode's network, patch and batch: the bench's unless --converge-* options shrink them
+    (so every method can converge within the cap on a shared CPU)."""
+    patch = ((args.converge_patch,) * 2 if ndim == 2 and args.converge_patch else
+             (args.converge_patch_3d[0], args.converge_patch_3d[1], args.converge_patch_3d[1]) if ndim == 3 and args.converge_patch_3d
+             else opts["patch_size"])
+    batch = (args.converge_batch if ndim == 2 else args.converge_batch_3d) or opts["batch_size"]
+    return {**opts, "patch_size": list(patch), "batch_size": batch, "filters": args.converge_filters or opts["filters"]}
+
+
 def bench_dim(ndim: int, args, bench: Bench) -> dict:
-    data = make_data(ndim, n_train=args.train_images, n_test=args.test_images, seed=args.seed + ndim)
+    # One image more than the test images: the validation image of the convergence mode (last, so the
+    # training and test images are those of earlier runs).
+    data = make_data(ndim, n_train=args.train_images, n_test=args.test_images + 1, seed=args.seed + ndim)
     n = int(data["n_train"])
     low, high, clean = data["low"], data["high"], data["clean"]
-    test, test_clean = low[n:], clean[n:]
+    test, test_clean = low[n:-1], clean[n:-1]
+    scored = {"test": test, "test_clean": test_clean, "val": low[-1], "val_clean": clean[-1]}
     if ndim == 2:
         patch, batch = (args.patch,) * 2, args.batch
     else:
@@ -307,21 +424,55 @@ def bench_dim(ndim: int, args, bench: Bench) -> dict:
         block["speed"] = speed(ndim, files, opts, args)
         if "ratio" in block["speed"]:
             bench.add_figure(f"n2v_steps_over_careamics_{dim}", block["speed"]["ratio"])
-    if args.budget_min > 0:
-        rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
-        block["budget"] = at_budget(ndim, files, opts, {"test": test, "test_clean": test_clean}, rate, args)
-        r = block["budget"]["results"]
-        for key, a, b in (("n2v_psnr_minus_careamics_recommended_db", "fluorecon:n2v", "careamics:n2v@recommended"),
-                          ("n2v_psnr_minus_careamics_ours_db", "fluorecon:n2v", "careamics:n2v@ours"),
-                          ("care_psnr_minus_csbdeep_recommended_db", "fluorecon:care", "csbdeep:care@recommended"),
-                          ("care_psnr_minus_csbdeep_ours_db", "fluorecon:care", "csbdeep:care@ours")):
+            if "conv_work_per_s_ratio" in block["speed"]:
+                bench.add_figure(f"n2v_conv_work_per_s_over_careamics_{dim}", block["speed"]["conv_work_per_s_ratio"])
+    rate = {k: 1 / statistics.median(v) for k, v in block.get("speed", {}).get("timings", {}).get("per_unit_s", {}).items()}
+    for mode, minutes, run, note in (
+            ("budget", args.budget_min, at_budget, f"one seeded training each, {args.budget_min:g} min budget"),
+            ("converge", args.converge_min, at_convergence,
+             f"one seeded training each, to a validation plateau or the {args.converge_min:g} min cap")):
+        if minutes <= 0:
+            continue
+        if mode == "budget":
+            block[mode] = run(ndim, files, opts, scored, rate, args)
+        else:  # its own (smaller) network/patch/batch when given: fluorecon's speed calibrated on them afresh
+            block[mode] = run(ndim, files, converge_opts(ndim, opts, args), scored, {}, args)
+        r = block[mode]["results"]
+        for key, a, b in PSNR_PAIRS:
             if "psnr_db" in r.get(a, {}) and "psnr_db" in r.get(b, {}):
-                bench.add_figure(f"{key}_{dim}", figure([r[a]["psnr_db"] - r[b]["psnr_db"]], target=0.0,
-                                                        note=f"one seeded training each, {args.budget_min:g} min budget"))
+                bench.add_figure(f"{key}_{dim}" + ("_converged" if mode == "converge" else ""),
+                                 figure([r[a]["psnr_db"] - r[b]["psnr_db"]], target=0.0, note=note))
     return block
 
 
 # --- report ---------------------------------------------------------------------------------------
+
+def targets(figures: dict) -> dict:
+    """Issue 14's two targets, each with its figures and verdicts: 3D N2V steps/s ≥ 1.5x CAREamics', and
+    fluorecon's PSNR ≥ each peer's (CAREamics N2V, csbdeep CARE) at convergence, 2D and 3D."""
+    speed = {k: {"median": f["median"], "min": f["min"], "max": f["max"], "verdict": f["verdict"]}
+             for k, f in figures.items() if k.startswith("n2v_steps_over_careamics_")}
+    psnr = {k: {"difference_db": f["median"], "verdict": f["verdict"]}
+            for k, f in figures.items() if k.endswith("_converged")}
+    out = {"n2v_3d_steps_per_s_over_careamics": {"target": ">= 1.5", "figures": speed},
+           "psnr_at_convergence_minus_peer": {"target": ">= 0 dB against every peer row (CAREamics N2V, csbdeep CARE; "
+                                                        "their defaults and our settings)", "figures": psnr}}
+    for entry in out.values():
+        verdicts = [f["verdict"] for f in entry["figures"].values()]
+        entry["met"] = (None if not verdicts else True if all(v == "met" for v in verdicts)
+                        else False if any(v == "missed" for v in verdicts) else None)
+    return out
+
+
+def targets_lines(t: dict) -> list[str]:
+    word = {True: "met", False: "missed", None: "undecided or not measured"}
+    lines = ["## Targets (issue 14)", ""]
+    for name, entry in t.items():
+        figs = ", ".join(f"`{k}` {v.get('median', v.get('difference_db')):+.2f}" if "difference_db" in v
+                         else f"`{k}` {v['median']:.2f} ({v['min']:.2f}–{v['max']:.2f})" for k, v in entry["figures"].items())
+        lines.append(f"- {name} {entry['target']}: **{word[entry['met']]}** ({figs or 'no figures'})")
+    return lines + [""]
+
 
 LABELS = {"fluorecon:n2v": "fluorecon N2V", "careamics:n2v@recommended": "CAREamics N2V, its defaults",
           "careamics:n2v@ours": "CAREamics N2V, our lr/masking", "fluorecon:care": "fluorecon CARE",
@@ -335,8 +486,26 @@ def error_line(error: str) -> str:
     return why[why.find("not run:"):][:160] if "not run:" in why else why[:160]
 
 
+def quality_table(results: dict, columns: list[str], trained, classical) -> list[str]:
+    """A quality table: method, settings, then `columns` (PSNR and SSIM first); `trained(row)` / `classical(row)`
+    give the cells after SSIM of a trained row / the non-local means row; a failed row says why in its last cell."""
+    lines = ["| method | settings | " + " | ".join(columns) + " |",
+             "| --- | --- | " + " | ".join(["---:"] * (len(columns) - 1)) + " | --- |"]
+    for key, label in LABELS.items():
+        r = results.get(key)
+        if r is None:
+            continue
+        if "error" in r:
+            lines.append(f"| {label} | " + " | ".join(["—"] * len(columns)) + f" | {error_line(r['error'])} |")
+            continue
+        settings, tail = (("scikit-image defaults, estimated σ", classical(r)) if key == "nlm"
+                          else (r["settings_label"], trained(r)))
+        lines.append(f"| {label} | {settings} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | " + " | ".join(tail) + " |")
+    return lines + [""]
+
+
 def markdown(report: dict) -> str:
-    lines = ["# Denoising benchmark", ""]
+    lines = ["# Denoising benchmark", ""] + (targets_lines(report["targets"]) if "targets" in report else [])
     for dim, block in report["dims"].items():
         s = block["settings"]
         lines += [f"## {dim}: {block['data']['train_images']} training images {block['data']['shape']}, "
@@ -353,30 +522,48 @@ def markdown(report: dict) -> str:
                 r = sp["ratio"]
                 lines.append(f"- fluorecon / CAREamics: {r['median']:.2f} (min–max {r['min']:.2f}–{r['max']:.2f}), "
                              f"verdict {r['verdict']} (target ≥ {r['target']})")
+            if "work_per_step_over_careamics" in sp:
+                w = sp["conv_work_per_s_ratio"]
+                lines.append(f"- same depth/filters, not the same network: fluorecon's U-Net does "
+                             f"{sp['work_per_step_over_careamics']:.2f}x CAREamics' convolution work per step "
+                             f"(multiply-accumulates, bench/work.py); convolution work per second, fluorecon / CAREamics: "
+                             f"{w['median']:.2f} (min–max {w['min']:.2f}–{w['max']:.2f})")
             lines.append("")
         b = block.get("budget")
         if b:
             lines += [f"Quality after an equal wall-clock training budget of {b['budget_min']:g} min per method "
-                      f"(noisy input: {b['input']['psnr_db']:.2f} dB, SSIM {b['input']['ssim']:.3f}):", "",
-                      "| method | settings | PSNR (dB) | SSIM | steps | train wall (s) | loss plateau (converged?) |",
-                      "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-            for key, label in LABELS.items():
-                r = b["results"].get(key)
-                if r is None:
-                    continue
-                if "error" in r:
-                    lines.append(f"| {label} | — | — | — | — | — | {error_line(r['error'])} |")
-                elif key == "nlm":
-                    lines.append(f"| {label} | scikit-image defaults, estimated σ | {r['psnr_db']:.2f} | {r['ssim']:.3f} | — | "
-                                 f"{r['seconds_per_image']:.1f} s/image | — |")
-                else:
-                    conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
-                    drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
-                            else f" ({r['note']})" if "note" in r else "")
-                    lines.append(f"| {label} | {r['settings_label']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['steps']} | "
-                                 f"{r['train_wall_s']:.0f} | {conv}{drop} |")
-            lines.append("")
-    lines += [f"Converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
+                      f"(noisy input: {b['input']['psnr_db']:.2f} dB, SSIM {b['input']['ssim']:.3f}):", ""]
+
+            def budget_cells(r: dict) -> list[str]:
+                conv = {True: "yes", False: "no", None: "not judged"}[r.get("converged")]
+                drop = (f" (loss {-100 * r['last_fifth_drop']:+.1f} % over the last fifth)" if "last_fifth_drop" in r
+                        else f" ({r['note']})" if "note" in r else "")
+                return [str(r["steps"]), f"{r['train_wall_s']:.0f}", conv + drop]
+
+            lines += quality_table(b["results"], ["PSNR (dB)", "SSIM", "steps", "train wall (s)", "loss plateau (converged?)"],
+                                   budget_cells, lambda r: ["—", f"{r['seconds_per_image']:.1f} s/image", "—"])
+        c = block.get("converge")
+        if c:
+            cs = c.get("settings", block["settings"])
+            lines += [f"Quality at convergence (U-Net depth {cs['depth']}, {cs['filters']} first-level filters; patch "
+                      f"{'x'.join(map(str, cs['patch_size']))}, batch {cs['batch_size']}, {cs['threads']} threads): "
+                      f"each method trained until its validation PSNR (one held-out image, "
+                      f"noisy {c['val_input_psnr_db']:.2f} dB) gained less than {c['plateau_db']:g} dB over the last "
+                      f"quarter of its steps, checked every {c['eval_every']} steps, at most {c['cap_min']:g} min of "
+                      f"training (validation time not counted); fluorecon runs its cosine schedule to the step count "
+                      f"its speed fits into the cap. Test images (noisy: {c['input']['psnr_db']:.2f} dB, SSIM "
+                      f"{c['input']['ssim']:.3f}):", ""]
+
+            def converge_cells(r: dict) -> list[str]:
+                pl = r.get("plateau", {})
+                gain = pl.get("gain_last_quarter_db")
+                return [str(r["steps"]), f"{r['train_wall_s']:.0f}", f"{pl.get('best_val_psnr_db', float('nan')):.2f}",
+                        "—" if gain is None else f"{gain:+.2f}", "yes" if pl.get("converged") else "no (cap reached)"]
+
+            lines += quality_table(c["results"], ["test PSNR (dB)", "SSIM", "steps", "train (s)", "best val PSNR (dB)",
+                                                  "val gain, last quarter (dB)", "plateau?"],
+                                   converge_cells, lambda r: ["—"] * 5)
+    lines += [f"Budget tables: converged = training loss fell less than 2 % over the last fifth of the budget (a heuristic), judged only "
               f"for runs of at least {MIN_STEPS_TO_JUDGE} steps. "
               "A peer that scores below its own noisy input fails its row (harness units check) instead of giving a figure."]
     return "\n".join(lines) + "\n"
@@ -389,6 +576,15 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     p.add_argument("--speed-dims", nargs="+", type=int, default=[2, 3], choices=[2, 3], help="dims with a steps/s comparison")
     p.add_argument("--budget-min", type=float, default=5.0, help="wall-clock training budget per method (0: no quality run)")
+    p.add_argument("--converge-min", type=float, default=0.0,
+                   help="convergence mode: training-time cap per method; each trains to its validation-PSNR plateau "
+                        "(0: no convergence run)")
+    p.add_argument("--converge-points", type=int, default=30, help="validation points over fluorecon's run (convergence mode)")
+    p.add_argument("--converge-filters", type=int, help="convergence mode: first-level filters (default: --filters)")
+    p.add_argument("--converge-patch", type=int, help="convergence mode: 2D patch side (default: --patch)")
+    p.add_argument("--converge-patch-3d", type=int, nargs=2, metavar=("Z", "YX"), help="convergence mode: 3D patch")
+    p.add_argument("--converge-batch", type=int, help="convergence mode: 2D batch (default: --batch)")
+    p.add_argument("--converge-batch-3d", type=int, help="convergence mode: 3D batch (default: --batch-3d)")
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--patch-3d", type=int, nargs=2, default=[16, 32], metavar=("Z", "YX"))
     p.add_argument("--batch", type=int, default=16)
@@ -425,7 +621,8 @@ def main(argv=None) -> int:
     report = {"dims": {}}
     for ndim in args.dims:
         report["dims"][f"{ndim}D"] = bench_dim(ndim, args, bench)
-    bench.write(markdown(report), dims=report["dims"])
+    report["targets"] = targets(bench.data["figures"])
+    bench.write(markdown(report), dims=report["dims"], targets=report["targets"])
     print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
@@ -439,6 +636,7 @@ def rejudge(path: Path) -> int:
             if "steps" in row and row["steps"] < MIN_STEPS_TO_JUDGE:
                 row.pop("last_fifth_drop", None)
                 row.update(converged=None, note=f"only {row['steps']} steps: too few to judge (not converged)")
+    data["targets"] = targets(data["figures"])
     path.write_text(json.dumps(data, indent=1) + "\n")
     path.with_suffix(".md").write_text(load_line(data) + "\n\n" + markdown(data).rstrip() + "\n\n" + figures_table(data) + "\n")
     return 0

@@ -11,7 +11,10 @@ and the versions. Training patches: every non-overlapping patch of the training 
 flips/rotations of the YX plane (as n2v's data generator makes them), with 5 % kept for validation.
 Each tool's own defaults otherwise (lr 4e-4 with ReduceLROnPlateau, n2v: batch norm, 1.5 % pixels,
 uniform_withCP manipulator, radius 5; CARE: residual U-Net, MAE loss), except `lr` when the opts give
-one. With `budget_s` in the opts, training runs in epochs of 50 steps until that wall time is spent.
+one. With `budget_s` in the opts, training runs in epochs of 50 steps until that wall time is spent;
+with `eval_every` (bench/denoise.py's convergence mode) the validation PSNR is recorded every that many
+steps (bench/convergence.py, on the Keras model itself: the data are normalized already) and, with
+`stop_on_plateau`, training stops when it plateaus; evaluation time is not counted in the budget.
 """
 
 import argparse
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from convergence import Curve
 
 
 def patches(images: np.ndarray, patch: tuple[int, ...], *, augment: bool = True) -> np.ndarray:
@@ -81,19 +85,25 @@ def main() -> None:
 
         def __init__(self, seconds):
             super().__init__()
-            self.seconds, self.start, self.losses = seconds, None, []
+            self.seconds, self.start, self.losses, self.steps = seconds, None, [], 0
 
         def on_train_begin(self, logs=None):
             self.start = time.perf_counter()
+            curve.start = self.start
 
         def on_epoch_end(self, epoch, logs=None):
             self.losses.append(float((logs or {}).get("loss", float("nan"))))
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.seconds and time.perf_counter() - self.start >= self.seconds:
+            self.steps += 1
+            if curve.due(self.steps) and curve.record(
+                    self.steps, lambda x: self.model.predict(x[None, ..., None], verbose=0)[0, ..., 0]):
+                self.model.stop_training = True
+            if self.seconds and time.perf_counter() - self.start - curve.eval_s >= self.seconds:
                 self.model.stop_training = True
 
     timer = StepTimes()
+    curve = Curve(o)
     budget = Budget(o.get("budget_s"))
     steps = o["steps"]
     # With a budget: epochs of 50 steps until the time is spent (the loss per epoch shows convergence).
@@ -148,7 +158,8 @@ def main() -> None:
     np.save(args.pred, np.stack([np.asarray(x, np.float32).reshape(t.shape) for x, t in zip(preds, test)]))
     intervals = [b - a for epoch in timer.epochs for a, b in zip(epoch, epoch[1:])]
     print(json.dumps({"step_seconds": intervals, "steps_done": sum(len(e) for e in timer.epochs),
-                      "epochs": len(timer.epochs), "train_wall_s": wall, "losses": budget.losses, "versions": versions,
+                      "epochs": len(timer.epochs), "train_wall_s": wall - curve.eval_s, "losses": budget.losses,
+                      "versions": versions, **curve.report(),
                       "settings": {"learning_rate": float(model.config.train_learning_rate),
                                    "steps_per_epoch": steps_per_epoch}}), flush=True)
 

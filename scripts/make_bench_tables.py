@@ -120,6 +120,10 @@ def n2v_speed_cells() -> tuple[str, str]:
         if dim in get("denoise", "dims") and "speed" in get("denoise", f"dims.{dim}"):
             f = get("denoise", f"figures.n2v_steps_over_careamics_{dim.lower()}")
             ours.append(f"{dim} {steps(dim, 'fluorecon:n2v')} (vs CAREamics {spread(f, unit='×')}; target ≥ {f['target']:g})")
+            sp = get("denoise", f"dims.{dim}.speed")
+            if "conv_work_per_s_ratio" in sp:  # same depth/filters, not the same network (bench/work.py)
+                ours[-1] = ours[-1][:-1] + (f"; our U-Net does {sp['work_per_step_over_careamics']:.2f}× the convolution "
+                                            f"work per step: {spread(sp['conv_work_per_s_ratio'], unit='×')} per second)")
             peer.append(f"{dim} {steps(dim, 'careamics:n2v')}")
     if not ours:
         return "not measured on the harness yet (`bench/denoise.py`)", "—"
@@ -147,6 +151,30 @@ def budget_cells(ours: str, peers: list[tuple[str, str]]) -> tuple[str, str]:
         return "not measured on the harness yet (`bench/denoise.py`)", "—"
     budget = get("denoise", "config.budget_min")
     return f"{budget:g} min each: " + "; ".join(left), "; ".join(right)
+
+
+def converge_psnr(dim: str, key: str) -> str:
+    r = get("denoise", f"dims.{dim}.converge.results").get(key, {})
+    if "psnr_db" not in r:
+        error = r.get("error", "not run")
+        return "not run (run ended early for time)" if "not run:" in error else f"failed: {error.splitlines()[0][:80]}"
+    state = "plateau" if r["plateau"]["converged"] else "cap reached, no plateau"
+    return f"{r['psnr_db']:.2f} dB ({r['steps']} steps, {state})"
+
+
+def converge_cells(ours: str, peers: list[tuple[str, str]]) -> tuple[str, str]:
+    left, right = [], []
+    for dim in ("2D", "3D"):
+        c = get("denoise", "dims").get(dim, {}).get("converge")
+        if not c:
+            continue
+        s = c["settings"]
+        left.append(f"{dim} (≤ {c['cap_min']:g} min, {s['filters']} filters, patch {'×'.join(map(str, s['patch_size']))}) "
+                    f"{converge_psnr(dim, ours)}")
+        right.append(f"{dim} " + ", ".join(f"{label} {converge_psnr(dim, key)}" for label, key in peers))
+    if not left:
+        return "not measured on the harness yet (`bench/denoise.py --converge-min`)", "—"
+    return "; ".join(left), "; ".join(right)
 
 
 # --- superres -------------------------------------------------------------------------------------
@@ -260,13 +288,20 @@ def snippets() -> dict:
     table = [
         "| what | fluorecon | peer |", "|---|---|---|",
         row("CARE prediction, Fiji plugin, same tile plan, 2 threads each", predict_cells()),
-        row("N2V training steps/s (same U-Net, patch, batch, threads)", n2v_speed_cells()),
-        row("N2V denoising PSNR at an equal wall-clock budget",
-            budget_cells("fluorecon:n2v", [("CAREamics defaults", "careamics:n2v@recommended"),
-                                          ("CAREamics at our settings", "careamics:n2v@ours")])),
-        row("CARE denoising PSNR at an equal wall-clock budget",
-            budget_cells("fluorecon:care", [("csbdeep defaults", "csbdeep:care@recommended"),
-                                           ("csbdeep at our lr", "csbdeep:care@ours")])),
+        row("N2V training steps/s (same depth/filters, patch, batch, threads)", n2v_speed_cells()),
+        *([row("N2V denoising PSNR at an equal wall-clock budget",
+               budget_cells("fluorecon:n2v", [("CAREamics defaults", "careamics:n2v@recommended"),
+                                             ("CAREamics at our settings", "careamics:n2v@ours")])),
+           row("CARE denoising PSNR at an equal wall-clock budget",
+               budget_cells("fluorecon:care", [("csbdeep defaults", "csbdeep:care@recommended"),
+                                              ("csbdeep at our lr", "csbdeep:care@ours")]))]
+          if any("budget" in b for b in get("denoise", "dims").values()) else []),
+        row("N2V denoising PSNR at convergence (validation plateau or cap)",
+            converge_cells("fluorecon:n2v", [("CAREamics defaults", "careamics:n2v@recommended"),
+                                            ("CAREamics at our settings", "careamics:n2v@ours")])),
+        row("CARE denoising PSNR at convergence (validation plateau or cap)",
+            converge_cells("fluorecon:care", [("csbdeep defaults", "csbdeep:care@recommended"),
+                                             ("csbdeep at our lr", "csbdeep:care@ours")])),
         row("Richardson–Lucy speed-up, all sizes and PSFs benched", rl_cells()),
         row(f"Richardson–Lucy s/iteration, {rl_shape.replace('x', '×')}, PSF {rl_psf}, 1 thread", rl_row(rl_shape, rl_psf)),
         row("time to scikit-image's 50-iteration PSNR, 1 thread", ttp_cells()),

@@ -69,3 +69,26 @@ def test_patch_larger_than_image_is_refused(pairs):
     net = build_network(UNetConfig(ndim=2, depth=1, filters=4))
     with pytest.raises(ValueError, match="patch_size"):
         train_network(net, pairs[:1], TrainConfig(steps=1, patch_size=(128, 128)), progress=False)
+
+
+def test_channels_last_training_matches_the_default_layout_and_ends_in_it():
+    """fit_batches(layout_ndim=3) trains in channels_last_3d on the CPU (oneDNN's fast path): the same losses
+    and weights as the default layout, and the network is handed back in the default layout (export)."""
+    from fluorecon.train import cpu_layout, fit_batches
+
+    assert cpu_layout(3, torch.device("cpu")) == torch.channels_last_3d
+    assert cpu_layout(2, torch.device("cpu")) == torch.channels_last
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 1, 8, 16, 16), dtype=np.float32)
+    config = TrainConfig(steps=3, batch_size=2, patch_size=(8, 16, 16), device="cpu")
+    runs = []
+    for layout_ndim in (None, 3):
+        torch.manual_seed(0)
+        net = build_network(UNetConfig(ndim=3, depth=1, filters=4, residual=False))
+        losses = fit_batches(net, config, lambda _: (x, x), loss=lambda out, yb: loss_fn("l2", out, yb),
+                             progress=False, layout_ndim=layout_ndim)
+        assert all(p.is_contiguous() for p in net.parameters())
+        runs.append((losses, [p.detach().clone() for p in net.parameters()]))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-4)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
