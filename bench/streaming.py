@@ -205,19 +205,35 @@ def main() -> None:
 
 def estimate_target(r: dict) -> dict:
     """Hours the target volume would take here at each streamed run's measured rate (linear in voxels: the blocks are
-    alike), and for RL what its theoretical PSF would be at that depth (the PSF spans the stack, so the halo grows
-    with it and the linear estimate holds only for a PSF of bounded size, e.g. a measured one)."""
-    from fluorecon.tasks.deconvolve.classical import PSFParams, default_overlap, theoretical_psf_shape
+    alike), and for RL the theoretical PSF it would build at that depth: cropped in z to the span holding
+    `psf_energy` of its light (classical.bounded_depth; before the crop it spanned the stack and every block's halo
+    was the whole volume), with the halo and the size of one block that follow."""
+    from fluorecon.core.io import TiffMeta
+    from fluorecon.tasks.deconvolve.classical import DeconvolveSpec, PSFParams, bounded_depth, default_overlap, \
+        theoretical_psf_shape
 
     gb = r["targets"]["input_gb"]
     shape = [int(round(gb * 1e9 / (PLANE * PLANE * 2))), PLANE, PLANE]
     out = {"target_shape": shape, "hours_at_measured_rate": {
         task: round(gb / s["input_gb"] * s["seconds"] / 3600, 1) for task, s in r["streamed"].items()}}
     meta = {"z_step_nm": 300.0, "pixel_size_nm": 100.0}
-    psf = theoretical_psf_shape(shape, PSFParams(na=RL["na"], wavelength_nm=RL["wavelength_nm"]),
-                                (meta["z_step_nm"], meta["pixel_size_nm"], meta["pixel_size_nm"]))
-    out["rl_theoretical_psf_at_target"] = {"shape": list(psf), "gib_float32": round(float(np.prod(psf)) * 4 / 2**30, 1),
-                                           "halo": list(default_overlap(psf, shape, RL["num_iter"]))}
+    params = PSFParams(na=RL["na"], wavelength_nm=RL["wavelength_nm"])
+    sizes = (meta["z_step_nm"], meta["pixel_size_nm"], meta["pixel_size_nm"])
+    optics = dict(na=params.na, wavelength_nm=params.wavelength_nm, pixel_size_nm=sizes[-1], z_step_nm=sizes[0],
+                  ni=params.ni, ns=params.ns)
+    for key, spec in (("rl_theoretical_psf_at_target", DeconvolveSpec(psf=params)),
+                      ("rl_theoretical_psf_at_target_extent_10um", DeconvolveSpec(psf=params, psf_extent_um=10))):
+        report: dict = {}
+        psf = theoretical_psf_shape(bounded_depth(shape, spec, sizes, optics, report), params, sizes)
+        halo = default_overlap(psf, shape, RL["num_iter"])
+        block = [min(RL["chunks"] + 2 * h, n) for h, n in zip(halo, shape)]
+        out[key] = {
+            "shape": list(psf), "gib_float32": round(float(np.prod(psf)) * 4 / 2**30, 2), "halo": list(halo),
+            "block": block, "block_gib_float32": round(float(np.prod(block)) * 4 / 2**30, 2),
+            # voxels read and deconvolved per voxel written, against the measured run's
+            "block_over_core": round(float(np.prod(block)) / (RL["chunks"] * RL["chunks"] * min(RL["chunks"], shape[0])), 1),
+            "uncropped_shape": list(theoretical_psf_shape(shape, params, sizes)),
+            "crop": report.get("psf_crop", "").replace("{shape}", "×".join(map(str, psf)))}
     return out
 
 
@@ -249,9 +265,23 @@ def markdown(r: dict) -> str:
         lines += ["", f"At the measured rates the {r['targets']['input_gb']:.0f} GB volume "
                   f"({'×'.join(map(str, e['target_shape']))}) would take "
                   + ", ".join(f"{h:g} h ({task})" for task, h in e["hours_at_measured_rate"].items())
-                  + f" here. For RL that assumes a PSF of bounded size: the theoretical PSF spans the stack, at that "
-                  f"depth {'×'.join(map(str, psf['shape']))} ({psf['gib_float32']:g} GiB as float32) with a halo of "
-                  f"{'×'.join(map(str, psf['halo']))}, i.e. every block would be the whole volume."]
+                  + " here."]
+        if "block" in psf:
+            bounded = e["rl_theoretical_psf_at_target_extent_10um"]
+            lines[-1] += (f" For RL that rate holds only for blocks like the measured run's. The theoretical PSF is "
+                          f"now cropped in z (uncropped it would be {'×'.join(map(str, psf['uncropped_shape']))}, every "
+                          f"block the whole volume): by default {'×'.join(map(str, psf['shape']))} "
+                          f"({psf['gib_float32']:g} GiB as float32; {psf['crop']}), a halo of "
+                          f"{'×'.join(map(str, psf['halo']))} and blocks of {'×'.join(map(str, psf['block']))} "
+                          f"({psf['block_gib_float32']:g} GiB as float32, {psf['block_over_core']:g}× their core): "
+                          f"bounded, but above the memory target; with `--psf-extent-um 10` "
+                          f"{'×'.join(map(str, bounded['shape']))}, halo {'×'.join(map(str, bounded['halo']))}, blocks "
+                          f"of {'×'.join(map(str, bounded['block']))} ({bounded['block_gib_float32']:g} GiB, "
+                          f"{bounded['block_over_core']:g}× their core). Estimates, not run.")
+        else:  # a run from before the crop
+            lines[-1] += (f" For RL that assumes a PSF of bounded size: the theoretical PSF then spanned the stack, at "
+                          f"that depth {'×'.join(map(str, psf['shape']))} ({psf['gib_float32']:g} GiB as float32) with "
+                          f"a halo of {'×'.join(map(str, psf['halo']))}, i.e. every block would be the whole volume.")
     if r.get("below_target"):
         lines += ["", f"Below the {r['targets']['input_gb']:.0f} GB target: {r['below_target']}"]
     return "\n".join(lines) + "\n"

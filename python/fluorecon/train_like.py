@@ -147,6 +147,24 @@ class LikeFit:
 CAMERA_OPTIONS = "--gain (ADU per photon), --background (camera offset, ADU) and --read-noise-e (electrons)"
 
 
+class CameraNotMeasured(ValueError):
+    """The image does not show its shot noise, so the gain cannot be measured. ``str()`` names the CLI's options;
+    :meth:`naming` words the same advice for another front end (the server job's fields, Fiji's macro keys)."""
+
+    def __init__(self, where: str, slope: float, slope_sd: float, blocks: int):
+        self.where, self.slope, self.slope_sd, self.blocks = where, slope, slope_sd, blocks
+        super().__init__(self.naming(CAMERA_OPTIONS))
+
+    def naming(self, options: str, *, stacks: bool = True) -> str:
+        """The message with `options` as the way to give the camera's calibration (`stacks`: whether this front
+        end takes a whole stack, which may show the shot noise one plane does not)."""
+        return (f"The noise in {self.where} does not grow with intensity clearly enough to measure the camera gain (no "
+                f"shot noise found: Poisson-Gaussian slope {self.slope:.3g} ± {self.slope_sd:.2g} ADU/photon over "
+                f"{self.blocks} blocks). A small or sparse image (one bead, mostly background) may not show it: give "
+                f"{'the whole stack, or ' if stacks else ''}the camera's calibration: {options}. A denoised, averaged "
+                "or synthetic image has no shot noise left: give the raw camera image.")
+
+
 def fit_camera(image: np.ndarray, *, stack: np.ndarray | None = None, gain: float | None = None,
                offset: float | None = None, read_noise_e: float | None = None) -> CameraFit:
     """Gain, offset, read noise and peak photons of a raw (Y, X) image (see the module docstring). `stack`: every
@@ -161,12 +179,7 @@ def fit_camera(image: np.ndarray, *, stack: np.ndarray | None = None, gain: floa
     else:
         fit = estimate_noise_spread(source, a=gain)
         if gain is None and not fit.shot_noise_found:
-            raise ValueError(
-                f"The noise in {where} does not grow with intensity clearly enough to measure the camera gain (no shot "
-                f"noise found: Poisson-Gaussian slope {fit.model.a:.3g} ± {fit.a_sd:.2g} ADU/photon over {fit.blocks} "
-                "blocks). A small or sparse image (one bead, mostly background) may not show it: give the whole stack, "
-                f"or the camera's calibration: {CAMERA_OPTIONS}. A denoised, averaged or synthetic image has no shot "
-                "noise left: give the raw camera image.")
+            raise CameraNotMeasured(where, fit.model.a, fit.a_sd, fit.blocks)
         noise, gain_sd = fit.model, fit.a_sd
         how = (f"gain given, the rest estimated from {where}" if gain is not None else
                f"estimated from {where}, gain ± {gain_sd:.2g} (bootstrap over {fit.blocks} blocks)")

@@ -3,7 +3,7 @@ real plugin jar in a JVM, the shipped models. The bundled in-distribution sample
 an 8-bit photograph and the sample ×1000 get " [OOD]" in the output's title, `fluorecon.qc.ood` lines in its
 Info and a Log warning that offers Noise2Void on the image with its macro call; Super-resolve… and
 Image-to-image… show the check the same way. The Java distance equals fluorecon.qc.ood's (Python) on the same
-input."""
+input, also for a unit above the 2048² budget that both examine on 512² windows."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import ijbridge
 from ijbridge import ROOT, run_plugin
 
 from fluorecon.core.modelcard import read_card  # noqa: E402
-from fluorecon.qc.ood import check_input  # noqa: E402
+from fluorecon.qc.ood import check_input, image_features  # noqa: E402
 
 SAMPLE = ROOT / "python" / "fluorecon" / "data" / "sample_noisy_2d.tif"
 UPSAMPLE = ROOT / "models" / "care_upsample2x_2d.onnx"
@@ -104,3 +104,25 @@ def test_localize_checks_a_sample_of_frames_and_flags_the_rendering(headless_jvm
     assert "fluorecon.qc.ood = out of distribution: 3 of 3 inputs checked" in info
     assert "fluorecon.qc.ood.warning = frame 1: " in info
     assert "fluorecon Localize: WARNING: input out of distribution" in log and TRAIN_CALL in log
+
+
+def test_large_unit_features_match_python_on_the_same_windows(headless_jvm):
+    """3 planes of 1100 x 1300 (4.3 MPix, above the 2048² budget): Java picks the same 16 windows of 512² across the
+    planes as Python and computes the same features from them (each window's spectrum floored on its own). Too large
+    for tests/vectors, so checked here against Python in the same process."""
+    from jpype import JArray, JClass, JFloat
+
+    from fluorecon.qc import ood
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:1100, 0:1300]
+    signal = 40 + 30 * np.sin(y / 9.0) * np.cos(x / 13.0) + 20 * (np.hypot(y - 500, x - 700) < 200)
+    stack = np.stack([rng.poisson(signal * (1 + 0.2 * k)) + 100 for k in range(3)]).astype(np.float32)
+    assert stack.size > ood._MAX_PIXELS
+    norm = "percentile:1:99.8"
+    expected = image_features(stack, norm)
+    planes = JArray(JArray(JFloat))([JArray(JFloat)(p.ravel()) for p in stack])
+    java = JClass("org.fluorecon.core.OodCheck").features(planes, 1300, norm)
+    assert sorted(str(k) for k in java.keySet()) == sorted(expected)
+    for name, value in expected.items():
+        assert float(java.get(name)) == pytest.approx(value, rel=1e-6, abs=1e-9), name

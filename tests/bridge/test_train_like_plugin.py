@@ -1,7 +1,8 @@
 """Denoise › Train for my microscope… driven headless from a macro through the real plugin and a real server:
 the model fitted to the frame is installed in the plugin's models folder (where Denoise… finds it), the shown
-and saved (save=) image is the frame denoised by it (upsampled, twice as large, with model_task=upsample), and a
-macro without the NA fails with the reason."""
+and saved (save=) image is the frame denoised by it (upsampled, twice as large, with model_task=upsample), a
+macro without the NA fails with the reason, and a frame without visible shot noise trains with the camera's
+calibration given as gain=, background=, read_noise_e= (sent to the server's job as given)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,22 @@ def test_train_for_my_microscope_upsample_shows_the_frame_twice_as_large(config_
     assert read_card(model).task == "upsample" and tuple(read_card(model).scale) == (2, 2)
     assert out.getTitle() == "raw-fitted-upsample" and out.getCalibration().pixelWidth == pytest.approx(0.05)
     assert_matches(ijbridge.from_imageplus(out)[0, 0, 0], predict(frame, model, axes="YX", task="upsample"))
+
+
+def test_train_for_my_microscope_takes_the_camera_calibration_from_the_macro(config_dir, plugin_jar, tmp_path):
+    """A ramp with read noise only shows no shot noise (the server alone refuses it, naming these keys); with
+    the camera's calibration in the macro the model is fitted with exactly those values."""
+    import numpy as np
+
+    from fluorecon.core.modelcard import read_card
+
+    x = np.mgrid[0:96, 0:96][1]
+    frame = (100 + 60 * x / 96 + np.random.default_rng(0).normal(0, 3, (96, 96))).astype(np.float32)
+    imp = ijbridge.to_imageplus(frame, "YX", title="flat", pixel_size_um=0.1)
+    plugin = run_plugin(plugin_jar, "Train for my microscope...", imp,
+                        ijbridge.options_string(na=1.2, wavelength_nm=520, steps=1, name="calibrated scope",
+                                                gain=2.5, background=100, read_noise_e=1.2,
+                                                models_dir=tmp_path / "models"))
+    train = read_card(Path(str(plugin.getInstalledModel()))).train
+    assert train["fitted_camera"] == "given (camera calibration)"
+    assert (train["fitted_gain"], train["fitted_offset"], train["fitted_read_noise_e"]) == ("2.5", "100", "1.2")

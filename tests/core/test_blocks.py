@@ -124,3 +124,25 @@ def test_dask_cluster_gives_the_local_result(tmp_path, volume):
             assert result.exit_code == 0, result.output
             a, b = read_image(local)[0], read_image(remote)[0]
             assert np.abs(a - b).max() <= 1e-6 * np.ptp(a), name
+
+
+@pytest.mark.parametrize("max_bytes, reads", [(None, "once"), (0, "again")])
+def test_chunk_cache_reads_each_input_chunk_once(tmp_path, volume, max_bytes, reads):
+    # Neighbouring blocks share their halos: through open_lazy's chunk cache each stored chunk is read and decoded
+    # once; without it (max_bytes 0) every block reads its halo's chunks again. The result is the same.
+    import dask.array as da
+    import zarr
+
+    from fluorecon.core.streaming import ChunkCache
+    from fluorecon.tasks.deconvolve.classical import chunk_plan
+
+    stored = zarr.create_array(store=str(tmp_path / "in.zarr"), shape=volume.shape, chunks=(2, 64, 64), dtype="f4")
+    stored[:] = volume
+    cache = ChunkCache(stored) if max_bytes is None else ChunkCache(stored, max_bytes=max_bytes)
+    source = da.from_array(cache, chunks=stored.chunks, asarray=False)
+    plan = chunk_plan(volume.shape, "ZYX", "ZYX", 64, (1, 16, 16))
+    out = np.empty(volume.shape, np.float32)
+    run_blocks(source, plan, lambda block, lead: block, out)
+    np.testing.assert_array_equal(out, volume)
+    chunks = int(np.prod([-(-n // c) for n, c in zip(volume.shape, stored.chunks)]))
+    assert (cache.reads == chunks) if reads == "once" else (cache.reads > 2 * chunks), cache.reads

@@ -1,7 +1,9 @@
 """The train-like job on a real server (Fiji's Denoise › Train for my microscope…): it fits the simulation to the
 uploaded frame, fine-tunes the shipped CARE model, saves it in the models folder where the server lists it, and
 returns the frame denoised by it; the fitted camera and the OOD verdict before/after come back as values; a
-frame without a pixel size and without pixel_size_nm is refused before it is queued; a cancel leaves no model."""
+frame without a pixel size and without pixel_size_nm is refused before it is queued; a cancel leaves no model. A
+frame without visible shot noise fails with a message naming the job's camera fields (not the CLI's flags), and
+trains with the camera's calibration given in them (used as given, recorded in the card)."""
 
 import json
 import time
@@ -114,3 +116,36 @@ def test_train_like_job_fits_a_deconvolution_model(trainer, tmp_path):
     got, meta = read_tiff(tmp_path / "server.tif")
     assert "output: the uploaded image restored by the new model (deconvolve)" in meta.info
     np.testing.assert_allclose(got, predict(frame, model, axes="YX"), atol=1e-4 * np.ptp(got))
+
+
+def _read_noise_only_frame():
+    """A frame whose noise does not grow with intensity (a ramp with Gaussian read noise): no gain to measure."""
+    x = np.mgrid[0:96, 0:96][1]
+    return (100 + 60 * x / 96 + np.random.default_rng(0).normal(0, 3, (96, 96))).astype(np.float32)
+
+
+def test_train_like_job_takes_the_camera_calibration_when_the_frame_cannot_show_it(trainer):
+    frame = _read_noise_only_frame()
+    spec = {"task": "train-like", "na": 1.2, "wavelength_nm": 520, "steps": 1, "name": "calibrated"}
+    with trainer.client() as client:
+        job = wait_job(client, _submit(trainer, frame, spec, pixel_size_um=0.1).json()["id"], timeout=600)
+        assert job["state"] == "failed", job
+        message = job["message"]
+        assert "does not grow with intensity clearly enough to measure the camera gain" in message
+        assert ("the camera's calibration: gain (ADU per photon), background (camera offset, ADU) and read_noise_e "
+                "(electrons) in the train-like job (Fiji: gain=, background=, read_noise_e= in Train for my "
+                "microscope…)") in message
+        assert "--gain" not in message and "whole stack" not in message  # the job takes one plane, no CLI flags
+        for bad in ({"gain": 0}, {"read_noise_e": -1}, {"background": "dark"}):
+            r = _submit(trainer, frame, {**spec, **bad}, pixel_size_um=0.1)
+            assert r.status_code == 422 and next(iter(bad)) in r.text, r.text
+        r = _submit(trainer, frame, {**spec, "gain": 2.5, "background": 100, "read_noise_e": 1.2}, pixel_size_um=0.1)
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"], timeout=600)
+    assert job["state"] == "succeeded", job
+    values = job["values"]
+    assert (values["gain"], values["offset"], values["read_noise_e"]) == (2.5, 100, 1.2)
+    card = read_card(Path(values["model_file"]))
+    assert card.train["fitted_camera"] == "given (camera calibration)"
+    assert (card.train["fitted_gain"], card.train["fitted_offset"], card.train["fitted_read_noise_e"]) == (
+        "2.5", "100", "1.2")

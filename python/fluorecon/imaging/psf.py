@@ -26,7 +26,8 @@ try:  # wheels for CPython 3.10 and 3.11 only (psfmodels 0.3.3); elsewhere the b
 except ImportError:  # pragma: no cover - depends on the environment
     psfmodels = None
 
-__all__ = ["psf_widefield", "psf_confocal", "psf_from_image", "psf_border_background", "airy_units_nm"]
+__all__ = ["psf_widefield", "psf_confocal", "psf_from_image", "psf_border_background", "airy_units_nm",
+           "axial_energy_extent"]
 
 
 def _shape_tuple(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -420,3 +421,33 @@ def psf_from_image(
             data = ndimage.convolve1d(data, _centred_box(1 / z), axis=axis, mode="constant")
     resampled = ndimage.map_coordinates(data, mesh, order=1, mode="constant", cval=0.0)
     return _normalised(resampled)
+
+
+def axial_energy_extent(
+    energy: float,
+    *,
+    max_half_planes: int,
+    core_radius_px: int,
+    kind: str = "widefield",
+    **optics,
+) -> tuple[int, float]:
+    """The half-depth (planes either side of focus) holding `energy` of a 3D PSF's light within its in-focus core.
+
+    A widefield PSF carries the same light in every defocused plane (the missing cone), so "a fraction of its energy"
+    has no bounded support over all space; within a fixed lateral window it has: the light of a plane at defocus z
+    that stays within the core (radius `core_radius_px`) falls like (core / (z tan θ))², so the fraction beyond ±Z
+    falls like 1/Z. The reference is the PSF over ±`max_half_planes` (the stack), `core_radius_px` wide: cheap even
+    for thousands of planes. `optics` are those of :func:`psf_widefield` (plus ``excitation_nm``/``pinhole_au`` for
+    ``kind="confocal"``). Returns (half-depth in planes, fraction actually held).
+    """
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy={energy}: give the fraction of the PSF's light to keep, e.g. 0.99.")
+    shape = (2 * max_half_planes + 1, 2 * core_radius_px + 1, 2 * core_radius_px + 1)
+    reference = psf_confocal(shape, **optics) if kind == "confocal" else psf_widefield(shape, **optics)
+    planes = reference.astype(np.float64).sum(axis=(1, 2))
+    centre = max_half_planes
+    # Light within ±h planes, for h = 0 … max_half_planes.
+    held = np.cumsum(np.concatenate([[planes[centre]], planes[centre + 1:] + planes[centre - 1::-1]]))
+    held /= held[-1]
+    half = int(np.argmax(held >= energy - 1e-12))
+    return half, float(held[half])

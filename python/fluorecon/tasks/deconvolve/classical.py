@@ -252,6 +252,43 @@ def theoretical_psf_shape(image_shape: Sequence[int], params: PSFParams, sizes: 
     return tuple(shape)
 
 
+# Reference depth of the energy rule, in planes either side of focus: deeper stacks are judged against ±512 planes
+# (the core's light falls like 1/z², so what lies beyond moves the crop little; the reference costs seconds).
+MAX_REFERENCE_HALF_PLANES = 512
+
+
+def bounded_depth(image_shape: Sequence[int], spec: DeconvolveSpec, sizes: Sequence[float], optics: dict,
+                  report: dict | None = None) -> tuple[int, ...]:
+    """The stack depth a 3D theoretical PSF is built for: the whole stack, or fewer planes when
+    ``spec.psf_extent_um`` or ``spec.psf_energy`` (:func:`fluorecon.imaging.psf.axial_energy_extent`) bounds it. A widefield PSF as deep as
+    the stack makes every block's halo the whole volume; the crop is said in `report["psf_crop"]` (a sentence with
+    ``{shape}`` for the caller to fill), never silently."""
+    from fluorecon.imaging.psf import axial_energy_extent
+
+    params, energy, extent_um = spec.psf, spec.psf_energy, spec.psf_extent_um
+    nz, z_step = int(image_shape[0]), sizes[0]
+    stack_half = nz // 2
+    if extent_um is not None:
+        half = int(extent_um * 1000 / 2 // z_step)
+        reason = f"z extent {extent_um:g} µm (psf_extent_um)"
+    elif energy < 1 and stack_half > 0:
+        core = int(np.ceil(4 * 0.61 * params.wavelength_nm / params.na / sizes[-1]))
+        extra = dict(excitation_nm=params.excitation_nm, pinhole_au=params.pinhole_au) if params.kind == "confocal" else {}
+        half, held = axial_energy_extent(energy, max_half_planes=min(stack_half, MAX_REFERENCE_HALF_PLANES),
+                                         core_radius_px=core, kind=params.kind, **optics, **extra)
+        reason = (f"holding {100 * held:.4g} % of its light within the in-focus core ({2 * core + 1} px, 4 Airy "
+                  f"radii) over the stack (psf_energy {energy:g}; 1 keeps the whole stack)")
+    else:
+        return tuple(image_shape)
+    if half >= stack_half:
+        return tuple(image_shape)
+    planes = 2 * half + 1
+    if report is not None:
+        report["psf_crop"] = (f"theoretical PSF cropped to {{shape}} (±{half} planes, ±{half * z_step / 1000:.3g} µm "
+                              f"of the stack's {nz} planes) {reason}")
+    return (planes,) + tuple(image_shape[1:])
+
+
 def build_psf(
     image_shape: Sequence[int],
     meta: TiffMeta,
@@ -291,9 +328,13 @@ def build_psf(
     if spec.psf is None:
         raise ValueError("No PSF: give PSF parameters (na, wavelength_nm, …) or a measured PSF image.")
     sizes = pixel_sizes_nm(meta, spec.psf, ndim)
-    shape = theoretical_psf_shape(image_shape, spec.psf, sizes)
     common = dict(na=spec.psf.na, wavelength_nm=spec.psf.wavelength_nm, pixel_size_nm=sizes[-1],
                   z_step_nm=sizes[0] if ndim == 3 else None, ni=spec.psf.ni, ns=spec.psf.ns)
+    if ndim == 3:
+        image_shape = bounded_depth(image_shape, spec, sizes, common, report)
+    shape = theoretical_psf_shape(image_shape, spec.psf, sizes)
+    if report is not None and "psf_crop" in report:
+        report["psf_crop"] = report["psf_crop"].replace("{shape}", "×".join(map(str, shape)))
     if spec.psf.kind == "confocal":
         return psf_confocal(shape, excitation_nm=spec.psf.excitation_nm, pinhole_au=spec.psf.pinhole_au, **common)
     return psf_widefield(shape, **common)
@@ -381,12 +422,15 @@ def deconvolve_image(
         f"fluorecon {fluorecon.__version__} deconvolve\n"
         f"settings: {json.dumps(details)}\n"
         f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
-        + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "") +
+        + (f"psf background: {psf_report['background_reason']}\n" if "background_reason" in psf_report else "")
+        + (f"psf crop: {psf_report['psf_crop']}\n" if "psf_crop" in psf_report else "") +
         f"device: {device}{' (dask ' + scheduler + ')' if scheduler else ''}"
         + "".join(f"\nstop{'' if len(stops) == 1 else f' (block {i + 1})'}: {s.message()}" for i, s in enumerate(stops))
     )
     if report is not None and stops:
         report.update(stop_values(stops))
+    if report is not None and "psf_crop" in psf_report:
+        report["psf_crop"] = psf_report["psf_crop"]
     return np.ascontiguousarray(result, dtype=np.float32), info
 
 

@@ -41,6 +41,8 @@ def deconvolve_command(
     ns: float = spec_option(PSFParams, "ns"),
     pixel_size_nm: Optional[float] = spec_option(PSFParams, "pixel_size_nm"),
     z_step_nm: Optional[float] = spec_option(PSFParams, "z_step_nm"),
+    psf_energy: float = spec_option(DeconvolveSpec, "psf_energy"),
+    psf_extent_um: Optional[float] = spec_option(DeconvolveSpec, "psf_extent_um"),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX model for --method learned."),
     chunks: Optional[int] = typer.Option(None, "--chunks", help="Process in blocks of this size with the PSF's halo (large data; block-wise default 256)."),
     dask_scheduler: Optional[str] = typer.Option(None, "--dask-scheduler", help="Run the blocks on this dask cluster (tcp://host:8786)."),
@@ -90,15 +92,18 @@ def deconvolve_command(
         sampling = tuple(float(v) for v in psf_pixel_size_nm.split(",")) if psf_pixel_size_nm else None
         spec = DeconvolveSpec(method=method, num_iter=iterations, stop=stop, tv_lambda=tv_lambda, balance=balance,
                               background=background, psf=psf_params, psf_pixel_size_nm=sampling,
-                              psf_background=psf_background)
+                              psf_background=psf_background, psf_energy=psf_energy, psf_extent_um=psf_extent_um)
         if stream:
             from fluorecon.tasks.deconvolve.streaming import deconvolve_to_zarr
 
             with stack:
                 psf_image, psf_meta = read_tiff(psf) if psf else (None, None)
+                report = {}
                 deconvolve_to_zarr(image, meta, spec, output, psf_image=psf_image, psf_meta=psf_meta,
                                    chunks=chunks or 256, device=None if device == "auto" else device,
-                                   progress=_bar(" blocks"), scheduler=dask_scheduler)
+                                   progress=_bar(" blocks"), scheduler=dask_scheduler, report=report)
+                if "psf_crop" in report:
+                    typer.echo(f"Note: {report['psf_crop']}.")
         elif server:
             from fluorecon.server.client import run_remote
 
@@ -114,7 +119,9 @@ def deconvolve_command(
                 report=report,
             )
             write_tiff(output, result, meta, info=info)
-            if report:
+            if "psf_crop" in report:
+                typer.echo(f"Note: {report['psf_crop']}.")
+            if "stop_message" in report:
                 typer.echo(f"Deconvolution {report['stop_message']}.")
     except (ValidationError, ValueError, TiffError, DeconvolutionCancelled, RuntimeError) as err:
         _fail(err)

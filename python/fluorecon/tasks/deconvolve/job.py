@@ -32,7 +32,8 @@ def _run_deconvolve(inputs: JobInputs, spec: D.DeconvolveSpec, settings: Setting
         report=report,
     )
     # The stop's outcome (iterations, reason, misfit) as values, and its sentence as the job's message.
-    message = f"Done: {report['stop_message']}." if report else "Done."
+    said = [report[k] for k in ("stop_message", "psf_crop") if k in report]
+    message = f"Done: {'; '.join(said)}." if said else "Done."
     return JobOutput(result, inputs.meta, info, message=message, values=report)
 
 

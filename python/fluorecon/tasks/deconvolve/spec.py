@@ -55,6 +55,12 @@ class DeconvolveSpec(BaseModel):
     balance: float = Field(0.01, gt=0, le=1e6, description="Regularisation weight (wiener).")
     background: float = Field(0.0, ge=0, le=1e9, description="Offset + background subtracted before deconvolution, in image units.")
     psf: PSFParams | None = Field(None, description="Theoretical PSF; omit when a PSF image is given.")
+    psf_energy: float = Field(
+        0.99, gt=0.5, le=1.0, description="3D theoretical PSF: keep the z span holding this fraction of its light "
+        "within the in-focus core (4 Airy radii), so the PSF and the blocks' halo stay bounded however deep the stack; "
+        "1 keeps the whole stack. The output's Info says where it was cropped.")
+    psf_extent_um: float | None = Field(
+        None, gt=0, le=100000, description="3D theoretical PSF: its largest z extent, µm (instead of psf_energy).")
     psf_pixel_size_nm: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
         None, min_length=1, max_length=3, description="Sampling of a measured PSF, nm: (xy), (z, xy) or (z, y, x)."
     )

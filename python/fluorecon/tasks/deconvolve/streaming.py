@@ -15,11 +15,13 @@ from fluorecon.tasks.deconvolve.classical import (ITERATIVE, DeconvolutionCancel
 
 
 def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None, psf_meta=None, chunks: int = 256,
-                       device=None, progress: Progress | None = None, cancel=None, scheduler=None) -> str:
+                       device=None, progress: Progress | None = None, cancel=None, scheduler=None,
+                       report: dict | None = None) -> str:
     """Deconvolve a lazy image block by block into `out_path` (OME-Zarr or ImageJ TIFF); returns the provenance info.
 
     Each (t, c) block first gets one streaming pass for the start value (its mean, as in memory) and a finiteness
-    check; then the plan's blocks run one at a time here, or on the dask.distributed `scheduler`.
+    check; then the plan's blocks run one at a time here, or on the dask.distributed `scheduler`. `report` (optional)
+    receives ``psf_crop`` when a theoretical PSF was cropped (:func:`classical.bounded_depth`).
     """
     import json
 
@@ -36,6 +38,8 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
                          "per axis.")
     psf_report: dict = {}
     psf = build_psf(tuple(sizes), meta, spec, psf_image, psf_meta, report=psf_report)
+    if report is not None and "psf_crop" in psf_report:
+        report["psf_crop"] = psf_report["psf_crop"]
     device = str(device) if device is not None else str(default_device())
     options = {"tv_lambda": spec.tv_lambda} if spec.method == "rltv" else {}
     if spec.method == "wiener":
@@ -59,7 +63,8 @@ def deconvolve_to_zarr(source, meta: TiffMeta, spec, out_path, *, psf_image=None
     info = (f"fluorecon {fluorecon.__version__} deconvolve (block-wise, chunks {chunks})\n"
             f"settings: {json.dumps(spec.model_dump(exclude_none=True))}\n"
             f"psf: {'measured' if psf_image is not None else 'theoretical'} shape {psf.shape}\n"
-            + (f"psf background: {psf_report['background_reason']}\n" if psf_report else "")
+            + (f"psf background: {psf_report['background_reason']}\n" if "background_reason" in psf_report else "")
+            + (f"psf crop: {psf_report['psf_crop']}\n" if "psf_crop" in psf_report else "")
             + f"{block_count_message(plan)}\ndevice: {device}" + (f" (dask {scheduler})" if scheduler else "")
             # Blocks stopped at different iterations would disagree at their seams; block-wise runs keep the cap.
             + (f"\nstop: ran all {spec.num_iter} iterations in every block (the discrepancy stop is not applied "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,8 +20,8 @@ from fluorecon.server.job import Cancel, JobInputs, JobOutput, JobType, Progress
 from fluorecon.server.settings import Settings
 from fluorecon.tasks.denoise.job import install_model
 from fluorecon.like_tasks import train_like_for
-from fluorecon.train_like import (LIKE_TASKS, LikeSettings, LikeTask, TrainingCancelled, default_base_model,
-                                  resolve_pixel_size, safe_stem)
+from fluorecon.train_like import (LIKE_TASKS, CameraNotMeasured, LikeSettings, LikeTask, TrainingCancelled,
+                                  default_base_model, resolve_pixel_size, safe_stem)
 
 
 class TrainLikeSpec(BaseModel):
@@ -41,6 +41,18 @@ class TrainLikeSpec(BaseModel):
     name: str = Field("", max_length=80, description="Model name shown in Fiji (and its file name); default '<the "
                       "model's method> fitted to <image>'.")
     seed: int = Field(0, description="Seed for the simulation, weights and patch sampling.")
+    # The camera's calibration, for frames that do not show their shot noise (a bead crop, mostly background):
+    # each value given replaces the estimate; none has a default (unset: estimated from the frame).
+    gain: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Camera gain, ADU per detected "
+                                  "photon, from the camera's calibration; unset: estimated from the frame.")
+    background: Optional[float] = Field(None, allow_inf_nan=False, description="Camera offset (+ background), ADU, "
+                                        "from the camera's calibration; unset: estimated from the frame.")
+    read_noise_e: Optional[float] = Field(None, ge=0, allow_inf_nan=False, description="Camera read noise, electrons "
+                                          "rms, from the camera's calibration; unset: estimated from the frame.")
+
+#: How the job (and Fiji, whose macro keys are the job's fields) gives the camera's calibration.
+JOB_CAMERA_OPTIONS = ("gain (ADU per photon), background (camera offset, ADU) and read_noise_e (electrons) in the "
+                      "train-like job (Fiji: gain=, background=, read_noise_e= in Train for my microscope…)")
 
 
 def _plane(inputs: JobInputs) -> np.ndarray:
@@ -53,7 +65,8 @@ def _plane(inputs: JobInputs) -> np.ndarray:
 
 def _settings(spec: TrainLikeSpec, device: str = "auto") -> LikeSettings:
     return LikeSettings(pixel_size_nm=spec.pixel_size_nm or None, na=spec.na, wavelength_nm=spec.wavelength_nm,
-                        steps=spec.steps, from_scratch=spec.from_scratch, seed=spec.seed, name=spec.name, device=device)
+                        steps=spec.steps, from_scratch=spec.from_scratch, seed=spec.seed, name=spec.name, device=device,
+                        gain=spec.gain, offset=spec.background, read_noise_e=spec.read_noise_e)
 
 
 def _check(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings) -> None:
@@ -79,9 +92,13 @@ def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str
     folder = models_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
-        card, onnx, fit = train_like_for(
-            spec.model_task, plane, Path(tmp) / "model.onnx", like, meta=inputs.meta, image_name="the uploaded image",
-            progress=lambda step, total, message: progress(step, total + 1, message), cancel=cancel)
+        try:
+            card, onnx, fit = train_like_for(
+                spec.model_task, plane, Path(tmp) / "model.onnx", like, meta=inputs.meta,
+                image_name="the uploaded image",
+                progress=lambda step, total, message: progress(step, total + 1, message), cancel=cancel)
+        except CameraNotMeasured as e:  # the job's own fields, not the CLI's flags; it takes one plane, no stack
+            raise ValueError(e.naming(JOB_CAMERA_OPTIONS, stacks=False)) from None
         if cancel():
             raise TrainingCancelled("Training was cancelled; the new model was discarded.")
         progress(steps, steps + 1, f"step {steps}/{steps}: exported, applying it to the image")

@@ -12,6 +12,11 @@ final class Fft {
 
     /** {@code |fft2(plane)|²} of a row-major {@code h × w} plane, in the same layout. */
     static double[] power2d(double[] plane, int w, int h) {
+        return power2d(plane, w, h, new double[w * h]);
+    }
+
+    /** {@link #power2d(double[], int, int)} into {@code out}, returned. */
+    static double[] power2d(double[] plane, int w, int h, double[] out) {
         double[][] re = new double[h][w];
         double[][] im = new double[h][w];
         for (int y = 0; y < h; y++) {
@@ -20,7 +25,6 @@ final class Fft {
         }
         double[] cr = new double[h];
         double[] ci = new double[h];
-        double[] out = new double[w * h];
         for (int x = 0; x < w; x++) {
             for (int y = 0; y < h; y++) {
                 cr[y] = re[y][x];

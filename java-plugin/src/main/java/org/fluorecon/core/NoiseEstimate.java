@@ -45,16 +45,22 @@ public final class NoiseEstimate {
         double[] mean = new double[nBlocks];
         double[] var = new double[nBlocks];
         double[] struct = new double[nBlocks];
+        // One set of buffers for all planes: the OOD check runs this on up to 16 windows of 512².
+        double[] plane = new double[w * h];
+        double[] tmp = new double[w * h];
+        double[] res = new double[w * h];
+        double[] smooth = new double[w * h];
+        double[] gy = new double[w * h];
+        double[] gx = new double[w * h];
+        double[] third = {1 / 3.0, 1 / 3.0, 1 / 3.0};
         for (int p = 0; p < planes.length; p++) {
-            double[] plane = new double[w * h];
             for (int i = 0; i < plane.length; i++) {
                 plane[i] = planes[p][i];
             }
-            double[] res = Filters.correlate(Filters.correlate(plane, w, h, KERNEL, 0), w, h, KERNEL, 1);
-            double[] third = {1 / 3.0, 1 / 3.0, 1 / 3.0};
-            double[] smooth = Filters.correlate(Filters.correlate(plane, w, h, third, 0), w, h, third, 1);
-            double[] gy = Filters.gradient(smooth, w, h, 0);
-            double[] gx = Filters.gradient(smooth, w, h, 1);
+            Filters.correlate(Filters.correlate(plane, w, h, KERNEL, 0, tmp), w, h, KERNEL, 1, res);
+            Filters.correlate(Filters.correlate(plane, w, h, third, 0, tmp), w, h, third, 1, smooth);
+            Filters.gradient(smooth, w, h, 0, gy);
+            Filters.gradient(smooth, w, h, 1, gx);
             for (int j = 0; j < by; j++) {
                 for (int i = 0; i < bx; i++) {
                     double s = 0;

@@ -29,6 +29,13 @@ public final class OodCheck {
     static final double PROFILE_BIN = 0.01;
     static final double COHERENCE_RHO = 4.0;
     public static final int MAX_PLANES = 16;
+    /**
+     * A unit with more pixels than one 2048² plane is examined on {@link #WINDOW}² windows ({@link #windows}), so
+     * the check costs at most what a 2048² plane costs: on 8192² the whole-plane FFTs and sorts took 76 s and 3 GiB,
+     * as long as the model itself. Python's {@code _MAX_PIXELS}, {@code _WINDOW}.
+     */
+    static final long MAX_PIXELS = 2048L * 2048L;
+    static final int WINDOW = 512;
     /** What an out-of-distribution warning offers; the same words as {@code fluorecon.qc.ood.WAY_FORWARD}. */
     static final String WAY_FORWARD = "Train for this microscope: fit the simulation to this image and fine-tune the "
             + "model (fluorecon train denoise --like IMAGE; Fiji: Denoise \u203a Train for my microscope\u2026), or "
@@ -217,9 +224,15 @@ public final class OodCheck {
     }
 
     /** Cards without {@code qc.features}: normalized quantiles and noise level against the training figures. */
-    private static void quantileCheck(float[][] planes, int w, Map<String, String> qc, String norm, Result r) {
+    private static void quantileCheck(float[][] all, int width, Map<String, String> qc, String norm, Result r) {
         double[] pct = percentiles(norm);
-        double[] range = Normalizer.percentileRange(planes, pct[0], pct[1]);
+        double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
+        float[][] planes = all;
+        int w = width;
+        if ((long) all.length * all[0].length > MAX_PIXELS) { // a large unit: its windows, as features()
+            planes = windows(all, w, all[0].length / w);
+            w = Math.min(WINDOW, w);
+        }
         float lo = (float) range[0];
         float div = (float) Normalizer.range(range[0], range[1]);
         double[] xn = normalizedSorted(planes, lo, div);
@@ -248,7 +261,8 @@ public final class OodCheck {
     }
 
     /** The OOD features ({@link #FEATURES}) of one input unit: {@code fluorecon.qc.ood.image_features}. */
-    public static Map<String, Double> features(float[][] all, int w, String norm) {
+    public static Map<String, Double> features(float[][] all, int width, String norm) {
+        int w = width;
         int h = all[0].length / w;
         if (h < 2 || w < 2) {
             throw new FluoreconException("The OOD check needs an image with Y and X axes, got " + w + "x" + h + ".");
@@ -256,10 +270,16 @@ public final class OodCheck {
         float[][] planes = all;
         if (all.length > MAX_PLANES) { // a long stack: evenly spaced planes describe it
             planes = new float[MAX_PLANES][];
-            double step = (all.length - 1) / (double) (MAX_PLANES - 1);
+            int[] pick = linspaceIndices(all.length - 1, MAX_PLANES);
             for (int i = 0; i < MAX_PLANES; i++) {
-                planes[i] = all[(int) Math.rint(i == MAX_PLANES - 1 ? all.length - 1 : i * step)];
+                planes[i] = all[pick[i]];
             }
+        }
+        boolean windowed = (long) planes.length * planes[0].length > MAX_PIXELS;
+        if (windowed) {
+            planes = windows(planes, w, h);
+            w = Math.min(WINDOW, w);
+            h = Math.min(WINDOW, h);
         }
         double[] pct = percentiles(norm);
         double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
@@ -289,7 +309,7 @@ public final class OodCheck {
                 xn[i][k] = (planes[i][k] - lo) / fs; // float32 arithmetic, as NumPy's on float32 planes
             }
         }
-        double[] raw = spectrumFeatures(xn, w, h, noiseVar, f);
+        double[] raw = spectrumFeatures(xn, w, h, noiseVar, windowed, f);
         double coherence = correlationFeatures(xn, w, h, noiseVar, f);
         // The noise floor under the window, pixel by pixel (Poisson noise is larger on the structures).
         double[] wy = hanning(h);
@@ -368,7 +388,51 @@ public final class OodCheck {
     }
 
     /** Band shares and slope of the radially averaged power spectrum (Hann window, white-noise floor removed). */
-    private static double[] spectrumFeatures(double[][] xn, int w, int h, double noiseVar, Map<String, Double> f) {
+    /** {@code np.linspace(0, last, n).round()}: evenly spaced indices, the ends exact, halves to even. */
+    static int[] linspaceIndices(int last, int n) {
+        int[] out = new int[n];
+        double step = n > 1 ? last / (double) (n - 1) : 0;
+        for (int i = 0; i < n; i++) {
+            out[i] = (int) Math.rint(i == n - 1 ? last : i * step);
+        }
+        return out;
+    }
+
+    /**
+     * {@link #WINDOW}² windows of equally sized planes {@code w} × {@code h}: a grid of ceil(h / W) × ceil(w / W)
+     * per plane at evenly spaced (rounded) offsets, then at most {@link #MAX_PLANES} of all windows in (plane, row,
+     * column) order, evenly spaced (Python's {@code _windows}).
+     */
+    static float[][] windows(float[][] planes, int w, int h) {
+        int wy = Math.min(WINDOW, h);
+        int wx = Math.min(WINDOW, w);
+        int[] ys = linspaceIndices(h - wy, (h + wy - 1) / wy);
+        int[] xs = linspaceIndices(w - wx, (w + wx - 1) / wx);
+        int perPlane = ys.length * xs.length;
+        int n = planes.length * perPlane;
+        int[] pick = linspaceIndices(n - 1, Math.min(n, MAX_PLANES));
+        float[][] out = new float[pick.length][];
+        for (int k = 0; k < pick.length; k++) {
+            float[] plane = planes[pick[k] / perPlane];
+            int r = pick[k] % perPlane;
+            int y0 = ys[r / xs.length];
+            int x0 = xs[r % xs.length];
+            float[] win = new float[wy * wx];
+            for (int y = 0; y < wy; y++) {
+                System.arraycopy(plane, (y0 + y) * w + x0, win, y * wx, wx);
+            }
+            out[k] = win;
+        }
+        return out;
+    }
+
+    /**
+     * Band shares and slope (and the raw mean power spectrum, returned): the planes of a stack pooled before the
+     * noise floor is removed, {@code windows} of one large plane each after (Python's {@code _clipped_power}: their
+     * mean keeps a single plane's periodogram bias, as in training).
+     */
+    private static double[] spectrumFeatures(double[][] xn, int w, int h, double noiseVar, boolean windows,
+                                             Map<String, Double> f) {
         double[] wy = hanning(h);
         double[] wx = hanning(w);
         double[] power = new double[w * h];
@@ -378,20 +442,25 @@ public final class OodCheck {
                 windowEnergy += wy[y] * wx[x] * (wy[y] * wx[x]);
             }
         }
+        double floor = noiseVar * windowEnergy;
+        double[] clipped = windows ? new double[w * h] : null;
+        double[] p = new double[w * h];
+        double[] pw = new double[w * h];
         for (double[] plane : xn) {
             double mean = mean(plane);
-            double[] p = new double[plane.length];
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
                     p[y * w + x] = (plane[y * w + x] - mean) * (wy[y] * wx[x]);
                 }
             }
-            double[] pw = Fft.power2d(p, w, h);
+            Fft.power2d(p, w, h, pw);
             for (int i = 0; i < pw.length; i++) {
                 power[i] += pw[i];
+                if (windows) {
+                    clipped[i] += Math.max(pw[i] - floor, 0.0);
+                }
             }
         }
-        double floor = noiseVar * windowEnergy;
         double[] raw = new double[w * h];
         double[] radius = new double[w * h];
         double[] fy = fftfreq(h);
@@ -401,7 +470,7 @@ public final class OodCheck {
                 int i = y * w + x;
                 radius[i] = Math.sqrt(fy[y] * fy[y] + fx[x] * fx[x]);
                 raw[i] = power[i] / xn.length;
-                power[i] = Math.max(raw[i] - floor, 0.0);
+                power[i] = windows ? clipped[i] / xn.length : Math.max(raw[i] - floor, 0.0);
             }
         }
         double total = 0;
@@ -454,9 +523,20 @@ public final class OodCheck {
         double[] acfX = new double[LAGS.length];
         double[] grads = new double[GRADIENT_SIGMAS.length];
         int n = w * h;
+        // One set of buffers for all planes (up to 16 windows of 512²), not ~100 MB of garbage per plane.
+        double[] x = new double[n];
+        double[] tmp = new double[n];
+        double[] g = new double[n];
+        double[] gy = new double[n];
+        double[] gx = new double[n];
+        double[] tyy = new double[n];
+        double[] txx = new double[n];
+        double[] txy = new double[n];
+        double[] jyy = new double[n];
+        double[] jxx = new double[n];
+        double[] jxy = new double[n];
         for (double[] plane : xn) {
             double mean = mean(plane);
-            double[] x = new double[n];
             for (int i = 0; i < n; i++) {
                 x[i] = plane[i] - mean;
             }
@@ -481,9 +561,9 @@ public final class OodCheck {
                 acfX[l] += sx / n;
             }
             for (int s = 0; s < GRADIENT_SIGMAS.length; s++) {
-                double[] g = Filters.gaussian(plane, w, h, GRADIENT_SIGMAS[s]);
-                double[] gy = Filters.gradient(g, w, h, 0);
-                double[] gx = Filters.gradient(g, w, h, 1);
+                Filters.gaussian(plane, w, h, GRADIENT_SIGMAS[s], tmp, g);
+                Filters.gradient(g, w, h, 0, gy);
+                Filters.gradient(g, w, h, 1, gx);
                 double e = 0;
                 for (int i = 0; i < n; i++) {
                     e += gy[i] * gy[i] + gx[i] * gx[i];
@@ -495,17 +575,14 @@ public final class OodCheck {
                 }
                 grads[s] += (e / n) / Math.max(gv / n, 1e-12);
                 if (GRADIENT_SIGMAS[s] == 1.0) {
-                    double[] yy = new double[n];
-                    double[] xx = new double[n];
-                    double[] xy = new double[n];
                     for (int i = 0; i < n; i++) {
-                        yy[i] = gy[i] * gy[i];
-                        xx[i] = gx[i] * gx[i];
-                        xy[i] = gy[i] * gx[i];
+                        tyy[i] = gy[i] * gy[i];
+                        txx[i] = gx[i] * gx[i];
+                        txy[i] = gy[i] * gx[i];
                     }
-                    double[] jyy = Filters.gaussian(yy, w, h, COHERENCE_RHO);
-                    double[] jxx = Filters.gaussian(xx, w, h, COHERENCE_RHO);
-                    double[] jxy = Filters.gaussian(xy, w, h, COHERENCE_RHO);
+                    Filters.gaussian(tyy, w, h, COHERENCE_RHO, tmp, jyy);
+                    Filters.gaussian(txx, w, h, COHERENCE_RHO, tmp, jxx);
+                    Filters.gaussian(txy, w, h, COHERENCE_RHO, tmp, jxy);
                     for (int i = 0; i < n; i++) {
                         double d = jxx[i] - jyy[i];
                         tensorDiff += Math.sqrt(d * d + 4 * jxy[i] * jxy[i]);

@@ -13,7 +13,8 @@ import org.fluorecon.server.ServerClient;
 /**
  * Train for my microscope, on the model server (job task {@code train-like}, python
  * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current raw frame (its pixel
- * size, camera gain/offset/read noise and light level, the nearest phantom structure; NA and wavelength given)
+ * size, camera gain/offset/read noise unless the camera's calibration is given, light level, the nearest phantom
+ * structure; NA and wavelength given)
  * and a shipped model fine-tuned on it ({@code model_task}: the CARE denoiser, the learned deconvolution or the
  * ×2 upsampling model). As every {@link TrainServerJob}, the model is installed in the plugin's models folder
  * (Denoise…, Deconvolve… and Super-resolve… list it); the result is the frame restored by it (upsampled: twice
@@ -33,6 +34,30 @@ public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob>
         public String name = SPEC.string("name");
         /** denoise, deconvolve or upsample: which shipped model is fitted. */
         public String modelTask = SPEC.string("model_task");
+        /**
+         * The camera's calibration, for a frame that does not show its shot noise (a bead crop, mostly background):
+         * gain (ADU per photon), background (offset, ADU), read noise (electrons); null: estimated from the frame.
+         */
+        public Double gain;
+        public Double background;
+        public Double readNoiseE;
+    }
+
+    /**
+     * A camera value as typed in the dialog or macro ({@code gain=}, {@code background=}, {@code read_noise_e=}):
+     * empty is unset (estimated from the frame); anything else must be a number.
+     */
+    public static Double cameraValue(String key, String text) {
+        String t = text == null ? "" : text.trim();
+        if (t.isEmpty()) {
+            return null;
+        }
+        try {
+            return Double.parseDouble(t);
+        } catch (NumberFormatException e) {
+            throw new FluoreconException(key + " = " + t + " is not a number; give the camera's calibrated value or "
+                    + "leave it empty to estimate it from the frame.");
+        }
     }
 
     private final Settings settings;
@@ -69,9 +94,34 @@ public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob>
             throw new FluoreconException("model_task = " + settings.modelTask + "; choose one of "
                     + String.join(", ", SPEC.choices("model_task")) + ".");
         }
-        return Json.object("task", "train-like", "model_task", settings.modelTask, "na", settings.na, "wavelength_nm", settings.wavelengthNm,
-                "pixel_size_nm", settings.pixelSizeNm, "steps", settings.steps,
+        Map<String, Object> spec = Json.object("task", "train-like", "model_task", settings.modelTask, "na", settings.na,
+                "wavelength_nm", settings.wavelengthNm, "pixel_size_nm", settings.pixelSizeNm, "steps", settings.steps,
                 "name", settings.name == null ? "" : settings.name.trim());
+        Double gain = settings.gain;
+        if (gain != null && !(gain > 0 && Double.isFinite(gain))) {
+            throw new FluoreconException("gain = " + gain + "; give the camera gain in ADU per detected photon (> 0) from "
+                    + "its calibration, or leave it empty to estimate it from the frame.");
+        }
+        if (settings.background != null && !Double.isFinite(settings.background)) {
+            throw new FluoreconException("background = " + settings.background + "; give the camera offset in ADU from "
+                    + "its calibration, or leave it empty to estimate it from the frame.");
+        }
+        Double read = settings.readNoiseE;
+        if (read != null && !(read >= 0 && Double.isFinite(read))) {
+            throw new FluoreconException("read_noise_e = " + read + "; give the camera read noise in electrons rms (≥ 0) "
+                    + "from its calibration, or leave it empty to estimate it from the frame.");
+        }
+        // Only the values given: an unset one is estimated on the server, never filled in with a default here.
+        if (gain != null) {
+            spec.put("gain", gain);
+        }
+        if (settings.background != null) {
+            spec.put("background", settings.background);
+        }
+        if (read != null) {
+            spec.put("read_noise_e", read);
+        }
+        return spec;
     }
 
     @Override

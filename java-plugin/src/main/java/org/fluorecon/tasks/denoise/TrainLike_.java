@@ -13,7 +13,9 @@ import org.fluorecon.server.ServerClient;
  * server; installs the model in the plugin's models folder (Denoise…, Deconvolve…, Super-resolve… list it) and shows
  * the frame restored by it. The way forward an out-of-distribution warning names. Macro:
  * {@code run("Train for my microscope...", "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope] models_dir=/path/models")};
- * {@code save=/path/out.tif} also writes the restored frame.
+ * {@code save=/path/out.tif} also writes the restored frame. A frame that does not show its shot noise (a bead crop,
+ * mostly background) needs the camera's calibration: {@code gain=2.5 background=100 read_noise_e=1.6} (ADU per
+ * photon, offset ADU, electrons rms; each left empty is estimated from the frame).
  */
 @Menu(path = "Plugins>fluorecon>Denoise", label = "Train for my microscope...")
 public class TrainLike_ extends TrainCommand {
@@ -37,6 +39,10 @@ public class TrainLike_ extends TrainCommand {
         params.decimal("pixel_size_nm", s.pixelSizeNm, 1, v -> s.pixelSizeNm = v);
         params.integer("steps", s.steps, v -> s.steps = v);
         params.text("name", "", v -> s.name = v);
+        // The camera's calibration, for frames that do not show their shot noise; empty: estimated from the frame.
+        params.text("gain", "", v -> s.gain = TrainLikeServerJob.cameraValue("gain", v));
+        params.text("background", "", v -> s.background = TrainLikeServerJob.cameraValue("background", v));
+        params.text("read_noise_e", "", v -> s.readNoiseE = TrainLikeServerJob.cameraValue("read_noise_e", v));
     }
 
     @Override
