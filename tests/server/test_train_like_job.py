@@ -3,7 +3,9 @@ uploaded frame, fine-tunes the shipped CARE model, saves it in the models folder
 returns the frame denoised by it; the fitted camera and the OOD verdict before/after come back as values; a
 frame without a pixel size and without pixel_size_nm is refused before it is queued; a cancel leaves no model. A
 frame without visible shot noise fails with a message naming the job's camera fields (not the CLI's flags), and
-trains with the camera's calibration given in them (used as given, recorded in the card)."""
+trains with the camera's calibration given in them (used as given, recorded in the card). A bead stack whose focal
+plane alone does not show it trains when sent whole (the camera from every plane, the rest from `plane` or the
+brightest, named in the card); a plane outside the stack is refused before it is queued."""
 
 import json
 import time
@@ -19,6 +21,7 @@ from fluorecon.imaging.noise import CameraNoise, apply_noise
 from fluorecon.imaging.phantoms import phantom
 from fluorecon.infer import predict
 from fluorecon.tasks.denoise.like import fit_camera
+from like_helpers import bead_stack
 
 
 def _frame(seed=2):
@@ -29,7 +32,7 @@ def _frame(seed=2):
 def _submit(server, image, spec, **tiff):
     with server.client() as client:
         return client.post("/v1/jobs", data={"spec": json.dumps(spec)},
-                           files={"image": ("frame.tif", tiff_bytes(image, axes="YX", **tiff), "image/tiff")})
+                           files={"image": ("frame.tif", tiff_bytes(image, **tiff), "image/tiff")})
 
 
 def test_train_like_job_fits_installs_and_denoises(trainer, tmp_path):
@@ -135,7 +138,7 @@ def test_train_like_job_takes_the_camera_calibration_when_the_frame_cannot_show_
         assert ("the camera's calibration: gain (ADU per photon), background (camera offset, ADU) and read_noise_e "
                 "(electrons) in the train-like job (Fiji: gain=, background=, read_noise_e= in Train for my "
                 "microscope…)") in message
-        assert "--gain" not in message and "whole stack" not in message  # the job takes one plane, no CLI flags
+        assert "--gain" not in message and "give the whole stack, or" in message  # the job's fields, no CLI flags
         for bad in ({"gain": 0}, {"read_noise_e": -1}, {"background": "dark"}):
             r = _submit(trainer, frame, {**spec, **bad}, pixel_size_um=0.1)
             assert r.status_code == 422 and next(iter(bad)) in r.text, r.text
@@ -149,3 +152,28 @@ def test_train_like_job_takes_the_camera_calibration_when_the_frame_cannot_show_
     assert card.train["fitted_camera"] == "given (camera calibration)"
     assert (card.train["fitted_gain"], card.train["fitted_offset"], card.train["fitted_read_noise_e"]) == (
         "2.5", "100", "1.2")
+
+
+def test_train_like_job_takes_a_stack_where_one_plane_is_refused(trainer, tmp_path):
+    stack = bead_stack(0)
+    spec = {"task": "train-like", "model_task": "deconvolve", "na": 1.1, "wavelength_nm": 520, "steps": 1,
+            "name": "beads"}
+    with trainer.client() as client:
+        job = wait_job(client, _submit(trainer, stack[10], spec).json()["id"], timeout=600)
+        assert job["state"] == "failed" and "no shot noise found" in job["message"], job
+        r = _submit(trainer, stack, {**spec, "plane": 21}, axes="ZYX", z_step_um=0.2)
+        assert r.status_code == 422 and "The stack has 21 planes (0–20); plane 21 does not exist." in r.text, r.text
+        r = _submit(trainer, stack, spec, axes="ZYX", z_step_um=0.2)
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"], timeout=600)
+        assert job["state"] == "succeeded", job
+        (tmp_path / "server.tif").write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    model = Path(job["values"]["model_file"])
+    train = read_card(model).train
+    # The brightest plane is the bead's focus (plane 10), as the CLI picks it; the gain is the camera's (2 ADU/photon).
+    assert train["fitted_to"] == "the uploaded image (plane 10 of 21)" and "21 planes of the stack" in train["fitted_camera"]
+    assert float(train["fitted_gain"]) == pytest.approx(2.0, rel=0.12)
+    got, meta = read_tiff(tmp_path / "server.tif")
+    assert meta.axes == "YX" and "output: the uploaded image (plane 10) restored" in meta.info
+    np.testing.assert_allclose(got, predict(stack[10], model, axes="YX"), atol=1e-4 * np.ptp(got))
+

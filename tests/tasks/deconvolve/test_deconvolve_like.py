@@ -9,6 +9,7 @@ from scipy.ndimage import gaussian_filter
 from typer.testing import CliRunner
 
 from fluorecon.cli import app
+from like_helpers import bead_stack
 from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.core.modelcard import read_card
 from fluorecon.qc.ood import FEATURES
@@ -80,24 +81,12 @@ def test_train_deconvolve_like_needs_the_na(tmp_path, frame):
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.pt").exists()
 
 
-def _bead_stack(seed: int, planes: int = 21, side: int = 64) -> np.ndarray:
-    """A light-sheet bead stack as a camera with gain 2, offset 100 and 2 e- read noise records it: one bead
-    defocusing along z over the sheet's illumination profile (≤ 100 photons), mostly background."""
-    z = np.arange(planes) - planes // 2
-    yy, xx = np.mgrid[:side, :side] - side / 2 + 0.3
-    sigma = 1.3 * np.sqrt(1 + (z / 3.0) ** 2)[:, None, None]
-    bead = np.exp(-(yy**2 + xx**2)[None] / (2 * sigma**2)) * (1.69 / sigma**2)
-    sheet = 0.01 + 0.08 * np.exp(-(yy / 24.0) ** 2)
-    camera = CameraNoise(photons=1000, gain=2.0, offset=100.0, read_noise_e=2.0)
-    return np.stack([apply_noise(b + sheet, camera, seed=seed * 100 + i) for i, b in enumerate(bead)])
-
-
 CAMERA_MESSAGE = "--gain (ADU per photon), --background (camera offset, ADU) and --read-noise-e (electrons)"
 
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_camera_gain_of_a_sparse_bead_stack_comes_from_every_plane(seed):
-    stack = _bead_stack(seed)
+    stack = bead_stack(seed)
     focus = stack[len(stack) // 2]
     # One 64² plane has too few background-free blocks to show shot noise: refused, naming the calibration options.
     with pytest.raises(ValueError, match="no shot noise found") as err:
@@ -113,7 +102,7 @@ def test_camera_gain_of_a_sparse_bead_stack_comes_from_every_plane(seed):
 
 
 def test_a_given_camera_calibration_replaces_the_estimate():
-    stack = _bead_stack(1)
+    stack = bead_stack(1)
     focus = stack[len(stack) // 2]
     fit = fit_camera(focus, gain=2.0, offset=100.0, read_noise_e=2.0)
     assert (fit.gain, fit.offset, fit.read_noise_e, fit.how) == (2.0, 100.0, 2.0, "given (camera calibration)")
@@ -129,7 +118,7 @@ def test_a_given_camera_calibration_replaces_the_estimate():
 
 
 def test_cli_like_on_a_bead_plane_asks_for_the_camera_and_fits_the_stack(tmp_path):
-    stack = _bead_stack(0)
+    stack = bead_stack(0)
     write_tiff(tmp_path / "plane.tif", stack[10], TiffMeta(axes="YX", pixel_size_um=0.1))
     args = ["--na", "1.1", "--wavelength-nm", "520", "--steps", "1", "--device", "cpu"]
     r = runner.invoke(app, ["train", "deconvolve", "--like", str(tmp_path / "plane.tif"), *args,

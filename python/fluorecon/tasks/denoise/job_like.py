@@ -1,14 +1,15 @@
 """The ``train-like`` server job (Fiji: Denoise › Train for my microscope…): fit the simulation to the uploaded
-raw image and fine-tune a shipped model on it (fluorecon.train_like; ``model_task`` picks the CARE denoiser, the
+raw image — one YX plane or a Z/T stack of them, as `--like` takes — and fine-tune a shipped model on it (fluorecon.train_like; ``model_task`` picks the CARE denoiser, the
 learned deconvolution model or the ×2 upsampling model, as `fluorecon train <task> --like`). As train-denoise:
-the model goes to the server's models folder (``model_file = …`` in the message), the result TIFF is the uploaded
-image restored by it (upsampled: calibration divided by the scale); progress is the share of steps done, a
+the model goes to the server's models folder (``model_file = …`` in the message), the result TIFF is the plane fitted
+to (of a stack: ``plane``, default the brightest) restored by it (upsampled: calibration divided by the scale); progress is the share of steps done, a
 cancel stops before the next step and leaves nothing in the models folder. ``values`` carry the fitted camera
 and the OOD verdict of the image before and after."""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -21,7 +22,7 @@ from fluorecon.server.settings import Settings
 from fluorecon.tasks.denoise.job import install_model
 from fluorecon.like_tasks import train_like_for
 from fluorecon.train_like import (LIKE_TASKS, CameraNotMeasured, LikeSettings, LikeTask, TrainingCancelled,
-                                  default_base_model, resolve_pixel_size, safe_stem)
+                                  default_base_model, fit_plane, resolve_pixel_size, safe_stem)
 
 
 class TrainLikeSpec(BaseModel):
@@ -49,31 +50,36 @@ class TrainLikeSpec(BaseModel):
                                         "from the camera's calibration; unset: estimated from the frame.")
     read_noise_e: Optional[float] = Field(None, ge=0, allow_inf_nan=False, description="Camera read noise, electrons "
                                           "rms, from the camera's calibration; unset: estimated from the frame.")
+    plane: Optional[int] = Field(None, ge=0, description="Of a Z or T stack: the plane (0-based) the structure and "
+                                 "light level are fitted to; unset: the brightest. The camera is estimated from "
+                                 "every plane.")
 
 #: How the job (and Fiji, whose macro keys are the job's fields) gives the camera's calibration.
 JOB_CAMERA_OPTIONS = ("gain (ADU per photon), background (camera offset, ADU) and read_noise_e (electrons) in the "
                       "train-like job (Fiji: gain=, background=, read_noise_e= in Train for my microscope…)")
 
 
-def _plane(inputs: JobInputs) -> np.ndarray:
+def _image(inputs: JobInputs, plane: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(the uploaded image, the YX plane fitted to, its index in the stack or None) — `fit_plane`'s rule, as the CLI."""
     data, axes = inputs.image, inputs.meta.axes
-    if axes != "YX" or not np.issubdtype(data.dtype, np.number):
-        raise ValueError(f"Train for my microscope takes one grey YX plane; got axes {axes!r}. Duplicate one plane "
-                         "(and one channel) of the image first.")
-    return np.asarray(data, np.float32)
+    if axes not in ("YX", "ZYX", "TYX") or not np.issubdtype(data.dtype, np.number):
+        raise ValueError(f"Train for my microscope takes one grey YX plane or one Z or T stack of them; got axes "
+                         f"{axes!r}. Duplicate one channel of the image first.")
+    if axes == "YX" and plane is not None:
+        raise ValueError(f"plane = {plane}, but the image is one YX plane; leave plane unset.")
+    image = np.asarray(data, np.float32)
+    fitted, index = fit_plane(image, plane)
+    return image, fitted, index
 
 
 def _settings(spec: TrainLikeSpec, device: str = "auto") -> LikeSettings:
     return LikeSettings(pixel_size_nm=spec.pixel_size_nm or None, na=spec.na, wavelength_nm=spec.wavelength_nm,
                         steps=spec.steps, from_scratch=spec.from_scratch, seed=spec.seed, name=spec.name, device=device,
-                        gain=spec.gain, offset=spec.background, read_noise_e=spec.read_noise_e)
+                        gain=spec.gain, offset=spec.background, read_noise_e=spec.read_noise_e, plane=spec.plane)
 
 
 def _check(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings) -> None:
-    plane = _plane(inputs)
-    if min(plane.shape) < 32 or not np.isfinite(plane).all():
-        raise ValueError(f"The image is {plane.shape[0]}×{plane.shape[1]} pixels with finite values required; fitting "
-                         "needs at least 32×32 finite pixels.")
+    _image(inputs, spec.plane)  # axes, size, finite pixels and the plane index, before the job is queued
     resolve_pixel_size(inputs.meta, spec.pixel_size_nm or None, "The image")
 
 
@@ -83,7 +89,7 @@ def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str
     from fluorecon.export import unet_from_onnx
     from fluorecon.qc.ood import check_input
 
-    plane = _plane(inputs)
+    image, plane, index = _image(inputs, spec.plane)
     like = _settings(spec, device)
     steps = like.steps
     progress(0, steps + 1, "fitting the simulation to the image")
@@ -94,11 +100,11 @@ def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str
     with tempfile.TemporaryDirectory(dir=folder, prefix=".training-") as tmp:
         try:
             card, onnx, fit = train_like_for(
-                spec.model_task, plane, Path(tmp) / "model.onnx", like, meta=inputs.meta,
+                spec.model_task, image, Path(tmp) / "model.onnx", like, meta=inputs.meta,
                 image_name="the uploaded image",
                 progress=lambda step, total, message: progress(step, total + 1, message), cancel=cancel)
-        except CameraNotMeasured as e:  # the job's own fields, not the CLI's flags; it takes one plane, no stack
-            raise ValueError(e.naming(JOB_CAMERA_OPTIONS, stacks=False)) from None
+        except CameraNotMeasured as e:  # the job's own fields, not the CLI's flags
+            raise ValueError(e.naming(JOB_CAMERA_OPTIONS)) from None
         if cancel():
             raise TrainingCancelled("Training was cancelled; the new model was discarded.")
         progress(steps, steps + 1, f"step {steps}/{steps}: exported, applying it to the image")
@@ -114,20 +120,22 @@ def _run(inputs: JobInputs, spec: TrainLikeSpec, settings: Settings, device: str
     info = (f"fluorecon train-like\nmodel_file = {target}\nmodel.name = {card.name}\nmodel.fitted = {fit.provenance()}\n"
             f"train.spec = {spec.model_dump_json()}\nood.before = {'in' if before.in_distribution else 'out of'} distribution"
             f"\nood.after = {'in' if after.in_distribution else 'out of'} distribution\n"
-            f"output: the uploaded image restored by the new model ({spec.model_task})")
+            f"output: the uploaded image{'' if index is None else f' (plane {index})'} restored by the new model "
+            f"({spec.model_task})")
     values = {"model_file": str(target), "model_name": card.name, "model_method": card.method,
               "model_task": card.task,
               "fitted": fit.provenance(), "gain": fit.camera.gain, "offset": fit.camera.offset,
               "read_noise_e": fit.camera.read_noise_e, "photons": fit.camera.photons, "structure": fit.simulation.kind,
               "ood": verdict}
-    meta = output_meta(inputs.meta, card.scale, ndim=2) if card.scale and max(card.scale) > 1 else inputs.meta
+    meta = replace(inputs.meta, axes="YX")  # the plane fitted to, restored
+    meta = output_meta(meta, card.scale, ndim=2) if card.scale and max(card.scale) > 1 else meta
     return JobOutput(np.asarray(result, np.float32), meta, info, message=f"Done. model_file = {target}",
                      values=values)
 
 
 JOB = JobType(
     task="train-like", spec=TrainLikeSpec, methods=("care",),
-    description="Train for my microscope: fit the training simulation to the uploaded raw image (its pixel size, "
+    description="Train for my microscope: fit the training simulation to the uploaded raw image or Z/T stack (its pixel size, "
     "camera noise and light level; NA and wavelength given) and fine-tune a shipped model on it (model_task: the "
     "CARE denoiser, the learned deconvolution or the ×2 upsampling model); the model is saved in the server's models "
     "folder (model_file = path in the job's message) and the result is the image restored by it.",
