@@ -2,7 +2,8 @@
 the model fitted to the frame is installed in the plugin's models folder (where Denoise… finds it), the shown
 and saved (save=) image is the frame denoised by it (upsampled, twice as large, with model_task=upsample), a
 macro without the NA fails with the reason, and a frame without visible shot noise trains with the camera's
-calibration given as gain=, background=, read_noise_e= (sent to the server's job as given)."""
+calibration given as gain=, background=, read_noise_e= (sent to the server's job as given). Of a two-channel bead
+stack, the current channel's whole stack is sent (its camera fitted over every plane) and plane= picks the plane."""
 
 from __future__ import annotations
 
@@ -93,3 +94,27 @@ def test_train_for_my_microscope_takes_the_camera_calibration_from_the_macro(con
     train = read_card(Path(str(plugin.getInstalledModel()))).train
     assert train["fitted_camera"] == "given (camera calibration)"
     assert (train["fitted_gain"], train["fitted_offset"], train["fitted_read_noise_e"]) == ("2.5", "100", "1.2")
+
+
+def test_train_for_my_microscope_sends_the_current_channels_stack(config_dir, plugin_jar, tmp_path):
+    """Channel 2 holds a sparse bead stack (one plane alone shows no shot noise; tests/like_helpers.py), channel 1 a
+    flat frame; with channel 2 current, its 21 planes are sent and the gain is the camera's (2 ADU/photon)."""
+    import numpy as np
+    from like_helpers import bead_stack
+
+    from fluorecon.core.modelcard import read_card
+    from fluorecon.infer import predict
+
+    stack = bead_stack(0)
+    flat = np.full_like(stack, 100.0) + np.random.default_rng(1).normal(0, 3, stack.shape).astype(np.float32)
+    imp = ijbridge.to_imageplus(np.stack([flat, stack], axis=1), "ZCYX", title="beads", pixel_size_um=0.1,
+                                z_step_um=0.2)
+    imp.setC(2)
+    plugin = run_plugin(plugin_jar, "Train for my microscope...", imp,
+                        ijbridge.options_string(model_task="deconvolve", na=1.1, wavelength_nm=520, steps=1,
+                                                name="bridge beads", plane=12, models_dir=tmp_path / "models"))
+    model = Path(str(plugin.getInstalledModel()))
+    train = read_card(model).train
+    assert train["fitted_to"] == "the uploaded image (plane 12 of 21)" and "21 planes of the stack" in train["fitted_camera"]
+    assert float(train["fitted_gain"]) == pytest.approx(2.0, rel=0.12)
+    assert_matches(ijbridge.from_imageplus(plugin.getResult())[0, 0, 0], predict(stack[12], model, axes="YX"))

@@ -12,13 +12,14 @@ import org.fluorecon.server.ServerClient;
 
 /**
  * Train for my microscope, on the model server (job task {@code train-like}, python
- * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current raw frame (its pixel
- * size, camera gain/offset/read noise unless the camera's calibration is given, light level, the nearest phantom
- * structure; NA and wavelength given)
+ * fluorecon.tasks.denoise.job_like): the training simulation is fitted to the current channel's raw Z or T stack
+ * (or its one plane): pixel size, camera gain/offset/read noise from every plane unless the camera's calibration is
+ * given; light level and the nearest phantom structure from {@code plane}, default the brightest, chosen on the
+ * server as {@code --like} chooses it; NA and wavelength given)
  * and a shipped model fine-tuned on it ({@code model_task}: the CARE denoiser, the learned deconvolution or the
  * ×2 upsampling model). As every {@link TrainServerJob}, the model is installed in the plugin's models folder
- * (Denoise…, Deconvolve… and Super-resolve… list it); the result is the frame restored by it (upsampled: twice
- * the size, half the pixel size).
+ * (Denoise…, Deconvolve… and Super-resolve… list it); the result is the plane fitted to, restored by it
+ * (upsampled: twice the size, half the pixel size).
  */
 public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob> {
     /** The job's spec ({@code TrainLikeSpec}): defaults and bounds. */
@@ -41,6 +42,26 @@ public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob>
         public Double gain;
         public Double background;
         public Double readNoiseE;
+        /** Of a stack: the plane (0-based) the structure and light level are fitted to; null: the brightest. */
+        public Integer plane;
+    }
+
+    /** {@code plane=} as typed: empty is unset (the server picks the brightest plane); else a plane index ≥ 0. */
+    public static Integer planeValue(String text) {
+        String t = text == null ? "" : text.trim();
+        if (t.isEmpty()) {
+            return null;
+        }
+        try {
+            int plane = Integer.parseInt(t);
+            if (plane >= 0) {
+                return plane;
+            }
+        } catch (NumberFormatException e) {
+            // worded below
+        }
+        throw new FluoreconException("plane = " + t + " is no plane index; give the plane (0-based) of the stack to "
+                + "fit the structure and light level to, or leave it empty for the brightest.");
     }
 
     /**
@@ -73,9 +94,9 @@ public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob>
     @Override
     protected Map<String, Object> trainSpec() {
         int[] d = ImageConversion.dimensions(input);
-        if (d[0] != 1 || d[1] != 1 || d[2] != 1) {
-            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[0] + " channels, " + d[1]
-                    + " slices and " + d[2] + " frames; fit to one raw plane (Image › Duplicate… one plane) first.");
+        if (d[1] > 1 && d[2] > 1) {
+            throw new FluoreconException("Image '" + input.getTitle() + "' has " + d[1] + " slices and " + d[2]
+                    + " frames; fit to one Z or T stack (Image › Duplicate… one frame, or one slice) first.");
         }
         if (!(settings.na > 0) || settings.na > SPEC.max("na")) {
             throw new FluoreconException("na = " + settings.na + "; give the objective's numerical aperture (0 < na ≤ "
@@ -121,7 +142,29 @@ public final class TrainLikeServerJob extends TrainServerJob<TrainLikeServerJob>
         if (read != null) {
             spec.put("read_noise_e", read);
         }
+        if (settings.plane != null) {  // checked against the stack by the server, by the rule --like uses
+            spec.put("plane", settings.plane);
+        }
         return spec;
+    }
+
+    /**
+     * The current channel's whole Z or T stack (its one plane when it has one): the camera is fitted over every
+     * plane, which one sparse plane (a bead) may not show.
+     */
+    @Override
+    protected ImagePlus upload() {
+        int[] d = ImageConversion.dimensions(input);
+        int c = input.getC() - 1;
+        int n = d[1] * d[2];
+        float[][] planes = new float[n][];
+        for (int k = 0; k < n; k++) {
+            int z = d[1] > 1 ? k : 0;
+            int t = d[2] > 1 ? k : 0;
+            planes[k] = ImageConversion.toFloat(input, ImageConversion.stackIndex(c, z, t, d[0], d[1]) + 1);
+        }
+        return ImageConversion.toImagePlus(input.getTitle(), planes, input.getWidth(), input.getHeight(), 1, d[1],
+                d[2], input, new int[] {1, 1, 1}, null);
     }
 
     @Override

@@ -7,11 +7,12 @@ import org.fluorecon.ij.Params;
 import org.fluorecon.server.ServerClient;
 
 /**
- * Plugins › fluorecon › Denoise › Train for my microscope…  Fits the training simulation to the current raw frame
- * (pixel size from its calibration, camera noise and light level estimated from it, NA and emission wavelength as
- * given) and fine-tunes a shipped model on it ({@code model_task}: denoise, deconvolve or upsample ×2), on the model
+ * Plugins › fluorecon › Denoise › Train for my microscope…  Fits the training simulation to the current channel's
+ * raw Z or T stack, or its one plane (pixel size from its calibration, camera noise estimated from every plane, light
+ * level and structure from {@code plane=}, 0-based, empty: the brightest, as {@code --like}; NA and emission
+ * wavelength as given) and fine-tunes a shipped model on it ({@code model_task}: denoise, deconvolve or upsample ×2), on the model
  * server; installs the model in the plugin's models folder (Denoise…, Deconvolve…, Super-resolve… list it) and shows
- * the frame restored by it. The way forward an out-of-distribution warning names. Macro:
+ * the plane fitted to, restored by it. The way forward an out-of-distribution warning names. Macro:
  * {@code run("Train for my microscope...", "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope] models_dir=/path/models")};
  * {@code save=/path/out.tif} also writes the restored frame. A frame that does not show its shot noise (a bead crop,
  * mostly background) needs the camera's calibration: {@code gain=2.5 background=100 read_noise_e=1.6} (ADU per
@@ -25,7 +26,7 @@ public class TrainLike_ extends TrainCommand {
 
     public TrainLike_() {
         super(TITLE, "model_task=denoise na=1.4 wavelength_nm=520 pixel_size_nm=0 steps=300 name=[my scope]",
-                "sending the frame to the server (fitting and training run there; Esc cancels)");
+                "sending the stack to the server (fitting and training run there; Esc cancels)");
     }
 
     @Override
@@ -43,6 +44,8 @@ public class TrainLike_ extends TrainCommand {
         params.text("gain", "", v -> s.gain = TrainLikeServerJob.cameraValue("gain", v));
         params.text("background", "", v -> s.background = TrainLikeServerJob.cameraValue("background", v));
         params.text("read_noise_e", "", v -> s.readNoiseE = TrainLikeServerJob.cameraValue("read_noise_e", v));
+        // Of a stack: the plane fitted to (0-based, as the job and --plane); empty: the brightest, chosen on the server.
+        params.text("plane", "", v -> s.plane = TrainLikeServerJob.planeValue(v));
     }
 
     @Override
