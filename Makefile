@@ -58,6 +58,7 @@ bench: setup build
 	$(PY) bench/denoise.py
 	$(PY) bench/streaming.py
 	$(PY) bench/ood.py
+	$(PY) bench/disagreement.py
 	$(PY) scripts/make_bench_tables.py
 
 # Shipped models vs the strongest classical methods + QC on public real data (data/realdata/, committed
