@@ -9,12 +9,11 @@ from scipy.ndimage import gaussian_filter
 from typer.testing import CliRunner
 
 from fluorecon.cli import app
-from like_helpers import bead_stack
+from like_helpers import bead_stack, widefield_frame
 from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.core.modelcard import read_card
 from fluorecon.qc.ood import FEATURES
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.noise import CameraNoise
 from fluorecon.qc.training_inputs import training_inputs
 from fluorecon.tasks.denoise.learned import make_psf
 from fluorecon.like_tasks import train_like_for
@@ -26,8 +25,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def frame():
     """A blurred phantom seen by a camera with gain 2.5, offset 100 (a user's raw widefield frame)."""
-    obj = gaussian_filter(phantom((96, 96), kind="mixed", seed=2), 1.5)
-    return apply_noise(obj / obj.max(), CameraNoise(photons=60, gain=2.5, offset=100.0, read_noise_e=2.0), seed=5)
+    return widefield_frame(CameraNoise(photons=60, gain=2.5, offset=100.0, read_noise_e=2.0), seed=5)
 
 
 def _run(x, path):

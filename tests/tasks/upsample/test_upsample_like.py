@@ -6,14 +6,13 @@ weights (the ONNX initializers carry the UpsampleNet's ``unet.`` prefix); a miss
 import numpy as np
 import onnxruntime as ort
 import pytest
-from scipy.ndimage import gaussian_filter
 from typer.testing import CliRunner
 
 from fluorecon.cli import app
+from like_helpers import widefield_frame
 from fluorecon.core.io import TiffMeta, write_tiff
 from fluorecon.core.modelcard import read_card
-from fluorecon.imaging.noise import CameraNoise, apply_noise
-from fluorecon.imaging.phantoms import phantom
+from fluorecon.imaging.noise import CameraNoise
 from fluorecon.infer import predict
 from fluorecon.qc.training_inputs import training_inputs
 from fluorecon.like_tasks import train_like_for
@@ -24,8 +23,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def frame():
-    obj = gaussian_filter(phantom((96, 96), kind="mixed", seed=2), 1.5)
-    return apply_noise(obj / obj.max(), CameraNoise(photons=50, gain=2.0, offset=100.0, read_noise_e=1.5), seed=6)
+    return widefield_frame(CameraNoise(photons=50, gain=2.0, offset=100.0, read_noise_e=1.5), seed=6)
 
 
 def test_cli_train_upsample_like_writes_a_x2_card_with_the_fit_and_qc(tmp_path, frame):
