@@ -132,29 +132,29 @@ _MAX_PIXELS = 2048 * 2048
 _WINDOW = 512
 
 
-def _radial_spectrum(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Radius (cycles/px), mean power spectrum (Hann-windowed) of YX planes, and the window."""
+def _radial_spectrum(planes: np.ndarray, noise_var: float, clip_each: bool
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Radius (cycles/px), mean power spectrum (Hann-windowed) of YX planes, that spectrum less the white-noise
+    floor and clipped at zero, and the window, from one FFT per plane. With `clip_each` (windows of one large
+    plane) each plane's spectrum is clipped before the mean, which then keeps the bias of a single plane's
+    periodogram (the training inputs are single planes); pooled before the floor is removed, the high band of a
+    2176² field moved 5 SD."""
     ny, nx = planes.shape[-2:]
     window = np.outer(np.hanning(ny), np.hanning(nx))
+    floor = noise_var * float(np.sum(window ** 2))
     power = np.zeros((ny, nx))
+    clipped = np.zeros((ny, nx))
     for plane in planes:
-        p = plane - plane.mean()
-        power += np.abs(np.fft.fft2(p * window)) ** 2
+        p = np.abs(np.fft.fft2((plane - plane.mean()) * window)) ** 2
+        power += p
+        if clip_each:
+            clipped += np.maximum(p - floor, 0.0)
     power /= len(planes)
+    clipped = clipped / len(planes) if clip_each else np.maximum(power - floor, 0.0)
     fy = np.fft.fftfreq(ny)[:, None]
     fx = np.fft.fftfreq(nx)[None, :]
     radius = np.sqrt(fy ** 2 + fx ** 2)
-    return radius.ravel(), power.ravel(), window
-
-
-def _clipped_power(planes: np.ndarray, window: np.ndarray, floor: float) -> np.ndarray:
-    """Mean over `planes` of each one's windowed power spectrum less `floor`, clipped at zero: for windows of one
-    large plane, whose mean then keeps the bias of a single plane's periodogram (the training inputs are single
-    planes); pooled before the floor is removed, the high band of a 2176² field moved 5 SD."""
-    out = np.zeros(planes.shape[-2:])
-    for plane in planes:
-        out += np.maximum(np.abs(np.fft.fft2((plane - plane.mean()) * window)) ** 2 - floor, 0.0)
-    return (out / len(planes)).ravel()
+    return radius.ravel(), power.ravel(), clipped.ravel(), window
 
 
 def _windows(planes: np.ndarray) -> np.ndarray:
@@ -207,10 +207,7 @@ def image_features(image: np.ndarray, norm: str) -> dict[str, float]:
     for q, v in zip(FEATURE_QUANTILES, np.percentile(xn, FEATURE_QUANTILES)):
         feats[f"q{q}"] = float(v)
     noise_var = float(np.mean(noise.variance(planes))) / scale ** 2
-    radius, raw_power, window = _radial_spectrum(xn.astype(np.float64))
-    band_floor = noise_var * float(np.sum(window ** 2))
-    power = (_clipped_power(xn.astype(np.float64), window, band_floor) if windowed
-             else np.maximum(raw_power - band_floor, 0.0))
+    radius, raw_power, power, window = _radial_spectrum(xn.astype(np.float64), noise_var, clip_each=windowed)
     inside = (radius >= BANDS[0][0]) & (radius < BANDS[-1][1])
     total = max(float(power[inside].sum()), 1e-12)
     for lo_f, hi_f in BANDS:
