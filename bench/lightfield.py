@@ -56,7 +56,7 @@ from fluorecon.tasks.lightfield.train import simulate_training_pairs  # noqa: E4
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-RESULTS = BENCH / "results"
+RESULTS = Path(os.environ.get("FLUORECON_BENCH_RESULTS", BENCH / "results"))
 PEER_VENV = BENCH / "venvs" / "pyolaf"
 MODEL = ROOT / "models" / "lightfield_vcd.onnx"
 TARGETS = {"iteration_speed_over_pyolaf": 1.0, "learned_speedup_over_iterative": 10.0}

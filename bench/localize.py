@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="Interleaved timing rounds (bench/harness.py).")
     parser.add_argument("--name", default="localize", help="Accuracy result name: results/<name>.json and .md.")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS", ROOT / "bench" / "results")))
     parser.add_argument("--plugin-frames", type=int, default=10000, help="Frames of the speed stack (0 skips it).")
     parser.add_argument("--imagej", type=Path, default=None, help="ImageJ folder (default: a fresh one in a temp dir).")
     parser.add_argument("--plugin-jar", type=Path, default=ROOT / "java-plugin" / "target" / "fluorecon_.jar")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 DATA = ROOT / "data" / "realdata"
 MODELS = ROOT / "models"
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("FLUORECON_BENCH_RESULTS", ROOT / "bench" / "results"))
 PICS = ROOT / "docs" / "realdata"
 
 ALL_TASKS = ("denoise", "n2v", "like", "like_bead", "upsample", "deconvolve", "isotropic", "localize", "register",

@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="Interleaved timing rounds per stack (bench/harness.py).")
     parser.add_argument("--name", default="sim", help="Result name: results/<name>.json and .md.")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("FLUORECON_BENCH_RESULTS", ROOT / "bench" / "results")))
     parser.add_argument("--skip", default="",
                         help="Comma list of contenders to leave out: learned, estimated, fairsim.")
     parser.add_argument("--quick", action="store_true", help="--n 1 --skip learned,estimated (timing + given rows).")
