@@ -206,6 +206,7 @@ def machine_tools() -> dict:
 
 
 LABELS = {"ort_whole": "Python ORT, whole image", "ort_tiled": "Python ORT, plugin's tile plan",
+          "ort_checked": "Python ORT, plugin's tile plan, after the input's OOD check (the plugin's work)",
           "plugin_tiled": "Java plugin, card's default tile", "csbdeep": "csbdeep (TensorFlow CPU), whole image",
           "torch": "torch (eager, whole image, random weights)"}
 
@@ -287,6 +288,7 @@ def main(argv=None) -> int:
     bench.data["machine"].update(machine_tools())
     from fluorecon.core.tiling import plan_tiles
     from fluorecon.infer import predict
+    from fluorecon.qc.ood import check_input
 
     plugin = csbdeep = None
     if "plugin" not in args.skip and args.sizes:
@@ -313,6 +315,10 @@ def main(argv=None) -> int:
                               threads=args.threads),
                     Contender("ort_whole", lambda _, t=whole, im=image: predict(im, model, tile=t, threads=args.threads, device="cpu"),
                               threads=args.threads)][:1 if large else 2]
+                if "plugin" not in args.skip:  # the plugin's work: the input's OOD check, then the prediction
+                    contenders.append(Contender("ort_checked", lambda _, t=tile, im=image: (
+                        check_input(im, card.qc, norm=card.norm), predict(im, model, tile=t, threads=args.threads,
+                                                                          device="cpu"))[1], threads=args.threads))
             row = {"size": size, "tile_default": tile_default, "tile_whole": whole, "tile_plan": {
                 "tile": list(plan.tile), "count": list(plan.count), "mpix": plan.num_tiles * int(np.prod(plan.tile)) / 1e6},
                 "not_run": {k: f"not run: {args.why_skipped}" for k in ("ort_whole", "ort_tiled", "plugin_tiled", "csbdeep", "torch")
@@ -355,6 +361,8 @@ def main(argv=None) -> int:
             if large:
                 for c in contenders:  # the same sessions and tile buffers as at size²; the plugin's check warmed it
                     {"ort_tiled": lambda: predict(check_image, model, tile=check_tile, threads=args.threads, device="cpu"),
+                     "ort_checked": lambda: (check_input(check_image, card.qc, norm=card.norm),
+                                             predict(check_image, model, tile=check_tile, threads=args.threads, device="cpu")),
                      "plugin_tiled": lambda: None,
                      "csbdeep": lambda: csbdeep.call({"image": str(check_npy)})}[c.name]()
                 row["warmup"] = (f"one {WARMUP_SIZE}² run of each contender (same tile size; the plugin's is its "
@@ -367,8 +375,10 @@ def main(argv=None) -> int:
             row["ratios"] = {}
             names = timings.per_unit_s
             for key, a, b, target in (
-                    ("plugin_over_ort_same_plan", "plugin_tiled", "ort_tiled", TARGETS["plugin_over_ort"]),
-                    ("plugin_over_ort_whole", "plugin_tiled", "ort_whole", TARGETS["plugin_over_ort"]),
+                    ("plugin_over_ort_checked_same_plan", "plugin_tiled", "ort_checked", TARGETS["plugin_over_ort"]),
+                    ("plugin_over_ort_same_plan", "plugin_tiled", "ort_tiled", None),
+                    ("plugin_over_ort_whole", "plugin_tiled", "ort_whole", None),
+                    ("ort_checked_time_over_ort_same_plan", "ort_tiled", "ort_checked", None),
                     ("plugin_over_csbdeep", "plugin_tiled", "csbdeep", TARGETS["plugin_over_csbdeep"]),
                     ("ort_over_csbdeep", "ort_whole", "csbdeep", None),
                     ("plugin_over_torch", "plugin_tiled", "torch", None)):

@@ -102,6 +102,9 @@ def predict_cells() -> tuple[str, str]:
     for s in sizes:
         r = predict_row(s)["ratios"]
         parts = [f"Python ORT same tiles {mpix(s, 'ort_tiled')}, whole {mpix(s, 'ort_whole')}"]
+        if "ort_checked" in predict_row(s)["timings"]["median_per_unit_s"]:  # the plugin's work: check, then predict
+            parts.append(f"Python ORT same tiles after the plugin's input check {mpix(s, 'ort_checked')} "
+                         f"(plugin ÷ it {spread(r['plugin_over_ort_checked_same_plan'], unit='×')})")
         if "csbdeep" in predict_row(s)["timings"]["median_per_unit_s"]:
             parts.append(f"csbdeep {mpix(s, 'csbdeep')} (plugin ÷ csbdeep {spread(r['plugin_over_csbdeep'], unit='×')})")
         peers.append(f"{s}²: " + ", ".join(parts))

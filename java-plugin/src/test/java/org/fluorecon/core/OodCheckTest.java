@@ -178,4 +178,61 @@ class OodCheckTest {
         assertTrue(report.logLines().isEmpty());
         assertFalse(report.outOfDistribution());
     }
+
+    @Test
+    void orderStatisticsEqualSortingOnTiesOddAndEvenCounts() {
+        java.util.Random rng = new java.util.Random(7);
+        for (int n : new int[] {1, 2, 3, 64, 1001, 4096}) {
+            for (int levels : new int[] {3, 1000, 0}) { // many ties, some ties, continuous
+                float[] a = new float[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = levels == 0 ? (float) rng.nextGaussian() : rng.nextInt(levels);
+                }
+                float[][] planes = {a.clone()};
+                OodCheck.OrderStatistics order = new OodCheck.OrderStatistics(planes, OodCheck.FEATURE_QUANTILES);
+                float[] sorted = a.clone();
+                java.util.Arrays.sort(sorted);
+                double median = n % 2 == 1 ? sorted[n / 2] : (float) ((sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2);
+                assertEquals(median, order.median(), 0.0, "median, n=" + n);
+                double[] normalized = new double[n];
+                for (int i = 0; i < n; i++) {
+                    normalized[i] = (sorted[i] - 0.5f) / 2.5f;
+                }
+                for (int q : OodCheck.FEATURE_QUANTILES) {
+                    assertEquals(NoiseEstimate.quantile(normalized, q / 100.0), order.normalizedQuantile(q, 0.5f, 2.5f),
+                            0.0, "q" + q + ", n=" + n + ", levels=" + levels);
+                }
+                assertEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(planes[0]), "input left as it was");
+            }
+        }
+    }
+
+    @Test
+    void powerSpectrumMatchesTheDirectDftAtEveryLengthKind() {
+        java.util.Random rng = new java.util.Random(3);
+        for (int[] wh : new int[][] {{16, 8}, {12, 10}, {7, 33}}) { // radix 2 and Bluestein, rows and columns
+            int w = wh[0];
+            int h = wh[1];
+            double[] plane = new double[w * h];
+            for (int i = 0; i < plane.length; i++) {
+                plane[i] = rng.nextGaussian();
+            }
+            double[] fast = Fft.power2d(plane, w, h);
+            for (int ky = 0; ky < h; ky++) {
+                for (int kx = 0; kx < w; kx++) {
+                    double re = 0;
+                    double im = 0;
+                    for (int y = 0; y < h; y++) {
+                        for (int x = 0; x < w; x++) {
+                            double a = -2 * Math.PI * ((double) ky * y / h + (double) kx * x / w);
+                            re += plane[y * w + x] * Math.cos(a);
+                            im += plane[y * w + x] * Math.sin(a);
+                        }
+                    }
+                    assertEquals(re * re + im * im, fast[ky * w + kx], 1e-9 * (1 + re * re + im * im),
+                            w + "x" + h + " at " + ky + "," + kx);
+                }
+            }
+        }
+    }
 }
