@@ -57,6 +57,33 @@ def compare_figure(key: str, a: dict, b: dict) -> dict:
     return row
 
 
+def _verdict(values: list[float], target: float, higher_is_better: bool) -> str:
+    ok = [(v >= target) if higher_is_better else (v <= target) for v in values]
+    return "met" if all(ok) else "missed" if not any(ok) else "undecided"
+
+
+def _figure(values: list[float], target: float, higher_is_better: bool = True) -> dict:
+    values = sorted(values)
+    return {"values": values, "median": values[len(values) // 2] if len(values) % 2 else
+            (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2, "min": values[0], "max": values[-1],
+            "target": target, "verdict": _verdict(values, target, higher_is_better)}
+
+
+def figures_of(name: str, doc: dict) -> dict:
+    """The harness figures of a result file; streaming.json (not on the harness: one process per run) gives its
+    targets' figures here, by the harness's verdict rule."""
+    figs = doc.get("figures") if isinstance(doc.get("figures"), dict) else {}
+    if name == "streaming" and "in_memory_vs_streamed" in doc:
+        targets = doc.get("targets", {})
+        figs = dict(figs)
+        for task, r in doc["in_memory_vs_streamed"].items():
+            per_round = r.get("throughput_ratio_per_round") or [r["throughput_ratio"]]
+            figs[f"throughput_ratio_{task}"] = _figure(per_round, targets.get("throughput_ratio", 0.9))
+        for task, r in (doc.get("streamed") or {}).items():
+            figs[f"peak_rss_gib_{task}"] = _figure([r["peak_rss_gib"]], targets.get("peak_rss_gib", 4.0), False)
+    return figs
+
+
 def compare(dir_a: Path, dir_b: Path) -> dict:
     files = sorted(p.stem for p in dir_b.glob("*.json") if p.stem not in NOT_MAKE_BENCH)
     rows, missing = [], []
@@ -66,9 +93,7 @@ def compare(dir_a: Path, dir_b: Path) -> dict:
             missing.append(f"{name}.json only in {dir_b}")
             continue
         ja, jb = json.loads(fa.read_text()), json.loads(fb.read_text())
-        figs_a, figs_b = ja.get("figures") or {}, jb.get("figures") or {}
-        if not isinstance(figs_a, dict) or not isinstance(figs_b, dict):
-            continue
+        figs_a, figs_b = figures_of(name, ja), figures_of(name, jb)
         for key in sorted(set(figs_a) | set(figs_b)):
             if key not in figs_a or key not in figs_b:
                 missing.append(f"{name}: {key} only in {dir_a if key in figs_a else dir_b}")

@@ -73,3 +73,17 @@ def test_main_writes_json_and_markdown_and_strict_fails_on_contradiction(runs, t
 def test_a_missing_folder_says_which_command_makes_it(tmp_path):
     with pytest.raises(SystemExit, match=r"make bench BENCH_RESULTS=.*nope"):
         compare_runs.main([str(tmp_path), str(tmp_path / "nope")])
+
+
+def test_streaming_targets_are_compared_by_the_harness_rule(tmp_path):
+    def doc(ratios, rss):
+        return {"targets": {"throughput_ratio": 0.9, "peak_rss_gib": 4.0},
+                "in_memory_vs_streamed": {"predict": {"throughput_ratio": ratios[0], "throughput_ratio_per_round": ratios}},
+                "streamed": {"predict": {"peak_rss_gib": rss}}}
+    for folder, ratios, rss in ((tmp_path / "a", [1.04, 0.95], 1.7), (tmp_path / "b", [0.85, 0.95], 4.2)):
+        folder.mkdir()
+        (folder / "streaming.json").write_text(json.dumps(doc(ratios, rss)))
+    rows = {r["key"]: r for r in compare_runs.compare(tmp_path / "a", tmp_path / "b")["rows"]}
+    assert (rows["throughput_ratio_predict"]["verdict_a"], rows["throughput_ratio_predict"]["verdict_b"]) == ("met", "undecided")
+    assert rows["throughput_ratio_predict"]["status"] == "one-sided"
+    assert rows["peak_rss_gib_predict"]["status"] == "contradict"  # 1.7 GiB met, 4.2 GiB missed (lower is better)
