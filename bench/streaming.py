@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS),
                         help="tasks to run; the others' rows are carried over from the existing streaming.json "
                              "(marked with its date)")
+    parser.add_argument("--name", default="streaming",
+                        help="results/<name>.json and .md (e.g. streaming-20gb: the target-size run beside make bench's)")
     parser.add_argument("--worker", nargs=4, metavar=("TASK", "MODE", "INPUT", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -170,7 +172,7 @@ def main() -> None:
                              mpix_per_s=np.prod(volume["shape"]) / 1e6 / big[task]["seconds"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    previous_path = args.out / "streaming.json"
+    previous_path = args.out / f"{args.name}.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
     fits = {"predict": None, "deconvolve": None}
     for task in TASKS:
@@ -180,7 +182,8 @@ def main() -> None:
         # A task not rerun keeps its recorded rows, marked as such (never passed off as this run's).
         old_fit = previous.get("in_memory_vs_streamed", {})
         if task not in previous.get("streamed", {}) or task not in old_fit:
-            raise SystemExit(f"No recorded {task} rows in {previous_path} to carry over; run it with --tasks {task}.")
+            raise SystemExit(f"No recorded {task} rows in {previous_path} to carry over; run it with --tasks {task} "
+                             f"(or copy streaming.json to {previous_path.name} first).")
         big[task], ratios[task] = previous["streamed"][task], old_fit[task]
         fits[task] = {key: old_fit[task].get(key, old_fit.get(key)) for key in ("volume_gb", "shape")}
         carried[task] = (previous.get("carried_over") or {}).get(task) or {
@@ -210,8 +213,8 @@ def main() -> None:
     }
     results["estimate_at_target"] = estimate_target(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "streaming.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
-    (args.out / "streaming.md").write_text(markdown(results))
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(results))
     print(markdown(results))
 
 
