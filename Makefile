@@ -66,7 +66,7 @@ bench: setup build
 	$(BENCH_RUN) bench/sim.py
 	$(BENCH_RUN) bench/denoise.py --dims 3 2 --speed-dims 3 --budget-min 0 --converge-min 1.5 --converge-filters 16 \
 	  --converge-patch 32 --converge-batch 8 --converge-patch-3d 8 32 --converge-batch-3d 2
-	$(BENCH_RUN) bench/streaming.py --gb 0.25 --fit-gb 0.025 --rl-gb 0.025 --why "$(STREAMING_WHY)"
+	$(BENCH_RUN) bench/streaming.py --gb 0.25 --fit-gb 0.025 --rl-gb 0.025 --rounds 3 --why "$(STREAMING_WHY)"
 	$(BENCH_RUN) bench/ood.py
 	$(BENCH_RUN) bench/disagreement.py
 	test "$(BENCH_RESULTS)" != bench/results || $(PY) scripts/make_bench_tables.py

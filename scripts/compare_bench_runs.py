@@ -7,7 +7,9 @@ A figure with a target has a verdict in each run (bench/harness.py: met / missed
 side of the target, else undecided). Two verdicts **agree** when equal, **contradict** when one run says met and the
 other missed, and are **one-sided** when one run could not decide (its spread straddles the target) while the other
 did. A figure without a target is a comparison with a neutral point (1 for a ratio of speeds or errors, 0 for a
-difference in dB): the runs **agree on the winner** when both medians fall on the same side of it. Figures without
+difference in dB), judged like a target: the runs **agree on the winner** when both spreads lie on the same side
+of it (or both straddle it), the winner is **unclear** when one run's spread straddles it, and it **changed** when
+the two spreads lie on opposite sides. Figures without
 either (an error in px, a count) are listed with both medians. `--strict` exits 1 on a contradiction or a winner that
 changed sides.
 """
@@ -52,8 +54,12 @@ def compare_figure(key: str, a: dict, b: dict) -> dict:
         row["status"] = "no target"
         return row
     row["neutral"] = point
-    side_a, side_b = row["median_a"] > point, row["median_b"] > point
-    row["status"] = "same winner" if side_a == side_b else "winner changed"
+    # The neutral point is judged like a target: a run names a winner only when its whole spread is on one side.
+    side_a, side_b = (_verdict(r, point, True) for r in (row["range_a"], row["range_b"]))
+    if "undecided" in (side_a, side_b):
+        row["status"] = "same winner" if side_a == side_b else "winner unclear"
+    else:
+        row["status"] = "same winner" if side_a == side_b else "winner changed"
     return row
 
 
@@ -120,11 +126,11 @@ def markdown(doc: dict) -> str:
              "Verdicts (figures with a target): " + ", ".join(
                  f"{c.get(s, 0)} {s}" for s in ("agree", "one-sided", "contradict")) + ".",
              "Figures without a target, compared with their neutral point (1 for a ratio, 0 for a dB difference): "
-             + ", ".join(f"{c.get(s, 0)} {s}" for s in ("same winner", "winner changed")) + "; "
+             + ", ".join(f"{c.get(s, 0)} {s}" for s in ("same winner", "winner unclear", "winner changed")) + "; "
              f"{c.get('no target', 0)} with neither (both medians listed).", "",
              "| bench | figure | target | A median (min–max) | verdict A | B median (min–max) | verdict B | status |",
              "|---|---|---|---|---|---|---|---|"]
-    order = {"contradict": 0, "winner changed": 1, "one-sided": 2, "agree": 3, "same winner": 4}
+    order = {"contradict": 0, "winner changed": 1, "one-sided": 2, "winner unclear": 3, "agree": 4, "same winner": 5}
     for r in sorted(doc["rows"], key=lambda r: (order.get(r["status"], 5), r["bench"], r["key"])):
         ra, rb = r["range_a"], r["range_b"]
         lines.append(f"| {r['bench']} | {r['key']} | {_fmt(r['target'])} | {_fmt(r['median_a'])} ({_fmt(ra[0])}–"

@@ -33,6 +33,7 @@ def runs(tmp_path):
                             "rl_over_skimage_t2": ratio([3.2, 3.5, 3.4], 3.0, "met"),
                             "rl_over_skimage_3d": ratio([2.9, 3.5, 3.4], 3.0, "undecided"),
                             "speed_over_peer": ratio([1.4, 1.6, 1.5]),
+                            "other_speedup": ratio([0.8, 1.3, 1.1]),
                             "care_psnr_minus_peer_db": {"values": [0.4], "median": 0.4, "min": 0.4, "max": 0.4},
                             "drift_max_error_px": {"values": [0.1], "median": 0.1, "min": 0.1, "max": 0.1},
                             "only_in_a": ratio([1.0, 1.0, 1.0])})
@@ -40,6 +41,7 @@ def runs(tmp_path):
                             "rl_over_skimage_t2": ratio([2.1, 2.3, 2.6], 3.0, "missed"),
                             "rl_over_skimage_3d": ratio([3.1, 3.3, 3.6], 3.0, "met"),
                             "speed_over_peer": ratio([0.7, 0.9, 0.8]),
+                            "other_speedup": ratio([1.2, 1.3, 1.4]),
                             "care_psnr_minus_peer_db": {"values": [0.2], "median": 0.2, "min": 0.2, "max": 0.2},
                             "drift_max_error_px": {"values": [0.2], "median": 0.2, "min": 0.2, "max": 0.2}})
     write(b, "gpu", {"x_over_y": ratio([1, 1, 1])})  # not a make-bench result: left out
@@ -52,9 +54,10 @@ def test_each_status_and_the_counts(runs):
     status = {r["key"]: r["status"] for r in doc["rows"]}
     assert status == {"rl_over_skimage_t1": "agree", "rl_over_skimage_t2": "contradict",
                       "rl_over_skimage_3d": "one-sided", "speed_over_peer": "winner changed",
-                      "care_psnr_minus_peer_db": "same winner", "drift_max_error_px": "no target"}
+                      "care_psnr_minus_peer_db": "same winner", "drift_max_error_px": "no target",
+                      "other_speedup": "winner unclear"}
     assert doc["counts"] == {"agree": 1, "contradict": 1, "one-sided": 1, "winner changed": 1, "same winner": 1,
-                             "no target": 1}
+                             "no target": 1, "winner unclear": 1}
     assert any("only_in_a" in m for m in doc["missing"])
     t2 = next(r for r in doc["rows"] if r["key"] == "rl_over_skimage_t2")
     assert t2["ranges_overlap"] is False and t2["median_change"] == pytest.approx((2.3 - 3.4) / 3.4)
