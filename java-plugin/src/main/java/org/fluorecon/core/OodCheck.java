@@ -616,8 +616,8 @@ public final class OodCheck {
     }
 
     /**
-     * The median and the percentiles of all values of the planes, by selection (quickselect from one needed rank to
-     * the next) instead of sorting 4 M values: the same numbers as {@code np.median} and
+     * The median and the percentiles of all values of the planes, by selection ({@link Normalizer#select} from one
+     * needed rank to the next) instead of sorting 4 M values: the same numbers as {@code np.median} and
      * {@link NoiseEstimate#quantile} on the sorted values, normalized after selection ({@code (v - lo) / scale} in
      * float32 never reverses the order of two values).
      */
@@ -643,7 +643,7 @@ public final class OodCheck {
             }
             int from = 0;
             for (int k : ranks) {
-                select(all, from, n - 1, k);
+                Normalizer.select(all, from, n - 1, k);
                 at.put(k, all[k]);
                 from = k + 1; // everything at k + 1 and beyond is ≥ all[k]
             }
@@ -663,37 +663,6 @@ public final class OodCheck {
             return Normalizer.lerp(v0, v1, rank - k);
         }
 
-        /** Rearranges {@code a[lo..hi]} so that {@code a[k]} holds the value sorting would put there. */
-        private static void select(float[] a, int lo, int hi, int k) {
-            while (hi > lo) {
-                int mid = (lo + hi) >>> 1; // median of three as the pivot
-                float pivot = Math.max(Math.min(a[lo], a[mid]), Math.min(Math.max(a[lo], a[mid]), a[hi]));
-                int i = lo;
-                int j = hi;
-                while (i <= j) {
-                    while (a[i] < pivot) {
-                        i++;
-                    }
-                    while (a[j] > pivot) {
-                        j--;
-                    }
-                    if (i <= j) {
-                        float t = a[i];
-                        a[i] = a[j];
-                        a[j] = t;
-                        i++;
-                        j--;
-                    }
-                }
-                if (k <= j) {
-                    hi = j;
-                } else if (k >= i) {
-                    lo = i;
-                } else {
-                    return; // j < k < i: a[k] equals the pivot, in place
-                }
-            }
-        }
     }
 
     /** All values of the planes, sorted (in parallel: on 2048² two serial sorts were a third of the check). */
