@@ -21,6 +21,7 @@ public final class OodCheck {
     /** Spatial-frequency bands (cycles per pixel) whose share of the signal power describes structure. */
     static final double[][] BANDS = {{0.01, 0.03}, {0.03, 0.06}, {0.06, 0.12}, {0.12, 0.25}};
     static final int[] FEATURE_QUANTILES = {5, 25, 50, 75, 95};
+    static final double[] FEATURE_PERCENTS = java.util.Arrays.stream(FEATURE_QUANTILES).asDoubleStream().toArray();
     static final int[] LAGS = {1, 2, 4, 8, 16};
     static final double[] GRADIENT_SIGMAS = {1.0, 2.0};
     /** Python's {@code MOMENT_SIGMAS}, {@code MOMENT_FLOOR}, {@code PROFILE_BIN} and {@code COHERENCE_RHO}. */
@@ -235,17 +236,16 @@ public final class OodCheck {
         }
         float lo = (float) range[0];
         float div = (float) Normalizer.range(range[0], range[1]);
-        float[] values = sortedValues(planes);
-        double[] xn = normalized(values, lo, div);
+        OrderStatistics order = new OrderStatistics(planes, QUANTILES);
         double shift = 0;
         String[] train = qc.get("input_quantiles").split(",");
         for (int i = 0; i < QUANTILES.length && i < train.length; i++) {
-            shift = Math.max(shift, Math.abs(NoiseEstimate.quantile(xn, QUANTILES[i] / 100.0)
+            shift = Math.max(shift, Math.abs(order.normalizedQuantile(QUANTILES[i], lo, div)
                     - Double.parseDouble(train[i])));
         }
         r.scores.put("quantile_shift", shift);
         NoiseEstimate noise = NoiseEstimate.of(planes, w);
-        double sigma = (float) Math.sqrt(noise.variance(median(values))) / Normalizer.range(range[0], range[1]);
+        double sigma = (float) Math.sqrt(noise.variance(order.median())) / Normalizer.range(range[0], range[1]);
         if (shift > QUANTILE_TOLERANCE) {
             r.warnings.add(String.format(Locale.ROOT, "Intensity distribution differs from the training data "
                     + "(normalized quantiles differ by up to %.2f, tolerance %s); e.g. much more background or "
@@ -286,7 +286,7 @@ public final class OodCheck {
         double[] range = Normalizer.percentileRange(all, pct[0], pct[1]);
         double scale = Math.max(range[1] - range[0], 1e-6);
         NoiseEstimate noise = NoiseEstimate.of(planes, w);
-        OrderStatistics order = new OrderStatistics(planes, FEATURE_QUANTILES);
+        OrderStatistics order = new OrderStatistics(planes, FEATURE_PERCENTS);
         double sigmaMedian = (float) Math.sqrt(noise.variance(order.median())) / scale;
         Map<String, Double> f = new LinkedHashMap<>();
         f.put("log10_range", Math.log10(scale));
@@ -625,7 +625,7 @@ public final class OodCheck {
         private final int n;
         private final java.util.TreeMap<Integer, Float> at = new java.util.TreeMap<>();
 
-        OrderStatistics(float[][] planes, int[] percents) {
+        OrderStatistics(float[][] planes, double[] percents) {
             float[] all = new float[planes.length * planes[0].length];
             int j = 0;
             for (float[] p : planes) {
@@ -636,7 +636,7 @@ public final class OodCheck {
             java.util.TreeSet<Integer> ranks = new java.util.TreeSet<>();
             ranks.add((n - 1) / 2);
             ranks.add(n / 2);
-            for (int q : percents) {
+            for (double q : percents) {
                 int k = Math.min((int) Math.floor(q / 100.0 * (n - 1)), n - 1);
                 ranks.add(k);
                 ranks.add(Math.min(k + 1, n - 1));
@@ -655,7 +655,7 @@ public final class OodCheck {
         }
 
         /** {@link NoiseEstimate#quantile} of the normalized values at {@code percent}. */
-        double normalizedQuantile(int percent, float lo, float scale) {
+        double normalizedQuantile(double percent, float lo, float scale) {
             double rank = percent / 100.0 * (n - 1);
             int k = Math.min((int) Math.floor(rank), n - 1);
             double v0 = (at.get(k) - lo) / scale;
@@ -663,36 +663,6 @@ public final class OodCheck {
             return Normalizer.lerp(v0, v1, rank - k);
         }
 
-    }
-
-    /** All values of the planes, sorted (in parallel: on 2048² two serial sorts were a third of the check). */
-    private static float[] sortedValues(float[][] planes) {
-        float[] all = new float[planes.length * planes[0].length];
-        int j = 0;
-        for (float[] p : planes) {
-            System.arraycopy(p, 0, all, j, p.length);
-            j += p.length;
-        }
-        Arrays.parallelSort(all);
-        return all;
-    }
-
-    /**
-     * {@code (values - lo) / scale} in float32 of sorted values: still sorted, because a float subtraction and a
-     * division by a positive float never reverse the order of two values.
-     */
-    private static double[] normalized(float[] sorted, float lo, float scale) {
-        double[] out = new double[sorted.length];
-        for (int i = 0; i < sorted.length; i++) {
-            out[i] = (sorted[i] - lo) / scale;
-        }
-        return out;
-    }
-
-    /** {@code np.median} of sorted float32 values (a float32 result). */
-    private static double median(float[] sorted) {
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (float) ((sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2);
     }
 
     private static double mean(double[] v) {

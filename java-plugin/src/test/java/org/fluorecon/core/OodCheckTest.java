@@ -189,7 +189,7 @@ class OodCheckTest {
                     a[i] = levels == 0 ? (float) rng.nextGaussian() : rng.nextInt(levels);
                 }
                 float[][] planes = {a.clone()};
-                OodCheck.OrderStatistics order = new OodCheck.OrderStatistics(planes, OodCheck.FEATURE_QUANTILES);
+                OodCheck.OrderStatistics order = new OodCheck.OrderStatistics(planes, OodCheck.FEATURE_PERCENTS);
                 float[] sorted = a.clone();
                 java.util.Arrays.sort(sorted);
                 double median = n % 2 == 1 ? sorted[n / 2] : (float) ((sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2);
